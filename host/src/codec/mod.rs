@@ -1,0 +1,5 @@
+//! Wire formats: one tokio-util `Decoder`/`Encoder` per protocol. A codec
+//! turns bytes into typed messages and back, refuses what is malformed or
+//! too large, and makes no business decision.
+
+pub mod locker;

@@ -1,0 +1,338 @@
+//! The configuration file (`wasmgate.toml`): listeners, plugins, limits, store.
+//!
+//! Every field has a default, so a file only says what differs. A copy of
+//! `config/wasmgate.toml` is embedded in the binary and used when `serve` is
+//! started without a config file present.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// The defaults shipped with the binary (the repository's `config/wasmgate.toml`).
+pub const EMBEDDED: &str = include_str!("../../config/wasmgate.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginConfig>,
+    #[serde(default, rename = "listener")]
+    pub listeners: Vec<ListenerConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Address of the admin HTTP API; keep it on loopback or a private network.
+    pub listen: SocketAddr,
+    /// Largest request body accepted by `POST /admin/{plugin}`.
+    pub max_body_bytes: usize,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: "127.0.0.1:9000".parse().expect("valid address"),
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// WAL + synchronous=NORMAL: survives a crash of the host (`kill -9`);
+    /// the last transactions may be lost on power failure.
+    #[default]
+    Normal,
+    /// synchronous=FULL: every commit also survives a power failure.
+    Full,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// SQLite file of the key-value store (created with its directory).
+    pub path: PathBuf,
+    pub synchronous: Synchronous,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: PathBuf::from("data/wasmgate.db"),
+            synchronous: Synchronous::Normal,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Directory holding the plugins' `.wasm` files; watched for changes.
+    pub plugin_dir: PathBuf,
+    /// Granularity of call deadlines (the epoch tick).
+    pub epoch_tick_ms: u64,
+    /// Quiet time after the last change to a `.wasm` before it is reloaded.
+    pub reload_debounce_ms: u64,
+    /// How long SIGTERM waits for connections to finish their current message.
+    pub shutdown_grace_ms: u64,
+    /// Instances the pooling allocator can hold at once, all plugins together.
+    pub max_instances: u32,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            plugin_dir: PathBuf::from("target/plugins"),
+            epoch_tick_ms: 10,
+            reload_debounce_ms: 250,
+            shutdown_grace_ms: 5_000,
+            max_instances: 1_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// WIT world the component implements (`locker`, `raw`, ...).
+    pub world: String,
+    /// File name inside `runtime.plugin_dir`; defaults to `<name>.wasm`.
+    pub file: Option<String>,
+    /// Deadline of one call into the component.
+    #[serde(default = "defaults::deadline_ms")]
+    pub deadline_ms: u64,
+    /// Linear-memory cap of one instance.
+    #[serde(default = "defaults::memory_mb")]
+    pub memory_mb: u64,
+    /// Calls running in the component at once (= warm instances kept).
+    #[serde(default = "defaults::max_concurrency")]
+    pub max_concurrency: u32,
+    /// How long a call waits for a free slot before the protocol's busy
+    /// answer; 0 refuses at once.
+    #[serde(default = "defaults::queue_timeout_ms")]
+    pub queue_timeout_ms: u64,
+    /// Values the component reads with `config-get`.
+    #[serde(default)]
+    pub config: BTreeMap<String, toml::Value>,
+}
+
+impl PluginConfig {
+    pub fn file_name(&self, plugin: &str) -> String {
+        self.file
+            .clone()
+            .unwrap_or_else(|| format!("{plugin}.wasm"))
+    }
+
+    pub fn deadline(&self) -> Duration {
+        Duration::from_millis(self.deadline_ms)
+    }
+
+    /// Config values as strings, the form the component sees.
+    pub fn string_values(&self) -> BTreeMap<String, String> {
+        self.config
+            .iter()
+            .map(|(k, v)| {
+                let s = match v {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), s)
+            })
+            .collect()
+    }
+}
+
+mod defaults {
+    pub fn deadline_ms() -> u64 {
+        1_000
+    }
+    pub fn memory_mb() -> u64 {
+        64
+    }
+    pub fn max_concurrency() -> u32 {
+        16
+    }
+    pub fn queue_timeout_ms() -> u64 {
+        1_000
+    }
+    pub fn max_connections() -> usize {
+        10_000
+    }
+    pub fn idle_timeout_s() -> u64 {
+        600
+    }
+    pub fn write_timeout_ms() -> u64 {
+        10_000
+    }
+    pub fn max_message_bytes() -> usize {
+        64 * 1024
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// Name used in logs and metrics.
+    pub name: String,
+    /// Wire protocol: `locker`, ...
+    pub protocol: String,
+    pub listen: SocketAddr,
+    /// Plugin (a key of `[plugins]`) that handles the messages.
+    pub plugin: String,
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
+    /// A connection silent this long is closed.
+    #[serde(default = "defaults::idle_timeout_s")]
+    pub idle_timeout_s: u64,
+    /// A peer that does not take an answer within this is dropped.
+    #[serde(default = "defaults::write_timeout_ms")]
+    pub write_timeout_ms: u64,
+    /// Largest message accepted; larger ones are refused with the protocol's error.
+    #[serde(default = "defaults::max_message_bytes")]
+    pub max_message_bytes: usize,
+}
+
+impl ListenerConfig {
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_s)
+    }
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms)
+    }
+}
+
+impl Config {
+    /// Reads `path`; when it does not exist and `fallback_embedded` is set,
+    /// the embedded defaults are used instead.
+    pub fn load(path: &Path, fallback_embedded: bool) -> anyhow::Result<(Config, String)> {
+        let (text, origin) = match std::fs::read_to_string(path) {
+            Ok(text) => (text, path.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && fallback_embedded => {
+                (EMBEDDED.to_string(), "embedded defaults".to_string())
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let config = Config::parse(&text).with_context(|| format!("in {origin}"))?;
+        Ok((config, origin))
+    }
+
+    pub fn parse(text: &str) -> anyhow::Result<Config> {
+        let config: Config = toml::from_str(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let mut names = std::collections::BTreeSet::new();
+        for l in &self.listeners {
+            if !names.insert(&l.name) {
+                bail!("two listeners are named {:?}", l.name);
+            }
+            let Some(plugin) = self.plugins.get(&l.plugin) else {
+                bail!(
+                    "listener {:?} names plugin {:?}, which is not in [plugins]",
+                    l.name,
+                    l.plugin
+                );
+            };
+            let Some(world) = crate::protocol::world_of(&l.protocol) else {
+                bail!(
+                    "listener {:?}: unknown protocol {:?} (known: {})",
+                    l.name,
+                    l.protocol,
+                    crate::protocol::PROTOCOLS
+                        .iter()
+                        .map(|p| p.0)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            };
+            if plugin.world != world {
+                bail!(
+                    "listener {:?} speaks {} and needs a plugin of world {world:?}; plugin {:?} is world {:?}",
+                    l.name,
+                    l.protocol,
+                    l.plugin,
+                    plugin.world
+                );
+            }
+            if l.max_message_bytes == 0 || l.max_connections == 0 {
+                bail!(
+                    "listener {:?}: max_message_bytes and max_connections must be > 0",
+                    l.name
+                );
+            }
+        }
+        for (name, p) in &self.plugins {
+            if crate::runtime::world_ops(&p.world).is_none() {
+                bail!("plugin {name:?}: unknown world {:?}", p.world);
+            }
+            if p.max_concurrency == 0 || p.deadline_ms == 0 || p.memory_mb == 0 {
+                bail!("plugin {name:?}: max_concurrency, deadline_ms and memory_mb must be > 0");
+            }
+            let file = p.file_name(name);
+            if file.contains('/') || file.contains('\\') {
+                bail!(
+                    "plugin {name:?}: file {file:?} must be a plain name inside runtime.plugin_dir"
+                );
+            }
+        }
+        if self.runtime.epoch_tick_ms == 0 {
+            bail!("runtime.epoch_tick_ms must be > 0");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_parse() {
+        let c = Config::parse(EMBEDDED).unwrap();
+        assert!(
+            c.listeners
+                .iter()
+                .any(|l| l.protocol == "locker" && l.listen.port() == 5000)
+        );
+        assert_eq!(c.admin.listen.port(), 9000);
+    }
+
+    #[test]
+    fn listener_plugin_world_mismatch_is_refused() {
+        let err = Config::parse(
+            r#"
+            [plugins.echo]
+            world = "raw"
+            [[listener]]
+            name = "l"
+            protocol = "locker"
+            listen = "127.0.0.1:0"
+            plugin = "echo"
+            "#,
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("needs a plugin of world \"locker\""),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn unknown_field_is_refused() {
+        assert!(Config::parse("[admin]\nlisten = \"127.0.0.1:1\"\nbogus = 1\n").is_err());
+    }
+}

@@ -1,0 +1,86 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use wasmgate::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "wasmgate",
+    version,
+    about = "Protocol router: sockets and framing in the host, decisions in WebAssembly components"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start every listener in the configuration.
+    Serve {
+        /// Configuration file; when it does not exist, the embedded defaults are used.
+        #[arg(long, default_value = "config/wasmgate.toml")]
+        config: PathBuf,
+        /// Write the bound addresses here (JSON) once every listener is up.
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
+    },
+    /// Say whether a .wasm file implements a world, and why not.
+    Check {
+        file: PathBuf,
+        #[arg(long)]
+        world: String,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,cranelift=warn,wasmtime=warn")
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve { config, ready_file } => {
+            let (config, origin) = match Config::load(&config, true) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("wasmgate: {e:#}");
+                    return ExitCode::from(2);
+                }
+            };
+            tracing::info!(config = %origin, "starting");
+            let rt = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("wasmgate: starting the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(wasmgate::server::run(config, ready_file.as_deref())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Check { file, world } => match wasmgate::runtime::check_file(&file, &world) {
+            Ok(()) => {
+                println!("ok: {} implements world {world:?}", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                println!(
+                    "no: {} does not implement world {world:?}: {e:#}",
+                    file.display()
+                );
+                ExitCode::FAILURE
+            }
+        },
+    }
+}

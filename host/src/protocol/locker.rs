@@ -1,0 +1,187 @@
+//! The locker board ("ACon") listener: one report in, one answer out, on a
+//! connection that stays open. The codec decodes; the `locker` plugin
+//! decides the answer; the host writes ID and SEND back from the report so
+//! the device can match the answer to its request.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use futures::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+
+use super::Shared;
+use crate::codec::locker::{CellCode, Inbound, LockerCodec, Outbound, Report};
+use crate::config::ListenerConfig;
+use crate::metrics::ListenerMetrics;
+use crate::runtime::Plugin;
+use crate::runtime::worlds::LockerWorld;
+use crate::runtime::worlds::locker::exports::wasmgate::plugin::locker_handler as wit;
+
+struct Locker {
+    config: ListenerConfig,
+    plugin: Arc<Plugin<LockerWorld>>,
+    metrics: Arc<ListenerMetrics>,
+}
+
+pub fn start(
+    config: &ListenerConfig,
+    listener: TcpListener,
+    shared: &Shared,
+) -> anyhow::Result<()> {
+    let plugin = shared
+        .plugins
+        .get::<LockerWorld>(&config.plugin)
+        .ok_or_else(|| anyhow::anyhow!("plugin {:?} is not a locker plugin", config.plugin))?;
+    let service = Arc::new(Locker {
+        config: config.clone(),
+        plugin,
+        metrics: shared.metrics.listener(&config.name, &config.protocol),
+    });
+    let shutdown = shared.shutdown.clone();
+    tokio::spawn(crate::transport::tcp::accept_loop(
+        listener,
+        config.max_connections,
+        service.metrics.clone(),
+        shared.shutdown.clone(),
+        shared.tracker.clone(),
+        move |stream, peer| {
+            let service = service.clone();
+            let shutdown = shutdown.clone();
+            async move { service.serve(stream, peer, shutdown).await }
+        },
+    ));
+    Ok(())
+}
+
+impl Locker {
+    async fn serve(&self, stream: TcpStream, peer: SocketAddr, shutdown: CancellationToken) {
+        let listener = &*self.config.name;
+        tracing::debug!(listener, %peer, "connected");
+        let mut framed = Framed::new(stream, LockerCodec::new(self.config.max_message_bytes));
+        loop {
+            // Shutdown is only observed between messages: a message being
+            // answered is always answered.
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = tokio::time::timeout(self.config.idle_timeout(), framed.next()) => r,
+            };
+            let inbound = match next {
+                Err(_) => {
+                    tracing::info!(listener, %peer, "idle timeout; closing");
+                    break;
+                }
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    tracing::debug!(listener, %peer, error = %e, "read failed");
+                    break;
+                }
+                Ok(Some(Ok(inbound))) => inbound,
+            };
+            self.metrics.messages_in.fetch_add(1, Relaxed);
+            let out = match inbound {
+                Inbound::Malformed(reason) => {
+                    self.metrics.malformed.fetch_add(1, Relaxed);
+                    tracing::info!(listener, %peer, %reason, "malformed message refused");
+                    Outbound::Error(reason)
+                }
+                Inbound::Report(report) => self.answer(report, peer).await,
+            };
+            match tokio::time::timeout(self.config.write_timeout(), framed.send(out)).await {
+                Ok(Ok(())) => {
+                    self.metrics.messages_out.fetch_add(1, Relaxed);
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(listener, %peer, error = %e, "write failed");
+                    break;
+                }
+                Err(_) => {
+                    tracing::warn!(listener, %peer, "peer did not take the answer in time; closing");
+                    break;
+                }
+            }
+        }
+        tracing::debug!(listener, %peer, "disconnected");
+    }
+
+    async fn answer(&self, report: Report, peer: SocketAddr) -> Outbound {
+        let (id, send) = (report.id.clone(), report.send);
+        let request = to_wit(report);
+        let result = self
+            .plugin
+            .call(move |b, store| {
+                b.wasmgate_plugin_locker_handler()
+                    .call_handle(store, &request)
+            })
+            .await;
+        let listener = &*self.config.name;
+        match result {
+            Ok(Ok(answer)) => match answer_from_wit(id.clone(), send, answer) {
+                Ok(out) => out,
+                Err(reason) => {
+                    self.plugin.note_component_error();
+                    tracing::error!(listener, %peer, device = %id, %reason, "plugin answer refused");
+                    Outbound::Error(reason)
+                }
+            },
+            Ok(Err(reason)) => {
+                self.plugin.note_component_error();
+                tracing::info!(listener, %peer, device = %id, %reason, "plugin refused the report");
+                Outbound::Error(reason)
+            }
+            Err(e) => {
+                tracing::warn!(listener, %peer, device = %id, error = %e, "no answer from the plugin");
+                Outbound::Error(e.to_string())
+            }
+        }
+    }
+}
+
+fn to_wit(r: Report) -> wit::Report {
+    wit::Report {
+        id: r.id,
+        send: r.send,
+        connection: r.connection,
+        wifi_state: r.wifi_state,
+        gsm_state: r.gsm_state,
+        reset: r.reset,
+        state: r.state,
+        cols: r.cols,
+        rows: r.rows,
+        act_con: r.act_con,
+        box_eng: r.box_eng,
+        box_to: r.box_to,
+        box_acc: r.box_acc,
+    }
+}
+
+/// The plugin's answer, checked so that nothing it returns can break the
+/// framing of the line protocol.
+fn answer_from_wit(id: String, send: u64, a: wit::Answer) -> Result<Outbound, String> {
+    let mut cells = Vec::with_capacity(a.cells.len());
+    for c in a.cells {
+        if c.code.is_empty()
+            || c.code.len() > 32
+            || !c.code.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(format!(
+                "plugin answered an invalid code for cell {}",
+                c.cell
+            ));
+        }
+        cells.push(CellCode {
+            cell: c.cell,
+            code: c.code,
+            minutes: c.minutes,
+        });
+    }
+    Ok(Outbound::Answer {
+        id,
+        send,
+        reset: a.reset,
+        block: a.block,
+        cells,
+    })
+}

@@ -1,0 +1,585 @@
+//! One plugin: its compiled component (swapped atomically on reload), a pool
+//! of warm instances, a bound on concurrent calls, and the rules of a call —
+//! deadline, memory cap, and what happens when the component fails.
+//!
+//! A call takes a slot (or is refused as busy), takes a warm instance of the
+//! current version (or instantiates one from the `InstancePre`), runs on a
+//! blocking thread with an epoch deadline, and gives the instance back. An
+//! instance that trapped, timed out or hit its memory cap is dropped, never
+//! reused. A reload compiles and checks the new file first and only then
+//! swaps; calls in flight finish on the version they started with, and
+//! instances of an old version are dropped instead of reused.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use futures::future::BoxFuture;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::{Engine, Store, Trap};
+
+use super::HostState;
+use crate::config::{Config, PluginConfig};
+use crate::metrics::{Metrics, PluginMetrics};
+use crate::state::kv::Kv;
+
+/// A WIT world as the host sees it: how to pre-instantiate, instantiate, and
+/// reach the `admin` export every world has.
+pub trait World: Send + Sync + 'static {
+    const NAME: &'static str;
+    type Pre: Send + Sync + 'static;
+    type Bindings: Send + 'static;
+    /// Type-checks the component's exports against the world.
+    fn pre(instance_pre: InstancePre<HostState>) -> wasmtime::Result<Self::Pre>;
+    fn instantiate(
+        pre: &Self::Pre,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<Self::Bindings>;
+    fn admin(
+        b: &Self::Bindings,
+        store: &mut Store<HostState>,
+        request: &str,
+    ) -> wasmtime::Result<Result<String, AdminError>>;
+}
+
+/// An `admin-error` from a component.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdminError {
+    pub status: u16,
+    pub message: String,
+}
+
+/// Why a call produced no answer from the component.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    #[error("plugin {0} is not loaded")]
+    NotLoaded(Arc<str>),
+    #[error("busy: all {0} slots of the plugin are in use")]
+    Busy(u32),
+    #[error("plugin exceeded its deadline of {0} ms")]
+    Timeout(u64),
+    #[error("plugin exceeded its memory cap of {0} MiB")]
+    Memory(u64),
+    #[error("plugin trapped: {0}")]
+    Trap(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginInfo {
+    pub name: String,
+    pub world: &'static str,
+    pub file: String,
+    pub loaded: bool,
+    pub sha256: Option<String>,
+    /// Unix milliseconds.
+    pub loaded_at_ms: Option<u64>,
+    pub generation: Option<u64>,
+    pub last_reload_error: Option<String>,
+    pub last_reload_error_at_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum ReloadOutcome {
+    Loaded {
+        sha256: String,
+        generation: u64,
+    },
+    /// Same bytes as the version already serving.
+    Unchanged {
+        sha256: String,
+    },
+}
+
+/// Operations on a plugin that do not depend on its world (admin API, watcher).
+pub trait PluginControl: Send + Sync {
+    fn name(&self) -> &str;
+    fn world(&self) -> &'static str;
+    fn file(&self) -> &Path;
+    fn info(&self) -> PluginInfo;
+    /// Compiles, checks and swaps in the file on disk. Blocking.
+    fn reload(&self) -> Result<ReloadOutcome, String>;
+    fn admin(
+        self: Arc<Self>,
+        request: String,
+    ) -> BoxFuture<'static, Result<Result<String, AdminError>, CallError>>;
+}
+
+struct Loaded<W: World> {
+    generation: u64,
+    pre: W::Pre,
+    sha256: String,
+    loaded_at_ms: u64,
+}
+
+struct Warm<W: World> {
+    generation: u64,
+    store: Store<HostState>,
+    bindings: W::Bindings,
+}
+
+pub struct Plugin<W: World> {
+    name: Arc<str>,
+    path: PathBuf,
+    engine: Engine,
+    linker: Arc<Linker<HostState>>,
+    kv: Arc<Kv>,
+    config: Arc<BTreeMap<String, String>>,
+    deadline: Duration,
+    deadline_ticks: u64,
+    memory_cap: usize,
+    max_concurrency: u32,
+    queue_timeout: Duration,
+    current: ArcSwapOption<Loaded<W>>,
+    warm: Mutex<Vec<Warm<W>>>,
+    slots: Arc<Semaphore>,
+    reload_lock: Mutex<()>,
+    last_error: Mutex<Option<(String, u64)>>,
+    generations: AtomicU64,
+    metrics: Arc<PluginMetrics>,
+}
+
+/// What building a plugin needs from the rest of the host.
+pub struct PluginSpec<'a> {
+    pub name: &'a str,
+    pub config: &'a PluginConfig,
+    pub plugin_dir: &'a Path,
+    pub epoch_tick: Duration,
+    pub engine: &'a Engine,
+    pub linker: &'a Arc<Linker<HostState>>,
+    pub kv: &'a Arc<Kv>,
+    pub metrics: &'a Metrics,
+}
+
+impl<W: World> Plugin<W> {
+    fn new(spec: PluginSpec<'_>) -> Self {
+        let c = spec.config;
+        let deadline = c.deadline();
+        let tick = spec.epoch_tick.as_nanos().max(1);
+        Plugin {
+            name: spec.name.into(),
+            path: spec.plugin_dir.join(c.file_name(spec.name)),
+            engine: spec.engine.clone(),
+            linker: spec.linker.clone(),
+            kv: spec.kv.clone(),
+            config: Arc::new(c.string_values()),
+            deadline,
+            deadline_ticks: (deadline.as_nanos().div_ceil(tick) as u64).max(1),
+            memory_cap: (c.memory_mb as usize).saturating_mul(1 << 20),
+            max_concurrency: c.max_concurrency,
+            queue_timeout: Duration::from_millis(c.queue_timeout_ms),
+            current: ArcSwapOption::empty(),
+            warm: Mutex::new(Vec::new()),
+            slots: Arc::new(Semaphore::new(c.max_concurrency as usize)),
+            reload_lock: Mutex::new(()),
+            last_error: Mutex::new(None),
+            generations: AtomicU64::new(0),
+            metrics: spec.metrics.plugin(spec.name),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Counts an error the component answered with (not a failure of the call).
+    pub fn note_component_error(&self) {
+        self.metrics.errors.fetch_add(1, Relaxed);
+    }
+
+    /// Runs `f` against a warm instance of the current version, within the
+    /// plugin's limits.
+    pub async fn call<R, F>(self: &Arc<Self>, f: F) -> Result<R, CallError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&W::Bindings, &mut Store<HostState>) -> wasmtime::Result<R> + Send + 'static,
+    {
+        let permit = self.acquire_slot().await?;
+        let this = self.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let result = this.call_blocking(f);
+            drop(permit);
+            result
+        })
+        .await;
+        joined.unwrap_or_else(|e| Err(CallError::Trap(format!("host task failed: {e}"))))
+    }
+
+    async fn acquire_slot(&self) -> Result<OwnedSemaphorePermit, CallError> {
+        let slots = self.slots.clone();
+        let permit = if self.queue_timeout.is_zero() {
+            slots.try_acquire_owned().ok()
+        } else {
+            tokio::time::timeout(self.queue_timeout, slots.acquire_owned())
+                .await
+                .ok()
+                .and_then(|r| r.ok())
+        };
+        permit.ok_or_else(|| {
+            self.metrics.busy.fetch_add(1, Relaxed);
+            CallError::Busy(self.max_concurrency)
+        })
+    }
+
+    fn call_blocking<R>(
+        &self,
+        f: impl FnOnce(&W::Bindings, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        self.metrics.calls.fetch_add(1, Relaxed);
+        let started = Instant::now();
+        let loaded = self
+            .current
+            .load_full()
+            .ok_or_else(|| CallError::NotLoaded(self.name.clone()))?;
+        let mut warm = match self.take_warm(loaded.generation) {
+            Some(w) => w,
+            None => self
+                .instantiate(&loaded)
+                .map_err(|(e, mem)| self.fail(&e, mem))?,
+        };
+        warm.store.data_mut().memory_exceeded = false;
+        warm.store.set_epoch_deadline(self.deadline_ticks);
+        let result = f(&warm.bindings, &mut warm.store);
+        self.metrics.latency.observe(started.elapsed());
+        match result {
+            Ok(r) => {
+                self.give_back(warm);
+                Ok(r)
+            }
+            Err(e) => {
+                let mem = warm.store.data().memory_exceeded;
+                drop(warm); // never reuse an instance that failed
+                Err(self.fail(&e, mem))
+            }
+        }
+    }
+
+    fn new_store(&self) -> Store<HostState> {
+        let state = HostState::new(
+            self.name.clone(),
+            self.kv.clone(),
+            self.config.clone(),
+            self.memory_cap,
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| s as &mut dyn wasmtime::ResourceLimiter);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(self.deadline_ticks);
+        store
+    }
+
+    fn instantiate(&self, loaded: &Loaded<W>) -> Result<Warm<W>, (wasmtime::Error, bool)> {
+        let mut store = self.new_store();
+        match W::instantiate(&loaded.pre, &mut store) {
+            Ok(bindings) => Ok(Warm {
+                generation: loaded.generation,
+                store,
+                bindings,
+            }),
+            Err(e) => {
+                let mem = store.data().memory_exceeded;
+                Err((e, mem))
+            }
+        }
+    }
+
+    fn take_warm(&self, generation: u64) -> Option<Warm<W>> {
+        let mut stale = Vec::new();
+        let found = {
+            let mut warm = self.warm.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                match warm.pop() {
+                    Some(w) if w.generation == generation => break Some(w),
+                    Some(w) => stale.push(w),
+                    None => break None,
+                }
+            }
+        };
+        drop(stale); // outside the lock
+        found
+    }
+
+    fn give_back(&self, w: Warm<W>) {
+        let current = self.current.load().as_ref().map(|l| l.generation);
+        if current != Some(w.generation) {
+            return; // a reload happened meanwhile: let the old instance go
+        }
+        let mut warm = self.warm.lock().unwrap_or_else(|p| p.into_inner());
+        if warm.len() < self.max_concurrency as usize {
+            warm.push(w);
+        }
+    }
+
+    /// Turns a failed call into a [`CallError`], counting and logging it.
+    fn fail(&self, e: &wasmtime::Error, memory_exceeded: bool) -> CallError {
+        let err = if memory_exceeded {
+            self.metrics.memory_exceeded.fetch_add(1, Relaxed);
+            CallError::Memory((self.memory_cap >> 20) as u64)
+        } else {
+            match e.downcast_ref::<Trap>() {
+                Some(Trap::Interrupt) => {
+                    self.metrics.timeouts.fetch_add(1, Relaxed);
+                    CallError::Timeout(self.deadline.as_millis() as u64)
+                }
+                Some(trap) => {
+                    self.metrics.traps.fetch_add(1, Relaxed);
+                    CallError::Trap(trap.to_string())
+                }
+                None => {
+                    self.metrics.traps.fetch_add(1, Relaxed);
+                    CallError::Trap(
+                        format!("{e:#}")
+                            .lines()
+                            .next()
+                            .unwrap_or("unknown error")
+                            .to_string(),
+                    )
+                }
+            }
+        };
+        tracing::warn!(plugin = %self.name, error = %err, "call failed; instance discarded");
+        err
+    }
+
+    /// Compiles `bytes` and checks them against the world, without touching
+    /// what is serving.
+    fn prepare(&self, bytes: &[u8]) -> anyhow::Result<W::Pre> {
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| anyhow::anyhow!("not a valid WebAssembly component: {e:#}"))?;
+        let pre = prepare::<W>(&self.linker, &component)?;
+        // Instantiate once, so a component that cannot start under this
+        // plugin's limits is refused here rather than on the first message.
+        let mut store = self.new_store();
+        W::instantiate(&pre, &mut store).map_err(|e| {
+            if store.data().memory_exceeded {
+                anyhow::anyhow!(
+                    "its initial memory exceeds the cap of {} MiB",
+                    self.memory_cap >> 20
+                )
+            } else {
+                anyhow::anyhow!("instantiation failed: {e:#}")
+            }
+        })?;
+        Ok(pre)
+    }
+
+    fn load_from_disk(&self) -> Result<ReloadOutcome, String> {
+        // A file can be seen while being written (cp writes in pieces) or
+        // briefly absent (cargo unlinks, then links): try a few times.
+        let mut last = String::new();
+        for attempt in 0..3 {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(150));
+            }
+            let bytes = match std::fs::read(&self.path) {
+                Ok(b) => b,
+                Err(e) => {
+                    last = format!("reading {}: {e}", self.path.display());
+                    continue;
+                }
+            };
+            let sha256 = hex::encode(Sha256::digest(&bytes));
+            if let Some(cur) = self.current.load().as_ref()
+                && cur.sha256 == sha256
+            {
+                return Ok(ReloadOutcome::Unchanged { sha256 });
+            }
+            match self.prepare(&bytes) {
+                Ok(pre) => {
+                    let generation = self.generations.fetch_add(1, Relaxed) + 1;
+                    let loaded = Loaded {
+                        generation,
+                        pre,
+                        sha256: sha256.clone(),
+                        loaded_at_ms: crate::state::now_ms(),
+                    };
+                    self.current.store(Some(Arc::new(loaded)));
+                    let old =
+                        std::mem::take(&mut *self.warm.lock().unwrap_or_else(|p| p.into_inner()));
+                    drop(old);
+                    return Ok(ReloadOutcome::Loaded { sha256, generation });
+                }
+                Err(e) => last = format!("{e:#}"),
+            }
+        }
+        Err(last)
+    }
+}
+
+/// Links `component` against the host's imports and type-checks its exports
+/// against world `W`.
+fn prepare<W: World>(linker: &Linker<HostState>, component: &Component) -> anyhow::Result<W::Pre> {
+    let instance_pre = linker
+        .instantiate_pre(component)
+        .map_err(|e| anyhow::anyhow!("it needs imports the host does not provide: {e:#}"))?;
+    W::pre(instance_pre)
+        .map_err(|e| anyhow::anyhow!("it does not implement world {:?}: {e:#}", W::NAME))
+}
+
+impl<W: World> PluginControl for Plugin<W> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn world(&self) -> &'static str {
+        W::NAME
+    }
+    fn file(&self) -> &Path {
+        &self.path
+    }
+
+    fn info(&self) -> PluginInfo {
+        let cur = self.current.load_full();
+        let err = self
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        PluginInfo {
+            name: self.name.to_string(),
+            world: W::NAME,
+            file: self.path.display().to_string(),
+            loaded: cur.is_some(),
+            sha256: cur.as_ref().map(|l| l.sha256.clone()),
+            loaded_at_ms: cur.as_ref().map(|l| l.loaded_at_ms),
+            generation: cur.as_ref().map(|l| l.generation),
+            last_reload_error: err.as_ref().map(|e| e.0.clone()),
+            last_reload_error_at_ms: err.map(|e| e.1),
+        }
+    }
+
+    fn reload(&self) -> Result<ReloadOutcome, String> {
+        let _serial = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let started = Instant::now();
+        let outcome = self.load_from_disk();
+        match &outcome {
+            Ok(ReloadOutcome::Loaded { sha256, generation }) => {
+                self.metrics.reloads.fetch_add(1, Relaxed);
+                *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                tracing::info!(plugin = %self.name, world = W::NAME, %sha256, generation,
+                    ms = started.elapsed().as_millis() as u64, "plugin loaded");
+            }
+            Ok(ReloadOutcome::Unchanged { .. }) => {
+                tracing::debug!(plugin = %self.name, "plugin file unchanged; nothing to reload");
+            }
+            Err(e) => {
+                self.metrics.reload_failures.fetch_add(1, Relaxed);
+                *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((e.clone(), crate::state::now_ms()));
+                let serving = self.current.load().as_ref().map(|l| l.generation);
+                tracing::error!(plugin = %self.name, file = %self.path.display(), error = %e,
+                    serving_generation = ?serving, "plugin load refused; the previous version keeps serving");
+            }
+        }
+        outcome
+    }
+
+    fn admin(
+        self: Arc<Self>,
+        request: String,
+    ) -> BoxFuture<'static, Result<Result<String, AdminError>, CallError>> {
+        Box::pin(async move {
+            self.call(move |b, store| W::admin(b, store, &request))
+                .await
+        })
+    }
+}
+
+/// A world's entry in the table of worlds, usable without knowing `W`.
+pub trait WorldOps: Sync {
+    fn name(&self) -> &'static str;
+    fn check(&self, linker: &Linker<HostState>, component: &Component) -> anyhow::Result<()>;
+    fn create(&self, spec: PluginSpec<'_>) -> (Arc<dyn PluginControl>, Arc<dyn Any + Send + Sync>);
+}
+
+pub struct Ops<W>(PhantomData<fn() -> W>);
+
+impl<W> Ops<W> {
+    pub const NEW: Self = Ops(PhantomData);
+}
+
+impl<W: World> WorldOps for Ops<W> {
+    fn name(&self) -> &'static str {
+        W::NAME
+    }
+    fn check(&self, linker: &Linker<HostState>, component: &Component) -> anyhow::Result<()> {
+        prepare::<W>(linker, component).map(|_| ())
+    }
+    fn create(&self, spec: PluginSpec<'_>) -> (Arc<dyn PluginControl>, Arc<dyn Any + Send + Sync>) {
+        let p = Arc::new(Plugin::<W>::new(spec));
+        (p.clone(), p)
+    }
+}
+
+pub fn world_ops(name: &str) -> Option<&'static dyn WorldOps> {
+    super::worlds::ALL
+        .iter()
+        .copied()
+        .find(|o| o.name() == name)
+}
+
+/// Every configured plugin, by name.
+#[derive(Clone, Default)]
+pub struct Plugins {
+    control: BTreeMap<String, Arc<dyn PluginControl>>,
+    typed: BTreeMap<String, Arc<dyn Any + Send + Sync>>,
+}
+
+impl Plugins {
+    /// Creates every plugin of `config` (nothing is loaded yet).
+    pub fn new(
+        config: &Config,
+        engine: &Engine,
+        linker: &Arc<Linker<HostState>>,
+        kv: &Arc<Kv>,
+        metrics: &Metrics,
+    ) -> Plugins {
+        let mut plugins = Plugins::default();
+        for (name, pc) in &config.plugins {
+            let ops = world_ops(&pc.world).expect("worlds are validated with the config");
+            let (control, typed) = ops.create(PluginSpec {
+                name,
+                config: pc,
+                plugin_dir: &config.runtime.plugin_dir,
+                epoch_tick: Duration::from_millis(config.runtime.epoch_tick_ms),
+                engine,
+                linker,
+                kv,
+                metrics,
+            });
+            plugins.control.insert(name.clone(), control);
+            plugins.typed.insert(name.clone(), typed);
+        }
+        plugins
+    }
+
+    /// The plugin `name`, if it exists and implements world `W`.
+    pub fn get<W: World>(&self, name: &str) -> Option<Arc<Plugin<W>>> {
+        self.typed.get(name).cloned()?.downcast::<Plugin<W>>().ok()
+    }
+
+    pub fn control(&self, name: &str) -> Option<Arc<dyn PluginControl>> {
+        self.control.get(name).cloned()
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Arc<dyn PluginControl>> {
+        self.control.values()
+    }
+
+    /// Plugins loaded from the file called `file_name`.
+    pub fn using_file(&self, file_name: &OsStr) -> Vec<Arc<dyn PluginControl>> {
+        self.control
+            .values()
+            .filter(|p| p.file().file_name() == Some(file_name))
+            .cloned()
+            .collect()
+    }
+}

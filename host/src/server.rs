@@ -1,0 +1,178 @@
+//! `wasmgate serve`: builds the host from its configuration, binds every
+//! listener, serves until SIGTERM/SIGINT, then shuts down gracefully — stop
+//! accepting, let connections finish the message in hand, flush the store.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::protocol::{self, Shared};
+use crate::runtime::{self, Plugins};
+use crate::state::kv::Kv;
+
+pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()> {
+    let kv = Arc::new(Kv::open(&config.store.path, config.store.synchronous)?);
+    tracing::info!(path = %config.store.path.display(), "key-value store open");
+
+    let max_memory = config
+        .plugins
+        .values()
+        .map(|p| p.memory_mb)
+        .max()
+        .unwrap_or(64)
+        << 20;
+    let engine = runtime::engine(max_memory, config.runtime.max_instances)?;
+    runtime::start_epoch_ticker(
+        engine.clone(),
+        Duration::from_millis(config.runtime.epoch_tick_ms),
+    );
+    let linker = runtime::linker(&engine)?;
+    let metrics = Arc::new(Metrics::default());
+    let plugins = Plugins::new(&config, &engine, &linker, &kv, &metrics);
+
+    let dir = &config.runtime.plugin_dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating plugin directory {}", dir.display()))?;
+    load_all(&plugins).await;
+    let _watcher = runtime::watch_plugin_dir(
+        dir,
+        Duration::from_millis(config.runtime.reload_debounce_ms),
+        plugins.clone(),
+    )?;
+    tracing::info!(dir = %dir.display(), "watching plugin directory");
+
+    let shared = Shared {
+        plugins: plugins.clone(),
+        metrics: metrics.clone(),
+        shutdown: CancellationToken::new(),
+        tracker: TaskTracker::new(),
+    };
+    // Bind everything before serving anything: a port in use stops the start.
+    let mut bound = BTreeMap::new();
+    for l in &config.listeners {
+        let tcp = TcpListener::bind(l.listen)
+            .await
+            .with_context(|| format!("listener {:?}: binding {}", l.name, l.listen))?;
+        let addr = tcp.local_addr()?;
+        protocol::start(l, tcp, &shared)?;
+        tracing::info!(listener = %l.name, protocol = %l.protocol, %addr, plugin = %l.plugin, "listening");
+        bound.insert(l.name.clone(), addr);
+    }
+    let admin = TcpListener::bind(config.admin.listen)
+        .await
+        .with_context(|| format!("admin API: binding {}", config.admin.listen))?;
+    let admin_addr = admin.local_addr()?;
+    let admin_task = tokio::spawn(crate::admin::serve(
+        admin,
+        plugins.clone(),
+        metrics.clone(),
+        config.admin.max_body_bytes,
+        shared.shutdown.clone(),
+    ));
+    tracing::info!(addr = %admin_addr, "admin API listening");
+
+    let purge = tokio::spawn(purge_expired(kv.clone()));
+    if let Some(path) = ready_file {
+        write_ready_file(path, admin_addr, &bound)?;
+    }
+    tracing::info!("wasmgate ready");
+
+    shutdown_signal().await;
+    let grace = Duration::from_millis(config.runtime.shutdown_grace_ms);
+    tracing::info!(
+        ?grace,
+        "shutting down: no new connections, finishing messages in hand"
+    );
+    shared.shutdown.cancel();
+    shared.tracker.close();
+    if tokio::time::timeout(grace, shared.tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = shared.tracker.len(),
+            "connections still open after the grace period; closing them"
+        );
+    }
+    purge.abort();
+    let _ = admin_task.await;
+    if let Err(e) = kv.checkpoint() {
+        tracing::warn!(error = %e, "final store checkpoint failed");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Loads every plugin at start. A plugin that fails to load is reported and
+/// left unloaded (its listener answers with the protocol's error) until a
+/// good file appears; the rest of the host serves.
+async fn load_all(plugins: &Plugins) {
+    let tasks: Vec<_> = plugins
+        .all()
+        .cloned()
+        .map(|p| tokio::task::spawn_blocking(move || (p.name().to_string(), p.reload())))
+        .collect();
+    for t in tasks {
+        if let Ok((name, Err(_))) = t.await {
+            tracing::error!(plugin = %name, "plugin not loaded at start; its listeners answer errors until its file is fixed");
+        }
+    }
+}
+
+async fn purge_expired(kv: Arc<Kv>) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        let kv = kv.clone();
+        match tokio::task::spawn_blocking(move || kv.purge_expired()).await {
+            Ok(Ok(n)) if n > 0 => tracing::debug!(purged = n, "expired entries purged"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "purging expired entries failed"),
+            _ => {}
+        }
+    }
+}
+
+/// Written once everything is bound, so a supervisor or a test knows the
+/// actual addresses (useful with port 0).
+fn write_ready_file(
+    path: &Path,
+    admin: SocketAddr,
+    listeners: &BTreeMap<String, SocketAddr>,
+) -> anyhow::Result<()> {
+    let body =
+        serde_json::json!({ "pid": std::process::id(), "admin": admin, "listeners": listeners });
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, body.to_string()).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

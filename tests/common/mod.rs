@@ -1,0 +1,318 @@
+//! Test harness: starts the real `wasmgate` binary on loopback with a
+//! configuration of the test's own (every port 0, a private temporary
+//! directory for the store and the plugin directory), and talks to it over
+//! real sockets. Each test gets its own host, so tests run in parallel.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A component built by `scripts/build-plugins`.
+pub fn built(file: &str) -> PathBuf {
+    for dir in ["target/plugins", "target/test-plugins"] {
+        let p = root().join(dir).join(file);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("{file} is not built: run scripts/build-plugins (scripts/test does)");
+}
+
+pub struct Host {
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub admin: SocketAddr,
+    pub listeners: HashMap<String, SocketAddr>,
+}
+
+impl Host {
+    /// Starts a host with `body` (plugins and listeners) after the harness's
+    /// own admin/store/runtime sections. `plugins` are (built file, name in
+    /// the plugin directory) to install before start.
+    pub fn start(body: &str, plugins: &[(&str, &str)]) -> Host {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+        for (file, name) in plugins {
+            std::fs::copy(built(file), dir.path().join("plugins").join(name)).unwrap();
+        }
+        let config = format!(
+            "[admin]\nlisten = \"127.0.0.1:0\"\n[store]\npath = {:?}\n[runtime]\nplugin_dir = {:?}\nreload_debounce_ms = 100\nshutdown_grace_ms = 2000\n\n{body}",
+            dir.path().join("kv.db"),
+            dir.path().join("plugins"),
+        );
+        std::fs::write(dir.path().join("wasmgate.toml"), config).unwrap();
+        let mut host = Host {
+            child: None,
+            dir,
+            admin: "0.0.0.0:0".parse().unwrap(),
+            listeners: HashMap::new(),
+        };
+        host.spawn();
+        host
+    }
+
+    fn spawn(&mut self) {
+        let ready = self.dir.path().join("ready.json");
+        let _ = std::fs::remove_file(&ready);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_wasmgate"))
+            .arg("serve")
+            .arg("--config")
+            .arg(self.dir.path().join("wasmgate.toml"))
+            .arg("--ready-file")
+            .arg(&ready)
+            .env("RUST_LOG", "info,wasmgate=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting wasmgate");
+        self.child = Some(child);
+        let started = Instant::now();
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&ready) {
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                self.admin = v["admin"].as_str().unwrap().parse().unwrap();
+                self.listeners = v["listeners"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, a)| (k.clone(), a.as_str().unwrap().parse().unwrap()))
+                    .collect();
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "wasmgate exited ({status}) before it was ready:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "wasmgate not ready in time:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("host.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn addr(&self, listener: &str) -> SocketAddr {
+        self.listeners[listener]
+    }
+
+    pub fn plugin_dir(&self) -> PathBuf {
+        self.dir.path().join("plugins")
+    }
+
+    /// Replaces a plugin file the way a deployment does: write a temporary
+    /// file, rename it over the old one.
+    pub fn replace_plugin(&self, name: &str, bytes: &[u8]) {
+        let tmp = self.plugin_dir().join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, bytes).unwrap();
+        std::fs::rename(&tmp, self.plugin_dir().join(name)).unwrap();
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// Starts the host again on the same directory (store, plugins, config).
+    /// Ports are new.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().unwrap();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        let started = Instant::now();
+        loop {
+            if let Some(s) = c.try_wait().unwrap() {
+                return s;
+            }
+            assert!(started.elapsed() < WAIT, "wasmgate did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http(self.admin, "GET", path, "")
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> (u16, String) {
+        http(self.admin, "POST", path, body)
+    }
+
+    /// POST /admin/{plugin}, expecting success; the JSON answer.
+    pub fn admin_ok(&self, plugin: &str, body: serde_json::Value) -> serde_json::Value {
+        let (status, text) = self.post(&format!("/admin/{plugin}"), &body.to_string());
+        assert_eq!(status, 200, "admin {body} answered {status}: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    pub fn plugin_info(&self, name: &str) -> serde_json::Value {
+        let (status, text) = self.get("/plugins");
+        assert_eq!(status, 200);
+        let list: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+        list.into_iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no plugin {name}: {text}"))
+    }
+
+    /// Waits until `cond` holds for the plugin's entry in GET /plugins.
+    pub fn wait_plugin(
+        &self,
+        name: &str,
+        what: &str,
+        cond: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let started = Instant::now();
+        loop {
+            let info = self.plugin_info(name);
+            if cond(&info) {
+                return info;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "plugin {name}: {what} did not happen: {info}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The value of one metric line (exact labels), 0 if absent.
+    pub fn metric(&self, line_prefix: &str) -> f64 {
+        let (_, text) = self.get("/metrics");
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(line_prefix)
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .unwrap_or(0.0)
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A minimal HTTP/1.1 client (one request per connection).
+pub fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("bad HTTP answer: {text}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// A line-protocol client: writes bytes, reads whole answers.
+pub struct LineClient {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl LineClient {
+    pub fn connect(addr: SocketAddr) -> LineClient {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        LineClient {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Reads until the buffered input holds a line satisfying `is_end`;
+    /// returns everything up to and including it.
+    pub fn read_until(&mut self, is_end: impl Fn(&str) -> bool) -> String {
+        loop {
+            let mut start = 0;
+            while let Some(pos) = self.buf[start..].iter().position(|b| *b == b'\n') {
+                let end = start + pos + 1;
+                let line = String::from_utf8_lossy(&self.buf[start..end])
+                    .trim_end()
+                    .to_string();
+                if is_end(&line) {
+                    let out: Vec<u8> = self.buf.drain(..end).collect();
+                    return String::from_utf8(out).unwrap();
+                }
+                start = end;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk).expect("reading an answer");
+            assert!(
+                n > 0,
+                "connection closed; had {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// True when the server closed the connection (reads EOF) within `wait`.
+    pub fn is_closed(&mut self, wait: Duration) -> bool {
+        self.stream.set_read_timeout(Some(wait)).unwrap();
+        let mut chunk = [0u8; 64];
+        let closed = matches!(self.stream.read(&mut chunk), Ok(0) | Err(_));
+        self.stream.set_read_timeout(Some(WAIT)).unwrap();
+        closed
+    }
+}

@@ -1,0 +1,280 @@
+//! The locker ("ACon") protocol end to end: the real binary, the real
+//! locker component, a device on a real TCP socket, operators on the admin API.
+
+mod common;
+
+use common::{Host, LineClient};
+use serde_json::json;
+
+const CONFIG: &str = r#"
+[plugins.locker]
+world = "locker"
+
+[[listener]]
+name = "locker"
+protocol = "locker"
+listen = "127.0.0.1:0"
+plugin = "locker"
+max_message_bytes = 2048
+"#;
+
+/// The spec's sample message, byte for byte as the original device sends it:
+/// CRLF line ends, no newline after CLOSE.
+const SPEC_SAMPLE: &str = "ACon_V1.0\r\nID=1953\r\nSEND=141349\r\nCONNECTION=1\r\nWIFI_STATE=0\r\nGSM_STATE=0\r\nRESET=1\r\nSTATE=0\r\nCOLS=8\r\nROWS=8\r\nACT_CON=01011011,11111111,10110111,11111111,10011111,11111111,10110111,11111111\r\nBOX_ENG=2,5,8,23,24,25\r\nBOX_TO=33,34\r\nBOX_ACC=1,54,43\r\nCLOSE";
+
+fn start() -> Host {
+    Host::start(CONFIG, &[("locker.wasm", "locker.wasm")])
+}
+
+/// A report from device `id` with counter `send`; `extra` lines are added
+/// before CLOSE (e.g. "BOX_TO=3").
+fn report(id: &str, send: u64, extra: &[&str]) -> String {
+    let mut s = format!(
+        "ACon_V1.0\r\nID={id}\r\nSEND={send}\r\nCONNECTION=1\r\nWIFI_STATE=0\r\nGSM_STATE=0\r\nRESET=0\r\nSTATE=0\r\nCOLS=4\r\nROWS=2\r\nACT_CON=1111,1011\r\n"
+    );
+    for line in extra {
+        s.push_str(line);
+        s.push_str("\r\n");
+    }
+    s.push_str("CLOSE");
+    s
+}
+
+fn answer(c: &mut LineClient) -> String {
+    c.read_until(|l| l == "CLOSE" || l.starts_with("ERROR:"))
+}
+
+fn exchange(c: &mut LineClient, msg: &str) -> String {
+    c.send(msg.as_bytes());
+    answer(c)
+}
+
+#[test]
+fn spec_sample_gets_the_exact_answer() {
+    let host = start();
+    let mut dev = LineClient::connect(host.addr("locker"));
+    let got = exchange(&mut dev, SPEC_SAMPLE);
+    assert_eq!(
+        got,
+        "ACon_V1.0\nID=1953\nSEND=141349\nRESET=0\nSTATE=0\nCLOSE\n"
+    );
+    // The connection stays open for the next report; SEND is echoed.
+    let got = exchange(&mut dev, &SPEC_SAMPLE.replace("SEND=141349", "SEND=141350"));
+    assert_eq!(
+        got,
+        "ACon_V1.0\nID=1953\nSEND=141350\nRESET=0\nSTATE=0\nCLOSE\n"
+    );
+}
+
+#[test]
+fn split_byte_by_byte_and_two_in_one_write() {
+    let host = start();
+    let mut dev = LineClient::connect(host.addr("locker"));
+    for b in SPEC_SAMPLE.as_bytes() {
+        dev.send(&[*b]);
+    }
+    assert!(answer(&mut dev).contains("SEND=141349\n"));
+
+    let two = format!("{}\r\n{}", report("7", 1, &[]), report("7", 2, &[]));
+    dev.send(two.as_bytes());
+    assert!(answer(&mut dev).contains("ID=7\nSEND=1\n"));
+    assert!(answer(&mut dev).contains("ID=7\nSEND=2\n"));
+
+    // LF-only line ends work too.
+    let lf = report("7", 3, &[]).replace("\r\n", "\n") + "\n";
+    assert!(exchange(&mut dev, &lf).contains("SEND=3\n"));
+}
+
+#[test]
+fn ten_parallel_devices() {
+    let host = start();
+    let addr = host.addr("locker");
+    let devices: Vec<_> = (0..10)
+        .map(|d| {
+            std::thread::spawn(move || {
+                let mut dev = LineClient::connect(addr);
+                for send in 1..=20u64 {
+                    let got = exchange(&mut dev, &report(&format!("dev{d}"), send, &[]));
+                    assert!(
+                        got.starts_with(&format!("ACon_V1.0\nID=dev{d}\nSEND={send}\n")),
+                        "{got}"
+                    );
+                }
+            })
+        })
+        .collect();
+    for d in devices {
+        d.join().unwrap();
+    }
+    assert_eq!(
+        host.metric("wasmgate_messages_in_total{listener=\"locker\",protocol=\"locker\"}"),
+        200.0
+    );
+}
+
+#[test]
+fn malformed_and_oversize_get_error_and_connection_lives() {
+    let host = start();
+    let mut dev = LineClient::connect(host.addr("locker"));
+    let bad = [
+        ("ACon_V1.0\r\nSEND=1\r\nCLOSE\r\n".to_string(), "ID"),
+        ("ACon_V1.0\r\nID=5\r\nCLOSE\r\n".to_string(), "SEND"),
+        (
+            "ACon_V1.0\r\nID=5\r\nSEND=12x\r\nCLOSE\r\n".to_string(),
+            "SEND",
+        ),
+        (report("5", 1, &["ACT_CON=1111"]), "ACT_CON"),
+        ("HELLO\r\n".to_string(), "ACon_V1.0"),
+    ];
+    for (msg, mentions) in bad {
+        let got = exchange(&mut dev, &msg);
+        assert!(
+            got.starts_with("ERROR: ") && got.contains(mentions),
+            "{msg:?} -> {got:?}"
+        );
+        assert!(exchange(&mut dev, &report("5", 2, &[])).contains("ID=5\nSEND=2\n"));
+    }
+    // Larger than max_message_bytes (2048): one ERROR, then the next message works.
+    let huge = report("5", 3, &[&format!("BOX_ACC={}", vec!["1"; 2000].join(","))]);
+    let got = exchange(&mut dev, &huge);
+    assert!(
+        got.starts_with("ERROR: ") && got.contains("exceeds"),
+        "{got}"
+    );
+    assert!(exchange(&mut dev, &report("5", 4, &[])).contains("SEND=4\n"));
+
+    // Nothing of the malformed reports was stored: device 5's status shows
+    // only good reports, and no history from the oversize BOX_ACC.
+    let status = host.admin_ok("locker", json!({"op": "status", "device": "5"}));
+    assert_eq!(status["history"], json!([]), "{status}");
+}
+
+#[test]
+fn operator_codes_expiry_box_to_block_and_reset() {
+    let host = start();
+    let mut dev = LineClient::connect(host.addr("locker"));
+    exchange(&mut dev, &report("42", 1, &[])); // the device makes itself known (4x2 cells)
+
+    // Assign → the next answer carries it with its minutes.
+    host.admin_ok(
+        "locker",
+        json!({"op":"assign","device":"42","cell":3,"code":"1492","minutes":4800}),
+    );
+    host.admin_ok(
+        "locker",
+        json!({"op":"assign","device":"42","cell":5,"code":"77","minutes":2}),
+    );
+    let got = exchange(&mut dev, &report("42", 2, &[]));
+    assert_eq!(
+        got,
+        "ACon_V1.0\nID=42\nSEND=2\nRESET=0\nSTATE=0\nBOX_ENG=(3,1492,4800)\nBOX_ENG=(5,77,2)\nCLOSE\n"
+    );
+
+    // Outside COLS×ROWS (8 cells) → refused with a clear error.
+    let (status, text) = host.post(
+        "/admin/locker",
+        &json!({"op":"assign","device":"42","cell":9,"code":"1","minutes":1}).to_string(),
+    );
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("error"), "{text}");
+
+    // The device reports cell 5 expired (BOX_TO) → cleared; cell 3 opened (BOX_ACC) → history.
+    let got = exchange(&mut dev, &report("42", 3, &["BOX_TO=5", "BOX_ACC=3"]));
+    assert!(
+        got.contains("BOX_ENG=(3,1492,4800)") && !got.contains("BOX_ENG=(5,"),
+        "{got}"
+    );
+    let status = host.admin_ok("locker", json!({"op":"status","device":"42"}));
+    assert_eq!(status["history"].as_array().unwrap().len(), 1, "{status}");
+    assert_eq!(status["history"][0]["cell"], 3);
+    assert_eq!(status["cols"], 4);
+    assert_eq!(status["connected_locks"], 7);
+
+    // A code past its time disappears by itself.
+    host.admin_ok(
+        "locker",
+        json!({"op":"assign","device":"42","cell":6,"code":"55","seconds":1}),
+    );
+    let got = exchange(&mut dev, &report("42", 4, &[]));
+    assert!(got.contains("BOX_ENG=(6,55,1)"), "{got}");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let got = exchange(&mut dev, &report("42", 5, &[]));
+    assert!(!got.contains("BOX_ENG=(6,"), "{got}");
+
+    // Revoke.
+    host.admin_ok("locker", json!({"op":"revoke","device":"42","cell":3}));
+    let got = exchange(&mut dev, &report("42", 6, &[]));
+    assert!(!got.contains("BOX_ENG="), "{got}");
+
+    // Block: STATE=3 in every answer until unblocked.
+    host.admin_ok("locker", json!({"op":"block","device":"42"}));
+    assert!(exchange(&mut dev, &report("42", 7, &[])).contains("STATE=3\n"));
+    assert!(exchange(&mut dev, &report("42", 8, &[])).contains("STATE=3\n"));
+    host.admin_ok("locker", json!({"op":"unblock","device":"42"}));
+    assert!(exchange(&mut dev, &report("42", 9, &[])).contains("STATE=0\n"));
+
+    // Reset: RESET=1 in the next answer only.
+    host.admin_ok("locker", json!({"op":"reset","device":"42"}));
+    assert!(exchange(&mut dev, &report("42", 10, &[])).contains("RESET=1\n"));
+    assert!(exchange(&mut dev, &report("42", 11, &[])).contains("RESET=0\n"));
+}
+
+#[test]
+fn admin_errors_are_4xx_json() {
+    let host = start();
+    for (body, want) in [
+        (json!({"op":"status","device":"nobody"}), 404),
+        (
+            json!({"op":"assign","device":"nobody","cell":1,"code":"1","minutes":1}),
+            409,
+        ),
+        (json!({"op":"frobnicate","device":"1"}), 400),
+        (json!({"op":"assign","device":"1"}), 400),
+        (json!([1, 2]), 400),
+    ] {
+        let (status, text) = host.post("/admin/locker", &body.to_string());
+        assert_eq!(status, want, "{body} -> {text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{text}");
+    }
+    let (status, _) = host.post("/admin/locker", "not json");
+    assert_eq!(status, 400);
+    let (status, _) = host.post("/admin/nosuch", "{}");
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn state_survives_kill_9() {
+    let mut host = start();
+    let mut dev = LineClient::connect(host.addr("locker"));
+    exchange(&mut dev, &report("9", 1, &[]));
+    host.admin_ok(
+        "locker",
+        json!({"op":"assign","device":"9","cell":2,"code":"4321","minutes":60}),
+    );
+    host.admin_ok("locker", json!({"op":"block","device":"9"}));
+    // The component writes the opening to history before the answer is sent.
+    exchange(&mut dev, &report("9", 2, &["BOX_ACC=2"]));
+    host.kill9();
+
+    host.restart();
+    let mut dev = LineClient::connect(host.addr("locker"));
+    let got = exchange(&mut dev, &report("9", 3, &[]));
+    assert_eq!(
+        got,
+        "ACon_V1.0\nID=9\nSEND=3\nRESET=0\nSTATE=3\nBOX_ENG=(2,4321,60)\nCLOSE\n"
+    );
+    let status = host.admin_ok("locker", json!({"op":"status","device":"9"}));
+    assert_eq!(status["history"].as_array().unwrap().len(), 1, "{status}");
+}
+
+#[test]
+fn graceful_shutdown_on_sigterm() {
+    let mut host = start();
+    let mut dev = LineClient::connect(host.addr("locker"));
+    exchange(&mut dev, &report("1", 1, &[]));
+    let status = host.terminate();
+    assert!(status.success(), "exit status {status}");
+    assert!(dev.is_closed(std::time::Duration::from_secs(5)));
+    assert!(host.log().contains("shutting down"));
+}
