@@ -79,15 +79,16 @@ fn hot_reload_keeps_the_connection_and_refuses_bad_files() {
     assert!(answer(&mut dev, REPORT).contains(VARIANT_MARK));
     assert!(host.metric("wasmgate_plugin_reload_failures_total{plugin=\"locker\"}") >= 2.0);
 
-    // The original comes back through the admin API's reload.
-    host.replace_plugin("locker.wasm", &std::fs::read(built("locker.wasm")).unwrap());
+    // The original comes back, written in place this time (truncate + write).
+    std::fs::write(host.plugin_dir().join("locker.wasm"), std::fs::read(built("locker.wasm")).unwrap()).unwrap();
+    host.wait_plugin("locker", "swap back", |p| p["sha256"] == first["sha256"] && p["last_reload_error"].is_null());
+    assert!(!answer(&mut dev, REPORT).contains(VARIANT_MARK));
+    host.wait_metric("wasmgate_plugin_reloads_total{plugin=\"locker\"}", 3.0);
+
+    // Reload through the admin API: the file did not change, so nothing is swapped.
     let (status, text) = host.post("/plugins/locker/reload", "");
     assert_eq!(status, 200, "{text}");
-    host.wait_plugin("locker", "swap back", |p| {
-        p["sha256"] == first["sha256"] && p["last_reload_error"].is_null()
-    });
-    assert!(!answer(&mut dev, REPORT).contains(VARIANT_MARK));
-    assert!(host.metric("wasmgate_plugin_reloads_total{plugin=\"locker\"}") >= 3.0);
+    assert!(text.contains("unchanged"), "{text}");
 
     // Reloading a file that is now broken answers 422 with the reason.
     std::fs::write(host.plugin_dir().join("locker.wasm"), b"junk").unwrap();
@@ -234,15 +235,47 @@ fn health_metrics_and_a_missing_plugin() {
     let (status, _) = host.get("/health");
     assert_eq!(status, 200);
 
+    host.wait_metric("wasmgate_messages_out_total{listener=\"absent\",protocol=\"locker\"}", 2.0);
     let (status, metrics) = host.get("/metrics");
     assert_eq!(status, 200);
     for name in [
         "wasmgate_connections_open{listener=\"absent\",protocol=\"locker\"} 1",
         "wasmgate_messages_in_total{listener=\"absent\",protocol=\"locker\"} 2",
-        "wasmgate_messages_out_total{listener=\"absent\",protocol=\"locker\"} 2",
         "wasmgate_plugin_calls_total{plugin=\"absent\"}",
         "wasmgate_plugin_call_seconds_bucket{plugin=\"absent\",le=\"+Inf\"}",
     ] {
         assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
     }
+}
+
+#[test]
+fn a_saturated_plugin_answers_busy_at_once() {
+    // One slot, no queue: while a call runs (this one loops until its
+    // deadline), another message is refused with the busy answer.
+    let host = Host::start(
+        r#"
+        [plugins.slow]
+        world = "locker"
+        file = "locker_variant.wasm"
+        deadline_ms = 1500
+        max_concurrency = 1
+        queue_timeout_ms = 0
+        config = { mode = "loop" }
+        [[listener]]
+        name = "slow"
+        protocol = "locker"
+        listen = "127.0.0.1:0"
+        plugin = "slow"
+        "#,
+        &[("locker_variant.wasm", "locker_variant.wasm")],
+    );
+    let mut first = LineClient::connect(host.addr("slow"));
+    let mut second = LineClient::connect(host.addr("slow"));
+    first.send(REPORT.as_bytes());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let got = answer(&mut second, REPORT);
+    assert!(got.starts_with("ERROR: busy"), "{got}");
+    let got = first.read_until(|l| l.starts_with("ERROR:"));
+    assert!(got.contains("deadline"), "{got}");
+    assert_eq!(host.metric("wasmgate_plugin_busy_total{plugin=\"slow\"}"), 1.0);
 }

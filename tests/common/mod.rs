@@ -228,6 +228,22 @@ impl Host {
     }
 }
 
+impl Host {
+    /// Waits until the metric line `line_prefix` reads `want` (counters are
+    /// bumped just after the write a client sees, so reading once can race).
+    pub fn wait_metric(&self, line_prefix: &str, want: f64) {
+        let started = Instant::now();
+        loop {
+            let got = self.metric(line_prefix);
+            if got == want {
+                return;
+            }
+            assert!(started.elapsed() < WAIT, "{line_prefix} is {got}, want {want}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for Host {
     fn drop(&mut self) {
         self.kill9();
