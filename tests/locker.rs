@@ -106,7 +106,10 @@ fn ten_parallel_devices() {
     for d in devices {
         d.join().unwrap();
     }
-    host.wait_metric("wasmgate_messages_out_total{listener=\"locker\",protocol=\"locker\"}", 200.0);
+    host.wait_metric(
+        "wasmgate_messages_out_total{listener=\"locker\",protocol=\"locker\"}",
+        200.0,
+    );
 }
 
 #[test]

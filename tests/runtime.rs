@@ -80,8 +80,14 @@ fn hot_reload_keeps_the_connection_and_refuses_bad_files() {
     assert!(host.metric("wasmgate_plugin_reload_failures_total{plugin=\"locker\"}") >= 2.0);
 
     // The original comes back, written in place this time (truncate + write).
-    std::fs::write(host.plugin_dir().join("locker.wasm"), std::fs::read(built("locker.wasm")).unwrap()).unwrap();
-    host.wait_plugin("locker", "swap back", |p| p["sha256"] == first["sha256"] && p["last_reload_error"].is_null());
+    std::fs::write(
+        host.plugin_dir().join("locker.wasm"),
+        std::fs::read(built("locker.wasm")).unwrap(),
+    )
+    .unwrap();
+    host.wait_plugin("locker", "swap back", |p| {
+        p["sha256"] == first["sha256"] && p["last_reload_error"].is_null()
+    });
     assert!(!answer(&mut dev, REPORT).contains(VARIANT_MARK));
     host.wait_metric("wasmgate_plugin_reloads_total{plugin=\"locker\"}", 3.0);
 
@@ -235,7 +241,10 @@ fn health_metrics_and_a_missing_plugin() {
     let (status, _) = host.get("/health");
     assert_eq!(status, 200);
 
-    host.wait_metric("wasmgate_messages_out_total{listener=\"absent\",protocol=\"locker\"}", 2.0);
+    host.wait_metric(
+        "wasmgate_messages_out_total{listener=\"absent\",protocol=\"locker\"}",
+        2.0,
+    );
     let (status, metrics) = host.get("/metrics");
     assert_eq!(status, 200);
     for name in [
@@ -277,5 +286,8 @@ fn a_saturated_plugin_answers_busy_at_once() {
     assert!(got.starts_with("ERROR: busy"), "{got}");
     let got = first.read_until(|l| l.starts_with("ERROR:"));
     assert!(got.contains("deadline"), "{got}");
-    assert_eq!(host.metric("wasmgate_plugin_busy_total{plugin=\"slow\"}"), 1.0);
+    assert_eq!(
+        host.metric("wasmgate_plugin_busy_total{plugin=\"slow\"}"),
+        1.0
+    );
 }

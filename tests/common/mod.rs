@@ -238,7 +238,10 @@ impl Host {
             if got == want {
                 return;
             }
-            assert!(started.elapsed() < WAIT, "{line_prefix} is {got}, want {want}");
+            assert!(
+                started.elapsed() < WAIT,
+                "{line_prefix} is {got}, want {want}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -10,7 +10,9 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::worlds::wasmgate::plugin::host::{self as wit, LogLevel};
+use super::worlds::wasmgate::plugin::sessions as wit_sessions;
 use crate::state::kv::Kv;
+use crate::state::sessions::{self, Sessions};
 
 /// Longest log line a plugin can write; longer ones are cut.
 const MAX_LOG_BYTES: usize = 4096;
@@ -18,6 +20,7 @@ const MAX_LOG_BYTES: usize = 4096;
 pub struct HostState {
     pub(crate) plugin: Arc<str>,
     pub(crate) kv: Arc<Kv>,
+    pub(crate) sessions: Arc<Sessions>,
     pub(crate) config: Arc<BTreeMap<String, String>>,
     pub(crate) memory_cap: usize,
     /// Set when the component asked for more memory than its cap; read
@@ -31,6 +34,7 @@ impl HostState {
     pub fn new(
         plugin: Arc<str>,
         kv: Arc<Kv>,
+        sessions: Arc<Sessions>,
         config: Arc<BTreeMap<String, String>>,
         memory_cap: usize,
     ) -> Self {
@@ -42,6 +46,7 @@ impl HostState {
         HostState {
             plugin,
             kv,
+            sessions,
             config,
             memory_cap,
             memory_exceeded: false,
@@ -85,7 +90,8 @@ impl ResourceLimiter for HostState {
 }
 
 pub(super) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
+    wit::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    wit_sessions::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
 }
 
 impl wit::Host for HostState {
@@ -137,5 +143,61 @@ impl wit::Host for HostState {
 
     fn config_get(&mut self, key: String) -> Option<String> {
         self.config.get(&key).cloned()
+    }
+}
+
+impl From<sessions::Info> for wit_sessions::SessionInfo {
+    fn from(i: sessions::Info) -> Self {
+        wit_sessions::SessionInfo {
+            id: i.id,
+            listener: i.listener,
+            peer: i.peer,
+            attrs: i.attrs,
+        }
+    }
+}
+
+impl From<wit_sessions::Target> for sessions::Target {
+    fn from(t: wit_sessions::Target) -> Self {
+        match t {
+            wit_sessions::Target::Reply => sessions::Target::Reply,
+            wit_sessions::Target::Session(id) => sessions::Target::Session(id),
+            wit_sessions::Target::Group(g) => sessions::Target::Group(g),
+            wit_sessions::Target::GroupOthers(g) => sessions::Target::GroupOthers(g),
+        }
+    }
+}
+
+impl wit_sessions::Host for HostState {
+    fn info(&mut self, session: u64) -> Option<wit_sessions::SessionInfo> {
+        self.sessions.info(session).map(Into::into)
+    }
+    fn get_attr(&mut self, session: u64, key: String) -> Option<String> {
+        self.sessions.get_attr(session, &key)
+    }
+    fn set_attr(&mut self, session: u64, key: String, value: Option<String>) {
+        self.sessions.set_attr(session, &key, value)
+    }
+    fn join(&mut self, session: u64, group: String) {
+        self.sessions.join(session, &group)
+    }
+    fn leave(&mut self, session: u64, group: String) {
+        self.sessions.leave(session, &group)
+    }
+    fn members(&mut self, group: String) -> Vec<wit_sessions::SessionInfo> {
+        self.sessions
+            .members(&group)
+            .into_iter()
+            .map(Into::into)
+            .collect()
+    }
+    fn claim(&mut self, session: u64, name: String) -> bool {
+        self.sessions.claim(session, &name)
+    }
+    fn release(&mut self, session: u64, name: String) {
+        self.sessions.release(session, &name)
+    }
+    fn close(&mut self, session: u64) {
+        self.sessions.close(session)
     }
 }

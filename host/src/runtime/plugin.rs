@@ -31,6 +31,7 @@ use super::HostState;
 use crate::config::{Config, PluginConfig};
 use crate::metrics::{Metrics, PluginMetrics};
 use crate::state::kv::Kv;
+use crate::state::sessions::Sessions;
 
 /// A WIT world as the host sees it: how to pre-instantiate, instantiate, and
 /// reach the `admin` export every world has.
@@ -133,6 +134,7 @@ pub struct Plugin<W: World> {
     engine: Engine,
     linker: Arc<Linker<HostState>>,
     kv: Arc<Kv>,
+    sessions: Arc<Sessions>,
     config: Arc<BTreeMap<String, String>>,
     deadline: Duration,
     deadline_ticks: u64,
@@ -171,6 +173,7 @@ impl<W: World> Plugin<W> {
             engine: spec.engine.clone(),
             linker: spec.linker.clone(),
             kv: spec.kv.clone(),
+            sessions: Arc::new(Sessions::default()),
             config: Arc::new(c.string_values()),
             deadline,
             deadline_ticks: (deadline.as_nanos().div_ceil(tick) as u64).max(1),
@@ -189,6 +192,11 @@ impl<W: World> Plugin<W> {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The sessions of every listener this plugin serves.
+    pub fn sessions(&self) -> &Arc<Sessions> {
+        &self.sessions
     }
 
     /// Counts an error the component answered with (not a failure of the call).
@@ -267,6 +275,7 @@ impl<W: World> Plugin<W> {
         let state = HostState::new(
             self.name.clone(),
             self.kv.clone(),
+            self.sessions.clone(),
             self.config.clone(),
             self.memory_cap,
         );

@@ -8,20 +8,34 @@ use wasmtime::component::InstancePre;
 use super::HostState;
 use super::plugin::{AdminError, Ops, World, WorldOps};
 
+/// The interfaces the host provides (`host`, `sessions`), generated once and
+/// reused by every world through `with:`.
+pub mod imports {
+    wasmtime::component::bindgen!({ world: "host-imports", path: "../wit" });
+}
+pub use imports::wasmgate;
+
+/// `bindgen!` for a world whose imports are the shared ones.
+macro_rules! world_bindings {
+    ($world:literal) => {
+        wasmtime::component::bindgen!({
+            world: $world,
+            path: "../wit",
+            with: {
+                "wasmgate:plugin/host": crate::runtime::worlds::wasmgate::plugin::host,
+                "wasmgate:plugin/sessions": crate::runtime::worlds::wasmgate::plugin::sessions,
+            },
+        });
+    };
+}
+
 pub mod locker {
-    wasmtime::component::bindgen!({ world: "locker", path: "../wit" });
+    world_bindings!("locker");
 }
 
 pub mod raw {
-    wasmtime::component::bindgen!({
-        world: "raw",
-        path: "../wit",
-        with: { "wasmgate:plugin/host": super::wasmgate::plugin::host },
-    });
+    world_bindings!("raw");
 }
-
-/// The shared `host` interface, generated once and reused by every world.
-pub use locker::wasmgate;
 
 /// Every world a plugin can implement.
 pub static ALL: &[&dyn WorldOps] = &[&Ops::<LockerWorld>::NEW, &Ops::<RawWorld>::NEW];

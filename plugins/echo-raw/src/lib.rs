@@ -1,0 +1,35 @@
+//! Tiny component of world `raw`: echoes each frame back, prefixed by the
+//! plugin config value `prefix` (default empty). `admin.handle` answers
+//! `{"ok":true}`.
+
+#[cfg(target_arch = "wasm32")]
+mod component {
+    wit_bindgen::generate!({
+        world: "raw",
+        path: "../../wit",
+    });
+
+    use exports::wasmgate::plugin::admin::{self, AdminError};
+    use exports::wasmgate::plugin::raw_handler;
+    use wasmgate::plugin::host;
+
+    struct EchoRaw;
+
+    impl raw_handler::Guest for EchoRaw {
+        fn handle(_connection: u64, frame: Vec<u8>) -> Result<Vec<Vec<u8>>, String> {
+            let prefix = host::config_get("prefix").unwrap_or_default();
+            let mut out = Vec::with_capacity(prefix.len() + frame.len());
+            out.extend_from_slice(prefix.as_bytes());
+            out.extend_from_slice(&frame);
+            Ok(vec![out])
+        }
+    }
+
+    impl admin::Guest for EchoRaw {
+        fn handle(_request: String) -> Result<String, AdminError> {
+            Ok(r#"{"ok":true}"#.to_string())
+        }
+    }
+
+    export!(EchoRaw);
+}
