@@ -179,6 +179,12 @@ mod defaults {
     pub fn max_message_bytes() -> usize {
         64 * 1024
     }
+    pub fn outbox_capacity() -> usize {
+        1024
+    }
+    pub fn handshake_timeout_ms() -> u64 {
+        10_000
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -202,6 +208,29 @@ pub struct ListenerConfig {
     /// Largest message accepted; larger ones are refused with the protocol's error.
     #[serde(default = "defaults::max_message_bytes")]
     pub max_message_bytes: usize,
+    /// Serve over TLS with this certificate (chat on 4399, wss for the
+    /// WebSocket protocols).
+    pub tls: Option<TlsConfig>,
+    /// Interval of the protocol's server heartbeat, where it has one
+    /// (each protocol documents its default).
+    pub heartbeat_ms: Option<u64>,
+    /// WebSocket request path to accept (`None`: the protocol's default).
+    pub ws_path: Option<String>,
+    /// Messages queued for one client before it counts as a slow consumer
+    /// and is disconnected.
+    #[serde(default = "defaults::outbox_capacity")]
+    pub outbox_capacity: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain and private key. With neither, the host makes a
+    /// self-signed certificate on first start and keeps it beside the store.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    #[serde(default = "defaults::handshake_timeout_ms")]
+    pub handshake_timeout_ms: u64,
 }
 
 impl ListenerConfig {

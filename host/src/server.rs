@@ -50,8 +50,15 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
     )?;
     tracing::info!(dir = %dir.display(), "watching plugin directory");
 
+    let data_dir = config
+        .store
+        .path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let shared = Shared {
         plugins: plugins.clone(),
+        data_dir,
         metrics: metrics.clone(),
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),

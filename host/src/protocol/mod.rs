@@ -25,6 +25,8 @@ pub fn world_of(protocol: &str) -> Option<&'static str> {
 #[derive(Clone)]
 pub struct Shared {
     pub plugins: Plugins,
+    /// Directory of the store; TLS keeps its self-signed certificate here.
+    pub data_dir: std::path::PathBuf,
     pub metrics: Arc<Metrics>,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,

@@ -2,3 +2,4 @@
 //! are tracked for graceful shutdown. Nothing here parses a protocol.
 
 pub mod tcp;
+pub mod tls;
