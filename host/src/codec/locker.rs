@@ -52,41 +52,15 @@ const MAX_GRID: u16 = 64;
 /// Longest excerpt of bad input quoted in a reason.
 const QUOTE_CHARS: usize = 40;
 
-/// One decoded device report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
-    /// Device id: 1..=64 ASCII letters, digits, `-` or `_`.
-    pub id: String,
-    /// Message counter, echoed in the answer.
-    pub send: u64,
-    /// `CONNECTION` (1 wifi, 2 gsm), not range-checked.
-    pub connection: Option<u8>,
-    /// `WIFI_STATE` (0 ok, 1 hw error, 2 no AP, 3 no internet), not range-checked.
-    pub wifi_state: Option<u8>,
-    /// `GSM_STATE`, same codes as `wifi_state`.
-    pub gsm_state: Option<u8>,
-    /// `RESET=1`: the device rebooted. Absent means `false`.
-    pub reset: bool,
-    /// `STATE` codes (0 normal, 1 short circuit, 2 wrong code 3x, 3 blocked
-    /// by server), not range-checked. Absent or empty means no codes.
-    pub state: Vec<u8>,
-    /// `COLS`, 1..=64.
-    pub cols: Option<u16>,
-    /// `ROWS`, 1..=64.
-    pub rows: Option<u16>,
-    /// `ACT_CON`: rows of per-cell "lock connected" flags. Checked against
-    /// `ROWS`×`COLS` when both of those are present too.
-    pub act_con: Option<Vec<Vec<bool>>>,
-    /// `BOX_ENG` cell numbers (>= 1); `0` alone or absent means none.
-    pub box_eng: Vec<u16>,
-    /// `BOX_TO` cell numbers (>= 1); `0` alone or absent means none.
-    pub box_to: Vec<u16>,
-    /// `BOX_ACC` cell numbers (>= 1); `0` alone or absent means none.
-    pub box_acc: Vec<u16>,
-}
+/// One decoded device report: the `locker` world's record itself (see
+/// `wit/host.wit` for the meaning of each field), so what the codec yields is
+/// what the component receives.
+pub use crate::runtime::worlds::locker::exports::wasmgate::plugin::locker_handler::{
+    CellCode, Report,
+};
 
 /// What the decoder yields.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Inbound {
     Report(Report),
     /// The input was not a valid message; the reason is short and meant for
@@ -94,17 +68,8 @@ pub enum Inbound {
     Malformed(String),
 }
 
-/// One `BOX_ENG=(cell,code,minutes)` line of an answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CellCode {
-    pub cell: u16,
-    /// 1..=64 ASCII letters or digits (anything else would break the line).
-    pub code: String,
-    pub minutes: u32,
-}
-
 /// What the encoder accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Outbound {
     /// The answer to a report: `block` is sent as `STATE=3`, otherwise `STATE=0`.
     Answer {
@@ -413,7 +378,8 @@ fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn valid_code(code: &str) -> bool {
+/// A cell code the answer can carry without breaking its line.
+pub fn valid_code(code: &str) -> bool {
     !code.is_empty() && code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 

@@ -13,7 +13,7 @@ use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use crate::codec::locker::{CellCode, Inbound, LockerCodec, Outbound, Report};
+use crate::codec::locker::{Inbound, LockerCodec, Outbound, Report, valid_code};
 use crate::config::ListenerConfig;
 use crate::metrics::ListenerMetrics;
 use crate::runtime::Plugin;
@@ -108,12 +108,11 @@ impl Locker {
 
     async fn answer(&self, report: Report, peer: SocketAddr) -> Outbound {
         let (id, send) = (report.id.clone(), report.send);
-        let request = to_wit(report);
         let result = self
             .plugin
             .call(move |b, store| {
                 b.wasmgate_plugin_locker_handler()
-                    .call_handle(store, &request)
+                    .call_handle(store, &report)
             })
             .await;
         let listener = &*self.config.name;
@@ -139,49 +138,20 @@ impl Locker {
     }
 }
 
-fn to_wit(r: Report) -> wit::Report {
-    wit::Report {
-        id: r.id,
-        send: r.send,
-        connection: r.connection,
-        wifi_state: r.wifi_state,
-        gsm_state: r.gsm_state,
-        reset: r.reset,
-        state: r.state,
-        cols: r.cols,
-        rows: r.rows,
-        act_con: r.act_con,
-        box_eng: r.box_eng,
-        box_to: r.box_to,
-        box_acc: r.box_acc,
-    }
-}
-
 /// The plugin's answer, checked so that nothing it returns can break the
 /// framing of the line protocol.
 fn answer_from_wit(id: String, send: u64, a: wit::Answer) -> Result<Outbound, String> {
-    let mut cells = Vec::with_capacity(a.cells.len());
-    for c in a.cells {
-        if c.code.is_empty()
-            || c.code.len() > 32
-            || !c.code.bytes().all(|b| b.is_ascii_alphanumeric())
-        {
-            return Err(format!(
-                "plugin answered an invalid code for cell {}",
-                c.cell
-            ));
-        }
-        cells.push(CellCode {
-            cell: c.cell,
-            code: c.code,
-            minutes: c.minutes,
-        });
+    if let Some(bad) = a.cells.iter().find(|c| !valid_code(&c.code)) {
+        return Err(format!(
+            "plugin answered an invalid code for cell {}",
+            bad.cell
+        ));
     }
     Ok(Outbound::Answer {
         id,
         send,
         reset: a.reset,
         block: a.block,
-        cells,
+        cells: a.cells,
     })
 }
