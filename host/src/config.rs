@@ -43,7 +43,7 @@ impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             listen: "127.0.0.1:9000".parse().expect("valid address"),
-            max_body_bytes: 1 << 20,
+            max_body_bytes: 16 << 20,
         }
     }
 }

@@ -2,4 +2,6 @@
 //! turns bytes into typed messages and back, refuses what is malformed or
 //! too large, and makes no business decision.
 
+pub mod exec;
 pub mod locker;
+pub mod smarthome;

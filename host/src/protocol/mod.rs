@@ -2,7 +2,9 @@
 //! with its codec, call its plugin's world, encode the answer. The table
 //! below is what the configuration's `protocol = "..."` can name.
 
+pub mod exec;
 pub mod locker;
+pub mod smarthome;
 
 use std::sync::Arc;
 
@@ -15,7 +17,7 @@ use crate::metrics::Metrics;
 use crate::runtime::Plugins;
 
 /// (protocol, the world its plugin must implement)
-pub const PROTOCOLS: &[(&str, &str)] = &[("locker", "locker")];
+pub const PROTOCOLS: &[(&str, &str)] = &[("locker", "locker"), ("smarthome", "smarthome"), ("exec", "exec")];
 
 pub fn world_of(protocol: &str) -> Option<&'static str> {
     PROTOCOLS.iter().find(|p| p.0 == protocol).map(|p| p.1)
@@ -40,6 +42,8 @@ pub fn start(
 ) -> anyhow::Result<()> {
     match config.protocol.as_str() {
         "locker" => locker::start(config, listener, shared),
+        "exec" => exec::start(config, listener, shared),
+        "smarthome" => smarthome::start(config, listener, shared),
         other => anyhow::bail!("unknown protocol {other:?}"),
     }
 }

@@ -11,7 +11,11 @@ use super::plugin::{AdminError, Ops, World, WorldOps};
 /// The interfaces the host provides (`host`, `sessions`), generated once and
 /// reused by every world through `with:`.
 pub mod imports {
-    wasmtime::component::bindgen!({ world: "host-imports", path: "../wit" });
+    wasmtime::component::bindgen!({
+        world: "host-imports",
+        path: "../wit",
+        additional_derives: [PartialEq],
+    });
 }
 pub use imports::wasmgate;
 
@@ -58,7 +62,9 @@ macro_rules! world {
 
 world!(LockerWorld, "locker", locker::Locker, LockerPre);
 world!(RawWorld, "raw", raw::Raw, RawPre);
+world!(SmartHomeWorld, "smarthome", smarthome::Smarthome, SmarthomePre);
+world!(ExecWorld, "exec", exec::Exec, ExecPre);
 
 /// Every world a plugin can implement.
-pub static ALL: &[&dyn WorldOps] = &[&Ops::<LockerWorld>::NEW, &Ops::<RawWorld>::NEW];
-pub const NAMES: &[&str] = &[LockerWorld::NAME, RawWorld::NAME];
+pub static ALL: &[&dyn WorldOps] = &[&Ops::<LockerWorld>::NEW, &Ops::<RawWorld>::NEW, &Ops::<SmartHomeWorld>::NEW, &Ops::<ExecWorld>::NEW];
+pub const NAMES: &[&str] = &[LockerWorld::NAME, RawWorld::NAME, SmartHomeWorld::NAME, ExecWorld::NAME];

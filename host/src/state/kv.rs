@@ -1,4 +1,5 @@
-//! The key-value store behind the `host` interface's `kv-*` imports.
+//! The key-value store behind the `host` interface's `kv-*` and `blob-*`
+//! imports.
 //!
 //! SQLite in WAL mode. Each plugin has its own namespace. A `set` is one
 //! autocommit transaction, so it is in the WAL before the call returns: a
@@ -21,6 +22,8 @@ pub const MAX_KEY_BYTES: usize = 1024;
 pub const MAX_VALUE_BYTES: usize = 1 << 20;
 /// Most entries one `list` returns, whatever the caller asks.
 pub const MAX_LIST: u32 = 10_000;
+/// Largest binary object (`blob-set`).
+pub const MAX_BLOB_BYTES: usize = 32 << 20;
 
 pub struct Kv {
     conn: Mutex<Connection>,
@@ -32,6 +35,8 @@ pub enum KvError {
     KeyTooLong,
     #[error("value longer than {MAX_VALUE_BYTES} bytes")]
     ValueTooLong,
+    #[error("blob larger than {MAX_BLOB_BYTES} bytes")]
+    BlobTooLarge,
     #[error("store failure: {0}")]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -57,7 +62,13 @@ impl Kv {
                  expires_at INTEGER,
                  PRIMARY KEY (ns, key)
              ) WITHOUT ROWID;
-             CREATE INDEX IF NOT EXISTS kv_expiry ON kv(expires_at) WHERE expires_at IS NOT NULL;"
+             CREATE INDEX IF NOT EXISTS kv_expiry ON kv(expires_at) WHERE expires_at IS NOT NULL;
+             CREATE TABLE IF NOT EXISTS blobs (
+                 ns TEXT NOT NULL,
+                 name TEXT NOT NULL,
+                 data BLOB NOT NULL,
+                 PRIMARY KEY (ns, name)
+             ) WITHOUT ROWID;"
         ))
         .with_context(|| format!("initialising {}", path.display()))?;
         Ok(Kv {
@@ -137,6 +148,34 @@ impl Kv {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn blob_get(&self, ns: &str, name: &str) -> Result<Option<Vec<u8>>, KvError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT data FROM blobs WHERE ns = ?1 AND name = ?2")?;
+        Ok(stmt.query_row(params![ns, name], |r| r.get(0)).optional()?)
+    }
+
+    pub fn blob_set(&self, ns: &str, name: &str, data: &[u8]) -> Result<(), KvError> {
+        if name.len() > MAX_KEY_BYTES {
+            return Err(KvError::KeyTooLong);
+        }
+        if data.len() > MAX_BLOB_BYTES {
+            return Err(KvError::BlobTooLarge);
+        }
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO blobs (ns, name, data) VALUES (?1, ?2, ?3)
+             ON CONFLICT (ns, name) DO UPDATE SET data = excluded.data",
+        )?;
+        stmt.execute(params![ns, name, data])?;
+        Ok(())
+    }
+
+    pub fn blob_delete(&self, ns: &str, name: &str) -> Result<bool, KvError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("DELETE FROM blobs WHERE ns = ?1 AND name = ?2")?;
+        Ok(stmt.execute(params![ns, name])? > 0)
     }
 
     /// Deletes expired entries; returns how many.
@@ -224,6 +263,18 @@ mod tests {
             kv.set("a", "k", &"v".repeat(MAX_VALUE_BYTES + 1), None),
             Err(KvError::ValueTooLong)
         ));
+    }
+
+    #[test]
+    fn blobs_round_trip_per_namespace() {
+        let (_d, kv) = open();
+        let data: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+        kv.blob_set("a", "house.db", &data).unwrap();
+        assert_eq!(kv.blob_get("a", "house.db").unwrap().as_deref(), Some(&data[..]));
+        assert_eq!(kv.blob_get("b", "house.db").unwrap(), None);
+        assert!(kv.blob_delete("a", "house.db").unwrap());
+        assert!(!kv.blob_delete("a", "house.db").unwrap());
+        assert!(matches!(kv.blob_set("a", "x", &vec![0; MAX_BLOB_BYTES + 1]), Err(KvError::BlobTooLarge)));
     }
 
     #[test]

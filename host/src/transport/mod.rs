@@ -3,3 +3,4 @@
 
 pub mod tcp;
 pub mod tls;
+pub mod ws;

@@ -1,0 +1,268 @@
+//! The remote-execute relay: WebSocket (optionally TLS) connections that log
+//! in to a room with a token and relay `execute` / `execute_result` to the
+//! other members of their room. The host owns the socket, the heartbeat, the
+//! sessions and the rooms (session groups); the `exec` plugin decides what
+//! each message does.
+//!
+//! A connection's task reads frames, asks the plugin, and writes what lands
+//! in its session's outbox (its own answers and what others relay to it),
+//! plus the server heartbeat every `heartbeat_ms`. A write that fails or
+//! does not finish within `write_timeout_ms` ends the connection; the plugin
+//! is told (`closed`) and the session leaves its room at once.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use futures::stream::SplitSink;
+use futures::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_util::sync::CancellationToken;
+
+use super::Shared;
+use crate::codec::exec::{ExecRequest, HEARTBEAT, cmd_of, decode, error_response};
+use crate::config::ListenerConfig;
+use crate::metrics::ListenerMetrics;
+use crate::runtime::Plugin;
+use crate::runtime::worlds::ExecWorld;
+use crate::state::sessions::{SessionId, Target};
+use crate::transport::ws::{self, BoxedIo, Message, Utf8Bytes};
+
+/// Request path when the listener sets no `ws_path` (the original server's).
+pub const DEFAULT_PATH: &str = "/websocket";
+/// Server heartbeat interval when the listener sets no `heartbeat_ms`.
+pub const DEFAULT_HEARTBEAT_MS: u64 = 20_000;
+/// Longest the closing handshake of a finished connection may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+type Sink = SplitSink<WebSocketStream<BoxedIo>, Message>;
+
+struct Exec {
+    config: ListenerConfig,
+    plugin: Arc<Plugin<ExecWorld>>,
+    metrics: Arc<ListenerMetrics>,
+    heartbeat: Option<Duration>,
+}
+
+pub fn start(
+    config: &ListenerConfig,
+    listener: TcpListener,
+    shared: &Shared,
+) -> anyhow::Result<()> {
+    let plugin = shared
+        .plugins
+        .get::<ExecWorld>(&config.plugin)
+        .ok_or_else(|| anyhow::anyhow!("plugin {:?} is not an exec plugin", config.plugin))?;
+    let tls = match &config.tls {
+        Some(cfg) => Some(crate::transport::tls::acceptor(cfg, &shared.data_dir)?),
+        None => None,
+    };
+    let settings = ws::Settings {
+        path: config
+            .ws_path
+            .clone()
+            .unwrap_or_else(|| DEFAULT_PATH.to_string()),
+        max_message_bytes: config.max_message_bytes,
+        handshake_timeout: config
+            .tls
+            .as_ref()
+            .map(|t| Duration::from_millis(t.handshake_timeout_ms))
+            .unwrap_or(ws::DEFAULT_HANDSHAKE_TIMEOUT),
+    };
+    let heartbeat_ms = config.heartbeat_ms.unwrap_or(DEFAULT_HEARTBEAT_MS);
+    let service = Arc::new(Exec {
+        config: config.clone(),
+        plugin,
+        metrics: shared.metrics.listener(&config.name, &config.protocol),
+        heartbeat: (heartbeat_ms > 0).then(|| Duration::from_millis(heartbeat_ms)),
+    });
+    let shutdown = shared.shutdown.clone();
+    tokio::spawn(ws::accept_loop(
+        listener,
+        config.max_connections,
+        tls,
+        settings,
+        service.metrics.clone(),
+        shared.shutdown.clone(),
+        shared.tracker.clone(),
+        move |ws, peer| {
+            let service = service.clone();
+            let shutdown = shutdown.clone();
+            async move { service.serve(ws, peer, shutdown).await }
+        },
+    ));
+    Ok(())
+}
+
+impl Exec {
+    async fn serve(
+        &self,
+        ws: WebSocketStream<BoxedIo>,
+        peer: SocketAddr,
+        shutdown: CancellationToken,
+    ) {
+        let listener = &*self.config.name;
+        let (tx, mut outbox) = mpsc::channel::<Utf8Bytes>(self.config.outbox_capacity.max(1));
+        let session = self.plugin.sessions().open(listener, peer, tx);
+        let id = session.id;
+        tracing::debug!(listener, %peer, session = id, "connected");
+        let (mut sink, mut stream) = ws.split();
+
+        let period = self.heartbeat.unwrap_or(Duration::from_secs(3600));
+        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // Until its first message a connection must speak within the idle
+        // timeout; after it, the connection lives as long as the heartbeat
+        // can be written (clients that only listen are normal here).
+        let first_message = tokio::time::sleep(self.config.idle_timeout());
+        tokio::pin!(first_message);
+        let mut spoke = false;
+
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                Some(text) = outbox.recv() => {
+                    if !self.write(&mut sink, Message::Text(text), peer).await {
+                        break;
+                    }
+                }
+                _ = session.close.cancelled() => {
+                    // Closed by the plugin or as a slow consumer: send what is
+                    // queued, then close.
+                    while let Ok(text) = outbox.try_recv() {
+                        if !self.write(&mut sink, Message::Text(text), peer).await {
+                            break;
+                        }
+                    }
+                    tracing::debug!(listener, %peer, session = id, "closing at the plugin's request");
+                    break;
+                }
+                _ = heartbeat.tick(), if self.heartbeat.is_some() => {
+                    if !self.write(&mut sink, Message::text(HEARTBEAT), peer).await {
+                        break;
+                    }
+                }
+                _ = &mut first_message, if !spoke => {
+                    tracing::info!(listener, %peer, "no message within the idle timeout; closing");
+                    break;
+                }
+                frame = stream.next() => {
+                    let request = match frame {
+                        None => break,
+                        Some(Err(WsError::Capacity(e))) => {
+                            self.metrics.malformed.fetch_add(1, Relaxed);
+                            tracing::info!(listener, %peer, error = %e, "message over max_message_bytes; closing");
+                            let frame = CloseFrame { code: CloseCode::Size, reason: "message too large".into() };
+                            let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+                            break;
+                        }
+                        Some(Err(e)) => {
+                            tracing::debug!(listener, %peer, error = %e, "read failed");
+                            break;
+                        }
+                        Some(Ok(Message::Text(text))) => decode(&text),
+                        Some(Ok(Message::Binary(_))) => ExecRequest::Binary,
+                        Some(Ok(Message::Close(_))) => break,
+                        // Pings are answered by tungstenite; pongs and raw
+                        // frames mean nothing here.
+                        Some(Ok(_)) => continue,
+                    };
+                    spoke = true;
+                    self.metrics.messages_in.fetch_add(1, Relaxed);
+                    if let ExecRequest::Invalid(reason) = &request {
+                        self.metrics.malformed.fetch_add(1, Relaxed);
+                        tracing::debug!(listener, %peer, session = id, %reason, "malformed message");
+                    } else if request == ExecRequest::Binary {
+                        self.metrics.malformed.fetch_add(1, Relaxed);
+                    }
+                    self.handle(id, request, peer).await;
+                }
+            }
+        }
+
+        // The room forgets the connection before the closing handshake,
+        // which may take a while with a dead peer.
+        let closed = self
+            .plugin
+            .call(move |b, store| b.wasmgate_plugin_exec_handler().call_closed(store, id))
+            .await;
+        if let Err(e) = closed {
+            tracing::debug!(listener, %peer, session = id, error = %e, "plugin not told of the close");
+        }
+        drop(session);
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.close()).await;
+        if let Ok(mut ws) = stream.reunite(sink) {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.get_mut().shutdown()).await;
+        }
+        tracing::debug!(listener, %peer, session = id, "disconnected");
+    }
+
+    /// Writes one frame within the write timeout; false when the connection
+    /// is dead.
+    async fn write(&self, sink: &mut Sink, msg: Message, peer: SocketAddr) -> bool {
+        let listener = &*self.config.name;
+        match tokio::time::timeout(self.config.write_timeout(), sink.send(msg)).await {
+            Ok(Ok(())) => {
+                self.metrics.messages_out.fetch_add(1, Relaxed);
+                true
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(listener, %peer, error = %e, "write failed");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(listener, %peer, "peer did not take a message in time; closing");
+                false
+            }
+        }
+    }
+
+    /// Asks the plugin and delivers its outgoing messages. When the plugin
+    /// gives no answer the client gets an error response (code "0"), and a
+    /// failed init also closes the connection.
+    async fn handle(&self, id: SessionId, request: ExecRequest, peer: SocketAddr) {
+        let listener = &*self.config.name;
+        let cmd = cmd_of(&request).to_string();
+        let is_init = matches!(request, ExecRequest::Init(_));
+        let result = self
+            .plugin
+            .call(move |b, store| {
+                b.wasmgate_plugin_exec_handler()
+                    .call_handle(store, id, &request)
+            })
+            .await;
+        let sessions = self.plugin.sessions();
+        let failure = match result {
+            Ok(Ok(outgoing)) => {
+                for o in outgoing {
+                    let target: Target = o.to.into();
+                    let ids = sessions.resolve(&target, id);
+                    sessions.deliver(&ids, &Utf8Bytes::from(o.text));
+                }
+                return;
+            }
+            Ok(Err(reason)) => {
+                self.plugin.note_component_error();
+                tracing::info!(listener, %peer, session = id, %cmd, %reason, "plugin refused the message");
+                reason
+            }
+            Err(e) => {
+                tracing::warn!(listener, %peer, session = id, %cmd, error = %e, "no answer from the plugin");
+                e.to_string()
+            }
+        };
+        sessions.deliver(&[id], &Utf8Bytes::from(error_response(&cmd, &failure)));
+        if is_init {
+            sessions.close(id);
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! WebSocket server plumbing shared by the WebSocket protocols: the accept
+//! loop (connection limits from `transport::tcp`, optional TLS from
+//! `transport::tls`, then the WebSocket handshake, each bounded by a
+//! timeout), the request-path check, and the frame/message size caps. What a
+//! connection then says is the protocol's business.
+//!
+//! Everything runs on the connection's own task, so a slow handshake never
+//! holds up the accept loop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::metrics::ListenerMetrics;
+
+pub use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+/// Handshake timeout when the listener has no `[listener.tls]` (whose
+/// `handshake_timeout_ms` is used otherwise).
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A byte stream a WebSocket can run on: plain TCP or TLS.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+/// The stream every WebSocket connection of [`accept_loop`] gets, plain or TLS.
+pub type BoxedIo = Box<dyn Io>;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Request path to accept (query strings are ignored); others get 404.
+    pub path: String,
+    /// Largest frame and largest (reassembled) message accepted.
+    pub max_message_bytes: usize,
+    /// Bounds the TLS handshake and, separately, the WebSocket handshake.
+    pub handshake_timeout: Duration,
+}
+
+impl Settings {
+    pub fn ws_config(&self) -> WebSocketConfig {
+        WebSocketConfig::default()
+            .max_message_size(Some(self.max_message_bytes))
+            .max_frame_size(Some(self.max_message_bytes))
+    }
+}
+
+/// The server side of the WebSocket handshake on `stream`, bounded by
+/// `settings.handshake_timeout`. A request for another path is answered
+/// `404 Not Found` and fails.
+pub async fn accept<S>(stream: S, settings: &Settings) -> std::io::Result<WebSocketStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let path = settings.path.clone();
+    let check_path = move |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+        if req.uri().path() == path {
+            return Ok(resp);
+        }
+        let mut refused = ErrorResponse::new(Some("not found\n".to_string()));
+        *refused.status_mut() = StatusCode::NOT_FOUND;
+        Err(refused)
+    };
+    let handshake = tokio_tungstenite::accept_hdr_async_with_config(
+        stream,
+        check_path,
+        Some(settings.ws_config()),
+    );
+    match tokio::time::timeout(settings.handshake_timeout, handshake).await {
+        Ok(Ok(ws)) => Ok(ws),
+        Ok(Err(e)) => Err(std::io::Error::other(format!("WebSocket handshake: {e}"))),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "WebSocket handshake timed out",
+        )),
+    }
+}
+
+/// TLS (when `tls` is set) and then the WebSocket handshake on an accepted
+/// TCP connection.
+pub async fn upgrade(
+    stream: TcpStream,
+    tls: Option<&TlsAcceptor>,
+    settings: &Settings,
+) -> std::io::Result<WebSocketStream<BoxedIo>> {
+    let io: BoxedIo = match tls {
+        Some(acceptor) => Box::new(
+            super::tls::handshake(acceptor, stream, settings.handshake_timeout).await?,
+        ),
+        None => Box::new(stream),
+    };
+    accept(io, settings).await
+}
+
+/// Accepts WebSocket connections until `shutdown` (at most
+/// `max_connections` at once, see `transport::tcp::accept_loop`) and runs
+/// `handle` for each that completes its handshakes. A failed handshake is
+/// logged at debug level and counted as malformed.
+#[allow(clippy::too_many_arguments)]
+pub async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    max_connections: usize,
+    tls: Option<TlsAcceptor>,
+    settings: Settings,
+    metrics: Arc<ListenerMetrics>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    handle: F,
+) where
+    F: Fn(WebSocketStream<BoxedIo>, SocketAddr) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let handle = Arc::new(handle);
+    let settings = Arc::new(settings);
+    let tls = tls.map(Arc::new);
+    let m = metrics.clone();
+    super::tcp::accept_loop(
+        listener,
+        max_connections,
+        metrics,
+        shutdown.clone(),
+        tracker,
+        move |stream, peer| {
+            let (handle, settings, tls, m) =
+                (handle.clone(), settings.clone(), tls.clone(), m.clone());
+            let shutdown = shutdown.clone();
+            async move {
+                let upgraded = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    r = upgrade(stream, tls.as_deref(), &settings) => r,
+                };
+                match upgraded {
+                    Ok(ws) => handle(ws, peer).await,
+                    Err(e) => {
+                        m.malformed
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::debug!(listener = %m.name, %peer, error = %e, "handshake failed");
+                    }
+                }
+            }
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::{SinkExt, StreamExt};
+
+    fn settings(max: usize) -> Settings {
+        Settings {
+            path: "/websocket".into(),
+            max_message_bytes: max,
+            handshake_timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn path_is_checked_and_messages_are_capped() {
+        // The right path: a message under the cap comes through, one over it
+        // is an error.
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let s = settings(64);
+        let server = tokio::spawn(async move {
+            let mut ws = accept(server, &s).await.unwrap();
+            let first = ws.next().await.unwrap().unwrap();
+            let second = ws.next().await.unwrap();
+            (first, second.is_err())
+        });
+        let (mut c, _) = tokio_tungstenite::client_async("ws://localhost/websocket?x=1", client)
+            .await
+            .unwrap();
+        c.send(Message::text("small")).await.unwrap();
+        c.send(Message::text("x".repeat(65))).await.unwrap();
+        let (first, second_failed) = server.await.unwrap();
+        assert_eq!(first, Message::text("small"));
+        assert!(second_failed);
+
+        // Another path: 404.
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let s = settings(64);
+        let server = tokio::spawn(async move { accept(server, &s).await.is_err() });
+        let err = tokio_tungstenite::client_async("ws://localhost/other", client)
+            .await
+            .err()
+            .unwrap();
+        match err {
+            tokio_tungstenite::tungstenite::Error::Http(r) => {
+                assert_eq!(r.status(), StatusCode::NOT_FOUND)
+            }
+            other => panic!("{other}"),
+        }
+        assert!(server.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_silent_client_times_out() {
+        let (_client, server) = tokio::io::duplex(1024);
+        let mut s = settings(64);
+        s.handshake_timeout = Duration::from_millis(50);
+        let err = accept(server, &s).await.err().unwrap();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    }
+}

@@ -1,0 +1,3 @@
+//! The remote-execute relay through the real binary (written below).
+
+mod common;

@@ -1,0 +1,136 @@
+//! The smart-home database protocol end to end: an operator uploads a real
+//! SQLite file through the admin API; a client does exactly what the
+//! article's Python client does — send `struct.pack('<i', 0x4c)`, read until
+//! the server closes, strip the 8-byte header — and opens what it got with
+//! SQLite.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use base64::Engine as _;
+use common::{Host, WAIT};
+use serde_json::json;
+
+const CONFIG: &str = r#"
+[plugins.smarthome]
+world = "smarthome"
+[[listener]]
+name = "smarthome"
+protocol = "smarthome"
+listen = "127.0.0.1:0"
+plugin = "smarthome"
+idle_timeout_s = 5
+"#;
+
+fn start() -> Host {
+    Host::start(CONFIG, &[("smarthome.wasm", "smarthome.wasm")])
+}
+
+/// A real SQLite database of devices, as a file's bytes.
+fn house_db(dir: &std::path::Path, devices: &[(&str, &str)]) -> Vec<u8> {
+    let path = dir.join(format!("house-{}.db", devices.len()));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("CREATE TABLE devices (id INTEGER PRIMARY KEY, name TEXT NOT NULL, room TEXT NOT NULL);")
+        .unwrap();
+    for (name, room) in devices {
+        conn.execute("INSERT INTO devices (name, room) VALUES (?1, ?2)", [name, room]).unwrap();
+    }
+    drop(conn);
+    std::fs::read(&path).unwrap()
+}
+
+fn upload(host: &Host, bytes: &[u8]) -> (u16, String) {
+    let body = json!({"op":"upload","name":"house.db","data_base64": base64::engine::general_purpose::STANDARD.encode(bytes)});
+    host.post("/admin/smarthome", &body.to_string())
+}
+
+/// The article's client: send the command word, read to EOF.
+fn request(host: &Host, word: i32) -> Vec<u8> {
+    let mut s = TcpStream::connect(host.addr("smarthome")).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(&word.to_le_bytes()).unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap(); // returns only when the server closes
+    all
+}
+
+fn header(bytes: &[u8]) -> (u32, u32) {
+    (u32::from_le_bytes(bytes[0..4].try_into().unwrap()), u32::from_le_bytes(bytes[4..8].try_into().unwrap()))
+}
+
+fn read_devices(dir: &std::path::Path, db: &[u8]) -> Vec<(String, String)> {
+    let path = dir.join("received.db");
+    std::fs::write(&path, db).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mut stmt = conn.prepare("SELECT name, room FROM devices ORDER BY id").unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+}
+
+#[test]
+fn the_article_client_downloads_a_real_database() {
+    let mut host = start();
+    let scratch = tempfile::tempdir().unwrap();
+
+    // Nothing uploaded yet: the error frame, then close.
+    let got = request(&host, 0x4c);
+    let (cmd, len) = header(&got);
+    assert_eq!(cmd, 0x45);
+    assert_eq!(len as usize, got.len() - 8);
+    assert!(String::from_utf8_lossy(&got[8..]).contains("no database"));
+
+    let db = house_db(scratch.path(), &[("lamp", "kitchen"), ("heater", "hall"), ("tv", "living room")]);
+    let (status, text) = upload(&host, &db);
+    assert_eq!(status, 200, "{text}");
+
+    let got = request(&host, 0x4c);
+    let (cmd, len) = header(&got);
+    assert_eq!(cmd, 0x43);
+    assert_eq!(len as usize, db.len());
+    let payload = &got[8..]; // what the article's client writes to house.db
+    assert_eq!(payload, &db[..]);
+    assert_eq!(
+        read_devices(scratch.path(), payload),
+        [("lamp".into(), "kitchen".into()), ("heater".into(), "hall".into()), ("tv".into(), "living room".into())]
+    );
+
+    // A file that is not SQLite is refused; the served one does not change.
+    let (status, text) = upload(&host, b"this is not a database at all, just text, long enough to pass 100 bytes ..................................");
+    assert_eq!(status, 400, "{text}");
+    assert_eq!(&request(&host, 0x4c)[8..], &db[..]);
+
+    // The admin API says which one is served.
+    let current = host.admin_ok("smarthome", json!({"op":"current"}));
+    assert_eq!(current["serving"]["bytes"], db.len());
+    assert_eq!(current["serving"]["name"], "house.db");
+
+    // A newer upload replaces it, and it is still the one after a kill -9.
+    let db2 = house_db(scratch.path(), &[("fan", "attic")]);
+    assert_eq!(upload(&host, &db2).0, 200);
+    host.restart();
+    let got = request(&host, 0x4c);
+    assert_eq!(&got[8..], &db2[..]);
+    assert_eq!(read_devices(scratch.path(), &got[8..]), [("fan".into(), "attic".into())]);
+}
+
+#[test]
+fn unknown_command_gets_an_error_frame_and_close() {
+    let host = start();
+    let got = request(&host, 0x99);
+    let (cmd, len) = header(&got);
+    assert_eq!(cmd, 0x45);
+    assert_eq!(len as usize, got.len() - 8);
+    assert!(String::from_utf8_lossy(&got[8..]).contains("unknown command word 0x99"));
+}
+
+#[test]
+fn a_client_that_sends_nothing_is_closed() {
+    let host = start();
+    let mut s = TcpStream::connect(host.addr("smarthome")).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(b"L\x00").unwrap(); // half a command word, then silence
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap(); // the idle timeout (5 s) closes it
+    assert!(all.is_empty());
+}
