@@ -220,6 +220,12 @@ pub struct ListenerConfig {
     /// and is disconnected.
     #[serde(default = "defaults::outbox_capacity")]
     pub outbox_capacity: usize,
+    /// How a `raw` listener cuts its byte stream into frames.
+    pub framing: Option<crate::codec::frames::Framing>,
+    /// For `raw` listeners: a frame sent back when input is refused or the
+    /// plugin fails; `{reason}` is replaced by the reason. None: nothing
+    /// is sent (the reason is logged).
+    pub error_reply: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -296,6 +302,12 @@ impl Config {
                     l.plugin,
                     plugin.world
                 );
+            }
+            match (&l.framing, l.protocol.as_str()) {
+                (Some(f), "raw") => f.validate(l.max_message_bytes).map_err(|e| anyhow::anyhow!("listener {:?}: framing: {e}", l.name))?,
+                (None, "raw") => bail!("listener {:?}: protocol raw needs a [listener.framing] section", l.name),
+                (Some(_), other) => bail!("listener {:?}: framing applies to protocol raw, not {other}", l.name),
+                (None, _) => {}
             }
             if l.max_message_bytes == 0 || l.max_connections == 0 {
                 bail!(

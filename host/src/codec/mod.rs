@@ -2,6 +2,8 @@
 //! turns bytes into typed messages and back, refuses what is malformed or
 //! too large, and makes no business decision.
 
+pub mod chat;
 pub mod exec;
+pub mod frames;
 pub mod locker;
 pub mod smarthome;

@@ -4,6 +4,7 @@
 
 pub mod exec;
 pub mod locker;
+pub mod raw;
 pub mod smarthome;
 
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::runtime::Plugins;
 
 /// (protocol, the world its plugin must implement)
-pub const PROTOCOLS: &[(&str, &str)] = &[("locker", "locker"), ("smarthome", "smarthome"), ("exec", "exec")];
+pub const PROTOCOLS: &[(&str, &str)] = &[("locker", "locker"), ("smarthome", "smarthome"), ("raw", "raw"), ("exec", "exec")];
 
 pub fn world_of(protocol: &str) -> Option<&'static str> {
     PROTOCOLS.iter().find(|p| p.0 == protocol).map(|p| p.1)
@@ -44,6 +45,7 @@ pub fn start(
         "locker" => locker::start(config, listener, shared),
         "exec" => exec::start(config, listener, shared),
         "smarthome" => smarthome::start(config, listener, shared),
+        "raw" => raw::start(config, listener, shared),
         other => anyhow::bail!("unknown protocol {other:?}"),
     }
 }

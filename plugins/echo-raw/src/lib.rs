@@ -10,18 +10,27 @@ mod component {
     });
 
     use exports::wasmgate::plugin::admin::{self, AdminError};
-    use exports::wasmgate::plugin::raw_handler;
+    use exports::wasmgate::plugin::raw_handler::{self, Outgoing};
     use wasmgate::plugin::host;
+    use wasmgate::plugin::sessions::Target;
 
     struct EchoRaw;
 
     impl raw_handler::Guest for EchoRaw {
-        fn handle(_connection: u64, frame: Vec<u8>) -> Result<Vec<Vec<u8>>, String> {
+        fn opened(_session: u64) -> Result<Vec<Outgoing>, String> {
+            Ok(Vec::new())
+        }
+
+        fn handle(_session: u64, frame: Vec<u8>) -> Result<Vec<Outgoing>, String> {
             let prefix = host::config_get("prefix").unwrap_or_default();
             let mut out = Vec::with_capacity(prefix.len() + frame.len());
             out.extend_from_slice(prefix.as_bytes());
             out.extend_from_slice(&frame);
-            Ok(vec![out])
+            Ok(vec![Outgoing { to: Target::Reply, frame: out }])
+        }
+
+        fn closed(_session: u64) -> Vec<Outgoing> {
+            Vec::new()
         }
     }
 
