@@ -1,3 +1,480 @@
-//! The remote-execute relay through the real binary (written below).
+//! The remote-execute relay through the real binary, with a real WebSocket
+//! client (tungstenite) on loopback: login with tokens made through the
+//! admin API, verbatim relay within a room and never across rooms, refused
+//! logins, checkDevice, heartbeats, malformed input, hot reload with an open
+//! room, and wss.
 
 mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Host, WAIT, built};
+use serde_json::{Value, json};
+use tungstenite::{Message, WebSocket};
+
+const HEARTBEAT: &str = r#"{"cmd":"Heartbeat","code":"1","extra":{}}"#;
+
+fn config(heartbeat_ms: u64, extra: &str) -> String {
+    format!(
+        r#"
+        [plugins.exec]
+        world = "exec"
+        [[listener]]
+        name = "exec"
+        protocol = "exec"
+        listen = "127.0.0.1:0"
+        plugin = "exec"
+        heartbeat_ms = {heartbeat_ms}
+        {extra}
+        "#
+    )
+}
+
+fn start(heartbeat_ms: u64) -> Host {
+    Host::start(&config(heartbeat_ms, ""), &[("exec.wasm", "exec.wasm")])
+}
+
+/// Plain TCP or TLS under the WebSocket.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+        }
+    }
+}
+
+struct Client {
+    ws: WebSocket<Conn>,
+}
+
+fn tcp(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.set_write_timeout(Some(WAIT)).unwrap();
+    s.set_nodelay(true).unwrap();
+    s
+}
+
+impl Client {
+    fn connect(host: &Host) -> Client {
+        Client::connect_path(host.addr("exec"), "/websocket").unwrap()
+    }
+
+    fn connect_path(addr: SocketAddr, path: &str) -> Result<Client, tungstenite::Error> {
+        let url = format!("ws://{addr}{path}");
+        match tungstenite::client(url.as_str(), Conn::Plain(tcp(addr))) {
+            Ok((ws, _)) => Ok(Client { ws }),
+            Err(tungstenite::HandshakeError::Failure(e)) => Err(e),
+            Err(e) => panic!("handshake: {e}"),
+        }
+    }
+
+    /// wss, trusting the host's self-signed certificate.
+    fn connect_tls(addr: SocketAddr, cert_pem: &std::path::Path) -> Client {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(cert_pem).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let tls = rustls::StreamOwned::new(conn, tcp(addr));
+        let url = format!("wss://localhost:{}/websocket", addr.port());
+        let (ws, _) = tungstenite::client(url.as_str(), Conn::Tls(Box::new(tls)))
+            .unwrap_or_else(|e| panic!("wss handshake: {e}"));
+        Client { ws }
+    }
+
+    fn send(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).unwrap();
+    }
+
+    /// The next text frame, heartbeats included.
+    fn recv_any(&mut self) -> String {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Text(t)) => return t.to_string(),
+                Ok(Message::Close(f)) => panic!("closed by the server: {f:?}"),
+                Ok(_) => continue,
+                Err(e) => panic!("reading: {e}"),
+            }
+        }
+    }
+
+    /// The next text frame that is not the server heartbeat.
+    fn recv(&mut self) -> String {
+        loop {
+            let t = self.recv_any();
+            if t != HEARTBEAT {
+                return t;
+            }
+        }
+    }
+
+    fn recv_json(&mut self) -> Value {
+        let t = self.recv();
+        serde_json::from_str(&t).unwrap_or_else(|e| panic!("{e}: {t}"))
+    }
+
+    /// Sends `{"cmd":"init"}` with `token`; the answer.
+    fn init(&mut self, token: &str) -> Value {
+        self.send(&json!({"cmd":"init","token":token}).to_string());
+        self.recv_json()
+    }
+
+    fn check_device(&mut self) -> String {
+        self.send(r#"{"cmd":"checkDevice"}"#);
+        let v = self.recv_json();
+        assert_eq!(v["cmd"], "checkDevice", "{v}");
+        assert_eq!(v["extra"], json!({}), "{v}");
+        v["code"].as_str().unwrap().to_string()
+    }
+
+    /// True when the server closes the connection (close frame or EOF)
+    /// before sending anything but heartbeats.
+    fn is_closed(&mut self) -> bool {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Text(t)) if t.as_str() == HEARTBEAT => continue,
+                Ok(Message::Text(t)) => panic!("expected the close, got {t}"),
+                Ok(Message::Close(_)) => continue, // then the stream ends
+                Ok(_) => continue,
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return false;
+                }
+                Err(_) => return true,
+            }
+        }
+    }
+}
+
+fn create_token(host: &Host, ttl_s: Option<u64>) -> String {
+    let body = match ttl_s {
+        Some(t) => json!({"op":"create-token","ttl_s":t}),
+        None => json!({"op":"create-token"}),
+    };
+    let v = host.admin_ok("exec", body);
+    v["token"].as_str().unwrap().to_string()
+}
+
+/// Two clients logged in with one token.
+fn pair(host: &Host, token: &str) -> (Client, Client, String) {
+    let mut a = Client::connect(host);
+    let mut b = Client::connect(host);
+    let ia = a.init(token);
+    let ib = b.init(token);
+    assert_eq!(ia["cmd"], "init", "{ia}");
+    assert_eq!(ia["code"], "1", "{ia}");
+    assert_eq!(ib["code"], "1", "{ib}");
+    let sid = ia["session_id"].as_str().unwrap().to_string();
+    assert_eq!(ib["session_id"], ia["session_id"], "one session_id per room");
+    (a, b, sid)
+}
+
+fn assert_not_logged(host: &Host, secrets: &[&str]) {
+    let log = host.log();
+    for s in secrets {
+        assert!(!log.contains(s), "a token is in the host log:\n{log}");
+    }
+}
+
+#[test]
+fn relay_is_verbatim_to_the_others_and_never_echoed() {
+    let host = start(600_000);
+    let token = create_token(&host, None);
+    let (mut a, mut b, sid) = pair(&host, &token);
+    assert_eq!(sid.len(), 36, "uuid-like: {sid}");
+
+    // The documented form (data inside extra), with odd spacing and
+    // escapes that a re-serialisation would change.
+    let documented = "{ \"cmd\" :\"execute\", \"extra\": {\"command\": \"ls -l /tmp\", \"data\": \"caf\\u00e9 é\\n\"}, \"n\": 1.50 }";
+    a.send(documented);
+    assert_eq!(b.recv(), documented);
+    // The original's form: data at the top level.
+    let top_level = r#"{"cmd":"execute","data":"uname -a"}"#;
+    a.send(top_level);
+    assert_eq!(b.recv(), top_level);
+    // Nothing came back to A: its next message is the answer to this.
+    assert_eq!(a.check_device(), "1");
+
+    let result = "{\"cmd\":\"execute_result\",\"extra\":{\"data\":\"Linux\\tx86_64\"}}";
+    b.send(result);
+    assert_eq!(a.recv(), result);
+    let result_top = r#"{"cmd":"execute_result","data":"ok","extra":{}}"#;
+    b.send(result_top);
+    assert_eq!(a.recv(), result_top);
+    assert_eq!(b.check_device(), "1");
+
+    // Operators see tokens without their secret.
+    let list = host.admin_ok("exec", json!({"op":"list-tokens"}));
+    assert!(!list.to_string().contains(&token), "{list}");
+    let tokens = list["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 1, "{list}");
+    assert_eq!(tokens[0]["connected"], 2);
+    assert_eq!(tokens[0]["session_id"], sid.as_str());
+    assert_not_logged(&host, &[&token]);
+}
+
+#[test]
+fn rooms_of_different_tokens_never_meet() {
+    let host = start(600_000);
+    let (t1, t2) = (create_token(&host, None), create_token(&host, None));
+    let (mut a1, mut b1, s1) = pair(&host, &t1);
+    let (mut a2, mut b2, s2) = pair(&host, &t2);
+    assert_ne!(s1, s2);
+
+    let m1 = r#"{"cmd":"execute","extra":{"data":"room one"}}"#;
+    let m2 = r#"{"cmd":"execute","extra":{"data":"room two"}}"#;
+    a1.send(m1);
+    a2.send(m2);
+    assert_eq!(b1.recv(), m1);
+    assert_eq!(b2.recv(), m2);
+    let r2 = r#"{"cmd":"execute_result","data":"two"}"#;
+    b2.send(r2);
+    assert_eq!(a2.recv(), r2);
+    // Had anything crossed over, it would come before these answers.
+    assert_eq!(a1.check_device(), "1");
+    assert_eq!(b1.check_device(), "1");
+    assert_eq!(a2.check_device(), "1");
+    assert_eq!(b2.check_device(), "1");
+}
+
+#[test]
+fn refused_logins_get_code_0_and_are_closed() {
+    let host = start(600_000);
+    let expiring = create_token(&host, Some(1));
+    let revoked = create_token(&host, None);
+    let good = create_token(&host, None);
+
+    // A connection already in the room of the token being revoked is closed.
+    let mut member = Client::connect(&host);
+    assert_eq!(member.init(&revoked)["code"], "1");
+    let r = host.admin_ok("exec", json!({"op":"revoke-token","token":revoked}));
+    assert_eq!(r["closed"], 1, "{r}");
+    assert!(member.is_closed());
+    let (status, _) = host.post(
+        "/admin/exec",
+        &json!({"op":"revoke-token","token":revoked}).to_string(),
+    );
+    assert_eq!(status, 404);
+
+    std::thread::sleep(Duration::from_millis(1500));
+    for (what, first) in [
+        ("bad token", json!({"cmd":"init","token":"not-a-token"}).to_string()),
+        ("no token", r#"{"cmd":"init"}"#.to_string()),
+        ("expired token", json!({"cmd":"init","token":expiring}).to_string()),
+        ("revoked token", json!({"cmd":"init","token":revoked}).to_string()),
+        ("not init first", r#"{"cmd":"checkDevice"}"#.to_string()),
+        ("execute first", r#"{"cmd":"execute","extra":{"data":"x"}}"#.to_string()),
+        ("invalid JSON first", format!("{{\"cmd\":\"init\",\"token\":\"{good}")),
+    ] {
+        let mut c = Client::connect(&host);
+        c.send(&first);
+        let v = c.recv_json();
+        assert_eq!(v["cmd"], "init", "{what}: {v}");
+        assert_eq!(v["code"], "0", "{what}: {v}");
+        assert!(v["extra"]["msg"].is_string(), "{what}: {v}");
+        assert!(c.is_closed(), "{what}: still open");
+    }
+    // The good token still works, and no token reached the log.
+    let mut c = Client::connect(&host);
+    assert_eq!(c.init(&good)["code"], "1");
+    assert_not_logged(&host, &[&expiring, &revoked, &good]);
+}
+
+#[test]
+fn check_device_follows_the_room() {
+    let host = start(600_000);
+    let token = create_token(&host, None);
+    let mut a = Client::connect(&host);
+    assert_eq!(a.init(&token)["code"], "1");
+    assert_eq!(a.check_device(), "0");
+
+    let wait_for = |a: &mut Client, want: &str| {
+        let started = Instant::now();
+        loop {
+            if a.check_device() == want {
+                return;
+            }
+            assert!(started.elapsed() < WAIT, "checkDevice never became {want}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+
+    // B joins, then leaves with a close frame.
+    let mut b = Client::connect(&host);
+    assert_eq!(b.init(&token)["code"], "1");
+    assert_eq!(a.check_device(), "1");
+    b.ws.close(None).unwrap();
+    let _ = b.ws.flush();
+    wait_for(&mut a, "0");
+
+    // C joins, then its TCP connection is dropped without a close frame.
+    let mut c = Client::connect(&host);
+    assert_eq!(c.init(&token)["code"], "1");
+    assert_eq!(a.check_device(), "1");
+    drop(c);
+    wait_for(&mut a, "0");
+}
+
+#[test]
+fn heartbeats_arrive_and_a_client_heartbeat_is_answered() {
+    let host = start(150);
+    let token = create_token(&host, None);
+    let mut a = Client::connect(&host);
+    assert_eq!(a.init(&token)["code"], "1");
+    let mut seen = 0;
+    while seen < 3 {
+        assert_eq!(a.recv_any(), HEARTBEAT);
+        seen += 1;
+    }
+    // The client's own heartbeat gets the same message back; server
+    // heartbeats may interleave, so count replies by asking on a quiet host.
+    drop(a);
+    let host = start(600_000);
+    let token = create_token(&host, None);
+    let mut a = Client::connect(&host);
+    assert_eq!(a.init(&token)["code"], "1");
+    a.send(r#"{"cmd":"Heartbeat"}"#);
+    assert_eq!(a.recv_any(), HEARTBEAT);
+}
+
+#[test]
+fn malformed_input_after_init_keeps_the_connection() {
+    let host = start(600_000);
+    let token = create_token(&host, None);
+    let (mut a, mut b, _) = pair(&host, &token);
+    a.send("{this is not json");
+    a.send("[1,2,3]");
+    a.send(r#"{"cmd":"somethingElse"}"#);
+    // A binary frame gets an error response and the connection lives on.
+    a.ws.send(Message::binary(vec![1u8, 2, 3])).unwrap();
+    let v = a.recv_json();
+    assert_eq!(v["code"], "0", "{v}");
+    assert_eq!(a.check_device(), "1");
+    let m = r#"{"cmd":"execute","extra":{"data":"still here"}}"#;
+    a.send(m);
+    assert_eq!(b.recv(), m);
+    assert!(
+        host.metric("wasmgate_messages_malformed_total{listener=\"exec\"}") >= 3.0
+            || host.log().contains("malformed"),
+        "malformed input is counted or logged"
+    );
+}
+
+#[test]
+fn wrong_path_is_404() {
+    let host = start(600_000);
+    match Client::connect_path(host.addr("exec"), "/other") {
+        Err(tungstenite::Error::Http(r)) => assert_eq!(r.status(), 404),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a WebSocket on /other was accepted"),
+    }
+}
+
+/// `wasm` with a custom section appended: a different file (new sha256)
+/// with the same behaviour.
+fn with_custom_section(mut wasm: Vec<u8>, payload: &[u8]) -> Vec<u8> {
+    let name = b"wasmgate-test";
+    let mut body = vec![name.len() as u8];
+    body.extend_from_slice(name);
+    body.extend_from_slice(payload);
+    wasm.push(0);
+    let mut n = body.len();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            wasm.push(byte);
+            break;
+        }
+        wasm.push(byte | 0x80);
+    }
+    wasm.extend_from_slice(&body);
+    wasm
+}
+
+#[test]
+fn hot_reload_keeps_the_room_and_the_relay() {
+    let host = start(600_000);
+    let token = create_token(&host, None);
+    let (mut a, mut b, sid) = pair(&host, &token);
+    let first = host.plugin_info("exec");
+    assert_eq!(first["loaded"], true, "{first}");
+
+    let bytes = with_custom_section(std::fs::read(built("exec.wasm")).unwrap(), b"reload");
+    host.replace_plugin("exec.wasm", &bytes);
+    let swapped = host.wait_plugin("exec", "swap to the new file", |p| {
+        p["sha256"] != first["sha256"] && p["last_reload_error"].is_null()
+    });
+    assert_eq!(swapped["generation"], 2, "{swapped}");
+
+    let m = r#"{"cmd":"execute","extra":{"data":"after reload"}}"#;
+    a.send(m);
+    assert_eq!(b.recv(), m);
+    let r = r#"{"cmd":"execute_result","data":"done"}"#;
+    b.send(r);
+    assert_eq!(a.recv(), r);
+    assert_eq!(a.check_device(), "1");
+    let mut c = Client::connect(&host);
+    assert_eq!(c.init(&token)["session_id"], sid.as_str());
+}
+
+#[test]
+fn wss_init_and_relay() {
+    let host = Host::start(
+        &config(600_000, "[listener.tls]\nhandshake_timeout_ms = 5000"),
+        &[("exec.wasm", "exec.wasm")],
+    );
+    let cert = host.dir.path().join("tls/self-signed.crt");
+    assert!(cert.exists(), "no self-signed certificate at {cert:?}");
+    let token = create_token(&host, None);
+    let mut a = Client::connect_tls(host.addr("exec"), &cert);
+    let mut b = Client::connect_tls(host.addr("exec"), &cert);
+    let ia = a.init(&token);
+    assert_eq!(ia["code"], "1", "{ia}");
+    assert_eq!(b.init(&token)["session_id"], ia["session_id"]);
+    let m = r#"{"cmd":"execute","extra":{"data":"over tls"}}"#;
+    a.send(m);
+    assert_eq!(b.recv(), m);
+    let r = r#"{"cmd":"execute_result","extra":{"data":"ok"}}"#;
+    b.send(r);
+    assert_eq!(a.recv(), r);
+    assert_eq!(a.check_device(), "1");
+}

@@ -33,8 +33,14 @@ fn say(c: &mut LineClient, text: &str) -> String {
 fn user(host: &Host, nick: &str, room: &str) -> LineClient {
     let mut c = LineClient::connect(host.addr("rooms"));
     assert!(line(&mut c).starts_with("HELLO"));
-    assert_eq!(say(&mut c, &format!("NICK {nick}")), format!("OK nick {nick}"));
-    assert_eq!(say(&mut c, &format!("JOIN {room}")), format!("OK joined {room}"));
+    assert_eq!(
+        say(&mut c, &format!("NICK {nick}")),
+        format!("OK nick {nick}")
+    );
+    assert_eq!(
+        say(&mut c, &format!("JOIN {room}")),
+        format!("OK joined {room}")
+    );
     c
 }
 
@@ -49,7 +55,11 @@ fn rooms_example_routes_through_host_sessions() {
     // SAY reaches the others in the room, not the sender, not other rooms.
     ann.send(b"SAY hello there\n");
     assert_eq!(line(&mut bob), "ann: hello there");
-    assert_eq!(say(&mut ann, "WHO"), "IN lobby: ann bob", "ann got nothing else first");
+    assert_eq!(
+        say(&mut ann, "WHO"),
+        "IN lobby: ann bob",
+        "ann got nothing else first"
+    );
     assert_eq!(say(&mut cid, "WHO"), "IN attic: cid");
 
     // A nickname is unique among connected users; errors use error_reply.
@@ -57,8 +67,13 @@ fn rooms_example_routes_through_host_sessions() {
     line(&mut dup);
     assert_eq!(say(&mut dup, "NICK ann"), "ERR nickname ann is taken");
     assert!(say(&mut dup, "DANCE").starts_with("ERR unknown command"));
-    assert!(say(&mut dup, &format!("SAY {}", "x".repeat(300))).starts_with("ERR frame over 256 bytes"));
-    assert!(say(&mut dup, "WHO").starts_with("ERR join a room first"), "the connection lives on");
+    assert!(
+        say(&mut dup, &format!("SAY {}", "x".repeat(300))).starts_with("ERR frame over 256 bytes")
+    );
+    assert!(
+        say(&mut dup, "WHO").starts_with("ERR join a room first"),
+        "the connection lives on"
+    );
 
     // A killed connection leaves its room; its nickname is free again.
     drop(bob);
@@ -81,7 +96,9 @@ fn hot_swap_of_a_raw_component_keeps_sessions() {
     let mut bytes = std::fs::read(common::built("rooms.wasm")).unwrap();
     bytes.extend_from_slice(&[0, 4, 3, b'v', b'2', b'x']);
     host.replace_plugin("rooms.wasm", &bytes);
-    host.wait_plugin("rooms", "swap", |p| p["sha256"] != before["sha256"] && p["generation"] == 2);
+    host.wait_plugin("rooms", "swap", |p| {
+        p["sha256"] != before["sha256"] && p["generation"] == 2
+    });
     ann.send(b"SAY still here\n");
     assert_eq!(line(&mut bob), "ann: still here");
     assert_eq!(say(&mut bob, "WHO"), "IN lobby: ann bob");
@@ -118,10 +135,20 @@ fn read_exact(s: &mut TcpStream, n: usize) -> Vec<u8> {
 #[test]
 fn length_prefixed_frames_with_a_command_word() {
     // command u32 LE, length u32 LE (body only), body — the smart-home shape.
-    let host = echo_host(r#"{ kind = "length", length_bytes = 4, endian = "little", offset = 4 }"#, "");
+    let host = echo_host(
+        r#"{ kind = "length", length_bytes = 4, endian = "little", offset = 4 }"#,
+        "",
+    );
     let mut s = TcpStream::connect(host.addr("echo")).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
-    let frame = |cmd: u32, body: &[u8]| [&cmd.to_le_bytes()[..], &(body.len() as u32).to_le_bytes(), body].concat();
+    let frame = |cmd: u32, body: &[u8]| {
+        [
+            &cmd.to_le_bytes()[..],
+            &(body.len() as u32).to_le_bytes(),
+            body,
+        ]
+        .concat()
+    };
     let (a, b) = (frame(0x4c, b"hello"), frame(7, b""));
     for byte in &a {
         s.write_all(&[*byte]).unwrap(); // split byte by byte
@@ -139,7 +166,11 @@ fn length_prefixed_frames_with_a_command_word() {
     let mut again = TcpStream::connect(host.addr("echo")).unwrap();
     again.set_read_timeout(Some(WAIT)).unwrap();
     again.write_all(&frame(2, b"ok")).unwrap();
-    assert_eq!(read_exact(&mut again, 10), frame(2, b"ok"), "the host serves on");
+    assert_eq!(
+        read_exact(&mut again, 10),
+        frame(2, b"ok"),
+        "the host serves on"
+    );
 }
 
 #[test]
@@ -155,10 +186,15 @@ fn fixed_size_frames() {
 
 #[test]
 fn multi_byte_terminator_over_tls() {
-    let host = echo_host(r#"{ kind = "terminator", terminator = "CLOSE\n" }"#, "[listener.tls]\n");
+    let host = echo_host(
+        r#"{ kind = "terminator", terminator = "CLOSE\n" }"#,
+        "[listener.tls]\n",
+    );
     let cert = std::fs::read(host.dir.path().join("tls/self-signed.crt")).unwrap();
     let mut roots = rustls::RootCertStore::empty();
-    for c in <rustls_pki_types::CertificateDer as rustls_pki_types::pem::PemObject>::pem_slice_iter(&cert) {
+    for c in <rustls_pki_types::CertificateDer as rustls_pki_types::pem::PemObject>::pem_slice_iter(
+        &cert,
+    ) {
         roots.add(c.unwrap()).unwrap();
     }
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
@@ -183,4 +219,37 @@ fn multi_byte_terminator_over_tls() {
         got.extend_from_slice(&chunk[..n]);
     }
     assert_eq!(got, want);
+}
+
+#[test]
+fn websocket_messages_as_frames() {
+    let host = echo_host(
+        r#"{ kind = "websocket", text = true }"#,
+        "ws_path = \"/echo\"",
+    );
+    let addr = host.addr("echo");
+    let connect = |path: &str| {
+        let tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(WAIT)).unwrap();
+        tungstenite::client(format!("ws://{addr}{path}"), tcp)
+    };
+    let (mut ws, _) = connect("/echo").unwrap();
+    ws.send(tungstenite::Message::text("hello")).unwrap();
+    assert_eq!(ws.read().unwrap(), tungstenite::Message::text("hello"));
+    // Bytes that are not UTF-8 go back as a binary message.
+    ws.send(tungstenite::Message::binary(vec![0xff, 0x00]))
+        .unwrap();
+    assert_eq!(
+        ws.read().unwrap(),
+        tungstenite::Message::binary(vec![0xff, 0x00])
+    );
+    // Over max_message_bytes (64): the connection ends.
+    ws.send(tungstenite::Message::text("x".repeat(100)))
+        .unwrap();
+    assert!(matches!(
+        ws.read(),
+        Err(_) | Ok(tungstenite::Message::Close(_))
+    ));
+    // Another path is refused at the handshake.
+    assert!(connect("/other").is_err());
 }

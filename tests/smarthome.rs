@@ -32,10 +32,16 @@ fn start() -> Host {
 fn house_db(dir: &std::path::Path, devices: &[(&str, &str)]) -> Vec<u8> {
     let path = dir.join(format!("house-{}.db", devices.len()));
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch("CREATE TABLE devices (id INTEGER PRIMARY KEY, name TEXT NOT NULL, room TEXT NOT NULL);")
-        .unwrap();
+    conn.execute_batch(
+        "CREATE TABLE devices (id INTEGER PRIMARY KEY, name TEXT NOT NULL, room TEXT NOT NULL);",
+    )
+    .unwrap();
     for (name, room) in devices {
-        conn.execute("INSERT INTO devices (name, room) VALUES (?1, ?2)", [name, room]).unwrap();
+        conn.execute(
+            "INSERT INTO devices (name, room) VALUES (?1, ?2)",
+            [name, room],
+        )
+        .unwrap();
     }
     drop(conn);
     std::fs::read(&path).unwrap()
@@ -57,15 +63,23 @@ fn request(host: &Host, word: i32) -> Vec<u8> {
 }
 
 fn header(bytes: &[u8]) -> (u32, u32) {
-    (u32::from_le_bytes(bytes[0..4].try_into().unwrap()), u32::from_le_bytes(bytes[4..8].try_into().unwrap()))
+    (
+        u32::from_le_bytes(bytes[0..4].try_into().unwrap()),
+        u32::from_le_bytes(bytes[4..8].try_into().unwrap()),
+    )
 }
 
 fn read_devices(dir: &std::path::Path, db: &[u8]) -> Vec<(String, String)> {
     let path = dir.join("received.db");
     std::fs::write(&path, db).unwrap();
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let mut stmt = conn.prepare("SELECT name, room FROM devices ORDER BY id").unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    let mut stmt = conn
+        .prepare("SELECT name, room FROM devices ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 #[test]
@@ -80,7 +94,14 @@ fn the_article_client_downloads_a_real_database() {
     assert_eq!(len as usize, got.len() - 8);
     assert!(String::from_utf8_lossy(&got[8..]).contains("no database"));
 
-    let db = house_db(scratch.path(), &[("lamp", "kitchen"), ("heater", "hall"), ("tv", "living room")]);
+    let db = house_db(
+        scratch.path(),
+        &[
+            ("lamp", "kitchen"),
+            ("heater", "hall"),
+            ("tv", "living room"),
+        ],
+    );
     let (status, text) = upload(&host, &db);
     assert_eq!(status, 200, "{text}");
 
@@ -92,7 +113,11 @@ fn the_article_client_downloads_a_real_database() {
     assert_eq!(payload, &db[..]);
     assert_eq!(
         read_devices(scratch.path(), payload),
-        [("lamp".into(), "kitchen".into()), ("heater".into(), "hall".into()), ("tv".into(), "living room".into())]
+        [
+            ("lamp".into(), "kitchen".into()),
+            ("heater".into(), "hall".into()),
+            ("tv".into(), "living room".into())
+        ]
     );
 
     // A file that is not SQLite is refused; the served one does not change.
@@ -111,7 +136,10 @@ fn the_article_client_downloads_a_real_database() {
     host.restart();
     let got = request(&host, 0x4c);
     assert_eq!(&got[8..], &db2[..]);
-    assert_eq!(read_devices(scratch.path(), &got[8..]), [("fan".into(), "attic".into())]);
+    assert_eq!(
+        read_devices(scratch.path(), &got[8..]),
+        [("fan".into(), "attic".into())]
+    );
 }
 
 #[test]

@@ -6,6 +6,8 @@
 //! - `length`: whole frames, header included, in and out (verbatim).
 //! - `terminator`: frames without the terminator; the encoder appends it.
 //! - `fixed`: frames of exactly `size` bytes, in and out (verbatim).
+//! - `websocket`: one message is one frame (handled by the WebSocket layer,
+//!   not by this codec).
 
 use bytes::{Buf, Bytes, BytesMut};
 use serde::Deserialize;
@@ -30,6 +32,13 @@ pub enum Framing {
     Terminator { terminator: String },
     /// Every frame is `size` bytes.
     Fixed { size: usize },
+    /// WebSocket messages (text or binary; path from `ws_path`, default
+    /// "/"). Outgoing frames are sent as text messages when `text` is set
+    /// and they are UTF-8, as binary messages otherwise.
+    Websocket {
+        #[serde(default)]
+        text: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -43,15 +52,23 @@ pub enum Endian {
 impl Framing {
     pub fn validate(&self, max: usize) -> Result<(), String> {
         match self {
-            Framing::Length { length_bytes, offset, .. } => {
+            Framing::Length {
+                length_bytes,
+                offset,
+                ..
+            } => {
                 if ![1, 2, 4, 8].contains(length_bytes) {
-                    return Err(format!("length_bytes must be 1, 2, 4 or 8, not {length_bytes}"));
+                    return Err(format!(
+                        "length_bytes must be 1, 2, 4 or 8, not {length_bytes}"
+                    ));
                 }
                 if offset + *length_bytes as usize > max {
                     return Err("the header is larger than max_message_bytes".into());
                 }
             }
-            Framing::Terminator { terminator } if terminator.is_empty() => return Err("empty terminator".into()),
+            Framing::Terminator { terminator } if terminator.is_empty() => {
+                return Err("empty terminator".into());
+            }
             Framing::Fixed { size } if *size == 0 || *size > max => {
                 return Err(format!("fixed size must be 1..={max} (max_message_bytes)"));
             }
@@ -84,12 +101,21 @@ pub struct FrameCodec {
 
 impl FrameCodec {
     pub fn new(framing: Framing, max: usize) -> Self {
-        FrameCodec { framing, max, skipping: false, broken: false, searched: 0 }
+        FrameCodec {
+            framing,
+            max,
+            skipping: false,
+            broken: false,
+            searched: 0,
+        }
     }
 }
 
 fn broken() -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, "frame over the size limit; stream cannot resynchronise")
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        "frame over the size limit; stream cannot resynchronise",
+    )
 }
 
 impl Decoder for FrameCodec {
@@ -102,13 +128,23 @@ impl Decoder for FrameCodec {
             return Err(broken());
         }
         match &self.framing {
+            // Messages come from the WebSocket layer, never through this codec.
+            Framing::Websocket { .. } => {
+                src.clear();
+                Err(std::io::Error::other("WebSocket framing has no byte codec"))
+            }
             Framing::Fixed { size } => {
                 if src.len() < *size {
                     return Ok(None);
                 }
                 Ok(Some(Frame::Frame(src.split_to(*size).freeze())))
             }
-            Framing::Length { length_bytes, endian, offset, length_includes_header } => {
+            Framing::Length {
+                length_bytes,
+                endian,
+                offset,
+                length_includes_header,
+            } => {
                 let header = offset + *length_bytes as usize;
                 if src.len() < header {
                     return Ok(None);
@@ -122,7 +158,11 @@ impl Decoder for FrameCodec {
                     };
                     value = (value << 8) | u64::from(b);
                 }
-                let total = if *length_includes_header { value } else { value.saturating_add(header as u64) };
+                let total = if *length_includes_header {
+                    value
+                } else {
+                    value.saturating_add(header as u64)
+                };
                 if total > self.max as u64 || total < header as u64 {
                     self.broken = true;
                     src.clear();
@@ -154,7 +194,10 @@ impl Decoder for FrameCodec {
                         }
                         Some(pos) if pos > self.max => {
                             src.advance(pos + t.len());
-                            return Ok(Some(Frame::Oversize(format!("frame over {} bytes", self.max))));
+                            return Ok(Some(Frame::Oversize(format!(
+                                "frame over {} bytes",
+                                self.max
+                            ))));
                         }
                         Some(pos) => {
                             let frame = src.split_to(pos).freeze();
@@ -173,7 +216,10 @@ impl Decoder for FrameCodec {
                                 src.advance(src.len() - keep);
                                 self.searched = src.len();
                                 self.skipping = true;
-                                return Ok(Some(Frame::Oversize(format!("frame over {} bytes", self.max))));
+                                return Ok(Some(Frame::Oversize(format!(
+                                    "frame over {} bytes",
+                                    self.max
+                                ))));
                             }
                             return Ok(None);
                         }
@@ -223,23 +269,47 @@ mod tests {
     #[test]
     fn length_prefixed_with_command_word_little_endian() {
         // The smart-home answer's shape: command u32 LE, length u32 LE, body.
-        let f = Framing::Length { length_bytes: 4, endian: Endian::Little, offset: 4, length_includes_header: false };
+        let f = Framing::Length {
+            length_bytes: 4,
+            endian: Endian::Little,
+            offset: 4,
+            length_includes_header: false,
+        };
         let msg = b"\x43\0\0\0\x03\0\0\0abc";
         let bytes: Vec<&[u8]> = msg.iter().map(std::slice::from_ref).collect();
-        assert_eq!(all(&mut FrameCodec::new(f.clone(), 64), &bytes), [frame(msg)]);
+        assert_eq!(
+            all(&mut FrameCodec::new(f.clone(), 64), &bytes),
+            [frame(msg)]
+        );
         let two = [&msg[..], &msg[..]].concat();
-        assert_eq!(all(&mut FrameCodec::new(f, 64), &[&two]), [frame(msg), frame(msg)]);
+        assert_eq!(
+            all(&mut FrameCodec::new(f, 64), &[&two]),
+            [frame(msg), frame(msg)]
+        );
     }
 
     #[test]
     fn length_including_header_big_endian() {
-        let f = Framing::Length { length_bytes: 2, endian: Endian::Big, offset: 0, length_includes_header: true };
-        assert_eq!(all(&mut FrameCodec::new(f, 64), &[b"\0\x05abc\0\x02"]), [frame(b"\0\x05abc"), frame(b"\0\x02")]);
+        let f = Framing::Length {
+            length_bytes: 2,
+            endian: Endian::Big,
+            offset: 0,
+            length_includes_header: true,
+        };
+        assert_eq!(
+            all(&mut FrameCodec::new(f, 64), &[b"\0\x05abc\0\x02"]),
+            [frame(b"\0\x05abc"), frame(b"\0\x02")]
+        );
     }
 
     #[test]
     fn oversize_length_breaks_the_stream() {
-        let f = Framing::Length { length_bytes: 4, endian: Endian::Big, offset: 0, length_includes_header: false };
+        let f = Framing::Length {
+            length_bytes: 4,
+            endian: Endian::Big,
+            offset: 0,
+            length_includes_header: false,
+        };
         let mut c = FrameCodec::new(f, 16);
         let mut buf = BytesMut::from(&b"\xff\xff\xff\xffjunk"[..]);
         assert!(matches!(c.decode(&mut buf), Ok(Some(Frame::Oversize(_)))));
@@ -248,13 +318,23 @@ mod tests {
 
     #[test]
     fn terminator_split_anywhere_and_oversize_skipped() {
-        let f = Framing::Terminator { terminator: "CLOSE\n".into() };
+        let f = Framing::Terminator {
+            terminator: "CLOSE\n".into(),
+        };
         let input = b"one CLOSE\ntwoCLOSE\n";
         let chunks: Vec<&[u8]> = input.iter().map(std::slice::from_ref).collect();
-        assert_eq!(all(&mut FrameCodec::new(f.clone(), 16), &chunks), [frame(b"one "), frame(b"two")]);
+        assert_eq!(
+            all(&mut FrameCodec::new(f.clone(), 16), &chunks),
+            [frame(b"one "), frame(b"two")]
+        );
 
         let mut c = FrameCodec::new(f, 8);
-        let long = [b"x".repeat(100).as_slice(), b"CLOSE\nok".as_slice(), b"CLOSE\n".as_slice()].concat();
+        let long = [
+            b"x".repeat(100).as_slice(),
+            b"CLOSE\nok".as_slice(),
+            b"CLOSE\n".as_slice(),
+        ]
+        .concat();
         let got = all(&mut c, &[&long[..50], &long[50..]]);
         assert!(matches!(got[0], Frame::Oversize(_)), "{got:?}");
         assert_eq!(got[1..], [frame(b"ok")]);
@@ -262,7 +342,12 @@ mod tests {
 
     #[test]
     fn endless_junk_without_terminator_stays_bounded() {
-        let mut c = FrameCodec::new(Framing::Terminator { terminator: "\n".into() }, 32);
+        let mut c = FrameCodec::new(
+            Framing::Terminator {
+                terminator: "\n".into(),
+            },
+            32,
+        );
         let mut buf = BytesMut::new();
         let mut oversize = 0;
         for _ in 0..1000 {
@@ -281,16 +366,35 @@ mod tests {
     #[test]
     fn fixed_frames_and_encoding() {
         let mut c = FrameCodec::new(Framing::Fixed { size: 3 }, 8);
-        assert_eq!(all(&mut c, &[b"abcde", b"f"]), [frame(b"abc"), frame(b"def")]);
+        assert_eq!(
+            all(&mut c, &[b"abcde", b"f"]),
+            [frame(b"abc"), frame(b"def")]
+        );
         let mut out = BytesMut::new();
-        FrameCodec::new(Framing::Terminator { terminator: "\r\n".into() }, 8).encode(Bytes::from_static(b"hi"), &mut out).unwrap();
+        FrameCodec::new(
+            Framing::Terminator {
+                terminator: "\r\n".into(),
+            },
+            8,
+        )
+        .encode(Bytes::from_static(b"hi"), &mut out)
+        .unwrap();
         assert_eq!(&out[..], b"hi\r\n");
     }
 
     #[test]
     fn framing_from_config() {
-        let f: Framing = toml::from_str("kind = \"length\"\nlength_bytes = 2\nendian = \"little\"").unwrap();
-        assert_eq!(f, Framing::Length { length_bytes: 2, endian: Endian::Little, offset: 0, length_includes_header: false });
+        let f: Framing =
+            toml::from_str("kind = \"length\"\nlength_bytes = 2\nendian = \"little\"").unwrap();
+        assert_eq!(
+            f,
+            Framing::Length {
+                length_bytes: 2,
+                endian: Endian::Little,
+                offset: 0,
+                length_includes_header: false
+            }
+        );
         assert!(f.validate(100).is_ok());
         let bad: Framing = toml::from_str("kind = \"length\"\nlength_bytes = 3").unwrap();
         assert!(bad.validate(100).is_err());

@@ -23,7 +23,10 @@ pub struct Answer {
 
 impl Answer {
     pub fn error(reason: &str) -> Answer {
-        Answer { command: ERROR_COMMAND, payload: Bytes::copy_from_slice(reason.as_bytes()) }
+        Answer {
+            command: ERROR_COMMAND,
+            payload: Bytes::copy_from_slice(reason.as_bytes()),
+        }
     }
 }
 
@@ -46,8 +49,9 @@ impl Encoder<Answer> for SmartHomeCodec {
     type Error = std::io::Error;
 
     fn encode(&mut self, item: Answer, dst: &mut BytesMut) -> Result<(), Self::Error> {
-        let len = u32::try_from(item.payload.len())
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "payload over 4 GiB"))?;
+        let len = u32::try_from(item.payload.len()).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "payload over 4 GiB")
+        })?;
         dst.reserve(8 + item.payload.len());
         dst.put_u32_le(item.command);
         dst.put_u32_le(len);
@@ -74,10 +78,20 @@ mod tests {
     #[test]
     fn encodes_word_length_payload_little_endian() {
         let mut out = BytesMut::new();
-        SmartHomeCodec.encode(Answer { command: DATABASE, payload: Bytes::from_static(b"abc") }, &mut out).unwrap();
+        SmartHomeCodec
+            .encode(
+                Answer {
+                    command: DATABASE,
+                    payload: Bytes::from_static(b"abc"),
+                },
+                &mut out,
+            )
+            .unwrap();
         assert_eq!(&out[..], b"\x43\x00\x00\x00\x03\x00\x00\x00abc");
         let mut out = BytesMut::new();
-        SmartHomeCodec.encode(Answer::error("no"), &mut out).unwrap();
+        SmartHomeCodec
+            .encode(Answer::error("no"), &mut out)
+            .unwrap();
         assert_eq!(&out[..], b"\x45\x00\x00\x00\x02\x00\x00\x00no");
     }
 }

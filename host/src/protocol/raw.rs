@@ -11,8 +11,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
+use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
@@ -27,6 +26,8 @@ use crate::runtime::worlds::RawWorld;
 use crate::runtime::worlds::raw::exports::wasmgate::plugin::raw_handler::Outgoing;
 use crate::runtime::{CallError, Plugin};
 use crate::state::sessions::{SessionId, Target};
+use crate::transport::ws::{self, BoxedIo, Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::Error as WsError;
 
 struct Raw {
     config: ListenerConfig,
@@ -35,55 +36,158 @@ struct Raw {
     metrics: Arc<ListenerMetrics>,
 }
 
-pub fn start(config: &ListenerConfig, listener: TcpListener, shared: &Shared) -> anyhow::Result<()> {
+pub fn start(
+    config: &ListenerConfig,
+    listener: TcpListener,
+    shared: &Shared,
+) -> anyhow::Result<()> {
     let plugin = shared
         .plugins
         .get::<RawWorld>(&config.plugin)
         .ok_or_else(|| anyhow::anyhow!("plugin {:?} is not a raw plugin", config.plugin))?;
-    let framing = config.framing.clone().ok_or_else(|| anyhow::anyhow!("listener {:?} has no framing", config.name))?;
-    let tls = config.tls.as_ref().map(|t| crate::transport::tls::acceptor(t, &shared.data_dir)).transpose()?;
-    let handshake = Duration::from_millis(config.tls.as_ref().map_or(0, |t| t.handshake_timeout_ms));
-    let service =
-        Arc::new(Raw { config: config.clone(), framing, plugin, metrics: shared.metrics.listener(&config.name, "raw") });
+    let framing = config
+        .framing
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("listener {:?} has no framing", config.name))?;
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|t| crate::transport::tls::acceptor(t, &shared.data_dir))
+        .transpose()?;
+    let handshake = config
+        .tls
+        .as_ref()
+        .map_or(ws::DEFAULT_HANDSHAKE_TIMEOUT, |t| {
+            Duration::from_millis(t.handshake_timeout_ms)
+        });
+    let service = Arc::new(Raw {
+        config: config.clone(),
+        framing: framing.clone(),
+        plugin,
+        metrics: shared.metrics.listener(&config.name, "raw"),
+    });
     let shutdown = shared.shutdown.clone();
-    tokio::spawn(crate::transport::tcp::accept_loop(
-        listener,
+    let (limit, metrics, stop, tracker) = (
         config.max_connections,
         service.metrics.clone(),
         shared.shutdown.clone(),
         shared.tracker.clone(),
+    );
+    if let Framing::Websocket { text } = framing {
+        let settings = ws::Settings {
+            path: config.ws_path.clone().unwrap_or_else(|| "/".to_string()),
+            max_message_bytes: config.max_message_bytes,
+            handshake_timeout: handshake,
+        };
+        tokio::spawn(ws::accept_loop(
+            listener,
+            limit,
+            tls,
+            settings,
+            metrics,
+            stop,
+            tracker,
+            move |socket, peer| {
+                let service = service.clone();
+                let shutdown = shutdown.clone();
+                async move {
+                    let (sink, stream) = socket.split();
+                    service
+                        .session(ws_frames(stream), ws_sink(sink, text), peer, shutdown)
+                        .await
+                }
+            },
+        ));
+        return Ok(());
+    }
+    tokio::spawn(crate::transport::tcp::accept_loop(
+        listener,
+        limit,
+        metrics,
+        stop,
+        tracker,
         move |stream, peer| {
             let service = service.clone();
             let shutdown = shutdown.clone();
             let tls: Option<TlsAcceptor> = tls.clone();
             async move {
-                match tls {
-                    None => service.serve(stream, peer, shutdown).await,
-                    Some(acceptor) => match crate::transport::tls::handshake(&acceptor, stream, handshake).await {
-                        Ok(stream) => service.serve(stream, peer, shutdown).await,
-                        Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                    },
-                }
+                let io: BoxedIo = match tls {
+                    None => Box::new(stream),
+                    Some(acceptor) => {
+                        match crate::transport::tls::handshake(&acceptor, stream, handshake).await {
+                            Ok(stream) => Box::new(stream),
+                            Err(e) => {
+                                return tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            }
+                        }
+                    }
+                };
+                let codec =
+                    FrameCodec::new(service.framing.clone(), service.config.max_message_bytes);
+                let (sink, frames) = Framed::new(io, codec).split();
+                service.session(frames, sink, peer, shutdown).await
             }
         },
     ));
     Ok(())
 }
 
+/// WebSocket messages as frames: text and binary alike; a message over the
+/// cap ends the connection (tungstenite cannot go on after it).
+fn ws_frames(
+    stream: impl Stream<Item = Result<Message, WsError>> + Unpin,
+) -> impl Stream<Item = std::io::Result<Frame>> + Unpin {
+    stream.filter_map(|m| {
+        std::future::ready(match m {
+            Ok(Message::Text(t)) => Some(Ok(Frame::Frame(Bytes::from(t)))),
+            Ok(Message::Binary(b)) => Some(Ok(Frame::Frame(b))),
+            Ok(_) => None, // ping/pong are answered by tungstenite; close ends the stream
+            Err(e) => Some(Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                e.to_string(),
+            ))),
+        })
+    })
+}
+
+/// Outgoing frames as WebSocket messages: text when `text` is set and the
+/// frame is UTF-8, binary otherwise.
+fn ws_sink(
+    sink: impl Sink<Message, Error = WsError> + Unpin,
+    text: bool,
+) -> impl Sink<Bytes, Error = std::io::Error> + Unpin {
+    sink.sink_map_err(std::io::Error::other)
+        .with(move |b: Bytes| {
+            let msg = match std::str::from_utf8(&b) {
+                Ok(_) if text => Message::Text(Utf8Bytes::try_from(b).unwrap_or_default()),
+                _ => Message::Binary(b),
+            };
+            std::future::ready(Ok::<_, std::io::Error>(msg))
+        })
+}
+
 impl Raw {
-    async fn serve<S>(&self, stream: S, peer: SocketAddr, shutdown: CancellationToken)
-    where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    /// One connection: its frames in, the plugin's routed frames out.
+    async fn session<St, Si>(
+        &self,
+        mut frames: St,
+        mut sink: Si,
+        peer: SocketAddr,
+        shutdown: CancellationToken,
+    ) where
+        St: Stream<Item = std::io::Result<Frame>> + Unpin,
+        Si: Sink<Bytes, Error = std::io::Error> + Unpin,
     {
         let listener = &*self.config.name;
         let (tx, mut outbox) = mpsc::channel::<Bytes>(self.config.outbox_capacity.max(1));
         let session = self.plugin.sessions().open(listener, peer, tx);
         let id = session.id;
         tracing::debug!(listener, %peer, session = id, "connected");
-        let codec = FrameCodec::new(self.framing.clone(), self.config.max_message_bytes);
-        let (mut sink, mut frames) = Framed::new(stream, codec).split();
 
-        let opened = self.plugin.call(move |b, st| b.wasmgate_plugin_raw_handler().call_opened(st, id)).await;
+        let opened = self
+            .plugin
+            .call(move |b, st| b.wasmgate_plugin_raw_handler().call_opened(st, id))
+            .await;
         self.route(id, peer, opened);
 
         let idle = tokio::time::sleep(self.config.idle_timeout());
@@ -143,7 +247,10 @@ impl Raw {
                 break;
             }
         }
-        let closed = self.plugin.call(move |b, st| b.wasmgate_plugin_raw_handler().call_closed(st, id)).await;
+        let closed = self
+            .plugin
+            .call(move |b, st| b.wasmgate_plugin_raw_handler().call_closed(st, id))
+            .await;
         self.route(id, peer, closed.map(Ok));
         drop(session);
         let _ = tokio::time::timeout(self.config.write_timeout(), sink.close()).await;
@@ -152,7 +259,7 @@ impl Raw {
 
     async fn write<W>(&self, sink: &mut W, frame: Bytes, peer: SocketAddr) -> bool
     where
-        W: futures::Sink<Bytes, Error = std::io::Error> + Unpin,
+        W: Sink<Bytes, Error = std::io::Error> + Unpin,
     {
         match tokio::time::timeout(self.config.write_timeout(), sink.send(frame)).await {
             Ok(Ok(())) => {
@@ -171,7 +278,12 @@ impl Raw {
     }
 
     /// Delivers a call's outgoing frames, or the error reply when it failed.
-    fn route(&self, id: SessionId, peer: SocketAddr, result: Result<Result<Vec<Outgoing>, String>, CallError>) {
+    fn route(
+        &self,
+        id: SessionId,
+        peer: SocketAddr,
+        result: Result<Result<Vec<Outgoing>, String>, CallError>,
+    ) {
         let listener = &*self.config.name;
         let sessions = self.plugin.sessions();
         match result {

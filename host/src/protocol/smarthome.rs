@@ -26,13 +26,20 @@ struct SmartHome {
     metrics: Arc<ListenerMetrics>,
 }
 
-pub fn start(config: &ListenerConfig, listener: TcpListener, shared: &Shared) -> anyhow::Result<()> {
+pub fn start(
+    config: &ListenerConfig,
+    listener: TcpListener,
+    shared: &Shared,
+) -> anyhow::Result<()> {
     let plugin = shared
         .plugins
         .get::<SmartHomeWorld>(&config.plugin)
         .ok_or_else(|| anyhow::anyhow!("plugin {:?} is not a smarthome plugin", config.plugin))?;
-    let service =
-        Arc::new(SmartHome { config: config.clone(), plugin, metrics: shared.metrics.listener(&config.name, &config.protocol) });
+    let service = Arc::new(SmartHome {
+        config: config.clone(),
+        plugin,
+        metrics: shared.metrics.listener(&config.name, &config.protocol),
+    });
     tokio::spawn(crate::transport::tcp::accept_loop(
         listener,
         config.max_connections,
@@ -83,10 +90,18 @@ impl SmartHome {
 
     async fn answer(&self, command: u32, peer: SocketAddr) -> Answer {
         let listener = &*self.config.name;
-        let result =
-            self.plugin.call(move |b, store| b.wasmgate_plugin_smarthome_handler().call_handle(store, command)).await;
+        let result = self
+            .plugin
+            .call(move |b, store| {
+                b.wasmgate_plugin_smarthome_handler()
+                    .call_handle(store, command)
+            })
+            .await;
         match result {
-            Ok(Ok(r)) => Answer { command: r.command, payload: Bytes::from(r.payload) },
+            Ok(Ok(r)) => Answer {
+                command: r.command,
+                payload: Bytes::from(r.payload),
+            },
             Ok(Err(reason)) => {
                 self.plugin.note_component_error();
                 tracing::info!(listener, %peer, command, %reason, "request refused");

@@ -29,7 +29,12 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
     let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
     let rest = rest.trim();
     let name = |what: &str| {
-        if rest.is_empty() || rest.len() > 32 || !rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if rest.is_empty()
+            || rest.len() > 32
+            || !rest
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             Err(format!("{what} must be 1-32 letters, digits, - or _"))
         } else {
             Ok(rest)
@@ -42,7 +47,10 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
         "SAY" => Err("SAY needs text".into()),
         "WHO" => Ok(Command::Who),
         "QUIT" => Ok(Command::Quit),
-        other => Err(format!("unknown command {:?}", other.chars().take(16).collect::<String>())),
+        other => Err(format!(
+            "unknown command {:?}",
+            other.chars().take(16).collect::<String>()
+        )),
     }
 }
 
@@ -57,7 +65,10 @@ mod component {
     use crate::{Command, parse};
 
     fn line(to: Target, text: String) -> Outgoing {
-        Outgoing { to, frame: text.into_bytes() }
+        Outgoing {
+            to,
+            frame: text.into_bytes(),
+        }
     }
 
     fn room_group(room: &str) -> String {
@@ -68,7 +79,10 @@ mod component {
 
     impl raw_handler::Guest for Rooms {
         fn opened(_session: u64) -> Result<Vec<Outgoing>, String> {
-            Ok(vec![line(Target::Reply, "HELLO commands: NICK <name>, JOIN <room>, SAY <text>, WHO, QUIT".into())])
+            Ok(vec![line(
+                Target::Reply,
+                "HELLO commands: NICK <name>, JOIN <room>, SAY <text>, WHO, QUIT".into(),
+            )])
         }
 
         fn handle(session: u64, frame: Vec<u8>) -> Result<Vec<Outgoing>, String> {
@@ -93,26 +107,43 @@ mod component {
                     let nick = nick.ok_or("choose a nickname first (NICK <name>)")?;
                     let mut out = Vec::new();
                     if let Some(old) = room {
-                        out.push(line(Target::GroupOthers(room_group(&old)), format!("* {nick} left {old}")));
+                        out.push(line(
+                            Target::GroupOthers(room_group(&old)),
+                            format!("* {nick} left {old}"),
+                        ));
                         sessions::leave(session, &room_group(&old));
                     }
                     sessions::join(session, &room_group(new));
                     sessions::set_attr(session, "room", Some(new));
-                    out.push(line(Target::GroupOthers(room_group(new)), format!("* {nick} joined {new}")));
+                    out.push(line(
+                        Target::GroupOthers(room_group(new)),
+                        format!("* {nick} joined {new}"),
+                    ));
                     out.push(line(Target::Reply, format!("OK joined {new}")));
                     Ok(out)
                 }
                 Command::Say(words) => {
                     let (nick, room) = nick.zip(room).ok_or("join a room first (JOIN <room>)")?;
-                    Ok(vec![line(Target::GroupOthers(room_group(&room)), format!("{nick}: {words}"))])
+                    Ok(vec![line(
+                        Target::GroupOthers(room_group(&room)),
+                        format!("{nick}: {words}"),
+                    )])
                 }
                 Command::Who => {
                     let room = room.ok_or("join a room first (JOIN <room>)")?;
                     let names: Vec<String> = sessions::members(&room_group(&room))
                         .into_iter()
-                        .filter_map(|m| m.attrs.into_iter().find(|(k, _)| k == "nick").map(|(_, v)| v))
+                        .filter_map(|m| {
+                            m.attrs
+                                .into_iter()
+                                .find(|(k, _)| k == "nick")
+                                .map(|(_, v)| v)
+                        })
                         .collect();
-                    Ok(vec![line(Target::Reply, format!("IN {room}: {}", names.join(" ")))])
+                    Ok(vec![line(
+                        Target::Reply,
+                        format!("IN {room}: {}", names.join(" ")),
+                    )])
                 }
                 Command::Quit => {
                     sessions::close(session);
@@ -122,9 +153,15 @@ mod component {
         }
 
         fn closed(session: u64) -> Vec<Outgoing> {
-            match (sessions::get_attr(session, "nick"), sessions::get_attr(session, "room")) {
+            match (
+                sessions::get_attr(session, "nick"),
+                sessions::get_attr(session, "room"),
+            ) {
                 (Some(nick), Some(room)) => {
-                    vec![line(Target::GroupOthers(room_group(&room)), format!("* {nick} left {room}"))]
+                    vec![line(
+                        Target::GroupOthers(room_group(&room)),
+                        format!("* {nick} left {room}"),
+                    )]
                 }
                 _ => Vec::new(),
             }
@@ -133,7 +170,10 @@ mod component {
 
     impl admin::Guest for Rooms {
         fn handle(_request: String) -> Result<String, AdminError> {
-            Err(AdminError { status: 404, message: "rooms has no admin operations".into() })
+            Err(AdminError {
+                status: 404,
+                message: "rooms has no admin operations".into(),
+            })
         }
     }
 

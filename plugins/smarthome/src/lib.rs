@@ -26,9 +26,14 @@ pub trait Host {
 /// The answer to a client's command word.
 pub fn handle<H: Host>(h: &H, command: u32) -> Result<(u32, Vec<u8>), String> {
     if command != DOWNLOAD {
-        return Err(format!("unknown command word 0x{command:x} (only 0x4c is known)"));
+        return Err(format!(
+            "unknown command word 0x{command:x} (only 0x4c is known)"
+        ));
     }
-    match h.blob_get(DB_BLOB).map_err(|e| format!("storage error: {e}"))? {
+    match h
+        .blob_get(DB_BLOB)
+        .map_err(|e| format!("storage error: {e}"))?
+    {
         Some(db) => Ok((DATABASE, db)),
         None => Err("no database has been uploaded yet".to_string()),
     }
@@ -46,7 +51,10 @@ pub fn check_sqlite(bytes: &[u8]) -> Result<(), String> {
         p => return Err(format!("not an SQLite database (page size {p})")),
     };
     if bytes.len() % page != 0 {
-        return Err(format!("truncated SQLite database ({} bytes, pages of {page})", bytes.len()));
+        return Err(format!(
+            "truncated SQLite database ({} bytes, pages of {page})",
+            bytes.len()
+        ));
     }
     Ok(())
 }
@@ -58,25 +66,41 @@ pub struct AdminError {
 }
 
 fn bad(message: impl Into<String>) -> AdminError {
-    AdminError { status: 400, message: message.into() }
+    AdminError {
+        status: 400,
+        message: message.into(),
+    }
 }
 
 fn internal(e: String) -> AdminError {
-    AdminError { status: 500, message: format!("storage error: {e}") }
+    AdminError {
+        status: 500,
+        message: format!("storage error: {e}"),
+    }
 }
 
 /// `{"op":"upload","name":"house.db","data_base64":"..."}` stores a new
 /// database; `{"op":"current"}` describes the one being served.
 pub fn admin<H: Host>(h: &H, request: &str) -> Result<String, AdminError> {
-    let req: Value = serde_json::from_str(request).map_err(|e| bad(format!("invalid JSON: {e}")))?;
-    let op = req.get("op").and_then(Value::as_str).ok_or_else(|| bad("missing \"op\""))?;
+    let req: Value =
+        serde_json::from_str(request).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    let op = req
+        .get("op")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("missing \"op\""))?;
     match op {
         "upload" => {
-            let name = req.get("name").and_then(Value::as_str).unwrap_or("house.db");
+            let name = req
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("house.db");
             if name.is_empty() || name.len() > 200 {
                 return Err(bad("\"name\" must be 1-200 characters"));
             }
-            let b64 = req.get("data_base64").and_then(Value::as_str).ok_or_else(|| bad("missing \"data_base64\""))?;
+            let b64 = req
+                .get("data_base64")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("missing \"data_base64\""))?;
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(b64)
                 .map_err(|e| bad(format!("\"data_base64\" is not base64: {e}")))?;
@@ -92,10 +116,18 @@ pub fn admin<H: Host>(h: &H, request: &str) -> Result<String, AdminError> {
             Ok(json!({ "ok": true, "serving": meta }).to_string())
         }
         "current" => match h.kv_get(DB_META).map_err(internal)? {
-            Some(meta) => Ok(json!({ "serving": serde_json::from_str::<Value>(&meta).unwrap_or(Value::Null) }).to_string()),
-            None => Err(AdminError { status: 404, message: "no database has been uploaded yet".into() }),
+            Some(meta) => Ok(
+                json!({ "serving": serde_json::from_str::<Value>(&meta).unwrap_or(Value::Null) })
+                    .to_string(),
+            ),
+            None => Err(AdminError {
+                status: 404,
+                message: "no database has been uploaded yet".into(),
+            }),
         },
-        other => Err(bad(format!("unknown op {other:?} (known: upload, current)"))),
+        other => Err(bad(format!(
+            "unknown op {other:?} (known: upload, current)"
+        ))),
     }
 }
 
@@ -141,7 +173,10 @@ mod component {
 
     impl admin::Guest for Component {
         fn handle(request: String) -> Result<String, AdminError> {
-            crate::admin(&WitHost, &request).map_err(|e| AdminError { status: e.status, message: e.message })
+            crate::admin(&WitHost, &request).map_err(|e| AdminError {
+                status: e.status,
+                message: e.message,
+            })
         }
     }
 
@@ -189,7 +224,10 @@ mod tests {
 
     fn upload(h: &Mem, bytes: &[u8]) -> Result<String, AdminError> {
         let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
-        admin(h, &json!({"op":"upload","name":"house.db","data_base64":b64}).to_string())
+        admin(
+            h,
+            &json!({"op":"upload","name":"house.db","data_base64":b64}).to_string(),
+        )
     }
 
     #[test]
@@ -199,10 +237,14 @@ mod tests {
         upload(&h, &fake_db(2)).unwrap();
         assert_eq!(handle(&h, DOWNLOAD).unwrap(), (DATABASE, fake_db(2)));
         // Junk is refused and the previous database keeps being served.
-        assert_eq!(upload(&h, b"hello, not a database").err().unwrap().status, 400);
+        assert_eq!(
+            upload(&h, b"hello, not a database").err().unwrap().status,
+            400
+        );
         assert_eq!(upload(&h, &fake_db(2)[..5000]).err().unwrap().status, 400);
         assert_eq!(handle(&h, DOWNLOAD).unwrap().1.len(), 8192);
-        let current: Value = serde_json::from_str(&admin(&h, r#"{"op":"current"}"#).unwrap()).unwrap();
+        let current: Value =
+            serde_json::from_str(&admin(&h, r#"{"op":"current"}"#).unwrap()).unwrap();
         assert_eq!(current["serving"]["bytes"], 8192);
         assert_eq!(current["serving"]["name"], "house.db");
     }
@@ -214,7 +256,13 @@ mod tests {
         assert_eq!(admin(&h, r#"{"op":"current"}"#).err().unwrap().status, 404);
         assert_eq!(admin(&h, r#"{"op":"nope"}"#).err().unwrap().status, 400);
         assert_eq!(admin(&h, "[").err().unwrap().status, 400);
-        assert_eq!(admin(&h, r#"{"op":"upload","data_base64":"!!"}"#).err().unwrap().status, 400);
+        assert_eq!(
+            admin(&h, r#"{"op":"upload","data_base64":"!!"}"#)
+                .err()
+                .unwrap()
+                .status,
+            400
+        );
     }
 
     #[test]
@@ -223,6 +271,9 @@ mod tests {
         db[16..18].copy_from_slice(&1000u16.to_be_bytes());
         assert!(check_sqlite(&db).is_err());
         db[16..18].copy_from_slice(&1u16.to_be_bytes()); // 65536
-        assert!(check_sqlite(&db).is_err(), "4096 bytes is not a whole 64 KiB page");
+        assert!(
+            check_sqlite(&db).is_err(),
+            "4096 bytes is not a whole 64 KiB page"
+        );
     }
 }
