@@ -226,6 +226,11 @@ pub struct ListenerConfig {
     /// plugin fails; `{reason}` is replaced by the reason. None: nothing
     /// is sent (the reason is logged).
     pub error_reply: Option<String>,
+    /// Plate recognition: where each image is saved (named from camera and
+    /// identify). None: images are not saved.
+    pub image_dir: Option<PathBuf>,
+    /// Time a new connection has to log in, where the protocol has a login.
+    pub login_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -114,6 +114,10 @@ impl Host {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("host.log")
     }

@@ -608,7 +608,10 @@ mod tests {
         assert_eq!(got[2], group("b"));
         assert!(is_malformed(&got[3], "expected a JSON object"));
         // "[1,2]" is junk up to its `{`-free line end; so is "hello world".
-        assert!(is_malformed(&got[4], "expected a JSON object, got \"hello world"));
+        assert!(is_malformed(
+            &got[4],
+            "expected a JSON object, got \"hello world"
+        ));
         assert!(is_malformed(&got[5], "unknown Command \"99\""));
         assert!(is_malformed(&got[6], "Message is missing"));
         assert!(is_malformed(&got[7], "Message must be a string"));
@@ -628,7 +631,9 @@ mod tests {
 
     #[test]
     fn line_break_inside_a_string_resyncs() {
-        let got = decode_str("{\"Command\":\"05\",\"Message\":\"unterminated\n{\"Command\":\"05\",\"Message\":\"ok\"}");
+        let got = decode_str(
+            "{\"Command\":\"05\",\"Message\":\"unterminated\n{\"Command\":\"05\",\"Message\":\"ok\"}",
+        );
         assert_eq!(got.len(), 2, "{got:?}");
         assert!(is_malformed(&got[0], "line break inside a string"));
         assert_eq!(got[1], group("ok"));

@@ -82,7 +82,10 @@ mod tests {
             decode(r#"{"cmd":"init","token":5}"#),
             ExecRequest::Init(String::new())
         );
-        assert_eq!(decode(r#" {"cmd":"checkDevice"} "#), ExecRequest::CheckDevice);
+        assert_eq!(
+            decode(r#" {"cmd":"checkDevice"} "#),
+            ExecRequest::CheckDevice
+        );
         assert_eq!(decode(r#"{"cmd":"Heartbeat"}"#), ExecRequest::Heartbeat);
         assert_eq!(
             decode(r#"{"cmd":"whoami","x":1}"#),

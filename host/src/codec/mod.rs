@@ -6,4 +6,5 @@ pub mod chat;
 pub mod exec;
 pub mod frames;
 pub mod locker;
+pub mod plate;
 pub mod smarthome;

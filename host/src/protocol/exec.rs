@@ -121,9 +121,10 @@ impl Exec {
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // Until its first message a connection must speak within the idle
         // timeout; after it, the connection lives as long as the heartbeat
-        // can be written (clients that only listen are normal here).
-        let first_message = tokio::time::sleep(self.config.idle_timeout());
-        tokio::pin!(first_message);
+        // can be written (clients that only listen are normal here). With
+        // the heartbeat off, the idle timeout counts every silence.
+        let idle = tokio::time::sleep(self.config.idle_timeout());
+        tokio::pin!(idle);
         let mut spoke = false;
 
         loop {
@@ -151,7 +152,7 @@ impl Exec {
                         break;
                     }
                 }
-                _ = &mut first_message, if !spoke => {
+                _ = &mut idle, if !spoke || self.heartbeat.is_none() => {
                     tracing::info!(listener, %peer, "no message within the idle timeout; closing");
                     break;
                 }
@@ -177,6 +178,9 @@ impl Exec {
                         Some(Ok(_)) => continue,
                     };
                     spoke = true;
+                    if self.heartbeat.is_none() {
+                        idle.as_mut().reset(tokio::time::Instant::now() + self.config.idle_timeout());
+                    }
                     self.metrics.messages_in.fetch_add(1, Relaxed);
                     if let ExecRequest::Invalid(reason) = &request {
                         self.metrics.malformed.fetch_add(1, Relaxed);

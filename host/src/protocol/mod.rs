@@ -2,8 +2,10 @@
 //! with its codec, call its plugin's world, encode the answer. The table
 //! below is what the configuration's `protocol = "..."` can name.
 
+pub mod chat;
 pub mod exec;
 pub mod locker;
+pub mod plate;
 pub mod raw;
 pub mod smarthome;
 
@@ -18,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::runtime::Plugins;
 
 /// (protocol, the world its plugin must implement)
-pub const PROTOCOLS: &[(&str, &str)] = &[("locker", "locker"), ("smarthome", "smarthome"), ("raw", "raw"), ("exec", "exec")];
+pub const PROTOCOLS: &[(&str, &str)] = &[("locker", "locker"), ("smarthome", "smarthome"), ("raw", "raw"), ("plate", "plate"), ("exec", "exec"), ("chat", "chat")];
 
 pub fn world_of(protocol: &str) -> Option<&'static str> {
     PROTOCOLS.iter().find(|p| p.0 == protocol).map(|p| p.1)
@@ -44,8 +46,10 @@ pub fn start(
     match config.protocol.as_str() {
         "locker" => locker::start(config, listener, shared),
         "exec" => exec::start(config, listener, shared),
+        "chat" => chat::start(config, listener, shared),
         "smarthome" => smarthome::start(config, listener, shared),
         "raw" => raw::start(config, listener, shared),
+        "plate" => plate::start(config, listener, shared),
         other => anyhow::bail!("unknown protocol {other:?}"),
     }
 }

@@ -40,6 +40,7 @@ pub type BoxedIo = Box<dyn Io>;
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Request path to accept (query strings are ignored); others get 404.
+    /// Empty: any path.
     pub path: String,
     /// Largest frame and largest (reassembled) message accepted.
     pub max_message_bytes: usize,
@@ -58,13 +59,15 @@ impl Settings {
 /// The server side of the WebSocket handshake on `stream`, bounded by
 /// `settings.handshake_timeout`. A request for another path is answered
 /// `404 Not Found` and fails.
+// The callback's error type is tungstenite's (an HTTP response).
+#[allow(clippy::result_large_err)]
 pub async fn accept<S>(stream: S, settings: &Settings) -> std::io::Result<WebSocketStream<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let path = settings.path.clone();
     let check_path = move |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-        if req.uri().path() == path {
+        if path.is_empty() || req.uri().path() == path {
             return Ok(resp);
         }
         let mut refused = ErrorResponse::new(Some("not found\n".to_string()));
@@ -94,9 +97,9 @@ pub async fn upgrade(
     settings: &Settings,
 ) -> std::io::Result<WebSocketStream<BoxedIo>> {
     let io: BoxedIo = match tls {
-        Some(acceptor) => Box::new(
-            super::tls::handshake(acceptor, stream, settings.handshake_timeout).await?,
-        ),
+        Some(acceptor) => {
+            Box::new(super::tls::handshake(acceptor, stream, settings.handshake_timeout).await?)
+        }
         None => Box::new(stream),
     };
     accept(io, settings).await

@@ -276,8 +276,7 @@ fn internal(message: String) -> AdminError {
 
 /// `POST /admin/{plugin}`: token management. See the README.
 pub fn admin(h: &dyn Host, request: &str) -> Result<String, AdminError> {
-    let v: Value =
-        serde_json::from_str(request).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    let v: Value = serde_json::from_str(request).map_err(|e| bad(format!("invalid JSON: {e}")))?;
     let Value::Object(req) = v else {
         return Err(bad("the request must be a JSON object"));
     };
@@ -359,10 +358,7 @@ fn create_token(h: &dyn Host, req: &Map<String, Value>) -> Result<String, AdminE
     };
     h.kv_set(&format!("{TOKEN_PREFIX}{hash}"), &record.to_json(), ttl_ms)
         .map_err(internal)?;
-    h.log(
-        Level::Info,
-        &format!("token {} created", &hash[..ID_LEN]),
-    );
+    h.log(Level::Info, &format!("token {} created", &hash[..ID_LEN]));
     Ok(json!({
         "token": token,
         "id": &hash[..ID_LEN],

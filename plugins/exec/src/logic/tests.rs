@@ -89,11 +89,7 @@ impl Host for Fake {
         }
     }
     fn members(&self, group: &str) -> Vec<u64> {
-        self.groups
-            .borrow()
-            .get(group)
-            .cloned()
-            .unwrap_or_default()
+        self.groups.borrow().get(group).cloned().unwrap_or_default()
     }
     fn close(&self, session: u64) {
         self.closed.borrow_mut().insert(session);
@@ -202,7 +198,10 @@ fn anything_before_init_is_refused_and_closed() {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].to, Target::Reply);
         let v = json_of(&out[0]);
-        assert_eq!((v["cmd"].as_str(), v["code"].as_str()), (Some("init"), Some("0")));
+        assert_eq!(
+            (v["cmd"].as_str(), v["code"].as_str()),
+            (Some("init"), Some("0"))
+        );
         assert!(h.closed.borrow().contains(&s));
     }
 }
@@ -256,8 +255,16 @@ fn after_init_heartbeat_is_answered_and_junk_is_skipped() {
     init(&h, 1, &t);
     let out = handle(&h, 1, Request::Heartbeat).unwrap();
     assert_eq!(out, [reply(HEARTBEAT)]);
-    assert!(handle(&h, 1, Request::Invalid("invalid JSON".into())).unwrap().is_empty());
-    assert!(handle(&h, 1, Request::Other("whatever".into())).unwrap().is_empty());
+    assert!(
+        handle(&h, 1, Request::Invalid("invalid JSON".into()))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        handle(&h, 1, Request::Other("whatever".into()))
+            .unwrap()
+            .is_empty()
+    );
     let bin = handle(&h, 1, Request::Binary).unwrap();
     assert_eq!(json_of(&bin[0])["code"], "0");
     assert!(h.closed.borrow().is_empty(), "none of these closes");
@@ -292,7 +299,10 @@ fn tokens_are_random_hashed_listed_without_secret_and_revocable_by_id() {
     for (k, (v, _)) in h.kv.borrow().iter() {
         assert!(!k.contains(&t) && !v.contains(&t), "{k} {v}");
     }
-    assert!(h.kv.borrow().contains_key(&format!("token/{}", sha256_hex(&t))));
+    assert!(
+        h.kv.borrow()
+            .contains_key(&format!("token/{}", sha256_hex(&t)))
+    );
 
     init(&h, 7, &t);
     let list = h.admin_ok(json!({"op":"list-tokens"}));
@@ -310,7 +320,10 @@ fn tokens_are_random_hashed_listed_without_secret_and_revocable_by_id() {
     let err = admin(&h, &json!({"op":"revoke-token","token":t}).to_string()).unwrap_err();
     assert_eq!(err.status, 404);
     assert_eq!(
-        h.admin_ok(json!({"op":"list-tokens"}))["tokens"].as_array().unwrap().len(),
+        h.admin_ok(json!({"op":"list-tokens"}))["tokens"]
+            .as_array()
+            .unwrap()
+            .len(),
         1
     );
     for line in h.logs.borrow().iter() {
@@ -328,7 +341,11 @@ fn operator_tokens_can_be_imported_once() {
     assert_eq!(json_of(&init(&h, 1, given)[0])["code"], "1");
     let dup = admin(&h, &json!({"op":"create-token","token":given}).to_string()).unwrap_err();
     assert_eq!(dup.status, 409);
-    let short = admin(&h, &json!({"op":"create-token","token":"short"}).to_string()).unwrap_err();
+    let short = admin(
+        &h,
+        &json!({"op":"create-token","token":"short"}).to_string(),
+    )
+    .unwrap_err();
     assert_eq!(short.status, 400);
 }
 

@@ -1,0 +1,132 @@
+//! Accuracy over a directory of photos named by their plate.
+//!
+//! `cargo run --release -p plate-recognizer --bin plate-accuracy -- DIR [-v]`
+//!
+//! * exact: recognised plate == file-name stem (O and 0 treated as equal,
+//!   a quirk of some EasyPR file names);
+//! * char: position-wise over the 7 characters (a missing plate counts 0/7);
+//! * colour: against `DIR/labels.tsv` (the row whose plate equals the file-name
+//!   plate), skipped if the file is absent;
+//! * ms/image: wall time of `recognize` (decode included).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+fn norm(s: &str) -> Vec<char> {
+    s.chars().map(|c| if c == 'O' { '0' } else { c }).collect()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let Some(dir) = args.get(1) else {
+        eprintln!("usage: plate-accuracy DIR [-v]");
+        std::process::exit(2);
+    };
+    let verbose = args.iter().any(|a| a == "-v");
+    let dir = Path::new(dir);
+    // labels.tsv: file, filename_plate, plate, color_zh, ...
+    let mut colors: HashMap<String, &'static str> = HashMap::new();
+    let labels = std::fs::read_to_string(dir.join("labels.tsv")).ok();
+    if let Some(l) = &labels {
+        for line in l.lines().skip(1) {
+            let f: Vec<&str> = line.split('\t').collect();
+            if f.len() >= 4 && f[1] == f[2] {
+                let c = match f[3] {
+                    "蓝牌" => "blue",
+                    "黄牌" => "yellow",
+                    "绿牌" => "green",
+                    "白牌" => "white",
+                    "黑牌" => "black",
+                    _ => continue,
+                };
+                colors.insert(f[1].to_string(), c);
+            }
+        }
+    }
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension()
+                .map(|e| {
+                    let e = e.to_string_lossy().to_lowercase();
+                    e == "jpg" || e == "jpeg" || e == "png"
+                })
+                .unwrap_or(false)
+        })
+        .collect();
+    files.sort();
+    let (mut n, mut exact, mut chars_ok, mut chars_total, mut found) = (0, 0, 0, 0, 0);
+    let (mut col_n, mut col_ok) = (0, 0);
+    let mut total_ms = 0f64;
+    let mut max_ms = 0f64;
+    for p in &files {
+        let label = p.file_stem().unwrap().to_string_lossy().to_string();
+        let bytes = std::fs::read(p).expect("read file");
+        let t = Instant::now();
+        let r = plate_recognizer::recognize(&bytes);
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        total_ms += ms;
+        max_ms = max_ms.max(ms);
+        n += 1;
+        let want = norm(&label);
+        chars_total += want.len();
+        let (got, color) = match &r {
+            Ok(Some(rec)) => (rec.plate.clone(), Some(rec.color.as_str())),
+            _ => (String::new(), None),
+        };
+        if !got.is_empty() {
+            found += 1;
+        }
+        let g = norm(&got);
+        let ok_chars = want.iter().zip(g.iter()).filter(|(a, b)| a == b).count();
+        chars_ok += ok_chars;
+        let is_exact = g == want;
+        if is_exact {
+            exact += 1;
+        }
+        if let Some(want_c) = colors.get(&label) {
+            col_n += 1;
+            if color == Some(*want_c) {
+                col_ok += 1;
+            }
+        }
+        if verbose {
+            let conf = match &r {
+                Ok(Some(rec)) => rec.confidence,
+                _ => 0.0,
+            };
+            let err = match &r {
+                Err(e) => format!(" ERR {e}"),
+                _ => String::new(),
+            };
+            println!(
+                "{} {label}\t{got}\t{}\t{conf:.3}\t{ms:.1}ms{err}",
+                if is_exact { "OK " } else { "BAD" },
+                color.unwrap_or("-")
+            );
+        }
+    }
+    if n == 0 {
+        println!("no images in {}", dir.display());
+        return;
+    }
+    println!("images:            {n}");
+    println!("plate found:       {found} ({:.1} %)", 100.0 * found as f64 / n as f64);
+    println!("exact plates:      {exact} / {n} = {:.1} %", 100.0 * exact as f64 / n as f64);
+    println!(
+        "char accuracy:     {chars_ok} / {chars_total} = {:.1} % (position-wise, missing plate = all wrong)",
+        100.0 * chars_ok as f64 / chars_total.max(1) as f64
+    );
+    if labels.is_some() && col_n > 0 {
+        println!(
+            "colour accuracy:   {col_ok} / {col_n} = {:.1} % (main plate colour from labels.tsv; no plate = wrong)",
+            100.0 * col_ok as f64 / col_n as f64
+        );
+    } else {
+        println!("colour accuracy:   skipped (no labels.tsv with colours in DIR)");
+    }
+    println!("ms per image:      {:.1} mean, {:.1} max (decode included)", total_ms / n as f64, max_ms);
+}

@@ -1,0 +1,645 @@
+//! The chat protocol end to end: the real binary, the real chat component,
+//! clients on real TCP and TLS sockets on loopback.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Host, WAIT, built};
+use serde_json::{Value, json};
+
+fn config(extra_listener_keys: &str) -> String {
+    format!(
+        r#"
+[plugins.chat]
+world = "chat"
+queue_timeout_ms = 5000
+
+[[listener]]
+name = "chat"
+protocol = "chat"
+listen = "127.0.0.1:0"
+plugin = "chat"
+max_message_bytes = 4096
+{extra_listener_keys}
+
+[[listener]]
+name = "chat-tls"
+protocol = "chat"
+listen = "127.0.0.1:0"
+plugin = "chat"
+max_message_bytes = 4096
+{extra_listener_keys}
+[listener.tls]
+"#
+    )
+}
+
+fn start() -> Host {
+    Host::start(&config(""), &[("chat.wasm", "chat.wasm")])
+}
+
+trait Io: Read + Write + Send {}
+impl<T: Read + Write + Send> Io for T {}
+
+/// A chat client: writes JSON, reads one JSON object per line.
+struct Client {
+    io: Box<dyn Io>,
+    /// The same socket, to set read timeouts.
+    sock: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    fn tcp(addr: SocketAddr) -> Client {
+        let sock = TcpStream::connect(addr).unwrap();
+        sock.set_nodelay(true).unwrap();
+        sock.set_read_timeout(Some(WAIT)).unwrap();
+        Client {
+            io: Box::new(sock.try_clone().unwrap()),
+            sock,
+            buf: Vec::new(),
+        }
+    }
+
+    /// TLS, trusting the host's self-signed certificate.
+    fn tls(addr: SocketAddr, cert_pem: &Path) -> Client {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(cert_pem).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let sock = TcpStream::connect(addr).unwrap();
+        sock.set_nodelay(true).unwrap();
+        sock.set_read_timeout(Some(WAIT)).unwrap();
+        let tls = rustls::StreamOwned::new(conn, sock.try_clone().unwrap());
+        Client {
+            io: Box::new(tls),
+            sock,
+            buf: Vec::new(),
+        }
+    }
+
+    fn send_raw(&mut self, bytes: &[u8]) {
+        self.io.write_all(bytes).unwrap();
+        self.io.flush().unwrap();
+    }
+
+    fn send(&mut self, v: Value) {
+        self.send_raw(format!("{v}\n").as_bytes());
+    }
+
+    /// The next object, heartbeats included; `None` if nothing comes within
+    /// `wait`.
+    fn recv_within(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=pos).collect();
+                return Some(serde_json::from_slice(&line).unwrap_or_else(|e| {
+                    panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&line))
+                }));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            self.sock.set_read_timeout(Some(left)).unwrap();
+            let mut chunk = [0u8; 8192];
+            match self.io.read(&mut chunk) {
+                Ok(0) => panic!(
+                    "connection closed; had {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                ),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("read failed: {e}"),
+            }
+        }
+    }
+
+    /// The next object that is not a heartbeat.
+    fn recv(&mut self) -> Value {
+        loop {
+            let v = self.recv_within(WAIT).expect("no message within the wait");
+            if v != json!({"Command":"14"}) {
+                return v;
+            }
+        }
+    }
+
+    /// Asserts that nothing but heartbeats arrives within `wait`.
+    fn expect_nothing(&mut self, wait: Duration) {
+        let deadline = Instant::now() + wait;
+        while let Some(v) = self.recv_within(deadline.saturating_duration_since(Instant::now())) {
+            assert_eq!(v, json!({"Command":"14"}), "unexpected message");
+        }
+    }
+
+    fn login(&mut self, name: &str) -> Value {
+        self.send(json!({"Command":"01","Name":name}));
+        self.recv()
+    }
+
+    fn login_ok(&mut self, name: &str) -> Value {
+        let got = self.login(name);
+        assert_eq!(got["Command"], "11", "{got}");
+        assert_eq!(got["Flag"], 1, "{got}");
+        got
+    }
+}
+
+fn cert(host: &Host) -> std::path::PathBuf {
+    host.dir.path().join("tls/self-signed.crt")
+}
+
+fn assert_refused(got: &Value) {
+    assert_eq!(got["Command"], "11", "{got}");
+    assert_eq!(got["Flag"], 0, "{got}");
+    assert_eq!(got["Friends"], json!([]), "{got}");
+}
+
+fn group(msg: &str) -> Value {
+    json!({"Command":"05","Message":msg})
+}
+
+fn private(to: &str, msg: &str) -> Value {
+    json!({"Command":"04","FriendName":to,"Message":msg})
+}
+
+#[test]
+fn guest_login_lists_who_is_online_and_tells_the_others() {
+    let host = start();
+    let addr = host.addr("chat");
+    let mut a = Client::tcp(addr);
+    assert_eq!(
+        a.login("alice"),
+        json!({"Command":"11","Flag":1,"Friends":[["alice",1]]})
+    );
+    let mut b = Client::tcp(addr);
+    assert_eq!(
+        b.login("Bob42"),
+        json!({"Command":"11","Flag":1,"Friends":[["alice",1],["Bob42",1]]})
+    );
+    assert_eq!(
+        a.recv(),
+        json!({"Command":"30","LogOnUserName":"Bob42","IsUserGuest":1})
+    );
+
+    // Refused logins: Flag 0, an empty list, a reason; nobody is told.
+    let mut c = Client::tcp(addr);
+    for name in [
+        "alice", "ALICE", "admin", "Table", "abc", "al-ice", "al ice",
+    ] {
+        let got = c.login(name);
+        assert_refused(&got);
+        assert!(got["Message"].is_string(), "{got}");
+    }
+    // A name made of digits, exactly 4 long, is fine.
+    c.login_ok("1234");
+    assert_eq!(a.recv()["LogOnUserName"], "1234");
+    assert_eq!(b.recv()["LogOnUserName"], "1234");
+
+    // A second login on a logged-in connection is refused; it stays "1234".
+    let got = c.login("other1");
+    assert_refused(&got);
+    assert!(
+        got["Message"]
+            .as_str()
+            .unwrap()
+            .contains("already logged in as 1234"),
+        "{got}"
+    );
+
+    // Anything but login and register needs a login first.
+    let mut d = Client::tcp(addr);
+    d.send(group("hi"));
+    let got = d.recv();
+    assert_eq!(got["Command"], "99", "{got}");
+    assert_eq!(got["Flag"], 0, "{got}");
+    assert!(
+        got["Message"].as_str().unwrap().contains("not logged in"),
+        "{got}"
+    );
+    a.expect_nothing(Duration::from_millis(200));
+}
+
+#[test]
+fn registered_users_log_in_with_their_password_and_survive_a_restart() {
+    let mut host = start();
+    let mut a = Client::tcp(host.addr("chat"));
+    a.send(json!({"Command":"02","Name":"Carol","Password":"s3cretPW"}));
+    assert_eq!(a.recv(), json!({"Command":"12","Flag":1}));
+    a.send(json!({"Command":"02","Name":"carol","Password":"other"}));
+    let got = a.recv();
+    assert_eq!(got["Command"], "12");
+    assert_eq!(got["Flag"], 0);
+    assert!(
+        got["Message"]
+            .as_str()
+            .unwrap()
+            .contains("already registered"),
+        "{got}"
+    );
+    a.send(json!({"Command":"02","Name":"admin","Password":"x1"}));
+    let got = a.recv();
+    assert_eq!(
+        (got["Flag"].clone(), got["Message"].is_string()),
+        (json!(0), true)
+    );
+
+    a.send(json!({"Command":"01","Name":"carol","Password":"wrong"}));
+    assert_refused(&a.recv());
+    // A guest cannot take a registered name.
+    a.send(json!({"Command":"01","Name":"carol"}));
+    assert_refused(&a.recv());
+    a.send(json!({"Command":"01","Name":"carol","Password":"s3cretPW"}));
+    assert_eq!(
+        a.recv(),
+        json!({"Command":"11","Flag":1,"Friends":[["Carol",0]]})
+    );
+    let mut b = Client::tcp(host.addr("chat"));
+    b.login_ok("guest1");
+    assert_eq!(
+        a.recv(),
+        json!({"Command":"30","LogOnUserName":"guest1","IsUserGuest":1})
+    );
+
+    // The password is nowhere in the store in clear.
+    for entry in std::fs::read_dir(host.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(8).any(|w| w == b"s3cretPW"),
+                "password in clear in {}",
+                path.display()
+            );
+        }
+    }
+
+    host.restart();
+    let mut a = Client::tls(host.addr("chat-tls"), &cert(&host));
+    a.send(json!({"Command":"01","Name":"CAROL","Password":"s3cretPW"}));
+    assert_eq!(
+        a.recv(),
+        json!({"Command":"11","Flag":1,"Friends":[["Carol",0]]})
+    );
+    let mut b = Client::tcp(host.addr("chat"));
+    b.send(json!({"Command":"01","Name":"carol","Password":"nope"}));
+    assert_refused(&b.recv());
+}
+
+#[test]
+fn private_message_and_receipt() {
+    let host = start();
+    let mut a = Client::tcp(host.addr("chat"));
+    let mut b = Client::tcp(host.addr("chat"));
+    a.login_ok("alice");
+    b.login_ok("bobby");
+    a.recv(); // 30 bobby
+    a.send(private("bobby", "hi \"bob\" 你好\nsecond line"));
+    assert_eq!(
+        b.recv(),
+        json!({"Command":"13","FriendName":"alice","Message":"hi \"bob\" 你好\nsecond line"})
+    );
+    assert_eq!(a.recv(), json!({"Command":"14","Flag":1}));
+    b.send(private("ALICE", "back"));
+    assert_eq!(
+        a.recv(),
+        json!({"Command":"13","FriendName":"bobby","Message":"back"})
+    );
+    assert_eq!(b.recv(), json!({"Command":"14","Flag":1}));
+    a.send(private("nobody", "lost"));
+    assert_eq!(a.recv(), json!({"Command":"14","Flag":0}));
+    b.expect_nothing(Duration::from_millis(200));
+}
+
+#[test]
+fn group_message_reaches_everyone_online_sender_included() {
+    let host = start();
+    let mut users: Vec<Client> = (0..3).map(|_| Client::tcp(host.addr("chat"))).collect();
+    for (i, u) in users.iter_mut().enumerate() {
+        u.login_ok(&format!("user{i}"));
+    }
+    let mut outsider = Client::tcp(host.addr("chat"));
+    users[0].recv(); // 30 user1
+    users[0].recv(); // 30 user2
+    users[1].recv(); // 30 user2
+    users[1].send(group("hello all"));
+    for u in &mut users {
+        assert_eq!(
+            u.recv(),
+            json!({"Command":"32","Speaker":"user1","Message":"hello all"})
+        );
+    }
+    outsider.expect_nothing(Duration::from_millis(200));
+}
+
+#[test]
+fn logout_and_a_dropped_connection_each_announce_once() {
+    let host = start();
+    let addr = host.addr("chat");
+    let mut a = Client::tcp(addr);
+    let mut b = Client::tcp(addr);
+    let mut c = Client::tcp(addr);
+    a.login_ok("alice");
+    b.login_ok("bobby");
+    c.login_ok("carol");
+    a.recv();
+    a.recv(); // 30 bobby, 30 carol
+    b.recv(); // 30 carol
+
+    // Explicit logout: the others get one 31, the one who left nothing.
+    b.send(json!({"Command":"03"}));
+    let bye = json!({"Command":"31","LogOutUserName":"bobby"});
+    assert_eq!(a.recv(), bye);
+    assert_eq!(c.recv(), bye);
+    c.send(group("marker1"));
+    assert_eq!(a.recv()["Message"], "marker1", "no second 31");
+    assert_eq!(c.recv()["Message"], "marker1");
+    // The connection is still open, logged out.
+    b.send(group("still here?"));
+    let got = b.recv();
+    assert_eq!(got["Command"], "99", "{got}");
+    // Closing it now announces nothing.
+    drop(b);
+    c.send(group("marker2"));
+    assert_eq!(a.recv()["Message"], "marker2", "nothing after the logout");
+    assert_eq!(c.recv()["Message"], "marker2");
+
+    // A killed client: one 31, then nothing more.
+    c.sock.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(c);
+    assert_eq!(a.recv(), json!({"Command":"31","LogOutUserName":"carol"}));
+    a.send(group("marker3"));
+    assert_eq!(a.recv()["Message"], "marker3", "no second 31");
+    // Its name is free again.
+    let mut c2 = Client::tcp(addr);
+    c2.login_ok("carol");
+}
+
+#[test]
+fn users_on_tls_and_plain_tcp_talk_to_each_other() {
+    let host = start();
+    let mut t = Client::tls(host.addr("chat-tls"), &cert(&host));
+    let mut p = Client::tcp(host.addr("chat"));
+    t.login_ok("tlsuser");
+    assert_eq!(
+        p.login("plain1"),
+        json!({"Command":"11","Flag":1,"Friends":[["tlsuser",1],["plain1",1]]})
+    );
+    assert_eq!(t.recv()["LogOnUserName"], "plain1");
+    t.send(private("plain1", "over tls"));
+    assert_eq!(
+        p.recv(),
+        json!({"Command":"13","FriendName":"tlsuser","Message":"over tls"})
+    );
+    assert_eq!(t.recv(), json!({"Command":"14","Flag":1}));
+    p.send(private("tlsuser", "over tcp"));
+    assert_eq!(
+        t.recv(),
+        json!({"Command":"13","FriendName":"plain1","Message":"over tcp"})
+    );
+    assert_eq!(p.recv(), json!({"Command":"14","Flag":1}));
+    p.send(group("both"));
+    assert_eq!(t.recv()["Message"], "both");
+    assert_eq!(p.recv()["Message"], "both");
+    // A name online on one port is taken on the other.
+    let mut t2 = Client::tls(host.addr("chat-tls"), &cert(&host));
+    assert_refused(&t2.login("plain1"));
+}
+
+#[test]
+fn framing_split_batched_and_malformed() {
+    let host = start();
+    let mut a = Client::tcp(host.addr("chat"));
+    // Split byte by byte.
+    for byte in br#"{"Command":"01","Name":"alice"}"# {
+        a.send_raw(&[*byte]);
+    }
+    assert_eq!(a.recv()["Flag"], 1);
+
+    // Several in one write, with and without separators; a bare number.
+    a.send_raw(
+        br#"{"Command":"05","Message":"one"}{"Command":"05","Message":"two"}
+  {"Command":5,"Message":"three"}"#,
+    );
+    for want in ["one", "two", "three"] {
+        assert_eq!(a.recv()["Message"], want);
+    }
+
+    // Invalid JSON, a non-object and an unknown command between valid ones:
+    // each gets an error object, and the stream goes on.
+    a.send_raw(
+        b"{\"Command\":\"05\",\"Message\":\"a\"}{oops}[1,2]\n{\"Command\":\"07\"}{\"Command\":\"05\",\"Message\":\"b\"}\n",
+    );
+    assert_eq!(a.recv()["Message"], "a");
+    for want in [
+        "invalid JSON",
+        "expected a JSON object",
+        "unknown Command \"07\"",
+    ] {
+        let got = a.recv();
+        assert_eq!(got["Command"], "99", "{got}");
+        assert_eq!(got["Flag"], 0, "{got}");
+        assert!(got["Message"].as_str().unwrap().contains(want), "{got}");
+    }
+    assert_eq!(a.recv()["Message"], "b");
+
+    // Oversize (the limit is 4096 here): one error, the object is skipped.
+    let big = format!(r#"{{"Command":"05","Message":"{}"}}"#, "x".repeat(10_000));
+    a.send_raw(big.as_bytes());
+    a.send(group("after"));
+    let got = a.recv();
+    assert!(
+        got["Message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 4096"),
+        "{got}"
+    );
+    assert_eq!(a.recv()["Message"], "after");
+    host.wait_metric(
+        "wasmgate_malformed_total{listener=\"chat\",protocol=\"chat\"}",
+        4.0,
+    );
+}
+
+#[test]
+fn heartbeat_arrives() {
+    let host = Host::start(&config("heartbeat_ms = 200"), &[("chat.wasm", "chat.wasm")]);
+    let mut idle = Client::tcp(host.addr("chat"));
+    let mut t = Client::tls(host.addr("chat-tls"), &cert(&host));
+    t.login_ok("tlsuser");
+    for c in [&mut idle, &mut t] {
+        let started = Instant::now();
+        let got = c.recv_within(Duration::from_secs(5)).expect("a heartbeat");
+        assert_eq!(got, json!({"Command":"14"}));
+        let got = c
+            .recv_within(Duration::from_secs(5))
+            .expect("another heartbeat");
+        assert_eq!(got, json!({"Command":"14"}));
+        assert!(started.elapsed() >= Duration::from_millis(150));
+    }
+}
+
+/// A component file with the same code and different bytes: an extra
+/// custom section at the end.
+fn with_custom_section(mut wasm: Vec<u8>, payload: &[u8]) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = b"wasmgate-test";
+    let mut body = Vec::new();
+    leb(name.len(), &mut body);
+    body.extend_from_slice(name);
+    body.extend_from_slice(payload);
+    wasm.push(0);
+    leb(body.len(), &mut wasm);
+    wasm.extend_from_slice(&body);
+    wasm
+}
+
+#[test]
+fn hot_reload_keeps_everyone_online() {
+    let host = start();
+    let first = host.plugin_info("chat");
+    let mut users: Vec<Client> = (0..3).map(|_| Client::tcp(host.addr("chat"))).collect();
+    for (i, u) in users.iter_mut().enumerate() {
+        u.login_ok(&format!("user{i}"));
+    }
+    users[0].recv();
+    users[0].recv();
+    users[1].recv();
+
+    let wasm = std::fs::read(built("chat.wasm")).unwrap();
+    host.replace_plugin("chat.wasm", &with_custom_section(wasm, b"v2"));
+    let swapped = host.wait_plugin("chat", "swap", |p| p["sha256"] != first["sha256"]);
+    assert_eq!(swapped["generation"], 2, "{swapped}");
+
+    // Nobody was logged out: the next thing each sees is the new message.
+    users[2].send(group("after the swap"));
+    for u in &mut users {
+        assert_eq!(
+            u.recv(),
+            json!({"Command":"32","Speaker":"user2","Message":"after the swap"})
+        );
+    }
+    users[0].send(private("user1", "still there?"));
+    assert_eq!(users[1].recv()["FriendName"], "user0");
+    assert_eq!(users[0].recv(), json!({"Command":"14","Flag":1}));
+    let online = host.admin_ok("chat", json!({"op":"online"}));
+    assert_eq!(online["online"].as_array().unwrap().len(), 3, "{online}");
+    // A new login after the swap sees all three.
+    let mut late = Client::tcp(host.addr("chat"));
+    let got = late.login_ok("late1");
+    assert_eq!(got["Friends"].as_array().unwrap().len(), 4, "{got}");
+}
+
+#[test]
+fn a_missing_plugin_answers_errors_and_the_connection_lives() {
+    let host = Host::start(&config(""), &[]);
+    assert_eq!(host.plugin_info("chat")["loaded"], false);
+    let mut a = Client::tcp(host.addr("chat"));
+    a.send(json!({"Command":"01","Name":"alice"}));
+    let got = a.recv();
+    assert_eq!(got["Command"], "99", "{got}");
+    assert!(
+        got["Message"].as_str().unwrap().contains("not loaded"),
+        "{got}"
+    );
+    host.replace_plugin("chat.wasm", &std::fs::read(built("chat.wasm")).unwrap());
+    host.wait_plugin("chat", "load", |p| p["loaded"] == true);
+    a.login_ok("alice");
+}
+
+/// Counts arrivals and waits, with a deadline, for all `n`.
+fn rendezvous(count: &AtomicUsize, n: usize) {
+    count.fetch_add(1, Ordering::SeqCst);
+    let started = Instant::now();
+    while count.load(Ordering::SeqCst) < n {
+        assert!(started.elapsed() < WAIT * 3, "not everyone arrived");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn two_hundred_clients_lose_no_message() {
+    const CLIENTS: usize = 200;
+    const EACH: usize = 20;
+    let host = start();
+    let (plain, secure) = (host.addr("chat"), host.addr("chat-tls"));
+    let cert = cert(&host);
+    let logged_in = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let (logged_in, finished, cert) = (logged_in.clone(), finished.clone(), cert.clone());
+            std::thread::spawn(move || {
+                // Every tenth client over TLS.
+                let mut c = if i % 10 == 0 {
+                    Client::tls(secure, &cert)
+                } else {
+                    Client::tcp(plain)
+                };
+                c.login_ok(&format!("peer{i}"));
+                rendezvous(&logged_in, CLIENTS);
+                let to = format!("peer{}", (i + 1) % CLIENTS);
+                let from = format!("peer{}", (i + CLIENTS - 1) % CLIENTS);
+                for k in 0..EACH {
+                    c.send(private(&to, &format!("{i}:{k}")));
+                }
+                let (mut got, mut receipts) = (0, 0);
+                while got < EACH || receipts < EACH {
+                    let m = c.recv();
+                    match m["Command"].as_str().unwrap() {
+                        "13" => {
+                            assert_eq!(m["FriendName"], from.as_str());
+                            let want = format!("{}:{got}", (i + CLIENTS - 1) % CLIENTS);
+                            assert_eq!(m["Message"], want.as_str(), "in order");
+                            got += 1;
+                        }
+                        "14" => {
+                            assert_eq!(m["Flag"], 1, "{m}");
+                            receipts += 1;
+                        }
+                        "30" => {}
+                        other => panic!("unexpected {other}: {m}"),
+                    }
+                }
+                // Stay online until everyone has everything.
+                rendezvous(&finished, CLIENTS);
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
