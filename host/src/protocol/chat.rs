@@ -175,7 +175,19 @@ impl Chat {
                             idle.as_mut().reset(Instant::now() + self.config.idle_timeout());
                         }
                         self.metrics.messages_in.fetch_add(1, Relaxed);
-                        self.on_inbound(id, peer, inbound).await;
+                        // What was queued before this request goes out before
+                        // its answers, and the answers to this session before
+                        // anything other calls queued meanwhile: a client sees
+                        // its 11 before the 30 of someone who logged in while
+                        // its own login was running.
+                        let mut own: Vec<Outbound> = Vec::new();
+                        while let Ok(m) = outbox.try_recv() {
+                            own.push(m);
+                        }
+                        self.on_inbound(id, peer, inbound, &mut own).await;
+                        if let Err(end) = self.write(&mut framed, own).await {
+                            break end;
+                        }
                     }
                 },
             }
@@ -211,9 +223,6 @@ impl Chat {
                 Err(_) => break,
             }
         }
-        if batch.is_empty() {
-            return Ok(());
-        }
         self.write(framed, batch).await
     }
 
@@ -225,6 +234,9 @@ impl Chat {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
+        if batch.is_empty() {
+            return Ok(());
+        }
         let n = batch.len() as u64;
         let written = tokio::time::timeout(self.config.write_timeout(), async {
             for m in batch {
@@ -246,13 +258,21 @@ impl Chat {
         }
     }
 
-    async fn on_inbound(&self, id: SessionId, peer: SocketAddr, inbound: Inbound) {
+    /// Handles one decoded message; what goes to this session itself is
+    /// appended to `own`, the rest is queued for the other sessions.
+    async fn on_inbound(
+        &self,
+        id: SessionId,
+        peer: SocketAddr,
+        inbound: Inbound,
+        own: &mut Vec<Outbound>,
+    ) {
         let listener = &*self.config.name;
         let request = match inbound {
             Inbound::Malformed(reason) => {
                 self.metrics.malformed.fetch_add(1, Relaxed);
                 tracing::debug!(listener, %peer, session = id, %reason, "malformed message refused");
-                self.error_to(id, reason);
+                own.push(Outbound::Error(reason));
                 return;
             }
             Inbound::Request(r) => r,
@@ -265,14 +285,14 @@ impl Chat {
             })
             .await;
         match result {
-            Ok(Ok(outgoing)) => self.route(id, outgoing),
+            Ok(Ok(outgoing)) => self.route(id, outgoing, own),
             Ok(Err(reason)) => {
                 tracing::debug!(listener, %peer, session = id, %reason, "plugin refused the request");
-                self.error_to(id, reason);
+                own.push(Outbound::Error(reason));
             }
             Err(e) => {
                 tracing::warn!(listener, %peer, session = id, error = %e, "no answer from the plugin");
-                self.error_to(id, e.to_string());
+                own.push(Outbound::Error(e.to_string()));
             }
         }
     }
@@ -285,7 +305,8 @@ impl Chat {
                 .call(move |b, store| b.wasmgate_plugin_chat_handler().call_closed(store, id))
                 .await;
             match result {
-                Ok(outgoing) => return self.route(id, outgoing),
+                // The session is going: nothing it would get matters.
+                Ok(outgoing) => return self.route(id, outgoing, &mut Vec::new()),
                 Err(e) => {
                     tracing::warn!(listener = %self.config.name, %peer, session = id, attempt,
                         error = %e, "the plugin's closed call failed");
@@ -297,20 +318,23 @@ impl Chat {
         }
     }
 
-    /// Queues each message for the sessions its target names, in order.
-    fn route(&self, from: SessionId, outgoing: Vec<Outgoing>) {
+    /// Queues each message for the sessions its target names, in order;
+    /// what goes to `from` itself is appended to `own`.
+    fn route(&self, from: SessionId, outgoing: Vec<Outgoing>, own: &mut Vec<Outbound>) {
         let sessions = self.plugin.sessions();
         for o in outgoing {
             let target = Target::from(o.to);
-            let ids = sessions.resolve(&target, from);
-            sessions.deliver(&ids, &Outbound::Message(o.message));
+            let mut ids = sessions.resolve(&target, from);
+            let msg = Outbound::Message(o.message);
+            let before = ids.len();
+            ids.retain(|s| *s != from);
+            if ids.len() != before {
+                own.push(msg.clone());
+            }
+            if !ids.is_empty() {
+                sessions.deliver(&ids, &msg);
+            }
         }
-    }
-
-    fn error_to(&self, id: SessionId, reason: String) {
-        self.plugin
-            .sessions()
-            .deliver(&[id], &Outbound::Error(reason));
     }
 }
 

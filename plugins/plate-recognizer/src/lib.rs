@@ -200,7 +200,7 @@ fn hsv(r: u8, g: u8, b: u8) -> (f32, f32, f32) {
 fn is_color(color: Color, r: u8, g: u8, b: u8) -> bool {
     let (h, s, v) = hsv(r, g, b);
     match color {
-        Color::Blue => (190.0..=255.0).contains(&h) && s > 0.35 && v > 0.18,
+        Color::Blue => (190.0..=260.0).contains(&h) && s > 0.25 && v > 0.18,
         Color::Yellow => (18.0..=62.0).contains(&h) && s > 0.35 && v > 0.3,
         Color::Green => (75.0..=165.0).contains(&h) && s > 0.25 && v > 0.3,
         Color::White => s < 0.15 && v > 0.6,
