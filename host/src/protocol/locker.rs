@@ -31,28 +31,20 @@ pub fn start(
     listener: TcpListener,
     shared: &Shared,
 ) -> anyhow::Result<()> {
-    let plugin = shared
-        .plugins
-        .get::<LockerWorld>(&config.plugin)
-        .ok_or_else(|| anyhow::anyhow!("plugin {:?} is not a locker plugin", config.plugin))?;
     let service = Arc::new(Locker {
         config: config.clone(),
-        plugin,
+        plugin: shared.plugin(config)?,
         metrics: shared.metrics.listener(&config.name, &config.protocol),
     });
-    let shutdown = shared.shutdown.clone();
-    tokio::spawn(crate::transport::tcp::accept_loop(
+    shared.serve_tcp(
+        config,
         listener,
-        config.max_connections,
         service.metrics.clone(),
-        shared.shutdown.clone(),
-        shared.tracker.clone(),
-        move |stream, peer| {
+        move |stream, peer, shutdown| {
             let service = service.clone();
-            let shutdown = shutdown.clone();
             async move { service.serve(stream, peer, shutdown).await }
         },
-    ));
+    );
     Ok(())
 }
 

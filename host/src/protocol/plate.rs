@@ -27,7 +27,7 @@ use crate::runtime::worlds::plate::exports::wasmgate::plugin::plate_handler::{
     Failure, LoginRequest,
 };
 use crate::runtime::{CallError, Plugin};
-use crate::transport::ws::{self, BoxedIo, Message};
+use crate::transport::ws::{BoxedIo, Message};
 
 const DEFAULT_LOGIN_TIMEOUT_MS: u64 = 2_000;
 const DEFAULT_PING_MS: u64 = 10_000;
@@ -46,56 +46,31 @@ pub fn start(
     listener: TcpListener,
     shared: &Shared,
 ) -> anyhow::Result<()> {
-    let plugin = shared
-        .plugins
-        .get::<PlateWorld>(&config.plugin)
-        .ok_or_else(|| anyhow::anyhow!("plugin {:?} is not a plate plugin", config.plugin))?;
     if let Some(dir) = &config.image_dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| anyhow::anyhow!("creating image_dir {}: {e}", dir.display()))?;
     }
-    let tls = config
-        .tls
-        .as_ref()
-        .map(|t| crate::transport::tls::acceptor(t, &shared.data_dir))
-        .transpose()?;
-    let settings = ws::Settings {
-        // The original served /park1, /park2, ...: any path is accepted
-        // unless ws_path names one.
-        path: config.ws_path.clone().unwrap_or_default(),
-        max_message_bytes: config.max_message_bytes,
-        handshake_timeout: config
-            .tls
-            .as_ref()
-            .map_or(ws::DEFAULT_HANDSHAKE_TIMEOUT, |t| {
-                Duration::from_millis(t.handshake_timeout_ms)
-            }),
-    };
     let service = Arc::new(PlateService {
         config: config.clone(),
-        plugin,
+        plugin: shared.plugin(config)?,
         metrics: shared.metrics.listener(&config.name, &config.protocol),
         login_timeout: Duration::from_millis(
             config.login_timeout_ms.unwrap_or(DEFAULT_LOGIN_TIMEOUT_MS),
         ),
         ping_every: Duration::from_millis(config.heartbeat_ms.unwrap_or(DEFAULT_PING_MS).max(1)),
     });
-    let shutdown = shared.shutdown.clone();
-    tokio::spawn(ws::accept_loop(
+    // The original served /park1, /park2, ...: any path unless ws_path names one.
+    let settings = Shared::ws_settings(config, "");
+    shared.serve_ws(
+        config,
         listener,
-        config.max_connections,
-        tls,
         settings,
         service.metrics.clone(),
-        shared.shutdown.clone(),
-        shared.tracker.clone(),
-        move |socket, peer| {
+        move |socket, peer, shutdown| {
             let service = service.clone();
-            let shutdown = shutdown.clone();
             async move { service.serve(socket, peer, shutdown).await }
         },
-    ));
-    Ok(())
+    )
 }
 
 /// What to do with the connection after an answer.

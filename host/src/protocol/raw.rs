@@ -8,13 +8,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
@@ -26,7 +24,7 @@ use crate::runtime::worlds::RawWorld;
 use crate::runtime::worlds::raw::exports::wasmgate::plugin::raw_handler::Outgoing;
 use crate::runtime::{CallError, Plugin};
 use crate::state::sessions::{SessionId, Target};
-use crate::transport::ws::{self, BoxedIo, Message, Utf8Bytes};
+use crate::transport::ws::{BoxedIo, Message, Utf8Bytes};
 use tokio_tungstenite::tungstenite::Error as WsError;
 
 struct Raw {
@@ -41,55 +39,26 @@ pub fn start(
     listener: TcpListener,
     shared: &Shared,
 ) -> anyhow::Result<()> {
-    let plugin = shared
-        .plugins
-        .get::<RawWorld>(&config.plugin)
-        .ok_or_else(|| anyhow::anyhow!("plugin {:?} is not a raw plugin", config.plugin))?;
     let framing = config
         .framing
         .clone()
         .ok_or_else(|| anyhow::anyhow!("listener {:?} has no framing", config.name))?;
-    let tls = config
-        .tls
-        .as_ref()
-        .map(|t| crate::transport::tls::acceptor(t, &shared.data_dir))
-        .transpose()?;
-    let handshake = config
-        .tls
-        .as_ref()
-        .map_or(ws::DEFAULT_HANDSHAKE_TIMEOUT, |t| {
-            Duration::from_millis(t.handshake_timeout_ms)
-        });
     let service = Arc::new(Raw {
         config: config.clone(),
         framing: framing.clone(),
-        plugin,
-        metrics: shared.metrics.listener(&config.name, "raw"),
+        plugin: shared.plugin(config)?,
+        metrics: shared.metrics.listener(&config.name, &config.protocol),
     });
-    let shutdown = shared.shutdown.clone();
-    let (limit, metrics, stop, tracker) = (
-        config.max_connections,
-        service.metrics.clone(),
-        shared.shutdown.clone(),
-        shared.tracker.clone(),
-    );
+    let metrics = service.metrics.clone();
     if let Framing::Websocket { text } = framing {
-        let settings = ws::Settings {
-            path: config.ws_path.clone().unwrap_or_else(|| "/".to_string()),
-            max_message_bytes: config.max_message_bytes,
-            handshake_timeout: handshake,
-        };
-        tokio::spawn(ws::accept_loop(
+        let settings = Shared::ws_settings(config, "/");
+        return shared.serve_ws(
+            config,
             listener,
-            limit,
-            tls,
             settings,
             metrics,
-            stop,
-            tracker,
-            move |socket, peer| {
+            move |socket, peer, shutdown| {
                 let service = service.clone();
-                let shutdown = shutdown.clone();
                 async move {
                     let (sink, stream) = socket.split();
                     service
@@ -97,38 +66,28 @@ pub fn start(
                         .await
                 }
             },
-        ));
-        return Ok(());
+        );
     }
-    tokio::spawn(crate::transport::tcp::accept_loop(
-        listener,
-        limit,
-        metrics,
-        stop,
-        tracker,
-        move |stream, peer| {
-            let service = service.clone();
-            let shutdown = shutdown.clone();
-            let tls: Option<TlsAcceptor> = tls.clone();
-            async move {
-                let io: BoxedIo = match tls {
-                    None => Box::new(stream),
-                    Some(acceptor) => {
-                        match crate::transport::tls::handshake(&acceptor, stream, handshake).await {
-                            Ok(stream) => Box::new(stream),
-                            Err(e) => {
-                                return tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            }
-                        }
+    let tls = shared.tls(config)?;
+    let handshake = Shared::ws_settings(config, "").handshake_timeout;
+    shared.serve_tcp(config, listener, metrics, move |stream, peer, shutdown| {
+        let service = service.clone();
+        let tls = tls.clone();
+        async move {
+            let io: BoxedIo = match tls {
+                None => Box::new(stream),
+                Some(acceptor) => {
+                    match crate::transport::tls::handshake(&acceptor, stream, handshake).await {
+                        Ok(stream) => Box::new(stream),
+                        Err(e) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                     }
-                };
-                let codec =
-                    FrameCodec::new(service.framing.clone(), service.config.max_message_bytes);
-                let (sink, frames) = Framed::new(io, codec).split();
-                service.session(frames, sink, peer, shutdown).await
-            }
-        },
-    ));
+                }
+            };
+            let codec = FrameCodec::new(service.framing.clone(), service.config.max_message_bytes);
+            let (sink, frames) = Framed::new(io, codec).split();
+            service.session(frames, sink, peer, shutdown).await
+        }
+    });
     Ok(())
 }
 

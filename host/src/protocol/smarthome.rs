@@ -31,26 +31,20 @@ pub fn start(
     listener: TcpListener,
     shared: &Shared,
 ) -> anyhow::Result<()> {
-    let plugin = shared
-        .plugins
-        .get::<SmartHomeWorld>(&config.plugin)
-        .ok_or_else(|| anyhow::anyhow!("plugin {:?} is not a smarthome plugin", config.plugin))?;
     let service = Arc::new(SmartHome {
         config: config.clone(),
-        plugin,
+        plugin: shared.plugin(config)?,
         metrics: shared.metrics.listener(&config.name, &config.protocol),
     });
-    tokio::spawn(crate::transport::tcp::accept_loop(
+    shared.serve_tcp(
+        config,
         listener,
-        config.max_connections,
         service.metrics.clone(),
-        shared.shutdown.clone(),
-        shared.tracker.clone(),
-        move |stream, peer| {
+        move |stream, peer, _shutdown| {
             let service = service.clone();
             async move { service.serve(stream, peer).await }
         },
-    ));
+    );
     Ok(())
 }
 

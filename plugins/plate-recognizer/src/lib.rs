@@ -606,9 +606,10 @@ fn segment(crop: &RgbImage, color: Color) -> Option<Vec<(usize, usize, Vec<u8>)>
         band.d[yy * w + w - 1] = 0;
     }
     let comps = band.components(3, 500);
-    let mut boxes: Vec<BBox> = comps
+    let mut boxes: Vec<(BBox, usize)> = comps
         .iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(ci, c)| {
             let mut b = BBox { x0: usize::MAX, y0: usize::MAX, x1: 0, y1: 0 };
             for &i in c {
                 let (x, y) = (i as usize % w, i as usize / w);
@@ -617,13 +618,13 @@ fn segment(crop: &RgbImage, color: Color) -> Option<Vec<(usize, usize, Vec<u8>)>
                 b.y0 = b.y0.min(y);
                 b.y1 = b.y1.max(y);
             }
-            b
+            (b, ci)
         })
         .collect();
-    boxes.sort_by_key(|b| b.x0);
+    boxes.sort_by_key(|b| b.0.x0);
     let tall: Vec<BBox> = boxes
         .iter()
-        .copied()
+        .map(|b| b.0)
         .filter(|b| b.h() as f32 >= 0.55 * bh as f32 && (b.w() as f32) <= 0.95 * bh as f32)
         .collect();
     if tall.len() < 3 {
@@ -669,51 +670,73 @@ fn segment(crop: &RgbImage, color: Color) -> Option<Vec<(usize, usize, Vec<u8>)>
     for k in 0..7 {
         let l = slot_left(k, x0, s);
         let r = l + cwp;
-        let c = (l + r) / 2.0;
-        // components whose centre falls in the slot (with tolerance)
         let lo = l - 0.15 * cwp;
         let hi = r + 0.15 * cwp;
-        let members: Vec<&BBox> = boxes
+        let members: Vec<&(BBox, usize)> = boxes
             .iter()
-            .filter(|b| {
-                let bc = b.cx();
-                bc >= lo && bc <= hi && b.w() as f32 <= 1.4 * cwp && (k == 0 || b.h() as f32 >= 0.25 * hc || b.w() * b.h() >= 6)
+            .filter(|(b, _)| {
+                if k == 0 {
+                    // province glyph: several strokes; they must lie mostly inside the slot,
+                    // not be huge blobs, not touch the crop border
+                    let ov = (b.x1 as f32 + 1.0).min(hi) - (b.x0 as f32).max(lo - 0.1 * cwp);
+                    ov >= 0.6 * b.w() as f32
+                        && b.w() as f32 <= 1.3 * cwp
+                        && b.x0 > 1
+                        && b.w() * b.h() >= 4
+                        && !(b.h() as f32 > 0.9 * hc && b.w() as f32 > 0.9 * cwp && {
+                            let n = comps[(*b, 0).1].len();
+                            let _ = n;
+                            false
+                        })
+                } else {
+                    let bc = b.cx();
+                    bc >= lo && bc <= hi && b.w() as f32 <= 1.4 * cwp && (b.h() as f32 >= 0.25 * hc || b.w() * b.h() >= 6)
+                }
             })
             .collect();
-        let bb = if members.is_empty() {
+        let members: Vec<&(BBox, usize)> = members
+            .into_iter()
+            .filter(|(b, ci)| {
+                // drop solid blocks (plate frame, car body)
+                let fill = comps[*ci].len() as f32 / (b.w() * b.h()) as f32;
+                !(fill > 0.85 && b.w() * b.h() > 60)
+            })
+            .collect();
+        let mut px_owned: Vec<u8>;
+        let (pw, ph);
+        if members.is_empty() {
             let x0i = l.max(0.0) as usize;
             let x1i = (r.max(0.0) as usize).min(w - 1);
             if x1i <= x0i {
                 return None;
             }
-            BBox { x0: x0i, y0: 0, x1: x1i, y1: bh - 1 }
+            pw = x1i - x0i + 1;
+            ph = bh;
+            px_owned = vec![0u8; pw * ph];
+            for yy in 0..ph {
+                for xx in 0..pw {
+                    px_owned[yy * pw + xx] = band.d[yy * w + x0i + xx] * 255;
+                }
+            }
         } else {
-            let mut u = *members[0];
-            for m in &members[1..] {
+            let mut u = members[0].0;
+            for (m, _) in &members[1..] {
                 u.x0 = u.x0.min(m.x0);
                 u.x1 = u.x1.max(m.x1);
                 u.y0 = u.y0.min(m.y0);
                 u.y1 = u.y1.max(m.y1);
             }
-            // for the province glyph, take the whole band height and the slot width
-            if k == 0 {
-                u.x0 = u.x0.max(lo.max(0.0) as usize);
-                u.x1 = u.x1.min(hi as usize).min(w - 1);
-                if u.x1 < u.x0 {
-                    return None;
+            pw = u.w();
+            ph = u.h();
+            px_owned = vec![0u8; pw * ph];
+            for (_, ci) in &members {
+                for &i in &comps[*ci] {
+                    let (x, y) = (i as usize % w, i as usize / w);
+                    px_owned[(y - u.y0) * pw + (x - u.x0)] = 255;
                 }
             }
-            u
-        };
-        let _ = c;
-        let (pw, ph) = (bb.w(), bb.h());
-        let mut px = vec![0u8; pw * ph];
-        for yy in 0..ph {
-            for xx in 0..pw {
-                px[yy * pw + xx] = band.d[(bb.y0 + yy) * w + bb.x0 + xx] * 255;
-            }
         }
-        out.push((pw, ph, px));
+        out.push((pw, ph, px_owned));
     }
     Some(out)
 }
@@ -725,8 +748,14 @@ fn read_crop(crop: &RgbImage, color: Color, models: &[mlp::Mlp]) -> Option<(Stri
     let mut plate = String::new();
     let mut conf_sum = 0f32;
     let mut conf_min = 1f32;
+    let debug = std::env::var("PLATE_DEBUG").ok();
     for (k, (w, h, px)) in chars.iter().enumerate() {
         let x = mlp::char_features(px, *w, *h);
+        if let Some(d) = &debug {
+            if let Some(im) = image::GrayImage::from_raw(*w as u32, *h as u32, px.clone()) {
+                let _ = im.save(format!("{d}/char_{}_{k}.png", crop.width()));
+            }
+        }
         let (ch, p) = if k == 0 {
             prov.classify(&x)
         } else {
