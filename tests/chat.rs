@@ -501,6 +501,47 @@ fn heartbeat_arrives() {
     assert_eq!(t.recv()["Message"], "between beats");
 }
 
+#[test]
+fn a_client_that_stops_reading_is_dropped_and_announced_once() {
+    let host = Host::start(
+        &config("outbox_capacity = 16\nwrite_timeout_ms = 1000"),
+        &[("chat.wasm", "chat.wasm")],
+    );
+    let addr = host.addr("chat");
+    let mut observer = Client::tcp(addr);
+    let mut sender = Client::tcp(addr);
+    let mut stuck = Client::tcp(addr);
+    observer.login_ok("observer");
+    sender.login_ok("sender");
+    stuck.login_ok("stuck");
+    assert_eq!(observer.recv()["LogOnUserName"], "sender");
+    assert_eq!(observer.recv()["LogOnUserName"], "stuck");
+    // `stuck` never reads again; the sender floods it (its own receipts
+    // are small and pile up unread in its socket buffer meanwhile).
+    let body = "z".repeat(3900);
+    let mut flood = Vec::new();
+    for _ in 0..200 {
+        flood.extend_from_slice(private("stuck", &body).to_string().as_bytes());
+    }
+    let started = Instant::now();
+    let mut announced = None;
+    while announced.is_none() {
+        assert!(
+            started.elapsed() < WAIT,
+            "the stuck client was never dropped"
+        );
+        sender.send_raw(&flood);
+        announced = observer.recv_within(Duration::from_millis(50));
+    }
+    assert_eq!(
+        announced.unwrap(),
+        json!({"Command":"31","LogOutUserName":"stuck"})
+    );
+    observer.send(group("marker"));
+    assert_eq!(observer.recv()["Message"], "marker", "no second 31");
+    drop(stuck);
+}
+
 /// A component file with the same code and different bytes: an extra
 /// custom section at the end.
 fn with_custom_section(mut wasm: Vec<u8>, payload: &[u8]) -> Vec<u8> {

@@ -34,7 +34,7 @@ use crate::metrics::ListenerMetrics;
 use crate::runtime::Plugin;
 use crate::runtime::worlds::ExecWorld;
 use crate::state::sessions::{SessionId, Target};
-use crate::transport::ws::{self, BoxedIo, Message, Utf8Bytes};
+use crate::transport::ws::{BoxedIo, Message, Utf8Bytes};
 
 /// Request path when the listener sets no `ws_path` (the original server's).
 pub const DEFAULT_PATH: &str = "/websocket";
@@ -52,54 +52,19 @@ struct Exec {
     heartbeat: Option<Duration>,
 }
 
-pub fn start(
-    config: &ListenerConfig,
-    listener: TcpListener,
-    shared: &Shared,
-) -> anyhow::Result<()> {
-    let plugin = shared
-        .plugins
-        .get::<ExecWorld>(&config.plugin)
-        .ok_or_else(|| anyhow::anyhow!("plugin {:?} is not an exec plugin", config.plugin))?;
-    let tls = match &config.tls {
-        Some(cfg) => Some(crate::transport::tls::acceptor(cfg, &shared.data_dir)?),
-        None => None,
-    };
-    let settings = ws::Settings {
-        path: config
-            .ws_path
-            .clone()
-            .unwrap_or_else(|| DEFAULT_PATH.to_string()),
-        max_message_bytes: config.max_message_bytes,
-        handshake_timeout: config
-            .tls
-            .as_ref()
-            .map(|t| Duration::from_millis(t.handshake_timeout_ms))
-            .unwrap_or(ws::DEFAULT_HANDSHAKE_TIMEOUT),
-    };
+pub fn start(config: &ListenerConfig, listener: TcpListener, shared: &Shared) -> anyhow::Result<()> {
     let heartbeat_ms = config.heartbeat_ms.unwrap_or(DEFAULT_HEARTBEAT_MS);
     let service = Arc::new(Exec {
         config: config.clone(),
-        plugin,
+        plugin: shared.plugin(config)?,
         metrics: shared.metrics.listener(&config.name, &config.protocol),
         heartbeat: (heartbeat_ms > 0).then(|| Duration::from_millis(heartbeat_ms)),
     });
-    let shutdown = shared.shutdown.clone();
-    tokio::spawn(ws::accept_loop(
-        listener,
-        config.max_connections,
-        tls,
-        settings,
-        service.metrics.clone(),
-        shared.shutdown.clone(),
-        shared.tracker.clone(),
-        move |ws, peer| {
-            let service = service.clone();
-            let shutdown = shutdown.clone();
-            async move { service.serve(ws, peer, shutdown).await }
-        },
-    ));
-    Ok(())
+    let settings = Shared::ws_settings(config, DEFAULT_PATH);
+    shared.serve_ws(config, listener, settings, service.metrics.clone(), move |socket, peer, shutdown| {
+        let service = service.clone();
+        async move { service.serve(socket, peer, shutdown).await }
+    })
 }
 
 impl Exec {

@@ -666,29 +666,45 @@ fn segment(crop: &RgbImage, color: Color) -> Option<Vec<(usize, usize, Vec<u8>)>
         return None;
     }
     let cwp = cw(s);
+    // vertical extent of the glyphs: median top / bottom of the tall components
+    let mut tops: Vec<usize> = tall.iter().map(|b| b.y0).collect();
+    let mut bots: Vec<usize> = tall.iter().map(|b| b.y1).collect();
+    tops.sort();
+    bots.sort();
+    let ty0 = tops[tops.len() / 2].saturating_sub(1);
+    let ty1 = (bots[bots.len() / 2] + 1).min(bh - 1);
+    if ty1 <= ty0 + 3 {
+        return None;
+    }
     let mut out = Vec::with_capacity(7);
     for k in 0..7 {
         let l = slot_left(k, x0, s);
         let r = l + cwp;
         let lo = l - 0.15 * cwp;
         let hi = r + 0.15 * cwp;
+        if k == 0 {
+            // province glyph (several strokes): everything inside the slot
+            // rectangle, vertically limited to the other glyphs' extent
+            let x0i = (l - 0.05 * cwp).max(1.0) as usize;
+            let x1i = ((r + 0.05 * cwp).max(0.0) as usize).min(w - 2);
+            if x1i <= x0i + 2 {
+                return None;
+            }
+            let pw = x1i - x0i + 1;
+            let ph = ty1 + 1 - ty0;
+            let mut px = vec![0u8; pw * ph];
+            for yy in 0..ph {
+                for xx in 0..pw {
+                    px[yy * pw + xx] = band.d[(ty0 + yy) * w + x0i + xx] * 255;
+                }
+            }
+            out.push((pw, ph, px));
+            continue;
+        }
         let members: Vec<&(BBox, usize)> = boxes
             .iter()
             .filter(|(b, _)| {
-                if k == 0 {
-                    // province glyph: several strokes; they must lie mostly inside the slot,
-                    // not be huge blobs, not touch the crop border
-                    let ov = (b.x1 as f32 + 1.0).min(hi) - (b.x0 as f32).max(lo - 0.1 * cwp);
-                    ov >= 0.6 * b.w() as f32
-                        && b.w() as f32 <= 1.3 * cwp
-                        && b.x0 > 1
-                        && b.w() * b.h() >= 4
-                        && !(b.h() as f32 > 0.9 * hc && b.w() as f32 > 0.9 * cwp && {
-                            let n = comps[(*b, 0).1].len();
-                            let _ = n;
-                            false
-                        })
-                } else {
+                {
                     let bc = b.cx();
                     bc >= lo && bc <= hi && b.w() as f32 <= 1.4 * cwp && (b.h() as f32 >= 0.25 * hc || b.w() * b.h() >= 6)
                 }
