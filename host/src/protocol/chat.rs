@@ -55,17 +55,13 @@ pub fn start(
     listener: TcpListener,
     shared: &Shared,
 ) -> anyhow::Result<()> {
-    let plugin = shared
-        .plugins
-        .get::<ChatWorld>(&config.plugin)
-        .ok_or_else(|| anyhow::anyhow!("plugin {:?} is not a chat plugin", config.plugin))?;
-    let tls = match &config.tls {
-        Some(t) => Some((
-            tls::acceptor(t, &shared.data_dir)?,
-            Duration::from_millis(t.handshake_timeout_ms),
-        )),
-        None => None,
-    };
+    let plugin = shared.plugin::<ChatWorld>(config)?;
+    let handshake_timeout = config
+        .tls
+        .as_ref()
+        .map(|t| Duration::from_millis(t.handshake_timeout_ms))
+        .unwrap_or_default();
+    let tls = shared.tls(config)?;
     let heartbeat = match config.heartbeat_ms {
         Some(0) => None,
         Some(ms) => Some(Duration::from_millis(ms)),
@@ -77,31 +73,23 @@ pub fn start(
         metrics: shared.metrics.listener(&config.name, &config.protocol),
         heartbeat,
     });
-    let shutdown = shared.shutdown.clone();
-    tokio::spawn(crate::transport::tcp::accept_loop(
-        listener,
-        config.max_connections,
-        service.metrics.clone(),
-        shared.shutdown.clone(),
-        shared.tracker.clone(),
-        move |stream, peer| {
-            let service = service.clone();
-            let shutdown = shutdown.clone();
-            let tls = tls.clone();
-            async move {
-                match tls {
-                    None => service.serve(stream, peer, shutdown).await,
-                    Some((acceptor, timeout)) => {
-                        match tls::handshake(&acceptor, stream, timeout).await {
-                            Ok(stream) => service.serve(stream, peer, shutdown).await,
-                            Err(e) => tracing::debug!(listener = %service.config.name, %peer,
-                                error = %e, "TLS handshake failed"),
-                        }
+    let metrics = service.metrics.clone();
+    shared.serve_tcp(config, listener, metrics, move |stream, peer, shutdown| {
+        let service = service.clone();
+        let tls = tls.clone();
+        async move {
+            match tls {
+                None => service.serve(stream, peer, shutdown).await,
+                Some(acceptor) => {
+                    match tls::handshake(&acceptor, stream, handshake_timeout).await {
+                        Ok(stream) => service.serve(stream, peer, shutdown).await,
+                        Err(e) => tracing::debug!(listener = %service.config.name, %peer,
+                        error = %e, "TLS handshake failed"),
                     }
                 }
             }
-        },
-    ));
+        }
+    });
     Ok(())
 }
 

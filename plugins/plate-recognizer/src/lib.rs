@@ -147,31 +147,85 @@ pub fn recognize_rgb(full: &RgbImage, models: &[mlp::Mlp]) -> Option<Recognition
     if cands.len() > 40 {
         cands.truncate(40);
     }
-    let mut best: Option<Recognition> = None;
+    // drop near-duplicate candidates
+    let mut uniq: Vec<Cand> = Vec::new();
+    for c in cands {
+        let dup = uniq.iter().any(|u| {
+            (u.cx - c.cx).abs() < 0.2 * u.w
+                && (u.cy - c.cy).abs() < 0.3 * u.h
+                && (c.w / u.w.max(1.0)) > 0.85
+                && (c.w / u.w.max(1.0)) < 1.18
+                && (u.color == c.color || c.color.is_none())
+        });
+        if !dup {
+            uniq.push(c);
+        }
+    }
+    let cands = uniq;
+    // (recognition, plate width in full-resolution pixels)
+    let mut reads: Vec<(Recognition, f32)> = Vec::new();
     let debug = std::env::var("PLATE_DEBUG").ok();
     for (ci, c) in cands.iter().enumerate() {
-        let colors: Vec<Color> = match c.color {
-            Some(col) => vec![col],
-            None => vec![Color::Blue, Color::Yellow],
-        };
-        for (exp_w, exp_h) in [(1.06f32, 1.15f32), (1.22, 1.25)] {
+        // margins (width, height factors) and a left shift (fraction of the
+        // width) -- colour masks often miss the province glyph's side
+        for (exp_w, exp_h, shift) in [(1.06f32, 1.15f32, 0.0f32), (1.22, 1.25, 0.0), (1.3, 1.25, 0.12)] {
+            let mut c = c.clone();
+            c.cx -= shift * c.w * c.angle.cos();
+            c.cy -= shift * c.w * c.angle.sin();
+            let c = &c;
             let crop = rectify(full, c, exp_w, exp_h);
-            let color = match c.color {
-                Some(col) => col,
-                None => dominant_color(&crop).unwrap_or(colors[0]),
+            // colour-less (edge) candidates: try both polarities
+            let tries: Vec<(Color, Color)> = match c.color {
+                Some(col) => vec![(col, col)],
+                None => {
+                    let dom = dominant_color(&crop);
+                    let light = match dom {
+                        Some(d @ (Color::Blue | Color::Black)) => d,
+                        _ => Color::Blue,
+                    };
+                    let dark = match dom {
+                        Some(d @ (Color::Yellow | Color::Green | Color::White)) => d,
+                        _ => Color::Yellow,
+                    };
+                    vec![(Color::Blue, light), (Color::Yellow, dark)]
+                }
             };
-            let res = read_crop(&crop, color, models);
-            if let Some(d) = &debug {
-                let _ = crop.save(format!("{d}/cand{ci:02}_{exp_w}_{}_{}.png", color.as_str(), res.as_ref().map(|r| format!("{}_{:.2}", r.0, r.1)).unwrap_or("none".into())));
-            }
-            if let Some((plate, conf)) = res {
-                if best.as_ref().map(|b| conf > b.confidence).unwrap_or(true) {
-                    best = Some(Recognition { plate, color, confidence: conf });
+            for (polarity, color) in tries {
+                let res = read_crop(&crop, polarity, models);
+                if let Some(d) = &debug {
+                    let _ = crop.save(format!(
+                        "{d}/cand{ci:02}_{exp_w}_{shift}_{}_{}.png",
+                        color.as_str(),
+                        res.as_ref().map(|r| format!("{}_{:.2}", r.0, r.1)).unwrap_or("none".into())
+                    ));
+                }
+                if let Some((plate, conf)) = res {
+                    reads.push((Recognition { plate, color, confidence: conf }, c.w));
                 }
             }
         }
     }
-    best.filter(|b| b.confidence > 0.3)
+    choose(reads)
+}
+
+/// Pick the main plate: among confident reads prefer the larger plate (the
+/// main plate is usually the closest car), otherwise the most confident one.
+fn choose(reads: Vec<(Recognition, f32)>) -> Option<Recognition> {
+    let max_conf = reads.iter().map(|r| r.0.confidence).fold(0f32, f32::max);
+    if max_conf <= 0.3 {
+        return None;
+    }
+    let floor = (max_conf - 0.25).max(0.55).min(max_conf);
+    let max_w = reads.iter().filter(|r| r.0.confidence >= floor).map(|r| r.1).fold(1f32, f32::max);
+    reads
+        .into_iter()
+        .filter(|r| r.0.confidence >= floor)
+        .map(|(r, w)| {
+            let score = r.confidence + 0.35 * (w / max_w);
+            (r, score)
+        })
+        .max_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal))
+        .map(|x| x.0)
 }
 
 // ---------------------------------------------------------------- colour
@@ -389,10 +443,12 @@ fn color_candidates(img: &RgbImage, color: Color, out: &mut Vec<Cand>) {
         m.d[i] = is_color(color, p[0], p[1], p[2]) as u8;
     }
     let r = (w / 256).max(1);
-    let m = m.close(r + 1, r).open(1, 1);
-    let mut found: Vec<(Cand, usize)> = m
+    let m1 = m.close(r + 1, r).open(1, 1);
+    let m2 = m.close(r * 3 + 1, r).open(1, 1);
+    let mut found: Vec<(Cand, usize)> = m1
         .components(150, 4000)
         .into_iter()
+        .chain(m2.components(150, 4000))
         .filter_map(|comp| {
             let mut c = pca_rect(&comp, w);
             c.color = Some(color);
@@ -536,10 +592,11 @@ pub fn segment_crop_for_training(crop: &RgbImage, color: Color) -> Option<Vec<(u
     } else {
         crop.clone()
     };
-    segment(&crop, color)
+    segment(&crop, color).map(|x| x.0)
 }
 
-fn segment(crop: &RgbImage, color: Color) -> Option<Vec<(usize, usize, Vec<u8>)>> {
+/// Character patches and the grid-fit score (0..=6).
+fn segment(crop: &RgbImage, color: Color) -> Option<(Vec<(usize, usize, Vec<u8>)>, f32)> {
     let (w, h) = (crop.width() as usize, crop.height() as usize);
     if w < 20 || h < 10 {
         return None;
@@ -754,12 +811,12 @@ fn segment(crop: &RgbImage, color: Color) -> Option<Vec<(usize, usize, Vec<u8>)>
         }
         out.push((pw, ph, px_owned));
     }
-    Some(out)
+    Some((out, score))
 }
 
 /// Read a rectified crop: plate string and confidence (mean char probability).
 fn read_crop(crop: &RgbImage, color: Color, models: &[mlp::Mlp]) -> Option<(String, f32)> {
-    let chars = segment(crop, color)?;
+    let (chars, fit) = segment(crop, color)?;
     let (alnum, prov) = (&models[0], &models[1]);
     let mut plate = String::new();
     let mut conf_sum = 0f32;
@@ -794,5 +851,6 @@ fn read_crop(crop: &RgbImage, color: Color, models: &[mlp::Mlp]) -> Option<(Stri
         conf_sum += p;
         conf_min = conf_min.min(p);
     }
-    Some((plate, 0.8 * conf_sum / chars.len() as f32 + 0.2 * conf_min))
+    let conf = 0.8 * conf_sum / chars.len() as f32 + 0.2 * conf_min;
+    Some((plate, conf * (0.9 + 0.1 * (fit / 6.0).min(1.0))))
 }

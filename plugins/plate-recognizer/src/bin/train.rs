@@ -98,6 +98,23 @@ fn augment(p: &Patch, rng: &mut Rng) -> Patch {
             out[y * w + x] = if v > thr { 255 } else { 0 };
         }
     }
+    // stroke width: dilate or erode (4-neighbourhood)
+    let r = rng.f();
+    if r < 0.4 {
+        let dil = r < 0.2;
+        let src = out.clone();
+        for y in 1..h - 1 {
+            for x in 1..w - 1 {
+                let i = y * w + x;
+                let n = [src[i - 1], src[i + 1], src[i - w], src[i + w]];
+                if dil && n.iter().any(|&v| v > 0) {
+                    out[i] = 255;
+                } else if !dil && n.iter().any(|&v| v == 0) {
+                    out[i] = 0;
+                }
+            }
+        }
+    }
     // salt noise
     let n_noise = rng.below(3);
     for _ in 0..n_noise {
