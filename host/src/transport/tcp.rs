@@ -47,7 +47,7 @@ pub async fn accept_loop<F, Fut>(
             tracing::warn!(listener = %metrics.name, %peer, max_connections, "connection limit reached; refusing");
             continue;
         };
-        let _ = stream.set_nodelay(true);
+        tune(&stream);
         let open = OpenConnection::new(metrics.clone());
         let fut = handle(stream, peer);
         tracker.spawn(async move {
@@ -57,6 +57,30 @@ pub async fn accept_loop<F, Fut>(
         });
     }
     tracing::debug!(listener = %metrics.name, "accept loop stopped");
+}
+
+/// Keepalive probes after 30 s of silence (every 10 s, 3 misses), and at
+/// most 60 s for written data to be acknowledged: a peer that vanished
+/// without a FIN or RST (power cut, cable pulled) is noticed within about a
+/// minute, leaves its rooms and groups, and its presence is broadcast — not
+/// only when the kernel's send buffer finally fills.
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+pub const UNACKED_LIMIT: Duration = Duration::from_secs(60);
+
+fn tune(stream: &TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let sock = socket2::SockRef::from(stream);
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(Duration::from_secs(10))
+        .with_retries(3);
+    if let Err(e) = sock.set_tcp_keepalive(&keepalive) {
+        tracing::debug!(error = %e, "TCP keepalive not set");
+    }
+    #[cfg(target_os = "linux")]
+    if let Err(e) = sock.set_tcp_user_timeout(Some(UNACKED_LIMIT)) {
+        tracing::debug!(error = %e, "TCP_USER_TIMEOUT not set");
+    }
 }
 
 /// Counts a connection open for as long as it lives, even if its task panics.
@@ -73,5 +97,26 @@ impl OpenConnection {
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.0.connections_open.fetch_sub(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_sockets_detect_dead_peers() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        tune(&server);
+        let sock = socket2::SockRef::from(&server);
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), KEEPALIVE_IDLE);
+        #[cfg(target_os = "linux")]
+        assert_eq!(sock.tcp_user_timeout().unwrap(), Some(UNACKED_LIMIT));
+        assert!(server.nodelay().unwrap());
     }
 }
