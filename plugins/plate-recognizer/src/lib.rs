@@ -102,7 +102,9 @@ pub fn decode(image_bytes: &[u8]) -> Result<RgbImage, String> {
     limits.max_image_height = Some(10_000);
     limits.max_alloc = Some(400 * 1024 * 1024);
     reader.limits(limits);
-    let img = reader.decode().map_err(|e| format!("cannot decode image: {e}"))?;
+    let img = reader
+        .decode()
+        .map_err(|e| format!("cannot decode image: {e}"))?;
     if img.width() < 16 || img.height() < 8 {
         return Err("image too small".into());
     }
@@ -123,7 +125,11 @@ struct Cand {
 /// Recognise from decoded pixels.
 pub fn recognize_rgb(full: &RgbImage, models: &[mlp::Mlp]) -> Option<Recognition> {
     let (fw, fh) = full.dimensions();
-    let scale = if fw > WORK_WIDTH { WORK_WIDTH as f32 / fw as f32 } else { 1.0 };
+    let scale = if fw > WORK_WIDTH {
+        WORK_WIDTH as f32 / fw as f32
+    } else {
+        1.0
+    };
     let small_owned;
     let small = if scale < 1.0 {
         let nh = ((fh as f32 * scale).round() as u32).max(1);
@@ -167,8 +173,10 @@ pub fn recognize_rgb(full: &RgbImage, models: &[mlp::Mlp]) -> Option<Recognition
     let debug = std::env::var("PLATE_DEBUG").ok();
     for (ci, c) in cands.iter().enumerate() {
         // margins (width, height factors) and a left shift (fraction of the
-        // width) -- colour masks often miss the province glyph's side
-        for (exp_w, exp_h, shift) in [(1.06f32, 1.15f32, 0.0f32), (1.22, 1.25, 0.0), (1.3, 1.25, 0.12)] {
+        // width). A third, left-shifted variant (1.3, 1.25, 0.12) recovers
+        // province glyphs the colour mask missed but, with confidence-only
+        // selection, cost as many plates as it gained on EasyPR: disabled.
+        for (exp_w, exp_h, shift) in [(1.06f32, 1.15f32, 0.0f32), (1.22, 1.25, 0.0)] {
             let mut c = c.clone();
             c.cx -= shift * c.w * c.angle.cos();
             c.cy -= shift * c.w * c.angle.sin();
@@ -196,11 +204,20 @@ pub fn recognize_rgb(full: &RgbImage, models: &[mlp::Mlp]) -> Option<Recognition
                     let _ = crop.save(format!(
                         "{d}/cand{ci:02}_{exp_w}_{shift}_{}_{}.png",
                         color.as_str(),
-                        res.as_ref().map(|r| format!("{}_{:.2}", r.0, r.1)).unwrap_or("none".into())
+                        res.as_ref()
+                            .map(|r| format!("{}_{:.2}", r.0, r.1))
+                            .unwrap_or("none".into())
                     ));
                 }
                 if let Some((plate, conf)) = res {
-                    reads.push((Recognition { plate, color, confidence: conf }, c.w));
+                    reads.push((
+                        Recognition {
+                            plate,
+                            color,
+                            confidence: conf,
+                        },
+                        c.w,
+                    ));
                 }
             }
         }
@@ -216,7 +233,11 @@ fn choose(reads: Vec<(Recognition, f32)>) -> Option<Recognition> {
         return None;
     }
     let floor = (max_conf - 0.25).max(0.55).min(max_conf);
-    let max_w = reads.iter().filter(|r| r.0.confidence >= floor).map(|r| r.1).fold(1f32, f32::max);
+    let max_w = reads
+        .iter()
+        .filter(|r| r.0.confidence >= floor)
+        .map(|r| r.1)
+        .fold(1f32, f32::max);
     reads
         .into_iter()
         .filter(|r| r.0.confidence >= floor)
@@ -283,7 +304,13 @@ fn dominant_color(crop: &RgbImage) -> Option<Color> {
         return Some([Color::Blue, Color::Yellow, Color::Green][i]);
     }
     let mut counts = [0usize; 5];
-    let all = [Color::Blue, Color::Yellow, Color::Green, Color::White, Color::Black];
+    let all = [
+        Color::Blue,
+        Color::Yellow,
+        Color::Green,
+        Color::White,
+        Color::Black,
+    ];
     for p in crop.pixels() {
         for (i, c) in all.iter().enumerate() {
             if is_color(*c, p[0], p[1], p[2]) {
@@ -326,9 +353,15 @@ impl Mask {
             for x in 0..w {
                 let x0 = x.saturating_sub(rx);
                 let x1 = (x + rx + 1).min(w);
-                let s = ii[y1 * (w + 1) + x1] + ii[y0 * (w + 1) + x0] - ii[y0 * (w + 1) + x1] - ii[y1 * (w + 1) + x0];
+                let s = ii[y1 * (w + 1) + x1] + ii[y0 * (w + 1) + x0]
+                    - ii[y0 * (w + 1) + x1]
+                    - ii[y1 * (w + 1) + x0];
                 let area = ((y1 - y0) * (x1 - x0)) as u32;
-                out[y * w + x] = if dilate { (s > 0) as u8 } else { (s == area) as u8 };
+                out[y * w + x] = if dilate {
+                    (s > 0) as u8
+                } else {
+                    (s == area) as u8
+                };
             }
         }
         Mask { w, h, d: out }
@@ -438,7 +471,11 @@ fn plate_like(c: &Cand, n_px: usize, img_w: usize) -> bool {
 
 fn color_candidates(img: &RgbImage, color: Color, out: &mut Vec<Cand>) {
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let mut m = Mask { w, h, d: vec![0; w * h] };
+    let mut m = Mask {
+        w,
+        h,
+        d: vec![0; w * h],
+    };
     for (i, p) in img.pixels().enumerate() {
         m.d[i] = is_color(color, p[0], p[1], p[2]) as u8;
     }
@@ -453,7 +490,13 @@ fn color_candidates(img: &RgbImage, color: Color, out: &mut Vec<Cand>) {
             let mut c = pca_rect(&comp, w);
             c.color = Some(color);
             if std::env::var("PLATE_DEBUG").is_ok() && comp.len() > 300 {
-                eprintln!("{:?} comp n={} {:?} fill={:.2}", color, comp.len(), c, comp.len() as f32 / (c.w * c.h));
+                eprintln!(
+                    "{:?} comp n={} {:?} fill={:.2}",
+                    color,
+                    comp.len(),
+                    c,
+                    comp.len() as f32 / (c.w * c.h)
+                );
             }
             plate_like(&c, comp.len(), w).then_some((c, comp.len()))
         })
@@ -468,27 +511,43 @@ fn edge_candidates(img: &RgbImage, out: &mut Vec<Cand>) {
     if w < 8 || h < 8 {
         return;
     }
-    let gray: Vec<i32> = img.pixels().map(|p| (p[0] as i32 * 77 + p[1] as i32 * 150 + p[2] as i32 * 29) >> 8).collect();
+    let gray: Vec<i32> = img
+        .pixels()
+        .map(|p| (p[0] as i32 * 77 + p[1] as i32 * 150 + p[2] as i32 * 29) >> 8)
+        .collect();
     let mut gx = vec![0i32; w * h];
     let mut sum = 0i64;
     for y in 1..h - 1 {
         for x in 1..w - 1 {
             let i = y * w + x;
-            let v = (gray[i - w + 1] + 2 * gray[i + 1] + gray[i + w + 1]) - (gray[i - w - 1] + 2 * gray[i - 1] + gray[i + w - 1]);
+            let v = (gray[i - w + 1] + 2 * gray[i + 1] + gray[i + w + 1])
+                - (gray[i - w - 1] + 2 * gray[i - 1] + gray[i + w - 1]);
             gx[i] = v.abs();
             sum += v.abs() as i64;
         }
     }
     let mean = sum as f32 / (w * h) as f32;
     let thr = (mean * 3.0).max(60.0) as i32;
-    let m = Mask { w, h, d: gx.iter().map(|&v| (v > thr) as u8).collect() };
+    let m = Mask {
+        w,
+        h,
+        d: gx.iter().map(|&v| (v > thr) as u8).collect(),
+    };
     let r = (w / 128).max(3);
-    let m = m.close(r * 2, r / 3 + 1).open(r / 2 + 1, r / 3 + 1);
-    let mut found: Vec<(Cand, usize)> = m
+    let m1 = m.close(r * 2, r / 3 + 1).open(r / 2 + 1, r / 3 + 1);
+    let mut found: Vec<(Cand, usize)> = m1
         .components(200, 4000)
         .into_iter()
         .filter_map(|comp| {
             let c = pca_rect(&comp, w);
+            if std::env::var("PLATE_DEBUG").is_ok() && comp.len() > 200 {
+                eprintln!(
+                    "edge comp n={} {:?} fill={:.2}",
+                    comp.len(),
+                    c,
+                    comp.len() as f32 / (c.w * c.h)
+                );
+            }
             (plate_like(&c, comp.len(), w) && c.angle.abs() < 0.35).then_some((c, comp.len()))
         })
         .collect();
@@ -524,7 +583,10 @@ fn rectify(full: &RgbImage, c: &Cand, exp_w: f32, exp_h: f32) -> RgbImage {
                 let p10 = raw[y0 * stride + x1 * 3 + k] as f32;
                 let p01 = raw[y1 * stride + x0 * 3 + k] as f32;
                 let p11 = raw[y1 * stride + x1 * 3 + k] as f32;
-                let v = p00 * (1.0 - ax) * (1.0 - ay) + p10 * ax * (1.0 - ay) + p01 * (1.0 - ax) * ay + p11 * ax * ay;
+                let v = p00 * (1.0 - ax) * (1.0 - ay)
+                    + p10 * ax * (1.0 - ay)
+                    + p01 * (1.0 - ax) * ay
+                    + p11 * ax * ay;
                 px[k] = v.round().clamp(0.0, 255.0) as u8;
             }
             out.put_pixel(ox, oy, image::Rgb(px));
@@ -540,7 +602,11 @@ fn otsu(hist: &[u32; 256]) -> u8 {
     if total == 0 {
         return 128;
     }
-    let sum_all: f64 = hist.iter().enumerate().map(|(i, &v)| i as f64 * v as f64).sum();
+    let sum_all: f64 = hist
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| i as f64 * v as f64)
+        .sum();
     let (mut wb, mut sb) = (0f64, 0f64);
     let (mut best, mut best_t) = (-1f64, 128u8);
     for t in 0..256 {
@@ -585,9 +651,14 @@ impl BBox {
 
 /// Binary character patches (w, h, pixels 0/255) of a rectified crop, in
 /// slot order (7 slots). Public for the training binary.
-pub fn segment_crop_for_training(crop: &RgbImage, color: Color) -> Option<Vec<(usize, usize, Vec<u8>)>> {
+pub fn segment_crop_for_training(
+    crop: &RgbImage,
+    color: Color,
+) -> Option<Vec<(usize, usize, Vec<u8>)>> {
     let crop = if crop.height() != CROP_H {
-        let nw = ((crop.width() as f32 * CROP_H as f32 / crop.height().max(1) as f32).round() as u32).max(1);
+        let nw = ((crop.width() as f32 * CROP_H as f32 / crop.height().max(1) as f32).round()
+            as u32)
+            .max(1);
         imageops::resize(crop, nw, CROP_H, imageops::FilterType::Triangle)
     } else {
         crop.clone()
@@ -604,7 +675,13 @@ fn segment(crop: &RgbImage, color: Color) -> Option<(Vec<(usize, usize, Vec<u8>)
     let light = color.light_chars();
     let g: Vec<u8> = crop
         .pixels()
-        .map(|p| if light { p[0].min(p[1]).min(p[2]) } else { 255 - p[0].max(p[1]).max(p[2]) })
+        .map(|p| {
+            if light {
+                p[0].min(p[1]).min(p[2])
+            } else {
+                255 - p[0].max(p[1]).max(p[2])
+            }
+        })
         .collect();
     let mut hist = [0u32; 256];
     for y in h / 6..h - h / 6 {
@@ -617,7 +694,11 @@ fn segment(crop: &RgbImage, color: Color) -> Option<(Vec<(usize, usize, Vec<u8>)
 
     // character band from row transitions
     let trans: Vec<usize> = (0..h)
-        .map(|y| (1..w).filter(|&x| bin[y * w + x] != bin[y * w + x - 1]).count())
+        .map(|y| {
+            (1..w)
+                .filter(|&x| bin[y * w + x] != bin[y * w + x - 1])
+                .count()
+        })
         .collect();
     let thr = 10;
     let (mut best_s, mut best_len) = (0, 0);
@@ -656,7 +737,11 @@ fn segment(crop: &RgbImage, color: Color) -> Option<(Vec<(usize, usize, Vec<u8>)
     let bh = best_len;
 
     // components inside the band
-    let mut band = Mask { w, h: bh, d: bin[by0 * w..(by1 + 1) * w].to_vec() };
+    let mut band = Mask {
+        w,
+        h: bh,
+        d: bin[by0 * w..(by1 + 1) * w].to_vec(),
+    };
     // cut the band's left/right 1px to avoid attaching to plate frame
     for yy in 0..bh {
         band.d[yy * w] = 0;
@@ -667,7 +752,12 @@ fn segment(crop: &RgbImage, color: Color) -> Option<(Vec<(usize, usize, Vec<u8>)
         .iter()
         .enumerate()
         .map(|(ci, c)| {
-            let mut b = BBox { x0: usize::MAX, y0: usize::MAX, x1: 0, y1: 0 };
+            let mut b = BBox {
+                x0: usize::MAX,
+                y0: usize::MAX,
+                x1: 0,
+                y1: 0,
+            };
             for &i in c {
                 let (x, y) = (i as usize % w, i as usize / w);
                 b.x0 = b.x0.min(x);
@@ -691,7 +781,9 @@ fn segment(crop: &RgbImage, color: Color) -> Option<(Vec<(usize, usize, Vec<u8>)
     hs.sort();
     let hc = hs[hs.len() / 2] as f32;
     // grid (units of char height): glyph 0.5, pitch 0.6333, extra gap after slot 1: 0.2444
-    let slot_left = |k: usize, x0: f32, s: f32| -> f32 { x0 + s * hc * (k as f32 * 0.6333 + if k >= 2 { 0.2444 } else { 0.0 }) };
+    let slot_left = |k: usize, x0: f32, s: f32| -> f32 {
+        x0 + s * hc * (k as f32 * 0.6333 + if k >= 2 { 0.2444 } else { 0.0 })
+    };
     let cw = |s: f32| 0.5 * hc * s;
     let mut best: Option<(f32, f32, f32)> = None; // score, x0, s
     let mut s = 0.8f32;
@@ -706,7 +798,10 @@ fn segment(crop: &RgbImage, color: Color) -> Option<(Vec<(usize, usize, Vec<u8>)
                 for kk in 1..7 {
                     let c = slot_left(kk, x0, s) + cw(s) / 2.0;
                     let tol = 0.28 * 0.6333 * hc * s;
-                    let d = tall.iter().map(|t| (t.cx() - c).abs()).fold(f32::MAX, f32::min);
+                    let d = tall
+                        .iter()
+                        .map(|t| (t.cx() - c).abs())
+                        .fold(f32::MAX, f32::min);
                     if d < tol {
                         score += 1.0 - 0.5 * d / tol;
                     }
@@ -761,10 +856,11 @@ fn segment(crop: &RgbImage, color: Color) -> Option<(Vec<(usize, usize, Vec<u8>)
         let members: Vec<&(BBox, usize)> = boxes
             .iter()
             .filter(|(b, _)| {
-                {
-                    let bc = b.cx();
-                    bc >= lo && bc <= hi && b.w() as f32 <= 1.4 * cwp && (b.h() as f32 >= 0.25 * hc || b.w() * b.h() >= 6)
-                }
+                let bc = b.cx();
+                bc >= lo
+                    && bc <= hi
+                    && b.w() as f32 <= 1.4 * cwp
+                    && (b.h() as f32 >= 0.25 * hc || b.w() * b.h() >= 6)
             })
             .collect();
         let members: Vec<&(BBox, usize)> = members
@@ -852,5 +948,6 @@ fn read_crop(crop: &RgbImage, color: Color, models: &[mlp::Mlp]) -> Option<(Stri
         conf_min = conf_min.min(p);
     }
     let conf = 0.8 * conf_sum / chars.len() as f32 + 0.2 * conf_min;
-    Some((plate, conf * (0.9 + 0.1 * (fit / 6.0).min(1.0))))
+    let _ = fit;
+    Some((plate, conf))
 }

@@ -70,10 +70,10 @@ impl Mlp {
     /// Best class and its probability.
     pub fn classify(&self, x: &[f32]) -> (char, f32) {
         let p = self.predict(x);
-        let (i, v) = p
-            .iter()
-            .enumerate()
-            .fold((0, f32::MIN), |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc });
+        let (i, v) = p.iter().enumerate().fold(
+            (0, f32::MIN),
+            |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc },
+        );
         (self.classes.get(i).copied().unwrap_or('?'), v)
     }
 }
@@ -153,7 +153,12 @@ pub fn load_models(bytes: &[u8]) -> Result<Vec<Mlp>, String> {
         }
         let l1 = r.layer(n_in, n_hid)?;
         let l2 = r.layer(n_hid, n_out)?;
-        out.push(Mlp { name, classes, l1, l2 });
+        out.push(Mlp {
+            name,
+            classes,
+            l1,
+            l2,
+        });
     }
     Ok(out)
 }
@@ -232,7 +237,11 @@ pub fn char_features(px: &[u8], w: usize, h: usize) -> Vec<f32> {
                     let fy = oy + (gy as f32 + (sy as f32 + 0.5) / ss as f32) * cell;
                     let ix = fx.floor() as isize;
                     let iy = fy.floor() as isize;
-                    if ix >= x0 as isize && iy >= y0 as isize && ix <= x1 as isize && iy <= y1 as isize {
+                    if ix >= x0 as isize
+                        && iy >= y0 as isize
+                        && ix <= x1 as isize
+                        && iy <= y1 as isize
+                    {
                         acc += px[iy as usize * w + ix as usize] as f32 / 255.0;
                     }
                 }

@@ -71,7 +71,15 @@ fn synthetic_png_and_jpeg_decode() {
 
 #[test]
 fn uniform_and_tiny_images_do_not_panic() {
-    for (w, h) in [(1, 1), (16, 8), (17, 9), (100, 3), (3, 100), (2000, 40), (64, 64)] {
+    for (w, h) in [
+        (1, 1),
+        (16, 8),
+        (17, 9),
+        (100, 3),
+        (3, 100),
+        (2000, 40),
+        (64, 64),
+    ] {
         let img = RgbImage::from_pixel(w, h, Rgb([0, 0, 255]));
         let _ = recognize(&encode(&img, image::ImageFormat::Png));
     }
@@ -132,9 +140,15 @@ fn simple_glyphs_classify() {
     let one = draw(&|x, y| (10..15).contains(&x) && (2..42).contains(&y));
     assert_eq!(an.classify(&mlp::char_features(&one, w, h)).0, '1');
     // 'L': vertical bar on the left plus a bottom bar
-    let l = draw(&|x, y| ((2..7).contains(&x) && (2..42).contains(&y)) || ((2..22).contains(&x) && (37..42).contains(&y)));
+    let l = draw(&|x, y| {
+        ((2..7).contains(&x) && (2..42).contains(&y))
+            || ((2..22).contains(&x) && (37..42).contains(&y))
+    });
     assert_eq!(an.classify(&mlp::char_features(&l, w, h)).0, 'L');
     // 'T': top bar plus a central vertical bar
-    let t = draw(&|x, y| ((2..22).contains(&x) && (2..7).contains(&y)) || ((10..15).contains(&x) && (2..42).contains(&y)));
+    let t = draw(&|x, y| {
+        ((2..22).contains(&x) && (2..7).contains(&y))
+            || ((10..15).contains(&x) && (2..42).contains(&y))
+    });
     assert_eq!(an.classify(&mlp::char_features(&t, w, h)).0, 'T');
 }

@@ -114,8 +114,14 @@ fn main() {
         return;
     }
     println!("images:            {n}");
-    println!("plate found:       {found} ({:.1} %)", 100.0 * found as f64 / n as f64);
-    println!("exact plates:      {exact} / {n} = {:.1} %", 100.0 * exact as f64 / n as f64);
+    println!(
+        "plate found:       {found} ({:.1} %)",
+        100.0 * found as f64 / n as f64
+    );
+    println!(
+        "exact plates:      {exact} / {n} = {:.1} %",
+        100.0 * exact as f64 / n as f64
+    );
     println!(
         "char accuracy:     {chars_ok} / {chars_total} = {:.1} % (position-wise, missing plate = all wrong)",
         100.0 * chars_ok as f64 / chars_total.max(1) as f64
@@ -128,5 +134,9 @@ fn main() {
     } else {
         println!("colour accuracy:   skipped (no labels.tsv with colours in DIR)");
     }
-    println!("ms per image:      {:.1} mean, {:.1} max (decode included)", total_ms / n as f64, max_ms);
+    println!(
+        "ms per image:      {:.1} mean, {:.1} max (decode included)",
+        total_ms / n as f64,
+        max_ms
+    );
 }

@@ -51,7 +51,11 @@ struct Patch {
 fn load_patch(p: &Path) -> Option<Patch> {
     let img = image::open(p).ok()?.to_luma8();
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let px = img.into_raw().into_iter().map(|v| if v > 127 { 255 } else { 0 }).collect();
+    let px = img
+        .into_raw()
+        .into_iter()
+        .map(|v| if v > 127 { 255 } else { 0 })
+        .collect();
     Some(Patch { w, h, px })
 }
 
@@ -129,25 +133,51 @@ struct Sample {
     label: usize,
 }
 
-fn train_net(name: &str, classes: Vec<char>, data: &[Sample], hidden: usize, epochs: usize, rng: &mut Rng) -> Mlp {
+fn train_net(
+    name: &str,
+    classes: Vec<char>,
+    data: &[Sample],
+    hidden: usize,
+    epochs: usize,
+    rng: &mut Rng,
+) -> Mlp {
     let n_out = classes.len();
     // split train / validation (every 10th sample)
-    let (val, tr): (Vec<&Sample>, Vec<&Sample>) = data.iter().enumerate().partition(|(i, _)| i % 10 == 0).into_iter_pair();
-    eprintln!("[{name}] {} train, {} val, {} classes", tr.len(), val.len(), n_out);
+    let (val, tr): (Vec<&Sample>, Vec<&Sample>) = data
+        .iter()
+        .enumerate()
+        .partition(|(i, _)| i % 10 == 0)
+        .into_iter_pair();
+    eprintln!(
+        "[{name}] {} train, {} val, {} classes",
+        tr.len(),
+        val.len(),
+        n_out
+    );
     let init = |n_in: usize, n_out: usize, rng: &mut Rng| Layer {
         n_in,
         n_out,
-        w: (0..n_in * n_out).map(|_| rng.gauss() * (2.0 / n_in as f32).sqrt()).collect(),
+        w: (0..n_in * n_out)
+            .map(|_| rng.gauss() * (2.0 / n_in as f32).sqrt())
+            .collect(),
         b: vec![0.0; n_out],
     };
-    let mut net = Mlp { name: name.into(), classes, l1: init(N_IN, hidden, rng), l2: init(hidden, n_out, rng) };
+    let mut net = Mlp {
+        name: name.into(),
+        classes,
+        l1: init(N_IN, hidden, rng),
+        l2: init(hidden, n_out, rng),
+    };
     // class weights against imbalance
     let mut counts = vec![0usize; n_out];
     for s in &tr {
         counts[s.label] += 1;
     }
     let mean = tr.len() as f32 / n_out as f32;
-    let cw: Vec<f32> = counts.iter().map(|&c| (mean / c.max(1) as f32).sqrt().clamp(0.5, 3.0)).collect();
+    let cw: Vec<f32> = counts
+        .iter()
+        .map(|&c| (mean / c.max(1) as f32).sqrt().clamp(0.5, 3.0))
+        .collect();
     let mut order: Vec<usize> = (0..tr.len()).collect();
     let mut h = vec![0f32; hidden];
     let mut o = vec![0f32; n_out];
@@ -161,7 +191,11 @@ fn train_net(name: &str, classes: Vec<char>, data: &[Sample], hidden: usize, epo
         let mut loss = 0f32;
         for &idx in &order {
             let s = tr[idx];
-            let p = if rng.f() < 0.8 { augment(&s.patch, rng) } else { s.patch.clone() };
+            let p = if rng.f() < 0.8 {
+                augment(&s.patch, rng)
+            } else {
+                s.patch.clone()
+            };
             let x = mlp::char_features(&p.px, p.w, p.h);
             // forward
             for k in 0..hidden {
@@ -229,7 +263,10 @@ trait PairExt<'a> {
 }
 impl<'a> PairExt<'a> for (Vec<(usize, &'a Sample)>, Vec<(usize, &'a Sample)>) {
     fn into_iter_pair(self) -> (Vec<&'a Sample>, Vec<&'a Sample>) {
-        (self.0.into_iter().map(|x| x.1).collect(), self.1.into_iter().map(|x| x.1).collect())
+        (
+            self.0.into_iter().map(|x| x.1).collect(),
+            self.1.into_iter().map(|x| x.1).collect(),
+        )
     }
 }
 
@@ -237,7 +274,11 @@ fn list_jpgs(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut v: Vec<_> = std::fs::read_dir(dir)
         .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
         .unwrap_or_default();
-    v.retain(|p| p.extension().map(|e| e == "jpg" || e == "png").unwrap_or(false));
+    v.retain(|p| {
+        p.extension()
+            .map(|e| e == "jpg" || e == "png")
+            .unwrap_or(false)
+    });
     v.sort();
     v
 }
@@ -263,7 +304,8 @@ fn main() {
         }
     }
     // provinces
-    let mapping = std::fs::read_to_string(root.join("province_mapping.txt")).expect("province_mapping.txt");
+    let mapping =
+        std::fs::read_to_string(root.join("province_mapping.txt")).expect("province_mapping.txt");
     let mut prov_map = BTreeMap::new();
     for line in mapping.lines() {
         let mut it = line.split_whitespace();
@@ -297,7 +339,9 @@ fn main() {
             total += 1;
             let Ok(img) = image::open(&p) else { continue };
             let rgb = img.to_rgb8();
-            let Some(chars) = plate_recognizer::segment_crop_for_training(&rgb, plate_recognizer::Color::Blue) else {
+            let Some(chars) =
+                plate_recognizer::segment_crop_for_training(&rgb, plate_recognizer::Color::Blue)
+            else {
                 continue;
             };
             if chars.len() != 7 {
@@ -323,10 +367,19 @@ fn main() {
             data.swap(i, j);
         }
     }
-    let epochs: usize = std::env::var("EPOCHS").ok().and_then(|v| v.parse().ok()).unwrap_or(25);
+    let epochs: usize = std::env::var("EPOCHS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
     let an = train_net("alnum", alnum, &an_data, 96, epochs, &mut rng);
     let pr = train_net("province", provinces, &pr_data, 96, epochs, &mut rng);
     let bytes = mlp::save_models(&[an, pr]);
     std::fs::write(out, &bytes).expect("write model");
-    eprintln!("wrote {} ({} bytes), features {}x{}", out.display(), bytes.len(), SIDE, SIDE);
+    eprintln!(
+        "wrote {} ({} bytes), features {}x{}",
+        out.display(),
+        bytes.len(),
+        SIDE,
+        SIDE
+    );
 }
