@@ -309,9 +309,17 @@ impl Config {
                 );
             }
             match (&l.framing, l.protocol.as_str()) {
-                (Some(f), "raw") => f.validate(l.max_message_bytes).map_err(|e| anyhow::anyhow!("listener {:?}: framing: {e}", l.name))?,
-                (None, "raw") => bail!("listener {:?}: protocol raw needs a [listener.framing] section", l.name),
-                (Some(_), other) => bail!("listener {:?}: framing applies to protocol raw, not {other}", l.name),
+                (Some(f), "raw") => f
+                    .validate(l.max_message_bytes)
+                    .map_err(|e| anyhow::anyhow!("listener {:?}: framing: {e}", l.name))?,
+                (None, "raw") => bail!(
+                    "listener {:?}: protocol raw needs a [listener.framing] section",
+                    l.name
+                ),
+                (Some(_), other) => bail!(
+                    "listener {:?}: framing applies to protocol raw, not {other}",
+                    l.name
+                ),
                 (None, _) => {}
             }
             if l.max_message_bytes == 0 || l.max_connections == 0 {

@@ -52,7 +52,11 @@ struct Exec {
     heartbeat: Option<Duration>,
 }
 
-pub fn start(config: &ListenerConfig, listener: TcpListener, shared: &Shared) -> anyhow::Result<()> {
+pub fn start(
+    config: &ListenerConfig,
+    listener: TcpListener,
+    shared: &Shared,
+) -> anyhow::Result<()> {
     let heartbeat_ms = config.heartbeat_ms.unwrap_or(DEFAULT_HEARTBEAT_MS);
     let service = Arc::new(Exec {
         config: config.clone(),
@@ -61,10 +65,16 @@ pub fn start(config: &ListenerConfig, listener: TcpListener, shared: &Shared) ->
         heartbeat: (heartbeat_ms > 0).then(|| Duration::from_millis(heartbeat_ms)),
     });
     let settings = Shared::ws_settings(config, DEFAULT_PATH);
-    shared.serve_ws(config, listener, settings, service.metrics.clone(), move |socket, peer, shutdown| {
-        let service = service.clone();
-        async move { service.serve(socket, peer, shutdown).await }
-    })
+    shared.serve_ws(
+        config,
+        listener,
+        settings,
+        service.metrics.clone(),
+        move |socket, peer, shutdown| {
+            let service = service.clone();
+            async move { service.serve(socket, peer, shutdown).await }
+        },
+    )
 }
 
 impl Exec {

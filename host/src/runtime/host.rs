@@ -118,15 +118,21 @@ impl wit::Host for HostState {
     }
 
     fn blob_get(&mut self, name: String) -> Result<Option<Vec<u8>>, String> {
-        self.kv.blob_get(&self.plugin, &name).map_err(|e| e.to_string())
+        self.kv
+            .blob_get(&self.plugin, &name)
+            .map_err(|e| e.to_string())
     }
 
     fn blob_set(&mut self, name: String, data: Vec<u8>) -> Result<(), String> {
-        self.kv.blob_set(&self.plugin, &name, &data).map_err(|e| e.to_string())
+        self.kv
+            .blob_set(&self.plugin, &name, &data)
+            .map_err(|e| e.to_string())
     }
 
     fn blob_delete(&mut self, name: String) -> Result<bool, String> {
-        self.kv.blob_delete(&self.plugin, &name).map_err(|e| e.to_string())
+        self.kv
+            .blob_delete(&self.plugin, &name)
+            .map_err(|e| e.to_string())
     }
 
     fn password_hash(&mut self, password: String) -> Result<String, String> {
@@ -292,7 +298,9 @@ mod password {
 
         #[test]
         fn absurd_costs_are_refused() {
-            let phc = super::hash("pw").unwrap().replace("m=7168,t=5", "m=4000000,t=5");
+            let phc = super::hash("pw")
+                .unwrap()
+                .replace("m=7168,t=5", "m=4000000,t=5");
             assert!(!super::verify("pw", &phc));
         }
     }

@@ -62,11 +62,30 @@ macro_rules! world {
 
 world!(LockerWorld, "locker", locker::Locker, LockerPre);
 world!(RawWorld, "raw", raw::Raw, RawPre);
-world!(SmartHomeWorld, "smarthome", smarthome::Smarthome, SmarthomePre);
+world!(
+    SmartHomeWorld,
+    "smarthome",
+    smarthome::Smarthome,
+    SmarthomePre
+);
 world!(ExecWorld, "exec", exec::Exec, ExecPre);
 world!(PlateWorld, "plate", plate::Plate, PlatePre);
 world!(ChatWorld, "chat", chat::Chat, ChatPre);
 
 /// Every world a plugin can implement.
-pub static ALL: &[&dyn WorldOps] = &[&Ops::<LockerWorld>::NEW, &Ops::<RawWorld>::NEW, &Ops::<SmartHomeWorld>::NEW, &Ops::<ExecWorld>::NEW, &Ops::<PlateWorld>::NEW, &Ops::<ChatWorld>::NEW];
-pub const NAMES: &[&str] = &[LockerWorld::NAME, RawWorld::NAME, SmartHomeWorld::NAME, ExecWorld::NAME, PlateWorld::NAME, ChatWorld::NAME];
+pub static ALL: &[&dyn WorldOps] = &[
+    &Ops::<LockerWorld>::NEW,
+    &Ops::<RawWorld>::NEW,
+    &Ops::<SmartHomeWorld>::NEW,
+    &Ops::<ExecWorld>::NEW,
+    &Ops::<PlateWorld>::NEW,
+    &Ops::<ChatWorld>::NEW,
+];
+pub const NAMES: &[&str] = &[
+    LockerWorld::NAME,
+    RawWorld::NAME,
+    SmartHomeWorld::NAME,
+    ExecWorld::NAME,
+    PlateWorld::NAME,
+    ChatWorld::NAME,
+];

@@ -270,11 +270,17 @@ mod tests {
         let (_d, kv) = open();
         let data: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
         kv.blob_set("a", "house.db", &data).unwrap();
-        assert_eq!(kv.blob_get("a", "house.db").unwrap().as_deref(), Some(&data[..]));
+        assert_eq!(
+            kv.blob_get("a", "house.db").unwrap().as_deref(),
+            Some(&data[..])
+        );
         assert_eq!(kv.blob_get("b", "house.db").unwrap(), None);
         assert!(kv.blob_delete("a", "house.db").unwrap());
         assert!(!kv.blob_delete("a", "house.db").unwrap());
-        assert!(matches!(kv.blob_set("a", "x", &vec![0; MAX_BLOB_BYTES + 1]), Err(KvError::BlobTooLarge)));
+        assert!(matches!(
+            kv.blob_set("a", "x", &vec![0; MAX_BLOB_BYTES + 1]),
+            Err(KvError::BlobTooLarge)
+        ));
     }
 
     #[test]

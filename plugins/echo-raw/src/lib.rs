@@ -26,7 +26,10 @@ mod component {
             let mut out = Vec::with_capacity(prefix.len() + frame.len());
             out.extend_from_slice(prefix.as_bytes());
             out.extend_from_slice(&frame);
-            Ok(vec![Outgoing { to: Target::Reply, frame: out }])
+            Ok(vec![Outgoing {
+                to: Target::Reply,
+                frame: out,
+            }])
         }
 
         fn closed(_session: u64) -> Vec<Outgoing> {
