@@ -359,3 +359,41 @@ fn keepalive_pings_close_a_silent_peer() {
         success("cam", "id", "blue", "京A12345")
     );
 }
+
+/// A synthetic photo made by `render-plate` from the GA 36 glyphs (see
+/// plugins/plate-recognizer/src/bin/render-plate.rs): the real recogniser,
+/// inside the real component, reads it.
+const PHOTO: &[u8] = include_bytes!("data/plate-浙C58306.jpg");
+
+#[test]
+fn the_real_recogniser_reads_a_photo_raw_and_bz2() {
+    let host = Host::start(REAL, &[("plate.wasm", "plate.wasm")]);
+    let mut ws = connect(&host, "plate");
+    assert_eq!(ask(&mut ws, login_frame("camera-static-1")), [2, 0, 0]);
+    let body = recognition_body("gate-2", "20261122024500017", PHOTO);
+    let want = success("gate-2", "20261122024500017", "blue", "浙C58306");
+    assert_eq!(ask(&mut ws, [vec![3, 0], body.clone()].concat()), want);
+    assert_eq!(ask(&mut ws, [vec![3, 1], bz2(&body)].concat()), want);
+}
+
+#[test]
+fn a_failed_image_save_answers_3_and_the_result_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    let host = Host::start(
+        &format!("{VARIANT}\nimage_dir = {images:?}\n"),
+        &[("plate_variant.wasm", "plate_variant.wasm")],
+    );
+    // The directory disappears under the running host; a file takes its place.
+    std::fs::remove_dir_all(&images).unwrap();
+    std::fs::write(&images, b"not a directory").unwrap();
+    let mut ws = logged_in(&host, "plate");
+    let frame = [vec![3, 0], recognition_body("cam9", "id9", b"img")].concat();
+    assert_eq!(ask(&mut ws, frame), failed("cam9", "id9", 3));
+    let log = host.log();
+    assert!(log.contains("image not saved"), "{log}");
+    assert!(
+        log.contains("京A12345"),
+        "the recognition result is in the log:\n{log}"
+    );
+}

