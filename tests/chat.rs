@@ -69,20 +69,7 @@ impl Client {
 
     /// TLS, trusting the host's self-signed certificate.
     fn tls(addr: SocketAddr, cert_pem: &Path) -> Client {
-        use rustls_pki_types::CertificateDer;
-        use rustls_pki_types::pem::PemObject;
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(cert_pem).unwrap() {
-            roots.add(cert.unwrap()).unwrap();
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-        let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let conn = common::tls_client(cert_pem);
         let sock = TcpStream::connect(addr).unwrap();
         sock.set_nodelay(true).unwrap();
         sock.set_read_timeout(Some(WAIT)).unwrap();

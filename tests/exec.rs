@@ -8,7 +8,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Host, WAIT, built};
@@ -95,20 +94,7 @@ impl Client {
 
     /// wss, trusting the host's self-signed certificate.
     fn connect_tls(addr: SocketAddr, cert_pem: &std::path::Path) -> Client {
-        use rustls_pki_types::CertificateDer;
-        use rustls_pki_types::pem::PemObject;
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(cert_pem).unwrap() {
-            roots.add(cert.unwrap()).unwrap();
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-        let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let conn = common::tls_client(cert_pem);
         let tls = rustls::StreamOwned::new(conn, tcp(addr));
         let url = format!("wss://localhost:{}/websocket", addr.port());
         let (ws, _) = tungstenite::client(url.as_str(), Conn::Tls(Box::new(tls)))

@@ -190,21 +190,7 @@ fn multi_byte_terminator_over_tls() {
         r#"{ kind = "terminator", terminator = "CLOSE\n" }"#,
         "[listener.tls]\n",
     );
-    let cert = std::fs::read(host.dir.path().join("tls/self-signed.crt")).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    for c in <rustls_pki_types::CertificateDer as rustls_pki_types::pem::PemObject>::pem_slice_iter(
-        &cert,
-    ) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let conn = common::tls_client(&host.dir.path().join("tls/self-signed.crt"));
     let tcp = TcpStream::connect(host.addr("echo")).unwrap();
     tcp.set_read_timeout(Some(WAIT)).unwrap();
     let mut tls = rustls::StreamOwned::new(conn, tcp);
