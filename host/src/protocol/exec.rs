@@ -223,9 +223,7 @@ impl Exec {
         let failure = match result {
             Ok(Ok(outgoing)) => {
                 for o in outgoing {
-                    let target: Target = o.to.into();
-                    let ids = sessions.resolve(&target, id);
-                    sessions.deliver(&ids, &Utf8Bytes::from(o.text));
+                    sessions.send(&Target::from(o.to), id, &Utf8Bytes::from(o.text));
                 }
                 return;
             }

@@ -248,8 +248,7 @@ impl Raw {
         match result {
             Ok(Ok(outgoing)) => {
                 for o in outgoing {
-                    let ids = sessions.resolve(&Target::from(o.to), id);
-                    sessions.deliver(&ids, &Bytes::from(o.frame));
+                    sessions.send(&Target::from(o.to), id, &Bytes::from(o.frame));
                 }
             }
             Ok(Err(reason)) => {

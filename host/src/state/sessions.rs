@@ -248,6 +248,17 @@ impl Sessions {
         }
     }
 
+    /// Queues `msg` for the sessions `target` names, seen from `caller`;
+    /// returns the ids it was queued for.
+    pub fn send<M: Clone + Send + 'static>(
+        &self,
+        target: &Target,
+        caller: SessionId,
+        msg: &M,
+    ) -> Vec<SessionId> {
+        self.deliver(&self.resolve(target, caller), msg)
+    }
+
     /// Queues `msg` for each of `ids`; returns the ids it was queued for.
     /// A session that is gone is skipped; one whose outbox is full is closed.
     pub fn deliver<M: Clone + Send + 'static>(&self, ids: &[SessionId], msg: &M) -> Vec<SessionId> {
@@ -304,6 +315,10 @@ mod tests {
         s.set_attr(a.id, "name", Some("alice".into()));
         assert_eq!(s.get_attr(a.id, "name").as_deref(), Some("alice"));
         assert_eq!(s.resolve(&Target::GroupOthers("room".into()), a.id), [b.id]);
+        assert_eq!(
+            s.send(&Target::GroupOthers("room".into()), a.id, &"hi".to_string()),
+            [b.id]
+        );
         drop(a);
         assert_eq!(s.members("room").len(), 1);
         assert!(
