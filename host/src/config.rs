@@ -251,6 +251,15 @@ impl ListenerConfig {
     pub fn write_timeout(&self) -> Duration {
         Duration::from_millis(self.write_timeout_ms)
     }
+    /// Bound of the TLS handshake (`[listener.tls]`) and of a WebSocket
+    /// handshake; 10 s when the listener has no TLS section.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(
+            self.tls
+                .as_ref()
+                .map_or(defaults::handshake_timeout_ms(), |t| t.handshake_timeout_ms),
+        )
+    }
 }
 
 impl Config {

@@ -56,11 +56,7 @@ pub fn start(
     shared: &Shared,
 ) -> anyhow::Result<()> {
     let plugin = shared.plugin::<ChatWorld>(config)?;
-    let handshake_timeout = config
-        .tls
-        .as_ref()
-        .map(|t| Duration::from_millis(t.handshake_timeout_ms))
-        .unwrap_or_default();
+    let handshake_timeout = config.handshake_timeout();
     let tls = shared.tls(config)?;
     let heartbeat = match config.heartbeat_ms {
         Some(0) => None,
@@ -78,15 +74,10 @@ pub fn start(
         let service = service.clone();
         let tls = tls.clone();
         async move {
-            match tls {
-                None => service.serve(stream, peer, shutdown).await,
-                Some(acceptor) => {
-                    match tls::handshake(&acceptor, stream, handshake_timeout).await {
-                        Ok(stream) => service.serve(stream, peer, shutdown).await,
-                        Err(e) => tracing::debug!(listener = %service.config.name, %peer,
-                        error = %e, "TLS handshake failed"),
-                    }
-                }
+            match tls::secure(stream, tls.as_ref(), handshake_timeout).await {
+                Ok(io) => service.serve(io, peer, shutdown).await,
+                Err(e) => tracing::debug!(listener = %service.config.name, %peer,
+                    error = %e, "TLS handshake failed"),
             }
         }
     });

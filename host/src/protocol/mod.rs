@@ -12,7 +12,6 @@ pub mod smarthome;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
@@ -84,12 +83,7 @@ impl Shared {
                 .clone()
                 .unwrap_or_else(|| default_path.to_string()),
             max_message_bytes: config.max_message_bytes,
-            handshake_timeout: config
-                .tls
-                .as_ref()
-                .map_or(ws::DEFAULT_HANDSHAKE_TIMEOUT, |t| {
-                    Duration::from_millis(t.handshake_timeout_ms)
-                }),
+            handshake_timeout: config.handshake_timeout(),
         }
     }
 

@@ -24,7 +24,7 @@ use crate::runtime::worlds::RawWorld;
 use crate::runtime::worlds::raw::exports::wasmgate::plugin::raw_handler::Outgoing;
 use crate::runtime::{CallError, Plugin};
 use crate::state::sessions::{SessionId, Target};
-use crate::transport::ws::{BoxedIo, Message, Utf8Bytes};
+use crate::transport::ws::{Message, Utf8Bytes};
 use tokio_tungstenite::tungstenite::Error as WsError;
 
 struct Raw {
@@ -69,19 +69,14 @@ pub fn start(
         );
     }
     let tls = shared.tls(config)?;
-    let handshake = Shared::ws_settings(config, "").handshake_timeout;
+    let handshake = config.handshake_timeout();
     shared.serve_tcp(config, listener, metrics, move |stream, peer, shutdown| {
         let service = service.clone();
         let tls = tls.clone();
         async move {
-            let io: BoxedIo = match tls {
-                None => Box::new(stream),
-                Some(acceptor) => {
-                    match crate::transport::tls::handshake(&acceptor, stream, handshake).await {
-                        Ok(stream) => Box::new(stream),
-                        Err(e) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                    }
-                }
+            let io = match crate::transport::tls::secure(stream, tls.as_ref(), handshake).await {
+                Ok(io) => io,
+                Err(e) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
             };
             let codec = FrameCodec::new(service.framing.clone(), service.config.max_message_bytes);
             let (sink, frames) = Framed::new(io, codec).split();

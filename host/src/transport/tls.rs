@@ -78,6 +78,19 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An accepted connection as the protocol sees it: TLS when the listener
+/// has an acceptor (handshake bounded by `timeout`), plain TCP otherwise.
+pub async fn secure(
+    stream: TcpStream,
+    acceptor: Option<&TlsAcceptor>,
+    timeout: Duration,
+) -> std::io::Result<super::ws::BoxedIo> {
+    Ok(match acceptor {
+        Some(acceptor) => Box::new(handshake(acceptor, stream, timeout).await?),
+        None => Box::new(stream),
+    })
+}
+
 /// The server side of a TLS handshake, bounded by `timeout`.
 pub async fn handshake(
     acceptor: &TlsAcceptor,

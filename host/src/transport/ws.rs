@@ -26,10 +26,6 @@ use crate::metrics::ListenerMetrics;
 
 pub use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-/// Handshake timeout when the listener has no `[listener.tls]` (whose
-/// `handshake_timeout_ms` is used otherwise).
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// A byte stream a WebSocket can run on: plain TCP or TLS.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
@@ -96,12 +92,7 @@ pub async fn upgrade(
     tls: Option<&TlsAcceptor>,
     settings: &Settings,
 ) -> std::io::Result<WebSocketStream<BoxedIo>> {
-    let io: BoxedIo = match tls {
-        Some(acceptor) => {
-            Box::new(super::tls::handshake(acceptor, stream, settings.handshake_timeout).await?)
-        }
-        None => Box::new(stream),
-    };
+    let io = super::tls::secure(stream, tls, settings.handshake_timeout).await?;
     accept(io, settings).await
 }
 
