@@ -89,6 +89,27 @@ pub struct RuntimeConfig {
     pub shutdown_grace_ms: u64,
     /// Instances the pooling allocator can hold at once, all plugins together.
     pub max_instances: u32,
+    /// Where compiled components are kept between starts and reloads
+    /// (unset: `compiled/` beside the store's file; `""`: no cache). Only
+    /// the host's own user may write there: entries are loaded as code.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// The compile cache directory, if caching is on.
+    pub fn cache_dir(&self) -> Option<PathBuf> {
+        match &self.runtime.cache_dir {
+            Some(d) if d.as_os_str().is_empty() => None,
+            Some(d) => Some(d.clone()),
+            None => Some(
+                self.store
+                    .path
+                    .parent()
+                    .unwrap_or(Path::new(""))
+                    .join("compiled"),
+            ),
+        }
+    }
 }
 
 impl Default for RuntimeConfig {
@@ -99,6 +120,7 @@ impl Default for RuntimeConfig {
             reload_debounce_ms: 250,
             shutdown_grace_ms: 5_000,
             max_instances: 1_000,
+            cache_dir: None,
         }
     }
 }

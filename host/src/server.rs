@@ -37,7 +37,8 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
     );
     let linker = runtime::linker(&engine)?;
     let metrics = Arc::new(Metrics::default());
-    let plugins = Plugins::new(&config, &engine, &linker, &kv, &metrics);
+    let cache = runtime::CompileCache::new(&engine, config.cache_dir());
+    let plugins = Plugins::new(&config, &engine, &linker, &cache, &kv, &metrics);
 
     let dir = &config.runtime.plugin_dir;
     std::fs::create_dir_all(dir)

@@ -51,9 +51,11 @@ impl Host {
             std::fs::copy(built(file), dir.path().join("plugins").join(name)).unwrap();
         }
         let config = format!(
-            "[admin]\nlisten = \"127.0.0.1:0\"\n[store]\npath = {:?}\n[runtime]\nplugin_dir = {:?}\nreload_debounce_ms = 100\nshutdown_grace_ms = 2000\n\n{body}",
+            "[admin]\nlisten = \"127.0.0.1:0\"\n[store]\npath = {:?}\n[runtime]\nplugin_dir = {:?}\ncache_dir = {:?}\nreload_debounce_ms = 100\nshutdown_grace_ms = 2000\n\n{body}",
             dir.path().join("kv.db"),
             dir.path().join("plugins"),
+            // Shared by every test host: each component is compiled once.
+            root().join("target/wasm-cache"),
         );
         std::fs::write(dir.path().join("wasmgate.toml"), config).unwrap();
         let mut host = Host {

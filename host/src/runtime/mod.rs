@@ -6,6 +6,7 @@
 //! It knows worlds, never protocols: a protocol module asks for a
 //! `Plugin<W>` of the world it needs and calls its exports.
 
+mod cache;
 mod host;
 mod plugin;
 mod watch;
@@ -16,9 +17,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config as WasmConfig, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+pub use cache::CompileCache;
 pub use host::HostState;
 pub use plugin::{
     AdminError, CallError, Plugin, PluginControl, PluginInfo, Plugins, World, world_ops,
@@ -81,8 +83,6 @@ pub fn check_file(path: &Path, world: &str) -> anyhow::Result<()> {
     let engine = engine(64 << 20, 8)?;
     let linker = linker(&engine)?;
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let component = Component::new(&engine, &bytes)
-        .map_err(|e| anyhow::anyhow!("{e:#}"))
-        .context("not a valid WebAssembly component")?;
+    let component = CompileCache::disabled(&engine).component(&engine, &bytes, "")?;
     ops.check(&linker, &component)
 }

@@ -28,6 +28,7 @@ use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, Store, Trap};
 
 use super::HostState;
+use super::cache::CompileCache;
 use crate::config::{Config, PluginConfig};
 use crate::metrics::{Metrics, PluginMetrics};
 use crate::state::kv::Kv;
@@ -133,6 +134,7 @@ pub struct Plugin<W: World> {
     path: PathBuf,
     engine: Engine,
     linker: Arc<Linker<HostState>>,
+    cache: CompileCache,
     kv: Arc<Kv>,
     sessions: Arc<Sessions>,
     config: Arc<BTreeMap<String, String>>,
@@ -158,6 +160,7 @@ pub struct PluginSpec<'a> {
     pub epoch_tick: Duration,
     pub engine: &'a Engine,
     pub linker: &'a Arc<Linker<HostState>>,
+    pub cache: &'a CompileCache,
     pub kv: &'a Arc<Kv>,
     pub metrics: &'a Metrics,
 }
@@ -172,6 +175,7 @@ impl<W: World> Plugin<W> {
             path: spec.plugin_dir.join(c.file_name(spec.name)),
             engine: spec.engine.clone(),
             linker: spec.linker.clone(),
+            cache: spec.cache.clone(),
             kv: spec.kv.clone(),
             sessions: Arc::new(Sessions::default()),
             config: Arc::new(c.string_values()),
@@ -361,9 +365,8 @@ impl<W: World> Plugin<W> {
 
     /// Compiles `bytes` and checks them against the world, without touching
     /// what is serving.
-    fn prepare(&self, bytes: &[u8]) -> anyhow::Result<W::Pre> {
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| anyhow::anyhow!("not a valid WebAssembly component: {e:#}"))?;
+    fn prepare(&self, bytes: &[u8], sha256: &str) -> anyhow::Result<W::Pre> {
+        let component = self.cache.component(&self.engine, bytes, sha256)?;
         let pre = prepare::<W>(&self.linker, &component)?;
         // Instantiate once, so a component that cannot start under this
         // plugin's limits is refused here rather than on the first message.
@@ -402,7 +405,7 @@ impl<W: World> Plugin<W> {
             {
                 return Ok(ReloadOutcome::Unchanged { sha256 });
             }
-            match self.prepare(&bytes) {
+            match self.prepare(&bytes, &sha256) {
                 Ok(pre) => {
                     let generation = self.generations.fetch_add(1, Relaxed) + 1;
                     let loaded = Loaded {
@@ -548,6 +551,7 @@ impl Plugins {
         config: &Config,
         engine: &Engine,
         linker: &Arc<Linker<HostState>>,
+        cache: &CompileCache,
         kv: &Arc<Kv>,
         metrics: &Metrics,
     ) -> Plugins {
@@ -561,6 +565,7 @@ impl Plugins {
                 epoch_tick: Duration::from_millis(config.runtime.epoch_tick_ms),
                 engine,
                 linker,
+                cache,
                 kv,
                 metrics,
             });
