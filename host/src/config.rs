@@ -132,6 +132,11 @@ pub struct PluginConfig {
     pub world: String,
     /// File name inside `runtime.plugin_dir`; defaults to `<name>.wasm`.
     pub file: Option<String>,
+    /// `wasm` (the component file) or `native`: the same Rust logic
+    /// compiled into the host, for benchmarks and as a baseline. A native
+    /// plugin has no file, no reload, no deadline and no memory cap.
+    #[serde(default)]
+    pub backend: Backend,
     /// Deadline of one call into the component.
     #[serde(default = "defaults::deadline_ms")]
     pub deadline_ms: u64,
@@ -148,6 +153,14 @@ pub struct PluginConfig {
     /// Values the component reads with `config-get`.
     #[serde(default)]
     pub config: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    #[default]
+    Wasm,
+    Native,
 }
 
 impl PluginConfig {
@@ -361,8 +374,20 @@ impl Config {
             }
         }
         for (name, p) in &self.plugins {
-            if crate::runtime::world_ops(&p.world).is_none() {
+            let Some(ops) = crate::runtime::world_ops(&p.world) else {
                 bail!("plugin {name:?}: unknown world {:?}", p.world);
+            };
+            if p.backend == Backend::Native && !ops.has_native() {
+                bail!(
+                    "plugin {name:?}: world {:?} has no native build (backend = \"native\" exists for {})",
+                    p.world,
+                    crate::runtime::worlds::ALL
+                        .iter()
+                        .filter(|o| o.has_native())
+                        .map(|o| o.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
             }
             if p.max_concurrency == 0 || p.deadline_ms == 0 || p.memory_mb == 0 {
                 bail!("plugin {name:?}: max_concurrency, deadline_ms and memory_mb must be > 0");
@@ -414,6 +439,15 @@ mod tests {
             format!("{err:#}").contains("needs a plugin of world \"locker\""),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn native_backend_only_where_a_native_build_exists() {
+        let ok = Config::parse("[plugins.l]\nworld = \"locker\"\nbackend = \"native\"\n").unwrap();
+        assert_eq!(ok.plugins["l"].backend, Backend::Native);
+        let err = Config::parse("[plugins.r]\nworld = \"raw\"\nbackend = \"native\"\n").unwrap_err();
+        assert!(format!("{err:#}").contains("no native build"), "{err:#}");
+        assert!(Config::parse("[plugins.l]\nworld = \"locker\"\nbackend = \"jit\"\n").is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod codec;
 pub mod config;
 pub mod metrics;
+pub mod native;
 pub mod protocol;
 pub mod runtime;
 pub mod server;

@@ -28,6 +28,7 @@ use super::Shared;
 use crate::codec::chat::{ChatCodec, Inbound, Outbound};
 use crate::config::ListenerConfig;
 use crate::metrics::ListenerMetrics;
+use crate::native;
 use crate::runtime::Plugin;
 use crate::runtime::worlds::ChatWorld;
 use crate::runtime::worlds::chat::exports::wasmgate::plugin::chat_handler::Outgoing;
@@ -258,10 +259,11 @@ impl Chat {
         };
         let result = self
             .plugin
-            .call(move |b, store| {
-                b.wasmgate_plugin_chat_handler()
-                    .call_handle(store, id, &request)
-            })
+            .call(
+                request,
+                move |b, store, request| b.wasmgate_plugin_chat_handler().call_handle(store, id, &request),
+                move |h, request| native::chat::handle(h, id, request),
+            )
             .await;
         match result {
             Ok(Ok(outgoing)) => self.route(id, outgoing, own),
@@ -281,7 +283,11 @@ impl Chat {
         for attempt in 1..=CLOSED_ATTEMPTS {
             let result = self
                 .plugin
-                .call(move |b, store| b.wasmgate_plugin_chat_handler().call_closed(store, id))
+                .call(
+                    id,
+                    |b, store, id| b.wasmgate_plugin_chat_handler().call_closed(store, id),
+                    native::chat::closed,
+                )
                 .await;
             match result {
                 // The session is going: nothing it would get matters.

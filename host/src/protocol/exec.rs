@@ -31,6 +31,7 @@ use super::Shared;
 use crate::codec::exec::{ExecRequest, HEARTBEAT, cmd_of, decode, error_response};
 use crate::config::ListenerConfig;
 use crate::metrics::ListenerMetrics;
+use crate::native;
 use crate::runtime::Plugin;
 use crate::runtime::worlds::ExecWorld;
 use crate::state::sessions::{SessionId, Target};
@@ -172,7 +173,11 @@ impl Exec {
         // which may take a while with a dead peer.
         let closed = self
             .plugin
-            .call(move |b, store| b.wasmgate_plugin_exec_handler().call_closed(store, id))
+            .call(
+                id,
+                |b, store, id| b.wasmgate_plugin_exec_handler().call_closed(store, id),
+                native::exec::closed,
+            )
             .await;
         if let Err(e) = closed {
             tracing::debug!(listener, %peer, session = id, error = %e, "plugin not told of the close");
@@ -214,10 +219,11 @@ impl Exec {
         let is_init = matches!(request, ExecRequest::Init(_));
         let result = self
             .plugin
-            .call(move |b, store| {
-                b.wasmgate_plugin_exec_handler()
-                    .call_handle(store, id, &request)
-            })
+            .call(
+                request,
+                move |b, store, request| b.wasmgate_plugin_exec_handler().call_handle(store, id, &request),
+                move |h, request| native::exec::handle(h, id, request),
+            )
             .await;
         let sessions = self.plugin.sessions();
         let failure = match result {

@@ -16,6 +16,7 @@ use super::Shared;
 use crate::codec::locker::{Inbound, LockerCodec, Outbound, Report, valid_code};
 use crate::config::ListenerConfig;
 use crate::metrics::ListenerMetrics;
+use crate::native;
 use crate::runtime::Plugin;
 use crate::runtime::worlds::LockerWorld;
 use crate::runtime::worlds::locker::exports::wasmgate::plugin::locker_handler as wit;
@@ -102,10 +103,11 @@ impl Locker {
         let (id, send) = (report.id.clone(), report.send);
         let result = self
             .plugin
-            .call(move |b, store| {
-                b.wasmgate_plugin_locker_handler()
-                    .call_handle(store, &report)
-            })
+            .call(
+                report,
+                |b, store, report| b.wasmgate_plugin_locker_handler().call_handle(store, &report),
+                native::locker::handle,
+            )
             .await;
         let listener = &*self.config.name;
         match result {

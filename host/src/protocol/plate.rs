@@ -22,6 +22,7 @@ use super::Shared;
 use crate::codec::plate::{self, Outcome, Recognition, Request, err, status};
 use crate::config::ListenerConfig;
 use crate::metrics::ListenerMetrics;
+use crate::native;
 use crate::runtime::worlds::PlateWorld;
 use crate::runtime::worlds::plate::exports::wasmgate::plugin::plate_handler::{
     Failure, LoginRequest,
@@ -190,10 +191,11 @@ impl PlateService {
                 let (city, park) = (request.city.clone(), request.park.clone());
                 let result = self
                     .plugin
-                    .call(move |b, store| {
-                        b.wasmgate_plugin_plate_handler()
-                            .call_login(store, &request)
-                    })
+                    .call(
+                        request,
+                        |b, store, request| b.wasmgate_plugin_plate_handler().call_login(store, &request),
+                        native::plate::login,
+                    )
                     .await;
                 let ok = matches!(result, Ok(true));
                 // The token is a credential: never logged.
@@ -242,10 +244,14 @@ impl PlateService {
         let (camera, identify, image) = (r.camera.clone(), r.identify.clone(), r.image.to_vec());
         let result = self
             .plugin
-            .call(move |b, store| {
-                b.wasmgate_plugin_plate_handler()
-                    .call_recognize(store, &camera, &identify, &image)
-            })
+            .call(
+                image,
+                move |b, store, image| {
+                    b.wasmgate_plugin_plate_handler()
+                        .call_recognize(store, &camera, &identify, &image)
+                },
+                native::plate::recognize,
+            )
             .await;
         let outcome = match result {
             Ok(Ok(p)) => Outcome::Success {

@@ -140,7 +140,7 @@ impl Raw {
 
         let opened = self
             .plugin
-            .call(move |b, st| b.wasmgate_plugin_raw_handler().call_opened(st, id))
+            .call_wasm(move |b, st| b.wasmgate_plugin_raw_handler().call_opened(st, id))
             .await;
         self.route(id, peer, opened);
 
@@ -177,7 +177,7 @@ impl Raw {
                             let data = data.to_vec();
                             let result = self
                                 .plugin
-                                .call(move |b, st| b.wasmgate_plugin_raw_handler().call_handle(st, id, &data))
+                                .call_wasm(move |b, st| b.wasmgate_plugin_raw_handler().call_handle(st, id, &data))
                                 .await;
                             self.route(id, peer, result);
                         }
@@ -203,7 +203,7 @@ impl Raw {
         }
         let closed = self
             .plugin
-            .call(move |b, st| b.wasmgate_plugin_raw_handler().call_closed(st, id))
+            .call_wasm(move |b, st| b.wasmgate_plugin_raw_handler().call_closed(st, id))
             .await;
         self.route(id, peer, closed.map(Ok));
         drop(session);

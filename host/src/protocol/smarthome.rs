@@ -17,6 +17,7 @@ use super::Shared;
 use crate::codec::smarthome::{Answer, SmartHomeCodec};
 use crate::config::ListenerConfig;
 use crate::metrics::ListenerMetrics;
+use crate::native;
 use crate::runtime::Plugin;
 use crate::runtime::worlds::SmartHomeWorld;
 
@@ -86,10 +87,11 @@ impl SmartHome {
         let listener = &*self.config.name;
         let result = self
             .plugin
-            .call(move |b, store| {
-                b.wasmgate_plugin_smarthome_handler()
-                    .call_handle(store, command)
-            })
+            .call(
+                command,
+                |b, store, command| b.wasmgate_plugin_smarthome_handler().call_handle(store, command),
+                native::smarthome::handle,
+            )
             .await;
         match result {
             Ok(Ok(r)) => Answer {

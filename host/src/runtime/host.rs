@@ -1,10 +1,15 @@
-//! What a component's store holds, and the `wasmgate:plugin/host` imports
-//! implemented on it: kv, clock, log, config. Also the memory limiter that
-//! enforces a plugin's cap and records when it was hit.
+//! What a plugin can ask of the host, implemented once: [`PluginCtx`] is a
+//! plugin's view of the store, its sessions, its configuration and the log,
+//! as the [`wasmgate_sdk::Host`] trait. A component reaches it through its
+//! `wasmgate:plugin/host` and `sessions` imports (the WIT impls below only
+//! convert arguments); a native plugin (`backend = "native"`) calls it
+//! directly. Also what a component's store holds ([`HostState`]) and the
+//! memory limiter that enforces a plugin's cap and records when it was hit.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use wasmgate_sdk::{Host as _, Level};
 use wasmtime::ResourceLimiter;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -17,11 +22,122 @@ use crate::state::sessions::{self, Sessions};
 /// Longest log line a plugin can write; longer ones are cut.
 const MAX_LOG_BYTES: usize = 4096;
 
-pub struct HostState {
+/// One plugin's capabilities: its private keyspace and blobs, the sessions
+/// of its listeners, its `[plugins.NAME.config]`, and its log lines.
+#[derive(Clone)]
+pub struct PluginCtx {
     pub(crate) plugin: Arc<str>,
     pub(crate) kv: Arc<Kv>,
     pub(crate) sessions: Arc<Sessions>,
     pub(crate) config: Arc<BTreeMap<String, String>>,
+}
+
+impl wasmgate_sdk::Host for PluginCtx {
+    fn kv_get(&self, key: &str) -> Result<Option<String>, String> {
+        self.kv.get(&self.plugin, key).map_err(|e| e.to_string())
+    }
+    fn kv_set(&self, key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), String> {
+        self.kv
+            .set(&self.plugin, key, value, ttl_ms)
+            .map_err(|e| e.to_string())
+    }
+    fn kv_delete(&self, key: &str) -> Result<bool, String> {
+        self.kv.delete(&self.plugin, key).map_err(|e| e.to_string())
+    }
+    fn kv_list(&self, prefix: &str, limit: u32) -> Result<Vec<(String, String)>, String> {
+        self.kv
+            .list(&self.plugin, prefix, limit)
+            .map_err(|e| e.to_string())
+    }
+    fn blob_get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+        self.kv
+            .blob_get(&self.plugin, name)
+            .map_err(|e| e.to_string())
+    }
+    fn blob_set(&self, name: &str, data: &[u8]) -> Result<(), String> {
+        self.kv
+            .blob_set(&self.plugin, name, data)
+            .map_err(|e| e.to_string())
+    }
+    fn blob_delete(&self, name: &str) -> Result<bool, String> {
+        self.kv
+            .blob_delete(&self.plugin, name)
+            .map_err(|e| e.to_string())
+    }
+    fn password_hash(&self, password: &str) -> Result<String, String> {
+        password::hash(password)
+    }
+    fn password_verify(&self, password: &str, phc: &str) -> bool {
+        password::verify(password, phc)
+    }
+    fn now_ms(&self) -> u64 {
+        crate::state::now_ms()
+    }
+    fn log(&self, level: Level, message: &str) {
+        let mut cut = message.len().min(MAX_LOG_BYTES);
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let more = if cut < message.len() { "…" } else { "" };
+        let msg = &message[..cut];
+        let plugin = &*self.plugin;
+        match level {
+            Level::Trace => tracing::trace!(target: "plugin", plugin, "{msg}{more}"),
+            Level::Debug => tracing::debug!(target: "plugin", plugin, "{msg}{more}"),
+            Level::Info => tracing::info!(target: "plugin", plugin, "{msg}{more}"),
+            Level::Warn => tracing::warn!(target: "plugin", plugin, "{msg}{more}"),
+            Level::Error => tracing::error!(target: "plugin", plugin, "{msg}{more}"),
+        }
+    }
+    fn config_get(&self, key: &str) -> Option<String> {
+        self.config.get(key).cloned()
+    }
+    fn info(&self, session: u64) -> Option<wasmgate_sdk::SessionInfo> {
+        self.sessions.info(session).map(sdk_info)
+    }
+    fn get_attr(&self, session: u64, key: &str) -> Option<String> {
+        self.sessions.get_attr(session, key)
+    }
+    fn set_attr(&self, session: u64, key: &str, value: Option<&str>) {
+        self.sessions
+            .set_attr(session, key, value.map(str::to_string))
+    }
+    fn join(&self, session: u64, group: &str) {
+        self.sessions.join(session, group)
+    }
+    fn leave(&self, session: u64, group: &str) {
+        self.sessions.leave(session, group)
+    }
+    fn members(&self, group: &str) -> Vec<wasmgate_sdk::SessionInfo> {
+        self.sessions
+            .members(group)
+            .into_iter()
+            .map(sdk_info)
+            .collect()
+    }
+    fn claim(&self, session: u64, name: &str) -> bool {
+        self.sessions.claim(session, name)
+    }
+    fn release(&self, session: u64, name: &str) {
+        self.sessions.release(session, name)
+    }
+    fn close(&self, session: u64) {
+        self.sessions.close(session)
+    }
+}
+
+fn sdk_info(i: sessions::Info) -> wasmgate_sdk::SessionInfo {
+    wasmgate_sdk::SessionInfo {
+        id: i.id,
+        listener: i.listener,
+        peer: i.peer,
+        attrs: i.attrs,
+    }
+}
+
+/// What a component's store holds.
+pub struct HostState {
+    pub(crate) ctx: PluginCtx,
     pub(crate) memory_cap: usize,
     /// Set when the component asked for more memory than its cap; read
     /// after a trap to tell "out of memory" from other traps.
@@ -31,23 +147,14 @@ pub struct HostState {
 }
 
 impl HostState {
-    pub fn new(
-        plugin: Arc<str>,
-        kv: Arc<Kv>,
-        sessions: Arc<Sessions>,
-        config: Arc<BTreeMap<String, String>>,
-        memory_cap: usize,
-    ) -> Self {
+    pub fn new(ctx: PluginCtx, memory_cap: usize) -> Self {
         // Nothing is granted: no preopened directories, no environment, no
         // network. stderr goes to the host's so a guest panic message is seen.
         let wasi = wasmtime_wasi::WasiCtxBuilder::new()
             .inherit_stderr()
             .build();
         HostState {
-            plugin,
-            kv,
-            sessions,
-            config,
+            ctx,
             memory_cap,
             memory_exceeded: false,
             wasi,
@@ -96,79 +203,47 @@ pub(super) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
 
 impl wit::Host for HostState {
     fn kv_get(&mut self, key: String) -> Result<Option<String>, String> {
-        self.kv.get(&self.plugin, &key).map_err(|e| e.to_string())
+        self.ctx.kv_get(&key)
     }
-
     fn kv_set(&mut self, key: String, value: String, ttl_ms: Option<u64>) -> Result<(), String> {
-        self.kv
-            .set(&self.plugin, &key, &value, ttl_ms)
-            .map_err(|e| e.to_string())
+        self.ctx.kv_set(&key, &value, ttl_ms)
     }
-
     fn kv_delete(&mut self, key: String) -> Result<bool, String> {
-        self.kv
-            .delete(&self.plugin, &key)
-            .map_err(|e| e.to_string())
+        self.ctx.kv_delete(&key)
     }
-
     fn kv_list(&mut self, prefix: String, limit: u32) -> Result<Vec<(String, String)>, String> {
-        self.kv
-            .list(&self.plugin, &prefix, limit)
-            .map_err(|e| e.to_string())
+        self.ctx.kv_list(&prefix, limit)
     }
-
     fn blob_get(&mut self, name: String) -> Result<Option<Vec<u8>>, String> {
-        self.kv
-            .blob_get(&self.plugin, &name)
-            .map_err(|e| e.to_string())
+        self.ctx.blob_get(&name)
     }
-
     fn blob_set(&mut self, name: String, data: Vec<u8>) -> Result<(), String> {
-        self.kv
-            .blob_set(&self.plugin, &name, &data)
-            .map_err(|e| e.to_string())
+        self.ctx.blob_set(&name, &data)
     }
-
     fn blob_delete(&mut self, name: String) -> Result<bool, String> {
-        self.kv
-            .blob_delete(&self.plugin, &name)
-            .map_err(|e| e.to_string())
+        self.ctx.blob_delete(&name)
     }
-
     fn password_hash(&mut self, password: String) -> Result<String, String> {
-        password::hash(&password)
+        self.ctx.password_hash(&password)
     }
-
     fn password_verify(&mut self, password: String, phc: String) -> bool {
-        password::verify(&password, &phc)
+        self.ctx.password_verify(&password, &phc)
     }
-
     fn now_ms(&mut self) -> u64 {
-        crate::state::now_ms()
+        self.ctx.now_ms()
     }
-
     fn log(&mut self, level: LogLevel, message: String) {
-        let mut msg = message;
-        if msg.len() > MAX_LOG_BYTES {
-            let mut cut = MAX_LOG_BYTES;
-            while !msg.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            msg.truncate(cut);
-            msg.push_str("…");
-        }
-        let plugin = &*self.plugin;
-        match level {
-            LogLevel::Trace => tracing::trace!(target: "plugin", plugin, "{msg}"),
-            LogLevel::Debug => tracing::debug!(target: "plugin", plugin, "{msg}"),
-            LogLevel::Info => tracing::info!(target: "plugin", plugin, "{msg}"),
-            LogLevel::Warn => tracing::warn!(target: "plugin", plugin, "{msg}"),
-            LogLevel::Error => tracing::error!(target: "plugin", plugin, "{msg}"),
-        }
+        let level = match level {
+            LogLevel::Trace => Level::Trace,
+            LogLevel::Debug => Level::Debug,
+            LogLevel::Info => Level::Info,
+            LogLevel::Warn => Level::Warn,
+            LogLevel::Error => Level::Error,
+        };
+        self.ctx.log(level, &message)
     }
-
     fn config_get(&mut self, key: String) -> Option<String> {
-        self.config.get(&key).cloned()
+        self.ctx.config_get(&key)
     }
 }
 
@@ -196,35 +271,36 @@ impl From<wit_sessions::Target> for sessions::Target {
 
 impl wit_sessions::Host for HostState {
     fn info(&mut self, session: u64) -> Option<wit_sessions::SessionInfo> {
-        self.sessions.info(session).map(Into::into)
+        self.ctx.sessions.info(session).map(Into::into)
     }
     fn get_attr(&mut self, session: u64, key: String) -> Option<String> {
-        self.sessions.get_attr(session, &key)
+        self.ctx.sessions.get_attr(session, &key)
     }
     fn set_attr(&mut self, session: u64, key: String, value: Option<String>) {
-        self.sessions.set_attr(session, &key, value)
+        self.ctx.sessions.set_attr(session, &key, value)
     }
     fn join(&mut self, session: u64, group: String) {
-        self.sessions.join(session, &group)
+        self.ctx.sessions.join(session, &group)
     }
     fn leave(&mut self, session: u64, group: String) {
-        self.sessions.leave(session, &group)
+        self.ctx.sessions.leave(session, &group)
     }
     fn members(&mut self, group: String) -> Vec<wit_sessions::SessionInfo> {
-        self.sessions
+        self.ctx
+            .sessions
             .members(&group)
             .into_iter()
             .map(Into::into)
             .collect()
     }
     fn claim(&mut self, session: u64, name: String) -> bool {
-        self.sessions.claim(session, &name)
+        self.ctx.sessions.claim(session, &name)
     }
     fn release(&mut self, session: u64, name: String) {
-        self.sessions.release(session, &name)
+        self.ctx.sessions.release(session, &name)
     }
     fn close(&mut self, session: u64) {
-        self.sessions.close(session)
+        self.ctx.sessions.close(session)
     }
 }
 

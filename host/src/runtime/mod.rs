@@ -21,7 +21,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Config as WasmConfig, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use cache::CompileCache;
-pub use host::HostState;
+pub use host::{HostState, PluginCtx};
 pub use plugin::{
     AdminError, CallError, Plugin, PluginControl, PluginInfo, Plugins, World, world_ops,
 };

@@ -9,6 +9,11 @@
 //! reused. A reload compiles and checks the new file first and only then
 //! swaps; calls in flight finish on the version they started with, and
 //! instances of an old version are dropped instead of reused.
+//!
+//! A plugin configured with `backend = "native"` runs the same Rust logic
+//! compiled into the host instead (see [`crate::native`]): same slots, same
+//! metrics, same call sites, no component. It exists to measure what the
+//! WebAssembly boundary costs; it has no deadline, memory cap or reload.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -27,9 +32,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, Store, Trap};
 
-use super::HostState;
 use super::cache::CompileCache;
-use crate::config::{Config, PluginConfig};
+use super::{HostState, PluginCtx};
+use crate::config::{Backend, Config, PluginConfig};
 use crate::metrics::{Metrics, PluginMetrics};
 use crate::state::kv::Kv;
 use crate::state::sessions::Sessions;
@@ -51,6 +56,9 @@ pub trait World: Send + Sync + 'static {
         store: &mut Store<HostState>,
         request: &str,
     ) -> wasmtime::Result<Result<String, AdminError>>;
+    /// The `admin` export of the world's native build, if it has one
+    /// (`backend = "native"` is accepted only then).
+    const NATIVE_ADMIN: Option<fn(&PluginCtx, &str) -> Result<String, AdminError>>;
 }
 
 /// An `admin-error` from a component.
@@ -100,6 +108,8 @@ pub enum ReloadOutcome {
     Unchanged {
         sha256: String,
     },
+    /// A native plugin: compiled into the host, nothing to load.
+    Native,
 }
 
 /// Operations on a plugin that do not depend on its world (admin API, watcher).
@@ -135,9 +145,9 @@ pub struct Plugin<W: World> {
     engine: Engine,
     linker: Arc<Linker<HostState>>,
     cache: CompileCache,
-    kv: Arc<Kv>,
-    sessions: Arc<Sessions>,
-    config: Arc<BTreeMap<String, String>>,
+    ctx: PluginCtx,
+    /// `backend = "native"`: calls run the native closure, not the component.
+    native: bool,
     deadline: Duration,
     deadline_ticks: u64,
     memory_cap: usize,
@@ -176,9 +186,13 @@ impl<W: World> Plugin<W> {
             engine: spec.engine.clone(),
             linker: spec.linker.clone(),
             cache: spec.cache.clone(),
-            kv: spec.kv.clone(),
-            sessions: Arc::new(Sessions::default()),
-            config: Arc::new(c.string_values()),
+            ctx: PluginCtx {
+                plugin: spec.name.into(),
+                kv: spec.kv.clone(),
+                sessions: Arc::new(Sessions::default()),
+                config: Arc::new(c.string_values()),
+            },
+            native: c.backend == Backend::Native,
             deadline,
             deadline_ticks: (deadline.as_nanos().div_ceil(tick) as u64).max(1),
             memory_cap: (c.memory_mb as usize).saturating_mul(1 << 20),
@@ -200,7 +214,7 @@ impl<W: World> Plugin<W> {
 
     /// The sessions of every listener this plugin serves.
     pub fn sessions(&self) -> &Arc<Sessions> {
-        &self.sessions
+        &self.ctx.sessions
     }
 
     /// Counts an error the component answered with (not a failure of the call).
@@ -208,22 +222,64 @@ impl<W: World> Plugin<W> {
         self.metrics.errors.fetch_add(1, Relaxed);
     }
 
-    /// Runs `f` against a warm instance of the current version, within the
-    /// plugin's limits.
-    pub async fn call<R, F>(self: &Arc<Self>, f: F) -> Result<R, CallError>
+    /// Calls the plugin with `arg`: `wasm` against a warm instance of the
+    /// current component version, within the plugin's limits, or, for a
+    /// native plugin, `native` against the host's capabilities. Exactly one
+    /// of the two runs, on a blocking thread, holding one of the plugin's
+    /// slots.
+    pub async fn call<A, R, F, N>(self: &Arc<Self>, arg: A, wasm: F, native: N) -> Result<R, CallError>
     where
+        A: Send + 'static,
         R: Send + 'static,
-        F: FnOnce(&W::Bindings, &mut Store<HostState>) -> wasmtime::Result<R> + Send + 'static,
+        F: FnOnce(&W::Bindings, &mut Store<HostState>, A) -> wasmtime::Result<R> + Send + 'static,
+        N: FnOnce(&PluginCtx, A) -> R + Send + 'static,
     {
         let permit = self.acquire_slot().await?;
         let this = self.clone();
         let joined = tokio::task::spawn_blocking(move || {
-            let result = this.call_blocking(f);
+            let result = if this.native {
+                this.call_native(|ctx| native(ctx, arg))
+            } else {
+                this.call_blocking(|b, store| wasm(b, store, arg))
+            };
             drop(permit);
             result
         })
         .await;
         joined.unwrap_or_else(|e| Err(CallError::Trap(format!("host task failed: {e}"))))
+    }
+
+    /// [`Plugin::call`] for worlds without a native build.
+    pub async fn call_wasm<R, F>(self: &Arc<Self>, f: F) -> Result<R, CallError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&W::Bindings, &mut Store<HostState>) -> wasmtime::Result<R> + Send + 'static,
+    {
+        let name = self.name.clone();
+        let native = move |_: &PluginCtx, ()| Err(CallError::NotLoaded(name));
+        self.call((), |b, store, ()| f(b, store).map(Ok), native)
+            .await
+            .and_then(|r| r)
+    }
+
+    /// A call of the native build: counted and timed like a component call;
+    /// a panic is what a trap is for a component.
+    fn call_native<R>(&self, f: impl FnOnce(&PluginCtx) -> R) -> Result<R, CallError> {
+        self.metrics.calls.fetch_add(1, Relaxed);
+        let started = Instant::now();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&self.ctx)));
+        self.metrics.latency.observe(started.elapsed());
+        result.map_err(|panic| {
+            self.metrics.traps.fetch_add(1, Relaxed);
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".to_string());
+            let err = CallError::Trap(format!("native plugin panicked: {why}"));
+            tracing::warn!(plugin = %self.name, error = %err, "call failed");
+            err
+        })
     }
 
     async fn acquire_slot(&self) -> Result<OwnedSemaphorePermit, CallError> {
@@ -276,13 +332,7 @@ impl<W: World> Plugin<W> {
     }
 
     fn new_store(&self) -> Store<HostState> {
-        let state = HostState::new(
-            self.name.clone(),
-            self.kv.clone(),
-            self.sessions.clone(),
-            self.config.clone(),
-            self.memory_cap,
-        );
+        let state = HostState::new(self.ctx.clone(), self.memory_cap);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s as &mut dyn wasmtime::ResourceLimiter);
         store.epoch_deadline_trap();
@@ -455,6 +505,19 @@ impl<W: World> PluginControl for Plugin<W> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        if self.native {
+            return PluginInfo {
+                name: self.name.to_string(),
+                world: W::NAME,
+                file: "(native build)".to_string(),
+                loaded: true,
+                sha256: None,
+                loaded_at_ms: None,
+                generation: None,
+                last_reload_error: None,
+                last_reload_error_at_ms: None,
+            };
+        }
         PluginInfo {
             name: self.name.to_string(),
             world: W::NAME,
@@ -469,6 +532,9 @@ impl<W: World> PluginControl for Plugin<W> {
     }
 
     fn reload(&self) -> Result<ReloadOutcome, String> {
+        if self.native {
+            return Ok(ReloadOutcome::Native);
+        }
         let _serial = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
         let started = Instant::now();
         let outcome = self.load_from_disk();
@@ -479,6 +545,7 @@ impl<W: World> PluginControl for Plugin<W> {
                 tracing::info!(plugin = %self.name, world = W::NAME, %sha256, generation,
                     ms = started.elapsed().as_millis() as u64, "plugin loaded");
             }
+            Ok(ReloadOutcome::Native) => {}
             Ok(ReloadOutcome::Unchanged { .. }) => {
                 tracing::debug!(plugin = %self.name, "plugin file unchanged; nothing to reload");
             }
@@ -499,7 +566,14 @@ impl<W: World> PluginControl for Plugin<W> {
         request: String,
     ) -> BoxFuture<'static, Result<Result<String, AdminError>, CallError>> {
         Box::pin(async move {
-            self.call(move |b, store| W::admin(b, store, &request))
+            let native = |ctx: &PluginCtx, request: String| match W::NATIVE_ADMIN {
+                Some(admin) => admin(ctx, &request),
+                None => Err(AdminError {
+                    status: 500,
+                    message: "this world has no native build".to_string(),
+                }),
+            };
+            self.call(request, |b, store, request| W::admin(b, store, &request), native)
                 .await
         })
     }
@@ -508,6 +582,8 @@ impl<W: World> PluginControl for Plugin<W> {
 /// A world's entry in the table of worlds, usable without knowing `W`.
 pub trait WorldOps: Sync {
     fn name(&self) -> &'static str;
+    /// Whether the world has a native build (`backend = "native"`).
+    fn has_native(&self) -> bool;
     fn check(&self, linker: &Linker<HostState>, component: &Component) -> anyhow::Result<()>;
     fn create(&self, spec: PluginSpec<'_>) -> (Arc<dyn PluginControl>, Arc<dyn Any + Send + Sync>);
 }
@@ -521,6 +597,9 @@ impl<W> Ops<W> {
 impl<W: World> WorldOps for Ops<W> {
     fn name(&self) -> &'static str {
         W::NAME
+    }
+    fn has_native(&self) -> bool {
+        W::NATIVE_ADMIN.is_some()
     }
     fn check(&self, linker: &Linker<HostState>, component: &Component) -> anyhow::Result<()> {
         prepare::<W>(linker, component).map(|_| ())

@@ -1,11 +1,12 @@
 //! Host bindings of the WIT worlds (`wit/`), and the table of worlds a plugin
-//! can implement. Adding a world is one `world!` line and an entry in [`ALL`]
-//! and [`NAMES`].
+//! can implement. Adding a world is one `world!` line (naming its native
+//! build's admin, if it has one) and an entry in [`ALL`] and [`NAMES`].
 
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
-use super::HostState;
+use super::{HostState, PluginCtx};
+use crate::native;
 use super::plugin::{AdminError, Ops, World, WorldOps};
 
 /// The interfaces the host provides (`host`, `sessions`), generated once and
@@ -22,7 +23,7 @@ pub use imports::wasmgate;
 /// Declares world `$name`: its bindings in module `$module` (whose imports
 /// are the shared ones) and `$marker`, its [`World`] impl.
 macro_rules! world {
-    ($marker:ident, $name:literal, $module:ident :: $bindings:ident, $pre:ident) => {
+    ($marker:ident, $name:literal, $module:ident :: $bindings:ident, $pre:ident, native: $native:expr) => {
         pub mod $module {
             wasmtime::component::bindgen!({
                 world: $name,
@@ -56,21 +57,17 @@ macro_rules! world {
                 let answer = b.wasmgate_plugin_admin().call_handle(store, request)?;
                 Ok(answer.map_err(|e| AdminError { status: e.status, message: e.message }))
             }
+            const NATIVE_ADMIN: Option<fn(&PluginCtx, &str) -> Result<String, AdminError>> = $native;
         }
     };
 }
 
-world!(LockerWorld, "locker", locker::Locker, LockerPre);
-world!(RawWorld, "raw", raw::Raw, RawPre);
-world!(
-    SmartHomeWorld,
-    "smarthome",
-    smarthome::Smarthome,
-    SmarthomePre
-);
-world!(ExecWorld, "exec", exec::Exec, ExecPre);
-world!(PlateWorld, "plate", plate::Plate, PlatePre);
-world!(ChatWorld, "chat", chat::Chat, ChatPre);
+world!(LockerWorld, "locker", locker::Locker, LockerPre, native: Some(native::locker::admin));
+world!(RawWorld, "raw", raw::Raw, RawPre, native: None);
+world!(SmartHomeWorld, "smarthome", smarthome::Smarthome, SmarthomePre, native: Some(native::smarthome::admin));
+world!(ExecWorld, "exec", exec::Exec, ExecPre, native: Some(native::exec::admin));
+world!(PlateWorld, "plate", plate::Plate, PlatePre, native: Some(native::plate::admin));
+world!(ChatWorld, "chat", chat::Chat, ChatPre, native: Some(native::chat::admin));
 
 /// Every world a plugin can implement.
 pub static ALL: &[&dyn WorldOps] = &[

@@ -1,6 +1,6 @@
 //! wasmgate chat component (world `chat`).
 //!
-//! The rules live in [`logic`] behind the [`logic::Host`] trait; this file
+//! The rules live in [`logic`] written against [`wasmgate_sdk::Host`]; this file
 //! only adapts them to the generated bindings, which are compiled for wasm32
 //! only so that `cargo test -p chat` runs natively.
 
@@ -11,6 +11,10 @@ mod component {
     wit_bindgen::generate!({
         world: "chat",
         path: "../../wit",
+        with: {
+            "wasmgate:plugin/host@0.1.0": wasmgate_sdk::bindings::wasmgate::plugin::host,
+            "wasmgate:plugin/sessions@0.1.0": wasmgate_sdk::bindings::wasmgate::plugin::sessions,
+        },
     });
 
     use crate::logic;
@@ -19,66 +23,8 @@ mod component {
         self, ClientRequest, Friend, GroupDelivery, LoggedOn, LoginResult, Outgoing,
         PrivateDelivery, RegisterResult, ServerMessage,
     };
-    use wasmgate::plugin::host;
-    use wasmgate::plugin::sessions::{self, Target};
-
-    struct WitHost;
-
-    impl logic::Host for WitHost {
-        fn kv_get(&self, key: &str) -> Result<Option<String>, String> {
-            host::kv_get(key)
-        }
-        fn kv_set(&self, key: &str, value: &str) -> Result<(), String> {
-            host::kv_set(key, value, None)
-        }
-        fn kv_delete(&self, key: &str) -> Result<bool, String> {
-            host::kv_delete(key)
-        }
-        fn kv_list(&self, prefix: &str, limit: u32) -> Result<Vec<(String, String)>, String> {
-            host::kv_list(prefix, limit)
-        }
-        fn password_hash(&self, password: &str) -> Result<String, String> {
-            host::password_hash(password)
-        }
-        fn password_verify(&self, password: &str, phc: &str) -> bool {
-            host::password_verify(password, phc)
-        }
-        fn log(&self, level: logic::Level, message: &str) {
-            let level = match level {
-                logic::Level::Debug => host::LogLevel::Debug,
-                logic::Level::Info => host::LogLevel::Info,
-                logic::Level::Warn => host::LogLevel::Warn,
-            };
-            host::log(level, message)
-        }
-        fn get_attr(&self, session: u64, key: &str) -> Option<String> {
-            sessions::get_attr(session, key)
-        }
-        fn set_attr(&self, session: u64, key: &str, value: Option<&str>) {
-            sessions::set_attr(session, key, value)
-        }
-        fn join(&self, session: u64, group: &str) {
-            sessions::join(session, group)
-        }
-        fn leave(&self, session: u64, group: &str) {
-            sessions::leave(session, group)
-        }
-        fn members(&self, group: &str) -> Vec<logic::Member> {
-            sessions::members(group)
-                .into_iter()
-                .map(|i| logic::Member {
-                    id: i.id,
-                    attrs: i.attrs,
-                })
-                .collect()
-        }
-        fn claim(&self, session: u64, name: &str) -> bool {
-            sessions::claim(session, name)
-        }
-        fn release(&self, session: u64, name: &str) {
-            sessions::release(session, name)
-        }
-    }
+    use wasmgate_sdk::bindings::wasmgate::plugin::sessions::Target;
+    use wasmgate_sdk::WitHost;
 
     fn request(r: ClientRequest) -> logic::Request {
         match r {

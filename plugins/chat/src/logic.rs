@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub type SessionId = u64;
+pub use wasmgate_sdk::{Host, Level, SessionId};
 
 /// Every logged-in session is in this group.
 pub const ONLINE: &str = "online";
@@ -25,47 +25,6 @@ pub const MAX_NAME: usize = 32;
 /// Longest password accepted.
 pub const MAX_PASSWORD: usize = 128;
 const RESERVED: &[&str] = &["admin", "administrator", "guest", "user", "table"];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Debug,
-    Info,
-    Warn,
-}
-
-/// A member of a group, as the host reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    pub id: SessionId,
-    pub attrs: Vec<(String, String)>,
-}
-
-impl Member {
-    fn attr(&self, key: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// The host capabilities the logic needs.
-pub trait Host {
-    fn kv_get(&self, key: &str) -> Result<Option<String>, String>;
-    fn kv_set(&self, key: &str, value: &str) -> Result<(), String>;
-    fn kv_delete(&self, key: &str) -> Result<bool, String>;
-    fn kv_list(&self, prefix: &str, limit: u32) -> Result<Vec<(String, String)>, String>;
-    fn password_hash(&self, password: &str) -> Result<String, String>;
-    fn password_verify(&self, password: &str, phc: &str) -> bool;
-    fn log(&self, level: Level, message: &str);
-    fn get_attr(&self, session: SessionId, key: &str) -> Option<String>;
-    fn set_attr(&self, session: SessionId, key: &str, value: Option<&str>);
-    fn join(&self, session: SessionId, group: &str);
-    fn leave(&self, session: SessionId, group: &str);
-    fn members(&self, group: &str) -> Vec<Member>;
-    fn claim(&self, session: SessionId, name: &str) -> bool;
-    fn release(&self, session: SessionId, name: &str);
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -360,7 +319,7 @@ fn register(h: &impl Host, session: SessionId, name: &str, password: &str) -> Me
             phc,
         };
         let text = serde_json::to_string(&user).map_err(|e| e.to_string())?;
-        h.kv_set(&user_key(&key), &text)
+        h.kv_set(&user_key(&key), &text, None)
     })();
     if !own {
         h.release(session, &key);

@@ -20,6 +20,7 @@
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+pub use wasmgate_sdk::{Host, Level};
 
 /// The server heartbeat, also the answer to a client's own `Heartbeat`.
 pub const HEARTBEAT: &str = r#"{"cmd":"Heartbeat","code":"1","extra":{}}"#;
@@ -37,32 +38,6 @@ const MIN_IMPORTED_TOKEN: usize = 16;
 const MAX_TOKEN: usize = 512;
 /// Most tokens `list-tokens` returns.
 const LIST_LIMIT: u32 = 10_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Debug,
-    Info,
-    Warn,
-}
-
-/// Everything the logic needs from the outside world.
-pub trait Host {
-    fn kv_get(&self, key: &str) -> Result<Option<String>, String>;
-    fn kv_set(&self, key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), String>;
-    fn kv_delete(&self, key: &str) -> Result<bool, String>;
-    fn kv_list(&self, prefix: &str, limit: u32) -> Result<Vec<(String, String)>, String>;
-    fn now_ms(&self) -> u64;
-    fn log(&self, level: Level, message: &str);
-    /// Cryptographically secure random bytes.
-    fn random(&self, buf: &mut [u8]) -> Result<(), String>;
-    fn get_attr(&self, session: u64, key: &str) -> Option<String>;
-    fn set_attr(&self, session: u64, key: &str, value: Option<&str>);
-    fn join(&self, session: u64, group: &str);
-    fn leave(&self, session: u64, group: &str);
-    /// Live members of `group`.
-    fn members(&self, group: &str) -> Vec<u64>;
-    fn close(&self, session: u64);
-}
 
 /// A client message as the host decoded it (the WIT `exec-request`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,11 +229,7 @@ pub fn closed(h: &dyn Host, session: u64) {
     h.log(Level::Debug, &format!("session {session}: closed"));
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdminError {
-    pub status: u16,
-    pub message: String,
-}
+pub use wasmgate_sdk::AdminError;
 
 fn bad(message: impl Into<String>) -> AdminError {
     AdminError {
@@ -421,7 +392,7 @@ fn revoke_token(h: &dyn Host, req: &Map<String, Value>) -> Result<String, AdminE
     // The room's connections logged in with a token that is no more.
     let members = h.members(&room_of(&hash));
     for s in &members {
-        h.close(*s);
+        h.close(s.id);
     }
     h.log(
         Level::Info,

@@ -1,6 +1,6 @@
 //! wasmgate locker policy component (world `locker`).
 //!
-//! The policy itself lives in [`policy`] behind the [`policy::Host`] trait; this
+//! The policy itself lives in [`policy`], written against [`wasmgate_sdk::Host`]; this
 //! file only adapts it to the generated bindings, which are compiled for wasm32
 //! only so that `cargo test -p locker` runs natively.
 
@@ -11,38 +11,16 @@ mod component {
     wit_bindgen::generate!({
         world: "locker",
         path: "../../wit",
+        with: {
+            "wasmgate:plugin/host@0.1.0": wasmgate_sdk::bindings::wasmgate::plugin::host,
+            "wasmgate:plugin/sessions@0.1.0": wasmgate_sdk::bindings::wasmgate::plugin::sessions,
+        },
     });
 
     use crate::policy;
     use exports::wasmgate::plugin::admin::{self, AdminError};
     use exports::wasmgate::plugin::locker_handler::{self, Answer, CellCode, Report};
-    use wasmgate::plugin::host;
-
-    struct WitHost;
-
-    impl policy::Host for WitHost {
-        fn kv_get(&self, key: &str) -> Result<Option<String>, String> {
-            host::kv_get(key)
-        }
-        fn kv_set(&self, key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), String> {
-            host::kv_set(key, value, ttl_ms)
-        }
-        fn kv_delete(&self, key: &str) -> Result<bool, String> {
-            host::kv_delete(key)
-        }
-        fn kv_list(&self, prefix: &str, limit: u32) -> Result<Vec<(String, String)>, String> {
-            host::kv_list(prefix, limit)
-        }
-        fn now_ms(&self) -> u64 {
-            host::now_ms()
-        }
-        fn config_get(&self, key: &str) -> Option<String> {
-            host::config_get(key)
-        }
-        fn warn(&self, message: &str) {
-            host::log(host::LogLevel::Warn, message)
-        }
-    }
+    use wasmgate_sdk::WitHost;
 
     struct Locker;
 

@@ -19,17 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-
-/// Everything the policy needs from the outside world.
-pub trait Host {
-    fn kv_get(&self, key: &str) -> Result<Option<String>, String>;
-    fn kv_set(&self, key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), String>;
-    fn kv_delete(&self, key: &str) -> Result<bool, String>;
-    fn kv_list(&self, prefix: &str, limit: u32) -> Result<Vec<(String, String)>, String>;
-    fn now_ms(&self) -> u64;
-    fn config_get(&self, key: &str) -> Option<String>;
-    fn warn(&self, message: &str);
-}
+pub use wasmgate_sdk::Host;
 
 /// A device report, mirroring the WIT `report` record.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -63,11 +53,7 @@ pub struct Answer {
     pub cells: Vec<CellCode>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdminError {
-    pub status: u16,
-    pub message: String,
-}
+pub use wasmgate_sdk::AdminError;
 
 fn bad(message: impl Into<String>) -> AdminError {
     AdminError {

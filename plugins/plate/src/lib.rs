@@ -15,10 +15,25 @@ use sha1::Sha1;
 
 type HmacSha1 = Hmac<Sha1>;
 
-/// What the logic needs from the host.
-pub trait Host {
-    fn config_get(&self, key: &str) -> Option<String>;
-    fn now_ms(&self) -> u64;
+pub use wasmgate_sdk::{Host, Level};
+
+/// Why a photo gave no plate (the WIT `failure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    NotRecognised,
+    ImageNotReadable,
+}
+
+/// Recognises the plate in `image` (JPEG or PNG): (colour, plate).
+pub fn recognize<H: Host>(h: &H, image: &[u8]) -> Result<(&'static str, String), Failure> {
+    match plate_recognizer::recognize(image) {
+        Ok(Some(r)) => Ok((r.color.as_str(), r.plate)),
+        Ok(None) => Err(Failure::NotRecognised),
+        Err(e) => {
+            h.log(Level::Info, &format!("image not readable: {e}"));
+            Err(Failure::ImageNotReadable)
+        }
+    }
 }
 
 fn mac(key: &str, expiry: &str) -> HmacSha1 {
@@ -92,10 +107,7 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-pub struct AdminError {
-    pub status: u16,
-    pub message: String,
-}
+pub use wasmgate_sdk::AdminError;
 
 /// `{"op":"mint-token","ttl_s":N}` → `{"token":"...","expires_at_s":T}`.
 pub fn admin<H: Host>(h: &H, request: &str) -> Result<String, AdminError> {
@@ -131,22 +143,18 @@ pub fn admin<H: Host>(h: &H, request: &str) -> Result<String, AdminError> {
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-    wit_bindgen::generate!({ world: "plate", path: "../../wit" });
+    wit_bindgen::generate!({
+        world: "plate",
+        path: "../../wit",
+        with: {
+            "wasmgate:plugin/host@0.1.0": wasmgate_sdk::bindings::wasmgate::plugin::host,
+            "wasmgate:plugin/sessions@0.1.0": wasmgate_sdk::bindings::wasmgate::plugin::sessions,
+        },
+    });
 
     use exports::wasmgate::plugin::admin::{self, AdminError};
     use exports::wasmgate::plugin::plate_handler::{self, Failure, LoginRequest, Plate};
-    use wasmgate::plugin::host;
-
-    struct WitHost;
-
-    impl crate::Host for WitHost {
-        fn config_get(&self, key: &str) -> Option<String> {
-            host::config_get(key)
-        }
-        fn now_ms(&self) -> u64 {
-            host::now_ms()
-        }
-    }
+    use wasmgate_sdk::WitHost;
 
     struct Component;
 
@@ -156,16 +164,13 @@ mod component {
         }
 
         fn recognize(_camera: String, _identify: String, image: Vec<u8>) -> Result<Plate, Failure> {
-            match plate_recognizer::recognize(&image) {
-                Ok(Some(r)) => Ok(Plate {
-                    color: r.color.as_str().to_string(),
-                    plate: r.plate,
+            match crate::recognize(&WitHost, &image) {
+                Ok((color, plate)) => Ok(Plate {
+                    color: color.to_string(),
+                    plate,
                 }),
-                Ok(None) => Err(Failure::NotRecognised),
-                Err(e) => {
-                    host::log(host::LogLevel::Info, &format!("image not readable: {e}"));
-                    Err(Failure::ImageDisplayError)
-                }
+                Err(crate::Failure::NotRecognised) => Err(Failure::NotRecognised),
+                Err(crate::Failure::ImageNotReadable) => Err(Failure::ImageDisplayError),
             }
         }
     }
@@ -185,24 +190,13 @@ mod component {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use wasmgate_sdk::MemHost;
 
-    struct Fixed(HashMap<&'static str, &'static str>, u64);
-
-    impl Host for Fixed {
-        fn config_get(&self, key: &str) -> Option<String> {
-            self.0.get(key).map(|s| s.to_string())
-        }
-        fn now_ms(&self) -> u64 {
-            self.1
-        }
-    }
-
-    fn host() -> Fixed {
-        Fixed(
-            HashMap::from([("token_key", "secret"), ("static_tokens", "cam-a, cam-b")]),
-            1_700_000_000_000,
-        )
+    fn host() -> MemHost {
+        let h = MemHost::at(1_700_000_000_000);
+        h.set_config("token_key", "secret");
+        h.set_config("static_tokens", "cam-a, cam-b");
+        h
     }
 
     #[test]
@@ -250,7 +244,7 @@ mod tests {
             admin(&h, r#"{"op":"mint-token"}"#).err().unwrap().status,
             400
         );
-        let no_key = Fixed(HashMap::new(), 0);
+        let no_key = MemHost::at(0);
         assert_eq!(
             admin(&no_key, r#"{"op":"mint-token","ttl_s":5}"#)
                 .err()

@@ -14,14 +14,7 @@ pub const DATABASE: u32 = 0x43;
 pub const DB_BLOB: &str = "database";
 pub const DB_META: &str = "database/meta";
 
-/// What the logic needs from the host (kv, blobs, clock).
-pub trait Host {
-    fn blob_get(&self, name: &str) -> Result<Option<Vec<u8>>, String>;
-    fn blob_set(&self, name: &str, data: &[u8]) -> Result<(), String>;
-    fn kv_get(&self, key: &str) -> Result<Option<String>, String>;
-    fn kv_set(&self, key: &str, value: &str) -> Result<(), String>;
-    fn now_ms(&self) -> u64;
-}
+pub use wasmgate_sdk::Host;
 
 /// The answer to a client's command word.
 pub fn handle<H: Host>(h: &H, command: u32) -> Result<(u32, Vec<u8>), String> {
@@ -59,11 +52,7 @@ pub fn check_sqlite(bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-#[derive(Debug)]
-pub struct AdminError {
-    pub status: u16,
-    pub message: String,
-}
+pub use wasmgate_sdk::AdminError;
 
 fn bad(message: impl Into<String>) -> AdminError {
     AdminError {
@@ -112,7 +101,7 @@ pub fn admin<H: Host>(h: &H, request: &str) -> Result<String, AdminError> {
                 "uploaded_at_ms": h.now_ms(),
             });
             h.blob_set(DB_BLOB, &bytes).map_err(internal)?;
-            h.kv_set(DB_META, &meta.to_string()).map_err(internal)?;
+            h.kv_set(DB_META, &meta.to_string(), None).map_err(internal)?;
             Ok(json!({ "ok": true, "serving": meta }).to_string())
         }
         "current" => match h.kv_get(DB_META).map_err(internal)? {
@@ -137,31 +126,18 @@ fn hex(bytes: &[u8]) -> String {
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-    wit_bindgen::generate!({ world: "smarthome", path: "../../wit" });
+    wit_bindgen::generate!({
+        world: "smarthome",
+        path: "../../wit",
+        with: {
+            "wasmgate:plugin/host@0.1.0": wasmgate_sdk::bindings::wasmgate::plugin::host,
+            "wasmgate:plugin/sessions@0.1.0": wasmgate_sdk::bindings::wasmgate::plugin::sessions,
+        },
+    });
 
     use exports::wasmgate::plugin::admin::{self, AdminError};
     use exports::wasmgate::plugin::smarthome_handler::{self, Response};
-    use wasmgate::plugin::host;
-
-    struct WitHost;
-
-    impl crate::Host for WitHost {
-        fn blob_get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
-            host::blob_get(name)
-        }
-        fn blob_set(&self, name: &str, data: &[u8]) -> Result<(), String> {
-            host::blob_set(name, data)
-        }
-        fn kv_get(&self, key: &str) -> Result<Option<String>, String> {
-            host::kv_get(key)
-        }
-        fn kv_set(&self, key: &str, value: &str) -> Result<(), String> {
-            host::kv_set(key, value, None)
-        }
-        fn now_ms(&self) -> u64 {
-            host::now_ms()
-        }
-    }
+    use wasmgate_sdk::WitHost;
 
     struct Component;
 
@@ -186,34 +162,7 @@ mod component {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-
-    #[derive(Default)]
-    struct Mem {
-        blobs: RefCell<HashMap<String, Vec<u8>>>,
-        kv: RefCell<HashMap<String, String>>,
-    }
-
-    impl Host for Mem {
-        fn blob_get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
-            Ok(self.blobs.borrow().get(name).cloned())
-        }
-        fn blob_set(&self, name: &str, data: &[u8]) -> Result<(), String> {
-            self.blobs.borrow_mut().insert(name.into(), data.to_vec());
-            Ok(())
-        }
-        fn kv_get(&self, key: &str) -> Result<Option<String>, String> {
-            Ok(self.kv.borrow().get(key).cloned())
-        }
-        fn kv_set(&self, key: &str, value: &str) -> Result<(), String> {
-            self.kv.borrow_mut().insert(key.into(), value.into());
-            Ok(())
-        }
-        fn now_ms(&self) -> u64 {
-            7
-        }
-    }
+    use wasmgate_sdk::MemHost;
 
     fn fake_db(pages: usize) -> Vec<u8> {
         let mut db = vec![0u8; 4096 * pages];
@@ -222,7 +171,7 @@ mod tests {
         db
     }
 
-    fn upload(h: &Mem, bytes: &[u8]) -> Result<String, AdminError> {
+    fn upload(h: &MemHost, bytes: &[u8]) -> Result<String, AdminError> {
         let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
         admin(
             h,
@@ -232,7 +181,7 @@ mod tests {
 
     #[test]
     fn serves_the_last_accepted_database() {
-        let h = Mem::default();
+        let h = MemHost::at(7);
         assert!(handle(&h, DOWNLOAD).unwrap_err().contains("no database"));
         upload(&h, &fake_db(2)).unwrap();
         assert_eq!(handle(&h, DOWNLOAD).unwrap(), (DATABASE, fake_db(2)));
@@ -251,7 +200,7 @@ mod tests {
 
     #[test]
     fn unknown_commands_and_bad_requests() {
-        let h = Mem::default();
+        let h = MemHost::at(7);
         assert!(handle(&h, 0x99).unwrap_err().contains("0x99"));
         assert_eq!(admin(&h, r#"{"op":"current"}"#).err().unwrap().status, 404);
         assert_eq!(admin(&h, r#"{"op":"nope"}"#).err().unwrap().status, 400);

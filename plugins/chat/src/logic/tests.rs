@@ -1,130 +1,18 @@
 //! The chat rules against an in-memory host that behaves like the real one
 //! (claims, groups in join order, attributes).
 
-use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use wasmgate_sdk::MemHost;
 
 use super::*;
 
-#[derive(Default)]
-struct Fake {
-    kv: RefCell<BTreeMap<String, String>>,
-    logs: RefCell<Vec<String>>,
-    attrs: RefCell<HashMap<(u64, String), String>>,
-    groups: RefCell<BTreeMap<String, Vec<u64>>>,
-    claims: RefCell<HashMap<String, u64>>,
+/// What the host does when a connection ends: `closed`, then removal.
+fn disconnect(h: &MemHost, session: u64) -> Vec<Outgoing> {
+    let out = closed(h, session);
+    h.drop_session(session);
+    out
 }
 
-/// Not a real hash, but never the password in clear.
-fn fake_hash(password: &str) -> String {
-    let scrambled: String = password
-        .bytes()
-        .map(|b| format!("{:02x}", b ^ 0x5a))
-        .collect();
-    format!("$fake${scrambled}")
-}
-
-impl Host for Fake {
-    fn kv_get(&self, key: &str) -> Result<Option<String>, String> {
-        Ok(self.kv.borrow().get(key).cloned())
-    }
-    fn kv_set(&self, key: &str, value: &str) -> Result<(), String> {
-        self.kv
-            .borrow_mut()
-            .insert(key.to_string(), value.to_string());
-        Ok(())
-    }
-    fn kv_delete(&self, key: &str) -> Result<bool, String> {
-        Ok(self.kv.borrow_mut().remove(key).is_some())
-    }
-    fn kv_list(&self, prefix: &str, limit: u32) -> Result<Vec<(String, String)>, String> {
-        Ok(self
-            .kv
-            .borrow()
-            .iter()
-            .filter(|(k, _)| k.starts_with(prefix))
-            .take(limit as usize)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
-    }
-    fn password_hash(&self, password: &str) -> Result<String, String> {
-        Ok(fake_hash(password))
-    }
-    fn password_verify(&self, password: &str, phc: &str) -> bool {
-        fake_hash(password) == phc
-    }
-    fn log(&self, _level: Level, message: &str) {
-        self.logs.borrow_mut().push(message.to_string());
-    }
-    fn get_attr(&self, session: u64, key: &str) -> Option<String> {
-        self.attrs
-            .borrow()
-            .get(&(session, key.to_string()))
-            .cloned()
-    }
-    fn set_attr(&self, session: u64, key: &str, value: Option<&str>) {
-        let k = (session, key.to_string());
-        match value {
-            Some(v) => self.attrs.borrow_mut().insert(k, v.to_string()),
-            None => self.attrs.borrow_mut().remove(&k),
-        };
-    }
-    fn join(&self, session: u64, group: &str) {
-        let mut g = self.groups.borrow_mut();
-        let members = g.entry(group.to_string()).or_default();
-        if !members.contains(&session) {
-            members.push(session);
-        }
-    }
-    fn leave(&self, session: u64, group: &str) {
-        if let Some(m) = self.groups.borrow_mut().get_mut(group) {
-            m.retain(|s| *s != session);
-        }
-    }
-    fn members(&self, group: &str) -> Vec<Member> {
-        let ids = self.groups.borrow().get(group).cloned().unwrap_or_default();
-        let attrs = self.attrs.borrow();
-        ids.into_iter()
-            .map(|id| Member {
-                id,
-                attrs: attrs
-                    .iter()
-                    .filter(|((s, _), _)| *s == id)
-                    .map(|((_, k), v)| (k.clone(), v.clone()))
-                    .collect(),
-            })
-            .collect()
-    }
-    fn claim(&self, session: u64, name: &str) -> bool {
-        *self
-            .claims
-            .borrow_mut()
-            .entry(name.to_string())
-            .or_insert(session)
-            == session
-    }
-    fn release(&self, session: u64, name: &str) {
-        let mut c = self.claims.borrow_mut();
-        if c.get(name) == Some(&session) {
-            c.remove(name);
-        }
-    }
-}
-
-impl Fake {
-    /// What the host does when a connection ends: `closed`, then removal.
-    fn disconnect(&self, session: u64) -> Vec<Outgoing> {
-        let out = closed(self, session);
-        self.attrs.borrow_mut().retain(|(s, _), _| *s != session);
-        for m in self.groups.borrow_mut().values_mut() {
-            m.retain(|s| *s != session);
-        }
-        self.claims.borrow_mut().retain(|_, s| *s != session);
-        out
-    }
-}
-
-fn login(h: &Fake, s: u64, name: &str, password: Option<&str>) -> Vec<Outgoing> {
+fn login(h: &MemHost, s: u64, name: &str, password: Option<&str>) -> Vec<Outgoing> {
     handle(
         h,
         s,
@@ -136,7 +24,7 @@ fn login(h: &Fake, s: u64, name: &str, password: Option<&str>) -> Vec<Outgoing> 
     .unwrap()
 }
 
-fn register(h: &Fake, s: u64, name: &str, password: &str) -> Message {
+fn register(h: &MemHost, s: u64, name: &str, password: &str) -> Message {
     let mut out = handle(
         h,
         s,
@@ -187,7 +75,7 @@ fn friends(list: &[(&str, bool)]) -> Vec<(String, bool)> {
 
 #[test]
 fn guest_login_lists_everyone_and_announces_to_the_others() {
-    let h = Fake::default();
+    let h = MemHost::default();
     assert_eq!(
         login_ok(&login(&h, 1, "alice", None)),
         friends(&[("alice", true)])
@@ -208,7 +96,7 @@ fn guest_login_lists_everyone_and_announces_to_the_others() {
 
 #[test]
 fn name_rules() {
-    let h = Fake::default();
+    let h = MemHost::default();
     login_ok(&login(&h, 1, "alice", None));
     login_refused(&login(&h, 2, "alice", None), "already online");
     login_refused(&login(&h, 2, "ALICE", None), "already online");
@@ -222,12 +110,12 @@ fn name_rules() {
     }
     // None of these left a claim or an attribute behind.
     login_ok(&login(&h, 2, "abcd", None));
-    assert_eq!(h.claims.borrow().len(), 2);
+    assert_eq!(h.claims().len(), 2);
 }
 
 #[test]
 fn logging_in_twice_on_one_connection_is_refused() {
-    let h = Fake::default();
+    let h = MemHost::default();
     login_ok(&login(&h, 1, "alice", None));
     login_refused(&login(&h, 1, "other", None), "already logged in as alice");
     assert_eq!(h.get_attr(1, ATTR_NAME).as_deref(), Some("alice"));
@@ -236,7 +124,7 @@ fn logging_in_twice_on_one_connection_is_refused() {
 
 #[test]
 fn register_then_login_with_password() {
-    let h = Fake::default();
+    let h = MemHost::default();
     assert_eq!(
         register(&h, 1, "Carol", "s3cret"),
         Message::RegisterResult {
@@ -244,9 +132,9 @@ fn register_then_login_with_password() {
             message: None
         }
     );
-    let stored = h.kv.borrow().get("user/carol").cloned().unwrap();
+    let stored = h.kv_get("user/carol").unwrap().unwrap();
     assert!(!stored.contains("s3cret"), "{stored}");
-    assert!(h.claims.borrow().is_empty(), "registration keeps no claim");
+    assert!(h.claims().is_empty(), "registration keeps no claim");
 
     login_refused(&login(&h, 2, "carol", Some("wrong")), "wrong password");
     login_refused(&login(&h, 2, "carol", None), "registered name");
@@ -266,7 +154,7 @@ fn register_then_login_with_password() {
 
 #[test]
 fn registration_failures_say_why() {
-    let h = Fake::default();
+    let h = MemHost::default();
     register(&h, 1, "carol", "pw1");
     let cases = [
         ("Carol", "pw2", "already registered"),
@@ -297,12 +185,12 @@ fn registration_failures_say_why() {
         register(&h, 2, "erin", "pw"),
         Message::RegisterResult { ok: true, .. }
     ));
-    assert!(h.claims.borrow().get("erin") == Some(&2));
+    assert!(h.claims().get("erin") == Some(&2));
 }
 
 #[test]
 fn private_message_and_receipt() {
-    let h = Fake::default();
+    let h = MemHost::default();
     login(&h, 1, "alice", None);
     login(&h, 2, "bobby", None);
     let out = handle(
@@ -344,7 +232,7 @@ fn private_message_and_receipt() {
 
 #[test]
 fn group_message_goes_to_everyone() {
-    let h = Fake::default();
+    let h = MemHost::default();
     login(&h, 1, "alice", None);
     let out = handle(&h, 1, Request::Group("hello".into())).unwrap();
     assert_eq!(
@@ -361,7 +249,7 @@ fn group_message_goes_to_everyone() {
 
 #[test]
 fn everything_but_login_and_register_needs_a_login() {
-    let h = Fake::default();
+    let h = MemHost::default();
     for r in [
         Request::Logout,
         Request::Group("x".into()),
@@ -381,7 +269,7 @@ fn everything_but_login_and_register_needs_a_login() {
 
 #[test]
 fn logout_announces_once_and_frees_the_name() {
-    let h = Fake::default();
+    let h = MemHost::default();
     login(&h, 1, "alice", None);
     login(&h, 2, "bobby", None);
     let out = handle(&h, 2, Request::Logout).unwrap();
@@ -394,7 +282,7 @@ fn logout_announces_once_and_frees_the_name() {
     );
     assert_eq!(h.members(ONLINE).len(), 1);
     // The connection ending later announces nothing more.
-    assert!(h.disconnect(2).is_empty());
+    assert!(disconnect(&h, 2).is_empty());
     // The name is free again, and the session may log in again.
     login_ok(&login(&h, 3, "bobby", None));
     assert!(handle(&h, 2, Request::Logout).is_err());
@@ -402,7 +290,7 @@ fn logout_announces_once_and_frees_the_name() {
 
 #[test]
 fn a_dropped_connection_announces_once() {
-    let h = Fake::default();
+    let h = MemHost::default();
     login(&h, 1, "alice", None);
     login(&h, 2, "bobby", None);
     assert_eq!(
@@ -414,7 +302,7 @@ fn a_dropped_connection_announces_once() {
     );
     // `closed` changes nothing: a retry after a failed call says the same.
     assert_eq!(closed(&h, 2).len(), 1);
-    h.disconnect(2);
+    disconnect(&h, 2);
     assert!(closed(&h, 2).is_empty());
     // Never logged in: nothing to announce.
     assert!(closed(&h, 7).is_empty());
@@ -434,7 +322,7 @@ fn a_dropped_connection_announces_once() {
 
 #[test]
 fn admin_ops() {
-    let h = Fake::default();
+    let h = MemHost::default();
     register(&h, 1, "carol", "pw");
     login(&h, 1, "alice", None);
     login(&h, 2, "carol", Some("pw"));

@@ -1,96 +1,7 @@
 use super::*;
-use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
-
-/// In-memory kv with TTLs and a settable clock.
-#[derive(Default)]
-struct Mem {
-    now: Cell<u64>,
-    kv: RefCell<BTreeMap<String, (String, Option<u64>)>>,
-    config: HashMap<String, String>,
-    fail: Cell<bool>,
-    warnings: RefCell<Vec<String>>,
-}
+use wasmgate_sdk::{Level, MemHost};
 
 const T0: u64 = 1_700_000_000_000;
-
-impl Mem {
-    fn new() -> Self {
-        let m = Mem::default();
-        m.now.set(T0);
-        m
-    }
-    fn advance(&self, ms: u64) {
-        self.now.set(self.now.get() + ms);
-    }
-    fn live(&self, key: &str) -> bool {
-        match self.kv.borrow().get(key) {
-            Some((_, Some(exp))) => *exp > self.now.get(),
-            Some((_, None)) => true,
-            None => false,
-        }
-    }
-    fn check(&self) -> Result<(), String> {
-        if self.fail.get() {
-            Err("disk on fire".into())
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl Host for Mem {
-    fn kv_get(&self, key: &str) -> Result<Option<String>, String> {
-        self.check()?;
-        Ok(if self.live(key) {
-            self.kv.borrow().get(key).map(|(v, _)| v.clone())
-        } else {
-            None
-        })
-    }
-    fn kv_set(&self, key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), String> {
-        self.check()?;
-        let exp = ttl_ms.map(|t| self.now.get() + t);
-        self.kv
-            .borrow_mut()
-            .insert(key.to_string(), (value.to_string(), exp));
-        Ok(())
-    }
-    fn kv_delete(&self, key: &str) -> Result<bool, String> {
-        self.check()?;
-        let live = self.live(key);
-        self.kv.borrow_mut().remove(key);
-        Ok(live)
-    }
-    fn kv_list(&self, prefix: &str, limit: u32) -> Result<Vec<(String, String)>, String> {
-        self.check()?;
-        let keys: Vec<String> = self
-            .kv
-            .borrow()
-            .range(prefix.to_string()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, _)| k.clone())
-            .collect();
-        Ok(keys
-            .into_iter()
-            .filter(|k| self.live(k))
-            .take(limit as usize)
-            .map(|k| {
-                let v = self.kv.borrow()[&k].0.clone();
-                (k, v)
-            })
-            .collect())
-    }
-    fn now_ms(&self) -> u64 {
-        self.now.get()
-    }
-    fn config_get(&self, key: &str) -> Option<String> {
-        self.config.get(key).cloned()
-    }
-    fn warn(&self, message: &str) {
-        self.warnings.borrow_mut().push(message.to_string());
-    }
-}
 
 fn report(id: &str) -> Report {
     Report {
@@ -111,11 +22,11 @@ fn report(id: &str) -> Report {
     }
 }
 
-fn admin(h: &Mem, req: Value) -> Result<Value, AdminError> {
+fn admin(h: &MemHost, req: Value) -> Result<Value, AdminError> {
     handle_admin(h, &req.to_string()).map(|s| serde_json::from_str(&s).unwrap())
 }
 
-fn assign(h: &Mem, dev: &str, cell: u64, code: &str, minutes: u64) -> Result<Value, AdminError> {
+fn assign(h: &MemHost, dev: &str, cell: u64, code: &str, minutes: u64) -> Result<Value, AdminError> {
     admin(
         h,
         json!({"op":"assign","device":dev,"cell":cell,"code":code,"minutes":minutes}),
@@ -123,13 +34,13 @@ fn assign(h: &Mem, dev: &str, cell: u64, code: &str, minutes: u64) -> Result<Val
 }
 
 /// A device that has reported once (2x3 = 6 cells).
-fn known(id: &str) -> Mem {
-    let h = Mem::new();
+fn known(id: &str) -> MemHost {
+    let h = MemHost::at(T0);
     handle_report(&h, &report(id)).unwrap();
     h
 }
 
-fn status(h: &Mem, dev: &str) -> Value {
+fn status(h: &MemHost, dev: &str) -> Value {
     admin(h, json!({"op":"status","device":dev})).unwrap()
 }
 
@@ -267,8 +178,8 @@ fn box_to_clears_codes() {
 
 #[test]
 fn box_acc_recorded_in_history() {
-    let mut h = known("d");
-    h.config.insert("history_days".into(), "2".into());
+    let h = known("d");
+    h.set_config("history_days", "2");
     handle_report(
         &h,
         &Report {
@@ -296,7 +207,7 @@ fn box_acc_recorded_in_history() {
         ])
     );
     // Keys hold the documented JSON and a TTL of history_days.
-    let kv = h.kv.borrow();
+    let kv = h.raw_kv();
     let (k, (v, exp)) = kv
         .iter()
         .find(|(k, _)| k.starts_with("dev/d/hist/"))
@@ -307,7 +218,6 @@ fn box_acc_recorded_in_history() {
         json!({"cell":2,"at_ms":T0 + 5000})
     );
     assert_eq!(*exp, Some(T0 + 5000 + 2 * 86_400_000));
-    drop(kv);
     h.advance(2 * 86_400_000 - 5000); // the first report's openings expire
     assert_eq!(
         status(&h, "d")["history"],
@@ -317,8 +227,8 @@ fn box_acc_recorded_in_history() {
 
 #[test]
 fn history_default_ttl_and_bad_config() {
-    let mut h = known("d");
-    h.config.insert("history_days".into(), "soon".into());
+    let h = known("d");
+    h.set_config("history_days", "soon");
     handle_report(
         &h,
         &Report {
@@ -327,22 +237,22 @@ fn history_default_ttl_and_bad_config() {
         },
     )
     .unwrap();
-    let exp =
-        h.kv.borrow()
+    let exp = h
+        .raw_kv()
             .iter()
             .find(|(k, _)| k.starts_with("dev/d/hist/"))
             .unwrap()
             .1
             .1;
     assert_eq!(exp, Some(T0 + 30 * 86_400_000));
-    assert_eq!(h.warnings.borrow().len(), 1);
+    assert_eq!(h.logged(Level::Warn).len(), 1);
 }
 
 #[test]
 fn history_is_capped_newest_last() {
     let h = known("d");
     for i in 0..1005u64 {
-        h.now.set(T0 + i);
+        h.set_now(T0 + i);
         handle_report(
             &h,
             &Report {
@@ -429,7 +339,7 @@ fn assign_validation() {
 
 #[test]
 fn unknown_device_404_and_409() {
-    let h = Mem::new();
+    let h = MemHost::at(T0);
     let e = admin(&h, json!({"op":"status","device":"nobody"})).unwrap_err();
     assert_eq!(e.status, 404);
     let e = assign(&h, "nobody", 1, "1", 1).unwrap_err();
@@ -569,24 +479,24 @@ fn devices_are_separate() {
 fn storage_errors() {
     let h = known("d");
     admin(&h, json!({"op":"reset","device":"d"})).unwrap();
-    h.fail.set(true);
+    h.fail_storage(true);
     let e = handle_report(&h, &report("d")).unwrap_err();
     assert!(e.starts_with("storage error: "), "{e}");
     let e = admin(&h, json!({"op":"status","device":"d"})).unwrap_err();
     assert_eq!(e.status, 500);
     assert!(e.message.starts_with("storage error: "), "{}", e.message);
-    h.fail.set(false);
+    h.fail_storage(false);
     // The reset flag was not lost by the failed call.
     assert!(handle_report(&h, &report("d")).unwrap().reset);
 }
 
 #[test]
 fn invalid_device_id_in_report() {
-    let h = Mem::new();
+    let h = MemHost::at(T0);
     for id in ["", "a/b", "x y"] {
         assert!(handle_report(&h, &report(id)).is_err());
     }
-    assert!(h.kv.borrow().is_empty());
+    assert!(h.raw_kv().is_empty());
 }
 
 #[test]
@@ -595,7 +505,7 @@ fn corrupt_entries_do_not_brick_device() {
     h.kv_set("dev/d/code/00002", "garbage", None).unwrap();
     h.kv_set("dev/d/last", "garbage", None).unwrap();
     assert!(handle_report(&h, &report("d")).unwrap().cells.is_empty());
-    assert!(!h.warnings.borrow().is_empty());
+    assert!(!h.logged(Level::Warn).is_empty());
 }
 
 #[test]
