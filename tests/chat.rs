@@ -1,5 +1,9 @@
 //! The chat protocol end to end: the real binary, the real chat component,
 //! clients on real TCP and TLS sockets on loopback.
+//!
+//! Every test runs once per implementation of the chat rules ([`RUST`],
+//! [`JS`]; `variant_tests!` below), and a live swap from one to the other
+//! must keep everyone online.
 
 mod common;
 
@@ -10,15 +14,47 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Host, WAIT, built};
+use common::{Host, Variant, WAIT};
 use serde_json::{Value, json};
 
-fn config(extra_listener_keys: &str) -> String {
+/// plugins/chat (Rust).
+const RUST: Variant = Variant {
+    label: "rust",
+    world: "chat",
+    file: Some("chat.wasm"),
+    table: "",
+};
+
+/// plugins/chat-js (JavaScript, componentize-qjs).
+const JS: Variant = Variant {
+    label: "js",
+    world: "chat",
+    file: Some("chat_js.wasm"),
+    table: "",
+};
+
+variant_tests!(rust => RUST, js => JS; [
+    guest_login_lists_who_is_online_and_tells_the_others,
+    registered_users_log_in_with_their_password_and_survive_a_restart,
+    private_message_and_receipt,
+    group_message_reaches_everyone_online_sender_included,
+    logout_and_a_dropped_connection_each_announce_once,
+    users_on_tls_and_plain_tcp_talk_to_each_other,
+    framing_split_batched_and_malformed,
+    heartbeat_arrives,
+    a_client_that_stops_reading_is_dropped_and_announced_once,
+    hot_reload_keeps_everyone_online,
+    a_missing_plugin_answers_errors_and_the_connection_lives,
+    two_hundred_clients_lose_no_message,
+]);
+
+fn config(v: &Variant, extra_listener_keys: &str) -> String {
     format!(
         r#"
 [plugins.chat]
 world = "chat"
 queue_timeout_ms = 5000
+{}
 
 [[listener]]
 name = "chat"
@@ -36,12 +72,13 @@ plugin = "chat"
 max_message_bytes = 4096
 {extra_listener_keys}
 [listener.tls]
-"#
+"#,
+        v.table
     )
 }
 
-fn start() -> Host {
-    Host::start(&config(""), &[("chat.wasm", "chat.wasm")])
+fn start(v: &Variant) -> Host {
+    v.start(&config(v, ""), "chat")
 }
 
 trait Io: Read + Write + Send {}
@@ -172,9 +209,8 @@ fn private(to: &str, msg: &str) -> Value {
     json!({"Command":"04","FriendName":to,"Message":msg})
 }
 
-#[test]
-fn guest_login_lists_who_is_online_and_tells_the_others() {
-    let host = start();
+fn guest_login_lists_who_is_online_and_tells_the_others(v: &Variant) {
+    let host = start(v);
     let addr = host.addr("chat");
     let mut a = Client::tcp(addr);
     assert_eq!(
@@ -229,9 +265,8 @@ fn guest_login_lists_who_is_online_and_tells_the_others() {
     a.expect_nothing(Duration::from_millis(200));
 }
 
-#[test]
-fn registered_users_log_in_with_their_password_and_survive_a_restart() {
-    let mut host = start();
+fn registered_users_log_in_with_their_password_and_survive_a_restart(v: &Variant) {
+    let mut host = start(v);
     let mut a = Client::tcp(host.addr("chat"));
     a.send(json!({"Command":"02","Name":"Carol","Password":"s3cretPW"}));
     assert_eq!(a.recv(), json!({"Command":"12","Flag":1}));
@@ -295,9 +330,8 @@ fn registered_users_log_in_with_their_password_and_survive_a_restart() {
     assert_refused(&b.recv());
 }
 
-#[test]
-fn private_message_and_receipt() {
-    let host = start();
+fn private_message_and_receipt(v: &Variant) {
+    let host = start(v);
     let mut a = Client::tcp(host.addr("chat"));
     let mut b = Client::tcp(host.addr("chat"));
     a.login_ok("alice");
@@ -320,9 +354,8 @@ fn private_message_and_receipt() {
     b.expect_nothing(Duration::from_millis(200));
 }
 
-#[test]
-fn group_message_reaches_everyone_online_sender_included() {
-    let host = start();
+fn group_message_reaches_everyone_online_sender_included(v: &Variant) {
+    let host = start(v);
     let mut users: Vec<Client> = (0..3).map(|_| Client::tcp(host.addr("chat"))).collect();
     for (i, u) in users.iter_mut().enumerate() {
         u.login_ok(&format!("user{i}"));
@@ -341,9 +374,8 @@ fn group_message_reaches_everyone_online_sender_included() {
     outsider.expect_nothing(Duration::from_millis(200));
 }
 
-#[test]
-fn logout_and_a_dropped_connection_each_announce_once() {
-    let host = start();
+fn logout_and_a_dropped_connection_each_announce_once(v: &Variant) {
+    let host = start(v);
     let addr = host.addr("chat");
     let mut a = Client::tcp(addr);
     let mut b = Client::tcp(addr);
@@ -384,9 +416,8 @@ fn logout_and_a_dropped_connection_each_announce_once() {
     c2.login_ok("carol");
 }
 
-#[test]
-fn users_on_tls_and_plain_tcp_talk_to_each_other() {
-    let host = start();
+fn users_on_tls_and_plain_tcp_talk_to_each_other(v: &Variant) {
+    let host = start(v);
     let mut t = Client::tls(host.addr("chat-tls"), &cert(&host));
     let mut p = Client::tcp(host.addr("chat"));
     t.login_ok("tlsuser");
@@ -415,9 +446,8 @@ fn users_on_tls_and_plain_tcp_talk_to_each_other() {
     assert_refused(&t2.login("plain1"));
 }
 
-#[test]
-fn framing_split_batched_and_malformed() {
-    let host = start();
+fn framing_split_batched_and_malformed(v: &Variant) {
+    let host = start(v);
     let mut a = Client::tcp(host.addr("chat"));
     // Split byte by byte.
     for byte in br#"{"Command":"01","Name":"alice"}"# {
@@ -471,9 +501,8 @@ fn framing_split_batched_and_malformed() {
     );
 }
 
-#[test]
-fn heartbeat_arrives() {
-    let host = Host::start(&config("heartbeat_ms = 200"), &[("chat.wasm", "chat.wasm")]);
+fn heartbeat_arrives(v: &Variant) {
+    let host = v.start(&config(v, "heartbeat_ms = 200"), "chat");
     let mut idle = Client::tcp(host.addr("chat"));
     let mut t = Client::tls(host.addr("chat-tls"), &cert(&host));
     t.login_ok("tlsuser");
@@ -488,11 +517,10 @@ fn heartbeat_arrives() {
     assert_eq!(t.recv()["Message"], "between beats");
 }
 
-#[test]
-fn a_client_that_stops_reading_is_dropped_and_announced_once() {
-    let host = Host::start(
-        &config("outbox_capacity = 16\nwrite_timeout_ms = 1000"),
-        &[("chat.wasm", "chat.wasm")],
+fn a_client_that_stops_reading_is_dropped_and_announced_once(v: &Variant) {
+    let host = v.start(
+        &config(v, "outbox_capacity = 16\nwrite_timeout_ms = 1000"),
+        "chat",
     );
     let addr = host.addr("chat");
     let mut observer = Client::tcp(addr);
@@ -554,9 +582,8 @@ fn with_custom_section(mut wasm: Vec<u8>, payload: &[u8]) -> Vec<u8> {
     wasm
 }
 
-#[test]
-fn hot_reload_keeps_everyone_online() {
-    let host = start();
+fn hot_reload_keeps_everyone_online(v: &Variant) {
+    let host = start(v);
     let first = host.plugin_info("chat");
     let mut users: Vec<Client> = (0..3).map(|_| Client::tcp(host.addr("chat"))).collect();
     for (i, u) in users.iter_mut().enumerate() {
@@ -566,8 +593,7 @@ fn hot_reload_keeps_everyone_online() {
     users[0].recv();
     users[1].recv();
 
-    let wasm = std::fs::read(built("chat.wasm")).unwrap();
-    host.replace_plugin("chat.wasm", &with_custom_section(wasm, b"v2"));
+    host.replace_plugin("chat.wasm", &with_custom_section(v.bytes(), b"v2"));
     let swapped = host.wait_plugin("chat", "swap", |p| p["sha256"] != first["sha256"]);
     assert_eq!(swapped["generation"], 2, "{swapped}");
 
@@ -590,9 +616,9 @@ fn hot_reload_keeps_everyone_online() {
     assert_eq!(got["Friends"].as_array().unwrap().len(), 4, "{got}");
 }
 
-#[test]
-fn a_missing_plugin_answers_errors_and_the_connection_lives() {
-    let host = Host::start(&config(""), &[]);
+fn a_missing_plugin_answers_errors_and_the_connection_lives(v: &Variant) {
+    v.warm();
+    let host = Host::start(&config(v, ""), &[]);
     assert_eq!(host.plugin_info("chat")["loaded"], false);
     let mut a = Client::tcp(host.addr("chat"));
     a.send(json!({"Command":"01","Name":"alice"}));
@@ -602,7 +628,7 @@ fn a_missing_plugin_answers_errors_and_the_connection_lives() {
         got["Message"].as_str().unwrap().contains("not loaded"),
         "{got}"
     );
-    host.replace_plugin("chat.wasm", &std::fs::read(built("chat.wasm")).unwrap());
+    host.replace_plugin("chat.wasm", &v.bytes());
     host.wait_plugin("chat", "load", |p| p["loaded"] == true);
     a.login_ok("alice");
 }
@@ -617,11 +643,10 @@ fn rendezvous(count: &AtomicUsize, n: usize) {
     }
 }
 
-#[test]
-fn two_hundred_clients_lose_no_message() {
+fn two_hundred_clients_lose_no_message(v: &Variant) {
     const CLIENTS: usize = 200;
     const EACH: usize = 20;
-    let host = start();
+    let host = start(v);
     let (plain, secure) = (host.addr("chat"), host.addr("chat-tls"));
     let cert = cert(&host);
     let logged_in = Arc::new(AtomicUsize::new(0));
@@ -669,4 +694,118 @@ fn two_hundred_clients_lose_no_message() {
     for t in threads {
         t.join().unwrap();
     }
+}
+
+/// Which implementation the host serves (the file it loaded).
+fn serving(host: &Host) -> &'static str {
+    common::serving(host, "chat", &[&RUST, &JS])
+}
+
+/// Installs `bytes` as chat.wasm (temporary name, then rename) and waits
+/// until the host serves them.
+fn swap_to(host: &Host, bytes: &[u8]) {
+    let before = host.plugin_info("chat");
+    host.replace_plugin("chat.wasm", bytes);
+    let after = host.wait_plugin("chat", "swap", |p| p["sha256"] != before["sha256"]);
+    assert_eq!(
+        after["generation"],
+        before["generation"].as_u64().unwrap() + 1,
+        "{after}"
+    );
+}
+
+/// Rust → JavaScript → Rust with users online: nobody is logged out, the new
+/// version serves them at once, and users registered by either version log
+/// in under the other.
+#[test]
+fn live_swap_rust_to_js_and_back_keeps_everyone_online() {
+    JS.warm();
+    let host = Host::start(&config(&JS, ""), &[(RUST.file.unwrap(), "chat.wasm")]);
+    let addr = host.addr("chat");
+    let mut a = Client::tcp(addr);
+    a.send(json!({"Command":"02","Name":"Carol","Password":"s3cretPW"}));
+    assert_eq!(a.recv(), json!({"Command":"12","Flag":1}));
+    a.send(json!({"Command":"01","Name":"carol","Password":"s3cretPW"}));
+    assert_eq!(
+        a.recv(),
+        json!({"Command":"11","Flag":1,"Friends":[["Carol",0]]})
+    );
+    let mut b = Client::tcp(addr);
+    b.login_ok("bobby");
+    assert_eq!(a.recv()["LogOnUserName"], "bobby");
+    assert_eq!(serving(&host), "rust");
+
+    swap_to(&host, &JS.bytes());
+    assert_eq!(serving(&host), "js");
+    // Both still online, served by JavaScript.
+    b.send(group("after the swap"));
+    for c in [&mut a, &mut b] {
+        assert_eq!(
+            c.recv(),
+            json!({"Command":"32","Speaker":"bobby","Message":"after the swap"})
+        );
+    }
+    a.send(private("BOBBY", "still there?"));
+    assert_eq!(
+        b.recv(),
+        json!({"Command":"13","FriendName":"Carol","Message":"still there?"})
+    );
+    assert_eq!(a.recv(), json!({"Command":"14","Flag":1}));
+    assert_eq!(
+        host.admin_ok("chat", json!({"op":"online"})),
+        json!({"online":[{"guest":false,"name":"Carol"},{"guest":true,"name":"bobby"}]})
+    );
+    // The operator's API, answered by JavaScript, errors included.
+    assert_eq!(
+        host.admin_ok("chat", json!({"op":"users"})),
+        json!({"users":["Carol"]})
+    );
+    let (status, text) = host.post("/admin/chat", r#"{"op":"explode"}"#);
+    assert_eq!(status, 400, "{text}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!({"error":"unknown op \"explode\" (online, users, delete-user)"})
+    );
+    let (status, text) = host.post("/admin/chat", r#"{"op":"delete-user"}"#);
+    assert_eq!((status, text.contains("name is required")), (400, true), "{text}");
+    let mut c = Client::tcp(addr);
+    assert_eq!(
+        c.login("late1"),
+        json!({"Command":"11","Flag":1,"Friends":[["Carol",0],["bobby",1],["late1",1]]})
+    );
+    assert_eq!(a.recv()["LogOnUserName"], "late1");
+    assert_eq!(b.recv()["LogOnUserName"], "late1");
+    // The names claimed under Rust are still taken.
+    let mut d = Client::tcp(addr);
+    assert_refused(&d.login("BOBBY"));
+    // A user registered under JavaScript...
+    d.send(json!({"Command":"02","Name":"Dave1","Password":"pw4dave"}));
+    assert_eq!(d.recv(), json!({"Command":"12","Flag":1}));
+    // ...and a logout under JavaScript.
+    a.send(json!({"Command":"03"}));
+    assert_eq!(b.recv(), json!({"Command":"31","LogOutUserName":"Carol"}));
+    assert_eq!(c.recv(), json!({"Command":"31","LogOutUserName":"Carol"}));
+
+    swap_to(&host, &RUST.bytes());
+    assert_eq!(serving(&host), "rust");
+    d.send(json!({"Command":"01","Name":"dave1","Password":"pw4dave"}));
+    assert_eq!(
+        d.recv(),
+        json!({"Command":"11","Flag":1,"Friends":[["bobby",1],["late1",1],["Dave1",0]]})
+    );
+    assert_eq!(b.recv()["LogOnUserName"], "Dave1");
+    assert_eq!(c.recv()["LogOnUserName"], "Dave1");
+    // A dropped connection is announced once, by Rust.
+    b.sock.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(b);
+    assert_eq!(c.recv(), json!({"Command":"31","LogOutUserName":"bobby"}));
+    assert_eq!(d.recv(), json!({"Command":"31","LogOutUserName":"bobby"}));
+    // Carol (logged out, still connected) logs in again with her password.
+    a.send(json!({"Command":"01","Name":"CAROL","Password":"s3cretPW"}));
+    assert_eq!(a.recv()["Flag"], 1);
+    // Four connections, none of them dropped by a swap.
+    host.wait_metric(
+        "wasmgate_connections_total{listener=\"chat\",protocol=\"chat\"}",
+        4.0,
+    );
 }

@@ -1,15 +1,54 @@
 //! The locker ("ACon") protocol end to end: the real binary, the real
 //! locker component, a device on a real TCP socket, operators on the admin API.
+//!
+//! Every test runs once per implementation of the policy ([`RUST`],
+//! [`PYTHON`]; `variant_tests!` at the end), and a live swap from one to the
+//! other must keep every device's state and connection.
 
 mod common;
 
-use common::{Host, LineClient};
+use common::{Host, LineClient, Variant};
 use serde_json::json;
 
-const CONFIG: &str = r#"
+/// plugins/locker (Rust).
+const RUST: Variant = Variant {
+    label: "rust",
+    world: "locker",
+    file: Some("locker.wasm"),
+    table: "",
+};
+
+/// plugins/locker-py (Python, componentize-py).
+const PYTHON: Variant = Variant {
+    label: "python",
+    world: "locker",
+    file: Some("locker_py.wasm"),
+    table: "",
+};
+
+variant_tests!(rust => RUST, python => PYTHON; [
+    spec_sample_gets_the_exact_answer,
+    split_byte_by_byte_and_two_in_one_write,
+    ten_parallel_devices,
+    malformed_and_oversize_get_error_and_connection_lives,
+    operator_codes_expiry_box_to_block_and_reset,
+    admin_errors_are_4xx_json,
+    state_survives_kill_9,
+    graceful_shutdown_on_sigterm,
+]);
+
+fn config(v: &Variant) -> String {
+    format!(
+        r#"
 [plugins.locker]
 world = "locker"
+{}
+{LISTENER}"#,
+        v.table
+    )
+}
 
+const LISTENER: &str = r#"
 [[listener]]
 name = "locker"
 protocol = "locker"
@@ -22,8 +61,8 @@ max_message_bytes = 2048
 /// CRLF line ends, no newline after CLOSE.
 const SPEC_SAMPLE: &str = "ACon_V1.0\r\nID=1953\r\nSEND=141349\r\nCONNECTION=1\r\nWIFI_STATE=0\r\nGSM_STATE=0\r\nRESET=1\r\nSTATE=0\r\nCOLS=8\r\nROWS=8\r\nACT_CON=01011011,11111111,10110111,11111111,10011111,11111111,10110111,11111111\r\nBOX_ENG=2,5,8,23,24,25\r\nBOX_TO=33,34\r\nBOX_ACC=1,54,43\r\nCLOSE";
 
-fn start() -> Host {
-    Host::start(CONFIG, &[("locker.wasm", "locker.wasm")])
+fn start(v: &Variant) -> Host {
+    v.start(&config(v), "locker")
 }
 
 /// A report from device `id` with counter `send`; `extra` lines are added
@@ -49,9 +88,8 @@ fn exchange(c: &mut LineClient, msg: &str) -> String {
     answer(c)
 }
 
-#[test]
-fn spec_sample_gets_the_exact_answer() {
-    let host = start();
+fn spec_sample_gets_the_exact_answer(v: &Variant) {
+    let host = start(v);
     let mut dev = LineClient::connect(host.addr("locker"));
     let got = exchange(&mut dev, SPEC_SAMPLE);
     assert_eq!(
@@ -66,9 +104,8 @@ fn spec_sample_gets_the_exact_answer() {
     );
 }
 
-#[test]
-fn split_byte_by_byte_and_two_in_one_write() {
-    let host = start();
+fn split_byte_by_byte_and_two_in_one_write(v: &Variant) {
+    let host = start(v);
     let mut dev = LineClient::connect(host.addr("locker"));
     for b in SPEC_SAMPLE.as_bytes() {
         dev.send(&[*b]);
@@ -85,9 +122,8 @@ fn split_byte_by_byte_and_two_in_one_write() {
     assert!(exchange(&mut dev, &lf).contains("SEND=3\n"));
 }
 
-#[test]
-fn ten_parallel_devices() {
-    let host = start();
+fn ten_parallel_devices(v: &Variant) {
+    let host = start(v);
     let addr = host.addr("locker");
     let devices: Vec<_> = (0..10)
         .map(|d| {
@@ -112,9 +148,8 @@ fn ten_parallel_devices() {
     );
 }
 
-#[test]
-fn malformed_and_oversize_get_error_and_connection_lives() {
-    let host = start();
+fn malformed_and_oversize_get_error_and_connection_lives(v: &Variant) {
+    let host = start(v);
     let mut dev = LineClient::connect(host.addr("locker"));
     let bad = [
         ("ACon_V1.0\r\nSEND=1\r\nCLOSE\r\n".to_string(), "ID"),
@@ -149,9 +184,8 @@ fn malformed_and_oversize_get_error_and_connection_lives() {
     assert_eq!(status["history"], json!([]), "{status}");
 }
 
-#[test]
-fn operator_codes_expiry_box_to_block_and_reset() {
-    let host = start();
+fn operator_codes_expiry_box_to_block_and_reset(v: &Variant) {
+    let host = start(v);
     let mut dev = LineClient::connect(host.addr("locker"));
     exchange(&mut dev, &report("42", 1, &[])); // the device makes itself known (4x2 cells)
 
@@ -219,9 +253,8 @@ fn operator_codes_expiry_box_to_block_and_reset() {
     assert!(exchange(&mut dev, &report("42", 11, &[])).contains("RESET=0\n"));
 }
 
-#[test]
-fn admin_errors_are_4xx_json() {
-    let host = start();
+fn admin_errors_are_4xx_json(v: &Variant) {
+    let host = start(v);
     for (body, want) in [
         (json!({"op":"status","device":"nobody"}), 404),
         (
@@ -243,9 +276,8 @@ fn admin_errors_are_4xx_json() {
     assert_eq!(status, 404);
 }
 
-#[test]
-fn state_survives_kill_9() {
-    let mut host = start();
+fn state_survives_kill_9(v: &Variant) {
+    let mut host = start(v);
     let mut dev = LineClient::connect(host.addr("locker"));
     exchange(&mut dev, &report("9", 1, &[]));
     host.admin_ok(
@@ -268,13 +300,102 @@ fn state_survives_kill_9() {
     assert_eq!(status["history"].as_array().unwrap().len(), 1, "{status}");
 }
 
-#[test]
-fn graceful_shutdown_on_sigterm() {
-    let mut host = start();
+fn graceful_shutdown_on_sigterm(v: &Variant) {
+    let mut host = start(v);
     let mut dev = LineClient::connect(host.addr("locker"));
     exchange(&mut dev, &report("1", 1, &[]));
     let status = host.terminate();
     assert!(status.success(), "exit status {status}");
     assert!(dev.is_closed(std::time::Duration::from_secs(5)));
     assert!(host.log().contains("shutting down"));
+}
+
+/// Which implementation the host serves (their answers are the same by
+/// design, down to the error messages, so only the file tells).
+fn serving(host: &Host) -> &'static str {
+    common::serving(host, "locker", &[&RUST, &PYTHON])
+}
+
+/// Installs `bytes` as locker.wasm (temporary name, then rename) and waits
+/// until the host serves them.
+fn swap_to(host: &Host, bytes: &[u8]) {
+    let before = host.plugin_info("locker");
+    host.replace_plugin("locker.wasm", bytes);
+    let after = host.wait_plugin("locker", "swap", |p| p["sha256"] != before["sha256"]);
+    assert_eq!(
+        after["generation"],
+        before["generation"].as_u64().unwrap() + 1,
+        "{after}"
+    );
+}
+
+/// Rust → Python → Rust under a connected device: the connection stays up,
+/// the answers after each swap come from the new version, and what either
+/// version stored (codes, block, reset, history, board size) is the other's
+/// to read.
+#[test]
+fn live_swap_rust_to_python_and_back_keeps_every_device() {
+    PYTHON.warm();
+    let host = Host::start(&config(&PYTHON), &[(RUST.file.unwrap(), "locker.wasm")]);
+    let mut dev = LineClient::connect(host.addr("locker"));
+    exchange(&mut dev, &report("77", 1, &[]));
+    host.admin_ok(
+        "locker",
+        json!({"op":"assign","device":"77","cell":2,"code":"2468","minutes":60}),
+    );
+    host.admin_ok("locker", json!({"op":"block","device":"77"}));
+    host.admin_ok("locker", json!({"op":"reset","device":"77"}));
+    assert_eq!(
+        exchange(&mut dev, &report("77", 2, &["BOX_ACC=3"])),
+        "ACon_V1.0\nID=77\nSEND=2\nRESET=1\nSTATE=3\nBOX_ENG=(2,2468,60)\nCLOSE\n"
+    );
+    assert_eq!(serving(&host), "rust");
+    let rust_status = host.admin_ok("locker", json!({"op":"status","device":"77"}));
+
+    swap_to(&host, &PYTHON.bytes());
+    assert_eq!(serving(&host), "python");
+    // The same connection, answered by Python from what Rust stored (the
+    // reset was taken by the answer before the swap).
+    assert_eq!(
+        exchange(&mut dev, &report("77", 3, &[])),
+        "ACon_V1.0\nID=77\nSEND=3\nRESET=0\nSTATE=3\nBOX_ENG=(2,2468,60)\nCLOSE\n"
+    );
+    let python_status = host.admin_ok("locker", json!({"op":"status","device":"77"}));
+    for key in ["cells", "history", "cols", "rows", "act_con", "connected_locks", "blocked"] {
+        assert_eq!(python_status[key], rust_status[key], "{key}");
+    }
+    // Python writes; the cell must be inside the 4x2 board Rust recorded.
+    host.admin_ok(
+        "locker",
+        json!({"op":"assign","device":"77","cell":8,"code":"1357","seconds":3600}),
+    );
+    let (status, text) = host.post(
+        "/admin/locker",
+        &json!({"op":"assign","device":"77","cell":9,"code":"1","minutes":1}).to_string(),
+    );
+    assert_eq!(status, 400, "{text}");
+    host.admin_ok("locker", json!({"op":"unblock","device":"77"}));
+    assert_eq!(
+        exchange(&mut dev, &report("77", 4, &["BOX_ACC=8"])),
+        "ACon_V1.0\nID=77\nSEND=4\nRESET=0\nSTATE=0\nBOX_ENG=(2,2468,60)\nBOX_ENG=(8,1357,60)\nCLOSE\n"
+    );
+    let python_status = host.admin_ok("locker", json!({"op":"status","device":"77"}));
+    assert_eq!(python_status["history"].as_array().unwrap().len(), 2, "{python_status}");
+
+    // And back: Rust reads what Python wrote.
+    swap_to(&host, &RUST.bytes());
+    assert_eq!(serving(&host), "rust");
+    assert_eq!(
+        exchange(&mut dev, &report("77", 5, &[])),
+        "ACon_V1.0\nID=77\nSEND=5\nRESET=0\nSTATE=0\nBOX_ENG=(2,2468,60)\nBOX_ENG=(8,1357,60)\nCLOSE\n"
+    );
+    let rust_status = host.admin_ok("locker", json!({"op":"status","device":"77"}));
+    for key in ["cells", "history", "cols", "rows", "act_con", "connected_locks", "blocked"] {
+        assert_eq!(rust_status[key], python_status[key], "{key}");
+    }
+    // One connection throughout.
+    host.wait_metric(
+        "wasmgate_connections_total{listener=\"locker\",protocol=\"locker\"}",
+        1.0,
+    );
 }

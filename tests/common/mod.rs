@@ -69,6 +69,11 @@ impl Host {
     }
 
     fn spawn(&mut self) {
+        self.spawn_within(WAIT);
+    }
+
+    /// Starts the process and waits up to `wait` for its ready file.
+    fn spawn_within(&mut self, wait: Duration) {
         let ready = self.dir.path().join("ready.json");
         let _ = std::fs::remove_file(&ready);
         let log = std::fs::OpenOptions::new()
@@ -108,7 +113,7 @@ impl Host {
                 );
             }
             assert!(
-                started.elapsed() < WAIT,
+                started.elapsed() < wait,
                 "wasmgate not ready in time:\n{}",
                 self.log()
             );
@@ -251,6 +256,126 @@ impl Host {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// One implementation of a plugin that a suite runs against (see
+/// [`variant_tests!`]): the component file built by `scripts/build-plugins`
+/// (none for a plugin the host provides itself) and extra lines for the
+/// plugin's `[plugins.NAME]` table.
+#[derive(Debug, Clone, Copy)]
+pub struct Variant {
+    /// Short name, e.g. "rust", "python".
+    pub label: &'static str,
+    /// World of the plugin (used to compile the file ahead of the tests).
+    pub world: &'static str,
+    /// Built file, installed in the plugin directory as `NAME.wasm`.
+    pub file: Option<&'static str>,
+    /// Lines added to `[plugins.NAME]`, e.g. `memory_mb = 128`.
+    pub table: &'static str,
+}
+
+impl Variant {
+    /// The bytes of the built file.
+    pub fn bytes(&self) -> Vec<u8> {
+        let file = self.file.expect("this variant has no component file");
+        std::fs::read(built(file)).unwrap()
+    }
+
+    /// Compiles the file into the shared cache (once per test process).
+    pub fn warm(&self) {
+        if let Some(file) = self.file {
+            warm_cache(file, self.world, self.table);
+        }
+    }
+
+    /// Starts a host with `body`, installing this variant's file as
+    /// `{plugin}.wasm` (the file name a `[plugins.{plugin}]` table without a
+    /// `file` key loads). The file is compiled once for all the tests first.
+    pub fn start(&self, body: &str, plugin: &str) -> Host {
+        let installed = format!("{plugin}.wasm");
+        match self.file {
+            Some(file) => {
+                self.warm();
+                Host::start(body, &[(file, installed.as_str())])
+            }
+            None => Host::start(body, &[]),
+        }
+    }
+}
+
+/// Which of `variants` the host serves as `plugin`: the one whose built file
+/// has the SHA-256 that GET /plugins shows.
+pub fn serving(host: &Host, plugin: &str, variants: &[&Variant]) -> &'static str {
+    use sha2::Digest;
+    let sha = host.plugin_info(plugin)["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let of = |v: &Variant| {
+        let digest = sha2::Sha256::digest(v.bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    variants
+        .iter()
+        .find(|v| v.file.is_some() && of(v) == sha)
+        .unwrap_or_else(|| panic!("{plugin}: serving none of the built files: {sha}"))
+        .label
+}
+
+/// Makes each listed test function (`fn NAME(v: &Variant)`) a `#[test]` once
+/// per variant: `variant_tests!(rust => RUST, python => PYTHON; [a, b]);`
+/// gives `rust::a`, `rust::b`, `python::a`, `python::b`, where `RUST` and
+/// `PYTHON` are `Variant` constants of the test file.
+#[macro_export]
+macro_rules! variant_tests {
+    ($($module:ident => $variant:ident),+ $(,)? ; $tests:tt) => {
+        $( $crate::variant_tests!(@module $module, $variant, $tests); )+
+    };
+    (@module $module:ident, $variant:ident, [$($test:ident),* $(,)?]) => {
+        mod $module {
+            $(
+                #[test]
+                fn $test() {
+                    super::$test(&super::$variant)
+                }
+            )*
+        }
+    };
+}
+
+/// Compiles `file` into the shared compile cache once per test process, by
+/// starting a host that loads it (given minutes, not [`WAIT`]) with the
+/// plugin table lines `table`. Tests that
+/// start hosts in parallel then load it from the cache in milliseconds
+/// instead of each compiling it at once (a Python component takes seconds of
+/// Cranelift; eight at once on two cores would outlast [`WAIT`]).
+pub fn warm_cache(file: &str, world: &str, table: &str) {
+    static WARM: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut done = WARM.lock().unwrap_or_else(|e| e.into_inner());
+    if done.iter().any(|f| f == file) {
+        return;
+    }
+    let body = format!("[plugins.warm]\nworld = {world:?}\nfile = {file:?}\n{table}\n");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+    std::fs::copy(built(file), dir.path().join("plugins").join(file)).unwrap();
+    let config = format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[store]\npath = {:?}\n[runtime]\nplugin_dir = {:?}\ncache_dir = {:?}\n\n{body}",
+        dir.path().join("kv.db"),
+        dir.path().join("plugins"),
+        root().join("target/wasm-cache"),
+    );
+    std::fs::write(dir.path().join("wasmgate.toml"), config).unwrap();
+    let mut host = Host {
+        child: None,
+        dir,
+        admin: "0.0.0.0:0".parse().unwrap(),
+        listeners: HashMap::new(),
+    };
+    host.spawn_within(Duration::from_secs(300));
+    let info = host.plugin_info("warm");
+    assert_eq!(info["loaded"], true, "{file} did not load: {info}\n{}", host.log());
+    done.push(file.to_string());
 }
 
 impl Drop for Host {

@@ -1,0 +1,28 @@
+// Minimal JavaScript plugin (world `raw`), the twin of plugins/echo-raw:
+// echoes each frame back, prefixed by the plugin's config value `prefix`.
+//
+//   componentize-qjs --sync --wit ../../wit --world raw --js app.js -o echo_js.wasm
+
+import host from "wasmgate:plugin/host@0.1.0";
+
+// QuickJS has no TextEncoder: UTF-8 bytes of a string, the ES way.
+const utf8 = (s) => Array.from(unescape(encodeURIComponent(s)), (c) => c.charCodeAt(0));
+
+export const rawHandler = {
+  opened(session) {
+    return [];
+  },
+  handle(session, frame) {
+    const prefix = utf8(host.configGet("prefix") ?? "");
+    return [{ to: { tag: "reply" }, frame: [...prefix, ...frame] }];
+  },
+  closed(session) {
+    return [];
+  },
+};
+
+export const admin = {
+  handle(request) {
+    return '{"ok":true}';
+  },
+};
