@@ -10,17 +10,46 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::{Host, WAIT, built};
+use common::{Host, Variant, WAIT, built};
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
 
 const HEARTBEAT: &str = r#"{"cmd":"Heartbeat","code":"1","extra":{}}"#;
 
-fn config(heartbeat_ms: u64, extra: &str) -> String {
+/// plugins/exec as a component.
+const WASM: Variant = Variant {
+    label: "wasm",
+    world: "exec",
+    file: Some("exec.wasm"),
+    table: "",
+};
+
+/// The same logic compiled into the host.
+const NATIVE: Variant = Variant {
+    label: "native",
+    world: "exec",
+    file: None,
+    table: "backend = \"native\"",
+};
+
+variant_tests!(wasm => WASM, native => NATIVE; [
+    relay_is_verbatim_to_the_others_and_never_echoed,
+    rooms_of_different_tokens_never_meet,
+    refused_logins_get_code_0_and_are_closed,
+    check_device_follows_the_room,
+    heartbeats_arrive_and_a_client_heartbeat_is_answered,
+    malformed_input_after_init_keeps_the_connection,
+    wrong_path_is_404,
+    wss_init_and_relay,
+    oversized_messages_close_and_silent_connections_time_out,
+]);
+
+fn config(v: &Variant, heartbeat_ms: u64, extra: &str) -> String {
     format!(
         r#"
         [plugins.exec]
         world = "exec"
+        {}
         [[listener]]
         name = "exec"
         protocol = "exec"
@@ -28,12 +57,13 @@ fn config(heartbeat_ms: u64, extra: &str) -> String {
         plugin = "exec"
         heartbeat_ms = {heartbeat_ms}
         {extra}
-        "#
+        "#,
+        v.table
     )
 }
 
-fn start(heartbeat_ms: u64) -> Host {
-    Host::start(&config(heartbeat_ms, ""), &[("exec.wasm", "exec.wasm")])
+fn start(v: &Variant, heartbeat_ms: u64) -> Host {
+    v.start(&config(v, heartbeat_ms, ""), "exec")
 }
 
 /// Plain TCP or TLS under the WebSocket.
@@ -203,9 +233,8 @@ fn assert_not_logged(host: &Host, secrets: &[&str]) {
     }
 }
 
-#[test]
-fn relay_is_verbatim_to_the_others_and_never_echoed() {
-    let host = start(600_000);
+fn relay_is_verbatim_to_the_others_and_never_echoed(v: &Variant) {
+    let host = start(v, 600_000);
     let token = create_token(&host, None);
     let (mut a, mut b, sid) = pair(&host, &token);
     assert_eq!(sid.len(), 36, "uuid-like: {sid}");
@@ -240,9 +269,8 @@ fn relay_is_verbatim_to_the_others_and_never_echoed() {
     assert_not_logged(&host, &[&token]);
 }
 
-#[test]
-fn rooms_of_different_tokens_never_meet() {
-    let host = start(600_000);
+fn rooms_of_different_tokens_never_meet(v: &Variant) {
+    let host = start(v, 600_000);
     let (t1, t2) = (create_token(&host, None), create_token(&host, None));
     let (mut a1, mut b1, s1) = pair(&host, &t1);
     let (mut a2, mut b2, s2) = pair(&host, &t2);
@@ -264,9 +292,8 @@ fn rooms_of_different_tokens_never_meet() {
     assert_eq!(b2.check_device(), "1");
 }
 
-#[test]
-fn refused_logins_get_code_0_and_are_closed() {
-    let host = start(600_000);
+fn refused_logins_get_code_0_and_are_closed(v: &Variant) {
+    let host = start(v, 600_000);
     let expiring = create_token(&host, Some(1));
     let revoked = create_token(&host, None);
     let good = create_token(&host, None);
@@ -322,9 +349,8 @@ fn refused_logins_get_code_0_and_are_closed() {
     assert_not_logged(&host, &[&expiring, &revoked, &good]);
 }
 
-#[test]
-fn check_device_follows_the_room() {
-    let host = start(600_000);
+fn check_device_follows_the_room(v: &Variant) {
+    let host = start(v, 600_000);
     let token = create_token(&host, None);
     let mut a = Client::connect(&host);
     assert_eq!(a.init(&token)["code"], "1");
@@ -357,9 +383,8 @@ fn check_device_follows_the_room() {
     wait_for(&mut a, "0");
 }
 
-#[test]
-fn heartbeats_arrive_and_a_client_heartbeat_is_answered() {
-    let host = start(150);
+fn heartbeats_arrive_and_a_client_heartbeat_is_answered(v: &Variant) {
+    let host = start(v, 150);
     let token = create_token(&host, None);
     let mut a = Client::connect(&host);
     assert_eq!(a.init(&token)["code"], "1");
@@ -371,7 +396,7 @@ fn heartbeats_arrive_and_a_client_heartbeat_is_answered() {
     // The client's own heartbeat gets the same message back; server
     // heartbeats may interleave, so count replies by asking on a quiet host.
     drop(a);
-    let host = start(600_000);
+    let host = start(v, 600_000);
     let token = create_token(&host, None);
     let mut a = Client::connect(&host);
     assert_eq!(a.init(&token)["code"], "1");
@@ -379,9 +404,8 @@ fn heartbeats_arrive_and_a_client_heartbeat_is_answered() {
     assert_eq!(a.recv_any(), HEARTBEAT);
 }
 
-#[test]
-fn malformed_input_after_init_keeps_the_connection() {
-    let host = start(600_000);
+fn malformed_input_after_init_keeps_the_connection(v: &Variant) {
+    let host = start(v, 600_000);
     let token = create_token(&host, None);
     let (mut a, mut b, _) = pair(&host, &token);
     a.send("{this is not json");
@@ -402,9 +426,8 @@ fn malformed_input_after_init_keeps_the_connection() {
     );
 }
 
-#[test]
-fn wrong_path_is_404() {
-    let host = start(600_000);
+fn wrong_path_is_404(v: &Variant) {
+    let host = start(v, 600_000);
     match Client::connect_path(host.addr("exec"), "/other") {
         Err(tungstenite::Error::Http(r)) => assert_eq!(r.status(), 404),
         Err(e) => panic!("{e}"),
@@ -436,7 +459,7 @@ fn with_custom_section(mut wasm: Vec<u8>, payload: &[u8]) -> Vec<u8> {
 
 #[test]
 fn hot_reload_keeps_the_room_and_the_relay() {
-    let host = start(600_000);
+    let host = start(&WASM, 600_000);
     let token = create_token(&host, None);
     let (mut a, mut b, sid) = pair(&host, &token);
     let first = host.plugin_info("exec");
@@ -460,12 +483,8 @@ fn hot_reload_keeps_the_room_and_the_relay() {
     assert_eq!(c.init(&token)["session_id"], sid.as_str());
 }
 
-#[test]
-fn wss_init_and_relay() {
-    let host = Host::start(
-        &config(600_000, "[listener.tls]\nhandshake_timeout_ms = 5000"),
-        &[("exec.wasm", "exec.wasm")],
-    );
+fn wss_init_and_relay(v: &Variant) {
+    let host = v.start(&config(v, 600_000, "[listener.tls]\nhandshake_timeout_ms = 5000"), "exec");
     let cert = host.dir.path().join("tls/self-signed.crt");
     assert!(cert.exists(), "no self-signed certificate at {cert:?}");
     let token = create_token(&host, None);
@@ -483,12 +502,8 @@ fn wss_init_and_relay() {
     assert_eq!(a.check_device(), "1");
 }
 
-#[test]
-fn oversized_messages_close_and_silent_connections_time_out() {
-    let host = Host::start(
-        &config(600_000, "max_message_bytes = 1024\nidle_timeout_s = 1"),
-        &[("exec.wasm", "exec.wasm")],
-    );
+fn oversized_messages_close_and_silent_connections_time_out(v: &Variant) {
+    let host = v.start(&config(v, 600_000, "max_message_bytes = 1024\nidle_timeout_s = 1"), "exec");
     let token = create_token(&host, None);
     let (mut a, mut b, _) = pair(&host, &token);
     let big = format!(
@@ -507,10 +522,7 @@ fn oversized_messages_close_and_silent_connections_time_out() {
     assert_eq!(b.check_device(), "0");
 
     // Without a heartbeat, the idle timeout counts after login too.
-    let host = Host::start(
-        &config(0, "idle_timeout_s = 1"),
-        &[("exec.wasm", "exec.wasm")],
-    );
+    let host = v.start(&config(v, 0, "idle_timeout_s = 1"), "exec");
     let token = create_token(&host, None);
     let mut a = Client::connect(&host);
     assert_eq!(a.init(&token)["code"], "1");

@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{Host, WAIT};
+use common::{Host, Variant, WAIT};
 use md5::{Digest, Md5};
 use serde_json::json;
 use tungstenite::{Message, WebSocket};
@@ -110,15 +110,42 @@ fn closed(ws: &mut Ws) -> bool {
     }
 }
 
-const REAL: &str = r#"
+/// plugins/plate (with the recogniser) as a component.
+const WASM: Variant = Variant {
+    label: "wasm",
+    world: "plate",
+    file: Some("plate.wasm"),
+    table: "",
+};
+
+/// The same logic compiled into the host.
+const NATIVE: Variant = Variant {
+    label: "native",
+    world: "plate",
+    file: None,
+    table: "backend = \"native\"",
+};
+
+variant_tests!(wasm => WASM, native => NATIVE; [
+    logins_tokens_and_the_login_deadline,
+    the_real_recogniser_reads_a_photo_raw_and_bz2,
+]);
+
+/// Two plugins of the real component (or its native build), each with its
+/// own token key, behind two listeners.
+fn real(v: &Variant) -> String {
+    format!(
+        r#"
 [plugins.plate]
 world = "plate"
 deadline_ms = 5000
-config = { token_key = "secret-key", static_tokens = "camera-static-1, camera-static-2" }
+config = {{ token_key = "secret-key", static_tokens = "camera-static-1, camera-static-2" }}
+{table}
 [plugins.other]
 world = "plate"
 file = "plate.wasm"
-config = { token_key = "another-key" }
+config = {{ token_key = "another-key" }}
+{table}
 [[listener]]
 name = "plate"
 protocol = "plate"
@@ -130,7 +157,14 @@ name = "other"
 protocol = "plate"
 listen = "127.0.0.1:0"
 plugin = "other"
-"#;
+"#,
+        table = v.table
+    )
+}
+
+fn start_real(v: &Variant) -> Host {
+    v.start(&real(v), "plate")
+}
 
 fn mint(host: &Host, plugin: &str, ttl_s: u64) -> String {
     host.admin_ok(plugin, json!({"op":"mint-token","ttl_s":ttl_s}))["token"]
@@ -139,9 +173,8 @@ fn mint(host: &Host, plugin: &str, ttl_s: u64) -> String {
         .to_string()
 }
 
-#[test]
-fn logins_tokens_and_the_login_deadline() {
-    let host = Host::start(REAL, &[("plate.wasm", "plate.wasm")]);
+fn logins_tokens_and_the_login_deadline(v: &Variant) {
+    let host = start_real(v);
     // A valid HMAC token, minted by the operator.
     let mut ws = connect(&host, "plate");
     assert_eq!(
@@ -316,7 +349,7 @@ plugin = "slow"
 
 #[test]
 fn hot_reload_between_two_recognitions() {
-    let host = Host::start(REAL, &[("plate.wasm", "plate.wasm")]);
+    let host = start_real(&WASM);
     let mut ws = connect(&host, "plate");
     assert_eq!(ask(&mut ws, login_frame("camera-static-1")), [2, 0, 0]);
     let frame = [vec![3, 0], recognition_body("cam", "id", b"not an image")].concat();
@@ -365,9 +398,8 @@ fn keepalive_pings_close_a_silent_peer() {
 /// inside the real component, reads it.
 const PHOTO: &[u8] = include_bytes!("data/plate-浙C58306.jpg");
 
-#[test]
-fn the_real_recogniser_reads_a_photo_raw_and_bz2() {
-    let host = Host::start(REAL, &[("plate.wasm", "plate.wasm")]);
+fn the_real_recogniser_reads_a_photo_raw_and_bz2(v: &Variant) {
+    let host = start_real(v);
     let mut ws = connect(&host, "plate");
     assert_eq!(ask(&mut ws, login_frame("camera-static-1")), [2, 0, 0]);
     let body = recognition_body("gate-2", "20261122024500017", PHOTO);

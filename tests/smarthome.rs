@@ -10,12 +10,32 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use base64::Engine as _;
-use common::{Host, WAIT};
+use common::{Host, Variant, WAIT};
 use serde_json::json;
 
-const CONFIG: &str = r#"
-[plugins.smarthome]
-world = "smarthome"
+/// plugins/smarthome as a component.
+const WASM: Variant = Variant {
+    label: "wasm",
+    world: "smarthome",
+    file: Some("smarthome.wasm"),
+    table: "",
+};
+
+/// The same logic compiled into the host.
+const NATIVE: Variant = Variant {
+    label: "native",
+    world: "smarthome",
+    file: None,
+    table: "backend = \"native\"",
+};
+
+variant_tests!(wasm => WASM, native => NATIVE; [
+    the_article_client_downloads_a_real_database,
+    unknown_command_gets_an_error_frame_and_close,
+    a_client_that_sends_nothing_is_closed,
+]);
+
+const LISTENER: &str = r#"
 [[listener]]
 name = "smarthome"
 protocol = "smarthome"
@@ -24,8 +44,9 @@ plugin = "smarthome"
 idle_timeout_s = 5
 "#;
 
-fn start() -> Host {
-    Host::start(CONFIG, &[("smarthome.wasm", "smarthome.wasm")])
+fn start(v: &Variant) -> Host {
+    let body = format!("[plugins.smarthome]\nworld = \"smarthome\"\n{}\n{LISTENER}", v.table);
+    v.start(&body, "smarthome")
 }
 
 /// A real SQLite database of devices, as a file's bytes.
@@ -82,9 +103,8 @@ fn read_devices(dir: &std::path::Path, db: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-#[test]
-fn the_article_client_downloads_a_real_database() {
-    let mut host = start();
+fn the_article_client_downloads_a_real_database(v: &Variant) {
+    let mut host = start(v);
     let scratch = tempfile::tempdir().unwrap();
 
     // Nothing uploaded yet: the error frame, then close.
@@ -142,9 +162,8 @@ fn the_article_client_downloads_a_real_database() {
     );
 }
 
-#[test]
-fn unknown_command_gets_an_error_frame_and_close() {
-    let host = start();
+fn unknown_command_gets_an_error_frame_and_close(v: &Variant) {
+    let host = start(v);
     let got = request(&host, 0x99);
     let (cmd, len) = header(&got);
     assert_eq!(cmd, 0x45);
@@ -152,9 +171,8 @@ fn unknown_command_gets_an_error_frame_and_close() {
     assert!(String::from_utf8_lossy(&got[8..]).contains("unknown command word 0x99"));
 }
 
-#[test]
-fn a_client_that_sends_nothing_is_closed() {
-    let host = start();
+fn a_client_that_sends_nothing_is_closed(v: &Variant) {
+    let host = start(v);
     let mut s = TcpStream::connect(host.addr("smarthome")).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
     s.write_all(b"L\x00").unwrap(); // half a command word, then silence

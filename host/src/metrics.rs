@@ -38,6 +38,8 @@ pub struct PluginMetrics {
     pub reloads: AtomicU64,
     pub reload_failures: AtomicU64,
     pub latency: Histogram,
+    /// Largest linear memory (all memories of one instance) seen so far.
+    pub instance_memory_peak: AtomicU64,
 }
 
 /// Upper bounds of the latency buckets, in seconds.
@@ -204,6 +206,16 @@ impl Metrics {
             for m in &plugins {
                 let _ = writeln!(out, "{name}{{plugin=\"{}\"}} {}", m.name, get(m));
             }
+        }
+
+        let name = "wasmgate_plugin_instance_memory_peak_bytes";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Largest linear memory of one instance of the component so far\n# TYPE {name} gauge"
+        );
+        for m in &plugins {
+            let peak = m.instance_memory_peak.load(Relaxed);
+            let _ = writeln!(out, "{name}{{plugin=\"{}\"}} {peak}", m.name);
         }
 
         let name = "wasmgate_plugin_call_seconds";

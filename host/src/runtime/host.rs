@@ -142,6 +142,8 @@ pub struct HostState {
     /// Set when the component asked for more memory than its cap; read
     /// after a trap to tell "out of memory" from other traps.
     pub(crate) memory_exceeded: bool,
+    /// Bytes of linear memory the instance holds (every memory of it).
+    pub(crate) memory_bytes: usize,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -157,6 +159,7 @@ impl HostState {
             ctx,
             memory_cap,
             memory_exceeded: false,
+            memory_bytes: 0,
             wasi,
             table: ResourceTable::new(),
         }
@@ -175,7 +178,7 @@ impl WasiView for HostState {
 impl ResourceLimiter for HostState {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -183,6 +186,8 @@ impl ResourceLimiter for HostState {
             self.memory_exceeded = true;
             return Ok(false);
         }
+        // Called for a new memory too (current = 0).
+        self.memory_bytes = self.memory_bytes.saturating_add(desired - current.min(desired));
         Ok(true)
     }
 

@@ -318,6 +318,9 @@ impl<W: World> Plugin<W> {
         warm.store.set_epoch_deadline(self.deadline_ticks);
         let result = f(&warm.bindings, &mut warm.store);
         self.metrics.latency.observe(started.elapsed());
+        self.metrics
+            .instance_memory_peak
+            .fetch_max(warm.store.data().memory_bytes as u64, Relaxed);
         match result {
             Ok(r) => {
                 self.give_back(warm);
