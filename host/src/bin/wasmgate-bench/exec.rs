@@ -1,0 +1,202 @@
+//! Remote-execute relays: rooms of 2 (one token each, made through the
+//! admin API). In each room A sends `execute`, B answers `execute_result`
+//! with the same data, A waits for it: one request = two relays, the
+//! latency is A's round trip.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::hostproc::HostProc;
+use crate::stats::{Pacer, Stats};
+use crate::{Load, io_timeout};
+
+pub const CONFIG: &str = r#"
+[plugins.exec]
+world = "exec"
+{file}
+{backend}
+[[listener]]
+name = "exec"
+protocol = "exec"
+listen = "127.0.0.1:0"
+plugin = "exec"
+max_connections = 100000
+idle_timeout_s = 3600
+heartbeat_ms = 0
+outbox_capacity = 100000
+"#;
+
+type Ws = WebSocketStream<TcpStream>;
+
+async fn login(addr: SocketAddr, token: &str) -> anyhow::Result<Ws> {
+    let go = async {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let (mut ws, _) =
+            tokio_tungstenite::client_async(format!("ws://{addr}/websocket"), tcp).await?;
+        ws.send(Message::text(
+            json!({"cmd":"init","token":token}).to_string(),
+        ))
+        .await?;
+        let v = next_json(&mut ws).await?;
+        if v["cmd"] != "init" || v["code"] != "1" {
+            anyhow::bail!("init refused: {v}");
+        }
+        Ok(ws)
+    };
+    tokio::time::timeout(io_timeout(), go)
+        .await
+        .map_err(|_| anyhow::anyhow!("login timed out"))?
+}
+
+/// The next JSON text message (pings and pongs skipped).
+async fn next_json(ws: &mut Ws) -> anyhow::Result<Value> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str(t.as_str())?),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(other)) => anyhow::bail!("unexpected {other:?}"),
+            Some(Err(e)) => return Err(e.into()),
+            None => anyhow::bail!("closed"),
+        }
+    }
+}
+
+pub struct Room {
+    a: Ws,
+    b: Ws,
+}
+
+pub async fn connect_all(
+    host: &HostProc,
+    clients: usize,
+    stats: &mut Stats,
+) -> anyhow::Result<Vec<Room>> {
+    let addr = host.addr("exec")?;
+    let mut rooms = Vec::new();
+    for _ in 0..(clients / 2).max(1) {
+        let t = host.admin("exec", json!({"op":"create-token"})).await?;
+        let token = t["token"].as_str().unwrap_or_default().to_string();
+        match (login(addr, &token).await, login(addr, &token).await) {
+            (Ok(a), Ok(b)) => rooms.push(Room { a, b }),
+            _ => stats.connect_failures += 1,
+        }
+    }
+    Ok(rooms)
+}
+
+pub async fn run(rooms: Vec<Room>, load: &Load) -> (Stats, Duration) {
+    let n = rooms.len().max(1);
+    let per_room = if load.rate > 0.0 {
+        load.rate / n as f64
+    } else {
+        0.0
+    };
+    let started = Instant::now();
+    let end = started + load.duration;
+    let stop = CancellationToken::new();
+    let mut echoes = Vec::new();
+    let mut senders = Vec::new();
+    for (i, Room { a, b }) in rooms.into_iter().enumerate() {
+        echoes.push(tokio::spawn(echo(b, stop.clone())));
+        senders.push(tokio::spawn(sender(
+            a,
+            Pacer::new(per_room, i as f64 / n as f64),
+            end,
+        )));
+    }
+    let mut total = Stats::default();
+    for s in senders {
+        match s.await {
+            Ok(s) => total.merge(s),
+            Err(_) => total.errors += 1,
+        }
+    }
+    let elapsed = started.elapsed();
+    stop.cancel();
+    for e in echoes {
+        match e.await {
+            Ok(s) => total.merge(s),
+            Err(_) => total.errors += 1,
+        }
+    }
+    (total, elapsed)
+}
+
+async fn sender(mut ws: Ws, mut pacer: Pacer, end: Instant) -> Stats {
+    let mut s = Stats::default();
+    let mut seq = 0u64;
+    'outer: loop {
+        pacer.tick().await;
+        if Instant::now() >= end {
+            break;
+        }
+        seq += 1;
+        let data = seq.to_string();
+        let t = Instant::now();
+        let frame =
+            json!({"cmd":"execute","extra":{"data":data, "shell":"echo bench"}}).to_string();
+        if ws.send(Message::text(frame)).await.is_err() {
+            s.dropped += 1;
+            s.lost += 1;
+            break;
+        }
+        let deadline = tokio::time::Instant::now() + io_timeout();
+        loop {
+            match tokio::time::timeout_at(deadline, next_json(&mut ws)).await {
+                Err(_) => {
+                    s.lost += 1;
+                    break 'outer;
+                }
+                Ok(Err(_)) => {
+                    s.lost += 1;
+                    s.dropped += 1;
+                    break 'outer;
+                }
+                Ok(Ok(v)) if v["cmd"] == "execute_result" && v["extra"]["data"] == data => {
+                    s.ok(t.elapsed());
+                    break;
+                }
+                Ok(Ok(v)) if v["cmd"] == "Heartbeat" => {}
+                Ok(Ok(_)) => s.errors += 1,
+            }
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+    s
+}
+
+/// B: answers every `execute` with an `execute_result` carrying its data.
+async fn echo(mut ws: Ws, stop: CancellationToken) -> Stats {
+    let mut s = Stats::default();
+    loop {
+        let v = tokio::select! {
+            _ = stop.cancelled() => break,
+            v = next_json(&mut ws) => v,
+        };
+        match v {
+            Ok(v) if v["cmd"] == "execute" => {
+                let back = json!({"cmd":"execute_result","extra":{"data":v["extra"]["data"], "output":"bench"}});
+                if ws.send(Message::text(back.to_string())).await.is_err() {
+                    s.dropped += 1;
+                    break;
+                }
+            }
+            Ok(v) if v["cmd"] == "Heartbeat" => {}
+            Ok(_) => s.errors += 1,
+            Err(_) => {
+                s.dropped += 1;
+                break;
+            }
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+    s
+}
