@@ -33,7 +33,15 @@ const JS: Variant = Variant {
     table: "",
 };
 
-variant_tests!(rust => RUST, js => JS; [
+/// The Rust logic compiled into the host (`backend = "native"`).
+const NATIVE: Variant = Variant {
+    label: "native",
+    world: "chat",
+    file: None,
+    table: "backend = \"native\"",
+};
+
+variant_tests!(rust => RUST, js => JS, native => NATIVE; [
     guest_login_lists_who_is_online_and_tells_the_others,
     registered_users_log_in_with_their_password_and_survive_a_restart,
     private_message_and_receipt,
@@ -43,9 +51,13 @@ variant_tests!(rust => RUST, js => JS; [
     framing_split_batched_and_malformed,
     heartbeat_arrives,
     a_client_that_stops_reading_is_dropped_and_announced_once,
+    two_hundred_clients_lose_no_message,
+]);
+
+// What only a component file has: reloading it, and its absence.
+variant_tests!(rust_file => RUST, js_file => JS; [
     hot_reload_keeps_everyone_online,
     a_missing_plugin_answers_errors_and_the_connection_lives,
-    two_hundred_clients_lose_no_message,
 ]);
 
 fn config(v: &Variant, extra_listener_keys: &str) -> String {

@@ -26,7 +26,15 @@ const PYTHON: Variant = Variant {
     table: "",
 };
 
-variant_tests!(rust => RUST, python => PYTHON; [
+/// The Rust logic compiled into the host (`backend = "native"`).
+const NATIVE: Variant = Variant {
+    label: "native",
+    world: "locker",
+    file: None,
+    table: "backend = \"native\"",
+};
+
+variant_tests!(rust => RUST, python => PYTHON, native => NATIVE; [
     spec_sample_gets_the_exact_answer,
     split_byte_by_byte_and_two_in_one_write,
     ten_parallel_devices,
