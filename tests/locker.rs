@@ -41,6 +41,7 @@ variant_tests!(rust => RUST, python => PYTHON, native => NATIVE; [
     malformed_and_oversize_get_error_and_connection_lives,
     operator_codes_expiry_box_to_block_and_reset,
     admin_errors_are_4xx_json,
+    admin_error_messages_are_word_for_word,
     state_survives_kill_9,
     graceful_shutdown_on_sigterm,
 ]);
@@ -282,6 +283,73 @@ fn admin_errors_are_4xx_json(v: &Variant) {
     assert_eq!(status, 400);
     let (status, _) = host.post("/admin/nosuch", "{}");
     assert_eq!(status, 404);
+}
+
+/// The operator sees the same words whichever implementation answers.
+fn admin_error_messages_are_word_for_word(v: &Variant) {
+    let host = start(v);
+    for (body, status, message) in [
+        (
+            json!({"op":"status","device":"nobody"}),
+            404,
+            r#"unknown device "nobody": nothing stored for it"#,
+        ),
+        (
+            json!({"op":"assign","device":"nobody","cell":1,"code":"1","minutes":1}),
+            409,
+            r#"device "nobody" has not reported its COLS/ROWS yet; cannot check cell 1"#,
+        ),
+        (
+            json!({"op":"a\"\n\u{200b}é"}),
+            400,
+            r#"unknown op "a\"\n\u{200b}é": expected assign, revoke, block, unblock, reset or status"#,
+        ),
+        (json!([1, 2]), 400, "request must be a JSON object"),
+        (json!({"op":5}), 400, r#""op" must be a string"#),
+        (json!({"op":"assign","device":"1"}), 400, r#"missing field "cell""#),
+        (
+            json!({"op":"block","device":"ü"}),
+            400,
+            r#"invalid "device": expected 1-64 letters, digits, '-' or '_'"#,
+        ),
+        (
+            json!({"op":"assign","device":"d","cell":"1","code":"1","minutes":1}),
+            400,
+            r#""cell" must be an integer"#,
+        ),
+        (
+            json!({"op":"assign","device":"d","cell":70000,"code":"1","minutes":1}),
+            400,
+            r#""cell" 70000 is out of range"#,
+        ),
+        (
+            json!({"op":"assign","device":"d","cell":1,"code":"12a","minutes":1}),
+            400,
+            r#""code" must be 1-16 ASCII digits"#,
+        ),
+        (
+            json!({"op":"assign","device":"d","cell":1,"code":"1","minutes":1.5}),
+            400,
+            r#""minutes" must be a non-negative integer"#,
+        ),
+        (
+            json!({"op":"assign","device":"d","cell":1,"code":"1","seconds":0}),
+            400,
+            r#""seconds" must be between 1 and 315360000"#,
+        ),
+        (
+            json!({"op":"assign","device":"d","cell":1,"code":"1","seconds":1,"minutes":1}),
+            400,
+            r#"give "minutes" or "seconds", not both"#,
+        ),
+    ] {
+        let (got, text) = host.post("/admin/locker", &body.to_string());
+        assert_eq!(
+            (got, serde_json::from_str::<serde_json::Value>(&text).unwrap()),
+            (status, json!({ "error": message })),
+            "{body}"
+        );
+    }
 }
 
 fn state_survives_kill_9(v: &Variant) {

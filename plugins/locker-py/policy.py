@@ -113,7 +113,7 @@ def _rust_debug_str(s):
             out.append("\\t")
         elif ch == "\0":
             out.append("\\0")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+        elif not ch.isprintable():  # control, format, separator, unassigned
             out.append("\\u{%x}" % ord(ch))
         else:
             out.append(ch)

@@ -240,6 +240,11 @@ class PolicyTest(unittest.TestCase):
         self.assertEqual(self.admin_error(h, {"op": "status", "device": "x" * 64}).status, 404)
         self.assertEqual(self.admin_error(h, {"op": "explode"}).message,
                          'unknown op "explode": expected assign, revoke, block, unblock, reset or status')
+        # Quoted as Rust's {:?} quotes: escapes for quotes, control and
+        # invisible characters.
+        self.assertEqual(self.admin_error(h, {"op": 'a"\n\u200b\u00e9'}).message,
+                         'unknown op "a\\"\\n\\u{200b}\u00e9": expected assign, revoke, block, '
+                         'unblock, reset or status')
 
     def test_revoke(self):
         h = known("d")
