@@ -52,6 +52,7 @@ variant_tests!(rust => RUST, js => JS, native => NATIVE; [
     heartbeat_arrives,
     a_client_that_stops_reading_is_dropped_and_announced_once,
     two_hundred_clients_lose_no_message,
+    refusals_are_word_for_word,
 ]);
 
 // What only a component file has: reloading it, and its absence.
@@ -340,6 +341,66 @@ fn registered_users_log_in_with_their_password_and_survive_a_restart(v: &Variant
     let mut b = Client::tcp(host.addr("chat"));
     b.send(json!({"Command":"01","Name":"carol","Password":"nope"}));
     assert_refused(&b.recv());
+}
+
+/// Every refusal says the same words whichever implementation answers.
+fn refusals_are_word_for_word(v: &Variant) {
+    let host = start(v);
+    let addr = host.addr("chat");
+    let (mut a, mut b) = (Client::tcp(addr), Client::tcp(addr));
+    let refused = |c: &mut Client, req: Value, why: &str| {
+        c.send(req.clone());
+        assert_eq!(
+            c.recv(),
+            json!({"Command":"11","Flag":0,"Friends":[],"Message":why}),
+            "{req}"
+        );
+    };
+    let login = |name: &str| json!({"Command":"01","Name":name});
+    let login_pw = |name: &str, pw: &str| json!({"Command":"01","Name":name,"Password":pw});
+    let register = |name: &str, pw: &str| json!({"Command":"02","Name":name,"Password":pw});
+    refused(&mut b, login("abc"), "a name has more than 3 characters");
+    refused(&mut b, login("al-ice"), "a name has only letters and digits");
+    refused(&mut b, login("Admin"), "Admin is a reserved word");
+    refused(&mut b, login(&"a".repeat(33)), "a name has at most 32 characters");
+    a.login_ok("alice");
+    refused(&mut b, login("ALICE"), "ALICE is already online");
+    refused(&mut a, login("other1"), "already logged in as alice; log out (03) first");
+    for (name, pw, why) in [
+        ("dave1", "", "a password is required"),
+        ("dave1", "p w", "a password has only letters and digits"),
+        ("dave1", &"p".repeat(129), "a password has at most 128 characters"),
+        ("alice", "pw", "alice is in use by a user online"),
+    ] {
+        b.send(register(name, pw));
+        assert_eq!(
+            b.recv(),
+            json!({"Command":"12","Flag":0,"Message":why}),
+            "{name}"
+        );
+    }
+    b.send(register("Carol", "pw"));
+    assert_eq!(b.recv(), json!({"Command":"12","Flag":1}));
+    b.send(register("carol", "pw"));
+    assert_eq!(
+        b.recv(),
+        json!({"Command":"12","Flag":0,"Message":"carol is already registered"})
+    );
+    refused(
+        &mut b,
+        login("carol"),
+        "carol is a registered name: log in with its password",
+    );
+    refused(&mut b, login_pw("carol", "wrong"), "wrong password");
+    refused(
+        &mut b,
+        login_pw("dave1", "pw"),
+        "dave1 is not registered (log in without a password as a guest)",
+    );
+    b.send(group("hi"));
+    let got = b.recv();
+    assert_eq!((got["Command"].as_str(), got["Flag"].as_i64()), (Some("99"), Some(0)));
+    assert_eq!(got["Message"], "not logged in: send 01 (login) first");
 }
 
 fn private_message_and_receipt(v: &Variant) {
