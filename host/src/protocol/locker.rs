@@ -17,6 +17,7 @@ use crate::codec::locker::{Inbound, LockerCodec, Outbound, Report, valid_code};
 use crate::config::ListenerConfig;
 use crate::metrics::ListenerMetrics;
 use crate::native;
+use crate::transport::tcp::readable_lean;
 use crate::runtime::Plugin;
 use crate::runtime::worlds::LockerWorld;
 use crate::runtime::worlds::locker::exports::wasmgate::plugin::locker_handler as wit;
@@ -53,13 +54,17 @@ impl Locker {
     async fn serve(&self, stream: TcpStream, peer: SocketAddr, shutdown: CancellationToken) {
         let listener = &*self.config.name;
         tracing::debug!(listener, %peer, "connected");
-        let mut framed = Framed::new(stream, LockerCodec::new(self.config.max_message_bytes));
+        let codec = LockerCodec::new(self.config.max_message_bytes);
+        let mut framed = Framed::with_capacity(stream, codec, 0);
         loop {
             // Shutdown is only observed between messages: a message being
-            // answered is always answered.
+            // answered is always answered. Idle, a board holds no buffers.
             let next = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                r = tokio::time::timeout(self.config.idle_timeout(), framed.next()) => r,
+                r = tokio::time::timeout(self.config.idle_timeout(), async {
+                    readable_lean(&mut framed).await?;
+                    framed.next().await.transpose()
+                }) => r.map(Result::transpose),
             };
             let inbound = match next {
                 Err(_) => {
