@@ -19,9 +19,10 @@
 //!    for the rest, letters only in slot 1); the candidate with the best mean
 //!    character probability wins.
 
-pub mod mlp;
+pub mod cnn;
+pub mod synth;
 
-use image::{RgbImage, imageops};
+use image::RgbImage;
 use std::sync::OnceLock;
 
 /// Digits and letters used on plates (no I, O).
@@ -30,9 +31,7 @@ pub const ALNUM: &str = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ";
 pub const PROVINCES: &str = "川甘黑津辽闽琼晋新粤浙鄂贵沪京鲁宁陕皖豫云赣桂冀吉蒙青苏湘渝藏";
 
 /// Photos wider than this are downscaled before locating plates.
-pub const WORK_WIDTH: u32 = 1024;
-/// Height of the rectified plate crop.
-const CROP_H: u32 = 60;
+pub const WORK_WIDTH: u32 = 640;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Color {
@@ -53,10 +52,6 @@ impl Color {
             Color::Black => "black",
         }
     }
-    /// Plates whose characters are brighter than the background.
-    fn light_chars(&self) -> bool {
-        matches!(self, Color::Blue | Color::Black)
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -66,19 +61,13 @@ pub struct Recognition {
     pub confidence: f32,
 }
 
-static MODEL: OnceLock<Result<Vec<mlp::Mlp>, String>> = OnceLock::new();
-const MODEL_BYTES: &[u8] = include_bytes!("../model/chars.bin");
+static MODEL: OnceLock<Result<cnn::Net, String>> = OnceLock::new();
+const MODEL_BYTES: &[u8] = include_bytes!("../model/reader.bin");
 
-/// The character classifiers (alphanumeric, province), loaded once.
-pub fn models() -> Result<&'static [mlp::Mlp], String> {
-    match MODEL.get_or_init(|| {
-        let m = mlp::load_models(MODEL_BYTES)?;
-        if m.len() < 2 {
-            return Err("model has fewer than 2 nets".into());
-        }
-        Ok(m)
-    }) {
-        Ok(m) => Ok(m.as_slice()),
+/// The plate reader, loaded once.
+pub fn model() -> Result<&'static cnn::Net, String> {
+    match MODEL.get_or_init(|| cnn::Net::from_bytes(MODEL_BYTES)) {
+        Ok(m) => Ok(m),
         Err(e) => Err(e.clone()),
     }
 }
@@ -87,8 +76,8 @@ pub fn models() -> Result<&'static [mlp::Mlp], String> {
 /// `Err` = cannot decode (or no model); `Ok(None)` = no plate found.
 pub fn recognize(image_bytes: &[u8]) -> Result<Option<Recognition>, String> {
     let rgb = decode(image_bytes)?;
-    let models = models()?;
-    let r = std::panic::catch_unwind(|| recognize_rgb(&rgb, models));
+    let net = model()?;
+    let r = std::panic::catch_unwind(|| recognize_rgb(&rgb, net));
     r.map_err(|_| "internal error".to_string())
 }
 
@@ -123,7 +112,46 @@ struct Cand {
 }
 
 /// Recognise from decoded pixels.
-pub fn recognize_rgb(full: &RgbImage, models: &[mlp::Mlp]) -> Option<Recognition> {
+pub fn recognize_rgb(full: &RgbImage, net: &cnn::Net) -> Option<Recognition> {
+    let cands = locate(full);
+    read_candidates(full, &cands, net)
+}
+
+/// Time spent per stage by [`recognize_profiled`], in milliseconds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Profile {
+    pub decode_ms: f64,
+    pub locate_ms: f64,
+    pub read_ms: f64,
+    pub candidates: usize,
+}
+
+/// [`recognize`] with the time each stage took (for the timing tools).
+pub fn recognize_profiled(image_bytes: &[u8]) -> (Result<Option<Recognition>, String>, Profile) {
+    let mut prof = Profile::default();
+    let t = std::time::Instant::now();
+    let rgb = match decode(image_bytes) {
+        Ok(r) => r,
+        Err(e) => return (Err(e), prof),
+    };
+    prof.decode_ms = t.elapsed().as_secs_f64() * 1e3;
+    let net = match model() {
+        Ok(n) => n,
+        Err(e) => return (Err(e), prof),
+    };
+    let t = std::time::Instant::now();
+    let cands = locate(&rgb);
+    prof.locate_ms = t.elapsed().as_secs_f64() * 1e3;
+    prof.candidates = cands.len();
+    let t = std::time::Instant::now();
+    let r = read_candidates(&rgb, &cands, net);
+    prof.read_ms = t.elapsed().as_secs_f64() * 1e3;
+    (Ok(r), prof)
+}
+
+/// Candidate plate rectangles (full-resolution coordinates), deduplicated,
+/// most promising first.
+fn locate(full: &RgbImage) -> Vec<Cand> {
     let (fw, fh) = full.dimensions();
     let scale = if fw > WORK_WIDTH {
         WORK_WIDTH as f32 / fw as f32
@@ -133,14 +161,15 @@ pub fn recognize_rgb(full: &RgbImage, models: &[mlp::Mlp]) -> Option<Recognition
     let small_owned;
     let small = if scale < 1.0 {
         let nh = ((fh as f32 * scale).round() as u32).max(1);
-        small_owned = imageops::thumbnail(full, WORK_WIDTH, nh);
+        small_owned = resize_box(full, WORK_WIDTH, nh);
         &small_owned
     } else {
         full
     };
     let mut cands = Vec::new();
+    let classes = color_classes(small);
     for color in [Color::Blue, Color::Yellow, Color::Green] {
-        color_candidates(small, color, &mut cands);
+        color_candidates(small, &classes, color, &mut cands);
     }
     edge_candidates(small, &mut cands);
     // back to full-resolution coordinates
@@ -150,103 +179,136 @@ pub fn recognize_rgb(full: &RgbImage, models: &[mlp::Mlp]) -> Option<Recognition
         c.w /= scale;
         c.h /= scale;
     }
-    if cands.len() > 40 {
-        cands.truncate(40);
-    }
     // drop near-duplicate candidates
     let mut uniq: Vec<Cand> = Vec::new();
     for c in cands {
         let dup = uniq.iter().any(|u| {
-            (u.cx - c.cx).abs() < 0.2 * u.w
+            (u.cx - c.cx).abs() < 0.15 * u.w
                 && (u.cy - c.cy).abs() < 0.3 * u.h
-                && (c.w / u.w.max(1.0)) > 0.85
-                && (c.w / u.w.max(1.0)) < 1.18
+                && (c.w / u.w.max(1.0)) > 0.87
+                && (c.w / u.w.max(1.0)) < 1.15
                 && (u.color == c.color || c.color.is_none())
         });
         if !dup {
             uniq.push(c);
         }
     }
-    let cands = uniq;
-    // (recognition, plate width in full-resolution pixels)
-    let mut reads: Vec<(Recognition, f32)> = Vec::new();
-    let debug = std::env::var("PLATE_DEBUG").ok();
+    uniq.truncate(MAX_CANDIDATES);
+    uniq
+}
+
+/// Reads every candidate; the most confident valid read wins.
+fn read_candidates(full: &RgbImage, cands: &[Cand], net: &cnn::Net) -> Option<Recognition> {
+    let debug = std::env::var("PLATE_DEBUG").is_ok();
+    let mut best: Option<Recognition> = None;
     for (ci, c) in cands.iter().enumerate() {
-        // margins (width, height factors) and a left shift (fraction of the
-        // width). A third, left-shifted variant (1.3, 1.25, 0.12) recovers
-        // province glyphs the colour mask missed but, with confidence-only
-        // selection, cost as many plates as it gained on EasyPR: disabled.
-        for (exp_w, exp_h, shift) in [(1.06f32, 1.15f32, 0.0f32), (1.22, 1.25, 0.0)] {
-            let mut c = c.clone();
-            c.cx -= shift * c.w * c.angle.cos();
-            c.cy -= shift * c.w * c.angle.sin();
-            let c = &c;
-            let crop = rectify(full, c, exp_w, exp_h);
-            // colour-less (edge) candidates: try both polarities
-            let tries: Vec<(Color, Color)> = match c.color {
-                Some(col) => vec![(col, col)],
-                None => {
-                    let dom = dominant_color(&crop);
-                    let light = match dom {
-                        Some(d @ (Color::Blue | Color::Black)) => d,
-                        _ => Color::Blue,
-                    };
-                    let dark = match dom {
-                        Some(d @ (Color::Yellow | Color::Green | Color::White)) => d,
-                        _ => Color::Yellow,
-                    };
-                    vec![(Color::Blue, light), (Color::Yellow, dark)]
-                }
-            };
-            for (polarity, color) in tries {
-                let res = read_crop(&crop, polarity, models);
-                if let Some(d) = &debug {
-                    let _ = crop.save(format!(
-                        "{d}/cand{ci:02}_{exp_w}_{shift}_{}_{}.png",
-                        color.as_str(),
-                        res.as_ref()
-                            .map(|r| format!("{}_{:.2}", r.0, r.1))
-                            .unwrap_or("none".into())
-                    ));
-                }
-                if let Some((plate, conf)) = res {
-                    reads.push((
-                        Recognition {
-                            plate,
-                            color,
-                            confidence: conf,
-                        },
-                        c.w,
-                    ));
-                }
+        for r in read_candidate(full, c, net) {
+            if debug {
+                eprintln!("cand {ci} {c:?} -> {} {} {:.3}", r.plate, r.color.as_str(), r.confidence);
+            }
+            if best.as_ref().map(|b| r.confidence > b.confidence).unwrap_or(true) {
+                best = Some(r);
             }
         }
     }
-    choose(reads)
+    best.filter(|b| b.confidence >= MIN_CONFIDENCE)
 }
 
-/// Pick the main plate: among confident reads prefer the larger plate (the
-/// main plate is usually the closest car), otherwise the most confident one.
-fn choose(reads: Vec<(Recognition, f32)>) -> Option<Recognition> {
-    let max_conf = reads.iter().map(|r| r.0.confidence).fold(0f32, f32::max);
-    if max_conf <= 0.3 {
+/// At most this many (deduplicated) candidates are read.
+const MAX_CANDIDATES: usize = 24;
+/// Reads below this confidence are not reported (no plate).
+pub const MIN_CONFIDENCE: f32 = 0.5;
+
+/// Reads of one candidate: single row, and for plates that may be double
+/// row (yellow or white, aspect below 2.6) the two-row reading too.
+fn read_candidate(full: &RgbImage, c: &Cand, net: &cnn::Net) -> Vec<Recognition> {
+    let mut out = Vec::new();
+    let crop = rectify(full, c, 1.08, 1.2, cnn::IN_W as u32, cnn::IN_H as u32);
+    let color = match c.color {
+        Some(col) => col,
+        None => dominant_color(&crop).unwrap_or(Color::Blue),
+    };
+    if let Some(r) = read_prepared(net, &cnn::prepare(&crop, false), color) {
+        out.push(r);
+    }
+    let aspect = c.w / c.h.max(1.0);
+    if aspect < 2.6 && matches!(color, Color::Yellow | Color::White) {
+        let crop2 = rectify(full, c, 1.06, 1.1, cnn::IN_W as u32, 64);
+        if let Some(r) = read_prepared(net, &cnn::prepare(&crop2, true), color) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// Plate text of a valid format: province, letter, 5 (or 6 for new-energy
+/// plates) letters or digits.
+pub fn valid_plate(t: &[char]) -> bool {
+    (t.len() == 7 || t.len() == 8)
+        && PROVINCES.contains(t[0])
+        && t[1].is_ascii_uppercase()
+        && t[2..].iter().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+}
+
+fn read_prepared(net: &cnn::Net, x: &[f32], color: Color) -> Option<Recognition> {
+    let (text, probs) = net.read(x);
+    if !valid_plate(&text) {
         return None;
     }
-    let floor = (max_conf - 0.25).max(0.55).min(max_conf);
-    let max_w = reads
-        .iter()
-        .filter(|r| r.0.confidence >= floor)
-        .map(|r| r.1)
-        .fold(1f32, f32::max);
-    reads
-        .into_iter()
-        .filter(|r| r.0.confidence >= floor)
-        .map(|(r, w)| {
-            let score = r.confidence + 0.35 * (w / max_w);
-            (r, score)
+    // 8 characters only on (green) new-energy plates
+    if text.len() == 8 && color != Color::Green {
+        return None;
+    }
+    let mean = probs.iter().sum::<f32>() / probs.len() as f32;
+    let min = probs.iter().copied().fold(1f32, f32::min);
+    let color = if text.len() == 8 { Color::Green } else { color };
+    Some(Recognition {
+        plate: text.into_iter().collect(),
+        color,
+        confidence: 0.7 * mean + 0.3 * min,
+    })
+}
+
+/// Box-filter downscale (each output pixel averages its source area).
+fn resize_box(img: &RgbImage, nw: u32, nh: u32) -> RgbImage {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let (nw, nh) = (nw as usize, nh as usize);
+    let raw = img.as_raw();
+    let mut out = vec![0u8; nw * nh * 3];
+    let xs: Vec<(usize, usize)> = (0..nw)
+        .map(|x| {
+            let a = x * w / nw;
+            let b = ((x + 1) * w / nw).max(a + 1).min(w);
+            (a, b)
         })
-        .max_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal))
-        .map(|x| x.0)
+        .collect();
+    let mut acc = vec![0u32; nw * 3];
+    for y in 0..nh {
+        let y0 = y * h / nh;
+        let y1 = ((y + 1) * h / nh).max(y0 + 1).min(h);
+        acc.fill(0);
+        for sy in y0..y1 {
+            let row = &raw[sy * w * 3..(sy + 1) * w * 3];
+            for (x, &(a, b)) in xs.iter().enumerate() {
+                let (mut r, mut g, mut bl) = (0u32, 0u32, 0u32);
+                for sx in a..b {
+                    r += row[sx * 3] as u32;
+                    g += row[sx * 3 + 1] as u32;
+                    bl += row[sx * 3 + 2] as u32;
+                }
+                acc[x * 3] += r;
+                acc[x * 3 + 1] += g;
+                acc[x * 3 + 2] += bl;
+            }
+        }
+        for (x, &(a, b)) in xs.iter().enumerate() {
+            let n = ((b - a) * (y1 - y0)) as u32;
+            for k in 0..3 {
+                out[(y * nw + x) * 3 + k] = ((acc[x * 3 + k] + n / 2) / n) as u8;
+            }
+        }
+    }
+    RgbImage::from_raw(nw as u32, nh as u32, out).expect("buffer size")
 }
 
 // ---------------------------------------------------------------- colour
@@ -335,33 +397,56 @@ struct Mask {
 }
 
 impl Mask {
+    /// Dilation (any pixel set) or erosion (all set) over a (2rx+1) ×
+    /// (2ry+1) box, clipped at the borders; separable running counts.
     fn box_op(&self, rx: usize, ry: usize, dilate: bool) -> Mask {
         let (w, h) = (self.w, self.h);
-        // integral image
-        let mut ii = vec![0u32; (w + 1) * (h + 1)];
+        let mut tmp = vec![0u8; w * h];
+        // rows
         for y in 0..h {
-            let mut row = 0u32;
+            let src = &self.d[y * w..(y + 1) * w];
+            let dst = &mut tmp[y * w..(y + 1) * w];
+            let mut cnt: usize = src[..rx.min(w)].iter().map(|&v| v as usize).sum();
             for x in 0..w {
-                row += self.d[y * w + x] as u32;
-                ii[(y + 1) * (w + 1) + x + 1] = ii[y * (w + 1) + x + 1] + row;
+                if x + rx < w {
+                    cnt += src[x + rx] as usize;
+                }
+                if x > rx {
+                    cnt -= src[x - rx - 1] as usize;
+                }
+                let n = (x + rx + 1).min(w) - x.saturating_sub(rx);
+                dst[x] = if dilate { (cnt > 0) as u8 } else { (cnt == n) as u8 };
             }
         }
+        // columns, all at once, row by row
         let mut out = vec![0u8; w * h];
+        let mut cnt = vec![0u16; w];
+        for y in 0..ry.min(h) {
+            for (c, &v) in cnt.iter_mut().zip(&tmp[y * w..(y + 1) * w]) {
+                *c += v as u16;
+            }
+        }
         for y in 0..h {
-            let y0 = y.saturating_sub(ry);
-            let y1 = (y + ry + 1).min(h);
-            for x in 0..w {
-                let x0 = x.saturating_sub(rx);
-                let x1 = (x + rx + 1).min(w);
-                let s = ii[y1 * (w + 1) + x1] + ii[y0 * (w + 1) + x0]
-                    - ii[y0 * (w + 1) + x1]
-                    - ii[y1 * (w + 1) + x0];
-                let area = ((y1 - y0) * (x1 - x0)) as u32;
-                out[y * w + x] = if dilate {
-                    (s > 0) as u8
-                } else {
-                    (s == area) as u8
-                };
+            if y + ry < h {
+                for (c, &v) in cnt.iter_mut().zip(&tmp[(y + ry) * w..(y + ry + 1) * w]) {
+                    *c += v as u16;
+                }
+            }
+            if y > ry {
+                for (c, &v) in cnt.iter_mut().zip(&tmp[(y - ry - 1) * w..(y - ry) * w]) {
+                    *c -= v as u16;
+                }
+            }
+            let n = ((y + ry + 1).min(h) - y.saturating_sub(ry)) as u16;
+            let dst = &mut out[y * w..(y + 1) * w];
+            if dilate {
+                for (d, &c) in dst.iter_mut().zip(&cnt) {
+                    *d = (c > 0) as u8;
+                }
+            } else {
+                for (d, &c) in dst.iter_mut().zip(&cnt) {
+                    *d = (c == n) as u8;
+                }
             }
         }
         Mask { w, h, d: out }
@@ -461,24 +546,45 @@ fn pca_rect(pix: &[u32], w: usize) -> Cand {
 fn plate_like(c: &Cand, n_px: usize, img_w: usize) -> bool {
     let aspect = c.w / c.h.max(1.0);
     let fill = n_px as f32 / (c.w * c.h).max(1.0);
-    c.w >= 36.0
-        && c.h >= 10.0
+    c.w >= 28.0
+        && c.h >= 8.0
         && c.w <= img_w as f32 * 0.9
         && (1.8..=7.0).contains(&aspect)
         && fill > 0.4
         && c.angle.abs() < 0.8
 }
 
-fn color_candidates(img: &RgbImage, color: Color, out: &mut Vec<Cand>) {
+/// Per pixel, one bit per plate colour: 1 blue, 2 yellow, 4 green.
+fn color_classes(img: &RgbImage) -> Vec<u8> {
+    img.as_raw()
+        .chunks_exact(3)
+        .map(|p| {
+            let (r, g, b) = (p[0], p[1], p[2]);
+            // cheap rejection: grey pixels are no plate colour
+            let mx = r.max(g).max(b) as i32;
+            let mn = r.min(g).min(b) as i32;
+            if mx - mn < mx / 5 + 1 {
+                return 0;
+            }
+            is_color(Color::Blue, r, g, b) as u8
+                | (is_color(Color::Yellow, r, g, b) as u8) << 1
+                | (is_color(Color::Green, r, g, b) as u8) << 2
+        })
+        .collect()
+}
+
+fn color_candidates(img: &RgbImage, classes: &[u8], color: Color, out: &mut Vec<Cand>) {
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let mut m = Mask {
+    let bit = match color {
+        Color::Blue => 1,
+        Color::Yellow => 2,
+        _ => 4,
+    };
+    let m = Mask {
         w,
         h,
-        d: vec![0; w * h],
+        d: classes.iter().map(|&c| (c & bit != 0) as u8).collect(),
     };
-    for (i, p) in img.pixels().enumerate() {
-        m.d[i] = is_color(color, p[0], p[1], p[2]) as u8;
-    }
     let r = (w / 256).max(1);
     let m1 = m.close(r + 1, r).open(1, 1);
     let m2 = m.close(r * 3 + 1, r).open(1, 1);
@@ -557,11 +663,9 @@ fn edge_candidates(img: &RgbImage, out: &mut Vec<Cand>) {
 
 // ---------------------------------------------------------------- rectify
 
-fn rectify(full: &RgbImage, c: &Cand, exp_w: f32, exp_h: f32) -> RgbImage {
+fn rectify(full: &RgbImage, c: &Cand, exp_w: f32, exp_h: f32, ow: u32, oh: u32) -> RgbImage {
     let rw = c.w * exp_w;
     let rh = c.h * exp_h;
-    let oh = CROP_H;
-    let ow = ((oh as f32 * rw / rh.max(1.0)).round() as u32).clamp(60, 480);
     let (fw, fh) = (full.width() as f32, full.height() as f32);
     let (ca, sa) = (c.angle.cos(), c.angle.sin());
     let mut out = RgbImage::new(ow, oh);
@@ -595,359 +699,3 @@ fn rectify(full: &RgbImage, c: &Cand, exp_w: f32, exp_h: f32) -> RgbImage {
     out
 }
 
-// ---------------------------------------------------------------- segmentation
-
-fn otsu(hist: &[u32; 256]) -> u8 {
-    let total: u64 = hist.iter().map(|&v| v as u64).sum();
-    if total == 0 {
-        return 128;
-    }
-    let sum_all: f64 = hist
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| i as f64 * v as f64)
-        .sum();
-    let (mut wb, mut sb) = (0f64, 0f64);
-    let (mut best, mut best_t) = (-1f64, 128u8);
-    for t in 0..256 {
-        wb += hist[t] as f64;
-        if wb == 0.0 {
-            continue;
-        }
-        let wf = total as f64 - wb;
-        if wf == 0.0 {
-            break;
-        }
-        sb += t as f64 * hist[t] as f64;
-        let mb = sb / wb;
-        let mf = (sum_all - sb) / wf;
-        let between = wb * wf * (mb - mf) * (mb - mf);
-        if between > best {
-            best = between;
-            best_t = t as u8;
-        }
-    }
-    best_t
-}
-
-#[derive(Clone, Copy, Debug)]
-struct BBox {
-    x0: usize,
-    y0: usize,
-    x1: usize, // inclusive
-    y1: usize,
-}
-impl BBox {
-    fn w(&self) -> usize {
-        self.x1 - self.x0 + 1
-    }
-    fn h(&self) -> usize {
-        self.y1 - self.y0 + 1
-    }
-    fn cx(&self) -> f32 {
-        (self.x0 + self.x1) as f32 / 2.0
-    }
-}
-
-/// Binary character patches (w, h, pixels 0/255) of a rectified crop, in
-/// slot order (7 slots). Public for the training binary.
-pub fn segment_crop_for_training(
-    crop: &RgbImage,
-    color: Color,
-) -> Option<Vec<(usize, usize, Vec<u8>)>> {
-    let crop = if crop.height() != CROP_H {
-        let nw = ((crop.width() as f32 * CROP_H as f32 / crop.height().max(1) as f32).round()
-            as u32)
-            .max(1);
-        imageops::resize(crop, nw, CROP_H, imageops::FilterType::Triangle)
-    } else {
-        crop.clone()
-    };
-    segment(&crop, color).map(|x| x.0)
-}
-
-/// Character patches and the grid-fit score (0..=6).
-fn segment(crop: &RgbImage, color: Color) -> Option<(Vec<(usize, usize, Vec<u8>)>, f32)> {
-    let (w, h) = (crop.width() as usize, crop.height() as usize);
-    if w < 20 || h < 10 {
-        return None;
-    }
-    let light = color.light_chars();
-    let g: Vec<u8> = crop
-        .pixels()
-        .map(|p| {
-            if light {
-                p[0].min(p[1]).min(p[2])
-            } else {
-                255 - p[0].max(p[1]).max(p[2])
-            }
-        })
-        .collect();
-    let mut hist = [0u32; 256];
-    for y in h / 6..h - h / 6 {
-        for x in w / 20..w - w / 20 {
-            hist[g[y * w + x] as usize] += 1;
-        }
-    }
-    let t = otsu(&hist);
-    let bin: Vec<u8> = g.iter().map(|&v| (v > t) as u8).collect();
-
-    // character band from row transitions
-    let trans: Vec<usize> = (0..h)
-        .map(|y| {
-            (1..w)
-                .filter(|&x| bin[y * w + x] != bin[y * w + x - 1])
-                .count()
-        })
-        .collect();
-    let thr = 10;
-    let (mut best_s, mut best_len) = (0, 0);
-    let mut y = 0;
-    while y < h {
-        if trans[y] >= thr {
-            let s = y;
-            let mut e = y;
-            let mut gap = 0;
-            let mut k = y + 1;
-            while k < h {
-                if trans[k] >= thr {
-                    e = k;
-                    gap = 0;
-                } else {
-                    gap += 1;
-                    if gap > 1 {
-                        break;
-                    }
-                }
-                k += 1;
-            }
-            if e + 1 - s > best_len {
-                best_len = e + 1 - s;
-                best_s = s;
-            }
-            y = e + 1;
-        } else {
-            y += 1;
-        }
-    }
-    if best_len < h * 3 / 10 {
-        return None;
-    }
-    let (by0, by1) = (best_s, best_s + best_len - 1);
-    let bh = best_len;
-
-    // components inside the band
-    let mut band = Mask {
-        w,
-        h: bh,
-        d: bin[by0 * w..(by1 + 1) * w].to_vec(),
-    };
-    // cut the band's left/right 1px to avoid attaching to plate frame
-    for yy in 0..bh {
-        band.d[yy * w] = 0;
-        band.d[yy * w + w - 1] = 0;
-    }
-    let comps = band.components(3, 500);
-    let mut boxes: Vec<(BBox, usize)> = comps
-        .iter()
-        .enumerate()
-        .map(|(ci, c)| {
-            let mut b = BBox {
-                x0: usize::MAX,
-                y0: usize::MAX,
-                x1: 0,
-                y1: 0,
-            };
-            for &i in c {
-                let (x, y) = (i as usize % w, i as usize / w);
-                b.x0 = b.x0.min(x);
-                b.x1 = b.x1.max(x);
-                b.y0 = b.y0.min(y);
-                b.y1 = b.y1.max(y);
-            }
-            (b, ci)
-        })
-        .collect();
-    boxes.sort_by_key(|b| b.0.x0);
-    let tall: Vec<BBox> = boxes
-        .iter()
-        .map(|b| b.0)
-        .filter(|b| b.h() as f32 >= 0.55 * bh as f32 && (b.w() as f32) <= 0.95 * bh as f32)
-        .collect();
-    if tall.len() < 3 {
-        return None;
-    }
-    let mut hs: Vec<usize> = tall.iter().map(|b| b.h()).collect();
-    hs.sort();
-    let hc = hs[hs.len() / 2] as f32;
-    // grid (units of char height): glyph 0.5, pitch 0.6333, extra gap after slot 1: 0.2444
-    let slot_left = |k: usize, x0: f32, s: f32| -> f32 {
-        x0 + s * hc * (k as f32 * 0.6333 + if k >= 2 { 0.2444 } else { 0.0 })
-    };
-    let cw = |s: f32| 0.5 * hc * s;
-    let mut best: Option<(f32, f32, f32)> = None; // score, x0, s
-    let mut s = 0.8f32;
-    while s <= 1.3 {
-        for b in &tall {
-            for k in 1..7 {
-                let x0 = b.cx() - cw(s) / 2.0 - (slot_left(k, 0.0, s));
-                if x0 < -cw(s) * 0.5 || slot_left(6, x0, s) + cw(s) > w as f32 + cw(s) * 0.3 {
-                    continue;
-                }
-                let mut score = 0f32;
-                for kk in 1..7 {
-                    let c = slot_left(kk, x0, s) + cw(s) / 2.0;
-                    let tol = 0.28 * 0.6333 * hc * s;
-                    let d = tall
-                        .iter()
-                        .map(|t| (t.cx() - c).abs())
-                        .fold(f32::MAX, f32::min);
-                    if d < tol {
-                        score += 1.0 - 0.5 * d / tol;
-                    }
-                }
-                if best.map(|bb| score > bb.0).unwrap_or(true) {
-                    best = Some((score, x0, s));
-                }
-            }
-        }
-        s += 0.025;
-    }
-    let (score, x0, s) = best?;
-    if score < 2.5 {
-        return None;
-    }
-    let cwp = cw(s);
-    // vertical extent of the glyphs: median top / bottom of the tall components
-    let mut tops: Vec<usize> = tall.iter().map(|b| b.y0).collect();
-    let mut bots: Vec<usize> = tall.iter().map(|b| b.y1).collect();
-    tops.sort();
-    bots.sort();
-    let ty0 = tops[tops.len() / 2].saturating_sub(1);
-    let ty1 = (bots[bots.len() / 2] + 1).min(bh - 1);
-    if ty1 <= ty0 + 3 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(7);
-    for k in 0..7 {
-        let l = slot_left(k, x0, s);
-        let r = l + cwp;
-        let lo = l - 0.15 * cwp;
-        let hi = r + 0.15 * cwp;
-        if k == 0 {
-            // province glyph (several strokes): everything inside the slot
-            // rectangle, vertically limited to the other glyphs' extent
-            let x0i = (l - 0.05 * cwp).max(1.0) as usize;
-            let x1i = ((r + 0.05 * cwp).max(0.0) as usize).min(w - 2);
-            if x1i <= x0i + 2 {
-                return None;
-            }
-            let pw = x1i - x0i + 1;
-            let ph = ty1 + 1 - ty0;
-            let mut px = vec![0u8; pw * ph];
-            for yy in 0..ph {
-                for xx in 0..pw {
-                    px[yy * pw + xx] = band.d[(ty0 + yy) * w + x0i + xx] * 255;
-                }
-            }
-            out.push((pw, ph, px));
-            continue;
-        }
-        let members: Vec<&(BBox, usize)> = boxes
-            .iter()
-            .filter(|(b, _)| {
-                let bc = b.cx();
-                bc >= lo
-                    && bc <= hi
-                    && b.w() as f32 <= 1.4 * cwp
-                    && (b.h() as f32 >= 0.25 * hc || b.w() * b.h() >= 6)
-            })
-            .collect();
-        let members: Vec<&(BBox, usize)> = members
-            .into_iter()
-            .filter(|(b, ci)| {
-                // drop solid blocks (plate frame, car body)
-                let fill = comps[*ci].len() as f32 / (b.w() * b.h()) as f32;
-                !(fill > 0.85 && b.w() * b.h() > 60)
-            })
-            .collect();
-        let mut px_owned: Vec<u8>;
-        let (pw, ph);
-        if members.is_empty() {
-            let x0i = l.max(0.0) as usize;
-            let x1i = (r.max(0.0) as usize).min(w - 1);
-            if x1i <= x0i {
-                return None;
-            }
-            pw = x1i - x0i + 1;
-            ph = bh;
-            px_owned = vec![0u8; pw * ph];
-            for yy in 0..ph {
-                for xx in 0..pw {
-                    px_owned[yy * pw + xx] = band.d[yy * w + x0i + xx] * 255;
-                }
-            }
-        } else {
-            let mut u = members[0].0;
-            for (m, _) in &members[1..] {
-                u.x0 = u.x0.min(m.x0);
-                u.x1 = u.x1.max(m.x1);
-                u.y0 = u.y0.min(m.y0);
-                u.y1 = u.y1.max(m.y1);
-            }
-            pw = u.w();
-            ph = u.h();
-            px_owned = vec![0u8; pw * ph];
-            for (_, ci) in &members {
-                for &i in &comps[*ci] {
-                    let (x, y) = (i as usize % w, i as usize / w);
-                    px_owned[(y - u.y0) * pw + (x - u.x0)] = 255;
-                }
-            }
-        }
-        out.push((pw, ph, px_owned));
-    }
-    Some((out, score))
-}
-
-/// Read a rectified crop: plate string and confidence (mean char probability).
-fn read_crop(crop: &RgbImage, color: Color, models: &[mlp::Mlp]) -> Option<(String, f32)> {
-    let (chars, fit) = segment(crop, color)?;
-    let (alnum, prov) = (&models[0], &models[1]);
-    let mut plate = String::new();
-    let mut conf_sum = 0f32;
-    let mut conf_min = 1f32;
-    let debug = std::env::var("PLATE_DEBUG").ok();
-    for (k, (w, h, px)) in chars.iter().enumerate() {
-        let x = mlp::char_features(px, *w, *h);
-        if let Some(d) = &debug {
-            if let Some(im) = image::GrayImage::from_raw(*w as u32, *h as u32, px.clone()) {
-                let _ = im.save(format!("{d}/char_{}_{k}.png", crop.width()));
-            }
-        }
-        let (ch, p) = if k == 0 {
-            prov.classify(&x)
-        } else {
-            let probs = alnum.predict(&x);
-            let mut bi = 0;
-            let mut bp = -1f32;
-            for (i, &pv) in probs.iter().enumerate() {
-                let c = alnum.classes[i];
-                if k == 1 && c.is_ascii_digit() {
-                    continue;
-                }
-                if pv > bp {
-                    bp = pv;
-                    bi = i;
-                }
-            }
-            (alnum.classes[bi], bp)
-        };
-        plate.push(ch);
-        conf_sum += p;
-        conf_min = conf_min.min(p);
-    }
-    let conf = 0.8 * conf_sum / chars.len() as f32 + 0.2 * conf_min;
-    let _ = fit;
-    Some((plate, conf))
-}

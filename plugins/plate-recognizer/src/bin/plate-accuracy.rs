@@ -8,6 +8,15 @@
 //! * colour: against `DIR/labels.tsv` (the row whose plate equals the file-name
 //!   plate), skipped if the file is absent;
 //! * ms/image: wall time of `recognize` (decode included).
+//!
+//! `plate-accuracy DIR --bench [N]`: speed on 1280×720 photos instead. Each
+//! photo of DIR (the first N) is resized and centre-cropped to 1280×720 and
+//! re-encoded as JPEG (quality 90) in memory; then `recognize` is timed on
+//! each (after one warm-up call that loads the model). Prints mean, median
+//! and max ms per photo and the time per stage (decode, locate, read). The
+//! same binary builds for `wasm32-wasip2` and runs inside a component with
+//! the `wasm-run` tool (see the crate README), which gives the in-component
+//! figure on the same machine.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -25,6 +34,11 @@ fn main() {
     };
     let verbose = args.iter().any(|a| a == "-v");
     let dir = Path::new(dir);
+    if let Some(i) = args.iter().position(|a| a == "--bench") {
+        let n = args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
+        bench(dir, n);
+        return;
+    }
     // labels.tsv: file, filename_plate, plate, color_zh, ...
     let mut colors: HashMap<String, &'static str> = HashMap::new();
     let labels = std::fs::read_to_string(dir.join("labels.tsv")).ok();
@@ -139,4 +153,79 @@ fn main() {
         total_ms / n as f64,
         max_ms
     );
+}
+
+fn photos(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension()
+                .map(|e| {
+                    let e = e.to_string_lossy().to_lowercase();
+                    e == "jpg" || e == "jpeg" || e == "png"
+                })
+                .unwrap_or(false)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn bench(dir: &Path, n: usize) {
+    let mut inputs = Vec::new();
+    for p in photos(dir).into_iter().take(n) {
+        let label = p.file_stem().unwrap().to_string_lossy().to_string();
+        let Ok(img) = image::open(&p) else { continue };
+        let img = img.resize_to_fill(1280, 720, image::imageops::FilterType::Triangle);
+        let mut jpg = std::io::Cursor::new(Vec::new());
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpg, 90)
+            .encode_image(&img.to_rgb8())
+            .expect("encode");
+        inputs.push((label, jpg.into_inner()));
+    }
+    if inputs.is_empty() {
+        println!("no images in {}", dir.display());
+        return;
+    }
+    let _ = plate_recognizer::recognize(&inputs[0].1); // loads the model
+    let mut ms = Vec::new();
+    let (mut dec, mut loc, mut rd, mut cands, mut exact) = (0f64, 0f64, 0f64, 0usize, 0usize);
+    for (label, bytes) in &inputs {
+        let t = Instant::now();
+        let (r, prof) = plate_recognizer::recognize_profiled(bytes);
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        dec += prof.decode_ms;
+        loc += prof.locate_ms;
+        rd += prof.read_ms;
+        cands += prof.candidates;
+        if let Ok(Some(rec)) = r {
+            if norm(&rec.plate) == norm(label) {
+                exact += 1;
+            }
+        }
+    }
+    let k = ms.len() as f64;
+    let mean = ms.iter().sum::<f64>() / k;
+    let mut sorted = ms.clone();
+    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!(
+        "1280x720 photos:   {} ({})",
+        ms.len(),
+        if cfg!(target_arch = "wasm32") { "inside wasm32-wasip2" } else { "native" }
+    );
+    println!(
+        "ms per photo:      {mean:.1} mean, {:.1} median, {:.1} max",
+        sorted[sorted.len() / 2],
+        sorted[sorted.len() - 1]
+    );
+    println!(
+        "per stage (mean):  decode {:.1} ms, locate {:.1} ms, read {:.1} ms ({:.1} candidates)",
+        dec / k,
+        loc / k,
+        rd / k,
+        cands as f64 / k
+    );
+    println!("exact at 720p:     {exact} / {}", ms.len());
 }

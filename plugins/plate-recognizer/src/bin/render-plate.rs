@@ -1,80 +1,121 @@
-//! Renders a synthetic photo of a car's plate from the GA 36 plate glyphs
-//! (`../shared/data/plates/glyphs`, MIT): the blank plate of the colour,
-//! the characters at the standard's positions, set into a plain
-//! "street" background. The host's test fixture `tests/data/plate-浙C58306.jpg`
-//! was made with:
+//! Renders synthetic photos of plates from the GA 36 plate glyphs
+//! (`../shared/data/plates/glyphs`, MIT), every layout: the blank plate of
+//! the colour, the characters at the standard's positions (`src/synth.rs`),
+//! set into a plain "street" scene.
 //!
 //! ```sh
+//! # one photo (KIND: blue, yellow, yellow2 (double row), green, white, black)
 //! cargo run --release -p plate-recognizer --bin render-plate -- \
-//!     /work/shared/data/plates/glyphs 浙C58306 tests/data/plate-浙C58306.jpg
+//!     /work/shared/data/plates/glyphs 浙C58306 OUT.jpg [KIND]
+//! # the crate's test fixtures (tests/fixtures/)
+//! cargo run --release -p plate-recognizer --bin render-plate -- \
+//!     /work/shared/data/plates/glyphs --fixtures plugins/plate-recognizer/tests/fixtures
 //! ```
 //!
-//! (The current model often misreads the second letter of such renders —
-//! e.g. 京N62847 as 京A62847 — so the fixture is one it reads right.)
+//! Deterministic (fixed seeds).
 
-use image::{Rgb, RgbImage, imageops};
+use image::RgbImage;
+use plate_recognizer::synth::{self, Glyphs, Kind, Rng};
+use std::path::Path;
+
+fn kind_of(s: &str) -> Option<Kind> {
+    Some(match s {
+        "blue" => Kind::Blue,
+        "yellow" => Kind::Yellow,
+        "yellow2" => Kind::YellowDouble,
+        "green" => Kind::Green,
+        "white" => Kind::White,
+        "black" => Kind::Black,
+        _ => return None,
+    })
+}
+
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Blue => "blue",
+        Kind::Yellow => "yellow",
+        Kind::YellowDouble => "yellow2",
+        Kind::Green => "green",
+        Kind::White => "white",
+        Kind::Black => "black",
+    }
+}
+
+fn save_jpeg(img: &RgbImage, out: &Path) -> Result<(), String> {
+    let mut file = std::fs::File::create(out).map_err(|e| e.to_string())?;
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut file, 88)
+        .encode_image(img)
+        .map_err(|e| e.to_string())
+}
+
+fn photo(g: &Glyphs, kind: Kind, text: &[char], seed: u64) -> RgbImage {
+    let mut rng = Rng::new(seed);
+    let plate = synth::render_plate(g, kind, text, 0.0, &mut rng);
+    let width = if kind.double() { 200 } else { 230 };
+    synth::scene(800, 450, &[(&plate, 290, 250, width)], &mut rng)
+}
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
-    let [_, glyphs, plate, out] = &args[..] else {
-        return Err("usage: render-plate GLYPH_DIR PLATE OUT.jpg".into());
+    if args.len() < 4 {
+        return Err("usage: render-plate GLYPH_DIR PLATE OUT.jpg [KIND] | GLYPH_DIR --fixtures DIR".into());
+    }
+    let g = Glyphs::load(Path::new(&args[1]))?;
+    if args[2] == "--fixtures" {
+        let dir = Path::new(&args[3]);
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        let set: [(Kind, &str); 6] = [
+            (Kind::Blue, "京N62847"),
+            (Kind::Yellow, "鲁B7K391"),
+            (Kind::YellowDouble, "苏E45Q82"),
+            (Kind::Green, "粤BD12345"),
+            (Kind::White, "川A90M17"),
+            (Kind::Black, "沪G3X508"),
+        ];
+        for (i, (kind, plate)) in set.iter().enumerate() {
+            let text: Vec<char> = plate.chars().collect();
+            let img = photo(&g, *kind, &text, 100 + i as u64);
+            let out = dir.join(format!("{}-{plate}.jpg", kind_name(*kind)));
+            save_jpeg(&img, &out)?;
+            println!("wrote {}", out.display());
+        }
+        // several plates: a near, clear one and a far, dim one; and each alone
+        let mut rng = Rng::new(7);
+        let a: Vec<char> = "浙A7M219".chars().collect();
+        let b: Vec<char> = "闽D50K63".chars().collect();
+        let pa = synth::render_plate(&g, Kind::Blue, &a, 0.0, &mut rng);
+        let mut pb = synth::render_plate(&g, Kind::Yellow, &b, 0.0, &mut rng);
+        for p in pb.pixels_mut() {
+            for k in 0..3 {
+                p.0[k] = (p.0[k] as f32 * 0.7 + 30.0) as u8;
+            }
+        }
+        let pb = image::imageops::blur(&pb, 1.2);
+        let both = synth::scene(960, 540, &[(&pa, 120, 300, 240), (&pb, 640, 160, 150)], &mut Rng::new(8));
+        let only_a = synth::scene(960, 540, &[(&pa, 120, 300, 240)], &mut Rng::new(8));
+        let only_b = synth::scene(960, 540, &[(&pb, 640, 160, 150)], &mut Rng::new(8));
+        for (img, name) in [(both, "multi.jpg"), (only_a, "multi-1.jpg"), (only_b, "multi-2.jpg")] {
+            save_jpeg(&img, &dir.join(name))?;
+            println!("wrote {}", dir.join(name).display());
+        }
+        return Ok(());
+    }
+    let plate = &args[2];
+    let out = Path::new(&args[3]);
+    let kind = match args.get(4) {
+        Some(k) => kind_of(k).ok_or("KIND: blue, yellow, yellow2, green, white or black")?,
+        None => Kind::Blue,
     };
-    let glyphs = std::path::Path::new(glyphs);
-    let chars: Vec<char> = plate.chars().collect();
-    if chars.len() != 7 {
-        return Err("a blue plate has 7 characters".into());
+    let text: Vec<char> = plate.chars().collect();
+    if text.len() != kind.len() {
+        return Err(format!("a {} plate has {} characters", kind_name(kind), kind.len()));
     }
-    let blank = image::open(glyphs.join("plate_model/blue_140.PNG")).map_err(|e| e.to_string())?;
-    let mut plate_img =
-        imageops::resize(&blank.to_rgb8(), 440, 140, imageops::FilterType::Triangle);
-    // GA 36: characters 45 x 90 mm, 25 mm from the top; 12 mm apart, 34.5 mm
-    // after the second (where the dot is).
-    let mut x = 15.5f32;
-    for (i, c) in chars.iter().enumerate() {
-        let glyph = image::open(glyphs.join(format!("font_model/140_{c}.jpg")))
-            .map_err(|e| format!("glyph {c}: {e}"))?;
-        let glyph = imageops::resize(&glyph.to_luma8(), 45, 90, imageops::FilterType::Triangle);
-        // The glyph's border is background, whatever its polarity.
-        let border: Vec<u32> = glyph
-            .enumerate_pixels()
-            .filter(|(x, y, _)| *x == 0 || *y == 0 || *x == 44 || *y == 89)
-            .map(|(_, _, p)| p.0[0] as u32)
-            .collect();
-        let mean = border.iter().sum::<u32>() / border.len() as u32;
-        for (gx, gy, p) in glyph.enumerate_pixels() {
-            let level = if mean > 128 { 255 - p.0[0] } else { p.0[0] };
-            // Crisp strokes: the glyphs are JPEGs, whose ringing would
-            // otherwise leave a haze around every character.
-            let ink = if level > 110 { 1.0 } else { 0.0 };
-            let (px, py) = (x as u32 + gx, 25 + gy);
-            let bg = plate_img.get_pixel(px, py).0;
-            let mix = |b: u8| (b as f32 * (1.0 - ink) + 250.0 * ink) as u8;
-            plate_img.put_pixel(px, py, Rgb([mix(bg[0]), mix(bg[1]), mix(bg[2])]));
-        }
-        x += 45.0 + if i == 1 { 34.5 } else { 12.0 };
-    }
-    // A 1024 x 640 scene: grey road, a darker car body, the plate (scaled to
-    // a typical size in such a photo) on the bumper.
-    let mut photo = RgbImage::from_fn(1024, 640, |_, y| {
-        let v = 90 + (y * 60 / 640) as u8;
-        Rgb([v, v, v + 5])
-    });
-    for y in 220..560 {
-        for x in 200..824 {
-            photo.put_pixel(x, y, Rgb([40, 42, 48]));
-        }
-    }
-    let small = imageops::resize(&plate_img, 330, 105, imageops::FilterType::Triangle);
-    imageops::overlay(&mut photo, &small, 347, 420);
-    let (w, h) = photo.dimensions();
-    if out.ends_with(".png") {
-        photo.save(out).map_err(|e| e.to_string())?;
+    let img = photo(&g, kind, &text, 1);
+    if out.extension().map(|e| e == "png").unwrap_or(false) {
+        img.save(out).map_err(|e| e.to_string())?;
     } else {
-        let mut file = std::fs::File::create(out).map_err(|e| e.to_string())?;
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut file, 90)
-            .encode_image(&photo)
-            .map_err(|e| e.to_string())?;
+        save_jpeg(&img, out)?;
     }
-    println!("wrote {out} ({w}x{h})");
+    println!("wrote {} ({}x{})", out.display(), img.width(), img.height());
     Ok(())
 }

@@ -1,385 +1,290 @@
-//! Trains the character classifiers and writes `model/chars.bin`.
+//! Trains the plate reader (`src/cnn.rs`) and writes `model/reader.bin`.
 //!
 //! ```text
-//! tar xzf /work/shared/data/plates/chars/easypr-chars.tar.gz -C /tmp/platechars
-//! cargo run --release -p plate-recognizer --bin train -- /tmp/platechars plugins/plate-recognizer/model/chars.bin [LPRNET_CROPS_DIR]
+//! mkdir -p /tmp/platechars && tar xzf /work/shared/data/plates/chars/easypr-chars.tar.gz -C /tmp/platechars
+//! cargo run --release -p plate-recognizer --bin train -- \
+//!     /work/shared/data/plates/glyphs /tmp/platechars /work/shared/data/plates/lprnet-crops \
+//!     plugins/plate-recognizer/model/reader.bin
 //! ```
-//! Input: `chars2/<class>/*.jpg` (0-9, A-Z without I/O), `charsChinese/zh_*/*.jpg`
-//! and `province_mapping.txt` from the EasyPR character set (Apache-2.0).
-//! Optional: a directory of rectified plate crops named by their plate
-//! (the LPRNet crops, Apache-2.0); these are segmented with the library's own
-//! segmenter and the characters are added to the training data when the
-//! segmentation gives exactly the expected number of characters.
-//! Deterministic (fixed seed).
+//!
+//! Training data, generated on the fly (nothing from the evaluation photos):
+//! * synthetic plates of every layout rendered from the GA 36 glyphs (MIT),
+//!   half of their characters swapped for real EasyPR character crops
+//!   (Apache-2.0), cut out as the localiser would (random resolution,
+//!   margins, rotation, shear, lighting, blur, noise);
+//! * the LPRNet plate crops (Apache-2.0, real photos), with the same
+//!   augmentation; every 7th file is held out for validation.
+//!
+//! Deterministic: every sample's generator is seeded from (SEED, step,
+//! index), gradients are summed in a fixed order. Environment: `STEPS`
+//! (default 5000), `BATCH` (32), `THREADS` (2), `SEED` (1), `LR` (0.0015).
 
-use plate_recognizer::mlp::{self, Layer, Mlp, N_IN, SIDE};
-use std::collections::BTreeMap;
+use image::RgbImage;
+use plate_recognizer::cnn::{self, Cache, Net};
+use plate_recognizer::synth::{self, Glyphs, Kind, Rng};
+use plate_recognizer::{ALNUM, PROVINCES};
 use std::path::Path;
+use std::time::Instant;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn f(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-    fn range(&mut self, a: f32, b: f32) -> f32 {
-        a + (b - a) * self.f()
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn gauss(&mut self) -> f32 {
-        let u1 = self.f().max(1e-7);
-        let u2 = self.f();
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
-    }
+fn env<T: std::str::FromStr>(k: &str, d: T) -> T {
+    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
 }
 
-/// A binary glyph patch, foreground 255.
-#[derive(Clone)]
-struct Patch {
-    w: usize,
-    h: usize,
-    px: Vec<u8>,
-}
-
-fn load_patch(p: &Path) -> Option<Patch> {
-    let img = image::open(p).ok()?.to_luma8();
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let px = img
-        .into_raw()
-        .into_iter()
-        .map(|v| if v > 127 { 255 } else { 0 })
-        .collect();
-    Some(Patch { w, h, px })
-}
-
-/// Random affine distortion + morphology; returns a new binary patch.
-fn augment(p: &Patch, rng: &mut Rng) -> Patch {
-    let pad = 6usize;
-    let (w, h) = (p.w + 2 * pad, p.h + 2 * pad);
-    let ang = rng.range(-0.12, 0.12);
-    let shear = rng.range(-0.2, 0.2);
-    let sx = rng.range(0.85, 1.15);
-    let sy = rng.range(0.9, 1.1);
-    let (c, s) = (ang.cos(), ang.sin());
-    let cx = w as f32 / 2.0;
-    let cy = h as f32 / 2.0;
-    let thr = rng.range(0.35, 0.65);
-    let mut out = vec![0u8; w * h];
-    let get = |x: isize, y: isize| -> f32 {
-        let x = x - pad as isize;
-        let y = y - pad as isize;
-        if x < 0 || y < 0 || x >= p.w as isize || y >= p.h as isize {
-            0.0
-        } else {
-            p.px[y as usize * p.w + x as usize] as f32 / 255.0
-        }
-    };
-    for y in 0..h {
-        for x in 0..w {
-            let dx = x as f32 - cx;
-            let dy = y as f32 - cy;
-            // inverse map
-            let ux = (c * dx + s * dy) / sx - shear * dy;
-            let uy = (-s * dx + c * dy) / sy;
-            let fx = ux + cx;
-            let fy = uy + cy;
-            let x0 = fx.floor();
-            let y0 = fy.floor();
-            let ax = fx - x0;
-            let ay = fy - y0;
-            let (xi, yi) = (x0 as isize, y0 as isize);
-            let v = get(xi, yi) * (1.0 - ax) * (1.0 - ay)
-                + get(xi + 1, yi) * ax * (1.0 - ay)
-                + get(xi, yi + 1) * (1.0 - ax) * ay
-                + get(xi + 1, yi + 1) * ax * ay;
-            out[y * w + x] = if v > thr { 255 } else { 0 };
-        }
-    }
-    // stroke width: dilate or erode (4-neighbourhood)
-    let r = rng.f();
-    if r < 0.4 {
-        let dil = r < 0.2;
-        let src = out.clone();
-        for y in 1..h - 1 {
-            for x in 1..w - 1 {
-                let i = y * w + x;
-                let n = [src[i - 1], src[i + 1], src[i - w], src[i + w]];
-                if dil && n.iter().any(|&v| v > 0) {
-                    out[i] = 255;
-                } else if !dil && n.iter().any(|&v| v == 0) {
-                    out[i] = 0;
-                }
-            }
-        }
-    }
-    // salt noise
-    let n_noise = rng.below(3);
-    for _ in 0..n_noise {
-        let i = rng.below(w * h);
-        out[i] = 255 - out[i];
-    }
-    Patch { w, h, px: out }
-}
-
-struct Sample {
-    patch: Patch,
-    label: usize,
-}
-
-fn train_net(
-    name: &str,
+struct Data {
+    glyphs: Glyphs,
+    lpr: Vec<(RgbImage, Vec<char>)>,
+    lpr_val: Vec<(RgbImage, Vec<char>)>,
     classes: Vec<char>,
-    data: &[Sample],
-    hidden: usize,
-    epochs: usize,
-    rng: &mut Rng,
-) -> Mlp {
-    let n_out = classes.len();
-    // split train / validation (every 10th sample)
-    let (val, tr): (Vec<&Sample>, Vec<&Sample>) = data
-        .iter()
-        .enumerate()
-        .partition(|(i, _)| i % 10 == 0)
-        .into_iter_pair();
-    eprintln!(
-        "[{name}] {} train, {} val, {} classes",
-        tr.len(),
-        val.len(),
-        n_out
-    );
-    let init = |n_in: usize, n_out: usize, rng: &mut Rng| Layer {
-        n_in,
-        n_out,
-        w: (0..n_in * n_out)
-            .map(|_| rng.gauss() * (2.0 / n_in as f32).sqrt())
-            .collect(),
-        b: vec![0.0; n_out],
-    };
-    let mut net = Mlp {
-        name: name.into(),
-        classes,
-        l1: init(N_IN, hidden, rng),
-        l2: init(hidden, n_out, rng),
-    };
-    // class weights against imbalance
-    let mut counts = vec![0usize; n_out];
-    for s in &tr {
-        counts[s.label] += 1;
+}
+
+impl Data {
+    fn label(&self, text: &[char]) -> Option<Vec<usize>> {
+        text.iter()
+            .map(|c| self.classes.iter().position(|k| k == c))
+            .collect()
     }
-    let mean = tr.len() as f32 / n_out as f32;
-    let cw: Vec<f32> = counts
-        .iter()
-        .map(|&c| (mean / c.max(1) as f32).sqrt().clamp(0.5, 3.0))
-        .collect();
-    let mut order: Vec<usize> = (0..tr.len()).collect();
-    let mut h = vec![0f32; hidden];
-    let mut o = vec![0f32; n_out];
-    let mut dh = vec![0f32; hidden];
-    for ep in 0..epochs {
-        let lr = 0.02 * (1.0 - ep as f32 / epochs as f32) + 0.001;
-        for i in (1..order.len()).rev() {
-            let j = rng.below(i + 1);
-            order.swap(i, j);
-        }
-        let mut loss = 0f32;
-        for &idx in &order {
-            let s = tr[idx];
-            let p = if rng.f() < 0.8 {
-                augment(&s.patch, rng)
+    /// One training example: net input, label, kind (None = real crop).
+    fn sample(&self, rng: &mut Rng) -> (Vec<f32>, Vec<char>, Option<Kind>) {
+        if !self.lpr.is_empty() && rng.chance(0.25) {
+            let (img, text) = &self.lpr[rng.below(self.lpr.len())];
+            // almost all LPRNet crops are 皖: give most of them another
+            // province so that the reader does not learn "real photo = 皖"
+            let mut text = text.clone();
+            let swapped = if rng.chance(0.9) {
+                synth::swap_province(img, &self.glyphs, rng)
             } else {
-                s.patch.clone()
+                None
             };
-            let x = mlp::char_features(&p.px, p.w, p.h);
-            // forward
-            for k in 0..hidden {
-                let row = &net.l1.w[k * N_IN..(k + 1) * N_IN];
-                let mut a = net.l1.b[k];
-                for (wv, xv) in row.iter().zip(&x) {
-                    a += wv * xv;
+            let img = match swapped {
+                Some((im, c)) => {
+                    text[0] = c;
+                    im
                 }
-                h[k] = a.max(0.0);
-            }
-            for k in 0..n_out {
-                let row = &net.l2.w[k * hidden..(k + 1) * hidden];
-                let mut a = net.l2.b[k];
-                for (wv, hv) in row.iter().zip(&h) {
-                    a += wv * hv;
-                }
-                o[k] = a;
-            }
-            mlp::softmax(&mut o);
-            loss -= o[s.label].max(1e-9).ln();
-            let g = lr * cw[s.label];
-            // backward
-            dh.iter_mut().for_each(|v| *v = 0.0);
-            for k in 0..n_out {
-                let d = o[k] - if k == s.label { 1.0 } else { 0.0 };
-                let row = &mut net.l2.w[k * hidden..(k + 1) * hidden];
-                for j in 0..hidden {
-                    dh[j] += d * row[j];
-                    row[j] -= g * d * h[j];
-                }
-                net.l2.b[k] -= g * d;
-            }
-            for j in 0..hidden {
-                if h[j] <= 0.0 {
-                    continue;
-                }
-                let d = dh[j];
-                let row = &mut net.l1.w[j * N_IN..(j + 1) * N_IN];
-                for (wv, xv) in row.iter_mut().zip(&x) {
-                    *wv -= g * d * xv;
-                }
-                net.l1.b[j] -= g * d;
-            }
+                None => img.clone(),
+            };
+            let crop = synth::augment_crop(&img, cnn::IN_W as u32, cnn::IN_H as u32, rng);
+            return (cnn::prepare(&crop, false), text, None);
         }
-        // validation on the quantised round trip
-        let q = &mlp::load_models(&mlp::save_models(std::slice::from_ref(&net))).unwrap()[0];
-        let ok = val
-            .iter()
-            .filter(|s| {
-                let x = mlp::char_features(&s.patch.px, s.patch.w, s.patch.h);
-                q.classify(&x).0 == q.classes[s.label]
-            })
-            .count();
-        eprintln!(
-            "[{name}] epoch {ep}: loss {:.4}, val acc {:.2}%",
-            loss / tr.len() as f32,
-            100.0 * ok as f32 / val.len().max(1) as f32
-        );
-    }
-    net
-}
-
-trait PairExt<'a> {
-    fn into_iter_pair(self) -> (Vec<&'a Sample>, Vec<&'a Sample>);
-}
-impl<'a> PairExt<'a> for (Vec<(usize, &'a Sample)>, Vec<(usize, &'a Sample)>) {
-    fn into_iter_pair(self) -> (Vec<&'a Sample>, Vec<&'a Sample>) {
-        (
-            self.0.into_iter().map(|x| x.1).collect(),
-            self.1.into_iter().map(|x| x.1).collect(),
-        )
-    }
-}
-
-fn list_jpgs(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    v.retain(|p| {
-        p.extension()
-            .map(|e| e == "jpg" || e == "png")
-            .unwrap_or(false)
-    });
-    v.sort();
-    v
-}
-
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.len() < 3 {
-        eprintln!("usage: train CHARS_DIR OUT_MODEL [LPRNET_CROPS_DIR]");
-        std::process::exit(2);
-    }
-    let root = Path::new(&args[1]);
-    let out = Path::new(&args[2]);
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-
-    // alphanumerics
-    let alnum: Vec<char> = plate_recognizer::ALNUM.chars().collect();
-    let mut an_data = Vec::new();
-    for (li, c) in alnum.iter().enumerate() {
-        for p in list_jpgs(&root.join("chars2").join(c.to_string())) {
-            if let Some(patch) = load_patch(&p) {
-                an_data.push(Sample { patch, label: li });
-            }
-        }
-    }
-    // provinces
-    let mapping =
-        std::fs::read_to_string(root.join("province_mapping.txt")).expect("province_mapping.txt");
-    let mut prov_map = BTreeMap::new();
-    for line in mapping.lines() {
-        let mut it = line.split_whitespace();
-        if let (Some(k), Some(v)) = (it.next(), it.next()) {
-            if let Some(ch) = v.chars().next() {
-                prov_map.insert(k.to_string(), ch);
-            }
-        }
-    }
-    let provinces: Vec<char> = plate_recognizer::PROVINCES.chars().collect();
-    let mut pr_data = Vec::new();
-    for (k, ch) in &prov_map {
-        let Some(li) = provinces.iter().position(|c| c == ch) else {
-            eprintln!("province {ch} not in PROVINCES, skipped");
-            continue;
+        let r = rng.f();
+        let kind = if r < 0.36 {
+            Kind::Blue
+        } else if r < 0.50 {
+            Kind::Yellow
+        } else if r < 0.64 {
+            Kind::YellowDouble
+        } else if r < 0.80 {
+            Kind::Green
+        } else if r < 0.90 {
+            Kind::White
+        } else {
+            Kind::Black
         };
-        for p in list_jpgs(&root.join("charsChinese").join(k)) {
-            if let Some(patch) = load_patch(&p) {
-                pr_data.push(Sample { patch, label: li });
-            }
+        self.synthetic(kind, rng)
+    }
+    fn synthetic(&self, kind: Kind, rng: &mut Rng) -> (Vec<f32>, Vec<char>, Option<Kind>) {
+        let text = synth::random_text(kind, rng);
+        let plate = synth::render_plate(&self.glyphs, kind, &text, 0.5, rng);
+        let h = if kind.double() { 64 } else { cnn::IN_H as u32 };
+        let crop = synth::augment_crop(&plate, cnn::IN_W as u32, h, rng);
+        (cnn::prepare(&crop, kind.double()), text, Some(kind))
+    }
+}
+
+fn seed_of(seed: u64, step: u64, i: u64) -> u64 {
+    seed.wrapping_mul(1_000_003)
+        .wrapping_add(step.wrapping_mul(7919))
+        .wrapping_add(i)
+        .wrapping_add(12345)
+}
+
+fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, glyph_dir, chars_dir, lpr_dir, out] = &args[..] else {
+        return Err("usage: train GLYPH_DIR CHARS_DIR LPRNET_DIR OUT".into());
+    };
+    let steps: u64 = env("STEPS", 5000);
+    let batch: usize = env("BATCH", 32);
+    let threads: usize = env("THREADS", 2);
+    let seed: u64 = env("SEED", 1);
+    let base_lr: f32 = env("LR", 0.0015);
+
+    let mut glyphs = Glyphs::load(Path::new(glyph_dir))?;
+    let n_real = glyphs.load_real(Path::new(chars_dir))?;
+    let classes: Vec<char> = std::iter::once('_')
+        .chain(ALNUM.chars())
+        .chain(PROVINCES.chars())
+        .collect();
+    let mut files: Vec<_> = std::fs::read_dir(lpr_dir)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().map(|e| e == "jpg" || e == "png").unwrap_or(false))
+        .collect();
+    files.sort();
+    let (mut lpr, mut lpr_val) = (Vec::new(), Vec::new());
+    for (i, f) in files.iter().enumerate() {
+        let text: Vec<char> = f.file_stem().unwrap().to_string_lossy().chars().collect();
+        if text.len() != 7 || !text.iter().all(|c| classes.contains(c)) {
+            continue;
+        }
+        let Ok(img) = image::open(f) else { continue };
+        if i % 7 == 0 {
+            lpr_val.push((img.to_rgb8(), text));
+        } else {
+            lpr.push((img.to_rgb8(), text));
         }
     }
-    // optional: characters segmented from labelled plate crops
-    if let Some(crops) = args.get(3) {
-        let (mut used, mut total) = (0, 0);
-        for p in list_jpgs(Path::new(crops)) {
-            let label: Vec<char> = p.file_stem().unwrap().to_string_lossy().chars().collect();
-            if label.len() != 7 {
-                continue;
+    eprintln!(
+        "real char crops {n_real}, lprnet train {} val {}, classes {}",
+        lpr.len(),
+        lpr_val.len(),
+        classes.len()
+    );
+    let data = Data {
+        glyphs,
+        lpr,
+        lpr_val,
+        classes: classes.clone(),
+    };
+    if let Ok(dir) = std::env::var("DUMP") {
+        // look at what the net is trained on
+        let mut sheet = image::GrayImage::new(cnn::IN_W as u32 * 2, cnn::IN_H as u32 * 16);
+        for i in 0..32u64 {
+            let mut r = Rng::new(seed_of(seed, 0, i));
+            let (x, text, _) = data.sample(&mut r);
+            let t: String = text.iter().collect();
+            eprintln!("{i}: {t}");
+            for (j, v) in x.iter().enumerate() {
+                let (xx, yy) = (j % cnn::IN_W, j / cnn::IN_W);
+                let px = (128.0 + v * 50.0).clamp(0.0, 255.0) as u8;
+                sheet.put_pixel(
+                    (i as u32 % 2) * cnn::IN_W as u32 + xx as u32,
+                    (i as u32 / 2) * cnn::IN_H as u32 + yy as u32,
+                    image::Luma([px]),
+                );
             }
-            total += 1;
-            let Ok(img) = image::open(&p) else { continue };
-            let rgb = img.to_rgb8();
-            let Some(chars) =
-                plate_recognizer::segment_crop_for_training(&rgb, plate_recognizer::Color::Blue)
-            else {
-                continue;
-            };
-            if chars.len() != 7 {
-                continue;
-            }
-            used += 1;
-            for (i, (w, h, px)) in chars.into_iter().enumerate() {
-                let patch = Patch { w, h, px };
-                // province glyphs of these crops are ~all one province: not used
-                if i == 0 {
-                    continue;
-                } else if let Some(li) = alnum.iter().position(|&c| c == label[i]) {
-                    an_data.push(Sample { patch, label: li });
+        }
+        sheet.save(Path::new(&dir).join("samples.png")).map_err(|e| e.to_string())?;
+        let mut lp = image::RgbImage::new(94 * 3 * 2, 24 * 3 * 6);
+        for (i, (img, _)) in data.lpr.iter().take(12).enumerate() {
+            let mut r = Rng::new(i as u64);
+            let img = &synth::swap_province(img, &data.glyphs, &mut r).map(|x| x.0).unwrap_or(img.clone());
+            let big = image::imageops::resize(img, 94 * 3, 24 * 3, image::imageops::FilterType::Nearest);
+            image::imageops::overlay(&mut lp, &big, (i % 2) as i64 * 282, (i / 2) as i64 * 72);
+        }
+        lp.save(Path::new(&dir).join("lpr.png")).map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    let mut rng = Rng::new(seed);
+    let mut net = Net::init(classes.clone(), &mut rng);
+    let nt = net.p.len();
+    let mut m1: Vec<Vec<f32>> = net.p.iter().map(|t| vec![0.0; t.len()]).collect();
+    let mut m2 = m1.clone();
+    let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
+    let t0 = Instant::now();
+    let mut loss_acc = 0f32;
+    let mut loss_n = 0usize;
+    for step in 0..steps {
+        // per-thread gradient sums over fixed slices of the batch
+        let per = batch.div_ceil(threads);
+        let results: Vec<(Vec<Vec<f32>>, f32)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|th| {
+                    let net = &net;
+                    let data = &data;
+                    s.spawn(move || {
+                        let mut g: Vec<Vec<f32>> = net.p.iter().map(|t| vec![0.0; t.len()]).collect();
+                        let mut loss = 0f32;
+                        let mut cache = Cache::default();
+                        for i in th * per..((th + 1) * per).min(batch) {
+                            let mut r = Rng::new(seed_of(seed, step, i as u64));
+                            let (x, text, _) = data.sample(&mut r);
+                            let Some(label) = data.label(&text) else { continue };
+                            let lg = net.forward(&x, &mut cache);
+                            let mut dl = vec![0f32; lg.len()];
+                            loss += cnn::ctc_loss(&lg, net.classes.len(), &label, &mut dl);
+                            net.backward(&cache, &dl, &mut g);
+                        }
+                        (g, loss)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut grads: Vec<Vec<f32>> = net.p.iter().map(|t| vec![0.0; t.len()]).collect();
+        for (g, l) in &results {
+            loss_acc += l;
+            for (a, b) in grads.iter_mut().zip(g) {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x += y;
                 }
             }
         }
-        eprintln!("plate crops: used {used} of {total}");
-    }
-    // shuffle deterministically so the every-10th validation split is mixed
-    for data in [&mut an_data, &mut pr_data] {
-        for i in (1..data.len()).rev() {
-            let j = rng.below(i + 1);
-            data.swap(i, j);
+        loss_n += batch;
+        let inv = 1.0 / batch as f32;
+        let mut norm = 0f32;
+        for g in grads.iter_mut() {
+            for v in g.iter_mut() {
+                *v *= inv;
+                norm += *v * *v;
+            }
+        }
+        let norm = norm.sqrt();
+        let clip = if norm > 5.0 { 5.0 / norm } else { 1.0 };
+        let warm = ((step + 1) as f32 / 200.0).min(1.0);
+        let prog = step as f32 / steps as f32;
+        let lr = base_lr * warm * (0.03 + 0.97 * 0.5 * (1.0 + (std::f32::consts::PI * prog).cos()));
+        let tt = (step + 1) as i32;
+        let (c1, c2) = (1.0 - b1.powi(tt), 1.0 - b2.powi(tt));
+        for k in 0..nt {
+            for j in 0..net.p[k].len() {
+                let g = grads[k][j] * clip;
+                m1[k][j] = b1 * m1[k][j] + (1.0 - b1) * g;
+                m2[k][j] = b2 * m2[k][j] + (1.0 - b2) * g * g;
+                net.p[k][j] -= lr * (m1[k][j] / c1) / ((m2[k][j] / c2).sqrt() + eps);
+            }
+        }
+        if (step + 1) % 100 == 0 {
+            eprintln!(
+                "step {:5} loss {:.3} lr {:.5} |g| {:.2} {:.0}s",
+                step + 1,
+                loss_acc / loss_n as f32,
+                lr,
+                norm,
+                t0.elapsed().as_secs_f32()
+            );
+            loss_acc = 0.0;
+            loss_n = 0;
+        }
+        if (step + 1) % 1000 == 0 || step + 1 == steps {
+            validate(&net, &data);
+            std::fs::write(out, net.to_bytes()).map_err(|e| e.to_string())?;
         }
     }
-    let epochs: usize = std::env::var("EPOCHS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30);
-    let an = train_net("alnum", alnum, &an_data, 96, epochs, &mut rng);
-    let pr = train_net("province", provinces, &pr_data, 96, epochs, &mut rng);
-    let bytes = mlp::save_models(&[an, pr]);
-    std::fs::write(out, &bytes).expect("write model");
-    eprintln!(
-        "wrote {} ({} bytes), features {}x{}",
-        out.display(),
-        bytes.len(),
-        SIDE,
-        SIDE
-    );
+    eprintln!("wrote {out}");
+    Ok(())
+}
+
+fn validate(net: &Net, data: &Data) {
+    let mut ok = 0;
+    for (img, text) in &data.lpr_val {
+        let (got, _) = net.read(&cnn::prepare(img, false));
+        if &got == text {
+            ok += 1;
+        }
+    }
+    eprint!("  val lprnet {ok}/{}", data.lpr_val.len());
+    for kind in Kind::ALL {
+        let mut ok = 0;
+        let n = 60;
+        for i in 0..n {
+            let mut r = Rng::new(900_000 + i);
+            let (x, text, _) = data.synthetic(kind, &mut r);
+            if net.read(&x).0 == text {
+                ok += 1;
+            }
+        }
+        eprint!("  {kind:?} {ok}/{n}");
+    }
+    eprintln!();
 }

@@ -1,0 +1,72 @@
+//! Runs a `wasm32-wasip2` command component natively with wasmtime, with one
+//! host directory preopened (read-only) — used to time the recogniser inside
+//! a component on this machine:
+//!
+//! ```sh
+//! RUSTFLAGS="-C target-feature=+simd128" cargo build --release --target wasm32-wasip2 \
+//!     -p plate-recognizer --bin plate-accuracy
+//! cargo run --release -p plate-recognizer --features wasm-runner --bin wasm-run -- \
+//!     target/wasm32-wasip2/release/plate-accuracy.wasm /work/shared/data/plates/easypr \
+//!     /data --bench
+//! ```
+//!
+//! Usage: `wasm-run COMPONENT.wasm HOST_DIR [ARGS...]`; the guest sees
+//! HOST_DIR as `/data` and gets ARGS as its arguments (after its name).
+//! Engine settings follow the host's (Cranelift, optimised for speed).
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> Result<(), String> {
+    use wasmtime::component::{Component, Linker, ResourceTable};
+    use wasmtime::{Config, Engine, Store};
+    use wasmtime_wasi::p2::bindings::sync::Command;
+    use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+
+    struct State {
+        ctx: WasiCtx,
+        table: ResourceTable,
+    }
+    impl WasiView for State {
+        fn ctx(&mut self) -> WasiCtxView<'_> {
+            WasiCtxView {
+                ctx: &mut self.ctx,
+                table: &mut self.table,
+            }
+        }
+    }
+
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 3 {
+        return Err("usage: wasm-run COMPONENT.wasm HOST_DIR [ARGS...]".into());
+    }
+    let e = |e: wasmtime::Error| format!("{e:#}");
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    let engine = Engine::new(&config).map_err(e)?;
+    let t = std::time::Instant::now();
+    let component = Component::from_file(&engine, &args[1]).map_err(e)?;
+    eprintln!("compiled in {:.1} s", t.elapsed().as_secs_f32());
+    let mut linker: Linker<State> = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(e)?;
+    let mut b = WasiCtx::builder();
+    b.inherit_stdio();
+    b.arg("plate-accuracy");
+    for a in &args[3..] {
+        b.arg(a);
+    }
+    b.preopened_dir(&args[2], "/data", FsPerms::ReadOnly).map_err(e)?;
+    let mut store = Store::new(
+        &engine,
+        State {
+            ctx: b.build(),
+            table: ResourceTable::new(),
+        },
+    );
+    let cmd = Command::instantiate(&mut store, &component, &linker).map_err(e)?;
+    cmd.wasi_cli_run()
+        .call_run(&mut store)
+        .map_err(e)?
+        .map_err(|()| "the component's run returned an error".to_string())
+}
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}

@@ -1,0 +1,573 @@
+//! Synthetic plates from the GA 36 glyph set (`../shared/data/plates/glyphs`,
+//! MIT): every colour and layout (blue, yellow single and double row, green
+//! new-energy with 8 characters, white, black). Used by the trainer (as
+//! labelled data), by `render-plate` (test photos) and nowhere at run time.
+//!
+//! Geometry (millimetres, 1 px = 1 mm at render scale), GA 36-2018:
+//! * single row 440 × 140: glyphs 45 × 90 at y = 25, x = 15.5, 12 apart,
+//!   34.5 after the second (the dot);
+//! * double row 440 × 220: top row 2 glyphs 80 × 60 at y = 15, x = 110 and
+//!   250; bottom row 5 glyphs 65 × 110 at y = 90, x = 27.5, 15 apart;
+//! * green new-energy 480 × 140: province 45 × 90 at x = 15.5, then glyphs
+//!   43 × 90: letter at x = 69.5, six more from x = 161.5, 9 apart.
+
+use crate::{ALNUM, Color, PROVINCES};
+use image::{GrayImage, Rgb, RgbImage, imageops};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Deterministic xorshift generator (fixed seeds everywhere).
+#[derive(Clone)]
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn f(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+    pub fn range(&mut self, a: f32, b: f32) -> f32 {
+        a + (b - a) * self.f()
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    pub fn chance(&mut self, p: f32) -> bool {
+        self.f() < p
+    }
+    pub fn gauss(&mut self) -> f32 {
+        let u1 = self.f().max(1e-7);
+        let u2 = self.f();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
+    }
+}
+
+/// Plate layouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Blue,
+    Yellow,
+    YellowDouble,
+    Green,
+    White,
+    Black,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::Blue,
+        Kind::Yellow,
+        Kind::YellowDouble,
+        Kind::Green,
+        Kind::White,
+        Kind::Black,
+    ];
+    pub fn color(self) -> Color {
+        match self {
+            Kind::Blue => Color::Blue,
+            Kind::Yellow | Kind::YellowDouble => Color::Yellow,
+            Kind::Green => Color::Green,
+            Kind::White => Color::White,
+            Kind::Black => Color::Black,
+        }
+    }
+    pub fn double(self) -> bool {
+        self == Kind::YellowDouble
+    }
+    pub fn len(self) -> usize {
+        if self == Kind::Green { 8 } else { 7 }
+    }
+    /// Plate size in mm.
+    pub fn size(self) -> (u32, u32) {
+        match self {
+            Kind::YellowDouble => (440, 220),
+            Kind::Green => (480, 140),
+            _ => (440, 140),
+        }
+    }
+    fn light_ink(self) -> bool {
+        matches!(self, Kind::Blue | Kind::Black)
+    }
+}
+
+/// Ink masks (0..1) of the glyphs, by set.
+pub struct Glyphs {
+    single: HashMap<char, Vec<f32>>, // 45 x 90
+    green: HashMap<char, Vec<f32>>,  // 43 x 90 (45 x 90 for provinces)
+    up: HashMap<char, Vec<f32>>,     // 80 x 60
+    down: HashMap<char, Vec<f32>>,   // 65 x 110
+    blanks: HashMap<&'static str, RgbImage>,
+    /// Optional real character crops (EasyPR, binarised 20x20 squares).
+    pub real: HashMap<char, Vec<GrayImage>>,
+}
+
+/// Whether the glyph's border is mostly bright (dark ink on white).
+fn bright_border(img: &GrayImage) -> bool {
+    let (gw, gh) = img.dimensions();
+    let border: Vec<u32> = img
+        .enumerate_pixels()
+        .filter(|(x, y, _)| *x == 0 || *y == 0 || *x == gw - 1 || *y == gh - 1)
+        .map(|(_, _, p)| p.0[0] as u32)
+        .collect();
+    border.iter().sum::<u32>() > 128 * border.len() as u32
+}
+
+/// Ink mask (0..1). `dark_ink`: the set's polarity, decided by a majority
+/// of its glyphs (strokes of M, N, H, ... touch the border, so one glyph's
+/// border alone can mislead).
+fn ink_mask(img: &GrayImage, w: u32, h: u32, dark_ink: bool) -> Vec<f32> {
+    let g = imageops::resize(img, w, h, imageops::FilterType::Triangle);
+    g.pixels()
+        .map(|p| {
+            let level = if dark_ink { 255 - p.0[0] } else { p.0[0] } as f32;
+            ((level - 70.0) / 80.0).clamp(0.0, 1.0)
+        })
+        .collect()
+}
+
+impl Glyphs {
+    /// Loads `font_model/*.jpg` and `plate_model/*.PNG` from the glyph folder.
+    pub fn load(dir: &Path) -> Result<Glyphs, String> {
+        let mut g = Glyphs {
+            single: HashMap::new(),
+            green: HashMap::new(),
+            up: HashMap::new(),
+            down: HashMap::new(),
+            blanks: HashMap::new(),
+            real: HashMap::new(),
+        };
+        let open = |name: String| -> Result<GrayImage, String> {
+            image::open(dir.join("font_model").join(&name))
+                .map(|i| i.to_luma8())
+                .map_err(|e| format!("{name}: {e}"))
+        };
+        // (set, char) -> image, then the set's polarity by majority
+        let mut raw: Vec<(&str, char, GrayImage, u32, u32)> = Vec::new();
+        for c in ALNUM.chars().chain(PROVINCES.chars()) {
+            raw.push(("single", c, open(format!("140_{c}.jpg"))?, 45, 90));
+            let gw = if c.is_ascii() { 43 } else { 45 };
+            raw.push(("green", c, open(format!("green_{c}.jpg"))?, gw, 90));
+            if c.is_ascii_digit() {
+                raw.push(("down", c, open(format!("220_{c}.jpg"))?, 65, 110));
+            } else if c.is_ascii() {
+                raw.push(("down", c, open(format!("220_down_{c}.jpg"))?, 65, 110));
+                raw.push(("up", c, open(format!("220_up_{c}.jpg"))?, 80, 60));
+            } else {
+                raw.push(("up", c, open(format!("220_{c}.jpg"))?, 80, 60));
+            }
+        }
+        for set in ["single", "green", "down", "up"] {
+            let all: Vec<&(&str, char, GrayImage, u32, u32)> = raw.iter().filter(|r| r.0 == set).collect();
+            let bright = all.iter().filter(|r| bright_border(&r.2)).count();
+            let dark_ink = bright * 2 > all.len();
+            for (_, c, img, w, h) in all {
+                let m = ink_mask(img, *w, *h, dark_ink);
+                let map = match set {
+                    "single" => &mut g.single,
+                    "green" => &mut g.green,
+                    "down" => &mut g.down,
+                    _ => &mut g.up,
+                };
+                map.insert(*c, m);
+            }
+        }
+        for (key, file) in [
+            ("blue", "blue_140.PNG"),
+            ("yellow", "yellow_140.PNG"),
+            ("yellow2", "yellow_220.PNG"),
+            ("green", "green_140.PNG"),
+            ("green_yellow", "green_yellow_140.PNG"),
+            ("white", "white_140.PNG"),
+            ("black", "black_140.PNG"),
+        ] {
+            let img = image::open(dir.join("plate_model").join(file))
+                .map_err(|e| format!("{file}: {e}"))?
+                .to_rgba8();
+            // composite over mid grey (the PNGs have transparent corners)
+            let rgb = RgbImage::from_fn(img.width(), img.height(), |x, y| {
+                let p = img.get_pixel(x, y).0;
+                let a = p[3] as f32 / 255.0;
+                let m = |v: u8| (v as f32 * a + 110.0 * (1.0 - a)) as u8;
+                Rgb([m(p[0]), m(p[1]), m(p[2])])
+            });
+            let (bw, bh) = match key {
+                "yellow2" => (440, 220),
+                "green" | "green_yellow" => (480, 140),
+                _ => (440, 140),
+            };
+            g.blanks.insert(key, imageops::resize(&rgb, bw, bh, imageops::FilterType::Triangle));
+        }
+        Ok(g)
+    }
+
+    /// Adds EasyPR character crops (`chars2/<c>/`, `charsChinese/zh_*/` with
+    /// `province_mapping.txt`) as alternative glyph shapes.
+    pub fn load_real(&mut self, dir: &Path) -> Result<usize, String> {
+        let mut n = 0;
+        let mut add = |c: char, folder: &Path| {
+            if let Ok(rd) = std::fs::read_dir(folder) {
+                let mut files: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+                files.sort();
+                for f in files {
+                    if let Ok(img) = image::open(&f) {
+                        let mut img = img.to_luma8();
+                        let (w, h) = img.dimensions();
+                        let border: Vec<u32> = img
+                            .enumerate_pixels()
+                            .filter(|(x, y, _)| *x == 0 || *y == 0 || *x == w - 1 || *y == h - 1)
+                            .map(|(_, _, p)| p.0[0] as u32)
+                            .collect();
+                        // ink must be the bright part; skip crops whose border is mostly ink
+                        if border.iter().sum::<u32>() > 100 * border.len() as u32 {
+                            image::imageops::invert(&mut img);
+                        }
+                        self.real.entry(c).or_default().push(img);
+                        n += 1;
+                    }
+                }
+            }
+        };
+        for c in ALNUM.chars() {
+            add(c, &dir.join("chars2").join(c.to_string()));
+        }
+        let map = std::fs::read_to_string(dir.join("province_mapping.txt"))
+            .map_err(|e| format!("province_mapping.txt: {e}"))?;
+        for line in map.lines() {
+            let mut it = line.split_whitespace();
+            if let (Some(folder), Some(ch)) = (it.next(), it.next()) {
+                if let Some(c) = ch.chars().next() {
+                    if PROVINCES.contains(c) {
+                        add(c, &dir.join("charsChinese").join(folder));
+                    }
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl Glyphs {
+    /// Ink mask (w, h, values 0..1) of a single-row glyph, 45 × 90 shaped:
+    /// the font glyph or, with probability `real_p`, a real crop.
+    pub fn single_mask(&self, c: char, real_p: f32, rng: &mut Rng) -> Option<(usize, usize, Vec<f32>)> {
+        if let Some(list) = self.real.get(&c).filter(|v| !v.is_empty() && rng.chance(real_p)) {
+            let img = &list[rng.below(list.len())];
+            let sq = imageops::resize(img, 90, 90, imageops::FilterType::Triangle);
+            let mut m = Vec::with_capacity(45 * 90);
+            for y in 0..90 {
+                for x in 22..67 {
+                    m.push(((sq.get_pixel(x, y).0[0] as f32 - 60.0) / 120.0).clamp(0.0, 1.0));
+                }
+            }
+            return Some((45, 90, m));
+        }
+        self.single.get(&c).map(|m| (45, 90, m.clone()))
+    }
+}
+
+/// Replaces the province glyph of a real blue plate crop (light ink on a
+/// dark plate) by another province's glyph; returns the new crop and the
+/// province. The glyph's right edge is the emptiest column between 8 % and
+/// 24 % of the width.
+pub fn swap_province(img: &RgbImage, g: &Glyphs, rng: &mut Rng) -> Option<(RgbImage, char)> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let grey: Vec<f32> = img
+        .pixels()
+        .map(|p| 0.299 * p.0[0] as f32 + 0.587 * p.0[1] as f32 + 0.114 * p.0[2] as f32)
+        .collect();
+    let mean = grey.iter().sum::<f32>() / grey.len() as f32;
+    let sd = (grey.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / grey.len() as f32).sqrt();
+    let thr = mean + 0.4 * sd;
+    let (y0, y1) = (h * 15 / 100, h * 85 / 100);
+    let ink_col = |x: usize| (y0..y1).filter(|&y| grey[y * w + x] > thr).count();
+    let bx = (w * 8 / 100..w * 24 / 100).min_by_key(|&x| ink_col(x))?;
+    // background: mean colour of non-ink pixels left of bx; ink: mean of ink pixels
+    let (mut bg, mut nb, mut ink, mut ni) = ([0f32; 3], 0f32, [0f32; 3], 0f32);
+    for y in 0..h {
+        for x in 0..w {
+            let p = img.get_pixel(x as u32, y as u32).0;
+            if grey[y * w + x] > thr {
+                for k in 0..3 {
+                    ink[k] += p[k] as f32;
+                }
+                ni += 1.0;
+            } else if x < bx {
+                for k in 0..3 {
+                    bg[k] += p[k] as f32;
+                }
+                nb += 1.0;
+            }
+        }
+    }
+    if nb < 1.0 || ni < 1.0 {
+        return None;
+    }
+    let prov: Vec<char> = PROVINCES.chars().collect();
+    let c = prov[rng.below(prov.len())];
+    let (mw, mh, mask) = g.single_mask(c, 0.5, rng)?;
+    let mut out = img.clone();
+    let (gx0, gx1) = (bx as f32 * rng.range(0.05, 0.2), bx as f32 * rng.range(0.85, 0.97));
+    let (gy0, gy1) = (h as f32 * rng.range(0.1, 0.2), h as f32 * rng.range(0.8, 0.9));
+    for y in 0..h {
+        for x in 0..bx {
+            let mut a = 0f32;
+            let (fx, fy) = (x as f32 + 0.5, y as f32 + 0.5);
+            if fx >= gx0 && fx < gx1 && fy >= gy0 && fy < gy1 {
+                let mx = (((fx - gx0) / (gx1 - gx0)) * mw as f32) as usize;
+                let my = (((fy - gy0) / (gy1 - gy0)) * mh as f32) as usize;
+                a = mask[my.min(mh - 1) * mw + mx.min(mw - 1)];
+            }
+            let mut px = [0u8; 3];
+            for k in 0..3 {
+                let b = bg[k] / nb + rng.gauss() * 4.0;
+                px[k] = (b * (1.0 - a) + ink[k] / ni * a).clamp(0.0, 255.0) as u8;
+            }
+            out.put_pixel(x as u32, y as u32, Rgb(px));
+        }
+    }
+    Some((out, c))
+}
+
+/// A random plate text of the right format for the layout.
+pub fn random_text(kind: Kind, rng: &mut Rng) -> Vec<char> {
+    let prov: Vec<char> = PROVINCES.chars().collect();
+    let alnum: Vec<char> = ALNUM.chars().collect();
+    let letters: Vec<char> = alnum.iter().copied().filter(|c| c.is_ascii_uppercase()).collect();
+    let mut t = vec![prov[rng.below(prov.len())], letters[rng.below(letters.len())]];
+    let letter_p = rng.range(0.0, 0.5);
+    for _ in 0..kind.len() - 2 {
+        if rng.chance(letter_p) {
+            t.push(letters[rng.below(letters.len())]);
+        } else {
+            t.push(alnum[rng.below(10)]);
+        }
+    }
+    t
+}
+
+/// Glyph placements (x, y, w, h) in mm for each character slot.
+pub fn slots(kind: Kind) -> Vec<(f32, f32, f32, f32)> {
+    match kind {
+        Kind::YellowDouble => {
+            let mut v = vec![(110.0, 15.0, 80.0, 60.0), (250.0, 15.0, 80.0, 60.0)];
+            for i in 0..5 {
+                v.push((27.5 + i as f32 * 80.0, 90.0, 65.0, 110.0));
+            }
+            v
+        }
+        Kind::Green => {
+            let mut v = vec![(15.5, 25.0, 45.0, 90.0), (69.5, 25.0, 43.0, 90.0)];
+            for i in 0..6 {
+                v.push((161.5 + i as f32 * 52.0, 25.0, 43.0, 90.0));
+            }
+            v
+        }
+        _ => {
+            let mut v = Vec::new();
+            let mut x = 15.5f32;
+            for i in 0..7 {
+                v.push((x, 25.0, 45.0, 90.0));
+                x += 45.0 + if i == 1 { 34.5 } else { 12.0 };
+            }
+            v
+        }
+    }
+}
+
+/// Renders a plate at 1 px per mm. `real_p`: probability of using a real
+/// (EasyPR) character crop instead of the font glyph, per character.
+pub fn render_plate(g: &Glyphs, kind: Kind, text: &[char], real_p: f32, rng: &mut Rng) -> RgbImage {
+    let (w, h) = kind.size();
+    let blank = match kind {
+        Kind::Blue => &g.blanks["blue"],
+        Kind::Yellow => &g.blanks["yellow"],
+        Kind::YellowDouble => &g.blanks["yellow2"],
+        Kind::Green => {
+            if rng.chance(0.3) {
+                &g.blanks["green_yellow"]
+            } else {
+                &g.blanks["green"]
+            }
+        }
+        Kind::White => &g.blanks["white"],
+        Kind::Black => &g.blanks["black"],
+    };
+    let mut plate = if blank.dimensions() == (w, h) {
+        blank.clone()
+    } else {
+        imageops::resize(blank, w, h, imageops::FilterType::Triangle)
+    };
+    let ink_rgb: [f32; 3] = if kind.light_ink() {
+        [245.0, 245.0, 245.0]
+    } else {
+        [15.0, 15.0, 15.0]
+    };
+    for (i, (&c, &(sx, sy, sw, sh))) in text.iter().zip(slots(kind).iter()).enumerate() {
+        let real = g.real.get(&c).filter(|v| !v.is_empty());
+        let mask: Vec<f32>;
+        let (mw, mh, ox, oy);
+        if let (Some(list), true) = (real, rng.chance(real_p) && !kind.double()) {
+            // EasyPR crops: the character centred in a square of its height
+            let img = &list[rng.below(list.len())];
+            let side = sh.round() as u32;
+            let sq = imageops::resize(img, side, side, imageops::FilterType::Triangle);
+            mask = sq.pixels().map(|p| ((p.0[0] as f32 - 60.0) / 120.0).clamp(0.0, 1.0)).collect();
+            mw = side;
+            mh = side;
+            ox = sx + sw / 2.0 - side as f32 / 2.0;
+            oy = sy;
+        } else {
+            let set = if kind.double() {
+                if i < 2 { &g.up } else { &g.down }
+            } else if kind == Kind::Green {
+                &g.green
+            } else {
+                &g.single
+            };
+            let Some(m) = set.get(&c).or_else(|| g.single.get(&c)) else {
+                continue;
+            };
+            mask = m.clone();
+            mw = sw.round() as u32;
+            mh = sh.round() as u32;
+            ox = sx;
+            oy = sy;
+            if mask.len() != (mw * mh) as usize {
+                continue;
+            }
+        }
+        for yy in 0..mh {
+            for xx in 0..mw {
+                let a = mask[(yy * mw + xx) as usize];
+                if a <= 0.0 {
+                    continue;
+                }
+                let (px, py) = ((ox + xx as f32) as i64, (oy + yy as f32) as i64);
+                if px < 0 || py < 0 || px >= w as i64 || py >= h as i64 {
+                    continue;
+                }
+                let p = plate.get_pixel_mut(px as u32, py as u32);
+                for k in 0..3 {
+                    p.0[k] = (p.0[k] as f32 * (1.0 - a) + ink_rgb[k] * a) as u8;
+                }
+            }
+        }
+    }
+    plate
+}
+
+/// A "rectified crop" as the recogniser's localiser would cut it from a
+/// photo: the plate scaled to a random resolution, with random margins,
+/// rotation, shear, lighting, blur and noise, around it random surroundings.
+/// Output `out_w` × `out_h` RGB.
+pub fn augment_crop(plate: &RgbImage, out_w: u32, out_h: u32, rng: &mut Rng) -> RgbImage {
+    let (pw, ph) = plate.dimensions();
+    // resolution of the plate in the photo (px wide)
+    let res_w = rng.range(80.0, 260.0);
+    let sc = res_w / pw as f32;
+    let small = imageops::resize(
+        plate,
+        (pw as f32 * sc).round().max(8.0) as u32,
+        (ph as f32 * sc).round().max(4.0) as u32,
+        imageops::FilterType::Triangle,
+    );
+    let (sw, sh) = (small.width() as f32, small.height() as f32);
+    // surroundings: a car-body colour with a gradient
+    let base = [rng.range(0.0, 255.0), rng.range(0.0, 255.0), rng.range(0.0, 255.0)];
+    let grad = rng.range(-0.6, 0.6);
+    // the crop window in plate coordinates
+    let ml = rng.range(-0.04, 0.12) * sw;
+    let mr = rng.range(-0.04, 0.12) * sw;
+    let mt = rng.range(-0.06, 0.22) * sh;
+    let mb = rng.range(-0.06, 0.22) * sh;
+    let ang = rng.range(-0.06, 0.06);
+    let shear = rng.range(-0.12, 0.12);
+    let (ca, sa) = (ang.cos(), ang.sin());
+    let (cx, cy) = (sw / 2.0 + (mr - ml) / 2.0, sh / 2.0 + (mb - mt) / 2.0);
+    let (ww, wh) = (sw + ml + mr, sh + mt + mb);
+    let contrast = rng.range(0.45, 1.15);
+    let bright = rng.range(-60.0, 50.0);
+    let cast = [rng.range(0.85, 1.15), rng.range(0.85, 1.15), rng.range(0.85, 1.15)];
+    let shade = rng.range(-0.4, 0.4);
+    let noise = rng.range(0.0, 12.0);
+    let mut out = RgbImage::new(out_w, out_h);
+    for oy in 0..out_h {
+        for ox in 0..out_w {
+            let u = ((ox as f32 + 0.5) / out_w as f32 - 0.5) * ww;
+            let v = ((oy as f32 + 0.5) / out_h as f32 - 0.5) * wh;
+            let u2 = u + shear * v;
+            let x = cx + u2 * ca - v * sa;
+            let y = cy + u2 * sa + v * ca;
+            let mut px = if x >= 0.0 && y >= 0.0 && x < sw - 1.0 && y < sh - 1.0 {
+                bilinear(&small, x, y)
+            } else {
+                let t = 1.0 + grad * (oy as f32 / out_h as f32 - 0.5);
+                [base[0] * t, base[1] * t, base[2] * t]
+            };
+            let light = 1.0 + shade * (ox as f32 / out_w as f32 - 0.5);
+            for k in 0..3 {
+                px[k] = (px[k] - 128.0) * contrast + 128.0 + bright;
+                px[k] = px[k] * cast[k] * light + noise * rng.gauss();
+            }
+            out.put_pixel(
+                ox,
+                oy,
+                Rgb([
+                    px[0].clamp(0.0, 255.0) as u8,
+                    px[1].clamp(0.0, 255.0) as u8,
+                    px[2].clamp(0.0, 255.0) as u8,
+                ]),
+            );
+        }
+    }
+    if rng.chance(0.4) {
+        out = imageops::blur(&out, rng.range(0.3, 1.2));
+    }
+    out
+}
+
+fn bilinear(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
+    let (x0, y0) = (x.floor() as u32, y.floor() as u32);
+    let (ax, ay) = (x - x0 as f32, y - y0 as f32);
+    let p00 = img.get_pixel(x0, y0).0;
+    let p10 = img.get_pixel(x0 + 1, y0).0;
+    let p01 = img.get_pixel(x0, y0 + 1).0;
+    let p11 = img.get_pixel(x0 + 1, y0 + 1).0;
+    let mut o = [0f32; 3];
+    for k in 0..3 {
+        o[k] = p00[k] as f32 * (1.0 - ax) * (1.0 - ay)
+            + p10[k] as f32 * ax * (1.0 - ay)
+            + p01[k] as f32 * (1.0 - ax) * ay
+            + p11[k] as f32 * ax * ay;
+    }
+    o
+}
+
+/// A photo-like scene (w × h) with the given plates pasted at (x, y, width).
+pub fn scene(w: u32, h: u32, plates: &[(&RgbImage, u32, u32, u32)], rng: &mut Rng) -> RgbImage {
+    let mut photo = RgbImage::from_fn(w, h, |_, y| {
+        let v = 90 + (y * 60 / h.max(1)) as u8;
+        Rgb([v, v, v.saturating_add(5)])
+    });
+    for &(p, x, y, pw) in plates {
+        let ph = (p.height() as f32 * pw as f32 / p.width() as f32).round() as u32;
+        // a car body around the plate
+        let (bx0, by0) = (x.saturating_sub(pw), y.saturating_sub(ph * 3));
+        let (bx1, by1) = ((x + 2 * pw).min(w), (y + ph * 2).min(h));
+        let body = [rng.below(200) as u8 + 20, rng.below(200) as u8 + 20, rng.below(200) as u8 + 20];
+        for yy in by0..by1 {
+            for xx in bx0..bx1 {
+                photo.put_pixel(xx, yy, Rgb(body));
+            }
+        }
+        let small = imageops::resize(p, pw, ph, imageops::FilterType::Triangle);
+        imageops::overlay(&mut photo, &small, x as i64, y as i64);
+    }
+    photo
+}
