@@ -6,6 +6,94 @@
 
 pub mod logic;
 
+/// Defines `handle` and `closed`, the chat rules behind the WIT types of
+/// world `chat`, for any bindings of that world: the component's own and
+/// the host's (the native build), so both convert with the same code. The
+/// arguments are the paths of the bindings' `chat-handler` and `sessions`
+/// modules, each in brackets.
+#[macro_export]
+macro_rules! wit_chat_handler {
+    ([$($handler:tt)+], [$($sessions:tt)+]) => {
+        /// The answer to one request of `session`, in WIT types.
+        pub fn handle<H: $crate::logic::Host>(
+            h: &H,
+            session: u64,
+            r: $($handler)+::ClientRequest,
+        ) -> Result<Vec<$($handler)+::Outgoing>, String> {
+            use $($handler)+::ClientRequest as C;
+            use $crate::logic::Request;
+            let request = match r {
+                C::Login(l) => Request::Login {
+                    name: l.name,
+                    password: l.password,
+                },
+                C::Register(r) => Request::Register {
+                    name: r.name,
+                    password: r.password,
+                },
+                C::Logout => Request::Logout,
+                C::PrivateMessage(p) => Request::Private {
+                    friend: p.friend_name,
+                    message: p.message,
+                },
+                C::GroupMessage(m) => Request::Group(m),
+            };
+            $crate::logic::handle(h, session, request)
+                .map(|out| out.into_iter().map(outgoing).collect())
+        }
+
+        /// The connection of `session` ended: what the others are told.
+        pub fn closed<H: $crate::logic::Host>(h: &H, session: u64) -> Vec<$($handler)+::Outgoing> {
+            $crate::logic::closed(h, session)
+                .into_iter()
+                .map(outgoing)
+                .collect()
+        }
+
+        fn outgoing(o: $crate::logic::Outgoing) -> $($handler)+::Outgoing {
+            use $($handler)+ as w;
+            use $($sessions)+::Target;
+            use $crate::logic::{Message, Target as T};
+            let to = match o.to {
+                T::Reply => Target::Reply,
+                T::Session(id) => Target::Session(id),
+                T::Group(g) => Target::Group(g),
+                T::GroupOthers(g) => Target::GroupOthers(g),
+            };
+            let message = match o.message {
+                Message::LoginResult {
+                    ok,
+                    friends,
+                    message,
+                } => w::ServerMessage::LoginResult(w::LoginResult {
+                    ok,
+                    friends: friends
+                        .into_iter()
+                        .map(|(name, is_guest)| w::Friend { name, is_guest })
+                        .collect(),
+                    message,
+                }),
+                Message::RegisterResult { ok, message } => {
+                    w::ServerMessage::RegisterResult(w::RegisterResult { ok, message })
+                }
+                Message::Private { sender, message } => {
+                    w::ServerMessage::PrivateMessage(w::PrivateDelivery { sender, message })
+                }
+                Message::Receipt(ok) => w::ServerMessage::Receipt(ok),
+                Message::LoggedOn { name, guest } => w::ServerMessage::LoggedOn(w::LoggedOn {
+                    name,
+                    is_guest: guest,
+                }),
+                Message::LoggedOut(name) => w::ServerMessage::LoggedOut(name),
+                Message::Group { speaker, message } => {
+                    w::ServerMessage::GroupMessage(w::GroupDelivery { speaker, message })
+                }
+            };
+            w::Outgoing { to, message }
+        }
+    };
+}
+
 #[cfg(target_arch = "wasm32")]
 mod component {
     wit_bindgen::generate!({
@@ -19,84 +107,23 @@ mod component {
 
     use crate::logic;
     use exports::wasmgate::plugin::admin::{self, AdminError};
-    use exports::wasmgate::plugin::chat_handler::{
-        self, ClientRequest, Friend, GroupDelivery, LoggedOn, LoginResult, Outgoing,
-        PrivateDelivery, RegisterResult, ServerMessage,
-    };
-    use wasmgate_sdk::bindings::wasmgate::plugin::sessions::Target;
+    use exports::wasmgate::plugin::chat_handler::{self, ClientRequest, Outgoing};
     use wasmgate_sdk::WitHost;
 
-    fn request(r: ClientRequest) -> logic::Request {
-        match r {
-            ClientRequest::Login(l) => logic::Request::Login {
-                name: l.name,
-                password: l.password,
-            },
-            ClientRequest::Register(r) => logic::Request::Register {
-                name: r.name,
-                password: r.password,
-            },
-            ClientRequest::Logout => logic::Request::Logout,
-            ClientRequest::PrivateMessage(p) => logic::Request::Private {
-                friend: p.friend_name,
-                message: p.message,
-            },
-            ClientRequest::GroupMessage(m) => logic::Request::Group(m),
-        }
-    }
-
-    fn outgoing(o: logic::Outgoing) -> Outgoing {
-        let to = match o.to {
-            logic::Target::Reply => Target::Reply,
-            logic::Target::Session(id) => Target::Session(id),
-            logic::Target::Group(g) => Target::Group(g),
-            logic::Target::GroupOthers(g) => Target::GroupOthers(g),
-        };
-        let message = match o.message {
-            logic::Message::LoginResult {
-                ok,
-                friends,
-                message,
-            } => ServerMessage::LoginResult(LoginResult {
-                ok,
-                friends: friends
-                    .into_iter()
-                    .map(|(name, is_guest)| Friend { name, is_guest })
-                    .collect(),
-                message,
-            }),
-            logic::Message::RegisterResult { ok, message } => {
-                ServerMessage::RegisterResult(RegisterResult { ok, message })
-            }
-            logic::Message::Private { sender, message } => {
-                ServerMessage::PrivateMessage(PrivateDelivery { sender, message })
-            }
-            logic::Message::Receipt(ok) => ServerMessage::Receipt(ok),
-            logic::Message::LoggedOn { name, guest } => ServerMessage::LoggedOn(LoggedOn {
-                name,
-                is_guest: guest,
-            }),
-            logic::Message::LoggedOut(name) => ServerMessage::LoggedOut(name),
-            logic::Message::Group { speaker, message } => {
-                ServerMessage::GroupMessage(GroupDelivery { speaker, message })
-            }
-        };
-        Outgoing { to, message }
-    }
+    crate::wit_chat_handler!(
+        [exports::wasmgate::plugin::chat_handler],
+        [wasmgate_sdk::bindings::wasmgate::plugin::sessions]
+    );
 
     struct Chat;
 
     impl chat_handler::Guest for Chat {
         fn handle(session: u64, r: ClientRequest) -> Result<Vec<Outgoing>, String> {
-            logic::handle(&WitHost, session, request(r))
-                .map(|out| out.into_iter().map(outgoing).collect())
+            handle(&WitHost, session, r)
         }
 
         fn closed(session: u64) -> Vec<Outgoing> {
-            logic::closed(&WitHost, session)
-                .into_iter()
-                .map(outgoing)
-                .collect()
+            closed(&WitHost, session)
         }
     }
 

@@ -6,6 +6,52 @@
 
 pub mod logic;
 
+/// Defines `handle` and `closed`, the relay behind the WIT types of world
+/// `exec`, for any bindings of that world: the component's own and the
+/// host's (the native build), so both convert with the same code. The
+/// arguments are the paths of the bindings' `exec-handler` and `sessions`
+/// modules, each in brackets.
+#[macro_export]
+macro_rules! wit_exec_handler {
+    ([$($handler:tt)+], [$($sessions:tt)+]) => {
+        /// The relay's answer to one message of `session`, in WIT types.
+        pub fn handle<H: $crate::logic::Host>(
+            h: &H,
+            session: u64,
+            request: $($handler)+::ExecRequest,
+        ) -> Result<Vec<$($handler)+::Outgoing>, String> {
+            use $($handler)+::ExecRequest as R;
+            use $crate::logic::Request;
+            let request = match request {
+                R::Init(token) => Request::Init(token),
+                R::CheckDevice => Request::CheckDevice,
+                R::Heartbeat => Request::Heartbeat,
+                R::Execute(t) => Request::Execute(t),
+                R::ExecuteResult(t) => Request::ExecuteResult(t),
+                R::Other(cmd) => Request::Other(cmd),
+                R::Invalid(why) => Request::Invalid(why),
+                R::Binary => Request::Binary,
+            };
+            let out = $crate::logic::handle(h, session, request)?;
+            Ok(out
+                .into_iter()
+                .map(|o| $($handler)+::Outgoing {
+                    to: match o.to {
+                        $crate::logic::Target::Reply => $($sessions)+::Target::Reply,
+                        $crate::logic::Target::GroupOthers(g) => $($sessions)+::Target::GroupOthers(g),
+                    },
+                    text: o.text,
+                })
+                .collect())
+        }
+
+        /// `session` is gone.
+        pub fn closed<H: $crate::logic::Host>(h: &H, session: u64) {
+            $crate::logic::closed(h, session)
+        }
+    };
+}
+
 #[cfg(target_arch = "wasm32")]
 mod component {
     wit_bindgen::generate!({
@@ -20,39 +66,22 @@ mod component {
     use crate::logic;
     use exports::wasmgate::plugin::admin::{self, AdminError};
     use exports::wasmgate::plugin::exec_handler::{self, ExecRequest, Outgoing};
-    use wasmgate_sdk::bindings::wasmgate::plugin::sessions;
     use wasmgate_sdk::WitHost;
 
+    crate::wit_exec_handler!(
+        [exports::wasmgate::plugin::exec_handler],
+        [wasmgate_sdk::bindings::wasmgate::plugin::sessions]
+    );
 
     struct Exec;
 
     impl exec_handler::Guest for Exec {
         fn handle(session: u64, request: ExecRequest) -> Result<Vec<Outgoing>, String> {
-            let request = match request {
-                ExecRequest::Init(token) => logic::Request::Init(token),
-                ExecRequest::CheckDevice => logic::Request::CheckDevice,
-                ExecRequest::Heartbeat => logic::Request::Heartbeat,
-                ExecRequest::Execute(t) => logic::Request::Execute(t),
-                ExecRequest::ExecuteResult(t) => logic::Request::ExecuteResult(t),
-                ExecRequest::Other(cmd) => logic::Request::Other(cmd),
-                ExecRequest::Invalid(why) => logic::Request::Invalid(why),
-                ExecRequest::Binary => logic::Request::Binary,
-            };
-            let out = logic::handle(&WitHost, session, request)?;
-            Ok(out
-                .into_iter()
-                .map(|o| Outgoing {
-                    to: match o.to {
-                        logic::Target::Reply => sessions::Target::Reply,
-                        logic::Target::GroupOthers(g) => sessions::Target::GroupOthers(g),
-                    },
-                    text: o.text,
-                })
-                .collect())
+            handle(&WitHost, session, request)
         }
 
         fn closed(session: u64) {
-            logic::closed(&WitHost, session)
+            closed(&WitHost, session)
         }
     }
 

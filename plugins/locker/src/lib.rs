@@ -6,27 +6,20 @@
 
 pub mod policy;
 
-#[cfg(target_arch = "wasm32")]
-mod component {
-    wit_bindgen::generate!({
-        world: "locker",
-        path: "../../wit",
-        with: {
-            "wasmgate:plugin/host@0.1.0": wasmgate_sdk::bindings::wasmgate::plugin::host,
-            "wasmgate:plugin/sessions@0.1.0": wasmgate_sdk::bindings::wasmgate::plugin::sessions,
-        },
-    });
-
-    use crate::policy;
-    use exports::wasmgate::plugin::admin::{self, AdminError};
-    use exports::wasmgate::plugin::locker_handler::{self, Answer, CellCode, Report};
-    use wasmgate_sdk::WitHost;
-
-    struct Locker;
-
-    impl locker_handler::Guest for Locker {
-        fn handle(r: Report) -> Result<Answer, String> {
-            let r = policy::Report {
+/// Defines `handle`, the policy behind the WIT types of world `locker`, for
+/// any bindings of that world: the component's own (`wit_bindgen`) and the
+/// host's (`wasmtime::component::bindgen!`, for the native build). Both
+/// sides then convert with the same code. The argument is the path of the
+/// bindings' `locker-handler` module.
+#[macro_export]
+macro_rules! wit_locker_handler {
+    ($($handler:tt)+) => {
+        /// The policy's answer to `r`, in WIT types.
+        pub fn handle<H: $crate::policy::Host>(
+            h: &H,
+            r: $($handler)+::Report,
+        ) -> Result<$($handler)+::Answer, String> {
+            let report = $crate::policy::Report {
                 id: r.id,
                 send: r.send,
                 connection: r.connection,
@@ -41,20 +34,47 @@ mod component {
                 box_to: r.box_to,
                 box_acc: r.box_acc,
             };
-            let a = policy::handle_report(&WitHost, &r)?;
-            Ok(Answer {
+            let a = $crate::policy::handle_report(h, &report)?;
+            Ok($($handler)+::Answer {
                 reset: a.reset,
                 block: a.block,
                 cells: a
                     .cells
                     .into_iter()
-                    .map(|c| CellCode {
+                    .map(|c| $($handler)+::CellCode {
                         cell: c.cell,
                         code: c.code,
                         minutes: c.minutes,
                     })
                     .collect(),
             })
+        }
+    };
+}
+
+#[cfg(target_arch = "wasm32")]
+mod component {
+    wit_bindgen::generate!({
+        world: "locker",
+        path: "../../wit",
+        with: {
+            "wasmgate:plugin/host@0.1.0": wasmgate_sdk::bindings::wasmgate::plugin::host,
+            "wasmgate:plugin/sessions@0.1.0": wasmgate_sdk::bindings::wasmgate::plugin::sessions,
+        },
+    });
+
+    use crate::policy;
+    use exports::wasmgate::plugin::admin::{self, AdminError};
+    use exports::wasmgate::plugin::locker_handler::{self, Answer, Report};
+    use wasmgate_sdk::WitHost;
+
+    crate::wit_locker_handler!(exports::wasmgate::plugin::locker_handler);
+
+    struct Locker;
+
+    impl locker_handler::Guest for Locker {
+        fn handle(r: Report) -> Result<Answer, String> {
+            handle(&WitHost, r)
         }
     }
 
