@@ -41,31 +41,52 @@ pub fn worker(args: &[String]) -> i32 {
         srcs
     };
     let first_port: usize = args.get(3).and_then(|p| p.parse().ok()).unwrap_or(0);
-    let mut socks = Vec::with_capacity(count);
-    let mut failed = 0usize;
-    let mut in_a_row = 0;
-    let mut last_error = String::from("-");
-    for i in 0..count {
-        let port = if first_port == 0 {
-            0
-        } else {
-            first_port + i / srcs.len()
-        };
-        match open(addr, srcs[i % srcs.len()], port) {
-            Ok(s) => {
-                socks.push(s);
-                in_a_row = 0;
-            }
-            Err(e) => {
-                failed += 1;
-                in_a_row += 1;
-                last_error = e.to_string().replace(' ', "_");
-                if in_a_row >= 20 {
-                    break;
-                }
-            }
-        }
-    }
+    // Several threads: a loopback connect waits for the handshake to be
+    // processed, which takes milliseconds on a busy machine.
+    const THREADS: usize = 8;
+    let srcs = &srcs;
+    let results: Vec<(Vec<socket2::Socket>, usize, String)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                scope.spawn(move || {
+                    let mut socks = Vec::new();
+                    let mut failed = 0usize;
+                    let mut in_a_row = 0;
+                    let mut last_error = String::from("-");
+                    for i in (t..count).step_by(THREADS) {
+                        let port = if first_port == 0 {
+                            0
+                        } else {
+                            first_port + i / srcs.len()
+                        };
+                        match open(addr, srcs[i % srcs.len()], port) {
+                            Ok(s) => {
+                                socks.push(s);
+                                in_a_row = 0;
+                            }
+                            Err(e) => {
+                                failed += 1;
+                                in_a_row += 1;
+                                last_error = e.to_string().replace(' ', "_");
+                                if in_a_row >= 20 {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    (socks, failed, last_error)
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    let failed: usize = results.iter().map(|r| r.1).sum();
+    let last_error = results
+        .iter()
+        .map(|r| r.2.clone())
+        .find(|e| e != "-")
+        .unwrap_or_else(|| "-".into());
+    let socks: Vec<socket2::Socket> = results.into_iter().flat_map(|r| r.0).collect();
     println!("opened {} failed {failed} error {last_error}", socks.len());
     let _ = std::io::stdout().flush();
     let mut line = String::new();
