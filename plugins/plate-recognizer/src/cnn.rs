@@ -132,7 +132,7 @@ impl Net {
             for o in 0..cout {
                 z[o * n..(o + 1) * n].fill(self.p[2 * i + 1][o]);
             }
-            mm(cout, cin * 9, n, &self.p[2 * i], false, &cache.col[i], false, &mut z, 1.0);
+            mm_fwd(cout, cin * 9, n, &self.p[2 * i], &cache.col[i], &mut z);
             for v in z.iter_mut() {
                 *v = v.max(0.0);
             }
@@ -159,7 +159,7 @@ impl Net {
         for o in 0..FC_H {
             h1[o * T..(o + 1) * T].fill(self.p[9][o]);
         }
-        mm(FC_H, CH[4] * FH, T, &self.p[8], false, &cur, false, &mut h1, 1.0);
+        mm_fwd(FC_H, CH[4] * FH, T, &self.p[8], &cur, &mut h1);
         for v in h1.iter_mut() {
             *v = v.max(0.0);
         }
@@ -167,7 +167,7 @@ impl Net {
         for o in 0..nc {
             lg[o * T..(o + 1) * T].fill(self.p[11][o]);
         }
-        mm(nc, FC_H, T, &self.p[10], false, &h1, false, &mut lg, 1.0);
+        mm_fwd(nc, FC_H, T, &self.p[10], &h1, &mut lg);
         cache.feat = cur;
         cache.h1 = h1;
         lg
@@ -234,11 +234,63 @@ impl Net {
 
     /// Reads a prepared input: (text, per-character probabilities).
     pub fn read(&self, x: &[f32]) -> (Vec<char>, Vec<f32>) {
+        let r = self.read_aligned(x);
+        (r.text, r.conf)
+    }
+
+    /// Reads a prepared input, with each character's peak column and the
+    /// column-wise class probabilities.
+    pub fn read_aligned(&self, x: &[f32]) -> Read {
         let mut cache = Cache::default();
         let lg = self.forward(x, &mut cache);
         let probs = softmax_cols(&lg, self.classes.len());
-        greedy(&probs, &self.classes)
+        let nc = self.classes.len();
+        let (mut text, mut conf, mut cols) = (Vec::new(), Vec::new(), Vec::new());
+        let mut centre: Vec<(f32, f32)> = Vec::new();
+        let mut prev = 0usize;
+        for t in 0..T {
+            let (mut bk, mut bp) = (0usize, -1f32);
+            for k in 0..nc {
+                if probs[k * T + t] > bp {
+                    bp = probs[k * T + t];
+                    bk = k;
+                }
+            }
+            if bk != 0 {
+                if bk != prev {
+                    text.push(self.classes[bk]);
+                    conf.push(bp);
+                    cols.push(t);
+                    centre.push((0.0, 0.0));
+                } else if let (Some(c), Some(col)) = (conf.last_mut(), cols.last_mut()) {
+                    if bp > *c {
+                        *c = bp;
+                        *col = t;
+                    }
+                }
+                if let Some(m) = centre.last_mut() {
+                    m.0 += bp * t as f32;
+                    m.1 += bp;
+                }
+            }
+            prev = bk;
+        }
+        let centre = centre.iter().map(|m| m.0 / m.1.max(1e-6)).collect();
+        Read { text, conf, cols, centre, probs }
     }
+}
+
+/// A greedy CTC reading with its alignment.
+pub struct Read {
+    pub text: Vec<char>,
+    /// Per character: its highest probability over its columns.
+    pub conf: Vec<f32>,
+    /// Per character: the column (0..T) of that highest probability.
+    pub cols: Vec<usize>,
+    /// Per character: probability-weighted mean column of its run.
+    pub centre: Vec<f32>,
+    /// Class probabilities, [classes × T].
+    pub probs: Vec<f32>,
 }
 
 /// Intermediate values of one forward pass.
@@ -250,6 +302,77 @@ pub struct Cache {
     idx: [Vec<u32>; 4],
     feat: Vec<f32>,
     h1: Vec<f32>,
+}
+
+/// C += A·B, all row-major (A m×k, B k×n). Natively `matrixmultiply`; in
+/// wasm32 a register-tiled kernel compiled with SIMD128 enabled for this
+/// function only (no global target-feature flag needed; wasmtime supports
+/// SIMD by default).
+fn mm_fwd(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    #[cfg(target_arch = "wasm32")]
+    {
+        assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+        // SAFETY: wasm has no CPU feature detection: a module using SIMD128
+        // either validates (wasmtime: on by default) or fails to load.
+        unsafe { gemm_simd(m, k, n, a, b, c) }
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    mm(m, k, n, a, false, b, false, c, 1.0)
+}
+
+#[cfg(target_arch = "wasm32")]
+#[target_feature(enable = "simd128")]
+unsafe fn gemm_simd(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    gemm_tiled(m, k, n, a, b, c)
+}
+
+/// Plain Rust, written so that the compiler vectorises the 4 × 8 tile.
+#[inline(always)]
+#[allow(dead_code)]
+fn gemm_tiled(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    let mut i = 0;
+    while i + 4 <= m {
+        let mut j = 0;
+        while j + 8 <= n {
+            let mut acc = [[0f32; 8]; 4];
+            for kk in 0..k {
+                let bv: &[f32; 8] = b[kk * n + j..kk * n + j + 8].try_into().unwrap();
+                for r in 0..4 {
+                    let av = a[(i + r) * k + kk];
+                    for l in 0..8 {
+                        acc[r][l] += av * bv[l];
+                    }
+                }
+            }
+            for r in 0..4 {
+                let row = &mut c[(i + r) * n + j..(i + r) * n + j + 8];
+                for l in 0..8 {
+                    row[l] += acc[r][l];
+                }
+            }
+            j += 8;
+        }
+        for jj in j..n {
+            for r in 0..4 {
+                let mut s = 0f32;
+                for kk in 0..k {
+                    s += a[(i + r) * k + kk] * b[kk * n + jj];
+                }
+                c[(i + r) * n + jj] += s;
+            }
+        }
+        i += 4;
+    }
+    for r in i..m {
+        for kk in 0..k {
+            let av = a[r * k + kk];
+            let brow = &b[kk * n..kk * n + n];
+            let crow = &mut c[r * n..r * n + n];
+            for (cv, bv) in crow.iter_mut().zip(brow) {
+                *cv += av * bv;
+            }
+        }
+    }
 }
 
 /// C = A·B + beta·C with optional transposes (A is m×k, B is k×n logically).
@@ -544,4 +667,31 @@ pub fn prepare(crop: &RgbImage, double: bool) -> Vec<f32> {
         *v = (*v - mean) / sd;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tiled kernel used in wasm32 agrees with matrixmultiply.
+    #[test]
+    fn tiled_gemm_matches() {
+        let mut s = 1u64;
+        let mut rnd = || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+        };
+        for &(m, k, n) in &[(16, 9, 4096), (5, 7, 13), (66, 128, 32), (3, 1, 9), (64, 576, 256)] {
+            let a: Vec<f32> = (0..m * k).map(|_| rnd()).collect();
+            let b: Vec<f32> = (0..k * n).map(|_| rnd()).collect();
+            let init: Vec<f32> = (0..m * n).map(|_| rnd()).collect();
+            let mut c1 = init.clone();
+            let mut c2 = init.clone();
+            gemm_tiled(m, k, n, &a, &b, &mut c1);
+            mm(m, k, n, &a, false, &b, false, &mut c2, 1.0);
+            for (x, y) in c1.iter().zip(&c2) {
+                assert!((x - y).abs() < 1e-3, "{m}x{k}x{n}: {x} vs {y}");
+            }
+        }
+    }
 }

@@ -20,6 +20,7 @@
 //!    character probability wins.
 
 pub mod cnn;
+pub mod mlp;
 pub mod synth;
 
 use image::RgbImage;
@@ -63,6 +64,22 @@ pub struct Recognition {
 
 static MODEL: OnceLock<Result<cnn::Net, String>> = OnceLock::new();
 const MODEL_BYTES: &[u8] = include_bytes!("../model/reader.bin");
+
+static PROVINCE: OnceLock<Result<mlp::Mlp, String>> = OnceLock::new();
+const PROVINCE_BYTES: &[u8] = include_bytes!("../model/province.bin");
+
+/// The province-glyph classifier, loaded once.
+pub fn province_model() -> Result<&'static mlp::Mlp, String> {
+    match PROVINCE.get_or_init(|| {
+        mlp::load_models(PROVINCE_BYTES)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| "empty province model".to_string())
+    }) {
+        Ok(m) => Ok(m),
+        Err(e) => Err(e.clone()),
+    }
+}
 
 /// The plate reader, loaded once.
 pub fn model() -> Result<&'static cnn::Net, String> {
@@ -152,6 +169,25 @@ pub fn recognize_profiled(image_bytes: &[u8]) -> (Result<Option<Recognition>, St
 /// Candidate plate rectangles (full-resolution coordinates), deduplicated,
 /// most promising first.
 fn locate(full: &RgbImage) -> Vec<Cand> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        // SAFETY: see `cnn::mm_fwd` (SIMD128 either validates or the module
+        // does not load).
+        unsafe { locate_simd(full) }
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    locate_impl(full)
+}
+
+/// The locator compiled with SIMD128 (its helpers are inlined into it).
+#[cfg(target_arch = "wasm32")]
+#[target_feature(enable = "simd128")]
+unsafe fn locate_simd(full: &RgbImage) -> Vec<Cand> {
+    locate_impl(full)
+}
+
+#[inline(always)]
+fn locate_impl(full: &RgbImage) -> Vec<Cand> {
     let (fw, fh) = full.dimensions();
     let scale = if fw > WORK_WIDTH {
         WORK_WIDTH as f32 / fw as f32
@@ -201,18 +237,31 @@ fn locate(full: &RgbImage) -> Vec<Cand> {
 fn read_candidates(full: &RgbImage, cands: &[Cand], net: &cnn::Net) -> Option<Recognition> {
     let debug = std::env::var("PLATE_DEBUG").is_ok();
     let mut best: Option<Recognition> = None;
-    for (ci, c) in cands.iter().enumerate() {
-        for r in read_candidate(full, c, net) {
+    // pass 0: each candidate as located; pass 1 (only while no confident
+    // read): looser crops, for candidates that cover part of a plate
+    for pass in 0..2 {
+        if pass == 1 && best.as_ref().map(|b| b.confidence >= CONFIDENT).unwrap_or(false) {
+            break;
+        }
+        for (ci, c) in cands.iter().enumerate() {
             if debug {
-                eprintln!("cand {ci} {c:?} -> {} {} {:.3}", r.plate, r.color.as_str(), r.confidence);
+                eprintln!("pass {pass} cand {ci} {c:?}");
             }
-            if best.as_ref().map(|b| r.confidence > b.confidence).unwrap_or(true) {
-                best = Some(r);
+            for r in read_candidate(full, c, net, pass) {
+                if debug {
+                    eprintln!("  -> {} {} {:.3}", r.plate, r.color.as_str(), r.confidence);
+                }
+                if best.as_ref().map(|b| r.confidence > b.confidence).unwrap_or(true) {
+                    best = Some(r);
+                }
             }
         }
     }
     best.filter(|b| b.confidence >= MIN_CONFIDENCE)
 }
+
+/// A read this confident ends the search after the first pass.
+const CONFIDENT: f32 = 0.85;
 
 /// At most this many (deduplicated) candidates are read.
 const MAX_CANDIDATES: usize = 24;
@@ -221,21 +270,36 @@ pub const MIN_CONFIDENCE: f32 = 0.5;
 
 /// Reads of one candidate: single row, and for plates that may be double
 /// row (yellow or white, aspect below 2.6) the two-row reading too.
-fn read_candidate(full: &RgbImage, c: &Cand, net: &cnn::Net) -> Vec<Recognition> {
+fn read_candidate(full: &RgbImage, c: &Cand, net: &cnn::Net, pass: usize) -> Vec<Recognition> {
     let mut out = Vec::new();
-    let crop = rectify(full, c, 1.08, 1.2, cnn::IN_W as u32, cnn::IN_H as u32);
-    let color = match c.color {
-        Some(col) => col,
-        None => dominant_color(&crop).unwrap_or(Color::Blue),
-    };
-    if let Some(r) = read_prepared(net, &cnn::prepare(&crop, false), color) {
-        out.push(r);
-    }
     let aspect = c.w / c.h.max(1.0);
-    if aspect < 2.6 && matches!(color, Color::Yellow | Color::White) {
-        let crop2 = rectify(full, c, 1.06, 1.1, cnn::IN_W as u32, 64);
-        if let Some(r) = read_prepared(net, &cnn::prepare(&crop2, true), color) {
+    // crops to read: (candidate, width factor, height factor)
+    let mut variants: Vec<(Cand, f32, f32)> = Vec::new();
+    if pass == 0 {
+        variants.push((c.clone(), 1.08, 1.2));
+    } else {
+        variants.push((c.clone(), 1.3, 1.45));
+        if aspect < 2.6 {
+            // too short for a single-row plate: widen to the plate's aspect
+            let mut w = c.clone();
+            w.w = c.h * 3.2;
+            variants.push((w, 1.1, 1.25));
+        }
+    }
+    for (c, ew, eh) in &variants {
+        let crop = rectify(full, c, *ew, *eh, cnn::IN_W as u32, cnn::IN_H as u32);
+        let color = match c.color {
+            Some(col) => col,
+            None => plate_color(&crop),
+        };
+        if let Some(r) = read_prepared(net, &cnn::prepare(&crop, false), color, Some((full, c, *ew, *eh))) {
             out.push(r);
+        }
+        if pass == 0 && aspect < 2.6 && matches!(color, Color::Yellow | Color::White) {
+            let crop2 = rectify(full, c, 1.06, 1.1, cnn::IN_W as u32, 64);
+            if let Some(r) = read_prepared(net, &cnn::prepare(&crop2, true), color, None) {
+                out.push(r);
+            }
         }
     }
     out
@@ -250,14 +314,29 @@ pub fn valid_plate(t: &[char]) -> bool {
         && t[2..].iter().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
 }
 
-fn read_prepared(net: &cnn::Net, x: &[f32], color: Color) -> Option<Recognition> {
-    let (text, probs) = net.read(x);
+fn read_prepared(
+    net: &cnn::Net,
+    x: &[f32],
+    color: Color,
+    single_row: Option<(&RgbImage, &Cand, f32, f32)>,
+) -> Option<Recognition> {
+    let read = net.read_aligned(x);
+    let (mut text, mut probs) = (read.text.clone(), read.conf.clone());
+    if std::env::var("PLATE_DEBUG").is_ok() {
+        eprintln!("  raw read {} {:?} {:?}", text.iter().collect::<String>(), color, probs);
+    }
     if !valid_plate(&text) {
         return None;
     }
     // 8 characters only on (green) new-energy plates
     if text.len() == 8 && color != Color::Green {
         return None;
+    }
+    if let Some((full, c, ew, eh)) = single_row {
+        if let Some((ch, p)) = refine_province(full, c, ew, eh, &read, color, net, PROVINCE_MLP_WEIGHT) {
+            text[0] = ch;
+            probs[0] = p;
+        }
     }
     let mean = probs.iter().sum::<f32>() / probs.len() as f32;
     let min = probs.iter().copied().fold(1f32, f32::min);
@@ -269,7 +348,226 @@ fn read_prepared(net: &cnn::Net, x: &[f32], color: Color) -> Option<Recognition>
     })
 }
 
+/// Weight of the province MLP against the sequence reader for the province
+/// character (see `refine_province`).
+pub const PROVINCE_MLP_WEIGHT: f32 = 0.5;
+
+/// Development aid: reads a tight plate crop (the whole image is the plate)
+/// and returns the sequence reader's text and the plate text with the
+/// province refined at each of the given MLP weights.
+pub fn diagnose_crop(img: &RgbImage, color: Color, weights: &[f32]) -> Option<(String, Vec<String>)> {
+    let net = model().ok()?;
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let c = Cand {
+        cx: w / 2.0,
+        cy: h / 2.0,
+        w: w / 1.08,
+        h: h / 1.2,
+        angle: 0.0,
+        color: Some(color),
+    };
+    let crop = rectify(img, &c, 1.08, 1.2, cnn::IN_W as u32, cnn::IN_H as u32);
+    let read = net.read_aligned(&cnn::prepare(&crop, false));
+    let text: String = read.text.iter().collect();
+    if !valid_plate(&read.text) {
+        return Some((text, vec![]));
+    }
+    let outs = weights
+        .iter()
+        .map(|&wm| {
+            let mut t = read.text.clone();
+            if let Some((ch, _)) = refine_province(img, &c, 1.08, 1.2, &read, color, net, wm) {
+                t[0] = ch;
+            }
+            t.into_iter().collect()
+        })
+        .collect();
+    Some((text, outs))
+}
+
+/// Glyph centres (mm from the plate's left edge) of single-row layouts.
+const CENTRES_7: [f32; 7] = [38.0, 95.0, 174.5, 231.5, 288.5, 345.5, 402.5];
+const CENTRES_8: [f32; 8] = [38.0, 91.0, 183.0, 235.0, 287.0, 339.0, 391.0, 443.0];
+
+/// Second opinion on the province character of a single-row read: the
+/// glyph is placed from the other characters' CTC columns (least squares on
+/// the GA 36 layout), cut out of the photo at higher resolution, binarised
+/// and classified by the province MLP (trained on EasyPR's real glyph
+/// crops); the answer is the average of both classifiers' probabilities.
+#[allow(clippy::too_many_arguments)]
+fn refine_province(
+    full: &RgbImage,
+    c: &Cand,
+    ew: f32,
+    eh: f32,
+    read: &cnn::Read,
+    color: Color,
+    net: &cnn::Net,
+    w_mlp: f32,
+) -> Option<(char, f32)> {
+    let prov_net = province_model().ok()?;
+    // 1. the segmenter's province patch (crop 60 px high, as it was tuned for)
+    let seg_patch = {
+        let aspect = (c.w * 1.06) / (c.h * 1.15).max(1.0);
+        let ow = ((60.0 * aspect).round() as u32).clamp(60, 480);
+        let crop = rectify(full, c, 1.06, 1.15, ow, 60);
+        segment(&crop, color).and_then(|(p, _)| p.into_iter().next())
+    };
+    if let Some((pw, ph, patch)) = seg_patch {
+        let pm = prov_net.predict(&mlp::char_features(&patch, pw, ph));
+        return Some(vote(prov_net, net, read, &pm, w_mlp, "seg"));
+    }
+    let centres: &[f32] = if read.text.len() == 8 { &CENTRES_8 } else { &CENTRES_7 };
+    // u = a + b * mm over the characters after the province
+    let pts: Vec<(f32, f32)> = (1..read.text.len())
+        .map(|i| (centres[i], (read.centre[i] + 0.5) / cnn::T as f32))
+        .collect();
+    let n = pts.len() as f32;
+    let (sx, sy) = pts.iter().fold((0f32, 0f32), |a, p| (a.0 + p.0, a.1 + p.1));
+    let (mx, my) = (sx / n, sy / n);
+    let sxx: f32 = pts.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
+    let sxy: f32 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let b = sxy / sxx.max(1e-6);
+    let dbg = std::env::var("PLATE_DEBUG").is_ok();
+    if !(0.0005..0.004).contains(&b) {
+        if dbg {
+            eprintln!("  province: slope {b} out of range");
+        }
+        return None;
+    }
+    let a = my - b * mx;
+    let uc = a + b * centres[0];
+    let gw = b * 45.0;
+    let u0 = uc - 0.8 * gw;
+    let u1 = uc + b * (centres[1] - centres[0]) + 0.8 * gw;
+    let oh = 64u32;
+    let px_w = (u1 - u0) * c.w * ew;
+    let px_h = c.h * eh;
+    let ow = ((oh as f32 * px_w / px_h.max(1.0)).round() as u32).clamp(16, 240);
+    let win = rectify_window(full, c, ew, eh, [u0, u1, 0.0, 1.0], ow, oh);
+    let (w, h) = (ow as usize, oh as usize);
+    let light = matches!(color, Color::Blue | Color::Black);
+    let g: Vec<u8> = win
+        .pixels()
+        .map(|p| {
+            if light {
+                p[0].min(p[1]).min(p[2])
+            } else {
+                255 - p[0].max(p[1]).max(p[2])
+            }
+        })
+        .collect();
+    let mut hist = [0u32; 256];
+    for y in h / 6..h - h / 6 {
+        for x in 0..w {
+            hist[g[y * w + x] as usize] += 1;
+        }
+    }
+    let t = otsu(&hist);
+    let bin = Mask {
+        w,
+        h,
+        d: g.iter().map(|&v| (v > t) as u8).collect(),
+    };
+    let to_x = |u: f32| (((u - u0) / (u1 - u0)) * w as f32).clamp(0.0, w as f32 - 1.0) as usize;
+    // ink per column and per row (in the letter's slot)
+    let col_ink: Vec<usize> = (0..w)
+        .map(|x| (h / 8..h - h / 8).filter(|&y| bin.d[y * w + x] != 0).count())
+        .collect();
+    let lc = uc + b * (centres[1] - centres[0]);
+    let (lx0, lx1) = (to_x(lc - 0.45 * gw), to_x(lc + 0.45 * gw));
+    let row_ink: Vec<usize> = (0..h)
+        .map(|y| (lx0..=lx1).filter(|&x| bin.d[y * w + x] != 0).count())
+        .collect();
+    // the letter's rows: the longest run of rows with ink (gaps of 1 allowed)
+    let (mut best, mut cur_start, mut gap) = ((0usize, 0usize), None::<usize>, 0usize);
+    for y in 0..=h {
+        let on = y < h && row_ink[y] > 0;
+        match (on, cur_start) {
+            (true, None) => {
+                cur_start = Some(y);
+                gap = 0;
+            }
+            (true, Some(_)) => gap = 0,
+            (false, Some(st)) => {
+                gap += 1;
+                if gap > 1 || y == h {
+                    let end = y - gap;
+                    if end + 1 - st > best.1 + 1 - best.0 || best == (0, 0) {
+                        best = (st, end);
+                    }
+                    cur_start = None;
+                }
+            }
+            _ => {}
+        }
+    }
+    let (by0, by1) = best;
+    if by1 < by0 + h / 4 {
+        if dbg {
+            eprintln!("  province: no letter rows");
+        }
+        return None;
+    }
+    // glyph columns: the emptiest column on each side of the estimate
+    let argmin = |x0: usize, x1: usize| (x0..=x1.max(x0)).min_by_key(|&x| col_ink[x]).unwrap_or(x0);
+    let px0 = argmin(to_x(uc - 0.95 * gw), to_x(uc - 0.35 * gw));
+    let px1 = argmin(to_x(uc + 0.35 * gw), to_x(lc - 0.35 * gw));
+    if px1 <= px0 + 2 {
+        return None;
+    }
+    let (pw, ph) = (px1 - px0 + 1, by1 - by0 + 1);
+    let mut patch = vec![0u8; pw * ph];
+    for yy in 0..ph {
+        for xx in 0..pw {
+            patch[yy * pw + xx] = bin.d[(by0 + yy) * w + px0 + xx] * 255;
+        }
+    }
+    if std::env::var("PLATE_DEBUG").is_ok() {
+        if let Some(d) = std::env::var("PLATE_DEBUG").ok().filter(|d| std::path::Path::new(d).is_dir()) {
+            let _ = win.save(format!("{d}/prov_win_{}.png", c.cx as u32));
+            if let Some(im) = image::GrayImage::from_raw(pw as u32, ph as u32, patch.clone()) {
+                let _ = im.save(format!("{d}/prov_patch_{}.png", c.cx as u32));
+            }
+        }
+    }
+    let pm = prov_net.predict(&mlp::char_features(&patch, pw, ph));
+    Some(vote(prov_net, net, read, &pm, w_mlp, "window"))
+}
+
+/// The province: weighted average of the MLP's probabilities and the
+/// reader's (province classes at the province's peak column, renormalised).
+fn vote(prov_net: &mlp::Mlp, net: &cnn::Net, read: &cnn::Read, pm: &[f32], w_mlp: f32, how: &str) -> (char, f32) {
+    let t0 = read.cols[0];
+    let mut pc: Vec<f32> = prov_net
+        .classes
+        .iter()
+        .map(|ch| {
+            net.classes
+                .iter()
+                .position(|k| k == ch)
+                .map(|k| read.probs[k * cnn::T + t0])
+                .unwrap_or(0.0)
+        })
+        .collect();
+    let s: f32 = pc.iter().sum();
+    pc.iter_mut().for_each(|v| *v /= s.max(1e-9));
+    let (bi, bp) = pm
+        .iter()
+        .zip(&pc)
+        .map(|(a, b)| w_mlp * a + (1.0 - w_mlp) * b)
+        .enumerate()
+        .max_by(|x, y| x.1.partial_cmp(&y.1).unwrap_or(std::cmp::Ordering::Equal))
+        .unwrap_or((0, 0.0));
+    if std::env::var("PLATE_DEBUG").is_ok() {
+        let (mi, mp) = pm.iter().enumerate().fold((0, 0f32), |a, (i, &p)| if p > a.1 { (i, p) } else { a });
+        eprintln!("  province ({how}): mlp {} {mp:.2}, reader {} -> {} {bp:.2}", prov_net.classes[mi], read.text[0], prov_net.classes[bi]);
+    }
+    (prov_net.classes[bi], bp)
+}
+
 /// Box-filter downscale (each output pixel averages its source area).
+#[inline(always)]
 fn resize_box(img: &RgbImage, nw: u32, nh: u32) -> RgbImage {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let (nw, nh) = (nw as usize, nh as usize);
@@ -314,7 +612,7 @@ fn resize_box(img: &RgbImage, nw: u32, nh: u32) -> RgbImage {
 // ---------------------------------------------------------------- colour
 
 /// h in degrees [0, 360), s and v in [0, 1].
-#[inline]
+#[inline(always)]
 fn hsv(r: u8, g: u8, b: u8) -> (f32, f32, f32) {
     let (r, g, b) = (r as f32 / 255.0, g as f32 / 255.0, b as f32 / 255.0);
     let mx = r.max(g).max(b);
@@ -334,6 +632,7 @@ fn hsv(r: u8, g: u8, b: u8) -> (f32, f32, f32) {
     (h, s, v)
 }
 
+#[inline(always)]
 fn is_color(color: Color, r: u8, g: u8, b: u8) -> bool {
     let (h, s, v) = hsv(r, g, b);
     match color {
@@ -345,47 +644,62 @@ fn is_color(color: Color, r: u8, g: u8, b: u8) -> bool {
     }
 }
 
-/// Dominant plate colour of a crop (blue/yellow/green/white/black).
-fn dominant_color(crop: &RgbImage) -> Option<Color> {
-    let n = (crop.width() * crop.height()) as usize;
-    let mut cc = [0usize; 3];
-    for p in crop.pixels() {
-        let (h, s, v) = hsv(p[0], p[1], p[2]);
-        if s > 0.25 && v > 0.15 {
-            if (185.0..=260.0).contains(&h) {
-                cc[0] += 1;
-            } else if (15.0..=65.0).contains(&h) {
-                cc[1] += 1;
-            } else if (70.0..=170.0).contains(&h) {
-                cc[2] += 1;
-            }
+/// Plate colour of a rectified crop from its polarity and background hue:
+/// the ink (characters) is the minority of the two Otsu classes of the
+/// crop's central band; light ink means blue or black, dark ink yellow,
+/// green or white; the background's mean hue and saturation decide.
+fn plate_color(crop: &RgbImage) -> Color {
+    let (w, h) = (crop.width() as usize, crop.height() as usize);
+    let mut hist = [0u32; 256];
+    let mut px = Vec::new();
+    for y in h / 4..h - h / 4 {
+        for x in w / 10..w - w / 10 {
+            let p = crop.get_pixel(x as u32, y as u32).0;
+            let l = ((p[0] as u32 * 77 + p[1] as u32 * 150 + p[2] as u32 * 29) >> 8) as u8;
+            hist[l as usize] += 1;
+            px.push((l, p));
         }
     }
-    let (i, &m) = cc.iter().enumerate().max_by_key(|x| *x.1)?;
-    if m * 6 >= n {
-        return Some([Color::Blue, Color::Yellow, Color::Green][i]);
+    if px.is_empty() {
+        return Color::Blue;
     }
-    let mut counts = [0usize; 5];
-    let all = [
-        Color::Blue,
-        Color::Yellow,
-        Color::Green,
-        Color::White,
-        Color::Black,
-    ];
-    for p in crop.pixels() {
-        for (i, c) in all.iter().enumerate() {
-            if is_color(*c, p[0], p[1], p[2]) {
-                counts[i] += 1;
-                break;
-            }
+    let t = otsu(&hist);
+    let bright = px.iter().filter(|(l, _)| *l > t).count();
+    let light_ink = bright * 2 < px.len();
+    // background: the majority class
+    let (mut sx, mut sy, mut ss, mut sv, mut n) = (0f32, 0f32, 0f32, 0f32, 0f32);
+    for (l, p) in &px {
+        if (*l > t) == light_ink {
+            continue;
         }
+        let (hh, s, v) = hsv(p[0], p[1], p[2]);
+        let a = hh.to_radians();
+        sx += s * a.cos();
+        sy += s * a.sin();
+        ss += s;
+        sv += v;
+        n += 1.0;
     }
-    let (i, &m) = counts.iter().enumerate().max_by_key(|x| *x.1)?;
-    if m * 5 < n {
-        return None;
+    if n == 0.0 {
+        return Color::Blue;
     }
-    Some(all[i])
+    let hue = sy.atan2(sx).to_degrees().rem_euclid(360.0);
+    let (sat, val) = (ss / n, sv / n);
+    if light_ink {
+        if (170.0..=270.0).contains(&hue) && sat > 0.15 && val > 0.12 {
+            Color::Blue
+        } else if val < 0.3 {
+            Color::Black
+        } else {
+            Color::Blue
+        }
+    } else if (15.0..=70.0).contains(&hue) && sat > 0.25 {
+        Color::Yellow
+    } else if (70.0..=170.0).contains(&hue) && sat > 0.12 {
+        Color::Green
+    } else {
+        Color::White
+    }
 }
 
 // ---------------------------------------------------------------- masks & morphology
@@ -399,6 +713,7 @@ struct Mask {
 impl Mask {
     /// Dilation (any pixel set) or erosion (all set) over a (2rx+1) ×
     /// (2ry+1) box, clipped at the borders; separable running counts.
+    #[inline(always)]
     fn box_op(&self, rx: usize, ry: usize, dilate: bool) -> Mask {
         let (w, h) = (self.w, self.h);
         let mut tmp = vec![0u8; w * h];
@@ -451,9 +766,11 @@ impl Mask {
         }
         Mask { w, h, d: out }
     }
+    #[inline(always)]
     fn close(&self, rx: usize, ry: usize) -> Mask {
         self.box_op(rx, ry, true).box_op(rx, ry, false)
     }
+    #[inline(always)]
     fn open(&self, rx: usize, ry: usize) -> Mask {
         self.box_op(rx, ry, false).box_op(rx, ry, true)
     }
@@ -555,6 +872,7 @@ fn plate_like(c: &Cand, n_px: usize, img_w: usize) -> bool {
 }
 
 /// Per pixel, one bit per plate colour: 1 blue, 2 yellow, 4 green.
+#[inline(always)]
 fn color_classes(img: &RgbImage) -> Vec<u8> {
     img.as_raw()
         .chunks_exact(3)
@@ -573,6 +891,7 @@ fn color_classes(img: &RgbImage) -> Vec<u8> {
         .collect()
 }
 
+#[inline(always)]
 fn color_candidates(img: &RgbImage, classes: &[u8], color: Color, out: &mut Vec<Cand>) {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let bit = match color {
@@ -592,6 +911,7 @@ fn color_candidates(img: &RgbImage, classes: &[u8], color: Color, out: &mut Vec<
         .components(150, 4000)
         .into_iter()
         .chain(m2.components(150, 4000))
+
         .filter_map(|comp| {
             let mut c = pca_rect(&comp, w);
             c.color = Some(color);
@@ -612,6 +932,7 @@ fn color_candidates(img: &RgbImage, classes: &[u8], color: Color, out: &mut Vec<
 }
 
 /// Candidates from vertical-edge density (plates of any colour).
+#[inline(always)]
 fn edge_candidates(img: &RgbImage, out: &mut Vec<Cand>) {
     let (w, h) = (img.width() as usize, img.height() as usize);
     if w < 8 || h < 8 {
@@ -664,6 +985,20 @@ fn edge_candidates(img: &RgbImage, out: &mut Vec<Cand>) {
 // ---------------------------------------------------------------- rectify
 
 fn rectify(full: &RgbImage, c: &Cand, exp_w: f32, exp_h: f32, ow: u32, oh: u32) -> RgbImage {
+    rectify_window(full, c, exp_w, exp_h, [0.0, 1.0, 0.0, 1.0], ow, oh)
+}
+
+/// Like `rectify`, for the window [u0, u1] × [v0, v1] of the crop
+/// (normalised crop coordinates).
+fn rectify_window(
+    full: &RgbImage,
+    c: &Cand,
+    exp_w: f32,
+    exp_h: f32,
+    win: [f32; 4],
+    ow: u32,
+    oh: u32,
+) -> RgbImage {
     let rw = c.w * exp_w;
     let rh = c.h * exp_h;
     let (fw, fh) = (full.width() as f32, full.height() as f32);
@@ -673,8 +1008,8 @@ fn rectify(full: &RgbImage, c: &Cand, exp_w: f32, exp_h: f32, ow: u32, oh: u32) 
     let stride = full.width() as usize * 3;
     for oy in 0..oh {
         for ox in 0..ow {
-            let u = ((ox as f32 + 0.5) / ow as f32 - 0.5) * rw;
-            let v = ((oy as f32 + 0.5) / oh as f32 - 0.5) * rh;
+            let u = (win[0] + (ox as f32 + 0.5) / ow as f32 * (win[1] - win[0]) - 0.5) * rw;
+            let v = (win[2] + (oy as f32 + 0.5) / oh as f32 * (win[3] - win[2]) - 0.5) * rh;
             let x = (c.cx + u * ca - v * sa - 0.5).clamp(0.0, fw - 1.001);
             let y = (c.cy + u * sa + v * ca - 0.5).clamp(0.0, fh - 1.001);
             let (x0, y0) = (x.floor() as usize, y.floor() as usize);
@@ -699,3 +1034,305 @@ fn rectify(full: &RgbImage, c: &Cand, exp_w: f32, exp_h: f32, ow: u32, oh: u32) 
     out
 }
 
+
+#[derive(Clone, Copy, Debug)]
+struct BBox {
+    x0: usize,
+    y0: usize,
+    x1: usize, // inclusive
+    y1: usize,
+}
+impl BBox {
+    fn w(&self) -> usize {
+        self.x1 - self.x0 + 1
+    }
+    fn h(&self) -> usize {
+        self.y1 - self.y0 + 1
+    }
+    fn cx(&self) -> f32 {
+        (self.x0 + self.x1) as f32 / 2.0
+    }
+}
+
+/// Character patches and the grid-fit score (0..=6) of a single-row crop
+/// (60 px high): Otsu binarisation, the character band from row
+/// transitions, connected components fitted to the GA 36 grid. Used for the
+/// province glyph (patch 0), which the province MLP was trained for (the
+/// segmenter of the earlier, segmentation-based version of this crate).
+fn segment(crop: &RgbImage, color: Color) -> Option<(Vec<(usize, usize, Vec<u8>)>, f32)> {
+    let (w, h) = (crop.width() as usize, crop.height() as usize);
+    if w < 20 || h < 10 {
+        return None;
+    }
+    let light = matches!(color, Color::Blue | Color::Black);
+    let g: Vec<u8> = crop
+        .pixels()
+        .map(|p| {
+            if light {
+                p[0].min(p[1]).min(p[2])
+            } else {
+                255 - p[0].max(p[1]).max(p[2])
+            }
+        })
+        .collect();
+    let mut hist = [0u32; 256];
+    for y in h / 6..h - h / 6 {
+        for x in w / 20..w - w / 20 {
+            hist[g[y * w + x] as usize] += 1;
+        }
+    }
+    let t = otsu(&hist);
+    let bin: Vec<u8> = g.iter().map(|&v| (v > t) as u8).collect();
+
+    // character band from row transitions
+    let trans: Vec<usize> = (0..h)
+        .map(|y| {
+            (1..w)
+                .filter(|&x| bin[y * w + x] != bin[y * w + x - 1])
+                .count()
+        })
+        .collect();
+    let thr = 10;
+    let (mut best_s, mut best_len) = (0, 0);
+    let mut y = 0;
+    while y < h {
+        if trans[y] >= thr {
+            let s = y;
+            let mut e = y;
+            let mut gap = 0;
+            let mut k = y + 1;
+            while k < h {
+                if trans[k] >= thr {
+                    e = k;
+                    gap = 0;
+                } else {
+                    gap += 1;
+                    if gap > 1 {
+                        break;
+                    }
+                }
+                k += 1;
+            }
+            if e + 1 - s > best_len {
+                best_len = e + 1 - s;
+                best_s = s;
+            }
+            y = e + 1;
+        } else {
+            y += 1;
+        }
+    }
+    if best_len < h * 3 / 10 {
+        return None;
+    }
+    let (by0, by1) = (best_s, best_s + best_len - 1);
+    let bh = best_len;
+
+    // components inside the band
+    let mut band = Mask {
+        w,
+        h: bh,
+        d: bin[by0 * w..(by1 + 1) * w].to_vec(),
+    };
+    // cut the band's left/right 1px to avoid attaching to plate frame
+    for yy in 0..bh {
+        band.d[yy * w] = 0;
+        band.d[yy * w + w - 1] = 0;
+    }
+    let comps = band.components(3, 500);
+    let mut boxes: Vec<(BBox, usize)> = comps
+        .iter()
+        .enumerate()
+        .map(|(ci, c)| {
+            let mut b = BBox {
+                x0: usize::MAX,
+                y0: usize::MAX,
+                x1: 0,
+                y1: 0,
+            };
+            for &i in c {
+                let (x, y) = (i as usize % w, i as usize / w);
+                b.x0 = b.x0.min(x);
+                b.x1 = b.x1.max(x);
+                b.y0 = b.y0.min(y);
+                b.y1 = b.y1.max(y);
+            }
+            (b, ci)
+        })
+        .collect();
+    boxes.sort_by_key(|b| b.0.x0);
+    let tall: Vec<BBox> = boxes
+        .iter()
+        .map(|b| b.0)
+        .filter(|b| b.h() as f32 >= 0.55 * bh as f32 && (b.w() as f32) <= 0.95 * bh as f32)
+        .collect();
+    if tall.len() < 3 {
+        return None;
+    }
+    let mut hs: Vec<usize> = tall.iter().map(|b| b.h()).collect();
+    hs.sort();
+    let hc = hs[hs.len() / 2] as f32;
+    // grid (units of char height): glyph 0.5, pitch 0.6333, extra gap after slot 1: 0.2444
+    let slot_left = |k: usize, x0: f32, s: f32| -> f32 {
+        x0 + s * hc * (k as f32 * 0.6333 + if k >= 2 { 0.2444 } else { 0.0 })
+    };
+    let cw = |s: f32| 0.5 * hc * s;
+    let mut best: Option<(f32, f32, f32)> = None; // score, x0, s
+    let mut s = 0.8f32;
+    while s <= 1.3 {
+        for b in &tall {
+            for k in 1..7 {
+                let x0 = b.cx() - cw(s) / 2.0 - (slot_left(k, 0.0, s));
+                if x0 < -cw(s) * 0.5 || slot_left(6, x0, s) + cw(s) > w as f32 + cw(s) * 0.3 {
+                    continue;
+                }
+                let mut score = 0f32;
+                for kk in 1..7 {
+                    let c = slot_left(kk, x0, s) + cw(s) / 2.0;
+                    let tol = 0.28 * 0.6333 * hc * s;
+                    let d = tall
+                        .iter()
+                        .map(|t| (t.cx() - c).abs())
+                        .fold(f32::MAX, f32::min);
+                    if d < tol {
+                        score += 1.0 - 0.5 * d / tol;
+                    }
+                }
+                if best.map(|bb| score > bb.0).unwrap_or(true) {
+                    best = Some((score, x0, s));
+                }
+            }
+        }
+        s += 0.025;
+    }
+    let (score, x0, s) = best?;
+    if score < 2.5 {
+        return None;
+    }
+    let cwp = cw(s);
+    // vertical extent of the glyphs: median top / bottom of the tall components
+    let mut tops: Vec<usize> = tall.iter().map(|b| b.y0).collect();
+    let mut bots: Vec<usize> = tall.iter().map(|b| b.y1).collect();
+    tops.sort();
+    bots.sort();
+    let ty0 = tops[tops.len() / 2].saturating_sub(1);
+    let ty1 = (bots[bots.len() / 2] + 1).min(bh - 1);
+    if ty1 <= ty0 + 3 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(7);
+    for k in 0..7 {
+        let l = slot_left(k, x0, s);
+        let r = l + cwp;
+        let lo = l - 0.15 * cwp;
+        let hi = r + 0.15 * cwp;
+        if k == 0 {
+            // province glyph (several strokes): everything inside the slot
+            // rectangle, vertically limited to the other glyphs' extent
+            let x0i = (l - 0.05 * cwp).max(1.0) as usize;
+            let x1i = ((r + 0.05 * cwp).max(0.0) as usize).min(w - 2);
+            if x1i <= x0i + 2 {
+                return None;
+            }
+            let pw = x1i - x0i + 1;
+            let ph = ty1 + 1 - ty0;
+            let mut px = vec![0u8; pw * ph];
+            for yy in 0..ph {
+                for xx in 0..pw {
+                    px[yy * pw + xx] = band.d[(ty0 + yy) * w + x0i + xx] * 255;
+                }
+            }
+            out.push((pw, ph, px));
+            continue;
+        }
+        let members: Vec<&(BBox, usize)> = boxes
+            .iter()
+            .filter(|(b, _)| {
+                let bc = b.cx();
+                bc >= lo
+                    && bc <= hi
+                    && b.w() as f32 <= 1.4 * cwp
+                    && (b.h() as f32 >= 0.25 * hc || b.w() * b.h() >= 6)
+            })
+            .collect();
+        let members: Vec<&(BBox, usize)> = members
+            .into_iter()
+            .filter(|(b, ci)| {
+                // drop solid blocks (plate frame, car body)
+                let fill = comps[*ci].len() as f32 / (b.w() * b.h()) as f32;
+                !(fill > 0.85 && b.w() * b.h() > 60)
+            })
+            .collect();
+        let mut px_owned: Vec<u8>;
+        let (pw, ph);
+        if members.is_empty() {
+            let x0i = l.max(0.0) as usize;
+            let x1i = (r.max(0.0) as usize).min(w - 1);
+            if x1i <= x0i {
+                return None;
+            }
+            pw = x1i - x0i + 1;
+            ph = bh;
+            px_owned = vec![0u8; pw * ph];
+            for yy in 0..ph {
+                for xx in 0..pw {
+                    px_owned[yy * pw + xx] = band.d[yy * w + x0i + xx] * 255;
+                }
+            }
+        } else {
+            let mut u = members[0].0;
+            for (m, _) in &members[1..] {
+                u.x0 = u.x0.min(m.x0);
+                u.x1 = u.x1.max(m.x1);
+                u.y0 = u.y0.min(m.y0);
+                u.y1 = u.y1.max(m.y1);
+            }
+            pw = u.w();
+            ph = u.h();
+            px_owned = vec![0u8; pw * ph];
+            for (_, ci) in &members {
+                for &i in &comps[*ci] {
+                    let (x, y) = (i as usize % w, i as usize / w);
+                    px_owned[(y - u.y0) * pw + (x - u.x0)] = 255;
+                }
+            }
+        }
+        out.push((pw, ph, px_owned));
+    }
+    Some((out, score))
+}
+
+
+/// Otsu's threshold of a 256-bin histogram.
+fn otsu(hist: &[u32; 256]) -> u8 {
+    let total: u64 = hist.iter().map(|&v| v as u64).sum();
+    if total == 0 {
+        return 128;
+    }
+    let sum_all: f64 = hist
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| i as f64 * v as f64)
+        .sum();
+    let (mut wb, mut sb) = (0f64, 0f64);
+    let (mut best, mut best_t) = (-1f64, 128u8);
+    for t in 0..256 {
+        wb += hist[t] as f64;
+        if wb == 0.0 {
+            continue;
+        }
+        let wf = total as f64 - wb;
+        if wf == 0.0 {
+            break;
+        }
+        sb += t as f64 * hist[t] as f64;
+        let mb = sb / wb;
+        let mf = (sum_all - sb) / wf;
+        let between = wb * wf * (mb - mf) * (mb - mf);
+        if between > best {
+            best = between;
+            best_t = t as u8;
+        }
+    }
+    best_t
+}

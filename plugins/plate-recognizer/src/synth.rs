@@ -482,10 +482,10 @@ pub fn augment_crop(plate: &RgbImage, out_w: u32, out_h: u32, rng: &mut Rng) -> 
     let base = [rng.range(0.0, 255.0), rng.range(0.0, 255.0), rng.range(0.0, 255.0)];
     let grad = rng.range(-0.6, 0.6);
     // the crop window in plate coordinates
-    let ml = rng.range(-0.04, 0.12) * sw;
-    let mr = rng.range(-0.04, 0.12) * sw;
-    let mt = rng.range(-0.06, 0.22) * sh;
-    let mb = rng.range(-0.06, 0.22) * sh;
+    let ml = rng.range(-0.04, 0.2) * sw;
+    let mr = rng.range(-0.04, 0.2) * sw;
+    let mt = rng.range(-0.08, 0.3) * sh;
+    let mb = rng.range(-0.08, 0.3) * sh;
     let ang = rng.range(-0.06, 0.06);
     let shear = rng.range(-0.12, 0.12);
     let (ca, sa) = (ang.cos(), ang.sin());

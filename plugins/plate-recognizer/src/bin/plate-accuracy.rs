@@ -34,6 +34,10 @@ fn main() {
     };
     let verbose = args.iter().any(|a| a == "-v");
     let dir = Path::new(dir);
+    if args.iter().any(|a| a == "--crops") {
+        crops(dir);
+        return;
+    }
     if let Some(i) = args.iter().position(|a| a == "--bench") {
         let n = args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
         bench(dir, n);
@@ -228,4 +232,37 @@ fn bench(dir: &Path, n: usize) {
         cands as f64 / k
     );
     println!("exact at 720p:     {exact} / {}", ms.len());
+}
+
+/// `plate-accuracy DIR --crops`: tight blue plate crops named by their plate
+/// (e.g. the held-out LPRNet crops, every 7th file, which the trainer never
+/// uses): exact reads of the sequence reader alone and with the province
+/// MLP at weights 0.25, 0.5, 0.75, 1.
+fn crops(dir: &Path) {
+    let weights = [0.25f32, 0.5, 0.75, 1.0];
+    let (mut n, mut ctc_ok, mut prov_ok) = (0, 0, vec![0; weights.len()]);
+    for (i, p) in photos(dir).into_iter().enumerate() {
+        if i % 7 != 0 {
+            continue;
+        }
+        let label = p.file_stem().unwrap().to_string_lossy().to_string();
+        let Ok(img) = image::open(&p) else { continue };
+        n += 1;
+        if let Some((text, outs)) =
+            plate_recognizer::diagnose_crop(&img.to_rgb8(), plate_recognizer::Color::Blue, &weights)
+        {
+            if text == label {
+                ctc_ok += 1;
+            }
+            for (k, o) in outs.iter().enumerate() {
+                if *o == label {
+                    prov_ok[k] += 1;
+                }
+            }
+        }
+    }
+    println!("crops: {n}, reader alone exact {ctc_ok}");
+    for (k, w) in weights.iter().enumerate() {
+        println!("  province MLP weight {w}: exact {}", prov_ok[k]);
+    }
 }

@@ -1,0 +1,337 @@
+//! Trains the province-character classifier (`model/province.bin`, format
+//! in `src/mlp.rs`): a one-hidden-layer MLP on EasyPR-style binarised
+//! glyphs (the character's tight box centred in a square, 20 × 20).
+//!
+//! ```text
+//! mkdir -p /tmp/platechars && tar xzf /work/shared/data/plates/chars/easypr-chars.tar.gz -C /tmp/platechars
+//! cargo run --release -p plate-recognizer --bin train-province -- /tmp/platechars plugins/plate-recognizer/model/province.bin
+//! ```
+//! Input: `charsChinese/zh_*/*.jpg` and `province_mapping.txt` of the EasyPR
+//! character set (Apache-2.0), with augmentation (rotation, shear, scale,
+//! threshold, stroke width, salt noise). Deterministic (fixed seed); EPOCHS
+//! (default 30) can be set in the environment.
+
+use plate_recognizer::mlp::{self, Layer, Mlp, N_IN, SIDE};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn f(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+    fn range(&mut self, a: f32, b: f32) -> f32 {
+        a + (b - a) * self.f()
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn gauss(&mut self) -> f32 {
+        let u1 = self.f().max(1e-7);
+        let u2 = self.f();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
+    }
+}
+
+/// A binary glyph patch, foreground 255.
+#[derive(Clone)]
+struct Patch {
+    w: usize,
+    h: usize,
+    px: Vec<u8>,
+}
+
+fn load_patch(p: &Path) -> Option<Patch> {
+    let img = image::open(p).ok()?.to_luma8();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let px = img
+        .into_raw()
+        .into_iter()
+        .map(|v| if v > 127 { 255 } else { 0 })
+        .collect();
+    Some(Patch { w, h, px })
+}
+
+/// Random affine distortion + morphology; returns a new binary patch.
+fn augment(p: &Patch, rng: &mut Rng) -> Patch {
+    let pad = 6usize;
+    let (w, h) = (p.w + 2 * pad, p.h + 2 * pad);
+    let ang = rng.range(-0.12, 0.12);
+    let shear = rng.range(-0.2, 0.2);
+    let sx = rng.range(0.85, 1.15);
+    let sy = rng.range(0.9, 1.1);
+    let (c, s) = (ang.cos(), ang.sin());
+    let cx = w as f32 / 2.0;
+    let cy = h as f32 / 2.0;
+    let thr = rng.range(0.35, 0.65);
+    let mut out = vec![0u8; w * h];
+    let get = |x: isize, y: isize| -> f32 {
+        let x = x - pad as isize;
+        let y = y - pad as isize;
+        if x < 0 || y < 0 || x >= p.w as isize || y >= p.h as isize {
+            0.0
+        } else {
+            p.px[y as usize * p.w + x as usize] as f32 / 255.0
+        }
+    };
+    for y in 0..h {
+        for x in 0..w {
+            let dx = x as f32 - cx;
+            let dy = y as f32 - cy;
+            // inverse map
+            let ux = (c * dx + s * dy) / sx - shear * dy;
+            let uy = (-s * dx + c * dy) / sy;
+            let fx = ux + cx;
+            let fy = uy + cy;
+            let x0 = fx.floor();
+            let y0 = fy.floor();
+            let ax = fx - x0;
+            let ay = fy - y0;
+            let (xi, yi) = (x0 as isize, y0 as isize);
+            let v = get(xi, yi) * (1.0 - ax) * (1.0 - ay)
+                + get(xi + 1, yi) * ax * (1.0 - ay)
+                + get(xi, yi + 1) * (1.0 - ax) * ay
+                + get(xi + 1, yi + 1) * ax * ay;
+            out[y * w + x] = if v > thr { 255 } else { 0 };
+        }
+    }
+    // stroke width: dilate or erode (4-neighbourhood)
+    let r = rng.f();
+    if r < 0.4 {
+        let dil = r < 0.2;
+        let src = out.clone();
+        for y in 1..h - 1 {
+            for x in 1..w - 1 {
+                let i = y * w + x;
+                let n = [src[i - 1], src[i + 1], src[i - w], src[i + w]];
+                if dil && n.iter().any(|&v| v > 0) {
+                    out[i] = 255;
+                } else if !dil && n.iter().any(|&v| v == 0) {
+                    out[i] = 0;
+                }
+            }
+        }
+    }
+    // salt noise
+    let n_noise = rng.below(3);
+    for _ in 0..n_noise {
+        let i = rng.below(w * h);
+        out[i] = 255 - out[i];
+    }
+    Patch { w, h, px: out }
+}
+
+struct Sample {
+    patch: Patch,
+    label: usize,
+}
+
+fn train_net(
+    name: &str,
+    classes: Vec<char>,
+    data: &[Sample],
+    hidden: usize,
+    epochs: usize,
+    rng: &mut Rng,
+) -> Mlp {
+    let n_out = classes.len();
+    // split train / validation (every 10th sample)
+    let (val, tr): (Vec<&Sample>, Vec<&Sample>) = data
+        .iter()
+        .enumerate()
+        .partition(|(i, _)| i % 10 == 0)
+        .into_iter_pair();
+    eprintln!(
+        "[{name}] {} train, {} val, {} classes",
+        tr.len(),
+        val.len(),
+        n_out
+    );
+    let init = |n_in: usize, n_out: usize, rng: &mut Rng| Layer {
+        n_in,
+        n_out,
+        w: (0..n_in * n_out)
+            .map(|_| rng.gauss() * (2.0 / n_in as f32).sqrt())
+            .collect(),
+        b: vec![0.0; n_out],
+    };
+    let mut net = Mlp {
+        name: name.into(),
+        classes,
+        l1: init(N_IN, hidden, rng),
+        l2: init(hidden, n_out, rng),
+    };
+    // class weights against imbalance
+    let mut counts = vec![0usize; n_out];
+    for s in &tr {
+        counts[s.label] += 1;
+    }
+    let mean = tr.len() as f32 / n_out as f32;
+    let cw: Vec<f32> = counts
+        .iter()
+        .map(|&c| (mean / c.max(1) as f32).sqrt().clamp(0.5, 3.0))
+        .collect();
+    let mut order: Vec<usize> = (0..tr.len()).collect();
+    let mut h = vec![0f32; hidden];
+    let mut o = vec![0f32; n_out];
+    let mut dh = vec![0f32; hidden];
+    for ep in 0..epochs {
+        let lr = 0.02 * (1.0 - ep as f32 / epochs as f32) + 0.001;
+        for i in (1..order.len()).rev() {
+            let j = rng.below(i + 1);
+            order.swap(i, j);
+        }
+        let mut loss = 0f32;
+        for &idx in &order {
+            let s = tr[idx];
+            let p = if rng.f() < 0.8 {
+                augment(&s.patch, rng)
+            } else {
+                s.patch.clone()
+            };
+            let x = mlp::char_features(&p.px, p.w, p.h);
+            // forward
+            for k in 0..hidden {
+                let row = &net.l1.w[k * N_IN..(k + 1) * N_IN];
+                let mut a = net.l1.b[k];
+                for (wv, xv) in row.iter().zip(&x) {
+                    a += wv * xv;
+                }
+                h[k] = a.max(0.0);
+            }
+            for k in 0..n_out {
+                let row = &net.l2.w[k * hidden..(k + 1) * hidden];
+                let mut a = net.l2.b[k];
+                for (wv, hv) in row.iter().zip(&h) {
+                    a += wv * hv;
+                }
+                o[k] = a;
+            }
+            mlp::softmax(&mut o);
+            loss -= o[s.label].max(1e-9).ln();
+            let g = lr * cw[s.label];
+            // backward
+            dh.iter_mut().for_each(|v| *v = 0.0);
+            for k in 0..n_out {
+                let d = o[k] - if k == s.label { 1.0 } else { 0.0 };
+                let row = &mut net.l2.w[k * hidden..(k + 1) * hidden];
+                for j in 0..hidden {
+                    dh[j] += d * row[j];
+                    row[j] -= g * d * h[j];
+                }
+                net.l2.b[k] -= g * d;
+            }
+            for j in 0..hidden {
+                if h[j] <= 0.0 {
+                    continue;
+                }
+                let d = dh[j];
+                let row = &mut net.l1.w[j * N_IN..(j + 1) * N_IN];
+                for (wv, xv) in row.iter_mut().zip(&x) {
+                    *wv -= g * d * xv;
+                }
+                net.l1.b[j] -= g * d;
+            }
+        }
+        // validation on the quantised round trip
+        let q = &mlp::load_models(&mlp::save_models(std::slice::from_ref(&net))).unwrap()[0];
+        let ok = val
+            .iter()
+            .filter(|s| {
+                let x = mlp::char_features(&s.patch.px, s.patch.w, s.patch.h);
+                q.classify(&x).0 == q.classes[s.label]
+            })
+            .count();
+        eprintln!(
+            "[{name}] epoch {ep}: loss {:.4}, val acc {:.2}%",
+            loss / tr.len() as f32,
+            100.0 * ok as f32 / val.len().max(1) as f32
+        );
+    }
+    net
+}
+
+trait PairExt<'a> {
+    fn into_iter_pair(self) -> (Vec<&'a Sample>, Vec<&'a Sample>);
+}
+impl<'a> PairExt<'a> for (Vec<(usize, &'a Sample)>, Vec<(usize, &'a Sample)>) {
+    fn into_iter_pair(self) -> (Vec<&'a Sample>, Vec<&'a Sample>) {
+        (
+            self.0.into_iter().map(|x| x.1).collect(),
+            self.1.into_iter().map(|x| x.1).collect(),
+        )
+    }
+}
+
+fn list_jpgs(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.retain(|p| {
+        p.extension()
+            .map(|e| e == "jpg" || e == "png")
+            .unwrap_or(false)
+    });
+    v.sort();
+    v
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 3 {
+        eprintln!("usage: train-province CHARS_DIR OUT_MODEL");
+        std::process::exit(2);
+    }
+    let root = Path::new(&args[1]);
+    let out = Path::new(&args[2]);
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mapping =
+        std::fs::read_to_string(root.join("province_mapping.txt")).expect("province_mapping.txt");
+    let mut prov_map = BTreeMap::new();
+    for line in mapping.lines() {
+        let mut it = line.split_whitespace();
+        if let (Some(k), Some(v)) = (it.next(), it.next()) {
+            if let Some(ch) = v.chars().next() {
+                prov_map.insert(k.to_string(), ch);
+            }
+        }
+    }
+    let provinces: Vec<char> = plate_recognizer::PROVINCES.chars().collect();
+    let mut pr_data = Vec::new();
+    for (k, ch) in &prov_map {
+        let Some(li) = provinces.iter().position(|c| c == ch) else {
+            eprintln!("province {ch} not in PROVINCES, skipped");
+            continue;
+        };
+        for p in list_jpgs(&root.join("charsChinese").join(k)) {
+            if let Some(patch) = load_patch(&p) {
+                pr_data.push(Sample { patch, label: li });
+            }
+        }
+    }
+    // shuffle deterministically so the every-10th validation split is mixed
+    for i in (1..pr_data.len()).rev() {
+        let j = rng.below(i + 1);
+        pr_data.swap(i, j);
+    }
+    let epochs: usize = std::env::var("EPOCHS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let pr = train_net("province", provinces, &pr_data, 96, epochs, &mut rng);
+    let bytes = mlp::save_models(&[pr]);
+    std::fs::write(out, &bytes).expect("write model");
+    eprintln!(
+        "wrote {} ({} bytes), features {}x{}",
+        out.display(),
+        bytes.len(),
+        SIDE,
+        SIDE
+    );
+}
