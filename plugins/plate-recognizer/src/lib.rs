@@ -126,6 +126,9 @@ struct Cand {
     h: f32,
     angle: f32,
     color: Option<Color>,
+    /// Rectify by shearing (the crop's vertical stays the image's vertical):
+    /// right for plates tilted by perspective rather than rotated.
+    shear: bool,
 }
 
 /// Recognise from decoded pixels.
@@ -279,6 +282,15 @@ fn read_candidate(full: &RgbImage, c: &Cand, net: &cnn::Net, pass: usize) -> Vec
         variants.push((c.clone(), 1.08, 1.2));
     } else {
         variants.push((c.clone(), 1.3, 1.45));
+        variants.push((c.clone(), 1.6, 1.3));
+        if c.angle.abs() > 0.1 {
+            // tilted by perspective: shear instead of rotating; the box
+            // height along the vertical is h / cos(angle)
+            let mut sh = c.clone();
+            sh.shear = true;
+            sh.h = c.h / c.angle.cos().abs().max(0.3);
+            variants.push((sh, 1.1, 1.25));
+        }
         if aspect < 2.6 {
             // too short for a single-row plate: widen to the plate's aspect
             let mut w = c.clone();
@@ -365,6 +377,7 @@ pub fn diagnose_crop(img: &RgbImage, color: Color, weights: &[f32]) -> Option<(S
         h: h / 1.2,
         angle: 0.0,
         color: Some(color),
+        shear: false,
     };
     let crop = rectify(img, &c, 1.08, 1.2, cnn::IN_W as u32, cnn::IN_H as u32);
     let read = net.read_aligned(&cnn::prepare(&crop, false));
@@ -857,6 +870,7 @@ fn pca_rect(pix: &[u32], w: usize) -> Cand {
         h: v1 - v0 + 1.0,
         angle,
         color: None,
+        shear: false,
     }
 }
 
@@ -1010,8 +1024,13 @@ fn rectify_window(
         for ox in 0..ow {
             let u = (win[0] + (ox as f32 + 0.5) / ow as f32 * (win[1] - win[0]) - 0.5) * rw;
             let v = (win[2] + (oy as f32 + 0.5) / oh as f32 * (win[3] - win[2]) - 0.5) * rh;
-            let x = (c.cx + u * ca - v * sa - 0.5).clamp(0.0, fw - 1.001);
-            let y = (c.cy + u * sa + v * ca - 0.5).clamp(0.0, fh - 1.001);
+            let (x, y) = if c.shear {
+                (c.cx + u * ca, c.cy + u * sa + v)
+            } else {
+                (c.cx + u * ca - v * sa, c.cy + u * sa + v * ca)
+            };
+            let x = (x - 0.5).clamp(0.0, fw - 1.001);
+            let y = (y - 0.5).clamp(0.0, fh - 1.001);
             let (x0, y0) = (x.floor() as usize, y.floor() as usize);
             let (ax, ay) = (x - x0 as f32, y - y0 as f32);
             let x1 = (x0 + 1).min(full.width() as usize - 1);
