@@ -117,6 +117,11 @@ struct Cli {
     /// Languages: the JavaScript chat component (default PLUGINS/chat_js.wasm).
     #[arg(long)]
     chat_js: Option<PathBuf>,
+    /// Runs of each protocol scenario and backend (interleaved); the report
+    /// shows the run of median throughput, with errors, lost and dropped
+    /// summed over all runs.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
     /// Seconds a client waits for one answer before counting it lost.
     #[arg(long, default_value_t = 10.0)]
     timeout: f64,
@@ -303,11 +308,17 @@ async fn real_main(cli: Cli) -> i32 {
                 }
             }
             proto => {
-                for backend in &cli.backends {
-                    let row = protocol(&env, &cli, proto, proto, backend, backend, None).await;
-                    report::print_row(&row);
-                    rows.push(row);
+                // Backends interleaved run by run, so drift in the machine's
+                // load hits both alike.
+                let mut runs: Vec<Vec<Row>> = vec![Vec::new(); cli.backends.len()];
+                for _ in 0..cli.repeat.max(1) {
+                    for (i, backend) in cli.backends.iter().enumerate() {
+                        let row = protocol(&env, &cli, proto, proto, backend, backend, None).await;
+                        report::print_row(&row);
+                        runs[i].push(row);
+                    }
                 }
+                rows.extend(runs.into_iter().map(report::median));
             }
         }
     }
@@ -611,6 +622,7 @@ async fn languages(env: &Env, cli: &Cli) -> Vec<Row> {
         ),
     ];
     for (scenario, proto, variants) in sets {
+        let mut runnable: Vec<(&str, &str, Option<PathBuf>)> = Vec::new();
         for (label, file) in variants {
             if let Some(f) = &file
                 && !f.exists()
@@ -626,11 +638,20 @@ async fn languages(env: &Env, cli: &Cli) -> Vec<Row> {
                 ));
                 continue;
             }
-            rows.push(protocol(env, cli, scenario, proto, "wasm", label, file).await);
+            runnable.push((label, "wasm", file));
         }
         if cli.backends.iter().any(|b| b == "native") {
-            rows.push(protocol(env, cli, scenario, proto, "native", "native", None).await);
+            runnable.push(("native", "native", None));
         }
+        let mut runs: Vec<Vec<Row>> = vec![Vec::new(); runnable.len()];
+        for _ in 0..cli.repeat.max(1) {
+            for (i, (label, backend, file)) in runnable.iter().enumerate() {
+                let row = protocol(env, cli, scenario, proto, backend, label, file.clone()).await;
+                report::print_row(&row);
+                runs[i].push(row);
+            }
+        }
+        rows.extend(runs.into_iter().map(report::median));
     }
     rows
 }

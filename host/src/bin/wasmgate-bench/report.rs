@@ -84,6 +84,45 @@ impl Row {
     }
 }
 
+/// Of several runs of one scenario and backend: the run of median
+/// throughput, with the failures of every run added up (so a loss in any
+/// run shows) and the throughputs of all runs listed.
+pub fn median(mut runs: Vec<Row>) -> Row {
+    if runs.len() <= 1 {
+        return runs.pop().unwrap_or_default();
+    }
+    let n = runs.len();
+    let (errors, lost, dropped, failures) = runs.iter().fold((0, 0, 0, 0), |a, r| {
+        (
+            a.0 + r.errors,
+            a.1 + r.lost,
+            a.2 + r.dropped,
+            a.3 + r.connect_failures,
+        )
+    });
+    let mut done: Vec<Row> = runs
+        .iter()
+        .filter(|r| r.skipped.is_none())
+        .cloned()
+        .collect();
+    if done.is_empty() {
+        return runs.swap_remove(0);
+    }
+    done.sort_by(|a, b| a.throughput.total_cmp(&b.throughput));
+    let all: Vec<Value> = done
+        .iter()
+        .map(|r| Value::from(r.throughput.round()))
+        .collect();
+    let mut m = done.swap_remove(done.len() / 2);
+    m.errors = errors;
+    m.lost = lost;
+    m.dropped = dropped;
+    m.connect_failures = failures;
+    m.set("runs", n as u64);
+    m.set("throughput_runs", Value::Array(all));
+    m
+}
+
 pub fn round(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
