@@ -16,6 +16,9 @@
 
 use image::RgbImage;
 
+/// Number of reads so far (for the timing tools).
+pub static READS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 pub const IN_H: usize = 32;
 pub const IN_W: usize = 128;
 /// Output columns (time steps).
@@ -117,7 +120,15 @@ impl Net {
         Ok(Net { classes, p })
     }
 
-    /// Log-probabilities-free forward pass: logits [classes × T].
+    /// `forward` compiled with SIMD128 (its helpers are inlined into it).
+    #[cfg(target_arch = "wasm32")]
+    #[target_feature(enable = "simd128")]
+    unsafe fn forward_simd(&self, x: &[f32], cache: &mut Cache) -> Vec<f32> {
+        self.forward(x, cache)
+    }
+
+    /// Forward pass: logits [classes × T].
+    #[inline(always)]
     pub fn forward(&self, x: &[f32], cache: &mut Cache) -> Vec<f32> {
         assert_eq!(x.len(), IN_H * IN_W);
         let nc = self.classes.len();
@@ -241,7 +252,12 @@ impl Net {
     /// Reads a prepared input, with each character's peak column and the
     /// column-wise class probabilities.
     pub fn read_aligned(&self, x: &[f32]) -> Read {
+        READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut cache = Cache::default();
+        #[cfg(target_arch = "wasm32")]
+        // SAFETY: see `mm_fwd`.
+        let lg = unsafe { self.forward_simd(x, &mut cache) };
+        #[cfg(not(target_arch = "wasm32"))]
         let lg = self.forward(x, &mut cache);
         let probs = softmax_cols(&lg, self.classes.len());
         let nc = self.classes.len();
@@ -308,6 +324,7 @@ pub struct Cache {
 /// wasm32 a register-tiled kernel compiled with SIMD128 enabled for this
 /// function only (no global target-feature flag needed; wasmtime supports
 /// SIMD by default).
+#[inline(always)]
 fn mm_fwd(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     #[cfg(target_arch = "wasm32")]
     {
@@ -321,7 +338,7 @@ fn mm_fwd(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
 }
 
 #[cfg(target_arch = "wasm32")]
-#[target_feature(enable = "simd128")]
+#[inline(always)]
 unsafe fn gemm_simd(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     gemm_tiled(m, k, n, a, b, c)
 }
@@ -403,6 +420,7 @@ fn mm(m: usize, k: usize, n: usize, a: &[f32], at: bool, b: &[f32], bt: bool, c:
 }
 
 /// 3×3, padding 1: col [(c·9) × (h·w)].
+#[inline(always)]
 fn im2col(x: &[f32], c: usize, h: usize, w: usize, col: &mut Vec<f32>) {
     let n = h * w;
     col.clear();
@@ -468,6 +486,7 @@ fn col2im(col: &[f32], c: usize, h: usize, w: usize, dx: &mut [f32]) {
 }
 
 /// Max pooling (ph × pw), returns output and argmax indices into the input.
+#[inline(always)]
 fn pool(x: &[f32], c: usize, h: usize, w: usize, ph: usize, pw: usize) -> (Vec<f32>, Vec<u32>) {
     let (oh, ow) = (h / ph, w / pw);
     let mut out = vec![0f32; c * oh * ow];

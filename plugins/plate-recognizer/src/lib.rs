@@ -144,6 +144,8 @@ pub struct Profile {
     pub locate_ms: f64,
     pub read_ms: f64,
     pub candidates: usize,
+    /// Crops read by the sequence reader.
+    pub reads: usize,
 }
 
 /// [`recognize`] with the time each stage took (for the timing tools).
@@ -164,8 +166,10 @@ pub fn recognize_profiled(image_bytes: &[u8]) -> (Result<Option<Recognition>, St
     prof.locate_ms = t.elapsed().as_secs_f64() * 1e3;
     prof.candidates = cands.len();
     let t = std::time::Instant::now();
+    let n0 = cnn::READS.load(std::sync::atomic::Ordering::Relaxed);
     let r = read_candidates(&rgb, &cands, net);
     prof.read_ms = t.elapsed().as_secs_f64() * 1e3;
+    prof.reads = cnn::READS.load(std::sync::atomic::Ordering::Relaxed) - n0;
     (Ok(r), prof)
 }
 
@@ -240,23 +244,36 @@ fn locate_impl(full: &RgbImage) -> Vec<Cand> {
 fn read_candidates(full: &RgbImage, cands: &[Cand], net: &cnn::Net) -> Option<Recognition> {
     let debug = std::env::var("PLATE_DEBUG").is_ok();
     let mut best: Option<Recognition> = None;
+    // the most confident read by the reader alone (before the province vote)
+    let mut sure = 0f32;
+    // per candidate: how many characters its first reads had with p >= 0.5
+    let mut promise = vec![0usize; cands.len()];
     // pass 0: each candidate as located; pass 1 (only while no confident
-    // read): looser crops, for candidates that cover part of a plate
+    // read): looser crops of the candidates whose first read had at least
+    // two clear characters (part of a plate, not a random texture)
     for pass in 0..2 {
-        if pass == 1 && best.as_ref().map(|b| b.confidence >= CONFIDENT).unwrap_or(false) {
+        if pass == 1 && sure >= CONFIDENT {
             break;
         }
         for (ci, c) in cands.iter().enumerate() {
             if debug {
                 eprintln!("pass {pass} cand {ci} {c:?}");
             }
-            for r in read_candidate(full, c, net, pass) {
+            if pass == 1 && promise[ci] < 2 {
+                continue;
+            }
+            for (r, reader_conf) in read_candidate(full, c, net, pass, &mut promise[ci]) {
+                sure = sure.max(reader_conf);
                 if debug {
                     eprintln!("  -> {} {} {:.3}", r.plate, r.color.as_str(), r.confidence);
                 }
                 if best.as_ref().map(|b| r.confidence > b.confidence).unwrap_or(true) {
                     best = Some(r);
                 }
+            }
+            // second pass: the first confident read ends the search
+            if pass == 1 && sure >= CONFIDENT {
+                break;
             }
         }
     }
@@ -273,7 +290,13 @@ pub const MIN_CONFIDENCE: f32 = 0.5;
 
 /// Reads of one candidate: single row, and for plates that may be double
 /// row (yellow or white, aspect below 2.6) the two-row reading too.
-fn read_candidate(full: &RgbImage, c: &Cand, net: &cnn::Net, pass: usize) -> Vec<Recognition> {
+fn read_candidate(
+    full: &RgbImage,
+    c: &Cand,
+    net: &cnn::Net,
+    pass: usize,
+    promise: &mut usize,
+) -> Vec<(Recognition, f32)> {
     let mut out = Vec::new();
     let aspect = c.w / c.h.max(1.0);
     // crops to read: (candidate, width factor, height factor)
@@ -304,12 +327,12 @@ fn read_candidate(full: &RgbImage, c: &Cand, net: &cnn::Net, pass: usize) -> Vec
             Some(col) => col,
             None => plate_color(&crop),
         };
-        if let Some(r) = read_prepared(net, &cnn::prepare(&crop, false), color, Some((full, c, *ew, *eh))) {
+        if let Some(r) = read_prepared(net, &cnn::prepare(&crop, false), color, Some((full, c, *ew, *eh)), promise) {
             out.push(r);
         }
         if pass == 0 && aspect < 2.6 && matches!(color, Color::Yellow | Color::White) {
             let crop2 = rectify(full, c, 1.06, 1.1, cnn::IN_W as u32, 64);
-            if let Some(r) = read_prepared(net, &cnn::prepare(&crop2, true), color, None) {
+            if let Some(r) = read_prepared(net, &cnn::prepare(&crop2, true), color, None, promise) {
                 out.push(r);
             }
         }
@@ -331,8 +354,10 @@ fn read_prepared(
     x: &[f32],
     color: Color,
     single_row: Option<(&RgbImage, &Cand, f32, f32)>,
-) -> Option<Recognition> {
+    promise: &mut usize,
+) -> Option<(Recognition, f32)> {
     let read = net.read_aligned(x);
+    *promise = (*promise).max(read.conf.iter().filter(|&&p| p >= 0.5).count());
     let (mut text, mut probs) = (read.text.clone(), read.conf.clone());
     if std::env::var("PLATE_DEBUG").is_ok() {
         eprintln!("  raw read {} {:?} {:?}", text.iter().collect::<String>(), color, probs);
@@ -344,20 +369,27 @@ fn read_prepared(
     if text.len() == 8 && color != Color::Green {
         return None;
     }
+    let conf = |p: &[f32]| {
+        let mean = p.iter().sum::<f32>() / p.len() as f32;
+        let min = p.iter().copied().fold(1f32, f32::min);
+        0.7 * mean + 0.3 * min
+    };
+    let reader_conf = conf(&probs);
     if let Some((full, c, ew, eh)) = single_row {
         if let Some((ch, p)) = refine_province(full, c, ew, eh, &read, color, net, PROVINCE_MLP_WEIGHT) {
             text[0] = ch;
             probs[0] = p;
         }
     }
-    let mean = probs.iter().sum::<f32>() / probs.len() as f32;
-    let min = probs.iter().copied().fold(1f32, f32::min);
     let color = if text.len() == 8 { Color::Green } else { color };
-    Some(Recognition {
-        plate: text.into_iter().collect(),
-        color,
-        confidence: 0.7 * mean + 0.3 * min,
-    })
+    Some((
+        Recognition {
+            plate: text.into_iter().collect(),
+            color,
+            confidence: conf(&probs),
+        },
+        reader_conf,
+    ))
 }
 
 /// Weight of the province MLP against the sequence reader for the province
@@ -645,17 +677,6 @@ fn hsv(r: u8, g: u8, b: u8) -> (f32, f32, f32) {
     (h, s, v)
 }
 
-#[inline(always)]
-fn is_color(color: Color, r: u8, g: u8, b: u8) -> bool {
-    let (h, s, v) = hsv(r, g, b);
-    match color {
-        Color::Blue => (190.0..=260.0).contains(&h) && s > 0.25 && v > 0.18,
-        Color::Yellow => (18.0..=62.0).contains(&h) && s > 0.35 && v > 0.3,
-        Color::Green => (75.0..=165.0).contains(&h) && s > 0.25 && v > 0.3,
-        Color::White => s < 0.15 && v > 0.6,
-        Color::Black => v < 0.2,
-    }
-}
 
 /// Plate colour of a rectified crop from its polarity and background hue:
 /// the ink (characters) is the minority of the two Otsu classes of the
@@ -898,9 +919,11 @@ fn color_classes(img: &RgbImage) -> Vec<u8> {
             if mx - mn < mx / 5 + 1 {
                 return 0;
             }
-            is_color(Color::Blue, r, g, b) as u8
-                | (is_color(Color::Yellow, r, g, b) as u8) << 1
-                | (is_color(Color::Green, r, g, b) as u8) << 2
+            // the thresholds of `is_color`, with one HSV conversion
+            let (h, s, v) = hsv(r, g, b);
+            (((190.0..=260.0).contains(&h) && s > 0.25 && v > 0.18) as u8)
+                | ((((18.0..=62.0).contains(&h) && s > 0.35 && v > 0.3) as u8) << 1)
+                | ((((75.0..=165.0).contains(&h) && s > 0.25 && v > 0.3) as u8) << 2)
         })
         .collect()
 }
@@ -918,6 +941,10 @@ fn color_candidates(img: &RgbImage, classes: &[u8], color: Color, out: &mut Vec<
         h,
         d: classes.iter().map(|&c| (c & bit != 0) as u8).collect(),
     };
+    // too few pixels of this colour for any plate-sized component
+    if m.d.iter().map(|&v| v as usize).sum::<usize>() < 60 {
+        return;
+    }
     let r = (w / 256).max(1);
     let m1 = m.close(r + 1, r).open(1, 1);
     let m2 = m.close(r * 3 + 1, r).open(1, 1);

@@ -196,6 +196,7 @@ fn bench(dir: &Path, n: usize) {
     let _ = plate_recognizer::recognize(&inputs[0].1); // loads the model
     let mut ms = Vec::new();
     let (mut dec, mut loc, mut rd, mut cands, mut exact) = (0f64, 0f64, 0f64, 0usize, 0usize);
+    let mut reads = 0usize;
     for (label, bytes) in &inputs {
         let t = Instant::now();
         let (r, prof) = plate_recognizer::recognize_profiled(bytes);
@@ -204,6 +205,7 @@ fn bench(dir: &Path, n: usize) {
         loc += prof.locate_ms;
         rd += prof.read_ms;
         cands += prof.candidates;
+        reads += prof.reads;
         if let Ok(Some(rec)) = r {
             if norm(&rec.plate) == norm(label) {
                 exact += 1;
@@ -225,11 +227,12 @@ fn bench(dir: &Path, n: usize) {
         sorted[sorted.len() - 1]
     );
     println!(
-        "per stage (mean):  decode {:.1} ms, locate {:.1} ms, read {:.1} ms ({:.1} candidates)",
+        "per stage (mean):  decode {:.1} ms, locate {:.1} ms, read {:.1} ms ({:.1} candidates, {:.1} crops read)",
         dec / k,
         loc / k,
         rd / k,
-        cands as f64 / k
+        cands as f64 / k,
+        reads as f64 / k
     );
     println!("exact at 720p:     {exact} / {}", ms.len());
 }
