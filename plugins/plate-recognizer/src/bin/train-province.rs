@@ -6,8 +6,10 @@
 //! mkdir -p /tmp/platechars && tar xzf /work/shared/data/plates/chars/easypr-chars.tar.gz -C /tmp/platechars
 //! cargo run --release -p plate-recognizer --bin train-province -- /tmp/platechars plugins/plate-recognizer/model/province.bin
 //! ```
-//! Input: `charsChinese/zh_*/*.jpg` and `province_mapping.txt` of the EasyPR
-//! character set (Apache-2.0), with augmentation (rotation, shear, scale,
+//! Input: `charsChinese/zh_*/*.jpg` (binarised 20 × 20), `annCh_gray/zh_*/*.jpg`
+//! (greyscale crops, binarised here with Otsu's threshold) and
+//! `province_mapping.txt` of the EasyPR character set (Apache-2.0), with
+//! augmentation (rotation, shear, scale,
 //! threshold, stroke width, salt noise). Deterministic (fixed seed); EPOCHS
 //! (default 30) can be set in the environment.
 
@@ -55,6 +57,46 @@ fn load_patch(p: &Path) -> Option<Patch> {
         .into_iter()
         .map(|v| if v > 127 { 255 } else { 0 })
         .collect();
+    Some(Patch { w, h, px })
+}
+
+/// A greyscale character crop (EasyPR `annCh_gray`), binarised with Otsu's
+/// threshold; the ink is the class that covers less of the border.
+fn load_grey_patch(p: &Path) -> Option<Patch> {
+    let img = image::open(p).ok()?.to_luma8();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if w < 4 || h < 4 {
+        return None;
+    }
+    let raw = img.into_raw();
+    let mut hist = [0u32; 256];
+    for &v in &raw {
+        hist[v as usize] += 1;
+    }
+    let total = raw.len() as f64;
+    let sum_all: f64 = hist.iter().enumerate().map(|(i, &v)| i as f64 * v as f64).sum();
+    let (mut wb, mut sb, mut best, mut t) = (0f64, 0f64, -1f64, 128u8);
+    for (i, &c) in hist.iter().enumerate() {
+        wb += c as f64;
+        if wb == 0.0 || wb == total {
+            continue;
+        }
+        sb += i as f64 * c as f64;
+        let (mb, mf) = (sb / wb, (sum_all - sb) / (total - wb));
+        let between = wb * (total - wb) * (mb - mf) * (mb - mf);
+        if between > best {
+            best = between;
+            t = i as u8;
+        }
+    }
+    let mut px: Vec<u8> = raw.iter().map(|&v| if v > t { 255 } else { 0 }).collect();
+    let border = (0..w * h)
+        .filter(|&i| i % w == 0 || i % w == w - 1 || i / w == 0 || i / w == h - 1)
+        .filter(|&i| px[i] == 255)
+        .count();
+    if border * 2 > 2 * (w + h) {
+        px.iter_mut().for_each(|v| *v = 255 - *v);
+    }
     Some(Patch { w, h, px })
 }
 
@@ -311,6 +353,11 @@ fn main() {
         };
         for p in list_jpgs(&root.join("charsChinese").join(k)) {
             if let Some(patch) = load_patch(&p) {
+                pr_data.push(Sample { patch, label: li });
+            }
+        }
+        for p in list_jpgs(&root.join("annCh_gray").join(k)) {
+            if let Some(patch) = load_grey_patch(&p) {
                 pr_data.push(Sample { patch, label: li });
             }
         }
