@@ -277,7 +277,57 @@ fn read_candidates(full: &RgbImage, cands: &[Cand], net: &cnn::Net) -> Option<Re
             }
         }
     }
+    // pass 2 (still nothing confident): zoom into the largest candidates
+    // without a clear read -- a plate merged with its surroundings into one
+    // big blob -- and locate again inside them at a finer scale
+    if sure < CONFIDENT {
+        let mut big: Vec<usize> = (0..cands.len()).filter(|&i| promise[i] < 2).collect();
+        big.sort_by(|&a, &b| (cands[b].w * cands[b].h).total_cmp(&(cands[a].w * cands[a].h)));
+        for &ci in big.iter().take(ZOOMS) {
+            for sc in zoom(full, &cands[ci]) {
+                let mut p = 0;
+                for (r, reader_conf) in read_candidate(full, &sc, net, 0, &mut p) {
+                    sure = sure.max(reader_conf);
+                    if debug {
+                        eprintln!("  zoom {ci} {sc:?} -> {} {} {:.3}", r.plate, r.color.as_str(), r.confidence);
+                    }
+                    if best.as_ref().map(|b| r.confidence > b.confidence).unwrap_or(true) {
+                        best = Some(r);
+                    }
+                }
+            }
+            if sure >= CONFIDENT {
+                break;
+            }
+        }
+    }
     best.filter(|b| b.confidence >= MIN_CONFIDENCE)
+}
+
+/// Candidates zoomed into when nothing was read confidently.
+const ZOOMS: usize = 3;
+
+/// Candidates located inside a (large) candidate's box, at most 4, each
+/// smaller than it.
+fn zoom(full: &RgbImage, c: &Cand) -> Vec<Cand> {
+    let (fw, fh) = (full.width() as f32, full.height() as f32);
+    let (hw, hh) = (0.6 * c.w.max(c.h), 0.6 * c.w.max(c.h) * 0.6);
+    let x0 = (c.cx - hw).clamp(0.0, fw - 1.0) as u32;
+    let y0 = (c.cy - hh).clamp(0.0, fh - 1.0) as u32;
+    let x1 = (c.cx + hw).clamp(0.0, fw) as u32;
+    let y1 = (c.cy + hh).clamp(0.0, fh) as u32;
+    if x1 < x0 + 48 || y1 < y0 + 16 {
+        return Vec::new();
+    }
+    let sub = image::imageops::crop_imm(full, x0, y0, x1 - x0, y1 - y0).to_image();
+    let mut out = locate(&sub);
+    out.retain(|k| k.w < 0.8 * c.w);
+    out.truncate(4);
+    for k in out.iter_mut() {
+        k.cx += x0 as f32;
+        k.cy += y0 as f32;
+    }
+    out
 }
 
 /// A read this confident ends the search after the first pass.
