@@ -609,7 +609,13 @@ async fn languages(env: &Env, cli: &Cli) -> Vec<Row> {
         .chat_js
         .clone()
         .unwrap_or_else(|| env.plugins.join("chat_js.wasm"));
-    let sets: [(&str, &str, Vec<(&str, Option<PathBuf>)>); 2] = [
+    // (scenario, protocol, [(label, component file other than PROTO.wasm)])
+    type Set = (
+        &'static str,
+        &'static str,
+        Vec<(&'static str, Option<PathBuf>)>,
+    );
+    let sets: [Set; 2] = [
         (
             "lang-locker",
             "locker",
