@@ -245,10 +245,25 @@ async fn real_main(cli: Cli) -> i32 {
     };
     if !env.wasmgate.exists() {
         eprintln!(
-            "wasmgate-bench: no host binary at {} (build it, or pass --wasmgate)",
+            "wasmgate-bench: no host binary at {} (`cargo build --release -p wasmgate --bins` builds both; or pass --wasmgate)",
             env.wasmgate.display()
         );
         return 2;
+    }
+    // `cargo run --bin wasmgate-bench` builds this binary only: say so when
+    // the host next to it is older.
+    if cli.wasmgate.is_none() {
+        let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        if let (Some(host), Some(me)) = (
+            mtime(&env.wasmgate),
+            std::env::current_exe().ok().and_then(|p| mtime(&p)),
+        ) && host < me
+        {
+            println!(
+                "note: {} is older than this bench binary; `cargo build --release -p wasmgate --bins` rebuilds both",
+                env.wasmgate.display()
+            );
+        }
     }
     let mut scenarios: Vec<String> =
         if cli.scenarios.is_empty() || cli.scenarios.iter().any(|s| s == "all") {
