@@ -45,10 +45,15 @@ fn main() {
     }
     // labels.tsv: file, filename_plate, plate, color_zh, ...
     let mut colors: HashMap<String, &'static str> = HashMap::new();
+    // every plate of each photo (several-plate photos), by file-name plate
+    let mut all_plates: HashMap<String, Vec<Vec<char>>> = HashMap::new();
     let labels = std::fs::read_to_string(dir.join("labels.tsv")).ok();
     if let Some(l) = &labels {
         for line in l.lines().skip(1) {
             let f: Vec<&str> = line.split('\t').collect();
+            if f.len() >= 3 {
+                all_plates.entry(f[1].to_string()).or_default().push(norm(f[2]));
+            }
             if f.len() >= 4 && f[1] == f[2] {
                 let c = match f[3] {
                     "蓝牌" => "blue",
@@ -78,6 +83,7 @@ fn main() {
     files.sort();
     let (mut n, mut exact, mut chars_ok, mut chars_total, mut found) = (0, 0, 0, 0, 0);
     let (mut col_n, mut col_ok) = (0, 0);
+    let mut any_plate = 0;
     let mut total_ms = 0f64;
     let mut max_ms = 0f64;
     for p in &files {
@@ -104,6 +110,9 @@ fn main() {
         let is_exact = g == want;
         if is_exact {
             exact += 1;
+        }
+        if is_exact || all_plates.get(&label).map(|v| v.contains(&g)).unwrap_or(false) {
+            any_plate += 1;
         }
         if let Some(want_c) = colors.get(&label) {
             col_n += 1;
@@ -140,6 +149,12 @@ fn main() {
         "exact plates:      {exact} / {n} = {:.1} %",
         100.0 * exact as f64 / n as f64
     );
+    if !all_plates.is_empty() {
+        println!(
+            "a plate of photo:  {any_plate} / {n} = {:.1} % (exact, or another plate of the photo from labels.tsv)",
+            100.0 * any_plate as f64 / n as f64
+        );
+    }
     println!(
         "char accuracy:     {chars_ok} / {chars_total} = {:.1} % (position-wise, missing plate = all wrong)",
         100.0 * chars_ok as f64 / chars_total.max(1) as f64
