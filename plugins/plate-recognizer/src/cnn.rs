@@ -325,7 +325,7 @@ pub struct Cache {
 /// function only (no global target-feature flag needed; wasmtime supports
 /// SIMD by default).
 #[inline(always)]
-fn mm_fwd(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+pub(crate) fn mm_fwd(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     #[cfg(target_arch = "wasm32")]
     {
         assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
@@ -394,7 +394,7 @@ fn gemm_tiled(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32])
 
 /// C = A·B + beta·C with optional transposes (A is m×k, B is k×n logically).
 #[allow(clippy::too_many_arguments)]
-fn mm(m: usize, k: usize, n: usize, a: &[f32], at: bool, b: &[f32], bt: bool, c: &mut [f32], beta: f32) {
+pub(crate) fn mm(m: usize, k: usize, n: usize, a: &[f32], at: bool, b: &[f32], bt: bool, c: &mut [f32], beta: f32) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
     let (rsa, csa) = if at { (1, m as isize) } else { (k as isize, 1) };
     let (rsb, csb) = if bt { (1, k as isize) } else { (n as isize, 1) };
@@ -421,7 +421,7 @@ fn mm(m: usize, k: usize, n: usize, a: &[f32], at: bool, b: &[f32], bt: bool, c:
 
 /// 3×3, padding 1: col [(c·9) × (h·w)].
 #[inline(always)]
-fn im2col(x: &[f32], c: usize, h: usize, w: usize, col: &mut Vec<f32>) {
+pub(crate) fn im2col(x: &[f32], c: usize, h: usize, w: usize, col: &mut Vec<f32>) {
     let n = h * w;
     col.clear();
     col.resize(c * 9 * n, 0.0);
@@ -448,7 +448,7 @@ fn im2col(x: &[f32], c: usize, h: usize, w: usize, col: &mut Vec<f32>) {
     }
 }
 
-fn col2im(col: &[f32], c: usize, h: usize, w: usize, dx: &mut [f32]) {
+pub(crate) fn col2im(col: &[f32], c: usize, h: usize, w: usize, dx: &mut [f32]) {
     let n = h * w;
     for ci in 0..c {
         for ky in 0..3 {
@@ -487,7 +487,7 @@ fn col2im(col: &[f32], c: usize, h: usize, w: usize, dx: &mut [f32]) {
 
 /// Max pooling (ph × pw), returns output and argmax indices into the input.
 #[inline(always)]
-fn pool(x: &[f32], c: usize, h: usize, w: usize, ph: usize, pw: usize) -> (Vec<f32>, Vec<u32>) {
+pub(crate) fn pool(x: &[f32], c: usize, h: usize, w: usize, ph: usize, pw: usize) -> (Vec<f32>, Vec<u32>) {
     let (oh, ow) = (h / ph, w / pw);
     let mut out = vec![0f32; c * oh * ow];
     let mut idx = vec![0u32; c * oh * ow];

@@ -21,6 +21,7 @@
 
 pub mod cnn;
 pub mod mlp;
+pub mod pcnn;
 pub mod synth;
 
 use image::RgbImage;
@@ -65,17 +66,12 @@ pub struct Recognition {
 static MODEL: OnceLock<Result<cnn::Net, String>> = OnceLock::new();
 const MODEL_BYTES: &[u8] = include_bytes!("../model/reader.bin");
 
-static PROVINCE: OnceLock<Result<mlp::Mlp, String>> = OnceLock::new();
-const PROVINCE_BYTES: &[u8] = include_bytes!("../model/province.bin");
+static PROVINCE: OnceLock<Result<pcnn::PNet, String>> = OnceLock::new();
+const PROVINCE_BYTES: &[u8] = include_bytes!("../model/province-cnn.bin");
 
 /// The province-glyph classifier, loaded once.
-pub fn province_model() -> Result<&'static mlp::Mlp, String> {
-    match PROVINCE.get_or_init(|| {
-        mlp::load_models(PROVINCE_BYTES)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| "empty province model".to_string())
-    }) {
+pub fn province_model() -> Result<&'static pcnn::PNet, String> {
+    match PROVINCE.get_or_init(|| pcnn::PNet::from_bytes(PROVINCE_BYTES)) {
         Ok(m) => Ok(m),
         Err(e) => Err(e.clone()),
     }
@@ -509,7 +505,7 @@ fn refine_province(
         segment(&crop, color).and_then(|(p, _)| p.into_iter().next())
     };
     if let Some((pw, ph, patch)) = seg_patch {
-        let pm = prov_net.predict(&mlp::char_features(&patch, pw, ph));
+        let pm = prov_net.predict(&mlp::char_features(&patch, pw, ph)[..pcnn::S * pcnn::S]);
         return Some(vote(prov_net, net, read, &pm, w_mlp, "seg"));
     }
     let centres: &[f32] = if read.text.len() == 8 { &CENTRES_8 } else { &CENTRES_7 };
@@ -626,13 +622,13 @@ fn refine_province(
             }
         }
     }
-    let pm = prov_net.predict(&mlp::char_features(&patch, pw, ph));
+    let pm = prov_net.predict(&mlp::char_features(&patch, pw, ph)[..pcnn::S * pcnn::S]);
     Some(vote(prov_net, net, read, &pm, w_mlp, "window"))
 }
 
 /// The province: weighted average of the MLP's probabilities and the
 /// reader's (province classes at the province's peak column, renormalised).
-fn vote(prov_net: &mlp::Mlp, net: &cnn::Net, read: &cnn::Read, pm: &[f32], w_mlp: f32, how: &str) -> (char, f32) {
+fn vote(prov_net: &pcnn::PNet, net: &cnn::Net, read: &cnn::Read, pm: &[f32], w_mlp: f32, how: &str) -> (char, f32) {
     let t0 = read.cols[0];
     let mut pc: Vec<f32> = prov_net
         .classes

@@ -237,3 +237,14 @@ fn net_gradient() {
         }
     }
 }
+
+#[test]
+fn province_model_loads_and_round_trips() {
+    let p = plate_recognizer::province_model().expect("province model loads");
+    assert_eq!(p.classes.iter().collect::<String>(), plate_recognizer::PROVINCES);
+    let again = plate_recognizer::pcnn::PNet::from_bytes(&p.to_bytes()).unwrap();
+    assert_eq!(again.p, p.p);
+    // a blank glyph gives a probability distribution
+    let pr = p.predict(&[0f32; 400]);
+    assert!((pr.iter().sum::<f32>() - 1.0).abs() < 1e-3);
+}

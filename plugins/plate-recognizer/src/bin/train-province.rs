@@ -1,10 +1,12 @@
-//! Trains the province-character classifier (`model/province.bin`, format
-//! in `src/mlp.rs`): a one-hidden-layer MLP on EasyPR-style binarised
-//! glyphs (the character's tight box centred in a square, 20 × 20).
+//! Trains the province-character classifier (`model/province-cnn.bin`,
+//! `src/pcnn.rs`): a small CNN on EasyPR-style binarised glyphs (the
+//! character's tight box centred in a square, 20 × 20, `mlp::char_features`).
+//! With `MLP=1` it trains the earlier one-hidden-layer MLP instead (format in
+//! `src/mlp.rs`; 94.7 % on the held-out tenth against the CNN's 98.6 %).
 //!
 //! ```text
 //! mkdir -p /tmp/platechars && tar xzf /work/shared/data/plates/chars/easypr-chars.tar.gz -C /tmp/platechars
-//! cargo run --release -p plate-recognizer --bin train-province -- /tmp/platechars plugins/plate-recognizer/model/province.bin
+//! cargo run --release -p plate-recognizer --bin train-province -- /tmp/platechars plugins/plate-recognizer/model/province-cnn.bin
 //! ```
 //! Input: `charsChinese/zh_*/*.jpg` (binarised 20 × 20), `annCh_gray/zh_*/*.jpg`
 //! (greyscale crops, binarised here with Otsu's threshold) and
@@ -371,14 +373,83 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
-    let pr = train_net("province", provinces, &pr_data, 96, epochs, &mut rng);
-    let bytes = mlp::save_models(&[pr]);
-    std::fs::write(out, &bytes).expect("write model");
-    eprintln!(
-        "wrote {} ({} bytes), features {}x{}",
-        out.display(),
-        bytes.len(),
-        SIDE,
-        SIDE
-    );
+    if std::env::var("MLP").is_ok() {
+        // the earlier one-hidden-layer MLP, for comparison
+        let pr = train_net("province", provinces, &pr_data, 96, epochs, &mut rng);
+        let bytes = mlp::save_models(&[pr]);
+        std::fs::write(out, &bytes).expect("write model");
+        eprintln!("wrote {} ({} bytes), features {SIDE}x{SIDE}", out.display(), bytes.len());
+    } else {
+        train_cnn(&pr_data, epochs, out, &mut rng);
+    }
+}
+
+/// The province CNN (`src/pcnn.rs`) on the same samples, same split (every
+/// 10th held out), same augmentation; Adam, batches of 32.
+fn train_cnn(data: &[Sample], epochs: usize, out: &Path, rng: &mut Rng) {
+    use plate_recognizer::pcnn::{PCache, PNet, S};
+    let classes: Vec<char> = plate_recognizer::PROVINCES.chars().collect();
+    let nc = classes.len();
+    let mut srng = plate_recognizer::synth::Rng::new(7);
+    let mut net = PNet::init(classes, &mut srng);
+    let (val, tr): (Vec<&Sample>, Vec<&Sample>) = data
+        .iter()
+        .enumerate()
+        .partition::<Vec<_>, _>(|(i, _)| i % 10 == 0)
+        .into_iter_pair();
+    let feat = |p: &Patch| mlp::char_features(&p.px, p.w, p.h)[..S * S].to_vec();
+    let mut m1: Vec<Vec<f32>> = net.p.iter().map(|t| vec![0.0; t.len()]).collect();
+    let mut m2 = m1.clone();
+    let mut step = 0i32;
+    let mut order: Vec<usize> = (0..tr.len()).collect();
+    let mut cache = PCache::default();
+    for ep in 0..epochs {
+        for i in (1..order.len()).rev() {
+            let j = rng.below(i + 1);
+            order.swap(i, j);
+        }
+        let lr = 0.001 * (1.0 - ep as f32 / epochs as f32) + 0.00005;
+        let mut loss = 0f32;
+        for chunk in order.chunks(32) {
+            let mut g: Vec<Vec<f32>> = net.p.iter().map(|t| vec![0.0; t.len()]).collect();
+            for &idx in chunk {
+                let s = tr[idx];
+                let p = if rng.f() < 0.8 { augment(&s.patch, rng) } else { s.patch.clone() };
+                let lg = net.forward(&feat(&p), &mut cache);
+                let mx = lg.iter().copied().fold(f32::MIN, f32::max);
+                let e: Vec<f32> = lg.iter().map(|v| (v - mx).exp()).collect();
+                let z: f32 = e.iter().sum();
+                let mut d: Vec<f32> = e.iter().map(|v| v / z).collect();
+                loss -= d[s.label].max(1e-9).ln();
+                d[s.label] -= 1.0;
+                net.backward(&cache, &d, &mut g);
+            }
+            step += 1;
+            let inv = 1.0 / chunk.len() as f32;
+            let (c1, c2) = (1.0 - 0.9f32.powi(step), 1.0 - 0.999f32.powi(step));
+            for k in 0..net.p.len() {
+                for j in 0..net.p[k].len() {
+                    let gv = g[k][j] * inv;
+                    m1[k][j] = 0.9 * m1[k][j] + 0.1 * gv;
+                    m2[k][j] = 0.999 * m2[k][j] + 0.001 * gv * gv;
+                    net.p[k][j] -= lr * (m1[k][j] / c1) / ((m2[k][j] / c2).sqrt() + 1e-8);
+                }
+            }
+        }
+        let ok = val
+            .iter()
+            .filter(|s| {
+                let pr = net.predict(&feat(&s.patch));
+                pr.iter().enumerate().fold((0, f32::MIN), |a, (i, &v)| if v > a.1 { (i, v) } else { a }).0 == s.label
+            })
+            .count();
+        eprintln!(
+            "[province cnn] epoch {ep}: loss {:.4}, val acc {:.2}%",
+            loss / tr.len() as f32,
+            100.0 * ok as f32 / val.len().max(1) as f32
+        );
+    }
+    let _ = nc;
+    std::fs::write(out, net.to_bytes()).expect("write cnn model");
+    eprintln!("wrote {}", out.display());
 }

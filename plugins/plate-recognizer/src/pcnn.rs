@@ -1,0 +1,203 @@
+//! Province-glyph classifier CNN: the 20 × 20 normalised binary glyph of
+//! `mlp::char_features` (the character's tight box centred in a square) →
+//! two 3×3 convolutions (32, 64 channels, ReLU, 2×2 max-pooling) → 128 →
+//! 31 provinces. Trained by `src/bin/train-province.rs` on EasyPR's real
+//! province crops; uses the convolution helpers of `cnn.rs`.
+//!
+//! Model file (`model/province-cnn.bin`): magic `PPC1`, u32 byte length +
+//! UTF-8 classes, u32 tensor count, per tensor u32 length + f32 values
+//! (conv1 w, b, conv2 w, b, fc1 w, b, fc2 w, b).
+
+use crate::cnn::{col2im, im2col, mm, mm_fwd, pool};
+
+pub const S: usize = 20;
+const C1: usize = 32;
+const C2: usize = 64;
+const F: usize = C2 * (S / 4) * (S / 4);
+const H: usize = 128;
+
+#[derive(Clone, Debug)]
+pub struct PNet {
+    pub classes: Vec<char>,
+    pub p: Vec<Vec<f32>>,
+}
+
+pub fn shapes(nc: usize) -> Vec<(usize, usize)> {
+    vec![(C1, 9), (C1, 1), (C2, C1 * 9), (C2, 1), (H, F), (H, 1), (nc, H), (nc, 1)]
+}
+
+#[derive(Default)]
+pub struct PCache {
+    col0: Vec<f32>,
+    a1: Vec<f32>,
+    i1: Vec<u32>,
+    col1: Vec<f32>,
+    a2: Vec<f32>,
+    i2: Vec<u32>,
+    p2: Vec<f32>,
+    h: Vec<f32>,
+}
+
+impl PNet {
+    pub fn init(classes: Vec<char>, rng: &mut crate::synth::Rng) -> PNet {
+        let p = shapes(classes.len())
+            .into_iter()
+            .map(|(r, c)| {
+                if c == 1 {
+                    vec![0.0; r]
+                } else {
+                    let sd = (2.0 / c as f32).sqrt();
+                    (0..r * c).map(|_| rng.gauss() * sd).collect()
+                }
+            })
+            .collect();
+        PNet { classes, p }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = b"PPC1".to_vec();
+        let cls: String = self.classes.iter().collect();
+        out.extend((cls.len() as u32).to_le_bytes());
+        out.extend(cls.as_bytes());
+        out.extend((self.p.len() as u32).to_le_bytes());
+        for t in &self.p {
+            out.extend((t.len() as u32).to_le_bytes());
+            for v in t {
+                out.extend(v.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Result<PNet, String> {
+        let mut pos = 0usize;
+        let mut take = |n: usize| -> Result<&[u8], String> {
+            let s = b.get(pos..pos + n).ok_or("province model truncated")?;
+            pos += n;
+            Ok(s)
+        };
+        if take(4)? != b"PPC1" {
+            return Err("bad province model magic".into());
+        }
+        let u = |s: &[u8]| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize;
+        let n = u(take(4)?);
+        let classes: Vec<char> = std::str::from_utf8(take(n)?)
+            .map_err(|_| "bad class string")?
+            .chars()
+            .collect();
+        let sh = shapes(classes.len());
+        if u(take(4)?) != sh.len() {
+            return Err("province model: wrong tensor count".into());
+        }
+        let mut p = Vec::new();
+        for (r, c) in sh {
+            let len = u(take(4)?);
+            if len != r * c {
+                return Err("province model: wrong tensor size".into());
+            }
+            p.push(
+                take(len * 4)?
+                    .chunks_exact(4)
+                    .map(|q| f32::from_le_bytes([q[0], q[1], q[2], q[3]]))
+                    .collect(),
+            );
+        }
+        Ok(PNet { classes, p })
+    }
+
+    /// Logits for a 20 × 20 glyph (values 0..1).
+    pub fn forward(&self, x: &[f32], c: &mut PCache) -> Vec<f32> {
+        let nc = self.classes.len();
+        im2col(&x[..S * S], 1, S, S, &mut c.col0);
+        let mut z = vec![0f32; C1 * S * S];
+        for o in 0..C1 {
+            z[o * S * S..(o + 1) * S * S].fill(self.p[1][o]);
+        }
+        mm_fwd(C1, 9, S * S, &self.p[0], &c.col0, &mut z);
+        z.iter_mut().for_each(|v| *v = v.max(0.0));
+        let (p1, i1) = pool(&z, C1, S, S, 2, 2);
+        c.a1 = z;
+        c.i1 = i1;
+        let s2 = S / 2;
+        im2col(&p1, C1, s2, s2, &mut c.col1);
+        let mut z = vec![0f32; C2 * s2 * s2];
+        for o in 0..C2 {
+            z[o * s2 * s2..(o + 1) * s2 * s2].fill(self.p[3][o]);
+        }
+        mm_fwd(C2, C1 * 9, s2 * s2, &self.p[2], &c.col1, &mut z);
+        z.iter_mut().for_each(|v| *v = v.max(0.0));
+        let (p2, i2) = pool(&z, C2, s2, s2, 2, 2);
+        c.a2 = z;
+        c.i2 = i2;
+        let mut h = self.p[5].clone();
+        mm_fwd(H, F, 1, &self.p[4], &p2, &mut h);
+        h.iter_mut().for_each(|v| *v = v.max(0.0));
+        let mut lg = self.p[7].clone();
+        mm_fwd(nc, H, 1, &self.p[6], &h, &mut lg);
+        c.p2 = p2;
+        c.h = h;
+        lg
+    }
+
+    pub fn backward(&self, c: &PCache, dlg: &[f32], g: &mut [Vec<f32>]) {
+        let nc = self.classes.len();
+        mm(nc, 1, H, dlg, false, &c.h, false, &mut g[6], 1.0);
+        g[7].iter_mut().zip(dlg).for_each(|(a, b)| *a += b);
+        let mut dh = vec![0f32; H];
+        mm(H, nc, 1, &self.p[6], true, dlg, false, &mut dh, 0.0);
+        dh.iter_mut().zip(&c.h).for_each(|(d, &a)| {
+            if a <= 0.0 {
+                *d = 0.0
+            }
+        });
+        mm(H, 1, F, &dh, false, &c.p2, false, &mut g[4], 1.0);
+        g[5].iter_mut().zip(&dh).for_each(|(a, b)| *a += b);
+        let mut dp2 = vec![0f32; F];
+        mm(F, H, 1, &self.p[4], true, &dh, false, &mut dp2, 0.0);
+        let s2 = S / 2;
+        let mut dz2 = vec![0f32; C2 * s2 * s2];
+        for (d, &j) in dp2.iter().zip(&c.i2) {
+            dz2[j as usize] += d;
+        }
+        dz2.iter_mut().zip(&c.a2).for_each(|(d, &a)| {
+            if a <= 0.0 {
+                *d = 0.0
+            }
+        });
+        mm(C2, s2 * s2, C1 * 9, &dz2, false, &c.col1, true, &mut g[2], 1.0);
+        for o in 0..C2 {
+            g[3][o] += dz2[o * s2 * s2..(o + 1) * s2 * s2].iter().sum::<f32>();
+        }
+        let mut dcol = vec![0f32; C1 * 9 * s2 * s2];
+        mm(C1 * 9, C2, s2 * s2, &self.p[2], true, &dz2, false, &mut dcol, 0.0);
+        let mut dp1 = vec![0f32; C1 * s2 * s2];
+        col2im(&dcol, C1, s2, s2, &mut dp1);
+        let mut dz1 = vec![0f32; C1 * S * S];
+        for (d, &j) in dp1.iter().zip(&c.i1) {
+            dz1[j as usize] += d;
+        }
+        dz1.iter_mut().zip(&c.a1).for_each(|(d, &a)| {
+            if a <= 0.0 {
+                *d = 0.0
+            }
+        });
+        mm(C1, S * S, 9, &dz1, false, &c.col0, true, &mut g[0], 1.0);
+        for o in 0..C1 {
+            g[1][o] += dz1[o * S * S..(o + 1) * S * S].iter().sum::<f32>();
+        }
+    }
+
+    /// Softmax probabilities for a 20 × 20 glyph.
+    pub fn predict(&self, x: &[f32]) -> Vec<f32> {
+        let mut c = PCache::default();
+        let mut lg = self.forward(x, &mut c);
+        let mx = lg.iter().copied().fold(f32::MIN, f32::max);
+        let mut s = 0f32;
+        lg.iter_mut().for_each(|v| {
+            *v = (*v - mx).exp();
+            s += *v;
+        });
+        lg.iter_mut().for_each(|v| *v /= s);
+        lg
+    }
+}
