@@ -497,8 +497,11 @@ fn refine_province(
     w_mlp: f32,
 ) -> Option<(char, f32)> {
     let prov_net = province_model().ok()?;
-    // 1. the segmenter's province patch (crop 60 px high, as it was tuned for)
-    let seg_patch = {
+    // 1. the segmenter's province patch (crop 60 px high, as it was tuned for;
+    // its grid is the 7-character one)
+    let seg_patch = if read.text.len() != 7 {
+        None
+    } else {
         let aspect = (c.w * 1.06) / (c.h * 1.15).max(1.0);
         let ow = ((60.0 * aspect).round() as u32).clamp(60, 480);
         let crop = rectify(full, c, 1.06, 1.15, ow, 60);
