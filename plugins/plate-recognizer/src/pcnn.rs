@@ -105,7 +105,15 @@ impl PNet {
         Ok(PNet { classes, p })
     }
 
+    /// `forward` compiled with SIMD128 (helpers inlined), see `cnn::mm_fwd`.
+    #[cfg(target_arch = "wasm32")]
+    #[target_feature(enable = "simd128")]
+    unsafe fn forward_simd(&self, x: &[f32], c: &mut PCache) -> Vec<f32> {
+        self.forward(x, c)
+    }
+
     /// Logits for a 20 × 20 glyph (values 0..1).
+    #[inline(always)]
     pub fn forward(&self, x: &[f32], c: &mut PCache) -> Vec<f32> {
         let nc = self.classes.len();
         im2col(&x[..S * S], 1, S, S, &mut c.col0);
@@ -190,6 +198,10 @@ impl PNet {
     /// Softmax probabilities for a 20 × 20 glyph.
     pub fn predict(&self, x: &[f32]) -> Vec<f32> {
         let mut c = PCache::default();
+        #[cfg(target_arch = "wasm32")]
+        // SAFETY: see `cnn::mm_fwd`.
+        let mut lg = unsafe { self.forward_simd(x, &mut c) };
+        #[cfg(not(target_arch = "wasm32"))]
         let mut lg = self.forward(x, &mut c);
         let mx = lg.iter().copied().fold(f32::MIN, f32::max);
         let mut s = 0f32;
