@@ -247,15 +247,22 @@ fn read_candidates(full: &RgbImage, cands: &[Cand], net: &cnn::Net) -> Option<Re
     // pass 0: each candidate as located; pass 1 (only while no confident
     // read): looser crops of the candidates whose first read had at least
     // two clear characters (part of a plate, not a random texture)
+    let mut top: Vec<usize> = Vec::new();
     for pass in 0..2 {
         if pass == 1 && sure >= CONFIDENT {
             break;
+        }
+        if pass == 1 {
+            // the (at most) 3 candidates with the most clear characters
+            top = (0..cands.len()).collect();
+            top.sort_by(|&a, &b| promise[b].cmp(&promise[a]));
+            top.truncate(3);
         }
         for (ci, c) in cands.iter().enumerate() {
             if debug {
                 eprintln!("pass {pass} cand {ci} {c:?}");
             }
-            if pass == 1 && promise[ci] < 2 {
+            if pass == 1 && (promise[ci] < 2 || !top.contains(&ci)) {
                 continue;
             }
             for (r, reader_conf) in read_candidate(full, c, net, pass, &mut promise[ci]) {
@@ -276,7 +283,7 @@ fn read_candidates(full: &RgbImage, cands: &[Cand], net: &cnn::Net) -> Option<Re
     // pass 2 (still nothing confident): zoom into the largest candidates
     // without a clear read -- a plate merged with its surroundings into one
     // big blob -- and locate again inside them at a finer scale
-    if sure < CONFIDENT {
+    if best.as_ref().map(|b| b.confidence < MIN_CONFIDENCE).unwrap_or(true) {
         let mut big: Vec<usize> = (0..cands.len()).filter(|&i| promise[i] < 2).collect();
         big.sort_by(|&a, &b| (cands[b].w * cands[b].h).total_cmp(&(cands[a].w * cands[a].h)));
         for &ci in big.iter().take(ZOOMS) {
