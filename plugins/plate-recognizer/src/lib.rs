@@ -673,6 +673,25 @@ fn resize_box(img: &RgbImage, nw: u32, nh: u32) -> RgbImage {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let (nw, nh) = (nw as usize, nh as usize);
     let raw = img.as_raw();
+    if w == 2 * nw && h == 2 * nh {
+        // exact halving (1280 × 720 → 640 × 360): average 2 × 2 blocks
+        let mut out = vec![0u8; nw * nh * 3];
+        for y in 0..nh {
+            let r0 = &raw[2 * y * w * 3..(2 * y + 1) * w * 3];
+            let r1 = &raw[(2 * y + 1) * w * 3..(2 * y + 2) * w * 3];
+            let o = &mut out[y * nw * 3..(y + 1) * nw * 3];
+            for x in 0..nw {
+                for k in 0..3 {
+                    let s = r0[6 * x + k] as u16
+                        + r0[6 * x + 3 + k] as u16
+                        + r1[6 * x + k] as u16
+                        + r1[6 * x + 3 + k] as u16;
+                    o[3 * x + k] = ((s + 2) / 4) as u8;
+                }
+            }
+        }
+        return RgbImage::from_raw(nw as u32, nh as u32, out).expect("buffer size");
+    }
     let mut out = vec![0u8; nw * nh * 3];
     let xs: Vec<(usize, usize)> = (0..nw)
         .map(|x| {
