@@ -196,7 +196,12 @@ fn bench(dir: &Path, n: usize) {
     let mut inputs = Vec::new();
     for p in photos(dir).into_iter().take(n) {
         let label = p.file_stem().unwrap().to_string_lossy().to_string();
-        let Ok(img) = image::open(&p) else { continue };
+        // by content, not extension (a few EasyPR ".jpg" files are not JPEG)
+        let Ok(bytes) = std::fs::read(&p) else { continue };
+        let Ok(img) = image::load_from_memory(&bytes) else {
+            eprintln!("skipped {}: not decodable", p.display());
+            continue;
+        };
         let img = img.resize_to_fill(1280, 720, image::imageops::FilterType::Triangle);
         let mut jpg = std::io::Cursor::new(Vec::new());
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpg, 90)
