@@ -17,7 +17,7 @@
 //!
 //! Deterministic: every sample's generator is seeded from (SEED, step,
 //! index), gradients are summed in a fixed order. Environment: `STEPS`
-//! (default 5000), `BATCH` (32), `THREADS` (2), `SEED` (1), `LR` (0.0015).
+//! (default 10000), `BATCH` (32), `THREADS` (2), `SEED` (1), `LR` (0.0015).
 
 use image::RgbImage;
 use plate_recognizer::cnn::{self, Cache, Net};
@@ -102,7 +102,7 @@ fn main() -> Result<(), String> {
     let [_, glyph_dir, chars_dir, lpr_dir, out] = &args[..] else {
         return Err("usage: train GLYPH_DIR CHARS_DIR LPRNET_DIR OUT".into());
     };
-    let steps: u64 = env("STEPS", 5000);
+    let steps: u64 = env("STEPS", 10000);
     let batch: usize = env("BATCH", 32);
     let threads: usize = env("THREADS", 2);
     let seed: u64 = env("SEED", 1);

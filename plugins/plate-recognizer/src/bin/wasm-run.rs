@@ -3,8 +3,7 @@
 //! a component on this machine:
 //!
 //! ```sh
-//! RUSTFLAGS="-C target-feature=+simd128" cargo build --release --target wasm32-wasip2 \
-//!     -p plate-recognizer --bin plate-accuracy
+//! cargo build --release --target wasm32-wasip2 -p plate-recognizer --bin plate-accuracy
 //! cargo run --release -p plate-recognizer --features wasm-runner --bin wasm-run -- \
 //!     target/wasm32-wasip2/release/plate-accuracy.wasm /work/shared/data/plates/easypr \
 //!     /data --bench
