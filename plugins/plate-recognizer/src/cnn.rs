@@ -188,7 +188,17 @@ impl Net {
     pub fn backward(&self, cache: &Cache, dlg: &[f32], grads: &mut [Vec<f32>]) {
         let nc = self.classes.len();
         // fc2
-        mm(nc, T, FC_H, dlg, false, &cache.h1, true, &mut grads[10], 1.0);
+        mm(
+            nc,
+            T,
+            FC_H,
+            dlg,
+            false,
+            &cache.h1,
+            true,
+            &mut grads[10],
+            1.0,
+        );
         for o in 0..nc {
             grads[11][o] += dlg[o * T..(o + 1) * T].iter().sum::<f32>();
         }
@@ -201,14 +211,29 @@ impl Net {
         }
         // fc1
         let nf = CH[4] * FH;
-        mm(FC_H, T, nf, &dh1, false, &cache.feat, true, &mut grads[8], 1.0);
+        mm(
+            FC_H,
+            T,
+            nf,
+            &dh1,
+            false,
+            &cache.feat,
+            true,
+            &mut grads[8],
+            1.0,
+        );
         for o in 0..FC_H {
             grads[9][o] += dh1[o * T..(o + 1) * T].iter().sum::<f32>();
         }
         let mut dcur = vec![0f32; nf * T];
         mm(nf, FC_H, T, &self.p[8], true, &dh1, false, &mut dcur, 0.0);
         // convs, last to first
-        let dims = [(IN_H, IN_W), (IN_H / 2, IN_W / 2), (IN_H / 4, IN_W / 4), (IN_H / 4, IN_W / 4)];
+        let dims = [
+            (IN_H, IN_W),
+            (IN_H / 2, IN_W / 2),
+            (IN_H / 4, IN_W / 4),
+            (IN_H / 4, IN_W / 4),
+        ];
         for i in (0..4).rev() {
             let (h, w) = dims[i];
             let (cin, cout) = (CH[i], CH[i + 1]);
@@ -228,7 +253,17 @@ impl Net {
                     *d = 0.0;
                 }
             }
-            mm(cout, n, cin * 9, &dz, false, &cache.col[i], true, &mut grads[2 * i], 1.0);
+            mm(
+                cout,
+                n,
+                cin * 9,
+                &dz,
+                false,
+                &cache.col[i],
+                true,
+                &mut grads[2 * i],
+                1.0,
+            );
             for o in 0..cout {
                 grads[2 * i + 1][o] += dz[o * n..(o + 1) * n].iter().sum::<f32>();
             }
@@ -236,7 +271,17 @@ impl Net {
                 break;
             }
             let mut dcol = vec![0f32; cin * 9 * n];
-            mm(cin * 9, cout, n, &self.p[2 * i], true, &dz, false, &mut dcol, 0.0);
+            mm(
+                cin * 9,
+                cout,
+                n,
+                &self.p[2 * i],
+                true,
+                &dz,
+                false,
+                &mut dcol,
+                0.0,
+            );
             dz = vec![0f32; cin * n];
             col2im(&dcol, cin, h, w, &mut dz);
             dcur = dz;
@@ -292,7 +337,13 @@ impl Net {
             prev = bk;
         }
         let centre = centre.iter().map(|m| m.0 / m.1.max(1e-6)).collect();
-        Read { text, conf, cols, centre, probs }
+        Read {
+            text,
+            conf,
+            cols,
+            centre,
+            probs,
+        }
     }
 }
 
@@ -394,7 +445,17 @@ fn gemm_tiled(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32])
 
 /// C = A·B + beta·C with optional transposes (A is m×k, B is k×n logically).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn mm(m: usize, k: usize, n: usize, a: &[f32], at: bool, b: &[f32], bt: bool, c: &mut [f32], beta: f32) {
+pub(crate) fn mm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    at: bool,
+    b: &[f32],
+    bt: bool,
+    c: &mut [f32],
+    beta: f32,
+) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
     let (rsa, csa) = if at { (1, m as isize) } else { (k as isize, 1) };
     let (rsb, csb) = if bt { (1, k as isize) } else { (n as isize, 1) };
@@ -487,7 +548,14 @@ pub(crate) fn col2im(col: &[f32], c: usize, h: usize, w: usize, dx: &mut [f32]) 
 
 /// Max pooling (ph × pw), returns output and argmax indices into the input.
 #[inline(always)]
-pub(crate) fn pool(x: &[f32], c: usize, h: usize, w: usize, ph: usize, pw: usize) -> (Vec<f32>, Vec<u32>) {
+pub(crate) fn pool(
+    x: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    ph: usize,
+    pw: usize,
+) -> (Vec<f32>, Vec<u32>) {
     let (oh, ow) = (h / ph, w / pw);
     let mut out = vec![0f32; c * oh * ow];
     let mut idx = vec![0u32; c * oh * ow];
@@ -584,7 +652,9 @@ pub fn ctc_loss(lg: &[f32], nc: usize, label: &[usize], grad: &mut [f32]) -> f32
         }
     }
     let s = 2 * label.len() + 1;
-    let ext: Vec<usize> = (0..s).map(|i| if i % 2 == 0 { 0 } else { label[i / 2] }).collect();
+    let ext: Vec<usize> = (0..s)
+        .map(|i| if i % 2 == 0 { 0 } else { label[i / 2] })
+        .collect();
     let ninf = f32::NEG_INFINITY;
     let mut al = vec![ninf; T * s];
     let mut be = vec![ninf; T * s];
@@ -601,7 +671,11 @@ pub fn ctc_loss(lg: &[f32], nc: usize, label: &[usize], grad: &mut [f32]) -> f32
             if i >= 2 && ext[i] != 0 && ext[i] != ext[i - 2] {
                 a = lse(a, al[(t - 1) * s + i - 2]);
             }
-            al[t * s + i] = if a == ninf { ninf } else { a + lp[ext[i] * T + t] };
+            al[t * s + i] = if a == ninf {
+                ninf
+            } else {
+                a + lp[ext[i] * T + t]
+            };
         }
     }
     be[(T - 1) * s + s - 1] = lp[ext[s - 1] * T + T - 1];
@@ -617,7 +691,11 @@ pub fn ctc_loss(lg: &[f32], nc: usize, label: &[usize], grad: &mut [f32]) -> f32
             if i + 2 < s && ext[i] != 0 && ext[i] != ext[i + 2] {
                 b = lse(b, be[(t + 1) * s + i + 2]);
             }
-            be[t * s + i] = if b == ninf { ninf } else { b + lp[ext[i] * T + t] };
+            be[t * s + i] = if b == ninf {
+                ninf
+            } else {
+                b + lp[ext[i] * T + t]
+            };
         }
     }
     let logp = if s > 1 {
@@ -656,11 +734,13 @@ pub fn prepare(crop: &RgbImage, double: bool) -> Vec<f32> {
     let mut out = vec![0f32; IN_H * IN_W];
     let mut put = |x0: f32, x1: f32, y0: f32, y1: f32, ox: usize, ow: usize| {
         for oy in 0..IN_H {
-            let sy = (y0 + (oy as f32 + 0.5) / IN_H as f32 * (y1 - y0) - 0.5).clamp(0.0, h as f32 - 1.001);
+            let sy = (y0 + (oy as f32 + 0.5) / IN_H as f32 * (y1 - y0) - 0.5)
+                .clamp(0.0, h as f32 - 1.001);
             let (yi, ay) = (sy as usize, sy.fract());
             let yj = (yi + 1).min(h - 1);
             for ox2 in 0..ow {
-                let sx = (x0 + (ox2 as f32 + 0.5) / ow as f32 * (x1 - x0) - 0.5).clamp(0.0, w as f32 - 1.001);
+                let sx = (x0 + (ox2 as f32 + 0.5) / ow as f32 * (x1 - x0) - 0.5)
+                    .clamp(0.0, w as f32 - 1.001);
                 let (xi, ax) = (sx as usize, sx.fract());
                 let xj = (xi + 1).min(w - 1);
                 let v = grey[yi * w + xi] * (1.0 - ax) * (1.0 - ay)
@@ -697,10 +777,18 @@ mod tests {
     fn tiled_gemm_matches() {
         let mut s = 1u64;
         let mut rnd = || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
         };
-        for &(m, k, n) in &[(16, 9, 4096), (5, 7, 13), (66, 128, 32), (3, 1, 9), (64, 576, 256)] {
+        for &(m, k, n) in &[
+            (16, 9, 4096),
+            (5, 7, 13),
+            (66, 128, 32),
+            (3, 1, 9),
+            (64, 576, 256),
+        ] {
             let a: Vec<f32> = (0..m * k).map(|_| rnd()).collect();
             let b: Vec<f32> = (0..k * n).map(|_| rnd()).collect();
             let init: Vec<f32> = (0..m * n).map(|_| rnd()).collect();

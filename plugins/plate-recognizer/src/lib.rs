@@ -270,7 +270,11 @@ fn read_candidates(full: &RgbImage, cands: &[Cand], net: &cnn::Net) -> Option<Re
                 if debug {
                     eprintln!("  -> {} {} {:.3}", r.plate, r.color.as_str(), r.confidence);
                 }
-                if best.as_ref().map(|b| r.confidence > b.confidence).unwrap_or(true) {
+                if best
+                    .as_ref()
+                    .map(|b| r.confidence > b.confidence)
+                    .unwrap_or(true)
+                {
                     best = Some(r);
                 }
             }
@@ -283,7 +287,11 @@ fn read_candidates(full: &RgbImage, cands: &[Cand], net: &cnn::Net) -> Option<Re
     // pass 2 (still nothing confident): zoom into the largest candidates
     // without a clear read -- a plate merged with its surroundings into one
     // big blob -- and locate again inside them at a finer scale
-    if best.as_ref().map(|b| b.confidence < MIN_CONFIDENCE).unwrap_or(true) {
+    if best
+        .as_ref()
+        .map(|b| b.confidence < MIN_CONFIDENCE)
+        .unwrap_or(true)
+    {
         let mut big: Vec<usize> = (0..cands.len()).filter(|&i| promise[i] < 2).collect();
         big.sort_by(|&a, &b| (cands[b].w * cands[b].h).total_cmp(&(cands[a].w * cands[a].h)));
         for &ci in big.iter().take(ZOOMS) {
@@ -292,9 +300,18 @@ fn read_candidates(full: &RgbImage, cands: &[Cand], net: &cnn::Net) -> Option<Re
                 for (r, reader_conf) in read_candidate(full, &sc, net, 0, &mut p) {
                     sure = sure.max(reader_conf);
                     if debug {
-                        eprintln!("  zoom {ci} {sc:?} -> {} {} {:.3}", r.plate, r.color.as_str(), r.confidence);
+                        eprintln!(
+                            "  zoom {ci} {sc:?} -> {} {} {:.3}",
+                            r.plate,
+                            r.color.as_str(),
+                            r.confidence
+                        );
                     }
-                    if best.as_ref().map(|b| r.confidence > b.confidence).unwrap_or(true) {
+                    if best
+                        .as_ref()
+                        .map(|b| r.confidence > b.confidence)
+                        .unwrap_or(true)
+                    {
                         best = Some(r);
                     }
                 }
@@ -380,7 +397,13 @@ fn read_candidate(
             Some(col) => col,
             None => plate_color(&crop),
         };
-        if let Some(r) = read_prepared(net, &cnn::prepare(&crop, false), color, Some((full, c, *ew, *eh)), promise) {
+        if let Some(r) = read_prepared(
+            net,
+            &cnn::prepare(&crop, false),
+            color,
+            Some((full, c, *ew, *eh)),
+            promise,
+        ) {
             out.push(r);
         }
         if pass == 0 && aspect < 2.6 && matches!(color, Color::Yellow | Color::White) {
@@ -399,7 +422,9 @@ pub fn valid_plate(t: &[char]) -> bool {
     (t.len() == 7 || t.len() == 8)
         && PROVINCES.contains(t[0])
         && t[1].is_ascii_uppercase()
-        && t[2..].iter().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        && t[2..]
+            .iter()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
 }
 
 fn read_prepared(
@@ -413,7 +438,12 @@ fn read_prepared(
     *promise = (*promise).max(read.conf.iter().filter(|&&p| p >= 0.5).count());
     let (mut text, mut probs) = (read.text.clone(), read.conf.clone());
     if std::env::var("PLATE_DEBUG").is_ok() {
-        eprintln!("  raw read {} {:?} {:?}", text.iter().collect::<String>(), color, probs);
+        eprintln!(
+            "  raw read {} {:?} {:?}",
+            text.iter().collect::<String>(),
+            color,
+            probs
+        );
     }
     if !valid_plate(&text) {
         return None;
@@ -429,7 +459,9 @@ fn read_prepared(
     };
     let reader_conf = conf(&probs);
     if let Some((full, c, ew, eh)) = single_row {
-        if let Some((ch, p)) = refine_province(full, c, ew, eh, &read, color, net, PROVINCE_MLP_WEIGHT) {
+        if let Some((ch, p)) =
+            refine_province(full, c, ew, eh, &read, color, net, PROVINCE_MLP_WEIGHT)
+        {
             text[0] = ch;
             probs[0] = p;
         }
@@ -452,7 +484,11 @@ pub const PROVINCE_MLP_WEIGHT: f32 = 0.5;
 /// Development aid: reads a tight plate crop (the whole image is the plate)
 /// and returns the sequence reader's text and the plate text with the
 /// province refined at each of the given MLP weights.
-pub fn diagnose_crop(img: &RgbImage, color: Color, weights: &[f32]) -> Option<(String, Vec<String>)> {
+pub fn diagnose_crop(
+    img: &RgbImage,
+    color: Color,
+    weights: &[f32],
+) -> Option<(String, Vec<String>)> {
     let net = model().ok()?;
     let (w, h) = (img.width() as f32, img.height() as f32);
     let c = Cand {
@@ -518,7 +554,11 @@ fn refine_province(
         let pm = prov_net.predict(&mlp::char_features(&patch, pw, ph)[..pcnn::S * pcnn::S]);
         return Some(vote(prov_net, net, read, &pm, w_mlp, "seg"));
     }
-    let centres: &[f32] = if read.text.len() == 8 { &CENTRES_8 } else { &CENTRES_7 };
+    let centres: &[f32] = if read.text.len() == 8 {
+        &CENTRES_8
+    } else {
+        &CENTRES_7
+    };
     // u = a + b * mm over the characters after the province
     let pts: Vec<(f32, f32)> = (1..read.text.len())
         .map(|i| (centres[i], (read.centre[i] + 0.5) / cnn::T as f32))
@@ -573,7 +613,11 @@ fn refine_province(
     let to_x = |u: f32| (((u - u0) / (u1 - u0)) * w as f32).clamp(0.0, w as f32 - 1.0) as usize;
     // ink per column and per row (in the letter's slot)
     let col_ink: Vec<usize> = (0..w)
-        .map(|x| (h / 8..h - h / 8).filter(|&y| bin.d[y * w + x] != 0).count())
+        .map(|x| {
+            (h / 8..h - h / 8)
+                .filter(|&y| bin.d[y * w + x] != 0)
+                .count()
+        })
         .collect();
     let lc = uc + b * (centres[1] - centres[0]);
     let (lx0, lx1) = (to_x(lc - 0.45 * gw), to_x(lc + 0.45 * gw));
@@ -625,7 +669,10 @@ fn refine_province(
         }
     }
     if std::env::var("PLATE_DEBUG").is_ok() {
-        if let Some(d) = std::env::var("PLATE_DEBUG").ok().filter(|d| std::path::Path::new(d).is_dir()) {
+        if let Some(d) = std::env::var("PLATE_DEBUG")
+            .ok()
+            .filter(|d| std::path::Path::new(d).is_dir())
+        {
             let _ = win.save(format!("{d}/prov_win_{}.png", c.cx as u32));
             if let Some(im) = image::GrayImage::from_raw(pw as u32, ph as u32, patch.clone()) {
                 let _ = im.save(format!("{d}/prov_patch_{}.png", c.cx as u32));
@@ -638,7 +685,14 @@ fn refine_province(
 
 /// The province: weighted average of the MLP's probabilities and the
 /// reader's (province classes at the province's peak column, renormalised).
-fn vote(prov_net: &pcnn::PNet, net: &cnn::Net, read: &cnn::Read, pm: &[f32], w_mlp: f32, how: &str) -> (char, f32) {
+fn vote(
+    prov_net: &pcnn::PNet,
+    net: &cnn::Net,
+    read: &cnn::Read,
+    pm: &[f32],
+    w_mlp: f32,
+    how: &str,
+) -> (char, f32) {
     let t0 = read.cols[0];
     let mut pc: Vec<f32> = prov_net
         .classes
@@ -661,8 +715,14 @@ fn vote(prov_net: &pcnn::PNet, net: &cnn::Net, read: &cnn::Read, pm: &[f32], w_m
         .max_by(|x, y| x.1.partial_cmp(&y.1).unwrap_or(std::cmp::Ordering::Equal))
         .unwrap_or((0, 0.0));
     if std::env::var("PLATE_DEBUG").is_ok() {
-        let (mi, mp) = pm.iter().enumerate().fold((0, 0f32), |a, (i, &p)| if p > a.1 { (i, p) } else { a });
-        eprintln!("  province ({how}): mlp {} {mp:.2}, reader {} -> {} {bp:.2}", prov_net.classes[mi], read.text[0], prov_net.classes[bi]);
+        let (mi, mp) = pm
+            .iter()
+            .enumerate()
+            .fold((0, 0f32), |a, (i, &p)| if p > a.1 { (i, p) } else { a });
+        eprintln!(
+            "  province ({how}): mlp {} {mp:.2}, reader {} -> {} {bp:.2}",
+            prov_net.classes[mi], read.text[0], prov_net.classes[bi]
+        );
     }
     (prov_net.classes[bi], bp)
 }
@@ -752,7 +812,6 @@ fn hsv(r: u8, g: u8, b: u8) -> (f32, f32, f32) {
     (h, s, v)
 }
 
-
 /// Plate colour of a rectified crop from its polarity and background hue:
 /// the ink (characters) is the minority of the two Otsu classes of the
 /// crop's central band; light ink means blue or black, dark ink yellow,
@@ -839,7 +898,11 @@ impl Mask {
                     cnt -= src[x - rx - 1] as usize;
                 }
                 let n = (x + rx + 1).min(w) - x.saturating_sub(rx);
-                dst[x] = if dilate { (cnt > 0) as u8 } else { (cnt == n) as u8 };
+                dst[x] = if dilate {
+                    (cnt > 0) as u8
+                } else {
+                    (cnt == n) as u8
+                };
             }
         }
         // columns, all at once, row by row
@@ -1027,7 +1090,6 @@ fn color_candidates(img: &RgbImage, classes: &[u8], color: Color, out: &mut Vec<
         .components(150, 4000)
         .into_iter()
         .chain(m2.components(150, 4000))
-
         .filter_map(|comp| {
             let mut c = pca_rect(&comp, w);
             c.color = Some(color);
@@ -1154,7 +1216,6 @@ fn rectify_window(
     }
     out
 }
-
 
 #[derive(Clone, Copy, Debug)]
 struct BBox {
@@ -1422,7 +1483,6 @@ fn segment(crop: &RgbImage, color: Color) -> Option<(Vec<(usize, usize, Vec<u8>)
     }
     Some((out, score))
 }
-
 
 /// Otsu's threshold of a 256-bin histogram.
 fn otsu(hist: &[u32; 256]) -> u8 {

@@ -23,7 +23,16 @@ pub struct PNet {
 }
 
 pub fn shapes(nc: usize) -> Vec<(usize, usize)> {
-    vec![(C1, 9), (C1, 1), (C2, C1 * 9), (C2, 1), (H, F), (H, 1), (nc, H), (nc, 1)]
+    vec![
+        (C1, 9),
+        (C1, 1),
+        (C2, C1 * 9),
+        (C2, 1),
+        (H, F),
+        (H, 1),
+        (nc, H),
+        (nc, 1),
+    ]
 }
 
 #[derive(Default)]
@@ -172,12 +181,32 @@ impl PNet {
                 *d = 0.0
             }
         });
-        mm(C2, s2 * s2, C1 * 9, &dz2, false, &c.col1, true, &mut g[2], 1.0);
+        mm(
+            C2,
+            s2 * s2,
+            C1 * 9,
+            &dz2,
+            false,
+            &c.col1,
+            true,
+            &mut g[2],
+            1.0,
+        );
         for o in 0..C2 {
             g[3][o] += dz2[o * s2 * s2..(o + 1) * s2 * s2].iter().sum::<f32>();
         }
         let mut dcol = vec![0f32; C1 * 9 * s2 * s2];
-        mm(C1 * 9, C2, s2 * s2, &self.p[2], true, &dz2, false, &mut dcol, 0.0);
+        mm(
+            C1 * 9,
+            C2,
+            s2 * s2,
+            &self.p[2],
+            true,
+            &dz2,
+            false,
+            &mut dcol,
+            0.0,
+        );
         let mut dp1 = vec![0f32; C1 * s2 * s2];
         col2im(&dcol, C1, s2, s2, &mut dp1);
         let mut dz1 = vec![0f32; C1 * S * S];

@@ -163,7 +163,8 @@ impl Glyphs {
             }
         }
         for set in ["single", "green", "down", "up"] {
-            let all: Vec<&(&str, char, GrayImage, u32, u32)> = raw.iter().filter(|r| r.0 == set).collect();
+            let all: Vec<&(&str, char, GrayImage, u32, u32)> =
+                raw.iter().filter(|r| r.0 == set).collect();
             let bright = all.iter().filter(|r| bright_border(&r.2)).count();
             let dark_ink = bright * 2 > all.len();
             for (_, c, img, w, h) in all {
@@ -201,7 +202,10 @@ impl Glyphs {
                 "green" | "green_yellow" => (480, 140),
                 _ => (440, 140),
             };
-            g.blanks.insert(key, imageops::resize(&rgb, bw, bh, imageops::FilterType::Triangle));
+            g.blanks.insert(
+                key,
+                imageops::resize(&rgb, bw, bh, imageops::FilterType::Triangle),
+            );
         }
         Ok(g)
     }
@@ -255,8 +259,17 @@ impl Glyphs {
 impl Glyphs {
     /// Ink mask (w, h, values 0..1) of a single-row glyph, 45 × 90 shaped:
     /// the font glyph or, with probability `real_p`, a real crop.
-    pub fn single_mask(&self, c: char, real_p: f32, rng: &mut Rng) -> Option<(usize, usize, Vec<f32>)> {
-        if let Some(list) = self.real.get(&c).filter(|v| !v.is_empty() && rng.chance(real_p)) {
+    pub fn single_mask(
+        &self,
+        c: char,
+        real_p: f32,
+        rng: &mut Rng,
+    ) -> Option<(usize, usize, Vec<f32>)> {
+        if let Some(list) = self
+            .real
+            .get(&c)
+            .filter(|v| !v.is_empty() && rng.chance(real_p))
+        {
             let img = &list[rng.below(list.len())];
             let sq = imageops::resize(img, 90, 90, imageops::FilterType::Triangle);
             let mut m = Vec::with_capacity(45 * 90);
@@ -312,8 +325,14 @@ pub fn swap_province(img: &RgbImage, g: &Glyphs, rng: &mut Rng) -> Option<(RgbIm
     let c = prov[rng.below(prov.len())];
     let (mw, mh, mask) = g.single_mask(c, 0.5, rng)?;
     let mut out = img.clone();
-    let (gx0, gx1) = (bx as f32 * rng.range(0.05, 0.2), bx as f32 * rng.range(0.85, 0.97));
-    let (gy0, gy1) = (h as f32 * rng.range(0.1, 0.2), h as f32 * rng.range(0.8, 0.9));
+    let (gx0, gx1) = (
+        bx as f32 * rng.range(0.05, 0.2),
+        bx as f32 * rng.range(0.85, 0.97),
+    );
+    let (gy0, gy1) = (
+        h as f32 * rng.range(0.1, 0.2),
+        h as f32 * rng.range(0.8, 0.9),
+    );
     for y in 0..h {
         for x in 0..bx {
             let mut a = 0f32;
@@ -338,8 +357,15 @@ pub fn swap_province(img: &RgbImage, g: &Glyphs, rng: &mut Rng) -> Option<(RgbIm
 pub fn random_text(kind: Kind, rng: &mut Rng) -> Vec<char> {
     let prov: Vec<char> = PROVINCES.chars().collect();
     let alnum: Vec<char> = ALNUM.chars().collect();
-    let letters: Vec<char> = alnum.iter().copied().filter(|c| c.is_ascii_uppercase()).collect();
-    let mut t = vec![prov[rng.below(prov.len())], letters[rng.below(letters.len())]];
+    let letters: Vec<char> = alnum
+        .iter()
+        .copied()
+        .filter(|c| c.is_ascii_uppercase())
+        .collect();
+    let mut t = vec![
+        prov[rng.below(prov.len())],
+        letters[rng.below(letters.len())],
+    ];
     let letter_p = rng.range(0.0, 0.5);
     for _ in 0..kind.len() - 2 {
         if rng.chance(letter_p) {
@@ -417,7 +443,10 @@ pub fn render_plate(g: &Glyphs, kind: Kind, text: &[char], real_p: f32, rng: &mu
             let img = &list[rng.below(list.len())];
             let side = sh.round() as u32;
             let sq = imageops::resize(img, side, side, imageops::FilterType::Triangle);
-            mask = sq.pixels().map(|p| ((p.0[0] as f32 - 60.0) / 120.0).clamp(0.0, 1.0)).collect();
+            mask = sq
+                .pixels()
+                .map(|p| ((p.0[0] as f32 - 60.0) / 120.0).clamp(0.0, 1.0))
+                .collect();
             mw = side;
             mh = side;
             ox = sx + sw / 2.0 - side as f32 / 2.0;
@@ -479,7 +508,11 @@ pub fn augment_crop(plate: &RgbImage, out_w: u32, out_h: u32, rng: &mut Rng) -> 
     );
     let (sw, sh) = (small.width() as f32, small.height() as f32);
     // surroundings: a car-body colour with a gradient
-    let base = [rng.range(0.0, 255.0), rng.range(0.0, 255.0), rng.range(0.0, 255.0)];
+    let base = [
+        rng.range(0.0, 255.0),
+        rng.range(0.0, 255.0),
+        rng.range(0.0, 255.0),
+    ];
     let grad = rng.range(-0.6, 0.6);
     // the crop window in plate coordinates
     let ml = rng.range(-0.04, 0.2) * sw;
@@ -493,7 +526,11 @@ pub fn augment_crop(plate: &RgbImage, out_w: u32, out_h: u32, rng: &mut Rng) -> 
     let (ww, wh) = (sw + ml + mr, sh + mt + mb);
     let contrast = rng.range(0.45, 1.15);
     let bright = rng.range(-60.0, 50.0);
-    let cast = [rng.range(0.85, 1.15), rng.range(0.85, 1.15), rng.range(0.85, 1.15)];
+    let cast = [
+        rng.range(0.85, 1.15),
+        rng.range(0.85, 1.15),
+        rng.range(0.85, 1.15),
+    ];
     let shade = rng.range(-0.4, 0.4);
     let noise = rng.range(0.0, 12.0);
     let mut out = RgbImage::new(out_w, out_h);
@@ -560,7 +597,11 @@ pub fn scene(w: u32, h: u32, plates: &[(&RgbImage, u32, u32, u32)], rng: &mut Rn
         // a car body around the plate
         let (bx0, by0) = (x.saturating_sub(pw), y.saturating_sub(ph * 3));
         let (bx1, by1) = ((x + 2 * pw).min(w), (y + ph * 2).min(h));
-        let body = [rng.below(200) as u8 + 20, rng.below(200) as u8 + 20, rng.below(200) as u8 + 20];
+        let body = [
+            rng.below(200) as u8 + 20,
+            rng.below(200) as u8 + 20,
+            rng.below(200) as u8 + 20,
+        ];
         for yy in by0..by1 {
             for xx in bx0..bx1 {
                 photo.put_pixel(xx, yy, Rgb(body));

@@ -15,7 +15,9 @@ fn encode(img: &RgbImage, fmt: image::ImageFormat) -> Vec<u8> {
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -62,12 +64,20 @@ fn black_plate() {
 /// other).
 #[test]
 fn several_plates_most_confident_wins() {
-    let one = recognize(&fixture("multi-1.jpg")).unwrap().expect("plate 1 alone");
-    let two = recognize(&fixture("multi-2.jpg")).unwrap().expect("plate 2 alone");
+    let one = recognize(&fixture("multi-1.jpg"))
+        .unwrap()
+        .expect("plate 1 alone");
+    let two = recognize(&fixture("multi-2.jpg"))
+        .unwrap()
+        .expect("plate 2 alone");
     assert_eq!(one.plate, "浙A7M219");
     assert_eq!(two.plate, "闽D50K63");
     let both = recognize(&fixture("multi.jpg")).unwrap().expect("a plate");
-    let want = if one.confidence >= two.confidence { &one } else { &two };
+    let want = if one.confidence >= two.confidence {
+        &one
+    } else {
+        &two
+    };
     assert_eq!(both.plate, want.plate);
     assert!((both.confidence - want.confidence).abs() < 0.05);
 }
@@ -156,7 +166,11 @@ fn ctc_gradient() {
         let lm = cnn::ctc_loss(&lg, nc, &label, &mut tmp);
         lg[j] += e;
         let num = (lp - lm) / (2.0 * e);
-        assert!((num - g[j]).abs() < 2e-2, "logit {j}: numeric {num} vs {}", g[j]);
+        assert!(
+            (num - g[j]).abs() < 2e-2,
+            "logit {j}: numeric {num} vs {}",
+            g[j]
+        );
     }
 }
 
@@ -170,7 +184,15 @@ fn garbage_is_err() {
 
 #[test]
 fn uniform_and_tiny_images_do_not_panic() {
-    for (w, h) in [(1, 1), (16, 8), (17, 9), (100, 3), (3, 100), (2000, 40), (64, 64)] {
+    for (w, h) in [
+        (1, 1),
+        (16, 8),
+        (17, 9),
+        (100, 3),
+        (3, 100),
+        (2000, 40),
+        (64, 64),
+    ] {
         let img = RgbImage::from_pixel(w, h, Rgb([0, 0, 255]));
         let _ = recognize(&encode(&img, image::ImageFormat::Png));
     }
@@ -241,7 +263,10 @@ fn net_gradient() {
 #[test]
 fn province_model_loads_and_round_trips() {
     let p = plate_recognizer::province_model().expect("province model loads");
-    assert_eq!(p.classes.iter().collect::<String>(), plate_recognizer::PROVINCES);
+    assert_eq!(
+        p.classes.iter().collect::<String>(),
+        plate_recognizer::PROVINCES
+    );
     let again = plate_recognizer::pcnn::PNet::from_bytes(&p.to_bytes()).unwrap();
     assert_eq!(again.p, p.p);
     // a blank glyph gives a probability distribution

@@ -39,7 +39,10 @@ fn main() {
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--bench") {
-        let n = args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
+        let n = args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(usize::MAX);
         bench(dir, n);
         return;
     }
@@ -52,7 +55,10 @@ fn main() {
         for line in l.lines().skip(1) {
             let f: Vec<&str> = line.split('\t').collect();
             if f.len() >= 3 {
-                all_plates.entry(f[1].to_string()).or_default().push(norm(f[2]));
+                all_plates
+                    .entry(f[1].to_string())
+                    .or_default()
+                    .push(norm(f[2]));
             }
             if f.len() >= 4 && f[1] == f[2] {
                 let c = match f[3] {
@@ -111,7 +117,12 @@ fn main() {
         if is_exact {
             exact += 1;
         }
-        if is_exact || all_plates.get(&label).map(|v| v.contains(&g)).unwrap_or(false) {
+        if is_exact
+            || all_plates
+                .get(&label)
+                .map(|v| v.contains(&g))
+                .unwrap_or(false)
+        {
             any_plate += 1;
         }
         if let Some(want_c) = colors.get(&label) {
@@ -197,7 +208,9 @@ fn bench(dir: &Path, n: usize) {
     for p in photos(dir).into_iter().take(n) {
         let label = p.file_stem().unwrap().to_string_lossy().to_string();
         // by content, not extension (a few EasyPR ".jpg" files are not JPEG)
-        let Ok(bytes) = std::fs::read(&p) else { continue };
+        let Ok(bytes) = std::fs::read(&p) else {
+            continue;
+        };
         let Ok(img) = image::load_from_memory(&bytes) else {
             eprintln!("skipped {}: not decodable", p.display());
             continue;
@@ -239,7 +252,11 @@ fn bench(dir: &Path, n: usize) {
     println!(
         "1280x720 photos:   {} ({})",
         ms.len(),
-        if cfg!(target_arch = "wasm32") { "inside wasm32-wasip2" } else { "native" }
+        if cfg!(target_arch = "wasm32") {
+            "inside wasm32-wasip2"
+        } else {
+            "native"
+        }
     );
     println!(
         "ms per photo:      {mean:.1} mean, {:.1} median, {:.1} max",

@@ -58,7 +58,9 @@ fn photo(g: &Glyphs, kind: Kind, text: &[char], seed: u64) -> RgbImage {
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
-        return Err("usage: render-plate GLYPH_DIR PLATE OUT.jpg [KIND] | GLYPH_DIR --fixtures DIR".into());
+        return Err(
+            "usage: render-plate GLYPH_DIR PLATE OUT.jpg [KIND] | GLYPH_DIR --fixtures DIR".into(),
+        );
     }
     let g = Glyphs::load(Path::new(&args[1]))?;
     if args[2] == "--fixtures" {
@@ -91,10 +93,19 @@ fn main() -> Result<(), String> {
             }
         }
         let pb = image::imageops::blur(&pb, 1.2);
-        let both = synth::scene(960, 540, &[(&pa, 120, 300, 240), (&pb, 640, 160, 150)], &mut Rng::new(8));
+        let both = synth::scene(
+            960,
+            540,
+            &[(&pa, 120, 300, 240), (&pb, 640, 160, 150)],
+            &mut Rng::new(8),
+        );
         let only_a = synth::scene(960, 540, &[(&pa, 120, 300, 240)], &mut Rng::new(8));
         let only_b = synth::scene(960, 540, &[(&pb, 640, 160, 150)], &mut Rng::new(8));
-        for (img, name) in [(both, "multi.jpg"), (only_a, "multi-1.jpg"), (only_b, "multi-2.jpg")] {
+        for (img, name) in [
+            (both, "multi.jpg"),
+            (only_a, "multi-1.jpg"),
+            (only_b, "multi-2.jpg"),
+        ] {
             save_jpeg(&img, &dir.join(name))?;
             println!("wrote {}", dir.join(name).display());
         }
@@ -108,7 +119,11 @@ fn main() -> Result<(), String> {
     };
     let text: Vec<char> = plate.chars().collect();
     if text.len() != kind.len() {
-        return Err(format!("a {} plate has {} characters", kind_name(kind), kind.len()));
+        return Err(format!(
+            "a {} plate has {} characters",
+            kind_name(kind),
+            kind.len()
+        ));
     }
     let img = photo(&g, kind, &text, 1);
     if out.extension().map(|e| e == "png").unwrap_or(false) {

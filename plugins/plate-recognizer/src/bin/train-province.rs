@@ -76,7 +76,11 @@ fn load_grey_patch(p: &Path) -> Option<Patch> {
         hist[v as usize] += 1;
     }
     let total = raw.len() as f64;
-    let sum_all: f64 = hist.iter().enumerate().map(|(i, &v)| i as f64 * v as f64).sum();
+    let sum_all: f64 = hist
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| i as f64 * v as f64)
+        .sum();
     let (mut wb, mut sb, mut best, mut t) = (0f64, 0f64, -1f64, 128u8);
     for (i, &c) in hist.iter().enumerate() {
         wb += c as f64;
@@ -378,7 +382,11 @@ fn main() {
         let pr = train_net("province", provinces, &pr_data, 96, epochs, &mut rng);
         let bytes = mlp::save_models(&[pr]);
         std::fs::write(out, &bytes).expect("write model");
-        eprintln!("wrote {} ({} bytes), features {SIDE}x{SIDE}", out.display(), bytes.len());
+        eprintln!(
+            "wrote {} ({} bytes), features {SIDE}x{SIDE}",
+            out.display(),
+            bytes.len()
+        );
     } else {
         train_cnn(&pr_data, epochs, out, &mut rng);
     }
@@ -414,7 +422,11 @@ fn train_cnn(data: &[Sample], epochs: usize, out: &Path, rng: &mut Rng) {
             let mut g: Vec<Vec<f32>> = net.p.iter().map(|t| vec![0.0; t.len()]).collect();
             for &idx in chunk {
                 let s = tr[idx];
-                let p = if rng.f() < 0.8 { augment(&s.patch, rng) } else { s.patch.clone() };
+                let p = if rng.f() < 0.8 {
+                    augment(&s.patch, rng)
+                } else {
+                    s.patch.clone()
+                };
                 let lg = net.forward(&feat(&p), &mut cache);
                 let mx = lg.iter().copied().fold(f32::MIN, f32::max);
                 let e: Vec<f32> = lg.iter().map(|v| (v - mx).exp()).collect();
@@ -440,7 +452,11 @@ fn train_cnn(data: &[Sample], epochs: usize, out: &Path, rng: &mut Rng) {
             .iter()
             .filter(|s| {
                 let pr = net.predict(&feat(&s.patch));
-                pr.iter().enumerate().fold((0, f32::MIN), |a, (i, &v)| if v > a.1 { (i, v) } else { a }).0 == s.label
+                pr.iter()
+                    .enumerate()
+                    .fold((0, f32::MIN), |a, (i, &v)| if v > a.1 { (i, v) } else { a })
+                    .0
+                    == s.label
             })
             .count();
         eprintln!(

@@ -27,7 +27,10 @@ use std::path::Path;
 use std::time::Instant;
 
 fn env<T: std::str::FromStr>(k: &str, d: T) -> T {
-    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
 }
 
 struct Data {
@@ -118,7 +121,11 @@ fn main() -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .filter(|p| p.extension().map(|e| e == "jpg" || e == "png").unwrap_or(false))
+        .filter(|p| {
+            p.extension()
+                .map(|e| e == "jpg" || e == "png")
+                .unwrap_or(false)
+        })
         .collect();
     files.sort();
     let (mut lpr, mut lpr_val) = (Vec::new(), Vec::new());
@@ -164,15 +171,21 @@ fn main() -> Result<(), String> {
                 );
             }
         }
-        sheet.save(Path::new(&dir).join("samples.png")).map_err(|e| e.to_string())?;
+        sheet
+            .save(Path::new(&dir).join("samples.png"))
+            .map_err(|e| e.to_string())?;
         let mut lp = image::RgbImage::new(94 * 3 * 2, 24 * 3 * 6);
         for (i, (img, _)) in data.lpr.iter().take(12).enumerate() {
             let mut r = Rng::new(i as u64);
-            let img = &synth::swap_province(img, &data.glyphs, &mut r).map(|x| x.0).unwrap_or(img.clone());
-            let big = image::imageops::resize(img, 94 * 3, 24 * 3, image::imageops::FilterType::Nearest);
+            let img = &synth::swap_province(img, &data.glyphs, &mut r)
+                .map(|x| x.0)
+                .unwrap_or(img.clone());
+            let big =
+                image::imageops::resize(img, 94 * 3, 24 * 3, image::imageops::FilterType::Nearest);
             image::imageops::overlay(&mut lp, &big, (i % 2) as i64 * 282, (i / 2) as i64 * 72);
         }
-        lp.save(Path::new(&dir).join("lpr.png")).map_err(|e| e.to_string())?;
+        lp.save(Path::new(&dir).join("lpr.png"))
+            .map_err(|e| e.to_string())?;
         return Ok(());
     }
     let mut rng = Rng::new(seed);
@@ -193,13 +206,16 @@ fn main() -> Result<(), String> {
                     let net = &net;
                     let data = &data;
                     s.spawn(move || {
-                        let mut g: Vec<Vec<f32>> = net.p.iter().map(|t| vec![0.0; t.len()]).collect();
+                        let mut g: Vec<Vec<f32>> =
+                            net.p.iter().map(|t| vec![0.0; t.len()]).collect();
                         let mut loss = 0f32;
                         let mut cache = Cache::default();
                         for i in th * per..((th + 1) * per).min(batch) {
                             let mut r = Rng::new(seed_of(seed, step, i as u64));
                             let (x, text, _) = data.sample(&mut r);
-                            let Some(label) = data.label(&text) else { continue };
+                            let Some(label) = data.label(&text) else {
+                                continue;
+                            };
                             let lg = net.forward(&x, &mut cache);
                             let mut dl = vec![0f32; lg.len()];
                             loss += cnn::ctc_loss(&lg, net.classes.len(), &label, &mut dl);

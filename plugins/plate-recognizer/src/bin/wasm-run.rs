@@ -52,7 +52,8 @@ fn main() -> Result<(), String> {
     for a in &args[3..] {
         b.arg(a);
     }
-    b.preopened_dir(&args[2], "/data", FsPerms::ReadOnly).map_err(e)?;
+    b.preopened_dir(&args[2], "/data", FsPerms::ReadOnly)
+        .map_err(e)?;
     let mut store = Store::new(
         &engine,
         State {
