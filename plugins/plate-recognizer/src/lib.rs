@@ -85,6 +85,13 @@ pub fn model() -> Result<&'static cnn::Net, String> {
     }
 }
 
+/// `PLATE_DEBUG` set (development aid: candidates and reads on stderr; a
+/// directory name also gets crops saved), read once.
+fn debug_on() -> bool {
+    static D: OnceLock<bool> = OnceLock::new();
+    *D.get_or_init(|| std::env::var("PLATE_DEBUG").is_ok())
+}
+
 /// Recognise the main plate in an encoded image (JPEG or PNG).
 /// `Err` = cannot decode (or no model); `Ok(None)` = no plate found.
 pub fn recognize(image_bytes: &[u8]) -> Result<Option<Recognition>, String> {
@@ -238,7 +245,7 @@ fn locate_impl(full: &RgbImage) -> Vec<Cand> {
 
 /// Reads every candidate; the most confident valid read wins.
 fn read_candidates(full: &RgbImage, cands: &[Cand], net: &cnn::Net) -> Option<Recognition> {
-    let debug = std::env::var("PLATE_DEBUG").is_ok();
+    let debug = debug_on();
     let mut best: Option<Recognition> = None;
     // the most confident read by the reader alone (before the province vote)
     let mut sure = 0f32;
@@ -437,7 +444,7 @@ fn read_prepared(
     let read = net.read_aligned(x);
     *promise = (*promise).max(read.conf.iter().filter(|&&p| p >= 0.5).count());
     let (mut text, mut probs) = (read.text.clone(), read.conf.clone());
-    if std::env::var("PLATE_DEBUG").is_ok() {
+    if debug_on() {
         eprintln!(
             "  raw read {} {:?} {:?}",
             text.iter().collect::<String>(),
@@ -569,7 +576,7 @@ fn refine_province(
     let sxx: f32 = pts.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
     let sxy: f32 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
     let b = sxy / sxx.max(1e-6);
-    let dbg = std::env::var("PLATE_DEBUG").is_ok();
+    let dbg = debug_on();
     if !(0.0005..0.004).contains(&b) {
         if dbg {
             eprintln!("  province: slope {b} out of range");
@@ -668,7 +675,7 @@ fn refine_province(
             patch[yy * pw + xx] = bin.d[(by0 + yy) * w + px0 + xx] * 255;
         }
     }
-    if std::env::var("PLATE_DEBUG").is_ok() {
+    if debug_on() {
         if let Some(d) = std::env::var("PLATE_DEBUG")
             .ok()
             .filter(|d| std::path::Path::new(d).is_dir())
@@ -714,7 +721,7 @@ fn vote(
         .enumerate()
         .max_by(|x, y| x.1.partial_cmp(&y.1).unwrap_or(std::cmp::Ordering::Equal))
         .unwrap_or((0, 0.0));
-    if std::env::var("PLATE_DEBUG").is_ok() {
+    if debug_on() {
         let (mi, mp) = pm
             .iter()
             .enumerate()
@@ -1093,7 +1100,7 @@ fn color_candidates(img: &RgbImage, classes: &[u8], color: Color, out: &mut Vec<
         .filter_map(|comp| {
             let mut c = pca_rect(&comp, w);
             c.color = Some(color);
-            if std::env::var("PLATE_DEBUG").is_ok() && comp.len() > 300 {
+            if debug_on() && comp.len() > 300 {
                 eprintln!(
                     "{:?} comp n={} {:?} fill={:.2}",
                     color,
@@ -1145,7 +1152,7 @@ fn edge_candidates(img: &RgbImage, out: &mut Vec<Cand>) {
         .into_iter()
         .filter_map(|comp| {
             let c = pca_rect(&comp, w);
-            if std::env::var("PLATE_DEBUG").is_ok() && comp.len() > 200 {
+            if debug_on() && comp.len() > 200 {
                 eprintln!(
                     "edge comp n={} {:?} fill={:.2}",
                     comp.len(),
