@@ -16,7 +16,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::stats::{Pacer, Stats};
+use crate::stats::{Pacer, Schedule, Stats};
 use crate::{Load, epoch_ns, io_timeout};
 
 pub const CONFIG: &str = r#"
@@ -105,17 +105,11 @@ struct Shared {
 
 pub async fn run(users: Vec<Option<(usize, UserConn)>>, load: &Load) -> (Stats, Duration) {
     let n = users.len().max(1);
-    let per_client = if load.rate > 0.0 {
-        load.rate / n as f64
-    } else {
-        0.0
-    };
+    let clock = Schedule::new(n, load.rate, load.duration);
     let shared = Arc::new(Shared {
         delivered: AtomicU64::new(0),
     });
     let stop = CancellationToken::new();
-    let started = Instant::now();
-    let end = started + load.duration;
     let mut readers = Vec::new();
     let mut writers = Vec::new();
     for (i, UserConn(u)) in users.into_iter().flatten() {
@@ -127,8 +121,8 @@ pub async fn run(users: Vec<Option<(usize, UserConn)>>, load: &Load) -> (Stats, 
             write,
             rx,
             friend,
-            Pacer::new(per_client, i as f64 / n as f64),
-            end,
+            clock.pacer(i),
+            clock.end,
         )));
     }
     let mut total = Stats::default();
@@ -151,7 +145,7 @@ pub async fn run(users: Vec<Option<(usize, UserConn)>>, load: &Load) -> (Stats, 
     while shared.delivered.load(Relaxed) < sent && drain.elapsed() < io_timeout() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let elapsed = started.elapsed();
+    let elapsed = clock.started.elapsed();
     stop.cancel();
     for r in readers {
         match r.await {

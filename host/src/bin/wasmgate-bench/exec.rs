@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::hostproc::HostProc;
-use crate::stats::{Pacer, Stats};
+use crate::stats::{Pacer, Schedule, Stats, merge_all};
 use crate::{Load, io_timeout};
 
 pub const CONFIG: &str = r#"
@@ -93,14 +93,7 @@ pub async fn connect_all(
 }
 
 pub async fn run(rooms: Vec<Room>, load: &Load) -> (Stats, Duration) {
-    let n = rooms.len().max(1);
-    let per_room = if load.rate > 0.0 {
-        load.rate / n as f64
-    } else {
-        0.0
-    };
-    let started = Instant::now();
-    let end = started + load.duration;
+    let clock = Schedule::new(rooms.len(), load.rate, load.duration);
     let stop = CancellationToken::new();
     let mut echoes = Vec::new();
     let mut senders = Vec::new();
@@ -108,25 +101,14 @@ pub async fn run(rooms: Vec<Room>, load: &Load) -> (Stats, Duration) {
         echoes.push(tokio::spawn(echo(b, stop.clone())));
         senders.push(tokio::spawn(sender(
             a,
-            Pacer::new(per_room, i as f64 / n as f64),
-            end,
+            clock.pacer(i),
+            clock.end,
         )));
     }
-    let mut total = Stats::default();
-    for s in senders {
-        match s.await {
-            Ok(s) => total.merge(s),
-            Err(_) => total.errors += 1,
-        }
-    }
-    let elapsed = started.elapsed();
+    let mut total = merge_all(senders).await;
+    let elapsed = clock.started.elapsed();
     stop.cancel();
-    for e in echoes {
-        match e.await {
-            Ok(s) => total.merge(s),
-            Err(_) => total.errors += 1,
-        }
-    }
+    total.merge(merge_all(echoes).await);
     (total, elapsed)
 }
 

@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::stats::{Pacer, Stats};
+use crate::stats::{Schedule, Stats, merge_all};
 use crate::{Load, io_timeout};
 
 pub const CONFIG: &str = r#"
@@ -185,14 +185,8 @@ pub async fn run(
     watch: Option<Arc<SwapWatch>>,
     stop: CancellationToken,
 ) -> (Stats, Duration) {
-    let n = devices.len().max(1);
-    let per_client = if load.rate > 0.0 {
-        load.rate / n as f64
-    } else {
-        0.0
-    };
-    let started = Instant::now();
-    let end = started + load.duration;
+    let clock = Schedule::new(devices.len(), load.rate, load.duration);
+    let end = clock.end;
     let tasks: Vec<_> = devices
         .into_iter()
         .enumerate()
@@ -201,7 +195,7 @@ pub async fn run(
             let stop = stop.clone();
             tokio::spawn(async move {
                 let mut s = Stats::default();
-                let mut pacer = Pacer::new(per_client, i as f64 / n as f64);
+                let mut pacer = clock.pacer(i);
                 loop {
                     pacer.tick().await;
                     if Instant::now() >= end || stop.is_cancelled() {
@@ -231,12 +225,5 @@ pub async fn run(
             })
         })
         .collect();
-    let mut total = Stats::default();
-    for t in tasks {
-        match t.await {
-            Ok(s) => total.merge(s),
-            Err(_) => total.errors += 1,
-        }
-    }
-    (total, started.elapsed())
+    (merge_all(tasks).await, clock.started.elapsed())
 }

@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::stats::{Pacer, Stats};
+use crate::stats::{Schedule, Stats};
 use crate::{Load, io_timeout};
 
 pub const TOKEN: &str = "bench-static-token";
@@ -141,14 +141,8 @@ pub struct Outcome {
 }
 
 pub async fn run(conns: Vec<Ws>, image: &[u8], load: &Load) -> (Outcome, Duration) {
-    let n = conns.len().max(1);
-    let per_client = if load.rate > 0.0 {
-        load.rate / n as f64
-    } else {
-        0.0
-    };
-    let started = Instant::now();
-    let end = started + load.duration;
+    let clock = Schedule::new(conns.len(), load.rate, load.duration);
+    let end = clock.end;
     let tasks: Vec<_> = conns
         .into_iter()
         .enumerate()
@@ -163,7 +157,7 @@ pub async fn run(conns: Vec<Ws>, image: &[u8], load: &Load) -> (Outcome, Duratio
                     last: None,
                     first_error: None,
                 };
-                let mut pacer = Pacer::new(per_client, i as f64 / n as f64);
+                let mut pacer = clock.pacer(i);
                 let mut seq = 0u64;
                 loop {
                     pacer.tick().await;
@@ -230,7 +224,7 @@ pub async fn run(conns: Vec<Ws>, image: &[u8], load: &Load) -> (Outcome, Duratio
             Err(_) => total.stats.errors += 1,
         }
     }
-    (total, started.elapsed())
+    (total, clock.started.elapsed())
 }
 
 /// Width and height of a JPEG (from its SOF marker) or PNG (IHDR).

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::hostproc::HostProc;
-use crate::stats::{Pacer, Stats};
+use crate::stats::{Schedule, Stats, merge_all};
 use crate::{Load, io_timeout};
 
 pub const CONFIG: &str = r#"
@@ -95,18 +95,13 @@ pub async fn run(
     load: &Load,
 ) -> (Stats, Duration) {
     let n = clients.max(1);
-    let per_client = if load.rate > 0.0 {
-        load.rate / n as f64
-    } else {
-        0.0
-    };
-    let started = Instant::now();
-    let end = started + load.duration;
+    let clock = Schedule::new(n, load.rate, load.duration);
+    let end = clock.end;
     let tasks: Vec<_> = (0..n)
         .map(|i| {
             tokio::spawn(async move {
                 let mut s = Stats::default();
-                let mut pacer = Pacer::new(per_client, i as f64 / n as f64);
+                let mut pacer = clock.pacer(i);
                 loop {
                     pacer.tick().await;
                     if Instant::now() >= end {
@@ -128,12 +123,5 @@ pub async fn run(
             })
         })
         .collect();
-    let mut total = Stats::default();
-    for t in tasks {
-        match t.await {
-            Ok(s) => total.merge(s),
-            Err(_) => total.errors += 1,
-        }
-    }
-    (total, started.elapsed())
+    (merge_all(tasks).await, clock.started.elapsed())
 }

@@ -2,7 +2,9 @@
 //! wrong answers (errors), requests that got no answer in time (lost), and
 //! connections that ended under the client (dropped).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinHandle;
 
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
@@ -104,4 +106,45 @@ mod tests {
         }
         assert_eq!(s.percentiles_us(), (50.0, 99.0, 100.0));
     }
+}
+
+/// The clock of one closed-loop run of `n` clients: each client's share of
+/// the total `rate` (0 = unpaced), when the run started and when it ends.
+#[derive(Clone, Copy)]
+pub struct Schedule {
+    n: usize,
+    per_client: f64,
+    pub started: Instant,
+    pub end: Instant,
+}
+
+impl Schedule {
+    pub fn new(n: usize, rate: f64, duration: Duration) -> Schedule {
+        let n = n.max(1);
+        let started = Instant::now();
+        Schedule {
+            n,
+            per_client: if rate > 0.0 { rate / n as f64 } else { 0.0 },
+            started,
+            end: started + duration,
+        }
+    }
+
+    /// The pacer of client `i`, its requests offset from the others'.
+    pub fn pacer(&self, i: usize) -> Pacer {
+        Pacer::new(self.per_client, i as f64 / self.n as f64)
+    }
+}
+
+/// Waits for every client task and merges what each counted; a task that
+/// panicked counts as an error.
+pub async fn merge_all(tasks: Vec<JoinHandle<Stats>>) -> Stats {
+    let mut total = Stats::default();
+    for t in tasks {
+        match t.await {
+            Ok(s) => total.merge(s),
+            Err(_) => total.errors += 1,
+        }
+    }
+    total
 }
