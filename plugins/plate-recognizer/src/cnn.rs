@@ -51,72 +51,94 @@ pub fn shapes(n_classes: usize) -> Vec<(usize, usize)> {
     s
 }
 
+/// He-initialised parameters for tensors of `shapes` (biases zero).
+pub fn he_init(shapes: Vec<(usize, usize)>, rng: &mut crate::synth::Rng) -> Vec<Vec<f32>> {
+    shapes
+        .into_iter()
+        .map(|(r, c)| {
+            if c == 1 {
+                vec![0.0; r]
+            } else {
+                let sd = (2.0 / c as f32).sqrt();
+                (0..r * c).map(|_| rng.gauss() * sd).collect()
+            }
+        })
+        .collect()
+}
+
+/// A model file: `magic`, u32 byte length + UTF-8 classes, u32 tensor
+/// count, per tensor u32 length + little-endian f32 values.
+pub fn model_to_bytes(magic: &[u8; 4], classes: &[char], p: &[Vec<f32>]) -> Vec<u8> {
+    let mut out = magic.to_vec();
+    let cls: String = classes.iter().collect();
+    out.extend((cls.len() as u32).to_le_bytes());
+    out.extend(cls.as_bytes());
+    out.extend((p.len() as u32).to_le_bytes());
+    for t in p {
+        out.extend((t.len() as u32).to_le_bytes());
+        for v in t {
+            out.extend(v.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// Reads a file of [`model_to_bytes`], checking its tensors against
+/// `shapes(number of classes)`.
+pub fn model_from_bytes(
+    magic: &[u8; 4],
+    b: &[u8],
+    shapes: impl Fn(usize) -> Vec<(usize, usize)>,
+) -> Result<(Vec<char>, Vec<Vec<f32>>), String> {
+    let mut pos = 0usize;
+    let mut take = |n: usize| -> Result<&[u8], String> {
+        let s = b.get(pos..pos + n).ok_or("model file truncated")?;
+        pos += n;
+        Ok(s)
+    };
+    if take(4)? != magic {
+        return Err("bad model magic".into());
+    }
+    let u32_ = |s: &[u8]| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize;
+    let n = u32_(take(4)?);
+    let classes: Vec<char> = std::str::from_utf8(take(n)?)
+        .map_err(|_| "bad class string")?
+        .chars()
+        .collect();
+    let nt = u32_(take(4)?);
+    let sh = shapes(classes.len());
+    if nt != sh.len() {
+        return Err("model has the wrong number of tensors".into());
+    }
+    let mut p = Vec::with_capacity(nt);
+    for (r, c) in sh {
+        let len = u32_(take(4)?);
+        if len != r * c {
+            return Err("model tensor has the wrong size".into());
+        }
+        let raw = take(len * 4)?;
+        p.push(
+            raw.chunks_exact(4)
+                .map(|q| f32::from_le_bytes([q[0], q[1], q[2], q[3]]))
+                .collect(),
+        );
+    }
+    Ok((classes, p))
+}
+
 impl Net {
     /// He-initialised network.
     pub fn init(classes: Vec<char>, rng: &mut crate::synth::Rng) -> Net {
-        let p = shapes(classes.len())
-            .into_iter()
-            .map(|(r, c)| {
-                if c == 1 {
-                    vec![0.0; r]
-                } else {
-                    let sd = (2.0 / c as f32).sqrt();
-                    (0..r * c).map(|_| rng.gauss() * sd).collect()
-                }
-            })
-            .collect();
+        let p = he_init(shapes(classes.len()), rng);
         Net { classes, p }
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = b"PLC1".to_vec();
-        let cls: String = self.classes.iter().collect();
-        out.extend((cls.len() as u32).to_le_bytes());
-        out.extend(cls.as_bytes());
-        out.extend((self.p.len() as u32).to_le_bytes());
-        for t in &self.p {
-            out.extend((t.len() as u32).to_le_bytes());
-            for v in t {
-                out.extend(v.to_le_bytes());
-            }
-        }
-        out
+        model_to_bytes(b"PLC1", &self.classes, &self.p)
     }
 
     pub fn from_bytes(b: &[u8]) -> Result<Net, String> {
-        let mut pos = 0usize;
-        let mut take = |n: usize| -> Result<&[u8], String> {
-            let s = b.get(pos..pos + n).ok_or("model file truncated")?;
-            pos += n;
-            Ok(s)
-        };
-        if take(4)? != b"PLC1" {
-            return Err("bad model magic".into());
-        }
-        let u32_ = |s: &[u8]| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize;
-        let n = u32_(take(4)?);
-        let classes: Vec<char> = std::str::from_utf8(take(n)?)
-            .map_err(|_| "bad class string")?
-            .chars()
-            .collect();
-        let nt = u32_(take(4)?);
-        let sh = shapes(classes.len());
-        if nt != sh.len() {
-            return Err("model has the wrong number of tensors".into());
-        }
-        let mut p = Vec::with_capacity(nt);
-        for (r, c) in sh {
-            let len = u32_(take(4)?);
-            if len != r * c {
-                return Err("model tensor has the wrong size".into());
-            }
-            let raw = take(len * 4)?;
-            p.push(
-                raw.chunks_exact(4)
-                    .map(|q| f32::from_le_bytes([q[0], q[1], q[2], q[3]]))
-                    .collect(),
-            );
-        }
+        let (classes, p) = model_from_bytes(b"PLC1", b, shapes)?;
         Ok(Net { classes, p })
     }
 

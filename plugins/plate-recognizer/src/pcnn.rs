@@ -8,7 +8,7 @@
 //! UTF-8 classes, u32 tensor count, per tensor u32 length + f32 values
 //! (conv1 w, b, conv2 w, b, fc1 w, b, fc2 w, b).
 
-use crate::cnn::{col2im, im2col, mm, mm_fwd, pool};
+use crate::cnn::{col2im, he_init, im2col, mm, mm_fwd, model_from_bytes, model_to_bytes, pool};
 
 pub const S: usize = 20;
 const C1: usize = 32;
@@ -49,68 +49,17 @@ pub struct PCache {
 
 impl PNet {
     pub fn init(classes: Vec<char>, rng: &mut crate::synth::Rng) -> PNet {
-        let p = shapes(classes.len())
-            .into_iter()
-            .map(|(r, c)| {
-                if c == 1 {
-                    vec![0.0; r]
-                } else {
-                    let sd = (2.0 / c as f32).sqrt();
-                    (0..r * c).map(|_| rng.gauss() * sd).collect()
-                }
-            })
-            .collect();
+        let p = he_init(shapes(classes.len()), rng);
         PNet { classes, p }
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = b"PPC1".to_vec();
-        let cls: String = self.classes.iter().collect();
-        out.extend((cls.len() as u32).to_le_bytes());
-        out.extend(cls.as_bytes());
-        out.extend((self.p.len() as u32).to_le_bytes());
-        for t in &self.p {
-            out.extend((t.len() as u32).to_le_bytes());
-            for v in t {
-                out.extend(v.to_le_bytes());
-            }
-        }
-        out
+        model_to_bytes(b"PPC1", &self.classes, &self.p)
     }
 
     pub fn from_bytes(b: &[u8]) -> Result<PNet, String> {
-        let mut pos = 0usize;
-        let mut take = |n: usize| -> Result<&[u8], String> {
-            let s = b.get(pos..pos + n).ok_or("province model truncated")?;
-            pos += n;
-            Ok(s)
-        };
-        if take(4)? != b"PPC1" {
-            return Err("bad province model magic".into());
-        }
-        let u = |s: &[u8]| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize;
-        let n = u(take(4)?);
-        let classes: Vec<char> = std::str::from_utf8(take(n)?)
-            .map_err(|_| "bad class string")?
-            .chars()
-            .collect();
-        let sh = shapes(classes.len());
-        if u(take(4)?) != sh.len() {
-            return Err("province model: wrong tensor count".into());
-        }
-        let mut p = Vec::new();
-        for (r, c) in sh {
-            let len = u(take(4)?);
-            if len != r * c {
-                return Err("province model: wrong tensor size".into());
-            }
-            p.push(
-                take(len * 4)?
-                    .chunks_exact(4)
-                    .map(|q| f32::from_le_bytes([q[0], q[1], q[2], q[3]]))
-                    .collect(),
-            );
-        }
+        let (classes, p) =
+            model_from_bytes(b"PPC1", b, shapes).map_err(|e| format!("province model: {e}"))?;
         Ok(PNet { classes, p })
     }
 
