@@ -45,6 +45,11 @@ impl Host {
     /// own admin/store/runtime sections. `plugins` are (built file, name in
     /// the plugin directory) to install before start.
     pub fn start(body: &str, plugins: &[(&str, &str)]) -> Host {
+        Host::start_within(body, plugins, WAIT)
+    }
+
+    /// [`Host::start`], waiting up to `wait` for the host to be ready.
+    pub fn start_within(body: &str, plugins: &[(&str, &str)], wait: Duration) -> Host {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
         for (file, name) in plugins {
@@ -64,7 +69,7 @@ impl Host {
             admin: "0.0.0.0:0".parse().unwrap(),
             listeners: HashMap::new(),
         };
-        host.spawn();
+        host.spawn_within(wait);
         host
     }
 
@@ -356,23 +361,7 @@ pub fn warm_cache(file: &str, world: &str, table: &str) {
         return;
     }
     let body = format!("[plugins.warm]\nworld = {world:?}\nfile = {file:?}\n{table}\n");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
-    std::fs::copy(built(file), dir.path().join("plugins").join(file)).unwrap();
-    let config = format!(
-        "[admin]\nlisten = \"127.0.0.1:0\"\n[store]\npath = {:?}\n[runtime]\nplugin_dir = {:?}\ncache_dir = {:?}\n\n{body}",
-        dir.path().join("kv.db"),
-        dir.path().join("plugins"),
-        root().join("target/wasm-cache"),
-    );
-    std::fs::write(dir.path().join("wasmgate.toml"), config).unwrap();
-    let mut host = Host {
-        child: None,
-        dir,
-        admin: "0.0.0.0:0".parse().unwrap(),
-        listeners: HashMap::new(),
-    };
-    host.spawn_within(Duration::from_secs(300));
+    let host = Host::start_within(&body, &[(file, file)], Duration::from_secs(300));
     let info = host.plugin_info("warm");
     assert_eq!(info["loaded"], true, "{file} did not load: {info}\n{}", host.log());
     done.push(file.to_string());
