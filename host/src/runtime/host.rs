@@ -187,7 +187,9 @@ impl ResourceLimiter for HostState {
             return Ok(false);
         }
         // Called for a new memory too (current = 0).
-        self.memory_bytes = self.memory_bytes.saturating_add(desired - current.min(desired));
+        self.memory_bytes = self
+            .memory_bytes
+            .saturating_add(desired.saturating_sub(current));
         Ok(true)
     }
 

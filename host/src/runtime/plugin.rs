@@ -508,24 +508,17 @@ impl<W: World> PluginControl for Plugin<W> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        if self.native {
-            return PluginInfo {
-                name: self.name.to_string(),
-                world: W::NAME,
-                file: "(native build)".to_string(),
-                loaded: true,
-                sha256: None,
-                loaded_at_ms: None,
-                generation: None,
-                last_reload_error: None,
-                last_reload_error_at_ms: None,
-            };
-        }
+        // A native plugin never loads a file: no version, no reload error.
+        let file = if self.native {
+            "(native build)".to_string()
+        } else {
+            self.path.display().to_string()
+        };
         PluginInfo {
             name: self.name.to_string(),
             world: W::NAME,
-            file: self.path.display().to_string(),
-            loaded: cur.is_some(),
+            file,
+            loaded: self.native || cur.is_some(),
             sha256: cur.as_ref().map(|l| l.sha256.clone()),
             loaded_at_ms: cur.as_ref().map(|l| l.loaded_at_ms),
             generation: cur.as_ref().map(|l| l.generation),

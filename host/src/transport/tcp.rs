@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use futures::FutureExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Framed;
 use tokio::sync::Semaphore;
@@ -66,24 +67,29 @@ pub async fn accept_loop<F, Fut>(
 const READ_BUFFER: usize = 8 * 1024;
 
 /// Waits until `framed`'s socket has something to read, holding no buffers
-/// meanwhile: when nothing is buffered, the read and write buffers are
-/// dropped first and the read buffer is given back once the socket is
-/// readable. An idle connection then costs its task and its socket, not
-/// 16 KiB of buffers (tokio-util allocates 8 KiB for each at once) — what
-/// lets one host hold tens of thousands of quiet devices.
+/// while it waits: when nothing is buffered or waiting on the socket, the
+/// read and write buffers are dropped, and the read buffer is given back
+/// once data arrives. An idle connection then costs its task and its
+/// socket, not 16 KiB of buffers (tokio-util allocates 8 KiB for each at
+/// once) — what lets one host hold tens of thousands of quiet devices. A
+/// busy connection, whose next bytes are already there, keeps its buffers.
 pub async fn readable_lean<C>(framed: &mut Framed<TcpStream, C>) -> std::io::Result<()> {
     if !framed.read_buffer().is_empty() {
         return Ok(()); // a partial or further message is waiting
     }
-    if framed.read_buffer().capacity() > 0 {
-        *framed.read_buffer_mut() = BytesMut::new();
-    }
-    if framed.write_buffer().is_empty() && framed.write_buffer().capacity() > 0 {
-        *framed.write_buffer_mut() = BytesMut::new();
-    }
     // Not `readable()`: a fresh socket is reported readable before any
     // byte arrives. A one-byte peek waits for data (or EOF) itself.
-    framed.get_ref().peek(&mut [0u8; 1]).await?;
+    let mut probe = [0u8; 1];
+    if let Some(ready) = framed.get_ref().peek(&mut probe).now_or_never() {
+        ready?;
+    } else {
+        *framed.read_buffer_mut() = BytesMut::new();
+        if framed.write_buffer().is_empty() {
+            *framed.write_buffer_mut() = BytesMut::new();
+        }
+        framed.get_ref().peek(&mut probe).await?;
+    }
+    // A no-op when the buffer was kept.
     framed.read_buffer_mut().reserve(READ_BUFFER);
     Ok(())
 }

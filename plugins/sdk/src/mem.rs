@@ -22,6 +22,9 @@ pub struct MemHost {
     groups: RefCell<BTreeMap<String, Vec<SessionId>>>,
     claims: RefCell<HashMap<String, SessionId>>,
     closed: RefCell<BTreeSet<SessionId>>,
+    /// Sessions whose connection ended ([`MemHost::drop_session`]): gone
+    /// for `info`, as in the host. Every other id counts as live.
+    dropped: RefCell<BTreeSet<SessionId>>,
     /// When set, every kv and blob call fails as a broken disk would.
     storage_fails: Cell<bool>,
 }
@@ -109,6 +112,7 @@ impl MemHost {
         }
         self.attrs.borrow_mut().retain(|(s, _), _| *s != session);
         self.claims.borrow_mut().retain(|_, s| *s != session);
+        self.dropped.borrow_mut().insert(session);
     }
 
     fn live(&self, exp: Option<u64>) -> bool {
@@ -203,7 +207,7 @@ impl Host for MemHost {
     }
 
     fn info(&self, session: SessionId) -> Option<SessionInfo> {
-        Some(self.session_info(session))
+        (!self.dropped.borrow().contains(&session)).then(|| self.session_info(session))
     }
     fn get_attr(&self, session: SessionId, key: &str) -> Option<String> {
         self.attrs
@@ -290,6 +294,8 @@ mod tests {
         h.set_attr(1, "name", Some("ann"));
         assert_eq!(h.members("g")[0].attr("name"), Some("ann"));
         h.drop_session(1);
+        assert_eq!(h.info(1), None);
+        assert!(h.info(2).is_some());
         assert!(h.claim(2, "ann"));
         assert_eq!(h.members("g").iter().map(|m| m.id).collect::<Vec<_>>(), [2]);
         assert_eq!(h.get_attr(1, "name"), None);
