@@ -245,33 +245,36 @@ pub fn recognition_response(camera: &str, identify: &str, outcome: &Outcome) -> 
     out
 }
 
+/// The client's side, for the codec's tests and the load generator: a
+/// login frame built like the original client's
+/// `struct.pack('!BB8s8sB80s', 1, 0, city, park, server, token)` (city
+/// "0571", park "P001", server 2).
+pub fn login_frame(token: &str) -> Vec<u8> {
+    let mut f = vec![1, 0];
+    put_padded(&mut f, "0571", 8);
+    put_padded(&mut f, "P001", 8);
+    f.push(2);
+    put_padded(&mut f, token, 80);
+    f
+}
+
+/// The client's side: a recognition body like the original client's
+/// `struct.pack('!B%ds19s32sI' % n, n, camera, identify, md5, len) + image`
+/// (the frame is `3 | compress mode | body`).
+pub fn recognition_body(camera: &str, identify: &str, image: &[u8]) -> Vec<u8> {
+    let mut b = vec![camera.len() as u8];
+    b.extend_from_slice(camera.as_bytes());
+    put_padded(&mut b, identify, 19);
+    b.extend_from_slice(hex::encode(Md5::digest(image)).as_bytes());
+    b.extend_from_slice(&(image.len() as u32).to_be_bytes());
+    b.extend_from_slice(image);
+    b
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use std::io::Write;
-
-    /// A login frame built like the original client's
-    /// `struct.pack('!BB8s8sB80s', 1, 0, city, park, server, token)`.
-    pub fn login_frame(token: &str) -> Vec<u8> {
-        let mut f = vec![1, 0];
-        put_padded(&mut f, "0571", 8);
-        put_padded(&mut f, "P001", 8);
-        f.push(2);
-        put_padded(&mut f, token, 80);
-        f
-    }
-
-    /// A recognition body like the client's
-    /// `struct.pack('!B%ds19s32sI' % n, n, camera, identify, md5, len) + image`.
-    pub fn recognition_body(camera: &str, identify: &str, image: &[u8]) -> Vec<u8> {
-        let mut b = vec![camera.len() as u8];
-        b.extend_from_slice(camera.as_bytes());
-        put_padded(&mut b, identify, 19);
-        b.extend_from_slice(hex::encode(Md5::digest(image)).as_bytes());
-        b.extend_from_slice(&(image.len() as u32).to_be_bytes());
-        b.extend_from_slice(image);
-        b
-    }
 
     fn bz2(data: &[u8]) -> Vec<u8> {
         let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());

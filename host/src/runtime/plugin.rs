@@ -58,8 +58,11 @@ pub trait World: Send + Sync + 'static {
     ) -> wasmtime::Result<Result<String, AdminError>>;
     /// The `admin` export of the world's native build, if it has one
     /// (`backend = "native"` is accepted only then).
-    const NATIVE_ADMIN: Option<fn(&PluginCtx, &str) -> Result<String, AdminError>>;
+    const NATIVE_ADMIN: Option<NativeAdmin>;
 }
+
+/// The `admin` export of a native build.
+pub type NativeAdmin = fn(&PluginCtx, &str) -> Result<String, AdminError>;
 
 /// An `admin-error` from a component.
 #[derive(Debug, Clone, Serialize)]

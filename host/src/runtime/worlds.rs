@@ -5,9 +5,9 @@
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
-use super::{HostState, PluginCtx};
+use super::HostState;
 use crate::native;
-use super::plugin::{AdminError, Ops, World, WorldOps};
+use super::plugin::{AdminError, NativeAdmin, Ops, World, WorldOps};
 
 /// The interfaces the host provides (`host`, `sessions`), generated once and
 /// reused by every world through `with:`.
@@ -57,7 +57,7 @@ macro_rules! world {
                 let answer = b.wasmgate_plugin_admin().call_handle(store, request)?;
                 Ok(answer.map_err(|e| AdminError { status: e.status, message: e.message }))
             }
-            const NATIVE_ADMIN: Option<fn(&PluginCtx, &str) -> Result<String, AdminError>> = $native;
+            const NATIVE_ADMIN: Option<NativeAdmin> = $native;
         }
     };
 }

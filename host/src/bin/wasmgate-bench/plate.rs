@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use md5::{Digest, Md5};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -44,32 +43,14 @@ heartbeat_ms = 600000
 
 type Ws = WebSocketStream<TcpStream>;
 
-fn padded(s: &str, width: usize) -> Vec<u8> {
-    let mut b = s.as_bytes().to_vec();
-    b.resize(width, 0);
-    b
-}
-
 fn login_frame() -> Vec<u8> {
-    [
-        vec![1, 0],
-        padded("0571", 8),
-        padded("P001", 8),
-        vec![2],
-        padded(TOKEN, 80),
-    ]
-    .concat()
+    wasmgate::codec::plate::login_frame(TOKEN)
 }
 
 pub fn recognition_frame(camera: &str, identify: &str, image: &[u8]) -> Vec<u8> {
-    let md5 = hex::encode(Md5::digest(image));
     [
-        vec![3, 0, camera.len() as u8],
-        camera.as_bytes().to_vec(),
-        padded(identify, 19),
-        md5.into_bytes(),
-        (image.len() as u32).to_be_bytes().to_vec(),
-        image.to_vec(),
+        vec![3, 0],
+        wasmgate::codec::plate::recognition_body(camera, identify, image),
     ]
     .concat()
 }
