@@ -360,16 +360,32 @@ fn refusals_are_word_for_word(v: &Variant) {
     let login_pw = |name: &str, pw: &str| json!({"Command":"01","Name":name,"Password":pw});
     let register = |name: &str, pw: &str| json!({"Command":"02","Name":name,"Password":pw});
     refused(&mut b, login("abc"), "a name has more than 3 characters");
-    refused(&mut b, login("al-ice"), "a name has only letters and digits");
+    refused(
+        &mut b,
+        login("al-ice"),
+        "a name has only letters and digits",
+    );
     refused(&mut b, login("Admin"), "Admin is a reserved word");
-    refused(&mut b, login(&"a".repeat(33)), "a name has at most 32 characters");
+    refused(
+        &mut b,
+        login(&"a".repeat(33)),
+        "a name has at most 32 characters",
+    );
     a.login_ok("alice");
     refused(&mut b, login("ALICE"), "ALICE is already online");
-    refused(&mut a, login("other1"), "already logged in as alice; log out (03) first");
+    refused(
+        &mut a,
+        login("other1"),
+        "already logged in as alice; log out (03) first",
+    );
     for (name, pw, why) in [
         ("dave1", "", "a password is required"),
         ("dave1", "p w", "a password has only letters and digits"),
-        ("dave1", &"p".repeat(129), "a password has at most 128 characters"),
+        (
+            "dave1",
+            &"p".repeat(129),
+            "a password has at most 128 characters",
+        ),
         ("alice", "pw", "alice is in use by a user online"),
     ] {
         b.send(register(name, pw));
@@ -399,7 +415,10 @@ fn refusals_are_word_for_word(v: &Variant) {
     );
     b.send(group("hi"));
     let got = b.recv();
-    assert_eq!((got["Command"].as_str(), got["Flag"].as_i64()), (Some("99"), Some(0)));
+    assert_eq!(
+        (got["Command"].as_str(), got["Flag"].as_i64()),
+        (Some("99"), Some(0))
+    );
     assert_eq!(got["Message"], "not logged in: send 01 (login) first");
 }
 
@@ -840,7 +859,11 @@ fn live_swap_rust_to_js_and_back_keeps_everyone_online() {
         json!({"error":"unknown op \"explode\" (online, users, delete-user)"})
     );
     let (status, text) = host.post("/admin/chat", r#"{"op":"delete-user"}"#);
-    assert_eq!((status, text.contains("name is required")), (400, true), "{text}");
+    assert_eq!(
+        (status, text.contains("name is required")),
+        (400, true),
+        "{text}"
+    );
     let mut c = Client::tcp(addr);
     assert_eq!(
         c.login("late1"),

@@ -65,14 +65,20 @@ fn lines_come_back_with_the_configured_prefix(v: &Variant) {
     c.send("hello\nwörld 你好\n".as_bytes());
     assert_eq!(c.read_until(|_| true), "echo »hello\n");
     assert_eq!(c.read_until(|_| true), "echo »wörld 你好\n");
-    assert_eq!(host.admin_ok("echo", serde_json::json!({})), serde_json::json!({"ok": true}));
+    assert_eq!(
+        host.admin_ok("echo", serde_json::json!({})),
+        serde_json::json!({"ok": true})
+    );
 }
 
 fn length_prefixed_binary_frames_come_back_byte_for_byte(v: &Variant) {
     // A 2-byte big-endian length, then the body; the prefix goes in front of
     // the whole frame, so the echo is the prefix bytes and the frame.
     let host = v.start(
-        &config(v, r#"{ kind = "length", length_bytes = 2, endian = "big" }"#),
+        &config(
+            v,
+            r#"{ kind = "length", length_bytes = 2, endian = "big" }"#,
+        ),
         "echo",
     );
     let mut s = TcpStream::connect(host.addr("echo")).unwrap();

@@ -484,7 +484,10 @@ fn hot_reload_keeps_the_room_and_the_relay() {
 }
 
 fn wss_init_and_relay(v: &Variant) {
-    let host = v.start(&config(v, 600_000, "[listener.tls]\nhandshake_timeout_ms = 5000"), "exec");
+    let host = v.start(
+        &config(v, 600_000, "[listener.tls]\nhandshake_timeout_ms = 5000"),
+        "exec",
+    );
     let cert = host.dir.path().join("tls/self-signed.crt");
     assert!(cert.exists(), "no self-signed certificate at {cert:?}");
     let token = create_token(&host, None);
@@ -503,7 +506,10 @@ fn wss_init_and_relay(v: &Variant) {
 }
 
 fn oversized_messages_close_and_silent_connections_time_out(v: &Variant) {
-    let host = v.start(&config(v, 600_000, "max_message_bytes = 1024\nidle_timeout_s = 1"), "exec");
+    let host = v.start(
+        &config(v, 600_000, "max_message_bytes = 1024\nidle_timeout_s = 1"),
+        "exec",
+    );
     let token = create_token(&host, None);
     let (mut a, mut b, _) = pair(&host, &token);
     let big = format!(

@@ -306,7 +306,11 @@ fn admin_error_messages_are_word_for_word(v: &Variant) {
         ),
         (json!([1, 2]), 400, "request must be a JSON object"),
         (json!({"op":5}), 400, r#""op" must be a string"#),
-        (json!({"op":"assign","device":"1"}), 400, r#"missing field "cell""#),
+        (
+            json!({"op":"assign","device":"1"}),
+            400,
+            r#"missing field "cell""#,
+        ),
         (
             json!({"op":"block","device":"ü"}),
             400,
@@ -345,7 +349,10 @@ fn admin_error_messages_are_word_for_word(v: &Variant) {
     ] {
         let (got, text) = host.post("/admin/locker", &body.to_string());
         assert_eq!(
-            (got, serde_json::from_str::<serde_json::Value>(&text).unwrap()),
+            (
+                got,
+                serde_json::from_str::<serde_json::Value>(&text).unwrap()
+            ),
             (status, json!({ "error": message })),
             "{body}"
         );
@@ -437,7 +444,15 @@ fn live_swap_rust_to_python_and_back_keeps_every_device() {
         "ACon_V1.0\nID=77\nSEND=3\nRESET=0\nSTATE=3\nBOX_ENG=(2,2468,60)\nCLOSE\n"
     );
     let python_status = host.admin_ok("locker", json!({"op":"status","device":"77"}));
-    for key in ["cells", "history", "cols", "rows", "act_con", "connected_locks", "blocked"] {
+    for key in [
+        "cells",
+        "history",
+        "cols",
+        "rows",
+        "act_con",
+        "connected_locks",
+        "blocked",
+    ] {
         assert_eq!(python_status[key], rust_status[key], "{key}");
     }
     // Python writes; the cell must be inside the 4x2 board Rust recorded.
@@ -456,7 +471,11 @@ fn live_swap_rust_to_python_and_back_keeps_every_device() {
         "ACon_V1.0\nID=77\nSEND=4\nRESET=0\nSTATE=0\nBOX_ENG=(2,2468,60)\nBOX_ENG=(8,1357,60)\nCLOSE\n"
     );
     let python_status = host.admin_ok("locker", json!({"op":"status","device":"77"}));
-    assert_eq!(python_status["history"].as_array().unwrap().len(), 2, "{python_status}");
+    assert_eq!(
+        python_status["history"].as_array().unwrap().len(),
+        2,
+        "{python_status}"
+    );
 
     // And back: Rust reads what Python wrote.
     swap_to(&host, &RUST.bytes());
@@ -466,7 +485,15 @@ fn live_swap_rust_to_python_and_back_keeps_every_device() {
         "ACon_V1.0\nID=77\nSEND=5\nRESET=0\nSTATE=0\nBOX_ENG=(2,2468,60)\nBOX_ENG=(8,1357,60)\nCLOSE\n"
     );
     let rust_status = host.admin_ok("locker", json!({"op":"status","device":"77"}));
-    for key in ["cells", "history", "cols", "rows", "act_con", "connected_locks", "blocked"] {
+    for key in [
+        "cells",
+        "history",
+        "cols",
+        "rows",
+        "act_con",
+        "connected_locks",
+        "blocked",
+    ] {
         assert_eq!(rust_status[key], python_status[key], "{key}");
     }
     // One connection throughout.

@@ -45,7 +45,10 @@ idle_timeout_s = 5
 "#;
 
 fn start(v: &Variant) -> Host {
-    let body = format!("[plugins.smarthome]\nworld = \"smarthome\"\n{}\n{LISTENER}", v.table);
+    let body = format!(
+        "[plugins.smarthome]\nworld = \"smarthome\"\n{}\n{LISTENER}",
+        v.table
+    );
     v.start(&body, "smarthome")
 }
 

@@ -445,7 +445,8 @@ mod tests {
     fn native_backend_only_where_a_native_build_exists() {
         let ok = Config::parse("[plugins.l]\nworld = \"locker\"\nbackend = \"native\"\n").unwrap();
         assert_eq!(ok.plugins["l"].backend, Backend::Native);
-        let err = Config::parse("[plugins.r]\nworld = \"raw\"\nbackend = \"native\"\n").unwrap_err();
+        let err =
+            Config::parse("[plugins.r]\nworld = \"raw\"\nbackend = \"native\"\n").unwrap_err();
         assert!(format!("{err:#}").contains("no native build"), "{err:#}");
         assert!(Config::parse("[plugins.l]\nworld = \"locker\"\nbackend = \"jit\"\n").is_err());
     }

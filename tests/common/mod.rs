@@ -318,7 +318,10 @@ pub fn serving(host: &Host, plugin: &str, variants: &[&Variant]) -> &'static str
         .to_string();
     let of = |v: &Variant| {
         let digest = sha2::Sha256::digest(v.bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     };
     variants
         .iter()
@@ -363,7 +366,12 @@ pub fn warm_cache(file: &str, world: &str, table: &str) {
     let body = format!("[plugins.warm]\nworld = {world:?}\nfile = {file:?}\n{table}\n");
     let host = Host::start_within(&body, &[(file, file)], Duration::from_secs(300));
     let info = host.plugin_info("warm");
-    assert_eq!(info["loaded"], true, "{file} did not load: {info}\n{}", host.log());
+    assert_eq!(
+        info["loaded"],
+        true,
+        "{file} did not load: {info}\n{}",
+        host.log()
+    );
     done.push(file.to_string());
 }
 

@@ -261,7 +261,10 @@ impl Chat {
             .plugin
             .call(
                 request,
-                move |b, store, request| b.wasmgate_plugin_chat_handler().call_handle(store, id, &request),
+                move |b, store, request| {
+                    b.wasmgate_plugin_chat_handler()
+                        .call_handle(store, id, &request)
+                },
                 move |h, request| native::chat::handle(h, id, request),
             )
             .await;

@@ -221,7 +221,10 @@ impl Exec {
             .plugin
             .call(
                 request,
-                move |b, store, request| b.wasmgate_plugin_exec_handler().call_handle(store, id, &request),
+                move |b, store, request| {
+                    b.wasmgate_plugin_exec_handler()
+                        .call_handle(store, id, &request)
+                },
                 move |h, request| native::exec::handle(h, id, request),
             )
             .await;

@@ -17,10 +17,10 @@ use crate::codec::locker::{Inbound, LockerCodec, Outbound, Report, valid_code};
 use crate::config::ListenerConfig;
 use crate::metrics::ListenerMetrics;
 use crate::native;
-use crate::transport::tcp::readable_lean;
 use crate::runtime::Plugin;
 use crate::runtime::worlds::LockerWorld;
 use crate::runtime::worlds::locker::exports::wasmgate::plugin::locker_handler as wit;
+use crate::transport::tcp::readable_lean;
 
 struct Locker {
     config: ListenerConfig,
@@ -110,7 +110,10 @@ impl Locker {
             .plugin
             .call(
                 report,
-                |b, store, report| b.wasmgate_plugin_locker_handler().call_handle(store, &report),
+                |b, store, report| {
+                    b.wasmgate_plugin_locker_handler()
+                        .call_handle(store, &report)
+                },
                 native::locker::handle,
             )
             .await;

@@ -193,7 +193,10 @@ impl PlateService {
                     .plugin
                     .call(
                         request,
-                        |b, store, request| b.wasmgate_plugin_plate_handler().call_login(store, &request),
+                        |b, store, request| {
+                            b.wasmgate_plugin_plate_handler()
+                                .call_login(store, &request)
+                        },
                         native::plate::login,
                     )
                     .await;

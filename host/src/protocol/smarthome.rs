@@ -89,7 +89,10 @@ impl SmartHome {
             .plugin
             .call(
                 command,
-                |b, store, command| b.wasmgate_plugin_smarthome_handler().call_handle(store, command),
+                |b, store, command| {
+                    b.wasmgate_plugin_smarthome_handler()
+                        .call_handle(store, command)
+                },
                 native::smarthome::handle,
             )
             .await;

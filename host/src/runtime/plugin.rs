@@ -230,7 +230,12 @@ impl<W: World> Plugin<W> {
     /// native plugin, `native` against the host's capabilities. Exactly one
     /// of the two runs, on a blocking thread, holding one of the plugin's
     /// slots.
-    pub async fn call<A, R, F, N>(self: &Arc<Self>, arg: A, wasm: F, native: N) -> Result<R, CallError>
+    pub async fn call<A, R, F, N>(
+        self: &Arc<Self>,
+        arg: A,
+        wasm: F,
+        native: N,
+    ) -> Result<R, CallError>
     where
         A: Send + 'static,
         R: Send + 'static,
@@ -572,8 +577,12 @@ impl<W: World> PluginControl for Plugin<W> {
                     message: "this world has no native build".to_string(),
                 }),
             };
-            self.call(request, |b, store, request| W::admin(b, store, &request), native)
-                .await
+            self.call(
+                request,
+                |b, store, request| W::admin(b, store, &request),
+                native,
+            )
+            .await
         })
     }
 }

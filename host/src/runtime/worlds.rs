@@ -6,8 +6,8 @@ use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
 use super::HostState;
-use crate::native;
 use super::plugin::{AdminError, NativeAdmin, Ops, World, WorldOps};
+use crate::native;
 
 /// The interfaces the host provides (`host`, `sessions`), generated once and
 /// reused by every world through `with:`.

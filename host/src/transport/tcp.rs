@@ -9,8 +9,8 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures::FutureExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::codec::Framed;
 use tokio::sync::Semaphore;
+use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 

@@ -279,7 +279,12 @@ mod tests {
         for k in ["p/3", "p/1", "q/1", "p/2"] {
             h.kv_set(k, k, None).unwrap();
         }
-        let keys: Vec<String> = h.kv_list("p/", 2).unwrap().into_iter().map(|e| e.0).collect();
+        let keys: Vec<String> = h
+            .kv_list("p/", 2)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.0)
+            .collect();
         assert_eq!(keys, ["p/1", "p/2"]);
     }
 

@@ -101,7 +101,8 @@ pub fn admin<H: Host>(h: &H, request: &str) -> Result<String, AdminError> {
                 "uploaded_at_ms": h.now_ms(),
             });
             h.blob_set(DB_BLOB, &bytes).map_err(internal)?;
-            h.kv_set(DB_META, &meta.to_string(), None).map_err(internal)?;
+            h.kv_set(DB_META, &meta.to_string(), None)
+                .map_err(internal)?;
             Ok(json!({ "ok": true, "serving": meta }).to_string())
         }
         "current" => match h.kv_get(DB_META).map_err(internal)? {

@@ -99,11 +99,7 @@ pub async fn run(rooms: Vec<Room>, load: &Load) -> (Stats, Duration) {
     let mut senders = Vec::new();
     for (i, Room { a, b }) in rooms.into_iter().enumerate() {
         echoes.push(tokio::spawn(echo(b, stop.clone())));
-        senders.push(tokio::spawn(sender(
-            a,
-            clock.pacer(i),
-            clock.end,
-        )));
+        senders.push(tokio::spawn(sender(a, clock.pacer(i), clock.end)));
     }
     let mut total = merge_all(senders).await;
     let elapsed = clock.started.elapsed();

@@ -141,7 +141,8 @@ fn check_device_counts_the_room() {
     let h = MemHost::at(1_000_000);
     let t = h.token(None);
     init(&h, 1, &t);
-    let code = |h: &MemHost| json_of(&handle(h, 1, Request::CheckDevice).unwrap()[0])["code"].clone();
+    let code =
+        |h: &MemHost| json_of(&handle(h, 1, Request::CheckDevice).unwrap()[0])["code"].clone();
     assert_eq!(code(&h), "0");
     init(&h, 2, &t);
     assert_eq!(code(&h), "1");

@@ -26,7 +26,13 @@ fn admin(h: &MemHost, req: Value) -> Result<Value, AdminError> {
     handle_admin(h, &req.to_string()).map(|s| serde_json::from_str(&s).unwrap())
 }
 
-fn assign(h: &MemHost, dev: &str, cell: u64, code: &str, minutes: u64) -> Result<Value, AdminError> {
+fn assign(
+    h: &MemHost,
+    dev: &str,
+    cell: u64,
+    code: &str,
+    minutes: u64,
+) -> Result<Value, AdminError> {
     admin(
         h,
         json!({"op":"assign","device":dev,"cell":cell,"code":code,"minutes":minutes}),
@@ -239,11 +245,11 @@ fn history_default_ttl_and_bad_config() {
     .unwrap();
     let exp = h
         .raw_kv()
-            .iter()
-            .find(|(k, _)| k.starts_with("dev/d/hist/"))
-            .unwrap()
-            .1
-            .1;
+        .iter()
+        .find(|(k, _)| k.starts_with("dev/d/hist/"))
+        .unwrap()
+        .1
+        .1;
     assert_eq!(exp, Some(T0 + 30 * 86_400_000));
     assert_eq!(h.logged(Level::Warn).len(), 1);
 }
