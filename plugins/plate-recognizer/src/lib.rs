@@ -132,6 +132,9 @@ struct Cand {
     /// Rectify by shearing (the crop's vertical stays the image's vertical):
     /// right for plates tilted by perspective rather than rotated.
     shear: bool,
+    /// Found by a looser test (pale colours): read only while no read is
+    /// confident.
+    fallback: bool,
 }
 
 /// Recognise from decoded pixels.
@@ -215,7 +218,14 @@ fn locate_impl(full: &RgbImage) -> Vec<Cand> {
     let mut cands = Vec::new();
     let classes = color_classes(small);
     for color in [Color::Blue, Color::Yellow, Color::Green] {
-        color_candidates(small, &classes, color, &mut cands);
+        color_candidates(small, &classes, color, false, &mut cands);
+    }
+    // pale blue (night photos lit by a flash or infrared, faded plates):
+    // read only while nothing is confident
+    let n_plain = cands.len();
+    color_candidates(small, &classes, Color::Blue, true, &mut cands);
+    for c in &mut cands[n_plain..] {
+        c.fallback = true;
     }
     edge_candidates(small, &mut cands);
     // back to full-resolution coordinates
@@ -246,9 +256,7 @@ fn locate_impl(full: &RgbImage) -> Vec<Cand> {
 /// Reads every candidate; the most confident valid read wins.
 fn read_candidates(full: &RgbImage, cands: &[Cand], net: &cnn::Net) -> Option<Recognition> {
     let debug = debug_on();
-    let mut best: Option<Recognition> = None;
-    // the most confident read by the reader alone (before the province vote)
-    let mut sure = 0f32;
+    let mut st = Search::default();
     // per candidate: how many characters its first reads had with p >= 0.5
     let mut promise = vec![0usize; cands.len()];
     // pass 0: each candidate as located; pass 1 (only while no confident
@@ -256,7 +264,7 @@ fn read_candidates(full: &RgbImage, cands: &[Cand], net: &cnn::Net) -> Option<Re
     // two clear characters (part of a plate, not a random texture)
     let mut top: Vec<usize> = Vec::new();
     for pass in 0..2 {
-        if pass == 1 && sure >= CONFIDENT {
+        if pass == 1 && st.sure >= CONFIDENT {
             break;
         }
         if pass == 1 {
@@ -272,21 +280,14 @@ fn read_candidates(full: &RgbImage, cands: &[Cand], net: &cnn::Net) -> Option<Re
             if pass == 1 && (promise[ci] < 2 || !top.contains(&ci)) {
                 continue;
             }
-            for (r, reader_conf) in read_candidate(full, c, net, pass, &mut promise[ci]) {
-                sure = sure.max(reader_conf);
-                if debug {
-                    eprintln!("  -> {} {} {:.3}", r.plate, r.color.as_str(), r.confidence);
-                }
-                if best
-                    .as_ref()
-                    .map(|b| r.confidence > b.confidence)
-                    .unwrap_or(true)
-                {
-                    best = Some(r);
-                }
+            if c.fallback && st.sure >= CONFIDENT {
+                continue;
+            }
+            for rd in read_candidate(full, c, net, pass, &mut promise[ci]) {
+                st.consider(rd, "read");
             }
             // second pass: the first confident read ends the search
-            if pass == 1 && sure >= CONFIDENT {
+            if pass == 1 && st.sure >= CONFIDENT {
                 break;
             }
         }
@@ -294,7 +295,8 @@ fn read_candidates(full: &RgbImage, cands: &[Cand], net: &cnn::Net) -> Option<Re
     // pass 2 (still nothing confident): zoom into the largest candidates
     // without a clear read -- a plate merged with its surroundings into one
     // big blob -- and locate again inside them at a finer scale
-    if best
+    if st
+        .best
         .as_ref()
         .map(|b| b.confidence < MIN_CONFIDENCE)
         .unwrap_or(true)
@@ -304,32 +306,78 @@ fn read_candidates(full: &RgbImage, cands: &[Cand], net: &cnn::Net) -> Option<Re
         for &ci in big.iter().take(ZOOMS) {
             for sc in zoom(full, &cands[ci]) {
                 let mut p = 0;
-                for (r, reader_conf) in read_candidate(full, &sc, net, 0, &mut p) {
-                    sure = sure.max(reader_conf);
-                    if debug {
-                        eprintln!(
-                            "  zoom {ci} {sc:?} -> {} {} {:.3}",
-                            r.plate,
-                            r.color.as_str(),
-                            r.confidence
-                        );
-                    }
-                    if best
-                        .as_ref()
-                        .map(|b| r.confidence > b.confidence)
-                        .unwrap_or(true)
-                    {
-                        best = Some(r);
-                    }
+                for rd in read_candidate(full, &sc, net, 0, &mut p) {
+                    st.consider(rd, &format!("zoom {ci} {sc:?}"));
                 }
             }
-            if sure >= CONFIDENT {
+            if st.sure >= CONFIDENT {
                 break;
             }
         }
     }
-    best.filter(|b| b.confidence >= MIN_CONFIDENCE)
+    // pass 3: read the most confident plates again from boxes fitted to
+    // their characters (a box that cut the province off, or held more than
+    // the plate, gets a whole, centred plate)
+    st.fitted.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut done: Vec<Cand> = Vec::new();
+    for (conf, c) in std::mem::take(&mut st.fitted) {
+        if conf < MIN_CONFIDENCE / 2.0 || done.len() == REFITS {
+            break;
+        }
+        if done
+            .iter()
+            .any(|d| (d.cx - c.cx).abs() < 0.1 * d.w && (d.cy - c.cy).abs() < 0.3 * d.h)
+        {
+            continue;
+        }
+        let mut p = 0;
+        for mut rd in read_candidate(full, &c, net, 0, &mut p) {
+            rd.aligned = None;
+            st.consider(rd, &format!("refit {c:?}"));
+        }
+        done.push(c);
+    }
+    st.best.filter(|b| b.confidence >= MIN_CONFIDENCE)
 }
+
+/// The state of one photo's search over its candidates.
+#[derive(Default)]
+struct Search {
+    /// The most confident valid read so far.
+    best: Option<Recognition>,
+    /// The most confident read by the reader alone (before the province vote).
+    sure: f32,
+    /// Boxes fitted to single-row reads, with their read's confidence.
+    fitted: Vec<(f32, Cand)>,
+}
+
+impl Search {
+    fn consider(&mut self, rd: Reading, what: &str) {
+        self.sure = self.sure.max(rd.reader_conf);
+        if debug_on() {
+            eprintln!(
+                "  {what} -> {} {} {:.3}",
+                rd.rec.plate,
+                rd.rec.color.as_str(),
+                rd.rec.confidence
+            );
+        }
+        if let Some(a) = rd.aligned {
+            self.fitted.push((rd.rec.confidence, a));
+        }
+        if self
+            .best
+            .as_ref()
+            .map(|b| rd.rec.confidence > b.confidence)
+            .unwrap_or(true)
+        {
+            self.best = Some(rd.rec);
+        }
+    }
+}
+
+/// Plates read again from a box fitted to their characters (pass 3).
+const REFITS: usize = 2;
 
 /// Candidates zoomed into when nothing was read confidently.
 const ZOOMS: usize = 3;
@@ -360,8 +408,12 @@ fn zoom(full: &RgbImage, c: &Cand) -> Vec<Cand> {
 /// A read this confident ends the search after the first pass.
 const CONFIDENT: f32 = 0.85;
 
+/// At most this many components of each colour (and of the edge map) are
+/// kept, the largest first.
+const TAKE_N: usize = 16;
+
 /// At most this many (deduplicated) candidates are read.
-const MAX_CANDIDATES: usize = 24;
+const MAX_CANDIDATES: usize = 48;
 /// Reads below this confidence are not reported (no plate).
 pub const MIN_CONFIDENCE: f32 = 0.5;
 
@@ -373,7 +425,7 @@ fn read_candidate(
     net: &cnn::Net,
     pass: usize,
     promise: &mut usize,
-) -> Vec<(Recognition, f32)> {
+) -> Vec<Reading> {
     let mut out = Vec::new();
     let aspect = c.w / c.h.max(1.0);
     // crops to read: (candidate, width factor, height factor)
@@ -440,7 +492,7 @@ fn read_prepared(
     color: Color,
     single_row: Option<(&RgbImage, &Cand, f32, f32)>,
     promise: &mut usize,
-) -> Option<(Recognition, f32)> {
+) -> Option<Reading> {
     let read = net.read_aligned(x);
     *promise = (*promise).max(read.conf.iter().filter(|&&p| p >= 0.5).count());
     let (mut text, mut probs) = (read.text.clone(), read.conf.clone());
@@ -465,7 +517,9 @@ fn read_prepared(
         0.7 * mean + 0.3 * min
     };
     let reader_conf = conf(&probs);
+    let mut aligned = None;
     if let Some((full, c, ew, eh)) = single_row {
+        aligned = align(c, ew, &read);
         if let Some((ch, p)) =
             refine_province(full, c, ew, eh, &read, color, net, PROVINCE_MLP_WEIGHT)
         {
@@ -474,14 +528,24 @@ fn read_prepared(
         }
     }
     let color = if text.len() == 8 { Color::Green } else { color };
-    Some((
-        Recognition {
+    Some(Reading {
+        rec: Recognition {
             plate: text.into_iter().collect(),
             color,
             confidence: conf(&probs),
         },
         reader_conf,
-    ))
+        aligned,
+    })
+}
+
+/// One valid read of a crop.
+struct Reading {
+    rec: Recognition,
+    /// The reader's own confidence (before the province vote).
+    reader_conf: f32,
+    /// Single-row reads: the box fitted to the characters read (`align`).
+    aligned: Option<Cand>,
 }
 
 /// Weight of the province MLP against the sequence reader for the province
@@ -506,6 +570,7 @@ pub fn diagnose_crop(
         angle: 0.0,
         color: Some(color),
         shear: false,
+        fallback: false,
     };
     let crop = rectify(img, &c, 1.08, 1.2, cnn::IN_W as u32, cnn::IN_H as u32);
     let read = net.read_aligned(&cnn::prepare(&crop, false));
@@ -524,6 +589,53 @@ pub fn diagnose_crop(
         })
         .collect();
     Some((text, outs))
+}
+
+/// Where a single-row read puts the plate in its crop: `u = a + b · mm`
+/// (u in 0..1 across the crop, mm from the plate's left edge), fitted by
+/// least squares to the CTC columns of the characters after the province
+/// (the province is the one most often cut off or misread). `None` for a
+/// scale no plate has (the read is not a plate's row of characters).
+fn fit_layout(read: &cnn::Read) -> Option<(f32, f32, &'static [f32])> {
+    let centres: &'static [f32] = match read.text.len() {
+        7 => &CENTRES_7,
+        8 => &CENTRES_8,
+        _ => return None,
+    };
+    let pts: Vec<(f32, f32)> = (1..read.text.len())
+        .map(|i| (centres[i], (read.centre[i] + 0.5) / cnn::T as f32))
+        .collect();
+    let n = pts.len() as f32;
+    let (sx, sy) = pts.iter().fold((0f32, 0f32), |a, p| (a.0 + p.0, a.1 + p.1));
+    let (mx, my) = (sx / n, sy / n);
+    let sxx: f32 = pts.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
+    let sxy: f32 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let b = sxy / sxx.max(1e-6);
+    if !(0.0005..0.004).contains(&b) {
+        if debug_on() {
+            eprintln!("  layout: slope {b} out of range");
+        }
+        return None;
+    }
+    Some((my - b * mx, b, centres))
+}
+
+/// The candidate box moved and resized onto the plate that a single-row
+/// read found in the crop `c` × (`ew`, `eh`): the plate's width (440 mm,
+/// 480 mm for 8 characters) from the fitted layout, centred on it. Used to
+/// read again when the located box cut a plate's edge off (usually the
+/// province character) or held much more than the plate.
+fn align(c: &Cand, ew: f32, read: &cnn::Read) -> Option<Cand> {
+    let (a, b, centres) = fit_layout(read)?;
+    let plate_mm = if centres.len() == 8 { 480.0 } else { 440.0 };
+    let rw = c.w * ew;
+    let du = (a + b * plate_mm / 2.0 - 0.5) * rw;
+    let (ca, sa) = (c.angle.cos(), c.angle.sin());
+    let mut out = c.clone();
+    out.cx = c.cx + du * ca;
+    out.cy = c.cy + du * sa;
+    out.w = b * plate_mm * rw;
+    Some(out)
 }
 
 /// Glyph centres (mm from the plate's left edge) of single-row layouts.
@@ -557,33 +669,31 @@ fn refine_province(
         let crop = rectify(full, c, 1.06, 1.15, ow, 60);
         segment(&crop, color).and_then(|(p, _)| p.into_iter().next())
     };
-    if let Some((pw, ph, patch)) = seg_patch {
-        let pm = prov_net.predict(&mlp::char_features(&patch, pw, ph)[..pcnn::S * pcnn::S]);
-        return Some(vote(prov_net, net, read, &pm, w_mlp, "seg"));
-    }
-    let centres: &[f32] = if read.text.len() == 8 {
-        &CENTRES_8
-    } else {
-        &CENTRES_7
+    let classify = |(pw, ph, patch): (usize, usize, Vec<u8>)| {
+        prov_net.predict(&mlp::char_features(&patch, pw, ph)[..pcnn::S * pcnn::S])
     };
-    // u = a + b * mm over the characters after the province
-    let pts: Vec<(f32, f32)> = (1..read.text.len())
-        .map(|i| (centres[i], (read.centre[i] + 0.5) / cnn::T as f32))
-        .collect();
-    let n = pts.len() as f32;
-    let (sx, sy) = pts.iter().fold((0f32, 0f32), |a, p| (a.0 + p.0, a.1 + p.1));
-    let (mx, my) = (sx / n, sy / n);
-    let sxx: f32 = pts.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
-    let sxy: f32 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    let b = sxy / sxx.max(1e-6);
+    let seg = seg_patch.map(classify);
+    let win = window_patch(full, c, ew, eh, read, color).map(classify);
+    let pm: Vec<f32> = match (seg, win) {
+        (Some(s), Some(w)) => s.iter().zip(&w).map(|(a, b)| 0.5 * (a + b)).collect(),
+        (Some(p), None) | (None, Some(p)) => p,
+        (None, None) => return None,
+    };
+    Some(vote(prov_net, net, read, &pm, w_mlp, "seg+window"))
+}
+
+/// The province glyph cut out of the photo where the fitted layout puts it
+/// (binarised, tight box), for the province classifier.
+fn window_patch(
+    full: &RgbImage,
+    c: &Cand,
+    ew: f32,
+    eh: f32,
+    read: &cnn::Read,
+    color: Color,
+) -> Option<(usize, usize, Vec<u8>)> {
+    let (a, b, centres) = fit_layout(read)?;
     let dbg = debug_on();
-    if !(0.0005..0.004).contains(&b) {
-        if dbg {
-            eprintln!("  province: slope {b} out of range");
-        }
-        return None;
-    }
-    let a = my - b * mx;
     let uc = a + b * centres[0];
     let gw = b * 45.0;
     let u0 = uc - 0.8 * gw;
@@ -686,8 +796,7 @@ fn refine_province(
             }
         }
     }
-    let pm = prov_net.predict(&mlp::char_features(&patch, pw, ph)[..pcnn::S * pcnn::S]);
-    Some(vote(prov_net, net, read, &pm, w_mlp, "window"))
+    Some((pw, ph, patch))
 }
 
 /// The province: weighted average of the MLP's probabilities and the
@@ -1037,6 +1146,7 @@ fn pca_rect(pix: &[u32], w: usize) -> Cand {
         angle,
         color: None,
         shear: false,
+        fallback: false,
     }
 }
 
@@ -1061,7 +1171,7 @@ fn color_classes(img: &RgbImage) -> Vec<u8> {
             // cheap rejection: grey pixels are no plate colour
             let mx = r.max(g).max(b) as i32;
             let mn = r.min(g).min(b) as i32;
-            if mx - mn < mx / 5 + 1 {
+            if mx - mn < mx / 10 + 1 {
                 return 0;
             }
             // the thresholds of `is_color`, with one HSV conversion
@@ -1069,14 +1179,16 @@ fn color_classes(img: &RgbImage) -> Vec<u8> {
             (((190.0..=260.0).contains(&h) && s > 0.25 && v > 0.18) as u8)
                 | ((((18.0..=62.0).contains(&h) && s > 0.35 && v > 0.3) as u8) << 1)
                 | ((((75.0..=165.0).contains(&h) && s > 0.25 && v > 0.3) as u8) << 2)
+                | ((((200.0..=250.0).contains(&h) && s > 0.1 && v > 0.25) as u8) << 3)
         })
         .collect()
 }
 
 #[inline(always)]
-fn color_candidates(img: &RgbImage, classes: &[u8], color: Color, out: &mut Vec<Cand>) {
+fn color_candidates(img: &RgbImage, classes: &[u8], color: Color, pale: bool, out: &mut Vec<Cand>) {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let bit = match color {
+        Color::Blue if pale => 8,
         Color::Blue => 1,
         Color::Yellow => 2,
         _ => 4,
@@ -1113,7 +1225,7 @@ fn color_candidates(img: &RgbImage, classes: &[u8], color: Color, out: &mut Vec<
         })
         .collect();
     found.sort_by(|a, b| b.1.cmp(&a.1));
-    out.extend(found.into_iter().take(8).map(|x| x.0));
+    out.extend(found.into_iter().take(TAKE_N).map(|x| x.0));
 }
 
 /// Candidates from vertical-edge density (plates of any colour).
@@ -1164,7 +1276,7 @@ fn edge_candidates(img: &RgbImage, out: &mut Vec<Cand>) {
         })
         .collect();
     found.sort_by(|a, b| b.1.cmp(&a.1));
-    out.extend(found.into_iter().take(8).map(|x| x.0));
+    out.extend(found.into_iter().take(TAKE_N).map(|x| x.0));
 }
 
 // ---------------------------------------------------------------- rectify
@@ -1523,4 +1635,55 @@ fn otsu(hist: &[u32; 256]) -> u8 {
         }
     }
     best_t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A faded plate at night (flash-lit, washed-out colours: the plate's
+    /// blue keeps a saturation of about 0.15) is located by the pale-blue
+    /// mask, where the plain blue mask no longer sees it; the photo still
+    /// reads as the plate.
+    #[test]
+    fn pale_blue_plate_is_located() {
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/blue-京N62847.jpg"
+        ))
+        .unwrap();
+        let img = decode(&bytes).unwrap();
+        let pale = RgbImage::from_fn(img.width(), img.height(), |x, y| {
+            let p = img.get_pixel(x, y).0.map(f32::from);
+            let grey = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
+            // an eighth of the colour left, washed out by a flash (the
+            // plate's blue [1, 27, 122] becomes [86, 89, 101])
+            image::Rgb(
+                [0, 1, 2].map(|k| (grey + 56.0 + 0.12 * (p[k] - grey)).clamp(0.0, 255.0) as u8),
+            )
+        });
+        let plain = |cands: &[Cand]| {
+            cands
+                .iter()
+                .filter(|c| c.color == Some(Color::Blue) && !c.fallback)
+                .count()
+        };
+        let located = locate(&img);
+        let plate = located
+            .iter()
+            .find(|c| c.color == Some(Color::Blue))
+            .expect("the original plate is found by its colour")
+            .clone();
+        let located = locate(&pale);
+        assert_eq!(plain(&located), 0, "plain blue mask: {located:?}");
+        assert!(
+            located.iter().any(|c| c.fallback
+                && c.color == Some(Color::Blue)
+                && (c.cx - plate.cx).abs() < 0.2 * plate.w
+                && (c.cy - plate.cy).abs() < 0.5 * plate.h),
+            "pale mask: {located:?}, plate {plate:?}"
+        );
+        let r = read_candidates(&pale, &located, model().unwrap()).expect("read");
+        assert_eq!((r.plate.as_str(), r.color), ("京N62847", Color::Blue));
+    }
 }
