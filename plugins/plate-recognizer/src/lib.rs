@@ -969,10 +969,14 @@ fn plate_color(crop: &RgbImage) -> Color {
     }
     let hue = sy.atan2(sx).to_degrees().rem_euclid(360.0);
     let (sat, val) = (ss / n, sv / n);
+    if debug_on() {
+        eprintln!("  colour: light ink {light_ink}, hue {hue:.0}, sat {sat:.2}, val {val:.2}");
+    }
     if light_ink {
-        if (170.0..=270.0).contains(&hue) && sat > 0.15 && val > 0.12 {
-            Color::Blue
-        } else if val < 0.3 {
+        // black plates are rare (embassy, Hong Kong and Macau cars) and a
+        // blue plate at night or under coloured light is dark and takes the
+        // light's hue: black needs a dark background with (almost) no colour
+        if sat < 0.1 && val < 0.35 {
             Color::Black
         } else {
             Color::Blue
@@ -1640,6 +1644,35 @@ fn otsu(hist: &[u32; 256]) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A crop of `bg` with vertical strokes of `ink` (a third of the area).
+    fn plate_crop(bg: [u8; 3], ink: [u8; 3]) -> RgbImage {
+        RgbImage::from_fn(128, 32, |x, y| {
+            let stroke = (8..24).contains(&y) && x % 12 < 4;
+            image::Rgb(if stroke { ink } else { bg })
+        })
+    }
+
+    /// Light ink on a dark background is black only when the background
+    /// has (almost) no colour; a blue plate at night, dark and tinted by
+    /// the light, stays blue.
+    #[test]
+    fn dark_plates_are_blue_unless_colourless() {
+        for bg in [[30, 22, 48], [46, 34, 36], [8, 12, 24], [24, 40, 110]] {
+            assert_eq!(
+                plate_color(&plate_crop(bg, [200, 200, 210])),
+                Color::Blue,
+                "{bg:?}"
+            );
+        }
+        for bg in [[18, 18, 20], [40, 42, 44]] {
+            assert_eq!(
+                plate_color(&plate_crop(bg, [230, 230, 230])),
+                Color::Black,
+                "{bg:?}"
+            );
+        }
+    }
 
     /// A faded plate at night (flash-lit, washed-out colours: the plate's
     /// blue keeps a saturation of about 0.15) is located by the pale-blue
