@@ -295,12 +295,7 @@ fn read_candidates(full: &RgbImage, cands: &[Cand], net: &cnn::Net) -> Option<Re
     // pass 2 (still nothing confident): zoom into the largest candidates
     // without a clear read -- a plate merged with its surroundings into one
     // big blob -- and locate again inside them at a finer scale
-    if st
-        .best
-        .as_ref()
-        .map(|b| b.confidence < MIN_CONFIDENCE)
-        .unwrap_or(true)
-    {
+    if st.best_conf() < MIN_CONFIDENCE {
         let mut big: Vec<usize> = (0..cands.len()).filter(|&i| promise[i] < 2).collect();
         big.sort_by(|&a, &b| (cands[b].w * cands[b].h).total_cmp(&(cands[a].w * cands[a].h)));
         for &ci in big.iter().take(ZOOMS) {
@@ -337,14 +332,14 @@ fn read_candidates(full: &RgbImage, cands: &[Cand], net: &cnn::Net) -> Option<Re
         }
         done.push(c);
     }
-    st.best.filter(|b| b.confidence >= MIN_CONFIDENCE)
+    st.answer().filter(|b| b.confidence >= MIN_CONFIDENCE)
 }
 
 /// The state of one photo's search over its candidates.
 #[derive(Default)]
 struct Search {
-    /// The most confident valid read so far.
-    best: Option<Recognition>,
+    /// Every valid read so far: text, per-character probabilities, result.
+    reads: Vec<(Vec<char>, Vec<f32>, Recognition)>,
     /// The most confident read by the reader alone (before the province vote).
     sure: f32,
     /// Boxes fitted to single-row reads, with their read's confidence.
@@ -365,14 +360,60 @@ impl Search {
         if let Some(a) = rd.aligned {
             self.fitted.push((rd.rec.confidence, a));
         }
-        if self
-            .best
-            .as_ref()
-            .map(|b| rd.rec.confidence > b.confidence)
-            .unwrap_or(true)
-        {
-            self.best = Some(rd.rec);
+        self.reads
+            .push((rd.rec.plate.chars().collect(), rd.probs, rd.rec));
+    }
+
+    /// The confidence of the most confident read so far (0 without one).
+    fn best_conf(&self) -> f32 {
+        self.reads
+            .iter()
+            .map(|r| r.2.confidence)
+            .fold(0.0, f32::max)
+    }
+
+    /// The most confident read, its characters voted on by every read of
+    /// the same plate (the same length, at most 2 characters different):
+    /// per position, the character with the highest summed probability.
+    /// Crops of one plate differ in their margins, and a character misread
+    /// in one of them is usually read right in the others.
+    fn answer(self) -> Option<Recognition> {
+        let top = (0..self.reads.len()).max_by(|&a, &b| {
+            self.reads[a]
+                .2
+                .confidence
+                .total_cmp(&self.reads[b].2.confidence)
+        })?;
+        let text = &self.reads[top].0;
+        let same: Vec<&(Vec<char>, Vec<f32>, Recognition)> = self
+            .reads
+            .iter()
+            .filter(|r| {
+                r.0.len() == text.len() && r.0.iter().zip(text).filter(|(a, b)| a != b).count() <= 2
+            })
+            .collect();
+        let voted: String = (0..text.len())
+            .map(|i| {
+                let mut score: Vec<(char, f32)> = Vec::new();
+                for r in &same {
+                    match score.iter_mut().find(|s| s.0 == r.0[i]) {
+                        Some(s) => s.1 += r.1[i],
+                        None => score.push((r.0[i], r.1[i])),
+                    }
+                }
+                score
+                    .iter()
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+                    .map(|s| s.0)
+                    .unwrap_or(text[i])
+            })
+            .collect();
+        let mut best = self.reads.into_iter().nth(top)?.2;
+        if debug_on() && voted != best.plate {
+            eprintln!("  vote: {} -> {voted}", best.plate);
         }
+        best.plate = voted;
+        Some(best)
     }
 }
 
@@ -536,6 +577,7 @@ fn read_prepared(
         },
         reader_conf,
         aligned,
+        probs,
     })
 }
 
@@ -546,6 +588,8 @@ struct Reading {
     reader_conf: f32,
     /// Single-row reads: the box fitted to the characters read (`align`).
     aligned: Option<Cand>,
+    /// Per character: its probability.
+    probs: Vec<f32>,
 }
 
 /// Weight of the province MLP against the sequence reader for the province
@@ -1644,6 +1688,60 @@ fn otsu(hist: &[u32; 256]) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn reading(text: &str, probs: &[f32]) -> Reading {
+        let conf = probs.iter().sum::<f32>() / probs.len() as f32;
+        Reading {
+            rec: Recognition {
+                plate: text.into(),
+                color: Color::Blue,
+                confidence: conf,
+            },
+            reader_conf: conf,
+            aligned: None,
+            probs: probs.to_vec(),
+        }
+    }
+
+    /// The answer is the most confident read with each character voted on
+    /// by the reads of the same plate; reads of another plate do not vote.
+    #[test]
+    fn reads_of_one_plate_vote_per_character() {
+        let mut st = Search::default();
+        st.consider(
+            reading("粤AL62T2", &[0.9, 1.0, 1.0, 1.0, 1.0, 0.55, 1.0]),
+            "a",
+        );
+        st.consider(
+            reading("粤AL6212", &[0.9, 1.0, 1.0, 1.0, 1.0, 0.5, 0.9]),
+            "b",
+        );
+        st.consider(
+            reading("粤AL6212", &[0.8, 1.0, 1.0, 0.9, 1.0, 0.6, 0.9]),
+            "c",
+        );
+        // another plate of the photo, same length: too different to vote
+        st.consider(
+            reading("京N11111", &[0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]),
+            "d",
+        );
+        st.consider(
+            reading("京N11111", &[0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]),
+            "e",
+        );
+        assert!((st.best_conf() - 0.9214).abs() < 1e-3);
+        let r = st.answer().unwrap();
+        assert_eq!(r.plate, "粤AL6212");
+        assert!(
+            (r.confidence - 0.9214).abs() < 1e-3,
+            "the top read's confidence"
+        );
+        // one read: itself
+        let mut st = Search::default();
+        st.consider(reading("粤AL62T2", &[0.9; 7]), "a");
+        assert_eq!(st.answer().unwrap().plate, "粤AL62T2");
+        assert!(Search::default().answer().is_none());
+    }
 
     /// A crop of `bg` with vertical strokes of `ink` (a third of the area).
     fn plate_crop(bg: [u8; 3], ink: [u8; 3]) -> RgbImage {
