@@ -338,8 +338,8 @@ fn read_candidates(full: &RgbImage, cands: &[Cand], net: &cnn::Net) -> Option<Re
 /// The state of one photo's search over its candidates.
 #[derive(Default)]
 struct Search {
-    /// Every valid read so far: text, per-character probabilities, result.
-    reads: Vec<(Vec<char>, Vec<f32>, Recognition)>,
+    /// Every valid read so far: text, per-position distributions, result.
+    reads: Vec<(Vec<char>, Vec<Dist>, Recognition)>,
     /// The most confident read by the reader alone (before the province vote).
     sure: f32,
     /// Boxes fitted to single-row reads, with their read's confidence.
@@ -361,7 +361,7 @@ impl Search {
             self.fitted.push((rd.rec.confidence, a));
         }
         self.reads
-            .push((rd.rec.plate.chars().collect(), rd.probs, rd.rec));
+            .push((rd.rec.plate.chars().collect(), rd.dists, rd.rec));
     }
 
     /// The confidence of the most confident read so far (0 without one).
@@ -374,7 +374,8 @@ impl Search {
 
     /// The most confident read, its characters voted on by every read of
     /// the same plate (the same length, at most 2 characters different):
-    /// per position, the character with the highest summed probability.
+    /// per position, the character with the highest probability summed
+    /// over those reads.
     /// Crops of one plate differ in their margins, and a character misread
     /// in one of them is usually read right in the others.
     fn answer(self) -> Option<Recognition> {
@@ -385,7 +386,7 @@ impl Search {
                 .total_cmp(&self.reads[b].2.confidence)
         })?;
         let text = &self.reads[top].0;
-        let same: Vec<&(Vec<char>, Vec<f32>, Recognition)> = self
+        let same: Vec<&(Vec<char>, Vec<Dist>, Recognition)> = self
             .reads
             .iter()
             .filter(|r| {
@@ -395,10 +396,10 @@ impl Search {
         let voted: String = (0..text.len())
             .map(|i| {
                 let mut score: Vec<(char, f32)> = Vec::new();
-                for r in &same {
-                    match score.iter_mut().find(|s| s.0 == r.0[i]) {
-                        Some(s) => s.1 += r.1[i],
-                        None => score.push((r.0[i], r.1[i])),
+                for &(ch, p) in same.iter().flat_map(|r| &r.1[i]) {
+                    match score.iter_mut().find(|s| s.0 == ch) {
+                        Some(s) => s.1 += p,
+                        None => score.push((ch, p)),
                     }
                 }
                 score
@@ -558,14 +559,22 @@ fn read_prepared(
         0.7 * mean + 0.3 * min
     };
     let reader_conf = conf(&probs);
+    // per position: the reader's distribution at the character's column
+    let nc = net.classes.len();
+    let mut dists: Vec<Dist> = (0..text.len())
+        .map(|i| {
+            (1..nc)
+                .map(|k| (net.classes[k], read.probs[k * cnn::T + read.cols[i]]))
+                .filter(|&(ch, p)| p > 0.005 && valid_at(i, ch))
+                .collect()
+        })
+        .collect();
     let mut aligned = None;
     if let Some((full, c, ew, eh)) = single_row {
         aligned = align(c, ew, &read);
-        if let Some((ch, p)) =
-            refine_province(full, c, ew, eh, &read, color, net, PROVINCE_MLP_WEIGHT)
-        {
-            text[0] = ch;
-            probs[0] = p;
+        if let Some(d) = refine_province(full, c, ew, eh, &read, color, net, PROVINCE_MLP_WEIGHT) {
+            (text[0], probs[0]) = argmax(&d);
+            dists[0] = d;
         }
     }
     let color = if text.len() == 8 { Color::Green } else { color };
@@ -577,8 +586,28 @@ fn read_prepared(
         },
         reader_conf,
         aligned,
-        probs,
+        dists,
     })
+}
+
+/// A probability distribution over characters (those with p > 0).
+type Dist = Vec<(char, f32)>;
+
+/// The most probable character of a distribution.
+fn argmax(d: &[(char, f32)]) -> (char, f32) {
+    d.iter()
+        .copied()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap_or(('?', 0.0))
+}
+
+/// Can `ch` be the `i`-th character of a plate (see `valid_plate`)?
+fn valid_at(i: usize, ch: char) -> bool {
+    match i {
+        0 => PROVINCES.contains(ch),
+        1 => ch.is_ascii_uppercase(),
+        _ => ch.is_ascii_uppercase() || ch.is_ascii_digit(),
+    }
 }
 
 /// One valid read of a crop.
@@ -588,8 +617,8 @@ struct Reading {
     reader_conf: f32,
     /// Single-row reads: the box fitted to the characters read (`align`).
     aligned: Option<Cand>,
-    /// Per character: its probability.
-    probs: Vec<f32>,
+    /// Per position: the probability of each character there.
+    dists: Vec<Dist>,
 }
 
 /// Weight of the province MLP against the sequence reader for the province
@@ -626,8 +655,8 @@ pub fn diagnose_crop(
         .iter()
         .map(|&wm| {
             let mut t = read.text.clone();
-            if let Some((ch, _)) = refine_province(img, &c, 1.08, 1.2, &read, color, net, wm) {
-                t[0] = ch;
+            if let Some(d) = refine_province(img, &c, 1.08, 1.2, &read, color, net, wm) {
+                t[0] = argmax(&d).0;
             }
             t.into_iter().collect()
         })
@@ -701,7 +730,7 @@ fn refine_province(
     color: Color,
     net: &cnn::Net,
     w_mlp: f32,
-) -> Option<(char, f32)> {
+) -> Option<Dist> {
     let prov_net = province_model().ok()?;
     // 1. the segmenter's province patch (crop 60 px high, as it was tuned for;
     // its grid is the 7-character one)
@@ -852,7 +881,7 @@ fn vote(
     pm: &[f32],
     w_mlp: f32,
     how: &str,
-) -> (char, f32) {
+) -> Dist {
     let t0 = read.cols[0];
     let mut pc: Vec<f32> = prov_net
         .classes
@@ -867,24 +896,24 @@ fn vote(
         .collect();
     let s: f32 = pc.iter().sum();
     pc.iter_mut().for_each(|v| *v /= s.max(1e-9));
-    let (bi, bp) = pm
+    let d: Dist = pm
         .iter()
         .zip(&pc)
-        .map(|(a, b)| w_mlp * a + (1.0 - w_mlp) * b)
-        .enumerate()
-        .max_by(|x, y| x.1.partial_cmp(&y.1).unwrap_or(std::cmp::Ordering::Equal))
-        .unwrap_or((0, 0.0));
+        .zip(&prov_net.classes)
+        .map(|((a, b), &ch)| (ch, w_mlp * a + (1.0 - w_mlp) * b))
+        .collect();
     if debug_on() {
+        let (bc, bp) = argmax(&d);
         let (mi, mp) = pm
             .iter()
             .enumerate()
             .fold((0, 0f32), |a, (i, &p)| if p > a.1 { (i, p) } else { a });
         eprintln!(
             "  province ({how}): mlp {} {mp:.2}, reader {} -> {} {bp:.2}",
-            prov_net.classes[mi], read.text[0], prov_net.classes[bi]
+            prov_net.classes[mi], read.text[0], bc
         );
     }
-    (prov_net.classes[bi], bp)
+    d
 }
 
 /// Box-filter downscale (each output pixel averages its source area).
@@ -1699,7 +1728,11 @@ mod tests {
             },
             reader_conf: conf,
             aligned: None,
-            probs: probs.to_vec(),
+            dists: text
+                .chars()
+                .zip(probs)
+                .map(|(c, &p)| vec![(c, p)])
+                .collect(),
         }
     }
 
@@ -1741,6 +1774,15 @@ mod tests {
         st.consider(reading("粤AL62T2", &[0.9; 7]), "a");
         assert_eq!(st.answer().unwrap().plate, "粤AL62T2");
         assert!(Search::default().answer().is_none());
+        // whole distributions vote: the runner-up of each read counts
+        let mut st = Search::default();
+        let mut a = reading("粤Q18632", &[0.51, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
+        a.dists[0] = vec![('粤', 0.51), ('皖', 0.45)];
+        let mut b = reading("皖Q18632", &[0.44, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
+        b.dists[0] = vec![('皖', 0.44), ('粤', 0.02)];
+        st.consider(a, "a");
+        st.consider(b, "b");
+        assert_eq!(st.answer().unwrap().plate, "皖Q18632");
     }
 
     /// A crop of `bg` with vertical strokes of `ink` (a third of the area).
