@@ -132,9 +132,20 @@ struct Cand {
     /// Rectify by shearing (the crop's vertical stays the image's vertical):
     /// right for plates tilted by perspective rather than rotated.
     shear: bool,
-    /// Found by a looser test (pale colours): read only while no read is
-    /// confident.
-    fallback: bool,
+    /// Found by a looser test: when to read it.
+    fallback: Fallback,
+}
+
+/// When a candidate found by a looser test is read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Fallback {
+    /// Always (not a fallback).
+    #[default]
+    No,
+    /// While no read is confident.
+    Unsure,
+    /// While nothing at all was read.
+    Unread,
 }
 
 /// Recognise from decoded pixels.
@@ -220,14 +231,23 @@ fn locate_impl(full: &RgbImage) -> Vec<Cand> {
     for color in [Color::Blue, Color::Yellow, Color::Green] {
         color_candidates(small, &classes, color, false, &mut cands);
     }
-    // pale blue (night photos lit by a flash or infrared, faded plates):
-    // read only while nothing is confident
+    let edges = vertical_edges(small);
+    edge_candidates(&edges, &mut cands);
+    // fallbacks: pale blue (night photos lit by a flash or infrared, faded
+    // plates), read while nothing is confident; plates on a car of their own
+    // colour (the loosest test), read only while nothing at all was read
     let n_plain = cands.len();
     color_candidates(small, &classes, Color::Blue, true, &mut cands);
-    for c in &mut cands[n_plain..] {
-        c.fallback = true;
+    let n_pale = cands.len();
+    for color in [Color::Blue, Color::Yellow] {
+        textured_candidates(&edges, &classes, color, &mut cands);
     }
-    edge_candidates(small, &mut cands);
+    for c in &mut cands[n_plain..n_pale] {
+        c.fallback = Fallback::Unsure;
+    }
+    for c in &mut cands[n_pale..] {
+        c.fallback = Fallback::Unread;
+    }
     // back to full-resolution coordinates
     for c in cands.iter_mut() {
         c.cx /= scale;
@@ -280,7 +300,12 @@ fn read_candidates(full: &RgbImage, cands: &[Cand], net: &cnn::Net) -> Option<Re
             if pass == 1 && (promise[ci] < 2 || !top.contains(&ci)) {
                 continue;
             }
-            if c.fallback && st.sure >= CONFIDENT {
+            let skip = match c.fallback {
+                Fallback::No => false,
+                Fallback::Unsure => st.sure >= CONFIDENT,
+                Fallback::Unread => st.best_conf() >= MIN_CONFIDENCE,
+            };
+            if skip {
                 continue;
             }
             for rd in read_candidate(full, c, net, pass, &mut promise[ci]) {
@@ -643,7 +668,7 @@ pub fn diagnose_crop(
         angle: 0.0,
         color: Some(color),
         shear: false,
-        fallback: false,
+        fallback: Fallback::No,
     };
     let crop = rectify(img, &c, 1.08, 1.2, cnn::IN_W as u32, cnn::IN_H as u32);
     let read = net.read_aligned(&cnn::prepare(&crop, false));
@@ -1223,7 +1248,7 @@ fn pca_rect(pix: &[u32], w: usize) -> Cand {
         angle,
         color: None,
         shear: false,
-        fallback: false,
+        fallback: Fallback::No,
     }
 }
 
@@ -1261,20 +1286,51 @@ fn color_classes(img: &RgbImage) -> Vec<u8> {
         .collect()
 }
 
-#[inline(always)]
-fn color_candidates(img: &RgbImage, classes: &[u8], color: Color, pale: bool, out: &mut Vec<Cand>) {
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let bit = match color {
+/// The bit of `color_classes` for a plate colour.
+fn color_bit(color: Color, pale: bool) -> u8 {
+    match color {
         Color::Blue if pale => 8,
         Color::Blue => 1,
         Color::Yellow => 2,
         _ => 4,
-    };
+    }
+}
+
+#[inline(always)]
+fn color_candidates(img: &RgbImage, classes: &[u8], color: Color, pale: bool, out: &mut Vec<Cand>) {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let bit = color_bit(color, pale);
     let m = Mask {
         w,
         h,
         d: classes.iter().map(|&c| (c & bit != 0) as u8).collect(),
     };
+    mask_candidates(m, color, out);
+}
+
+/// Textured colour: pixels of a plate colour next to a strong vertical
+/// edge. A plate on a car of its own colour (a blue taxi, a yellow bus)
+/// merges with the body in the colour mask; the body has no characters.
+#[inline(always)]
+fn textured_candidates(edges: &Mask, classes: &[u8], color: Color, out: &mut Vec<Cand>) {
+    let bit = color_bit(color, false);
+    let near_edge = edges.box_op(2, 1, true);
+    let m = Mask {
+        w: edges.w,
+        h: edges.h,
+        d: classes
+            .iter()
+            .zip(&near_edge.d)
+            .map(|(&c, &e)| (c & bit != 0 && e != 0) as u8)
+            .collect(),
+    };
+    mask_candidates(m, color, out);
+}
+
+/// Plate-like components of a colour mask (closed at two scales).
+#[inline(always)]
+fn mask_candidates(m: Mask, color: Color, out: &mut Vec<Cand>) {
+    let w = m.w;
     // too few pixels of this colour for any plate-sized component
     if m.d.iter().map(|&v| v as usize).sum::<usize>() < 60 {
         return;
@@ -1305,12 +1361,16 @@ fn color_candidates(img: &RgbImage, classes: &[u8], color: Color, pale: bool, ou
     out.extend(found.into_iter().take(TAKE_N).map(|x| x.0));
 }
 
-/// Candidates from vertical-edge density (plates of any colour).
+/// Strong vertical edges (Sobel x above 3 × its image mean, at least 60).
 #[inline(always)]
-fn edge_candidates(img: &RgbImage, out: &mut Vec<Cand>) {
+fn vertical_edges(img: &RgbImage) -> Mask {
     let (w, h) = (img.width() as usize, img.height() as usize);
-    if w < 8 || h < 8 {
-        return;
+    if w < 3 || h < 3 {
+        return Mask {
+            w,
+            h,
+            d: vec![0; w * h],
+        };
     }
     let gray: Vec<i32> = img
         .pixels()
@@ -1327,13 +1387,22 @@ fn edge_candidates(img: &RgbImage, out: &mut Vec<Cand>) {
             sum += v.abs() as i64;
         }
     }
-    let mean = sum as f32 / (w * h) as f32;
+    let mean = sum as f32 / (w * h).max(1) as f32;
     let thr = (mean * 3.0).max(60.0) as i32;
-    let m = Mask {
+    Mask {
         w,
         h,
         d: gx.iter().map(|&v| (v > thr) as u8).collect(),
-    };
+    }
+}
+
+/// Candidates from vertical-edge density (plates of any colour).
+#[inline(always)]
+fn edge_candidates(m: &Mask, out: &mut Vec<Cand>) {
+    let w = m.w;
+    if w < 8 || m.h < 8 {
+        return;
+    }
     let r = (w / 128).max(3);
     let m1 = m.close(r * 2, r / 3 + 1).open(r / 2 + 1, r / 3 + 1);
     let mut found: Vec<(Cand, usize)> = m1
@@ -1838,7 +1907,7 @@ mod tests {
         let plain = |cands: &[Cand]| {
             cands
                 .iter()
-                .filter(|c| c.color == Some(Color::Blue) && !c.fallback)
+                .filter(|c| c.color == Some(Color::Blue) && c.fallback == Fallback::No)
                 .count()
         };
         let located = locate(&img);
@@ -1850,7 +1919,7 @@ mod tests {
         let located = locate(&pale);
         assert_eq!(plain(&located), 0, "plain blue mask: {located:?}");
         assert!(
-            located.iter().any(|c| c.fallback
+            located.iter().any(|c| c.fallback == Fallback::Unsure
                 && c.color == Some(Color::Blue)
                 && (c.cx - plate.cx).abs() < 0.2 * plate.w
                 && (c.cy - plate.cy).abs() < 0.5 * plate.h),
