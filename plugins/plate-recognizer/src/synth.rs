@@ -496,9 +496,20 @@ pub fn render_plate(g: &Glyphs, kind: Kind, text: &[char], real_p: f32, rng: &mu
 /// rotation, shear, lighting, blur and noise, around it random surroundings.
 /// Output `out_w` × `out_h` RGB.
 pub fn augment_crop(plate: &RgbImage, out_w: u32, out_h: u32, rng: &mut Rng) -> RgbImage {
+    augment_crop_at(plate, out_w, out_h, (80.0, 260.0), rng)
+}
+
+/// [`augment_crop`] with the plate `res.0` to `res.1` px wide in the photo.
+pub fn augment_crop_at(
+    plate: &RgbImage,
+    out_w: u32,
+    out_h: u32,
+    res: (f32, f32),
+    rng: &mut Rng,
+) -> RgbImage {
     let (pw, ph) = plate.dimensions();
     // resolution of the plate in the photo (px wide)
-    let res_w = rng.range(80.0, 260.0);
+    let res_w = rng.range(res.0, res.1);
     let sc = res_w / pw as f32;
     let small = imageops::resize(
         plate,

@@ -17,7 +17,10 @@
 //!
 //! Deterministic: every sample's generator is seeded from (SEED, step,
 //! index), gradients are summed in a fixed order. Environment: `STEPS`
-//! (default 10000), `BATCH` (32), `THREADS` (2), `SEED` (1), `LR` (0.0015).
+//! (default 10000), `BATCH` (32), `THREADS` (2), `SEED` (1), `LR` (0.0015),
+//! `MIN_RES` (80: the narrowest plate, in px, the crops are cut at),
+//! `INIT` (a model file to continue training from instead of a random
+//! start).
 
 use image::RgbImage;
 use plate_recognizer::cnn::{self, Cache, Net};
@@ -38,6 +41,8 @@ struct Data {
     lpr: Vec<(RgbImage, Vec<char>)>,
     lpr_val: Vec<(RgbImage, Vec<char>)>,
     classes: Vec<char>,
+    /// Plates are cut out at MIN_RES to 260 px wide.
+    res: (f32, f32),
 }
 
 impl Data {
@@ -65,7 +70,8 @@ impl Data {
                 }
                 None => img.clone(),
             };
-            let crop = synth::augment_crop(&img, cnn::IN_W as u32, cnn::IN_H as u32, rng);
+            let crop =
+                synth::augment_crop_at(&img, cnn::IN_W as u32, cnn::IN_H as u32, self.res, rng);
             return (cnn::prepare(&crop, false), text, None);
         }
         let r = rng.f();
@@ -88,7 +94,7 @@ impl Data {
         let text = synth::random_text(kind, rng);
         let plate = synth::render_plate(&self.glyphs, kind, &text, 0.5, rng);
         let h = if kind.double() { 64 } else { cnn::IN_H as u32 };
-        let crop = synth::augment_crop(&plate, cnn::IN_W as u32, h, rng);
+        let crop = synth::augment_crop_at(&plate, cnn::IN_W as u32, h, self.res, rng);
         (cnn::prepare(&crop, kind.double()), text, Some(kind))
     }
 }
@@ -152,6 +158,7 @@ fn main() -> Result<(), String> {
         lpr,
         lpr_val,
         classes: classes.clone(),
+        res: (env("MIN_RES", 80.0), 260.0),
     };
     if let Ok(dir) = std::env::var("DUMP") {
         // look at what the net is trained on
@@ -189,7 +196,16 @@ fn main() -> Result<(), String> {
         return Ok(());
     }
     let mut rng = Rng::new(seed);
-    let mut net = Net::init(classes.clone(), &mut rng);
+    let mut net = match std::env::var("INIT") {
+        Ok(f) => {
+            let net = Net::from_bytes(&std::fs::read(&f).map_err(|e| format!("{f}: {e}"))?)?;
+            if net.classes != classes {
+                return Err(format!("{f}: other classes"));
+            }
+            net
+        }
+        Err(_) => Net::init(classes.clone(), &mut rng),
+    };
     let nt = net.p.len();
     let mut m1: Vec<Vec<f32>> = net.p.iter().map(|t| vec![0.0; t.len()]).collect();
     let mut m2 = m1.clone();
