@@ -136,6 +136,15 @@ struct Cand {
     fallback: Fallback,
 }
 
+/// Is a candidate of this kind still to be read?
+fn wanted(kind: Fallback, st: &Search) -> bool {
+    match kind {
+        Fallback::No => true,
+        Fallback::Unsure => st.sure < CONFIDENT,
+        Fallback::Unread => st.best_conf() < MIN_CONFIDENCE,
+    }
+}
+
 /// When a candidate found by a looser test is read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum Fallback {
@@ -150,15 +159,18 @@ enum Fallback {
 
 /// Recognise from decoded pixels.
 pub fn recognize_rgb(full: &RgbImage, net: &cnn::Net) -> Option<Recognition> {
-    let cands = locate(full);
-    read_candidates(full, &cands, net)
+    let scene = Scene::new(full);
+    let cands = scene.candidates(full, Fallback::No, &[]);
+    read_candidates(full, &scene, cands, net)
 }
 
 /// Time spent per stage by [`recognize_profiled`], in milliseconds.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Profile {
     pub decode_ms: f64,
+    /// Locating the candidates every photo gets.
     pub locate_ms: f64,
+    /// Reading, and locating the fallback candidates when needed.
     pub read_ms: f64,
     pub candidates: usize,
     /// Crops read by the sequence reader.
@@ -179,102 +191,153 @@ pub fn recognize_profiled(image_bytes: &[u8]) -> (Result<Option<Recognition>, St
         Err(e) => return (Err(e), prof),
     };
     let t = std::time::Instant::now();
-    let cands = locate(&rgb);
+    let scene = Scene::new(&rgb);
+    let cands = scene.candidates(&rgb, Fallback::No, &[]);
     prof.locate_ms = t.elapsed().as_secs_f64() * 1e3;
     prof.candidates = cands.len();
     let t = std::time::Instant::now();
     let n0 = cnn::READS.load(std::sync::atomic::Ordering::Relaxed);
-    let r = read_candidates(&rgb, &cands, net);
+    let r = read_candidates(&rgb, &scene, cands, net);
     prof.read_ms = t.elapsed().as_secs_f64() * 1e3;
     prof.reads = cnn::READS.load(std::sync::atomic::Ordering::Relaxed) - n0;
     (Ok(r), prof)
 }
 
-/// Candidate plate rectangles (full-resolution coordinates), deduplicated,
-/// most promising first.
+/// Every candidate plate rectangle (full-resolution coordinates),
+/// deduplicated, most promising first, the fallbacks last.
 fn locate(full: &RgbImage) -> Vec<Cand> {
+    let scene = Scene::new(full);
+    let mut cands = scene.candidates(full, Fallback::No, &[]);
+    for kind in [Fallback::Unsure, Fallback::Unread] {
+        let more = scene.candidates(full, kind, &cands);
+        cands.extend(more);
+    }
+    cands
+}
+
+/// A photo prepared for locating: its working-size copy (at most
+/// `WORK_WIDTH` wide), colour classes and vertical edges. The fallback
+/// candidates are located from it only when the search needs them.
+struct Scene {
+    /// The working-size copy; `None` when the photo is small enough.
+    small: Option<RgbImage>,
+    /// Working size / full size.
+    scale: f32,
+    classes: Vec<u8>,
+    edges: Mask,
+}
+
+impl Scene {
+    fn new(full: &RgbImage) -> Scene {
+        #[cfg(target_arch = "wasm32")]
+        {
+            // SAFETY: see `cnn::mm_fwd` (SIMD128 either validates or the
+            // module does not load).
+            unsafe { Self::new_simd(full) }
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        Self::new_impl(full)
+    }
+
+    /// Compiled with SIMD128 (its helpers are inlined into it).
     #[cfg(target_arch = "wasm32")]
-    {
-        // SAFETY: see `cnn::mm_fwd` (SIMD128 either validates or the module
-        // does not load).
-        unsafe { locate_simd(full) }
+    #[target_feature(enable = "simd128")]
+    unsafe fn new_simd(full: &RgbImage) -> Scene {
+        Self::new_impl(full)
     }
-    #[cfg(not(target_arch = "wasm32"))]
-    locate_impl(full)
-}
 
-/// The locator compiled with SIMD128 (its helpers are inlined into it).
-#[cfg(target_arch = "wasm32")]
-#[target_feature(enable = "simd128")]
-unsafe fn locate_simd(full: &RgbImage) -> Vec<Cand> {
-    locate_impl(full)
-}
-
-#[inline(always)]
-fn locate_impl(full: &RgbImage) -> Vec<Cand> {
-    let (fw, fh) = full.dimensions();
-    let scale = if fw > WORK_WIDTH {
-        WORK_WIDTH as f32 / fw as f32
-    } else {
-        1.0
-    };
-    let small_owned;
-    let small = if scale < 1.0 {
-        let nh = ((fh as f32 * scale).round() as u32).max(1);
-        small_owned = resize_box(full, WORK_WIDTH, nh);
-        &small_owned
-    } else {
-        full
-    };
-    let mut cands = Vec::new();
-    let classes = color_classes(small);
-    for color in [Color::Blue, Color::Yellow, Color::Green] {
-        color_candidates(small, &classes, color, false, &mut cands);
-    }
-    let edges = vertical_edges(small);
-    edge_candidates(&edges, &mut cands);
-    // fallbacks: pale blue (night photos lit by a flash or infrared, faded
-    // plates), read while nothing is confident; plates on a car of their own
-    // colour (the loosest test), read only while nothing at all was read
-    let n_plain = cands.len();
-    color_candidates(small, &classes, Color::Blue, true, &mut cands);
-    let n_pale = cands.len();
-    for color in [Color::Blue, Color::Yellow] {
-        textured_candidates(&edges, &classes, color, &mut cands);
-    }
-    for c in &mut cands[n_plain..n_pale] {
-        c.fallback = Fallback::Unsure;
-    }
-    for c in &mut cands[n_pale..] {
-        c.fallback = Fallback::Unread;
-    }
-    // back to full-resolution coordinates
-    for c in cands.iter_mut() {
-        c.cx /= scale;
-        c.cy /= scale;
-        c.w /= scale;
-        c.h /= scale;
-    }
-    // drop near-duplicate candidates
-    let mut uniq: Vec<Cand> = Vec::new();
-    for c in cands {
-        let dup = uniq.iter().any(|u| {
-            (u.cx - c.cx).abs() < 0.15 * u.w
-                && (u.cy - c.cy).abs() < 0.3 * u.h
-                && (c.w / u.w.max(1.0)) > 0.87
-                && (c.w / u.w.max(1.0)) < 1.15
-                && (u.color == c.color || c.color.is_none())
+    #[inline(always)]
+    fn new_impl(full: &RgbImage) -> Scene {
+        let (fw, fh) = full.dimensions();
+        let scale = if fw > WORK_WIDTH {
+            WORK_WIDTH as f32 / fw as f32
+        } else {
+            1.0
+        };
+        let small = (scale < 1.0).then(|| {
+            let nh = ((fh as f32 * scale).round() as u32).max(1);
+            resize_box(full, WORK_WIDTH, nh)
         });
-        if !dup {
-            uniq.push(c);
+        let img = small.as_ref().unwrap_or(full);
+        Scene {
+            classes: color_classes(img),
+            edges: vertical_edges(img),
+            small,
+            scale,
         }
     }
-    uniq.truncate(MAX_CANDIDATES);
-    uniq
+
+    /// Candidates of one kind, in full-resolution coordinates, without
+    /// near-duplicates of each other or of `known`; `known` and these
+    /// together are at most `MAX_CANDIDATES`.
+    fn candidates(&self, full: &RgbImage, kind: Fallback, known: &[Cand]) -> Vec<Cand> {
+        #[cfg(target_arch = "wasm32")]
+        {
+            // SAFETY: as in `new`.
+            unsafe { self.candidates_simd(full, kind, known) }
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        self.candidates_impl(full, kind, known)
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[target_feature(enable = "simd128")]
+    unsafe fn candidates_simd(&self, full: &RgbImage, kind: Fallback, known: &[Cand]) -> Vec<Cand> {
+        self.candidates_impl(full, kind, known)
+    }
+
+    #[inline(always)]
+    fn candidates_impl(&self, full: &RgbImage, kind: Fallback, known: &[Cand]) -> Vec<Cand> {
+        let img = self.small.as_ref().unwrap_or(full);
+        let mut cands = Vec::new();
+        match kind {
+            Fallback::No => {
+                for color in [Color::Blue, Color::Yellow, Color::Green] {
+                    color_candidates(img, &self.classes, color, false, &mut cands);
+                }
+                edge_candidates(&self.edges, &mut cands);
+            }
+            // pale blue: night photos lit by a flash or infrared, faded plates
+            Fallback::Unsure => color_candidates(img, &self.classes, Color::Blue, true, &mut cands),
+            // plates on a car of their own colour (the loosest test)
+            Fallback::Unread => {
+                for color in [Color::Blue, Color::Yellow] {
+                    textured_candidates(&self.edges, &self.classes, color, &mut cands);
+                }
+            }
+        }
+        let mut uniq: Vec<Cand> = Vec::new();
+        for mut c in cands {
+            // back to full-resolution coordinates
+            c.cx /= self.scale;
+            c.cy /= self.scale;
+            c.w /= self.scale;
+            c.h /= self.scale;
+            c.fallback = kind;
+            let dup = known.iter().chain(&uniq).any(|u| {
+                (u.cx - c.cx).abs() < 0.15 * u.w
+                    && (u.cy - c.cy).abs() < 0.3 * u.h
+                    && (c.w / u.w.max(1.0)) > 0.87
+                    && (c.w / u.w.max(1.0)) < 1.15
+                    && (u.color == c.color || c.color.is_none())
+            });
+            if !dup {
+                uniq.push(c);
+            }
+        }
+        uniq.truncate(MAX_CANDIDATES.saturating_sub(known.len()));
+        uniq
+    }
 }
 
-/// Reads every candidate; the most confident valid read wins.
-fn read_candidates(full: &RgbImage, cands: &[Cand], net: &cnn::Net) -> Option<Recognition> {
+/// Reads every candidate (and the fallback candidates of `scene` while
+/// nothing is confident); the most confident valid read wins.
+fn read_candidates(
+    full: &RgbImage,
+    scene: &Scene,
+    mut cands: Vec<Cand>,
+    net: &cnn::Net,
+) -> Option<Recognition> {
     let debug = debug_on();
     let mut st = Search::default();
     // per candidate: how many characters its first reads had with p >= 0.5
@@ -283,6 +346,7 @@ fn read_candidates(full: &RgbImage, cands: &[Cand], net: &cnn::Net) -> Option<Re
     // read): looser crops of the candidates whose first read had at least
     // two clear characters (part of a plate, not a random texture)
     let mut top: Vec<usize> = Vec::new();
+    let mut fallbacks = [Fallback::Unsure, Fallback::Unread].into_iter();
     for pass in 0..2 {
         if pass == 1 && st.sure >= CONFIDENT {
             break;
@@ -293,19 +357,31 @@ fn read_candidates(full: &RgbImage, cands: &[Cand], net: &cnn::Net) -> Option<Re
             top.sort_by(|&a, &b| promise[b].cmp(&promise[a]));
             top.truncate(3);
         }
-        for (ci, c) in cands.iter().enumerate() {
+        let mut ci = 0;
+        while ci < cands.len() || pass == 0 {
+            if ci == cands.len() {
+                // the first pass has read every candidate: locate the next
+                // kind of fallback, if still wanted
+                match fallbacks.by_ref().find(|&k| wanted(k, &st)) {
+                    Some(kind) => {
+                        let more = scene.candidates(full, kind, &cands);
+                        cands.extend(more);
+                        promise.resize(cands.len(), 0);
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+            let c = &cands[ci];
+            ci += 1;
+            let ci = ci - 1;
             if debug {
                 eprintln!("pass {pass} cand {ci} {c:?}");
             }
             if pass == 1 && (promise[ci] < 2 || !top.contains(&ci)) {
                 continue;
             }
-            let skip = match c.fallback {
-                Fallback::No => false,
-                Fallback::Unsure => st.sure >= CONFIDENT,
-                Fallback::Unread => st.best_conf() >= MIN_CONFIDENCE,
-            };
-            if skip {
+            if !wanted(c.fallback, &st) {
                 continue;
             }
             for rd in read_candidate(full, c, net, pass, &mut promise[ci]) {
