@@ -2001,7 +2001,7 @@ mod tests {
                 && (c.cy - plate.cy).abs() < 0.5 * plate.h),
             "pale mask: {located:?}, plate {plate:?}"
         );
-        let r = read_candidates(&pale, &located, model().unwrap()).expect("read");
+        let r = recognize_rgb(&pale, model().unwrap()).expect("read");
         assert_eq!((r.plate.as_str(), r.color), ("京N62847", Color::Blue));
     }
 }
