@@ -847,7 +847,15 @@ fn refine_province(
         prov_net.predict(&mlp::char_features(&patch, pw, ph)[..pcnn::S * pcnn::S])
     };
     let seg = seg_patch.map(classify);
-    let win = window_patch(full, c, ew, eh, read, color).map(classify);
+    // the window's binarisations, averaged
+    let win = window_patch(full, c, ew, eh, read, color).map(|ps| {
+        let n = ps.len() as f32;
+        let mut sum = vec![0f32; prov_net.classes.len()];
+        for p in ps.into_iter().map(classify) {
+            sum.iter_mut().zip(&p).for_each(|(s, v)| *s += v / n);
+        }
+        sum
+    });
     let pm: Vec<f32> = match (seg, win) {
         (Some(s), Some(w)) => s.iter().zip(&w).map(|(a, b)| 0.5 * (a + b)).collect(),
         (Some(p), None) | (None, Some(p)) => p,
@@ -857,7 +865,7 @@ fn refine_province(
 }
 
 /// The province glyph cut out of the photo where the fitted layout puts it
-/// (binarised, tight box), for the province classifier.
+/// (tight box), binarised at three thresholds, for the province classifier.
 fn window_patch(
     full: &RgbImage,
     c: &Cand,
@@ -865,7 +873,7 @@ fn window_patch(
     eh: f32,
     read: &cnn::Read,
     color: Color,
-) -> Option<(usize, usize, Vec<u8>)> {
+) -> Option<Vec<(usize, usize, Vec<u8>)>> {
     let (a, b, centres) = fit_layout(read)?;
     let dbg = debug_on();
     let uc = a + b * centres[0];
@@ -953,12 +961,29 @@ fn window_patch(
         return None;
     }
     let (pw, ph) = (px1 - px0 + 1, by1 - by0 + 1);
-    let mut patch = vec![0u8; pw * ph];
-    for yy in 0..ph {
-        for xx in 0..pw {
-            patch[yy * pw + xx] = bin.d[(by0 + yy) * w + px0 + xx] * 255;
-        }
-    }
+    // the glyph's box binarised at Otsu's threshold and at two neighbours:
+    // strokes of a small glyph merge or break with a few grey levels
+    let patches: Vec<(usize, usize, Vec<u8>)> = [
+        t,
+        t.saturating_sub(THRESHOLD_STEP),
+        t.saturating_add(THRESHOLD_STEP),
+    ]
+    .into_iter()
+    .map(|tt| {
+        let px = (0..ph)
+            .flat_map(|yy| (0..pw).map(move |xx| (yy, xx)))
+            .map(|(yy, xx)| {
+                if g[(by0 + yy) * w + px0 + xx] > tt {
+                    255
+                } else {
+                    0
+                }
+            })
+            .collect();
+        (pw, ph, px)
+    })
+    .collect();
+    let patch = &patches[0].2;
     if debug_on() {
         if let Some(d) = std::env::var("PLATE_DEBUG")
             .ok()
@@ -970,8 +995,11 @@ fn window_patch(
             }
         }
     }
-    Some((pw, ph, patch))
+    Some(patches)
 }
+
+/// Grey levels between the thresholds of `window_patch`'s binarisations.
+const THRESHOLD_STEP: u8 = 12;
 
 /// The province: weighted average of the MLP's probabilities and the
 /// reader's (province classes at the province's peak column, renormalised).
