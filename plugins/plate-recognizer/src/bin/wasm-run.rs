@@ -9,14 +9,20 @@
 //!     /data --bench
 //! ```
 //!
-//! Usage: `wasm-run COMPONENT.wasm HOST_DIR [ARGS...]`; the guest sees
-//! HOST_DIR as `/data` and gets ARGS as its arguments (after its name).
-//! Engine settings follow the host's (Cranelift, optimised for speed).
+//! Usage: `wasm-run [--no-epoch] COMPONENT.wasm HOST_DIR [ARGS...]`; the
+//! guest sees HOST_DIR as `/data` and gets ARGS as its arguments (after its
+//! name).
+//!
+//! Engine settings follow the host's (`host/src/runtime/mod.rs::engine`):
+//! Cranelift optimised for speed, component model, no concurrency support,
+//! epoch interruption with a thread advancing the epoch every 10 ms (the
+//! store's deadline is never reached), pooling allocator, 1 MiB wasm stack.
+//! `--no-epoch` turns epoch interruption off (the plain wasmtime figure).
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> Result<(), String> {
     use wasmtime::component::{Component, Linker, ResourceTable};
-    use wasmtime::{Config, Engine, Store};
+    use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
     use wasmtime_wasi::p2::bindings::sync::Command;
     use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
@@ -33,14 +39,45 @@ fn main() -> Result<(), String> {
         }
     }
 
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let epoch = match args.iter().position(|a| a == "--no-epoch") {
+        Some(i) => {
+            args.remove(i);
+            false
+        }
+        None => true,
+    };
     if args.len() < 3 {
-        return Err("usage: wasm-run COMPONENT.wasm HOST_DIR [ARGS...]".into());
+        return Err("usage: wasm-run [--no-epoch] COMPONENT.wasm HOST_DIR [ARGS...]".into());
     }
     let e = |e: wasmtime::Error| format!("{e:#}");
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(4)
+        .total_core_instances(16)
+        .total_memories(8)
+        .total_tables(16)
+        .max_memory_size(1 << 30);
     let mut config = Config::new();
-    config.wasm_component_model(true);
+    config
+        .wasm_component_model(true)
+        .concurrency_support(false)
+        .epoch_interruption(epoch)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .max_wasm_stack(1 << 20);
     let engine = Engine::new(&config).map_err(e)?;
+    eprintln!(
+        "epoch interruption: {}",
+        if epoch { "on (10 ms ticks)" } else { "off" }
+    );
+    if epoch {
+        let engine = engine.clone();
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                engine.increment_epoch();
+            }
+        });
+    }
     let t = std::time::Instant::now();
     let component = Component::from_file(&engine, &args[1]).map_err(e)?;
     eprintln!("compiled in {:.1} s", t.elapsed().as_secs_f32());
@@ -61,6 +98,8 @@ fn main() -> Result<(), String> {
             table: ResourceTable::new(),
         },
     );
+    // about 115 days of 10 ms ticks: never reached during a run
+    store.set_epoch_deadline(1 << 30);
     let cmd = Command::instantiate(&mut store, &component, &linker).map_err(e)?;
     cmd.wasi_cli_run()
         .call_run(&mut store)
