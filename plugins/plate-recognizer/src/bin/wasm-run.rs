@@ -9,7 +9,7 @@
 //!     /data --bench
 //! ```
 //!
-//! Usage: `wasm-run [--no-epoch] COMPONENT.wasm HOST_DIR [ARGS...]`; the
+//! Usage: `wasm-run [--no-epoch] [--perfmap] COMPONENT.wasm HOST_DIR [ARGS...]`; the
 //! guest sees HOST_DIR as `/data` and gets ARGS as its arguments (after its
 //! name).
 //!
@@ -17,7 +17,9 @@
 //! Cranelift optimised for speed, component model, no concurrency support,
 //! epoch interruption with a thread advancing the epoch every 10 ms (the
 //! store's deadline is never reached), pooling allocator, 1 MiB wasm stack.
-//! `--no-epoch` turns epoch interruption off (the plain wasmtime figure).
+//! `--no-epoch` turns epoch interruption off (the plain wasmtime figure);
+//! `--perfmap` writes `/tmp/perf-PID.map` so that `perf` names the guest's
+//! functions.
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> Result<(), String> {
@@ -40,15 +42,19 @@ fn main() -> Result<(), String> {
     }
 
     let mut args: Vec<String> = std::env::args().collect();
-    let epoch = match args.iter().position(|a| a == "--no-epoch") {
-        Some(i) => {
+    let mut flag = |name: &str| match args.iter().position(|a| a == name) {
+        Some(i) if i < 3 => {
             args.remove(i);
-            false
+            true
         }
-        None => true,
+        _ => false,
     };
+    let epoch = !flag("--no-epoch");
+    let perfmap = flag("--perfmap");
     if args.len() < 3 {
-        return Err("usage: wasm-run [--no-epoch] COMPONENT.wasm HOST_DIR [ARGS...]".into());
+        return Err(
+            "usage: wasm-run [--no-epoch] [--perfmap] COMPONENT.wasm HOST_DIR [ARGS...]".into(),
+        );
     }
     let e = |e: wasmtime::Error| format!("{e:#}");
     let mut pool = PoolingAllocationConfig::default();
@@ -64,6 +70,9 @@ fn main() -> Result<(), String> {
         .epoch_interruption(epoch)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
         .max_wasm_stack(1 << 20);
+    if perfmap {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     let engine = Engine::new(&config).map_err(e)?;
     eprintln!(
         "epoch interruption: {}",
@@ -81,10 +90,17 @@ fn main() -> Result<(), String> {
     let t = std::time::Instant::now();
     let component = Component::from_file(&engine, &args[1]).map_err(e)?;
     eprintln!("compiled in {:.1} s", t.elapsed().as_secs_f32());
+    if let Ok(path) = std::env::var("WASM_RUN_SAVE_CODE") {
+        std::fs::write(&path, component.serialize().map_err(e)?).map_err(|e| e.to_string())?;
+    }
     let mut linker: Linker<State> = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(e)?;
     let mut b = WasiCtx::builder();
     b.inherit_stdio();
+    // the recogniser's development switches (PLATE_DEBUG, PLATE_BENCH_*)
+    for (k, v) in std::env::vars().filter(|(k, _)| k.starts_with("PLATE_")) {
+        b.env(k, v);
+    }
     b.arg("plate-accuracy");
     for a in &args[3..] {
         b.arg(a);
