@@ -150,14 +150,31 @@ impl Net {
     unsafe fn infer_simd(&self, x: &[f32]) -> Vec<f32> {
         assert_eq!(x.len(), IN_H * IN_W);
         let nc = self.classes.len();
+        // the convolution weights packed for the kernel, kept for the
+        // loaded model (recognised by its buffers and first tensor)
+        static PACKED: std::sync::OnceLock<(Vec<usize>, Vec<f32>, Vec<Vec<f32>>)> =
+            std::sync::OnceLock::new();
+        let key: Vec<usize> = (0..4).map(|i| self.p[2 * i].as_ptr() as usize).collect();
+        let pack = || -> Vec<Vec<f32>> {
+            (0..4)
+                .map(|i| wasm::pack4(&self.p[2 * i], CH[i + 1], CH[i] * 9))
+                .collect()
+        };
+        let cached = PACKED.get_or_init(|| (key.clone(), self.p[0].clone(), pack()));
+        let own;
+        let packed: &[Vec<f32>] = if cached.0 == key && cached.1 == self.p[0] {
+            &cached.2
+        } else {
+            own = pack();
+            &own
+        };
         let (mut h, mut w) = (IN_H, IN_W);
         let mut xp = wasm::pad(x, 1, h, w);
         let mut feat = Vec::new();
         for i in 0..4 {
             let (cin, cout) = (CH[i], CH[i + 1]);
             let mut z = vec![0f32; cout * h * w];
-            let wp4 = wasm::pack4(&self.p[2 * i], cout, cin * 9);
-            wasm::conv3x3_relu(&xp, cin, h, w, &wp4, &self.p[2 * i + 1], cout, &mut z);
+            wasm::conv3x3_relu(&xp, cin, h, w, &packed[i], &self.p[2 * i + 1], cout, &mut z);
             match i {
                 0 | 1 => {
                     xp = wasm::pool2x2(&z, cout, h, w, true);
@@ -1175,6 +1192,7 @@ pub(crate) mod wasm {
                 while j + 16 <= n {
                     let z = f32x4_splat(0.0);
                     let (mut c0, mut c1, mut c2, mut c3) = (z, z, z, z);
+                    let mut pin = [z; 4];
                     let mut kk = 0;
                     macro_rules! step {
                         () => {
@@ -1184,6 +1202,7 @@ pub(crate) mod wasm {
                             c1 = f32x4_add(c1, f32x4_mul(s, ld(q.add(4))));
                             c2 = f32x4_add(c2, f32x4_mul(s, ld(q.add(8))));
                             c3 = f32x4_add(c3, f32x4_mul(s, ld(q.add(12))));
+                            anchor(&mut pin, [c0, c1, c2, c3]);
                             kk += 1;
                         };
                     }

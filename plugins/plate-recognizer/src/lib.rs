@@ -117,7 +117,8 @@ pub fn decode(image_bytes: &[u8]) -> Result<RgbImage, String> {
     if img.width() < 16 || img.height() < 8 {
         return Err("image too small".into());
     }
-    Ok(img.to_rgb8())
+    // (no copy when the image is already RGB8, as JPEG photos are)
+    Ok(img.into_rgb8())
 }
 
 /// A located plate candidate: rotated rectangle in full-image coordinates.
@@ -802,15 +803,17 @@ fn resize_box(img: &RgbImage, nw: u32, nh: u32) -> RgbImage {
 #[inline(always)]
 fn hsv(r: u8, g: u8, b: u8) -> (f32, f32, f32) {
     let (r, g, b) = (r as f32 / 255.0, g as f32 / 255.0, b as f32 / 255.0);
-    let mx = r.max(g).max(b);
-    let mn = r.min(g).min(b);
+    // (comparisons rather than f32::max / min, which are calls to fmaxf /
+    // fminf in wasm32; the same values for these non-NaN inputs)
+    let mx = fmax(fmax(r, g), b);
+    let mn = fmin(fmin(r, g), b);
     let d = mx - mn;
     let v = mx;
     let s = if mx > 0.0 { d / mx } else { 0.0 };
     let h = if d <= 0.0 {
         0.0
     } else if mx == r {
-        60.0 * (((g - b) / d).rem_euclid(6.0))
+        60.0 * rem6((g - b) / d)
     } else if mx == g {
         60.0 * ((b - r) / d + 2.0)
     } else {
@@ -1221,7 +1224,7 @@ fn rectify_window(
                     + p10 * ax * (1.0 - ay)
                     + p01 * (1.0 - ax) * ay
                     + p11 * ax * ay;
-                px[k] = v.round().clamp(0.0, 255.0) as u8;
+                px[k] = round_u8(v);
             }
             out.put_pixel(ox, oy, image::Rgb(px));
         }
@@ -1552,4 +1555,32 @@ fn mask_combine_into(dst: &mut [u8], a: &[u8], dilate: bool) {
     } else {
         it.for_each(|(o, &x)| *o &= x);
     }
+}
+
+/// `a.max(b)` for non-NaN values, without a call (wasm32 has none).
+#[inline(always)]
+fn fmax(a: f32, b: f32) -> f32 {
+    if b > a { b } else { a }
+}
+
+/// `a.min(b)` for non-NaN values, without a call.
+#[inline(always)]
+fn fmin(a: f32, b: f32) -> f32 {
+    if b < a { b } else { a }
+}
+
+/// `x.rem_euclid(6.0)` for |x| ≤ 6 (`fmod` is a call in wasm32): `x % 6`
+/// is `x` itself there.
+#[inline(always)]
+fn rem6(x: f32) -> f32 {
+    if x < 0.0 { x + 6.0 } else { x }
+}
+
+/// `v.round().clamp(0.0, 255.0) as u8` without the call to `roundf` that
+/// `round` is in wasm32, and without a branch: `v - trunc(v)` is exact, and
+/// below 0 both give 0.
+#[inline(always)]
+fn round_u8(v: f32) -> u8 {
+    let t = v.trunc();
+    (t + ((v - t >= 0.5) as u8 as f32)).clamp(0.0, 255.0) as u8
 }
