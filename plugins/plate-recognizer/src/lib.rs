@@ -117,7 +117,8 @@ pub fn decode(image_bytes: &[u8]) -> Result<RgbImage, String> {
     if img.width() < 16 || img.height() < 8 {
         return Err("image too small".into());
     }
-    Ok(img.to_rgb8())
+    // (no copy when the image is already RGB8, as JPEG photos are)
+    Ok(img.into_rgb8())
 }
 
 /// A located plate candidate: rotated rectangle in full-image coordinates.
@@ -1113,15 +1114,17 @@ fn resize_box(img: &RgbImage, nw: u32, nh: u32) -> RgbImage {
 #[inline(always)]
 fn hsv(r: u8, g: u8, b: u8) -> (f32, f32, f32) {
     let (r, g, b) = (r as f32 / 255.0, g as f32 / 255.0, b as f32 / 255.0);
-    let mx = r.max(g).max(b);
-    let mn = r.min(g).min(b);
+    // (comparisons rather than f32::max / min, which are calls to fmaxf /
+    // fminf in wasm32; the same values for these non-NaN inputs)
+    let mx = fmax(fmax(r, g), b);
+    let mn = fmin(fmin(r, g), b);
     let d = mx - mn;
     let v = mx;
     let s = if mx > 0.0 { d / mx } else { 0.0 };
     let h = if d <= 0.0 {
         0.0
     } else if mx == r {
-        60.0 * (((g - b) / d).rem_euclid(6.0))
+        60.0 * rem6((g - b) / d)
     } else if mx == g {
         60.0 * ((b - r) / d + 2.0)
     } else {
@@ -1202,60 +1205,38 @@ struct Mask {
 
 impl Mask {
     /// Dilation (any pixel set) or erosion (all set) over a (2rx+1) ×
-    /// (2ry+1) box, clipped at the borders; separable running counts.
+    /// (2ry+1) box, clipped at the borders (values 0 or 1). Separable: OR /
+    /// AND of shifted rows, whole rows at a time (vectorised; few loop
+    /// iterations, which matters in a component with epoch checks).
     #[inline(always)]
     fn box_op(&self, rx: usize, ry: usize, dilate: bool) -> Mask {
         let (w, h) = (self.w, self.h);
         let mut tmp = vec![0u8; w * h];
-        // rows
+        // a row with `rx` pixels of the neutral value on either side
+        let mut buf = vec![(!dilate) as u8; w + 2 * rx];
         for y in 0..h {
-            let src = &self.d[y * w..(y + 1) * w];
+            buf[rx..rx + w].copy_from_slice(&self.d[y * w..(y + 1) * w]);
             let dst = &mut tmp[y * w..(y + 1) * w];
-            let mut cnt: usize = src[..rx.min(w)].iter().map(|&v| v as usize).sum();
-            for x in 0..w {
-                if x + rx < w {
-                    cnt += src[x + rx] as usize;
-                }
-                if x > rx {
-                    cnt -= src[x - rx - 1] as usize;
-                }
-                let n = (x + rx + 1).min(w) - x.saturating_sub(rx);
-                dst[x] = if dilate {
-                    (cnt > 0) as u8
-                } else {
-                    (cnt == n) as u8
-                };
+            mask_combine(dst, &buf[..w], &buf[2 * rx..2 * rx + w], dilate);
+            for dx in 1..2 * rx {
+                mask_combine_into(dst, &buf[dx..dx + w], dilate);
             }
         }
-        // columns, all at once, row by row
+        if ry == 0 {
+            return Mask { w, h, d: tmp };
+        }
         let mut out = vec![0u8; w * h];
-        let mut cnt = vec![0u16; w];
-        for y in 0..ry.min(h) {
-            for (c, &v) in cnt.iter_mut().zip(&tmp[y * w..(y + 1) * w]) {
-                *c += v as u16;
-            }
-        }
         for y in 0..h {
-            if y + ry < h {
-                for (c, &v) in cnt.iter_mut().zip(&tmp[(y + ry) * w..(y + ry + 1) * w]) {
-                    *c += v as u16;
-                }
-            }
-            if y > ry {
-                for (c, &v) in cnt.iter_mut().zip(&tmp[(y - ry - 1) * w..(y - ry) * w]) {
-                    *c -= v as u16;
-                }
-            }
-            let n = ((y + ry + 1).min(h) - y.saturating_sub(ry)) as u16;
+            let (y0, y1) = (y.saturating_sub(ry), (y + ry).min(h - 1));
             let dst = &mut out[y * w..(y + 1) * w];
-            if dilate {
-                for (d, &c) in dst.iter_mut().zip(&cnt) {
-                    *d = (c > 0) as u8;
-                }
-            } else {
-                for (d, &c) in dst.iter_mut().zip(&cnt) {
-                    *d = (c == n) as u8;
-                }
+            let row = |k: usize| &tmp[k * w..(k + 1) * w];
+            if y1 == y0 {
+                dst.copy_from_slice(row(y0));
+                continue;
+            }
+            mask_combine(dst, row(y0), row(y1), dilate);
+            for k in y0 + 1..y1 {
+                mask_combine_into(dst, row(k), dilate);
             }
         }
         Mask { w, h, d: out }
@@ -1269,41 +1250,68 @@ impl Mask {
         self.box_op(rx, ry, false).box_op(rx, ry, true)
     }
 
-    /// 8-connected components: pixel index lists.
+    /// 8-connected components: pixel index lists (in the order of a
+    /// depth-first search from each component's first pixel in row-major
+    /// order). The mask is copied with a border of zeros, so neighbours
+    /// need no bounds checks, and runs of 8 empty pixels are skipped at once.
     fn components(&self, min_px: usize, max_comps: usize) -> Vec<Vec<u32>> {
         let (w, h) = (self.w, self.h);
-        let mut seen = vec![false; w * h];
+        let wp = w + 2;
+        // 1 = set and not yet visited
+        let mut a = vec![0u8; wp * (h + 2)];
+        for y in 0..h {
+            a[(y + 1) * wp + 1..(y + 1) * wp + 1 + w]
+                .iter_mut()
+                .zip(&self.d[y * w..(y + 1) * w])
+                .for_each(|(o, &v)| *o = (v != 0) as u8);
+        }
+        // neighbours in the order of the plain search (dy, then dx)
+        let nb = [
+            0usize.wrapping_sub(wp + 1),
+            0usize.wrapping_sub(wp),
+            0usize.wrapping_sub(wp - 1),
+            0usize.wrapping_sub(1),
+            1,
+            wp - 1,
+            wp,
+            wp + 1,
+        ];
         let mut out = Vec::new();
-        let mut stack = Vec::new();
-        for start in 0..w * h {
-            if self.d[start] == 0 || seen[start] {
-                continue;
-            }
-            seen[start] = true;
-            stack.push(start as u32);
-            let mut comp = Vec::new();
-            while let Some(i) = stack.pop() {
-                comp.push(i);
-                let (x, y) = ((i as usize) % w, (i as usize) / w);
-                for dy in -1i32..=1 {
-                    for dx in -1i32..=1 {
-                        let nx = x as i32 + dx;
-                        let ny = y as i32 + dy;
-                        if nx < 0 || ny < 0 || nx >= w as i32 || ny >= h as i32 {
-                            continue;
-                        }
-                        let j = ny as usize * w + nx as usize;
-                        if self.d[j] != 0 && !seen[j] {
-                            seen[j] = true;
-                            stack.push(j as u32);
+        let mut stack: Vec<usize> = Vec::new();
+        'rows: for y in 0..h {
+            let r0 = (y + 1) * wp + 1;
+            let mut x = 0;
+            while x < w {
+                if x + 8 <= w {
+                    let v = u64::from_le_bytes(a[r0 + x..r0 + x + 8].try_into().expect("8 bytes"));
+                    if v == 0 {
+                        x += 8;
+                        continue;
+                    }
+                }
+                let start = r0 + x;
+                x += 1;
+                if a[start] == 0 {
+                    continue;
+                }
+                a[start] = 0;
+                stack.push(start);
+                let mut comp = Vec::new();
+                while let Some(i) = stack.pop() {
+                    comp.push(((i / wp - 1) * w + (i % wp - 1)) as u32);
+                    for &o in &nb {
+                        let j = i.wrapping_add(o);
+                        if a[j] != 0 {
+                            a[j] = 0;
+                            stack.push(j);
                         }
                     }
                 }
-            }
-            if comp.len() >= min_px {
-                out.push(comp);
-                if out.len() >= max_comps {
-                    break;
+                if comp.len() >= min_px {
+                    out.push(comp);
+                    if out.len() >= max_comps {
+                        break 'rows;
+                    }
                 }
             }
         }
@@ -1578,7 +1586,7 @@ fn rectify_window(
                     + p10 * ax * (1.0 - ay)
                     + p01 * (1.0 - ax) * ay
                     + p11 * ax * ay;
-                px[k] = v.round().clamp(0.0, 255.0) as u8;
+                px[k] = round_u8(v);
             }
             out.put_pixel(ox, oy, image::Rgb(px));
         }
@@ -1885,6 +1893,58 @@ fn otsu(hist: &[u32; 256]) -> u8 {
         }
     }
     best_t
+}
+
+// ---------------------------------------------------------------- low-level helpers
+
+/// `dst = a | b` (dilate) or `a & b` (erode), bytewise.
+#[inline(always)]
+fn mask_combine(dst: &mut [u8], a: &[u8], b: &[u8], dilate: bool) {
+    let it = dst.iter_mut().zip(a.iter().zip(b));
+    if dilate {
+        it.for_each(|(o, (&x, &y))| *o = x | y);
+    } else {
+        it.for_each(|(o, (&x, &y))| *o = x & y);
+    }
+}
+
+/// `dst |= a` (dilate) or `dst &= a` (erode), bytewise.
+#[inline(always)]
+fn mask_combine_into(dst: &mut [u8], a: &[u8], dilate: bool) {
+    let it = dst.iter_mut().zip(a);
+    if dilate {
+        it.for_each(|(o, &x)| *o |= x);
+    } else {
+        it.for_each(|(o, &x)| *o &= x);
+    }
+}
+
+/// `a.max(b)` for non-NaN values, without a call (wasm32 has none).
+#[inline(always)]
+fn fmax(a: f32, b: f32) -> f32 {
+    if b > a { b } else { a }
+}
+
+/// `a.min(b)` for non-NaN values, without a call.
+#[inline(always)]
+fn fmin(a: f32, b: f32) -> f32 {
+    if b < a { b } else { a }
+}
+
+/// `x.rem_euclid(6.0)` for |x| ≤ 6 (`fmod` is a call in wasm32): `x % 6`
+/// is `x` itself there.
+#[inline(always)]
+fn rem6(x: f32) -> f32 {
+    if x < 0.0 { x + 6.0 } else { x }
+}
+
+/// `v.round().clamp(0.0, 255.0) as u8` without the call to `roundf` that
+/// `round` is in wasm32, and without a branch: `v - trunc(v)` is exact, and
+/// below 0 both give 0.
+#[inline(always)]
+fn round_u8(v: f32) -> u8 {
+    let t = v.trunc();
+    (t + ((v - t >= 0.5) as u8 as f32)).clamp(0.0, 255.0) as u8
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@
 //! UTF-8 classes, u32 tensor count, per tensor u32 length + f32 values
 //! (conv1 w, b, conv2 w, b, fc1 w, b, fc2 w, b).
 
-use crate::cnn::{col2im, he_init, im2col, mm, mm_fwd, model_from_bytes, model_to_bytes, pool};
+use crate::cnn::{
+    col2im, he_init, im2col, mm, mm_fwd, model_from_bytes, model_to_bytes, pool, relu,
+};
 
 pub const S: usize = 20;
 const C1: usize = 32;
@@ -80,7 +82,7 @@ impl PNet {
             z[o * S * S..(o + 1) * S * S].fill(self.p[1][o]);
         }
         mm_fwd(C1, 9, S * S, &self.p[0], &c.col0, &mut z);
-        z.iter_mut().for_each(|v| *v = v.max(0.0));
+        relu(&mut z);
         let (p1, i1) = pool(&z, C1, S, S, 2, 2);
         c.a1 = z;
         c.i1 = i1;
@@ -91,13 +93,13 @@ impl PNet {
             z[o * s2 * s2..(o + 1) * s2 * s2].fill(self.p[3][o]);
         }
         mm_fwd(C2, C1 * 9, s2 * s2, &self.p[2], &c.col1, &mut z);
-        z.iter_mut().for_each(|v| *v = v.max(0.0));
+        relu(&mut z);
         let (p2, i2) = pool(&z, C2, s2, s2, 2, 2);
         c.a2 = z;
         c.i2 = i2;
         let mut h = self.p[5].clone();
         mm_fwd(H, F, 1, &self.p[4], &p2, &mut h);
-        h.iter_mut().for_each(|v| *v = v.max(0.0));
+        relu(&mut h);
         let mut lg = self.p[7].clone();
         mm_fwd(nc, H, 1, &self.p[6], &h, &mut lg);
         c.p2 = p2;
