@@ -353,10 +353,10 @@ fn read_candidates(
             break;
         }
         if pass == 1 {
-            // the (at most) 3 candidates with the most clear characters
+            // the (at most) 2 candidates with the most clear characters
             top = (0..cands.len()).collect();
             top.sort_by(|&a, &b| promise[b].cmp(&promise[a]));
-            top.truncate(3);
+            top.truncate(2);
         }
         let mut ci = 0;
         while ci < cands.len() || pass == 0 {
