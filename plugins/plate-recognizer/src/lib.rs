@@ -298,7 +298,8 @@ impl Scene {
                 }
                 edge_candidates(&self.edges, &mut cands);
             }
-            // pale blue: night photos lit by a flash or infrared, faded plates
+            // pale or cyan blue: night photos lit by a flash or infrared,
+            // faded plates, a colour cast
             Fallback::Unsure => color_candidates(img, &self.classes, Color::Blue, true, &mut cands),
             // plates on a car of their own colour (the loosest test)
             Fallback::Unread => {
@@ -1413,7 +1414,7 @@ fn color_classes(img: &RgbImage) -> Vec<u8> {
             (((190.0..=260.0).contains(&h) && s > 0.25 && v > 0.18) as u8)
                 | ((((18.0..=62.0).contains(&h) && s > 0.35 && v > 0.3) as u8) << 1)
                 | ((((75.0..=165.0).contains(&h) && s > 0.25 && v > 0.3) as u8) << 2)
-                | ((((200.0..=250.0).contains(&h) && s > 0.1 && v > 0.25) as u8) << 3)
+                | ((((165.0..=255.0).contains(&h) && s > 0.1 && v > 0.25) as u8) << 3)
         })
         .collect()
 }
