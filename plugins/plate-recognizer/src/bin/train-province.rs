@@ -12,7 +12,7 @@
 //! (greyscale crops, binarised here with Otsu's threshold) and
 //! `province_mapping.txt` of the EasyPR character set (Apache-2.0), with
 //! augmentation (rotation, shear, scale,
-//! threshold, stroke width, salt noise). Deterministic (fixed seed); EPOCHS
+//! low resolution, threshold, stroke width, salt noise). Deterministic (fixed seed); EPOCHS
 //! (default 30) can be set in the environment.
 
 use plate_recognizer::mlp::{self, Layer, Mlp, N_IN, SIDE};
@@ -118,7 +118,7 @@ fn augment(p: &Patch, rng: &mut Rng) -> Patch {
     let cx = w as f32 / 2.0;
     let cy = h as f32 / 2.0;
     let thr = rng.range(0.35, 0.65);
-    let mut out = vec![0u8; w * h];
+    let mut grey = vec![0f32; w * h];
     let get = |x: isize, y: isize| -> f32 {
         let x = x - pad as isize;
         let y = y - pad as isize;
@@ -146,9 +146,50 @@ fn augment(p: &Patch, rng: &mut Rng) -> Patch {
                 + get(xi + 1, yi) * ax * (1.0 - ay)
                 + get(xi, yi + 1) * (1.0 - ax) * ay
                 + get(xi + 1, yi + 1) * ax * ay;
-            out[y * w + x] = if v > thr { 255 } else { 0 };
+            grey[y * w + x] = v;
         }
     }
+    // half the time: seen at a low resolution (a glyph 6 to 12 px wide in
+    // the photo), i.e. averaged over blocks and interpolated back
+    if rng.f() < 0.5 {
+        let f = rng.range(1.8, 3.5);
+        let (lw, lh) = (
+            ((w as f32 / f) as usize).max(2),
+            ((h as f32 / f) as usize).max(2),
+        );
+        let mut low = vec![0f32; lw * lh];
+        for (i, v) in low.iter_mut().enumerate() {
+            let (lx, ly) = (i % lw, i / lw);
+            let (x0, x1) = (lx * w / lw, ((lx + 1) * w / lw).max(lx * w / lw + 1));
+            let (y0, y1) = (ly * h / lh, ((ly + 1) * h / lh).max(ly * h / lh + 1));
+            let mut acc = 0f32;
+            for y in y0..y1 {
+                for x in x0..x1 {
+                    acc += grey[y * w + x];
+                }
+            }
+            *v = acc / ((x1 - x0) * (y1 - y0)) as f32;
+        }
+        for y in 0..h {
+            let sy = ((y as f32 + 0.5) * lh as f32 / h as f32 - 0.5).clamp(0.0, (lh - 1) as f32);
+            let (y0, ay) = (sy as usize, sy.fract());
+            let y1 = (y0 + 1).min(lh - 1);
+            for x in 0..w {
+                let sx =
+                    ((x as f32 + 0.5) * lw as f32 / w as f32 - 0.5).clamp(0.0, (lw - 1) as f32);
+                let (x0, ax) = (sx as usize, sx.fract());
+                let x1 = (x0 + 1).min(lw - 1);
+                grey[y * w + x] = low[y0 * lw + x0] * (1.0 - ax) * (1.0 - ay)
+                    + low[y0 * lw + x1] * ax * (1.0 - ay)
+                    + low[y1 * lw + x0] * (1.0 - ax) * ay
+                    + low[y1 * lw + x1] * ax * ay;
+            }
+        }
+    }
+    let mut out: Vec<u8> = grey
+        .iter()
+        .map(|&v| if v > thr { 255 } else { 0 })
+        .collect();
     // stroke width: dilate or erode (4-neighbourhood)
     let r = rng.f();
     if r < 0.4 {
