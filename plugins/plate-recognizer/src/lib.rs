@@ -2039,6 +2039,40 @@ mod tests {
         assert_eq!(st.answer().unwrap().plate, "皖Q18632");
     }
 
+    /// A box that holds more than the plate (40 % too wide, off-centre) is
+    /// fitted back onto the plate from the characters it reads.
+    #[test]
+    fn a_loose_box_is_fitted_to_the_characters() {
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/blue-京N62847.jpg"
+        ))
+        .unwrap();
+        let img = decode(&bytes).unwrap();
+        let net = model().unwrap();
+        let plate = locate(&img)
+            .into_iter()
+            .find(|c| c.color == Some(Color::Blue))
+            .expect("the plate is found by its colour");
+        let mut loose = plate.clone();
+        loose.w *= 1.4;
+        loose.cx += 0.12 * plate.w;
+        let crop = rectify(&img, &loose, 1.08, 1.2, cnn::IN_W as u32, cnn::IN_H as u32);
+        let read = net.read_aligned(&cnn::prepare(&crop, false));
+        // (the reader alone is weak on provinces; the layout fit ignores it)
+        assert_eq!(read.text[1..].iter().collect::<String>(), "N62847");
+        let fitted = align(&loose, 1.08, &read).expect("a 7-character row fits");
+        assert!(
+            (fitted.w / plate.w - 1.0).abs() < 0.1 && (fitted.cx - plate.cx).abs() < 0.05 * plate.w,
+            "fitted {fitted:?}, plate {plate:?}"
+        );
+        // a read that is not a row of 7 or 8 characters fits nothing
+        let mut short = read;
+        short.text.truncate(5);
+        short.centre.truncate(5);
+        assert!(align(&loose, 1.08, &short).is_none());
+    }
+
     /// A crop of `bg` with vertical strokes of `ink` (a third of the area).
     fn plate_crop(bg: [u8; 3], ink: [u8; 3]) -> RgbImage {
         RgbImage::from_fn(128, 32, |x, y| {
