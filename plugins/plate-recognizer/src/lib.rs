@@ -1210,7 +1210,9 @@ fn rectify_window(
             };
             let x = (x - 0.5).clamp(0.0, fw - 1.001);
             let y = (y - 0.5).clamp(0.0, fh - 1.001);
-            let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+            // (x, y ≥ 0: truncation is floor, and a signed conversion is
+            // cheaper than an unsigned one in wasm32)
+            let (x0, y0) = (x as i32 as usize, y as i32 as usize);
             let (ax, ay) = (x - x0 as f32, y - y0 as f32);
             let x1 = (x0 + 1).min(full.width() as usize - 1);
             let y1 = (y0 + 1).min(full.height() as usize - 1);
@@ -1577,10 +1579,11 @@ fn rem6(x: f32) -> f32 {
 }
 
 /// `v.round().clamp(0.0, 255.0) as u8` without the call to `roundf` that
-/// `round` is in wasm32, and without a branch: `v - trunc(v)` is exact, and
-/// below 0 both give 0.
+/// `round` is in wasm32, and with a signed conversion: `v - trunc(v)` is
+/// exact; out of [-1, 256] (and NaN) both give the same as at its ends.
 #[inline(always)]
 fn round_u8(v: f32) -> u8 {
+    let v = v.clamp(-1.0, 256.0);
     let t = v.trunc();
-    (t + ((v - t >= 0.5) as u8 as f32)).clamp(0.0, 255.0) as u8
+    ((t as i32) + ((v - t >= 0.5) as i32)).clamp(0, 255) as u8
 }
