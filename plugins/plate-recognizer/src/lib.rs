@@ -744,18 +744,35 @@ fn resize_box(img: &RgbImage, nw: u32, nh: u32) -> RgbImage {
     if w == 2 * nw && h == 2 * nh {
         // exact halving (1280 × 720 → 640 × 360): average 2 × 2 blocks
         let mut out = vec![0u8; nw * nh * 3];
+        // vertical sums of the row pair, then 2 × 2 blocks, 4 output pixels
+        // per iteration
+        let mut vs = vec![0u16; w * 3];
         for y in 0..nh {
             let r0 = &raw[2 * y * w * 3..(2 * y + 1) * w * 3];
             let r1 = &raw[(2 * y + 1) * w * 3..(2 * y + 2) * w * 3];
+            for (v, (&a, &b)) in vs.iter_mut().zip(r0.iter().zip(r1)) {
+                *v = a as u16 + b as u16;
+            }
             let o = &mut out[y * nw * 3..(y + 1) * nw * 3];
-            for x in 0..nw {
+            let half = |o: &mut [u8], v: &[u16]| {
                 for k in 0..3 {
-                    let s = r0[6 * x + k] as u16
-                        + r0[6 * x + 3 + k] as u16
-                        + r1[6 * x + k] as u16
-                        + r1[6 * x + 3 + k] as u16;
-                    o[3 * x + k] = ((s + 2) / 4) as u8;
+                    o[k] = ((v[k] + v[3 + k] + 2) / 4) as u8;
                 }
+            };
+            let mut o4 = o.chunks_exact_mut(12);
+            let mut v4 = vs.chunks_exact(24);
+            for (o, v) in (&mut o4).zip(&mut v4) {
+                half(&mut o[0..3], &v[0..6]);
+                half(&mut o[3..6], &v[6..12]);
+                half(&mut o[6..9], &v[12..18]);
+                half(&mut o[9..12], &v[18..24]);
+            }
+            for (o, v) in o4
+                .into_remainder()
+                .chunks_exact_mut(3)
+                .zip(v4.remainder().chunks_exact(6))
+            {
+                half(o, v);
             }
         }
         return RgbImage::from_raw(nw as u32, nh as u32, out).expect("buffer size");
@@ -1062,23 +1079,39 @@ fn plate_like(c: &Cand, n_px: usize, img_w: usize) -> bool {
 /// Per pixel, one bit per plate colour: 1 blue, 2 yellow, 4 green.
 #[inline(always)]
 fn color_classes(img: &RgbImage) -> Vec<u8> {
-    img.as_raw()
-        .chunks_exact(3)
-        .map(|p| {
-            let (r, g, b) = (p[0], p[1], p[2]);
-            // cheap rejection: grey pixels are no plate colour
-            let mx = r.max(g).max(b) as i32;
-            let mn = r.min(g).min(b) as i32;
-            if mx - mn < mx / 5 + 1 {
-                return 0;
-            }
-            // the thresholds of `is_color`, with one HSV conversion
-            let (h, s, v) = hsv(r, g, b);
-            (((190.0..=260.0).contains(&h) && s > 0.25 && v > 0.18) as u8)
-                | ((((18.0..=62.0).contains(&h) && s > 0.35 && v > 0.3) as u8) << 1)
-                | ((((75.0..=165.0).contains(&h) && s > 0.25 && v > 0.3) as u8) << 2)
-        })
-        .collect()
+    let class = |p: &[u8]| -> u8 {
+        let (r, g, b) = (p[0], p[1], p[2]);
+        // cheap rejection: grey pixels are no plate colour
+        let mx = r.max(g).max(b) as i32;
+        let mn = r.min(g).min(b) as i32;
+        if mx - mn < mx / 5 + 1 {
+            return 0;
+        }
+        // the thresholds of `is_color`, with one HSV conversion
+        let (h, s, v) = hsv(r, g, b);
+        (((190.0..=260.0).contains(&h) && s > 0.25 && v > 0.18) as u8)
+            | ((((18.0..=62.0).contains(&h) && s > 0.35 && v > 0.3) as u8) << 1)
+            | ((((75.0..=165.0).contains(&h) && s > 0.25 && v > 0.3) as u8) << 2)
+    };
+    let raw = img.as_raw();
+    let mut out = vec![0u8; raw.len() / 3];
+    // 4 pixels per iteration (fewer loop back-edges in wasm32)
+    let mut o4 = out.chunks_exact_mut(4);
+    let mut p4 = raw.chunks_exact(12);
+    for (o, p) in (&mut o4).zip(&mut p4) {
+        o[0] = class(&p[0..3]);
+        o[1] = class(&p[3..6]);
+        o[2] = class(&p[6..9]);
+        o[3] = class(&p[9..12]);
+    }
+    for (o, p) in o4
+        .into_remainder()
+        .iter_mut()
+        .zip(p4.remainder().chunks_exact(3))
+    {
+        *o = class(p);
+    }
+    out
 }
 
 #[inline(always)]
@@ -1132,19 +1165,32 @@ fn edge_candidates(img: &RgbImage, out: &mut Vec<Cand>) {
         return;
     }
     let gray: Vec<i32> = img
-        .pixels()
+        .as_raw()
+        .chunks_exact(3)
         .map(|p| (p[0] as i32 * 77 + p[1] as i32 * 150 + p[2] as i32 * 29) >> 8)
         .collect();
+    // Sobel x, row by row: column sums (1, 2, 1), then their difference
+    // two columns apart (whole-row loops, vectorised)
     let mut gx = vec![0i32; w * h];
     let mut sum = 0i64;
+    let mut cs = vec![0i32; w];
     for y in 1..h - 1 {
-        for x in 1..w - 1 {
-            let i = y * w + x;
-            let v = (gray[i - w + 1] + 2 * gray[i + 1] + gray[i + w + 1])
-                - (gray[i - w - 1] + 2 * gray[i - 1] + gray[i + w - 1]);
-            gx[i] = v.abs();
-            sum += v.abs() as i64;
+        let (up, mid, dn) = (
+            &gray[(y - 1) * w..y * w],
+            &gray[y * w..(y + 1) * w],
+            &gray[(y + 1) * w..(y + 2) * w],
+        );
+        for (c, ((&a, &b), &d)) in cs.iter_mut().zip(up.iter().zip(mid).zip(dn)) {
+            *c = a + 2 * b + d;
         }
+        let row = &mut gx[y * w + 1..(y + 1) * w - 1];
+        let mut rs = 0i32;
+        for (g, (&r, &l)) in row.iter_mut().zip(cs[2..].iter().zip(&cs[..w - 2])) {
+            let v = (r - l).abs();
+            *g = v;
+            rs += v;
+        }
+        sum += rs as i64;
     }
     let mean = sum as f32 / (w * h) as f32;
     let thr = (mean * 3.0).max(60.0) as i32;
