@@ -967,19 +967,23 @@ impl Mask {
                 .zip(&self.d[y * w..(y + 1) * w])
                 .for_each(|(o, &v)| *o = (v != 0) as u8);
         }
-        // neighbours in the order of the plain search (dy, then dx)
-        let nb = [
-            0usize.wrapping_sub(wp + 1),
-            0usize.wrapping_sub(wp),
-            0usize.wrapping_sub(wp - 1),
-            0usize.wrapping_sub(1),
-            1,
-            wp - 1,
-            wp,
-            wp + 1,
-        ];
+        // neighbours in the order of the plain search (dy, then dx), as
+        // offsets in the bordered copy and in the mask (no divisions)
+        let nb = |s: usize| {
+            [
+                0usize.wrapping_sub(s + 1),
+                0usize.wrapping_sub(s),
+                0usize.wrapping_sub(s - 1),
+                0usize.wrapping_sub(1),
+                1,
+                s - 1,
+                s,
+                s + 1,
+            ]
+        };
+        let (nbp, nbo) = (nb(wp), nb(w));
         let mut out = Vec::new();
-        let mut stack: Vec<usize> = Vec::new();
+        let mut stack: Vec<(usize, usize)> = Vec::new();
         'rows: for y in 0..h {
             let r0 = (y + 1) * wp + 1;
             let mut x = 0;
@@ -997,15 +1001,15 @@ impl Mask {
                     continue;
                 }
                 a[start] = 0;
-                stack.push(start);
+                stack.push((start, y * w + x - 1));
                 let mut comp = Vec::new();
-                while let Some(i) = stack.pop() {
-                    comp.push(((i / wp - 1) * w + (i % wp - 1)) as u32);
-                    for &o in &nb {
+                while let Some((i, io)) = stack.pop() {
+                    comp.push(io as u32);
+                    for (&o, &oo) in nbp.iter().zip(&nbo) {
                         let j = i.wrapping_add(o);
                         if a[j] != 0 {
                             a[j] = 0;
-                            stack.push(j);
+                            stack.push((j, io.wrapping_add(oo)));
                         }
                     }
                 }
