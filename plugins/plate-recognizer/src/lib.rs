@@ -919,6 +919,10 @@ impl Mask {
         for y in 0..h {
             buf[rx..rx + w].copy_from_slice(&self.d[y * w..(y + 1) * w]);
             let dst = &mut tmp[y * w..(y + 1) * w];
+            #[cfg(target_arch = "wasm32")]
+            if mask_window(dst, &buf, 1, rx, dilate) {
+                continue;
+            }
             mask_combine(dst, &buf[..w], &buf[2 * rx..2 * rx + w], dilate);
             for dx in 1..2 * rx {
                 mask_combine_into(dst, &buf[dx..dx + w], dilate);
@@ -931,6 +935,10 @@ impl Mask {
         for y in 0..h {
             let (y0, y1) = (y.saturating_sub(ry), (y + ry).min(h - 1));
             let dst = &mut out[y * w..(y + 1) * w];
+            #[cfg(target_arch = "wasm32")]
+            if y0 + 2 * ry == y1 && mask_window(dst, &tmp[y0 * w..(y1 + 1) * w], w, ry, dilate) {
+                continue;
+            }
             let row = |k: usize| &tmp[k * w..(k + 1) * w];
             if y1 == y0 {
                 dst.copy_from_slice(row(y0));
@@ -1636,4 +1644,68 @@ fn round_u8(v: f32) -> u8 {
     let v = v.clamp(-1.0, 256.0);
     let t = v.trunc();
     ((t as i32) + ((v - t >= 0.5) as i32)).clamp(0, 255) as u8
+}
+
+/// wasm32: `dst[x]` = OR (dilate) or AND of `src[x + k·step]` for k in
+/// 0..=2r, for radii 1 to 10, with SIMD128 and the window unrolled: one loop
+/// iteration per 16 pixels (a row pass per shift costs an epoch check per
+/// 16 pixels and shift). Returns false (nothing done) for other radii.
+/// `src.len() ≥ dst.len() + 2r·step`.
+#[cfg(target_arch = "wasm32")]
+#[inline(always)]
+fn mask_window(dst: &mut [u8], src: &[u8], step: usize, r: usize, dilate: bool) -> bool {
+    macro_rules! radii {
+        ($($r:literal)*) => {
+            match (r, dilate) {
+                $(
+                    ($r, true) => mask_window_n::<$r, true>(dst, src, step),
+                    ($r, false) => mask_window_n::<$r, false>(dst, src, step),
+                )*
+                _ => return false,
+            }
+        };
+    }
+    radii!(1 2 3 4 5 6 7 8 9 10);
+    true
+}
+
+#[cfg(target_arch = "wasm32")]
+#[inline]
+#[target_feature(enable = "simd128")]
+fn mask_window_n<const R: usize, const DILATE: bool>(dst: &mut [u8], src: &[u8], step: usize) {
+    use core::arch::wasm32::*;
+    let w = dst.len();
+    assert!(src.len() >= w + 2 * R * step);
+    let mut x = 0;
+    // SAFETY: reads at x + k·step + 16 ≤ w + 2R·step ≤ src.len(), writes
+    // at x + 16 ≤ w.
+    unsafe {
+        let (sp, dp) = (src.as_ptr(), dst.as_mut_ptr());
+        while x + 16 <= w {
+            let mut acc = v128_load(sp.add(x) as *const v128);
+            let mut k = 1;
+            while k <= 2 * R {
+                let v = v128_load(sp.add(x + k * step) as *const v128);
+                acc = if DILATE {
+                    v128_or(acc, v)
+                } else {
+                    v128_and(acc, v)
+                };
+                k += 1;
+            }
+            v128_store(dp.add(x) as *mut v128, acc);
+            x += 16;
+        }
+    }
+    for x in x..w {
+        let mut a = src[x];
+        for k in 1..=2 * R {
+            a = if DILATE {
+                a | src[x + k * step]
+            } else {
+                a & src[x + k * step]
+            };
+        }
+        dst[x] = a;
+    }
 }
