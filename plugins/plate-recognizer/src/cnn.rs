@@ -980,7 +980,7 @@ pub(crate) mod wasm {
     /// `wt` [cout × k] regrouped for [`conv3x3_relu`]: per 4 output rows,
     /// per k, the 4 rows' weights side by side.
     pub fn pack4(wt: &[f32], cout: usize, k: usize) -> Vec<f32> {
-        assert!(cout % 4 == 0 && wt.len() >= cout * k);
+        assert!(cout.is_multiple_of(4) && wt.len() >= cout * k);
         let mut out = vec![0f32; cout * k];
         for o in (0..cout).step_by(4) {
             for kk in 0..k {
@@ -1013,7 +1013,7 @@ pub(crate) mod wasm {
         let plane = (h + 2) * wp;
         let k = cin * 9;
         let n = h * w;
-        assert!(w % 8 == 0 && cout % 4 == 0 && cin > 0);
+        assert!(w.is_multiple_of(8) && cout.is_multiple_of(4) && cin > 0);
         assert!(xp.len() >= cin * plane && wp4.len() >= cout * k);
         assert!(bias.len() >= cout && out.len() >= cout * n);
         // SAFETY: every pointer below stays inside the slices checked above:
@@ -1098,7 +1098,7 @@ pub(crate) mod wasm {
         } else {
             (oh, ow, 0)
         };
-        assert!(w % 8 == 0 && x.len() >= c * h * w);
+        assert!(w.is_multiple_of(8) && x.len() >= c * h * w);
         let mut out = vec![0f32; c * ph * pw];
         // SAFETY: reads below c·h·w, writes inside the interior of `out`.
         unsafe {
@@ -1125,7 +1125,7 @@ pub(crate) mod wasm {
     #[target_feature(enable = "simd128")]
     pub fn pool2x1(x: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
         let oh = h / 2;
-        assert!(w % 4 == 0 && x.len() >= c * h * w);
+        assert!(w.is_multiple_of(4) && x.len() >= c * h * w);
         let mut out = vec![0f32; c * oh * w];
         // SAFETY: reads below c·h·w, writes below c·oh·w.
         unsafe {
@@ -1252,7 +1252,7 @@ pub(crate) mod wasm {
     #[inline]
     #[target_feature(enable = "simd128")]
     fn gemv(m4: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-        assert!(m4 % 4 == 0 && a.len() >= m4 * k && b.len() >= k && c.len() >= m4);
+        assert!(m4.is_multiple_of(4) && a.len() >= m4 * k && b.len() >= k && c.len() >= m4);
         // SAFETY: rows below m4, kk below k.
         unsafe {
             for i in (0..m4).step_by(4) {

@@ -1076,18 +1076,35 @@ fn resize_box(img: &RgbImage, nw: u32, nh: u32) -> RgbImage {
     if w == 2 * nw && h == 2 * nh {
         // exact halving (1280 × 720 → 640 × 360): average 2 × 2 blocks
         let mut out = vec![0u8; nw * nh * 3];
+        // vertical sums of the row pair, then 2 × 2 blocks, 4 output pixels
+        // per iteration
+        let mut vs = vec![0u16; w * 3];
         for y in 0..nh {
             let r0 = &raw[2 * y * w * 3..(2 * y + 1) * w * 3];
             let r1 = &raw[(2 * y + 1) * w * 3..(2 * y + 2) * w * 3];
+            for (v, (&a, &b)) in vs.iter_mut().zip(r0.iter().zip(r1)) {
+                *v = a as u16 + b as u16;
+            }
             let o = &mut out[y * nw * 3..(y + 1) * nw * 3];
-            for x in 0..nw {
+            let half = |o: &mut [u8], v: &[u16]| {
                 for k in 0..3 {
-                    let s = r0[6 * x + k] as u16
-                        + r0[6 * x + 3 + k] as u16
-                        + r1[6 * x + k] as u16
-                        + r1[6 * x + 3 + k] as u16;
-                    o[3 * x + k] = ((s + 2) / 4) as u8;
+                    o[k] = ((v[k] + v[3 + k] + 2) / 4) as u8;
                 }
+            };
+            let mut o4 = o.chunks_exact_mut(12);
+            let mut v4 = vs.chunks_exact(24);
+            for (o, v) in (&mut o4).zip(&mut v4) {
+                half(&mut o[0..3], &v[0..6]);
+                half(&mut o[3..6], &v[6..12]);
+                half(&mut o[6..9], &v[12..18]);
+                half(&mut o[9..12], &v[18..24]);
+            }
+            for (o, v) in o4
+                .into_remainder()
+                .chunks_exact_mut(3)
+                .zip(v4.remainder().chunks_exact(6))
+            {
+                half(o, v);
             }
         }
         return RgbImage::from_raw(nw as u32, nh as u32, out).expect("buffer size");
@@ -1238,6 +1255,10 @@ impl Mask {
         for y in 0..h {
             buf[rx..rx + w].copy_from_slice(&self.d[y * w..(y + 1) * w]);
             let dst = &mut tmp[y * w..(y + 1) * w];
+            #[cfg(target_arch = "wasm32")]
+            if mask_window(dst, &buf, 1, rx, dilate) {
+                continue;
+            }
             mask_combine(dst, &buf[..w], &buf[2 * rx..2 * rx + w], dilate);
             for dx in 1..2 * rx {
                 mask_combine_into(dst, &buf[dx..dx + w], dilate);
@@ -1250,6 +1271,10 @@ impl Mask {
         for y in 0..h {
             let (y0, y1) = (y.saturating_sub(ry), (y + ry).min(h - 1));
             let dst = &mut out[y * w..(y + 1) * w];
+            #[cfg(target_arch = "wasm32")]
+            if y0 + 2 * ry == y1 && mask_window(dst, &tmp[y0 * w..(y1 + 1) * w], w, ry, dilate) {
+                continue;
+            }
             let row = |k: usize| &tmp[k * w..(k + 1) * w];
             if y1 == y0 {
                 dst.copy_from_slice(row(y0));
@@ -1286,19 +1311,23 @@ impl Mask {
                 .zip(&self.d[y * w..(y + 1) * w])
                 .for_each(|(o, &v)| *o = (v != 0) as u8);
         }
-        // neighbours in the order of the plain search (dy, then dx)
-        let nb = [
-            0usize.wrapping_sub(wp + 1),
-            0usize.wrapping_sub(wp),
-            0usize.wrapping_sub(wp - 1),
-            0usize.wrapping_sub(1),
-            1,
-            wp - 1,
-            wp,
-            wp + 1,
-        ];
+        // neighbours in the order of the plain search (dy, then dx), as
+        // offsets in the bordered copy and in the mask (no divisions)
+        let nb = |s: usize| {
+            [
+                0usize.wrapping_sub(s + 1),
+                0usize.wrapping_sub(s),
+                0usize.wrapping_sub(s - 1),
+                0usize.wrapping_sub(1),
+                1,
+                s - 1,
+                s,
+                s + 1,
+            ]
+        };
+        let (nbp, nbo) = (nb(wp), nb(w));
         let mut out = Vec::new();
-        let mut stack: Vec<usize> = Vec::new();
+        let mut stack: Vec<(usize, usize)> = Vec::new();
         'rows: for y in 0..h {
             let r0 = (y + 1) * wp + 1;
             let mut x = 0;
@@ -1316,15 +1345,15 @@ impl Mask {
                     continue;
                 }
                 a[start] = 0;
-                stack.push(start);
+                stack.push((start, y * w + x - 1));
                 let mut comp = Vec::new();
-                while let Some(i) = stack.pop() {
-                    comp.push(((i / wp - 1) * w + (i % wp - 1)) as u32);
-                    for &o in &nb {
+                while let Some((i, io)) = stack.pop() {
+                    comp.push(io as u32);
+                    for (&o, &oo) in nbp.iter().zip(&nbo) {
                         let j = i.wrapping_add(o);
                         if a[j] != 0 {
                             a[j] = 0;
-                            stack.push(j);
+                            stack.push((j, io.wrapping_add(oo)));
                         }
                     }
                 }
@@ -1396,27 +1425,44 @@ fn plate_like(c: &Cand, n_px: usize, img_w: usize) -> bool {
         && c.angle.abs() < 0.8
 }
 
-/// Per pixel, one bit per plate colour: 1 blue, 2 yellow, 4 green.
+/// Per pixel, one bit per plate colour: 1 blue, 2 yellow, 4 green, 8 pale
+/// or cyan blue (the fallback mask).
 #[inline(always)]
 fn color_classes(img: &RgbImage) -> Vec<u8> {
-    img.as_raw()
-        .chunks_exact(3)
-        .map(|p| {
-            let (r, g, b) = (p[0], p[1], p[2]);
-            // cheap rejection: grey pixels are no plate colour
-            let mx = r.max(g).max(b) as i32;
-            let mn = r.min(g).min(b) as i32;
-            if mx - mn < mx / 10 + 1 {
-                return 0;
-            }
-            // the thresholds of `is_color`, with one HSV conversion
-            let (h, s, v) = hsv(r, g, b);
-            (((190.0..=260.0).contains(&h) && s > 0.25 && v > 0.18) as u8)
-                | ((((18.0..=62.0).contains(&h) && s > 0.35 && v > 0.3) as u8) << 1)
-                | ((((75.0..=165.0).contains(&h) && s > 0.25 && v > 0.3) as u8) << 2)
-                | ((((165.0..=255.0).contains(&h) && s > 0.1 && v > 0.25) as u8) << 3)
-        })
-        .collect()
+    let class = |p: &[u8]| -> u8 {
+        let (r, g, b) = (p[0], p[1], p[2]);
+        // cheap rejection: grey pixels are no plate colour
+        let mx = r.max(g).max(b) as i32;
+        let mn = r.min(g).min(b) as i32;
+        if mx - mn < mx / 10 + 1 {
+            return 0;
+        }
+        // the thresholds of `is_color`, with one HSV conversion
+        let (h, s, v) = hsv(r, g, b);
+        (((190.0..=260.0).contains(&h) && s > 0.25 && v > 0.18) as u8)
+            | ((((18.0..=62.0).contains(&h) && s > 0.35 && v > 0.3) as u8) << 1)
+            | ((((75.0..=165.0).contains(&h) && s > 0.25 && v > 0.3) as u8) << 2)
+            | ((((165.0..=255.0).contains(&h) && s > 0.1 && v > 0.25) as u8) << 3)
+    };
+    let raw = img.as_raw();
+    let mut out = vec![0u8; raw.len() / 3];
+    // 4 pixels per iteration (fewer loop back-edges in wasm32)
+    let mut o4 = out.chunks_exact_mut(4);
+    let mut p4 = raw.chunks_exact(12);
+    for (o, p) in (&mut o4).zip(&mut p4) {
+        o[0] = class(&p[0..3]);
+        o[1] = class(&p[3..6]);
+        o[2] = class(&p[6..9]);
+        o[3] = class(&p[9..12]);
+    }
+    for (o, p) in o4
+        .into_remainder()
+        .iter_mut()
+        .zip(p4.remainder().chunks_exact(3))
+    {
+        *o = class(p);
+    }
+    out
 }
 
 /// The bit of `color_classes` for a plate colour.
@@ -1506,19 +1552,32 @@ fn vertical_edges(img: &RgbImage) -> Mask {
         };
     }
     let gray: Vec<i32> = img
-        .pixels()
+        .as_raw()
+        .chunks_exact(3)
         .map(|p| (p[0] as i32 * 77 + p[1] as i32 * 150 + p[2] as i32 * 29) >> 8)
         .collect();
+    // Sobel x, row by row: column sums (1, 2, 1), then their difference
+    // two columns apart (whole-row loops, vectorised)
     let mut gx = vec![0i32; w * h];
     let mut sum = 0i64;
+    let mut cs = vec![0i32; w];
     for y in 1..h - 1 {
-        for x in 1..w - 1 {
-            let i = y * w + x;
-            let v = (gray[i - w + 1] + 2 * gray[i + 1] + gray[i + w + 1])
-                - (gray[i - w - 1] + 2 * gray[i - 1] + gray[i + w - 1]);
-            gx[i] = v.abs();
-            sum += v.abs() as i64;
+        let (up, mid, dn) = (
+            &gray[(y - 1) * w..y * w],
+            &gray[y * w..(y + 1) * w],
+            &gray[(y + 1) * w..(y + 2) * w],
+        );
+        for (c, ((&a, &b), &d)) in cs.iter_mut().zip(up.iter().zip(mid).zip(dn)) {
+            *c = a + 2 * b + d;
         }
+        let row = &mut gx[y * w + 1..(y + 1) * w - 1];
+        let mut rs = 0i32;
+        for (g, (&r, &l)) in row.iter_mut().zip(cs[2..].iter().zip(&cs[..w - 2])) {
+            let v = (r - l).abs();
+            *g = v;
+            rs += v;
+        }
+        sum += rs as i64;
     }
     let mean = sum as f32 / (w * h).max(1) as f32;
     let thr = (mean * 3.0).max(60.0) as i32;
@@ -1593,7 +1652,9 @@ fn rectify_window(
             };
             let x = (x - 0.5).clamp(0.0, fw - 1.001);
             let y = (y - 0.5).clamp(0.0, fh - 1.001);
-            let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+            // (x, y ≥ 0: truncation is floor, and a signed conversion is
+            // cheaper than an unsigned one in wasm32)
+            let (x0, y0) = (x as i32 as usize, y as i32 as usize);
             let (ax, ay) = (x - x0 as f32, y - y0 as f32);
             let x1 = (x0 + 1).min(full.width() as usize - 1);
             let y1 = (y0 + 1).min(full.height() as usize - 1);
@@ -1960,12 +2021,77 @@ fn rem6(x: f32) -> f32 {
 }
 
 /// `v.round().clamp(0.0, 255.0) as u8` without the call to `roundf` that
-/// `round` is in wasm32, and without a branch: `v - trunc(v)` is exact, and
-/// below 0 both give 0.
+/// `round` is in wasm32, and with a signed conversion: `v - trunc(v)` is
+/// exact; out of [-1, 256] (and NaN) both give the same as at its ends.
 #[inline(always)]
 fn round_u8(v: f32) -> u8 {
+    let v = v.clamp(-1.0, 256.0);
     let t = v.trunc();
-    (t + ((v - t >= 0.5) as u8 as f32)).clamp(0.0, 255.0) as u8
+    ((t as i32) + ((v - t >= 0.5) as i32)).clamp(0, 255) as u8
+}
+
+/// wasm32: `dst[x]` = OR (dilate) or AND of `src[x + k·step]` for k in
+/// 0..=2r, for radii 1 to 10, with SIMD128 and the window unrolled: one loop
+/// iteration per 16 pixels (a row pass per shift costs an epoch check per
+/// 16 pixels and shift). Returns false (nothing done) for other radii.
+/// `src.len() ≥ dst.len() + 2r·step`.
+#[cfg(target_arch = "wasm32")]
+#[inline(always)]
+fn mask_window(dst: &mut [u8], src: &[u8], step: usize, r: usize, dilate: bool) -> bool {
+    macro_rules! radii {
+        ($($r:literal)*) => {
+            match (r, dilate) {
+                $(
+                    ($r, true) => mask_window_n::<$r, true>(dst, src, step),
+                    ($r, false) => mask_window_n::<$r, false>(dst, src, step),
+                )*
+                _ => return false,
+            }
+        };
+    }
+    radii!(1 2 3 4 5 6 7 8 9 10);
+    true
+}
+
+#[cfg(target_arch = "wasm32")]
+#[inline]
+#[target_feature(enable = "simd128")]
+fn mask_window_n<const R: usize, const DILATE: bool>(dst: &mut [u8], src: &[u8], step: usize) {
+    use core::arch::wasm32::*;
+    let w = dst.len();
+    assert!(src.len() >= w + 2 * R * step);
+    let mut x = 0;
+    // SAFETY: reads at x + k·step + 16 ≤ w + 2R·step ≤ src.len(), writes
+    // at x + 16 ≤ w.
+    unsafe {
+        let (sp, dp) = (src.as_ptr(), dst.as_mut_ptr());
+        while x + 16 <= w {
+            let mut acc = v128_load(sp.add(x) as *const v128);
+            let mut k = 1;
+            while k <= 2 * R {
+                let v = v128_load(sp.add(x + k * step) as *const v128);
+                acc = if DILATE {
+                    v128_or(acc, v)
+                } else {
+                    v128_and(acc, v)
+                };
+                k += 1;
+            }
+            v128_store(dp.add(x) as *mut v128, acc);
+            x += 16;
+        }
+    }
+    for x in x..w {
+        let mut a = src[x];
+        for k in 1..=2 * R {
+            a = if DILATE {
+                a | src[x + k * step]
+            } else {
+                a & src[x + k * step]
+            };
+        }
+        dst[x] = a;
+    }
 }
 
 #[cfg(test)]

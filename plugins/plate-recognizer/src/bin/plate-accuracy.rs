@@ -249,6 +249,17 @@ fn bench(dir: &Path, n: usize) {
             "read_aligned: {best:.3} ms fastest, {:.3} ms mean",
             sum / n as f64
         );
+        let pnet = plate_recognizer::province_model().expect("province model");
+        let g: Vec<f32> = (0..plate_recognizer::pcnn::S * plate_recognizer::pcnn::S)
+            .map(|i| ((i * 31) % 7) as f32 / 6.0)
+            .collect();
+        let mut best = f64::MAX;
+        for _ in 0..n {
+            let t = Instant::now();
+            std::hint::black_box(pnet.predict(&g));
+            best = best.min(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        println!("province predict: {best:.3} ms fastest");
         return;
     }
     let mut ms = Vec::new();
