@@ -2121,27 +2121,16 @@ mod tests {
     #[test]
     fn reads_of_one_plate_vote_per_character() {
         let mut st = Search::default();
-        st.consider(
-            reading("粤AL62T2", &[0.9, 1.0, 1.0, 1.0, 1.0, 0.55, 1.0]),
-            "a",
-        );
-        st.consider(
-            reading("粤AL6212", &[0.9, 1.0, 1.0, 1.0, 1.0, 0.5, 0.9]),
-            "b",
-        );
-        st.consider(
-            reading("粤AL6212", &[0.8, 1.0, 1.0, 0.9, 1.0, 0.6, 0.9]),
-            "c",
-        );
-        // another plate of the photo, same length: too different to vote
-        st.consider(
-            reading("京N11111", &[0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]),
-            "d",
-        );
-        st.consider(
-            reading("京N11111", &[0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]),
-            "e",
-        );
+        for (text, probs) in [
+            ("粤AL62T2", [0.9, 1.0, 1.0, 1.0, 1.0, 0.55, 1.0]),
+            ("粤AL6212", [0.9, 1.0, 1.0, 1.0, 1.0, 0.5, 0.9]),
+            ("粤AL6212", [0.8, 1.0, 1.0, 0.9, 1.0, 0.6, 0.9]),
+            // another plate of the photo, same length: too different to vote
+            ("京N11111", [0.1; 7]),
+            ("京N11111", [0.1; 7]),
+        ] {
+            st.consider(reading(text, &probs), text);
+        }
         assert!((st.best_conf() - 0.9214).abs() < 1e-3);
         let r = st.answer().unwrap();
         assert_eq!(r.plate, "粤AL6212");
