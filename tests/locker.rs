@@ -444,17 +444,7 @@ fn live_swap_rust_to_python_and_back_keeps_every_device() {
         "ACon_V1.0\nID=77\nSEND=3\nRESET=0\nSTATE=3\nBOX_ENG=(2,2468,60)\nCLOSE\n"
     );
     let python_status = host.admin_ok("locker", json!({"op":"status","device":"77"}));
-    for key in [
-        "cells",
-        "history",
-        "cols",
-        "rows",
-        "act_con",
-        "connected_locks",
-        "blocked",
-    ] {
-        assert_eq!(python_status[key], rust_status[key], "{key}");
-    }
+    assert_same_state(&python_status, &rust_status);
     // Python writes; the cell must be inside the 4x2 board Rust recorded.
     host.admin_ok(
         "locker",
@@ -485,6 +475,17 @@ fn live_swap_rust_to_python_and_back_keeps_every_device() {
         "ACon_V1.0\nID=77\nSEND=5\nRESET=0\nSTATE=0\nBOX_ENG=(2,2468,60)\nBOX_ENG=(8,1357,60)\nCLOSE\n"
     );
     let rust_status = host.admin_ok("locker", json!({"op":"status","device":"77"}));
+    assert_same_state(&rust_status, &python_status);
+    // One connection throughout.
+    host.wait_metric(
+        "wasmgate_connections_total{listener=\"locker\",protocol=\"locker\"}",
+        1.0,
+    );
+}
+
+/// Two implementations' `status` answers for one device agree on all the
+/// state it stores (cells, history, board size, connection, blocking).
+fn assert_same_state(a: &serde_json::Value, b: &serde_json::Value) {
     for key in [
         "cells",
         "history",
@@ -494,11 +495,6 @@ fn live_swap_rust_to_python_and_back_keeps_every_device() {
         "connected_locks",
         "blocked",
     ] {
-        assert_eq!(rust_status[key], python_status[key], "{key}");
+        assert_eq!(a[key], b[key], "{key}");
     }
-    // One connection throughout.
-    host.wait_metric(
-        "wasmgate_connections_total{listener=\"locker\",protocol=\"locker\"}",
-        1.0,
-    );
 }

@@ -379,46 +379,7 @@ impl Net {
         let lg = unsafe { self.infer_simd(x) };
         #[cfg(not(target_arch = "wasm32"))]
         let lg = self.forward(x, &mut Cache::default());
-        let probs = softmax_cols(&lg, self.classes.len());
-        let nc = self.classes.len();
-        let (mut text, mut conf, mut cols) = (Vec::new(), Vec::new(), Vec::new());
-        let mut centre: Vec<(f32, f32)> = Vec::new();
-        let mut prev = 0usize;
-        for t in 0..T {
-            let (mut bk, mut bp) = (0usize, -1f32);
-            for k in 0..nc {
-                if probs[k * T + t] > bp {
-                    bp = probs[k * T + t];
-                    bk = k;
-                }
-            }
-            if bk != 0 {
-                if bk != prev {
-                    text.push(self.classes[bk]);
-                    conf.push(bp);
-                    cols.push(t);
-                    centre.push((0.0, 0.0));
-                } else if let (Some(c), Some(col)) = (conf.last_mut(), cols.last_mut()) {
-                    if bp > *c {
-                        *c = bp;
-                        *col = t;
-                    }
-                }
-                if let Some(m) = centre.last_mut() {
-                    m.0 += bp * t as f32;
-                    m.1 += bp;
-                }
-            }
-            prev = bk;
-        }
-        let centre = centre.iter().map(|m| m.0 / m.1.max(1e-6)).collect();
-        Read {
-            text,
-            conf,
-            cols,
-            centre,
-            probs,
-        }
+        greedy(softmax_cols(&lg, self.classes.len()), &self.classes)
     }
 }
 
@@ -677,12 +638,12 @@ pub fn softmax_cols(lg: &[f32], nc: usize) -> Vec<f32> {
     p
 }
 
-/// Greedy CTC decoding: characters and, per character, the highest
-/// probability it had over its columns.
-pub fn greedy(probs: &[f32], classes: &[char]) -> (Vec<char>, Vec<f32>) {
+/// Greedy CTC decoding of column-wise class probabilities ([classes × T]):
+/// the characters with their alignment.
+pub fn greedy(probs: Vec<f32>, classes: &[char]) -> Read {
     let nc = classes.len();
-    let mut out = Vec::new();
-    let mut conf = Vec::new();
+    let (mut text, mut conf, mut cols) = (Vec::new(), Vec::new(), Vec::new());
+    let mut centre: Vec<(f32, f32)> = Vec::new();
     let mut prev = 0usize;
     for t in 0..T {
         let (mut bk, mut bp) = (0usize, -1f32);
@@ -694,15 +655,31 @@ pub fn greedy(probs: &[f32], classes: &[char]) -> (Vec<char>, Vec<f32>) {
         }
         if bk != 0 {
             if bk != prev {
-                out.push(classes[bk]);
+                text.push(classes[bk]);
                 conf.push(bp);
-            } else if let Some(c) = conf.last_mut() {
-                *c = c.max(bp);
+                cols.push(t);
+                centre.push((0.0, 0.0));
+            } else if let (Some(c), Some(col)) = (conf.last_mut(), cols.last_mut()) {
+                if bp > *c {
+                    *c = bp;
+                    *col = t;
+                }
+            }
+            if let Some(m) = centre.last_mut() {
+                m.0 += bp * t as f32;
+                m.1 += bp;
             }
         }
         prev = bk;
     }
-    (out, conf)
+    let centre = centre.iter().map(|m| m.0 / m.1.max(1e-6)).collect();
+    Read {
+        text,
+        conf,
+        cols,
+        centre,
+        probs,
+    }
 }
 
 fn lse(a: f32, b: f32) -> f32 {

@@ -303,8 +303,9 @@ impl Scene {
             Fallback::Unsure => color_candidates(img, &self.classes, Color::Blue, true, &mut cands),
             // plates on a car of their own colour (the loosest test)
             Fallback::Unread => {
+                let near_edge = self.edges.box_op(2, 1, true);
                 for color in [Color::Blue, Color::Yellow] {
-                    textured_candidates(&self.edges, &self.classes, color, &mut cands);
+                    textured_candidates(&near_edge, &self.classes, color, &mut cands);
                 }
             }
         }
@@ -908,17 +909,7 @@ fn window_patch(
     let ow = ((oh as f32 * px_w / px_h.max(1.0)).round() as u32).clamp(16, 240);
     let win = rectify_window(full, c, ew, eh, [u0, u1, 0.0, 1.0], ow, oh);
     let (w, h) = (ow as usize, oh as usize);
-    let light = matches!(color, Color::Blue | Color::Black);
-    let g: Vec<u8> = win
-        .pixels()
-        .map(|p| {
-            if light {
-                p[0].min(p[1]).min(p[2])
-            } else {
-                255 - p[0].max(p[1]).max(p[2])
-            }
-        })
-        .collect();
+    let g = ink_grey(&win, color);
     let mut hist = [0u32; 256];
     for y in h / 6..h - h / 6 {
         for x in 0..w {
@@ -1018,6 +1009,22 @@ fn window_patch(
         }
     }
     Some(patches)
+}
+
+/// A plate crop as grey levels with the characters bright: the darkest
+/// channel on plates with light characters (blue, black), the inverted
+/// brightest channel on the others.
+fn ink_grey(img: &RgbImage, color: Color) -> Vec<u8> {
+    let light = matches!(color, Color::Blue | Color::Black);
+    img.pixels()
+        .map(|p| {
+            if light {
+                p[0].min(p[1]).min(p[2])
+            } else {
+                255 - p[0].max(p[1]).max(p[2])
+            }
+        })
+        .collect()
 }
 
 /// Grey levels between the thresholds of `window_patch`'s binarisations.
@@ -1490,13 +1497,13 @@ fn color_candidates(img: &RgbImage, classes: &[u8], color: Color, pale: bool, ou
 /// Textured colour: pixels of a plate colour next to a strong vertical
 /// edge. A plate on a car of its own colour (a blue taxi, a yellow bus)
 /// merges with the body in the colour mask; the body has no characters.
+/// `near_edge`: the vertical edges dilated by 2 px across, 1 px down.
 #[inline(always)]
-fn textured_candidates(edges: &Mask, classes: &[u8], color: Color, out: &mut Vec<Cand>) {
+fn textured_candidates(near_edge: &Mask, classes: &[u8], color: Color, out: &mut Vec<Cand>) {
     let bit = color_bit(color, false);
-    let near_edge = edges.box_op(2, 1, true);
     let m = Mask {
-        w: edges.w,
-        h: edges.h,
+        w: near_edge.w,
+        h: near_edge.h,
         d: classes
             .iter()
             .zip(&near_edge.d)
@@ -1705,17 +1712,7 @@ fn segment(crop: &RgbImage, color: Color) -> Option<(Vec<(usize, usize, Vec<u8>)
     if w < 20 || h < 10 {
         return None;
     }
-    let light = matches!(color, Color::Blue | Color::Black);
-    let g: Vec<u8> = crop
-        .pixels()
-        .map(|p| {
-            if light {
-                p[0].min(p[1]).min(p[2])
-            } else {
-                255 - p[0].max(p[1]).max(p[2])
-            }
-        })
-        .collect();
+    let g = ink_grey(crop, color);
     let mut hist = [0u32; 256];
     for y in h / 6..h - h / 6 {
         for x in w / 20..w - w / 20 {

@@ -73,20 +73,7 @@ fn main() {
             }
         }
     }
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .expect("read dir")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension()
-                .map(|e| {
-                    let e = e.to_string_lossy().to_lowercase();
-                    e == "jpg" || e == "jpeg" || e == "png"
-                })
-                .unwrap_or(false)
-        })
-        .collect();
-    files.sort();
+    let files = photos(dir);
     let (mut n, mut exact, mut chars_ok, mut chars_total, mut found) = (0, 0, 0, 0, 0);
     let (mut col_n, mut col_ok) = (0, 0);
     let mut any_plate = 0;
