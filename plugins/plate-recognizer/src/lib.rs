@@ -2151,21 +2151,31 @@ mod tests {
         assert_eq!(st.answer().unwrap().plate, "皖Q18632");
     }
 
-    /// A box that holds more than the plate (40 % too wide, off-centre) is
-    /// fitted back onto the plate from the characters it reads.
-    #[test]
-    fn a_loose_box_is_fitted_to_the_characters() {
+    /// The synthetic photo of a blue plate, 京N62847 (`tests/fixtures`).
+    fn blue_photo() -> RgbImage {
         let bytes = std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/blue-京N62847.jpg"
         ))
         .unwrap();
-        let img = decode(&bytes).unwrap();
-        let net = model().unwrap();
-        let plate = locate(&img)
+        decode(&bytes).unwrap()
+    }
+
+    /// The candidate its blue colour finds in a photo.
+    fn blue_candidate(img: &RgbImage) -> Cand {
+        locate(img)
             .into_iter()
             .find(|c| c.color == Some(Color::Blue))
-            .expect("the plate is found by its colour");
+            .expect("the plate is found by its colour")
+    }
+
+    /// A box that holds more than the plate (40 % too wide, off-centre) is
+    /// fitted back onto the plate from the characters it reads.
+    #[test]
+    fn a_loose_box_is_fitted_to_the_characters() {
+        let img = blue_photo();
+        let net = model().unwrap();
+        let plate = blue_candidate(&img);
         let mut loose = plate.clone();
         loose.w *= 1.4;
         loose.cx += 0.12 * plate.w;
@@ -2220,12 +2230,7 @@ mod tests {
     /// reads as the plate.
     #[test]
     fn pale_blue_plate_is_located() {
-        let bytes = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/blue-京N62847.jpg"
-        ))
-        .unwrap();
-        let img = decode(&bytes).unwrap();
+        let img = blue_photo();
         let pale = RgbImage::from_fn(img.width(), img.height(), |x, y| {
             let p = img.get_pixel(x, y).0.map(f32::from);
             let grey = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
@@ -2241,12 +2246,7 @@ mod tests {
                 .filter(|c| c.color == Some(Color::Blue) && c.fallback == Fallback::No)
                 .count()
         };
-        let located = locate(&img);
-        let plate = located
-            .iter()
-            .find(|c| c.color == Some(Color::Blue))
-            .expect("the original plate is found by its colour")
-            .clone();
+        let plate = blue_candidate(&img);
         let located = locate(&pale);
         assert_eq!(plain(&located), 0, "plain blue mask: {located:?}");
         assert!(
