@@ -659,8 +659,31 @@ fn read_prepared(
     single_row: Option<(&RgbImage, &Cand, f32, f32)>,
     promise: &mut usize,
 ) -> Option<Reading> {
-    let read = net.read_aligned(x);
+    let mut read = net.read_aligned(x);
     *promise = (*promise).max(read.conf.iter().filter(|&&p| p >= 0.5).count());
+    // a read that breaks the plate's format by one character (a digit where
+    // the letter goes, a province glyph read as two characters, the frame's
+    // edge read as a trailing 1 or L): the most probable reading of the
+    // right format instead, if the reader gave each of its characters some
+    // probability (FORMAT_FLOOR) -- a format is no reason to invent one
+    let len = if color == Color::Green { 8 } else { 7 };
+    let fits = valid_plate(&read.text) && (read.text.len() == 7 || color == Color::Green);
+    if !fits && (len..=len + 1).contains(&read.text.len()) {
+        if let Some(r) =
+            cnn::constrained(read.probs.clone(), &net.classes, len, valid_at).filter(|r| {
+                edits(&read.text, &r.text) == 1 && r.conf[1..].iter().all(|&p| p >= FORMAT_FLOOR)
+            })
+        {
+            if debug_on() {
+                eprintln!(
+                    "  format: {} -> {}",
+                    read.text.iter().collect::<String>(),
+                    r.text.iter().collect::<String>()
+                );
+            }
+            read = r;
+        }
+    }
     let (mut text, mut probs) = (read.text.clone(), read.conf.clone());
     if debug_on() {
         eprintln!(
@@ -669,18 +692,6 @@ fn read_prepared(
             color,
             probs
         );
-    }
-    // the second character is always a letter: a digit read there (0 for
-    // a worn Q or D, 8 for B) becomes the most probable letter at its column
-    if (text.len() == 7 || text.len() == 8) && text[1].is_ascii_digit() {
-        let col = read.cols[1];
-        let best = (1..net.classes.len())
-            .filter(|&k| net.classes[k].is_ascii_uppercase())
-            .map(|k| (net.classes[k], read.probs[k * cnn::T + col]))
-            .max_by(|a, b| a.1.total_cmp(&b.1));
-        if let Some((ch, p)) = best {
-            (text[1], probs[1]) = (ch, p);
-        }
     }
     if !valid_plate(&text) {
         return None;
@@ -725,6 +736,25 @@ fn read_prepared(
         dists,
     })
 }
+
+/// Levenshtein distance between two texts.
+fn edits(a: &[char], b: &[char]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let up = row[j + 1];
+            row[j + 1] = (diag + (ca != cb) as usize).min(up + 1).min(row[j] + 1);
+            diag = up;
+        }
+    }
+    row[b.len()]
+}
+
+/// The least probability the reader must have given each character (but
+/// the province, classified again) of a reading that fixes its format.
+const FORMAT_FLOOR: f32 = 0.05;
 
 /// A probability distribution over characters (those with p > 0).
 type Dist = Vec<(char, f32)>;
@@ -945,8 +975,17 @@ fn window_patch(
         .collect();
     let lc = uc + b * (centres[1] - centres[0]);
     let (lx0, lx1) = (to_x(lc - 0.45 * gw), to_x(lc + 0.45 * gw));
+    // (rows inked across most of the window are the plate's frame, not the
+    // letter: a frame touching the letter would stretch its rows)
     let row_ink: Vec<usize> = (0..h)
-        .map(|y| (lx0..=lx1).filter(|&x| bin.d[y * w + x] != 0).count())
+        .map(|y| {
+            let row = &bin.d[y * w..(y + 1) * w];
+            if row.iter().filter(|&&v| v != 0).count() * 4 > w * 3 {
+                0
+            } else {
+                row[lx0..=lx1].iter().filter(|&&v| v != 0).count()
+            }
+        })
         .collect();
     // the letter's rows: the longest run of rows with ink (gaps of 1 allowed)
     let (mut best, mut cur_start, mut gap) = ((0usize, 0usize), None::<usize>, 0usize);
@@ -2137,6 +2176,17 @@ mod tests {
     }
 
     /// The answer is the most confident read with each character voted on
+    /// A format fix may change one character of a read, no more.
+    #[test]
+    fn format_fixes_are_one_edit() {
+        let t = |s: &str| s.chars().collect::<Vec<char>>();
+        assert_eq!(edits(&t("皖EX30479"), &t("皖X30479")), 1);
+        assert_eq!(edits(&t("粤012345"), &t("粤Q12345")), 1);
+        assert_eq!(edits(&t("皖111111"), &t("皖U11U11")), 2);
+        assert_eq!(edits(&t("皖A82F36"), &t("皖A82F36")), 0);
+        assert_eq!(edits(&t(""), &t("AB")), 2);
+    }
+
     /// by the reads of the same plate; reads of another plate do not vote.
     #[test]
     fn reads_of_one_plate_vote_per_character() {
