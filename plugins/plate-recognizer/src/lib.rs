@@ -952,9 +952,12 @@ fn window_patch(
     let win = rectify_window(full, c, ew, eh, [u0, u1, 0.0, 1.0], ow, oh);
     let (w, h) = (ow as usize, oh as usize);
     let g = ink_grey(&win, color);
+    // columns left of the plate (no background colour in them: its frame,
+    // the car) are no glyph, however bright
+    let edge = plate_left_edge(&win, color);
     let mut hist = [0u32; 256];
     for y in h / 6..h - h / 6 {
-        for x in 0..w {
+        for x in edge..w {
             hist[g[y * w + x] as usize] += 1;
         }
     }
@@ -962,7 +965,10 @@ fn window_patch(
     let bin = Mask {
         w,
         h,
-        d: g.iter().map(|&v| (v > t) as u8).collect(),
+        d: g.iter()
+            .enumerate()
+            .map(|(i, &v)| (v > t && i % w >= edge) as u8)
+            .collect(),
     };
     let to_x = |u: f32| (((u - u0) / (u1 - u0)) * w as f32).clamp(0.0, w as f32 - 1.0) as usize;
     // ink per column and per row (in the letter's slot)
@@ -1019,7 +1025,7 @@ fn window_patch(
     }
     // glyph columns: the emptiest column on each side of the estimate
     let argmin = |x0: usize, x1: usize| (x0..=x1.max(x0)).min_by_key(|&x| col_ink[x]).unwrap_or(x0);
-    let px0 = argmin(to_x(uc - 0.95 * gw), to_x(uc - 0.35 * gw));
+    let px0 = argmin(to_x(uc - 0.95 * gw), to_x(uc - 0.35 * gw)).max(edge);
     let px1 = argmin(to_x(uc + 0.35 * gw), to_x(lc - 0.35 * gw));
     if px1 <= px0 + 2 {
         return None;
@@ -1060,6 +1066,31 @@ fn window_patch(
         }
     }
     Some(patches)
+}
+
+/// The first column of a window (rectified, the plate's left part) in
+/// which at least a quarter of the middle rows have the plate's background
+/// colour; 0 for plates without a colour (white, black) or none found.
+fn plate_left_edge(win: &RgbImage, color: Color) -> usize {
+    let bits = match color {
+        Color::Blue => color_bit(Color::Blue, false) | color_bit(Color::Blue, true),
+        Color::Yellow | Color::Green => color_bit(color, false),
+        _ => return 0,
+    };
+    let (w, h) = (win.width() as usize, win.height() as usize);
+    let classes = color_classes(win);
+    let rows = h / 4..h - h / 4;
+    let n = rows.len();
+    (0..w)
+        .find(|&x| {
+            rows.clone()
+                .filter(|&y| classes[y * w + x] & bits != 0)
+                .count()
+                * 4
+                >= n
+        })
+        .filter(|&x| x < w / 3)
+        .unwrap_or(0)
 }
 
 /// A plate crop as grey levels with the characters bright: the darkest
