@@ -642,142 +642,17 @@ pub fn softmax_cols(lg: &[f32], nc: usize) -> Vec<f32> {
 /// the characters with their alignment.
 pub fn greedy(probs: Vec<f32>, classes: &[char]) -> Read {
     let nc = classes.len();
-    let path: Vec<usize> = (0..T)
-        .map(|t| {
-            let (mut bk, mut bp) = (0usize, -1f32);
-            for k in 0..nc {
-                if probs[k * T + t] > bp {
-                    bp = probs[k * T + t];
-                    bk = k;
-                }
-            }
-            bk
-        })
-        .collect();
-    collapse(probs, classes, &path)
-}
-
-/// The most probable CTC path whose text has exactly `len` characters, the
-/// `i`-th one allowed by `ok(i, ch)` (a plate's format): Viterbi over the
-/// usual CTC states (a blank before, between and after the characters;
-/// each character's class fixed for its run). `None` when no path fits
-/// (more characters than columns, or a slot nothing may fill).
-pub fn constrained(
-    probs: Vec<f32>,
-    classes: &[char],
-    len: usize,
-    ok: impl Fn(usize, char) -> bool,
-) -> Option<Read> {
-    let nc = classes.len();
-    if len == 0 || 2 * len > T + 1 {
-        return None;
-    }
-    let lp = |k: usize, t: usize| probs[k * T + t].max(1e-30).ln();
-    // states: blanks 0..=len, then each slot's allowed classes
-    let allowed: Vec<Vec<usize>> = (0..len)
-        .map(|i| (1..nc).filter(|&k| ok(i, classes[k])).collect())
-        .collect();
-    if allowed.iter().any(|a| a.is_empty()) {
-        return None;
-    }
-    let mut first = vec![len + 1; len];
-    for i in 1..len {
-        first[i] = first[i - 1] + allowed[i - 1].len();
-    }
-    let n = first[len - 1] + allowed[len - 1].len();
-    let class_of = |s: usize| -> usize {
-        if s <= len {
-            return 0;
-        }
-        let i = (0..len).rev().find(|&i| first[i] <= s).unwrap_or(0);
-        allowed[i][s - first[i]]
-    };
-    const NONE: f32 = f32::NEG_INFINITY;
-    let mut score = vec![NONE; n];
-    let mut back = vec![0u16; n * T];
-    score[0] = lp(0, 0);
-    for (j, &k) in allowed[0].iter().enumerate() {
-        score[first[0] + j] = lp(k, 0);
-    }
-    for t in 1..T {
-        let mut next = vec![NONE; n];
-        let bk = &mut back[t * n..(t + 1) * n];
-        for i in 0..=len {
-            // blank i: stays, or follows slot i - 1
-            let (mut best, mut from) = (score[i], i);
-            if i > 0 {
-                for j in 0..allowed[i - 1].len() {
-                    let s = first[i - 1] + j;
-                    if score[s] > best {
-                        (best, from) = (score[s], s);
-                    }
-                }
-            }
-            next[i] = best + lp(0, t);
-            bk[i] = from as u16;
-        }
-        for i in 0..len {
-            // the previous slot's best and second-best states (a class
-            // repeated in the next slot needs a blank between)
-            let mut top: [(f32, usize); 2] = [(NONE, 0), (NONE, 0)];
-            if i > 0 {
-                for j in 0..allowed[i - 1].len() {
-                    let s = first[i - 1] + j;
-                    if score[s] > top[0].0 {
-                        top = [(score[s], s), top[0]];
-                    } else if score[s] > top[1].0 {
-                        top[1] = (score[s], s);
-                    }
-                }
-            }
-            for (j, &k) in allowed[i].iter().enumerate() {
-                let s = first[i] + j;
-                let (mut best, mut from) = (score[s], s);
-                if score[i] > best {
-                    (best, from) = (score[i], i);
-                }
-                let prev = if class_of(top[0].1) != k {
-                    top[0]
-                } else {
-                    top[1]
-                };
-                if i > 0 && prev.0 > best {
-                    (best, from) = prev;
-                }
-                next[s] = best + lp(k, t);
-                bk[s] = from as u16;
-            }
-        }
-        score = next;
-    }
-    let mut end = len;
-    for j in 0..allowed[len - 1].len() {
-        let s = first[len - 1] + j;
-        if score[s] > score[end] {
-            end = s;
-        }
-    }
-    if score[end] == NONE {
-        return None;
-    }
-    let mut path = vec![0usize; T];
-    let mut s = end;
-    for t in (0..T).rev() {
-        path[t] = class_of(s);
-        s = back[t * n + s] as usize;
-    }
-    Some(collapse(probs, classes, &path))
-}
-
-/// The reading of a CTC path (a class per column, 0 = blank): repeats
-/// collapsed, blanks dropped, each character with its peak probability,
-/// peak column and probability-weighted centre.
-fn collapse(probs: Vec<f32>, classes: &[char], path: &[usize]) -> Read {
     let (mut text, mut conf, mut cols) = (Vec::new(), Vec::new(), Vec::new());
     let mut centre: Vec<(f32, f32)> = Vec::new();
     let mut prev = 0usize;
-    for (t, &bk) in path.iter().enumerate() {
-        let bp = probs[bk * T + t];
+    for t in 0..T {
+        let (mut bk, mut bp) = (0usize, -1f32);
+        for k in 0..nc {
+            if probs[k * T + t] > bp {
+                bp = probs[k * T + t];
+                bk = k;
+            }
+        }
         if bk != 0 {
             if bk != prev {
                 text.push(classes[bk]);
@@ -979,69 +854,6 @@ mod tests {
                 assert!((x - y).abs() < 1e-3, "{m}x{k}x{n}: {x} vs {y}");
             }
         }
-    }
-
-    /// Column probabilities for a path of (class, probability, second class,
-    /// its probability) per column, the rest spread over the other classes.
-    fn columns(classes: &[char], path: &[(char, f32, char, f32)]) -> Vec<f32> {
-        let nc = classes.len();
-        let idx = |c: char| classes.iter().position(|&k| k == c).unwrap();
-        let mut p = vec![0f32; nc * T];
-        for t in 0..T {
-            let (a, pa, b, pb) = path.get(t).copied().unwrap_or(('_', 1.0, '_', 0.0));
-            let rest = (1.0 - pa - pb) / (nc - 2) as f32;
-            for k in 0..nc {
-                p[k * T + t] = rest;
-            }
-            p[idx(a) * T + t] = pa;
-            p[idx(b) * T + t] += pb;
-        }
-        p
-    }
-
-    /// Plate format for the tests: a province (here 皖 or 粤), a letter, digits.
-    fn plate_format(i: usize, ch: char) -> bool {
-        match i {
-            0 => ch == '皖' || ch == '粤',
-            1 => ch.is_ascii_uppercase(),
-            _ => ch.is_ascii_digit(),
-        }
-    }
-
-    #[test]
-    fn a_read_is_fixed_to_the_plate_format() {
-        let classes: Vec<char> = "_0123456789ABDEQX皖粤".chars().collect();
-        let blank = ('_', 0.9, '_', 0.0);
-        let ch = |c: char, p: f32, alt: char, q: f32| (c, p, alt, q);
-        // a digit where the letter goes: the letter the reader gave the
-        // next most probability at that column
-        let mut path = vec![ch('粤', 0.8, '皖', 0.1), blank];
-        path.push(ch('0', 0.6, 'Q', 0.3));
-        path.push(blank);
-        for d in "12345".chars() {
-            path.extend([ch(d, 0.95, '_', 0.0), blank]);
-        }
-        let greedy_read = greedy(columns(&classes, &path), &classes);
-        assert_eq!(greedy_read.text.iter().collect::<String>(), "粤012345");
-        let r = constrained(columns(&classes, &path), &classes, 7, plate_format).unwrap();
-        assert_eq!(r.text.iter().collect::<String>(), "粤Q12345");
-        assert!((r.conf[1] - 0.3).abs() < 0.01);
-        assert_eq!(r.cols, greedy_read.cols);
-        // one character too many (a province glyph read as two): the least
-        // probable one goes, the rest keep their columns
-        let mut path = vec![ch('皖', 0.6, '_', 0.0), ch('E', 0.5, '_', 0.3), blank];
-        path.push(ch('X', 0.99, '_', 0.0));
-        path.push(blank);
-        for d in "30479".chars() {
-            path.extend([ch(d, 0.95, '_', 0.0), blank]);
-        }
-        let r = constrained(columns(&classes, &path), &classes, 7, plate_format).unwrap();
-        assert_eq!(r.text.iter().collect::<String>(), "皖X30479");
-        assert_eq!(r.cols[1], 3);
-        // no path fits: more characters than columns, or an empty slot
-        assert!(constrained(columns(&classes, &path), &classes, T, plate_format).is_none());
-        let none = |_: usize, c: char| c == '?';
-        assert!(constrained(columns(&classes, &path), &classes, 7, none).is_none());
     }
 }
 

@@ -661,19 +661,9 @@ fn read_prepared(
 ) -> Option<Reading> {
     let mut read = net.read_aligned(x);
     *promise = (*promise).max(read.conf.iter().filter(|&&p| p >= 0.5).count());
-    // a read that breaks the plate's format by one character (a digit where
-    // the letter goes, a province glyph read as two characters, the frame's
-    // edge read as a trailing 1 or L): the most probable reading of the
-    // right format instead, if the reader gave each of its characters some
-    // probability (FORMAT_FLOOR) -- a format is no reason to invent one
     let len = if color == Color::Green { 8 } else { 7 };
-    let fits = valid_plate(&read.text) && (read.text.len() == 7 || color == Color::Green);
-    if !fits && (len..=len + 1).contains(&read.text.len()) {
-        if let Some(r) =
-            cnn::constrained(read.probs.clone(), &net.classes, len, valid_at).filter(|r| {
-                edits(&read.text, &r.text) == 1 && r.conf[1..].iter().all(|&p| p >= FORMAT_FLOOR)
-            })
-        {
+    if !(valid_plate(&read.text) && (read.text.len() == 7 || color == Color::Green)) {
+        if let Some(r) = fix_format(&read, &net.classes, len) {
             if debug_on() {
                 eprintln!(
                     "  format: {} -> {}",
@@ -737,23 +727,59 @@ fn read_prepared(
     })
 }
 
-/// Levenshtein distance between two texts.
-fn edits(a: &[char], b: &[char]) -> usize {
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut diag = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let up = row[j + 1];
-            row[j + 1] = (diag + (ca != cb) as usize).min(up + 1).min(row[j] + 1);
-            diag = up;
+/// A read that breaks the plate's format by one character, mended:
+/// * the right length, one character not allowed where it is (a digit
+///   where the letter goes): the allowed class the reader found most
+///   probable at that column, if it gave it at least FORMAT_FLOOR;
+/// * one character too many (a province glyph read as two, the frame's
+///   edge read as a trailing 1 or L): the one whose removal leaves a valid
+///   text whose columns fit the GA 36 layout best.
+fn fix_format(read: &cnn::Read, classes: &[char], len: usize) -> Option<cnn::Read> {
+    let n = read.text.len();
+    let keep = |skip: usize| -> cnn::Read {
+        let pick =
+            |v: &[f32]| -> Vec<f32> { (0..n).filter(|&i| i != skip).map(|i| v[i]).collect() };
+        cnn::Read {
+            text: (0..n)
+                .filter(|&i| i != skip)
+                .map(|i| read.text[i])
+                .collect(),
+            conf: pick(&read.conf),
+            cols: (0..n)
+                .filter(|&i| i != skip)
+                .map(|i| read.cols[i])
+                .collect(),
+            centre: pick(&read.centre),
+            probs: read.probs.clone(),
         }
+    };
+    if n == len {
+        let bad: Vec<usize> = (0..n).filter(|&i| !valid_at(i, read.text[i])).collect();
+        let [i] = bad[..] else { return None };
+        let (ch, p) = (1..classes.len())
+            .filter(|&k| valid_at(i, classes[k]))
+            .map(|k| (classes[k], read.probs[k * cnn::T + read.cols[i]]))
+            .max_by(|a, b| a.1.total_cmp(&b.1))?;
+        if p < FORMAT_FLOOR {
+            return None;
+        }
+        let mut r = keep(n);
+        (r.text[i], r.conf[i]) = (ch, p);
+        return Some(r);
     }
-    row[b.len()]
+    if n != len + 1 {
+        return None;
+    }
+    (0..n)
+        .map(keep)
+        .filter(|r| valid_plate(&r.text))
+        .filter_map(|r| Some((fit_centres(&r.centre)?.3, r)))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, r)| r)
 }
 
-/// The least probability the reader must have given each character (but
-/// the province, classified again) of a reading that fixes its format.
+/// The least probability the reader must have given the character a
+/// format fix puts in place of one that was not allowed there.
 const FORMAT_FLOOR: f32 = 0.05;
 
 /// A probability distribution over characters (those with p > 0).
@@ -836,13 +862,19 @@ pub fn diagnose_crop(
 /// (the province is the one most often cut off or misread). `None` for a
 /// scale no plate has (the read is not a plate's row of characters).
 fn fit_layout(read: &cnn::Read) -> Option<(f32, f32, &'static [f32])> {
-    let centres: &'static [f32] = match read.text.len() {
+    fit_centres(&read.centre).map(|(a, b, centres, _)| (a, b, centres))
+}
+
+/// `fit_layout` on the characters' CTC centres, with the mean squared
+/// residual of the fit (in crop widths).
+fn fit_centres(centre: &[f32]) -> Option<(f32, f32, &'static [f32], f32)> {
+    let centres: &'static [f32] = match centre.len() {
         7 => &CENTRES_7,
         8 => &CENTRES_8,
         _ => return None,
     };
-    let pts: Vec<(f32, f32)> = (1..read.text.len())
-        .map(|i| (centres[i], (read.centre[i] + 0.5) / cnn::T as f32))
+    let pts: Vec<(f32, f32)> = (1..centre.len())
+        .map(|i| (centres[i], (centre[i] + 0.5) / cnn::T as f32))
         .collect();
     let n = pts.len() as f32;
     let (sx, sy) = pts.iter().fold((0f32, 0f32), |a, p| (a.0 + p.0, a.1 + p.1));
@@ -856,7 +888,9 @@ fn fit_layout(read: &cnn::Read) -> Option<(f32, f32, &'static [f32])> {
         }
         return None;
     }
-    Some((my - b * mx, b, centres))
+    let a = my - b * mx;
+    let res = pts.iter().map(|p| (a + b * p.0 - p.1).powi(2)).sum::<f32>() / n;
+    Some((a, b, centres, res))
 }
 
 /// The candidate box moved and resized onto the plate that a single-row
@@ -954,9 +988,9 @@ fn window_patch(
     let g = ink_grey(&win, color);
     // columns left of the plate (no background colour in them: its frame,
     // the car) are no glyph, however bright
-    let edge = plate_left_edge(&win, color);
+    let (edge, top, bottom) = plate_extent(&win, color);
     let mut hist = [0u32; 256];
-    for y in h / 6..h - h / 6 {
+    for y in top..bottom {
         for x in edge..w {
             hist[g[y * w + x] as usize] += 1;
         }
@@ -1068,29 +1102,34 @@ fn window_patch(
     Some(patches)
 }
 
-/// The first column of a window (rectified, the plate's left part) in
-/// which at least a quarter of the middle rows have the plate's background
-/// colour; 0 for plates without a colour (white, black) or none found.
-fn plate_left_edge(win: &RgbImage, color: Color) -> usize {
+/// Where the plate is in a window (rectified, the plate's left part):
+/// its first column, the first in which at least a quarter of the middle
+/// rows have the plate's background colour, and the rows (first, last + 1)
+/// in which at least a quarter of the columns from there have it. The
+/// frame, the car body and the road around a plate are no glyph, however
+/// bright. The whole window for plates without a colour (white, black)
+/// or when no such columns and rows are found.
+fn plate_extent(win: &RgbImage, color: Color) -> (usize, usize, usize) {
+    let (w, h) = (win.width() as usize, win.height() as usize);
+    let whole = (0, h / 6, h - h / 6);
     let bits = match color {
         Color::Blue => color_bit(Color::Blue, false) | color_bit(Color::Blue, true),
         Color::Yellow | Color::Green => color_bit(color, false),
-        _ => return 0,
+        _ => return whole,
     };
-    let (w, h) = (win.width() as usize, win.height() as usize);
     let classes = color_classes(win);
+    let bg = |x: usize, y: usize| classes[y * w + x] & bits != 0;
     let rows = h / 4..h - h / 4;
     let n = rows.len();
-    (0..w)
-        .find(|&x| {
-            rows.clone()
-                .filter(|&y| classes[y * w + x] & bits != 0)
-                .count()
-                * 4
-                >= n
-        })
-        .filter(|&x| x < w / 3)
-        .unwrap_or(0)
+    let Some(edge) = (0..w / 3).find(|&x| rows.clone().filter(|&y| bg(x, y)).count() * 4 >= n)
+    else {
+        return whole;
+    };
+    let plate_row = |y: &usize| (edge..w).filter(|&x| bg(x, *y)).count() * 4 >= w - edge;
+    match ((0..h).find(plate_row), (0..h).rev().find(plate_row)) {
+        (Some(top), Some(last)) if last >= top + h / 4 => (edge, top, last + 1),
+        _ => (edge, whole.1, whole.2),
+    }
 }
 
 /// A plate crop as grey levels with the characters bright: the darkest
@@ -2207,15 +2246,76 @@ mod tests {
     }
 
     /// The answer is the most confident read with each character voted on
-    /// A format fix may change one character of a read, no more.
+    /// A read of `text` at the given CTC centres (columns), each character
+    /// with probability 0.9 at its column; `alt` adds (column, class, p).
+    fn read_at(
+        classes: &[char],
+        text: &str,
+        centre: &[f32],
+        alt: &[(usize, char, f32)],
+    ) -> cnn::Read {
+        let text: Vec<char> = text.chars().collect();
+        let cols: Vec<usize> = centre.iter().map(|&c| c.round() as usize).collect();
+        let mut probs = vec![0f32; classes.len() * cnn::T];
+        let k = |ch: char| classes.iter().position(|&c| c == ch).unwrap();
+        for t in 0..cnn::T {
+            probs[t] = 1.0;
+        }
+        for (&ch, &t) in text.iter().zip(&cols) {
+            (probs[t], probs[k(ch) * cnn::T + t]) = (0.1, 0.9);
+        }
+        for &(t, ch, p) in alt {
+            probs[k(ch) * cnn::T + t] = p;
+        }
+        cnn::Read {
+            conf: vec![0.9; text.len()],
+            text,
+            cols,
+            centre: centre.to_vec(),
+            probs,
+        }
+    }
+
     #[test]
-    fn format_fixes_are_one_edit() {
-        let t = |s: &str| s.chars().collect::<Vec<char>>();
-        assert_eq!(edits(&t("皖EX30479"), &t("皖X30479")), 1);
-        assert_eq!(edits(&t("粤012345"), &t("粤Q12345")), 1);
-        assert_eq!(edits(&t("皖111111"), &t("皖U11U11")), 2);
-        assert_eq!(edits(&t("皖A82F36"), &t("皖A82F36")), 0);
-        assert_eq!(edits(&t(""), &t("AB")), 2);
+    fn reads_are_mended_to_the_plate_format() {
+        let classes: Vec<char> = "_0123456789ABDEQX皖粤".chars().collect();
+        let s = |r: Option<cnn::Read>| r.map(|r| r.text.into_iter().collect::<String>());
+        // columns of a 7-character plate (u = 0.02 + 0.002 mm across the crop)
+        let at: Vec<f32> = CENTRES_7
+            .iter()
+            .map(|mm| (0.02 + 0.002 * mm) * cnn::T as f32 - 0.5)
+            .collect();
+        // a digit where the letter goes: the most probable letter there
+        let r = read_at(
+            &classes,
+            "粤012345",
+            &at,
+            &[(at[1] as usize, 'Q', 0.3), (at[1] as usize, 'D', 0.2)],
+        );
+        assert_eq!(s(fix_format(&r, &classes, 7)).as_deref(), Some("粤Q12345"));
+        // ... but not one the reader hardly considered
+        let r = read_at(&classes, "粤012345", &at, &[(at[1] as usize, 'Q', 0.01)]);
+        assert_eq!(s(fix_format(&r, &classes, 7)), None);
+        // two characters out of place are not one slip
+        let r = read_at(&classes, "粤01234粤", &at, &[(at[1] as usize, 'Q', 0.3)]);
+        assert_eq!(s(fix_format(&r, &classes, 7)), None);
+        // one too many: the character off the layout goes (here the second
+        // half of a province glyph, read as E), not the one that leaves the
+        // format valid but a gap in the row (X or 4)
+        let mut extra = at.clone();
+        extra.insert(1, 0.5 * (at[0] + at[1]));
+        let r = read_at(&classes, "皖EX30479", &extra, &[]);
+        assert_eq!(s(fix_format(&r, &classes, 7)).as_deref(), Some("皖X30479"));
+        // a trailing 1 from the frame's edge
+        let mut edge = at.clone();
+        edge.push(at[6] + 2.0);
+        let r = read_at(&classes, "粤AB12331", &edge, &[]);
+        assert_eq!(s(fix_format(&r, &classes, 7)).as_deref(), Some("粤AB1233"));
+        // two too many: no
+        let mut two = extra.clone();
+        two.push(at[6] + 2.0);
+        let r = read_at(&classes, "皖EX304791", &two, &[]);
+        assert_eq!(s(fix_format(&r, &classes, 7)), None);
     }
 
     /// by the reads of the same plate; reads of another plate do not vote.
