@@ -996,6 +996,11 @@ fn window_patch(
         }
     }
     let t = otsu(&hist);
+    if debug_on() {
+        eprintln!(
+            "  province window {w}x{h}: plate from x {edge}, rows {top}..{bottom}, threshold {t}"
+        );
+    }
     let bin = Mask {
         w,
         h,
@@ -1057,10 +1062,16 @@ fn window_patch(
         }
         return None;
     }
-    // glyph columns: the emptiest column on each side of the estimate
-    let argmin = |x0: usize, x1: usize| (x0..=x1.max(x0)).min_by_key(|&x| col_ink[x]).unwrap_or(x0);
-    let px0 = argmin(to_x(uc - 0.95 * gw), to_x(uc - 0.35 * gw)).max(edge);
-    let px1 = argmin(to_x(uc + 0.35 * gw), to_x(lc - 0.35 * gw));
+    // glyph columns: the emptiest column on each side of the estimate, of
+    // several equally empty ones the nearest to the glyph (not the far side
+    // of the plate's frame line, or of the plate's edge)
+    let x0 = to_x(uc - 0.95 * gw).max(edge);
+    let x1 = to_x(uc - 0.35 * gw).max(x0);
+    let px0 = (x0..=x1).rev().min_by_key(|&x| col_ink[x]).unwrap_or(x0);
+    let x0 = to_x(uc + 0.35 * gw);
+    let px1 = (x0..=to_x(lc - 0.35 * gw).max(x0))
+        .min_by_key(|&x| col_ink[x])
+        .unwrap_or(x0);
     if px1 <= px0 + 2 {
         return None;
     }
