@@ -736,22 +736,19 @@ fn read_prepared(
 ///   text whose columns fit the GA 36 layout best.
 fn fix_format(read: &cnn::Read, classes: &[char], len: usize) -> Option<cnn::Read> {
     let n = read.text.len();
-    let keep = |skip: usize| -> cnn::Read {
-        let pick =
-            |v: &[f32]| -> Vec<f32> { (0..n).filter(|&i| i != skip).map(|i| v[i]).collect() };
-        cnn::Read {
-            text: (0..n)
-                .filter(|&i| i != skip)
-                .map(|i| read.text[i])
-                .collect(),
-            conf: pick(&read.conf),
-            cols: (0..n)
-                .filter(|&i| i != skip)
-                .map(|i| read.cols[i])
-                .collect(),
-            centre: pick(&read.centre),
-            probs: read.probs.clone(),
-        }
+    fn without<T: Copy>(v: &[T], skip: usize) -> Vec<T> {
+        v.iter()
+            .enumerate()
+            .filter(|&(i, _)| i != skip)
+            .map(|(_, &x)| x)
+            .collect()
+    }
+    let keep = |skip: usize| cnn::Read {
+        text: without(&read.text, skip),
+        conf: without(&read.conf, skip),
+        cols: without(&read.cols, skip),
+        centre: without(&read.centre, skip),
+        probs: read.probs.clone(),
     };
     if n == len {
         let bad: Vec<usize> = (0..n).filter(|&i| !valid_at(i, read.text[i])).collect();
@@ -1159,11 +1156,26 @@ fn ink_grey(img: &RgbImage, color: Color) -> Vec<u8> {
         .collect()
 }
 
-/// How much more often the reader saw 皖 than another province in training
-/// (`train.rs`): a quarter of its samples are LPRNet crops, nearly all 皖,
-/// and a tenth of those keep their glyph; the rest have uniform provinces.
-/// (0.75/31 + 0.25·(0.1 + 0.9/31)) / (0.75/31 + 0.25·0.9/31)
-pub const READER_WAN_PRIOR: f32 = 1.79;
+/// Share of the reader's training samples that are real LPRNet crops
+/// (`train.rs`; the others are synthetic plates with uniform provinces).
+pub const READER_REAL_SHARE: f32 = 0.25;
+
+/// Share of those real crops that keep their own province glyph (nearly
+/// all 皖); the others get a random province's glyph pasted in.
+pub const READER_KEEP_PROVINCE: f32 = 0.1;
+
+/// How much more often the reader saw 皖 than another province in
+/// training: (synthetic + swapped + kept 皖) / (synthetic + swapped), with
+/// 31 provinces; 1.79.
+const READER_WAN_PRIOR: f32 = {
+    let n = PROVINCE_COUNT as f32;
+    let other =
+        (1.0 - READER_REAL_SHARE) / n + READER_REAL_SHARE * (1.0 - READER_KEEP_PROVINCE) / n;
+    (other + READER_REAL_SHARE * READER_KEEP_PROVINCE) / other
+};
+
+/// The number of province characters (`PROVINCES`).
+const PROVINCE_COUNT: usize = 31;
 
 /// Grey levels between the thresholds of `window_patch`'s binarisations.
 const THRESHOLD_STEP: u8 = 12;
@@ -2285,6 +2297,16 @@ mod tests {
             centre: centre.to_vec(),
             probs,
         }
+    }
+
+    /// The 皖 prior follows from the training mix (1.79) and the province list.
+    #[test]
+    fn reader_wan_prior_is_the_training_mix() {
+        assert_eq!(PROVINCES.chars().count(), PROVINCE_COUNT);
+        assert!(
+            (READER_WAN_PRIOR - 1.795).abs() < 0.001,
+            "{READER_WAN_PRIOR}"
+        );
     }
 
     #[test]

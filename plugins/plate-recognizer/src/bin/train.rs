@@ -53,12 +53,12 @@ impl Data {
     }
     /// One training example: net input, label, kind (None = real crop).
     fn sample(&self, rng: &mut Rng) -> (Vec<f32>, Vec<char>, Option<Kind>) {
-        if !self.lpr.is_empty() && rng.chance(0.25) {
+        if !self.lpr.is_empty() && rng.chance(plate_recognizer::READER_REAL_SHARE) {
             let (img, text) = &self.lpr[rng.below(self.lpr.len())];
             // almost all LPRNet crops are 皖: give most of them another
             // province so that the reader does not learn "real photo = 皖"
             let mut text = text.clone();
-            let swapped = if rng.chance(0.9) {
+            let swapped = if rng.chance(1.0 - plate_recognizer::READER_KEEP_PROVINCE) {
                 synth::swap_province(img, &self.glyphs, rng)
             } else {
                 None
