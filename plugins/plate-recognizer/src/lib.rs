@@ -2299,6 +2299,31 @@ mod tests {
         }
     }
 
+    /// The plate's extent in a province window: from the first column with
+    /// the plate's colour, over the rows that have it; the whole window for
+    /// a colourless plate.
+    #[test]
+    fn province_window_starts_at_the_plate() {
+        // 40 × 64: a light grey car body (x < 6), then the blue plate
+        // between rows 10 and 53, with a white frame line at x = 8 and a
+        // white glyph stroke at x = 16..20; grey above and below
+        let win = RgbImage::from_fn(40, 64, |x, y| {
+            if x < 6 || !(10..54).contains(&y) {
+                image::Rgb([200, 200, 200])
+            } else if x == 8 || (16..20).contains(&x) {
+                image::Rgb([240, 240, 240])
+            } else {
+                image::Rgb([20, 60, 170])
+            }
+        });
+        assert_eq!(plate_extent(&win, Color::Blue), (6, 10, 54));
+        // the same window for a white plate: nothing to go by
+        assert_eq!(plate_extent(&win, Color::White), (0, 64 / 6, 64 - 64 / 6));
+        // no blue anywhere: the whole window
+        let grey = RgbImage::from_pixel(40, 64, image::Rgb([200, 200, 200]));
+        assert_eq!(plate_extent(&grey, Color::Blue), (0, 64 / 6, 64 - 64 / 6));
+    }
+
     /// The 皖 prior follows from the training mix (1.79) and the province list.
     #[test]
     fn reader_wan_prior_is_the_training_mix() {
