@@ -1,12 +1,13 @@
 //! The plugin runtime through the real binary: hot reload without dropping a
 //! connection, refused reloads, faulty components (trap, endless loop,
-//! unbounded allocation), `wasmgate check`, and the admin API.
+//! unbounded allocation), `wasmgate check`, and the admin API (with and
+//! without its token).
 
 mod common;
 
 use std::process::Command;
 
-use common::{Host, LineClient, built};
+use common::{Host, LineClient, WAIT, built, http_with};
 
 const REPORT: &str = "ACon_V1.0\r\nID=1\r\nSEND=1\r\nCOLS=2\r\nROWS=2\r\nCLOSE\r\n";
 
@@ -290,4 +291,69 @@ fn a_saturated_plugin_answers_busy_at_once() {
         host.metric("wasmgate_plugin_busy_total{plugin=\"slow\"}"),
         1.0
     );
+}
+
+/// With a token (from the file, or from `WASMGATE_ADMIN_TOKEN`, which wins),
+/// every admin request but the health probe needs `Authorization: Bearer`.
+#[test]
+fn the_admin_token_guards_all_but_health() {
+    let body = r#"
+        [plugins.locker]
+        world = "locker"
+        "#;
+    let plugins = [("locker.wasm", "locker.wasm")];
+    let from_file = Host::start_custom(body, &plugins, "token = \"file-secret\"", &[], WAIT);
+    let from_env = Host::start_custom(
+        body,
+        &plugins,
+        "token = \"file-secret\"",
+        &[("WASMGATE_ADMIN_TOKEN", "env-secret")],
+        WAIT,
+    );
+    for (host, secret, other) in [
+        (&from_file, "file-secret", "env-secret"),
+        (&from_env, "env-secret", "file-secret"),
+    ] {
+        let call = |method: &str, path: &str, auth: Option<&str>, body: &str| {
+            let header = auth.map(|a| format!("Bearer {a}"));
+            let headers: Vec<(&str, &str)> = header
+                .as_deref()
+                .map(|h| vec![("Authorization", h)])
+                .unwrap_or_default();
+            http_with(host.admin, method, path, &headers, body)
+        };
+        // the probe stays open
+        assert_eq!(call("GET", "/health", None, "").0, 200);
+        for (method, path, body) in [
+            ("GET", "/metrics", ""),
+            ("GET", "/plugins", ""),
+            ("POST", "/plugins/locker/reload", ""),
+            ("POST", "/admin/locker", r#"{"op":"status","device":"5"}"#),
+        ] {
+            for auth in [None, Some(other), Some("")] {
+                let (status, text) = call(method, path, auth, body);
+                assert_eq!(status, 401, "{method} {path} with {auth:?}: {text}");
+                assert!(text.contains("Bearer"), "{text}");
+            }
+        }
+        let (status, text) = call("GET", "/plugins", Some(secret), "");
+        assert_eq!(status, 200, "{text}");
+        assert!(text.contains("\"locker\""), "{text}");
+        let (status, text) = call("GET", "/metrics", Some(secret), "");
+        assert_eq!(status, 200, "{text}");
+        assert!(text.contains("wasmgate_"), "{text}");
+        let (status, text) = call("POST", "/plugins/locker/reload", Some(secret), "");
+        assert_eq!(status, 200, "{text}");
+        let (status, text) = call(
+            "POST",
+            "/admin/locker",
+            Some(secret),
+            r#"{"op":"status","device":"5"}"#,
+        );
+        // through to the component, which knows no such device
+        assert_eq!(status, 404, "{text}");
+        assert!(text.contains("unknown device"), "{text}");
+        assert!(host.log().contains("without a valid token refused"));
+        assert!(!host.log().contains(secret), "the secret is in the log");
+    }
 }

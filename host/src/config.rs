@@ -37,6 +37,11 @@ pub struct AdminConfig {
     pub listen: SocketAddr,
     /// Largest request body accepted by `POST /admin/{plugin}`.
     pub max_body_bytes: usize,
+    /// Bearer token every admin request but `GET /health` must carry
+    /// (`Authorization: Bearer …`). The environment variable
+    /// `WASMGATE_ADMIN_TOKEN`, when set and not empty, takes its place (keeps
+    /// the secret out of the file). None: no authentication.
+    pub token: Option<AdminToken>,
 }
 
 impl Default for AdminConfig {
@@ -44,7 +49,30 @@ impl Default for AdminConfig {
         AdminConfig {
             listen: "127.0.0.1:9000".parse().expect("valid address"),
             max_body_bytes: 16 << 20,
+            token: None,
         }
+    }
+}
+
+impl AdminConfig {
+    /// The token in force: `WASMGATE_ADMIN_TOKEN` if set and not empty,
+    /// else the file's.
+    pub fn effective_token(&self) -> Option<AdminToken> {
+        match std::env::var("WASMGATE_ADMIN_TOKEN") {
+            Ok(t) if !t.is_empty() => Some(AdminToken(t)),
+            _ => self.token.clone(),
+        }
+    }
+}
+
+/// A secret: never printed (`Debug` shows `<redacted>`).
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct AdminToken(pub String);
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
     }
 }
 
@@ -319,6 +347,14 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if self
+            .admin
+            .token
+            .as_ref()
+            .is_some_and(|t| t.0.trim().is_empty())
+        {
+            bail!("admin.token is empty: remove it (no authentication) or set a secret");
+        }
         let mut names = std::collections::BTreeSet::new();
         for l in &self.listeners {
             if !names.insert(&l.name) {
@@ -454,5 +490,12 @@ mod tests {
     #[test]
     fn unknown_field_is_refused() {
         assert!(Config::parse("[admin]\nlisten = \"127.0.0.1:1\"\nbogus = 1\n").is_err());
+        // the admin token: read, never printed, not empty
+        let c = Config::parse("[admin]\ntoken = \"s3cret\"\n").unwrap();
+        assert_eq!(c.admin.token, Some(AdminToken("s3cret".into())));
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert!(format!("{:?}", c.admin).contains("<redacted>"));
+        assert!(Config::parse("[admin]\ntoken = \" \"\n").is_err());
+        assert_eq!(Config::parse("").unwrap().admin.token, None);
     }
 }

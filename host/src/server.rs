@@ -79,14 +79,20 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
         .await
         .with_context(|| format!("admin API: binding {}", config.admin.listen))?;
     let admin_addr = admin.local_addr()?;
+    let token = config.admin.effective_token();
+    if token.is_none() && !admin_addr.ip().is_loopback() {
+        tracing::warn!(addr = %admin_addr, "admin API on a non-loopback address without a token: set admin.token or WASMGATE_ADMIN_TOKEN");
+    }
+    let authenticated = token.is_some();
     let admin_task = tokio::spawn(crate::admin::serve(
         admin,
         plugins.clone(),
         metrics.clone(),
         config.admin.max_body_bytes,
+        token,
         shared.shutdown.clone(),
     ));
-    tracing::info!(addr = %admin_addr, "admin API listening");
+    tracing::info!(addr = %admin_addr, authenticated, "admin API listening");
 
     let purge = tokio::spawn(purge_expired(kv.clone()));
     if let Some(path) = ready_file {

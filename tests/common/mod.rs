@@ -38,6 +38,8 @@ pub struct Host {
     pub dir: tempfile::TempDir,
     pub admin: SocketAddr,
     pub listeners: HashMap<String, SocketAddr>,
+    /// Environment variables the process is started with.
+    env: Vec<(String, String)>,
 }
 
 impl Host {
@@ -50,13 +52,25 @@ impl Host {
 
     /// [`Host::start`], waiting up to `wait` for the host to be ready.
     pub fn start_within(body: &str, plugins: &[(&str, &str)], wait: Duration) -> Host {
+        Host::start_custom(body, plugins, "", &[], wait)
+    }
+
+    /// [`Host::start_within`] with more lines for the `[admin]` section and
+    /// environment variables for the process.
+    pub fn start_custom(
+        body: &str,
+        plugins: &[(&str, &str)],
+        admin: &str,
+        env: &[(&str, &str)],
+        wait: Duration,
+    ) -> Host {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
         for (file, name) in plugins {
             std::fs::copy(built(file), dir.path().join("plugins").join(name)).unwrap();
         }
         let config = format!(
-            "[admin]\nlisten = \"127.0.0.1:0\"\n[store]\npath = {:?}\n[runtime]\nplugin_dir = {:?}\ncache_dir = {:?}\nreload_debounce_ms = 100\nshutdown_grace_ms = 2000\n\n{body}",
+            "[admin]\nlisten = \"127.0.0.1:0\"\n{admin}\n[store]\npath = {:?}\n[runtime]\nplugin_dir = {:?}\ncache_dir = {:?}\nreload_debounce_ms = 100\nshutdown_grace_ms = 2000\n\n{body}",
             dir.path().join("kv.db"),
             dir.path().join("plugins"),
             // Shared by every test host: each component is compiled once.
@@ -68,6 +82,10 @@ impl Host {
             dir,
             admin: "0.0.0.0:0".parse().unwrap(),
             listeners: HashMap::new(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         host.spawn_within(wait);
         host
@@ -93,6 +111,7 @@ impl Host {
             .arg("--ready-file")
             .arg(&ready)
             .env("RUST_LOG", "info,wasmgate=debug")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -401,11 +420,26 @@ pub fn tls_client(cert_pem: &Path) -> rustls::ClientConnection {
 
 /// A minimal HTTP/1.1 client (one request per connection).
 pub fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    http_with(addr, method, path, &[], body)
+}
+
+/// [`http`] with extra request headers (name, value).
+pub fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();

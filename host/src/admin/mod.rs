@@ -5,20 +5,26 @@
 //! - `GET /plugins` — name, world, file, sha256, loaded-at, last reload error
 //! - `POST /plugins/{name}/reload` — reload from disk now
 //! - `POST /admin/{plugin}` — JSON body to the component's `admin` export
+//!
+//! With a token configured (`admin.token` or `WASMGATE_ADMIN_TOKEN`), every
+//! request but `GET /health` must carry `Authorization: Bearer <token>`;
+//! otherwise it is answered 401.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::AdminToken;
 use crate::metrics::Metrics;
 use crate::runtime::{CallError, Plugins};
 
@@ -33,14 +39,22 @@ pub async fn serve(
     plugins: Plugins,
     metrics: Arc<Metrics>,
     max_body_bytes: usize,
+    token: Option<AdminToken>,
     shutdown: CancellationToken,
 ) {
-    let app = Router::new()
-        .route("/health", get(health))
+    // everything but the health probe behind the token, if there is one
+    let guarded = Router::new()
         .route("/metrics", get(render_metrics))
         .route("/plugins", get(list_plugins))
         .route("/plugins/{name}/reload", post(reload))
         .route("/admin/{plugin}", post(admin_call))
+        .route_layer(middleware::from_fn_with_state(
+            token.map(Arc::new),
+            require_token,
+        ));
+    let app = Router::new()
+        .route("/health", get(health))
+        .merge(guarded)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(AdminState { plugins, metrics });
     if let Err(e) = axum::serve(listener, app)
@@ -49,6 +63,41 @@ pub async fn serve(
     {
         tracing::error!(error = %e, "admin API stopped");
     }
+}
+
+/// Lets a request through if no token is configured or it carries
+/// `Authorization: Bearer <token>` (compared in constant time); else 401.
+async fn require_token(
+    State(token): State<Option<Arc<AdminToken>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = token else {
+        return next.run(request).await;
+    };
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given.is_some_and(|g| same_secret(g.trim().as_bytes(), token.0.as_bytes())) {
+        return next.run(request).await;
+    }
+    tracing::warn!(path = %request.uri().path(), "admin API: request without a valid token refused");
+    let mut answer = error(
+        StatusCode::UNAUTHORIZED,
+        "this admin API needs Authorization: Bearer <token>",
+    );
+    answer.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    answer
+}
+
+/// Equality of two secrets in time that depends on their lengths only.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -141,5 +190,19 @@ async fn admin_call(
             };
             error(status, e.to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abc", b"abd"));
+        assert!(!same_secret(b"abc", b"abcd"));
+        assert!(!same_secret(b"", b"a"));
+        assert!(same_secret(b"", b""));
     }
 }
