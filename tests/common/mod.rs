@@ -111,6 +111,8 @@ impl Host {
             .arg("--ready-file")
             .arg(&ready)
             .env("RUST_LOG", "info,wasmgate=debug")
+            // only the test's own token, never one from the caller's shell
+            .env_remove("WASMGATE_ADMIN_TOKEN")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)

@@ -94,6 +94,8 @@ impl HostProc {
             .arg("--ready-file")
             .arg(&ready)
             .env("RUST_LOG", &env.log_level)
+            // its own private host: no admin token from the caller's shell
+            .env_remove("WASMGATE_ADMIN_TOKEN")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
