@@ -652,6 +652,12 @@ pub fn valid_plate(t: &[char]) -> bool {
             .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
 }
 
+/// A read a plate of this colour can have: a valid text, and 8 characters
+/// only on (green) new-energy plates.
+fn fits(text: &[char], color: Color) -> bool {
+    valid_plate(text) && (text.len() == 7 || color == Color::Green)
+}
+
 fn read_prepared(
     net: &cnn::Net,
     x: &[f32],
@@ -661,8 +667,8 @@ fn read_prepared(
 ) -> Option<Reading> {
     let mut read = net.read_aligned(x);
     *promise = (*promise).max(read.conf.iter().filter(|&&p| p >= 0.5).count());
-    let len = if color == Color::Green { 8 } else { 7 };
-    if !(valid_plate(&read.text) && (read.text.len() == 7 || color == Color::Green)) {
+    if !fits(&read.text, color) {
+        let len = if color == Color::Green { 8 } else { 7 };
         if let Some(r) = fix_format(&read, &net.classes, len) {
             if debug_on() {
                 eprintln!(
@@ -683,11 +689,7 @@ fn read_prepared(
             probs
         );
     }
-    if !valid_plate(&text) {
-        return None;
-    }
-    // 8 characters only on (green) new-energy plates
-    if text.len() == 8 && color != Color::Green {
+    if !fits(&text, color) {
         return None;
     }
     let conf = |p: &[f32]| {
