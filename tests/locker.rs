@@ -7,7 +7,11 @@
 
 mod common;
 
-use common::{Host, LineClient, Variant};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, Barrier};
+
+use common::{Host, LineClient, Variant, WAIT};
 use serde_json::json;
 
 /// plugins/locker (Rust).
@@ -38,6 +42,7 @@ variant_tests!(rust => RUST, python => PYTHON, native => NATIVE; [
     spec_sample_gets_the_exact_answer,
     split_byte_by_byte_and_two_in_one_write,
     ten_parallel_devices,
+    ten_original_boards_each_read_their_answer_in_one_recv,
     malformed_and_oversize_get_error_and_connection_lives,
     operator_codes_expiry_box_to_block_and_reset,
     admin_errors_are_4xx_json,
@@ -155,6 +160,90 @@ fn ten_parallel_devices(v: &Variant) {
         "wasmgate_messages_out_total{listener=\"locker\",protocol=\"locker\"}",
         200.0,
     );
+}
+
+/// The original board client: ten boards connect at once, each sends its
+/// 8 x 8 report (CRLF, no line end after CLOSE) and reads its answer with
+/// one `recv(1024)`. Every answer, with the codes of a busy board, must be
+/// whole in that one read: it goes out in one write and ends `CLOSE\n`.
+fn ten_original_boards_each_read_their_answer_in_one_recv(v: &Variant) {
+    let host = start(v);
+    let addr = host.addr("locker");
+    // Each board makes itself known (8 x 8 cells), then gets 12 codes.
+    for d in 0..10 {
+        let mut dev = LineClient::connect(addr);
+        exchange(
+            &mut dev,
+            &SPEC_SAMPLE.replace("ID=1953", &format!("ID=board{d}")),
+        );
+        for cell in 1..=12 {
+            host.admin_ok(
+                "locker",
+                json!({"op":"assign","device":format!("board{d}"),"cell":cell,
+                       "code":format!("{:06}", 100_000 + cell),"minutes":4800}),
+            );
+        }
+    }
+    let all_connected = Arc::new(Barrier::new(10));
+    let boards: Vec<_> = (0..10)
+        .map(|d| {
+            let all_connected = all_connected.clone();
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(WAIT)).unwrap();
+                all_connected.wait();
+                let report = SPEC_SAMPLE
+                    .replace("ID=1953", &format!("ID=board{d}"))
+                    .replace("BOX_TO=33,34\r\n", "");
+                s.write_all(report.as_bytes()).unwrap();
+                let mut buf = [0u8; 1024];
+                let n = s.read(&mut buf).unwrap();
+                String::from_utf8(buf[..n].to_vec()).unwrap()
+            })
+        })
+        .collect();
+    for (d, board) in boards.into_iter().enumerate() {
+        let got = board.join().unwrap();
+        assert!(
+            got.starts_with(&format!("ACon_V1.0\nID=board{d}\nSEND=141349\n")),
+            "{got}"
+        );
+        assert!(got.ends_with("\nCLOSE\n"), "not whole in one read: {got:?}");
+        assert_eq!(got.matches("BOX_ENG=(").count(), 12, "{got}");
+    }
+}
+
+/// What a technician types into a terminal on site, as the original server
+/// answered it: the connection's two addresses, and exit/quit.
+#[test]
+fn technician_commands_answer_addresses_and_exit_closes() {
+    let host = start(&RUST);
+    let addr = host.addr("locker");
+    for (command, closes) in [("exit\r\n", "exit"), ("quit", "quit")] {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let want = format!(
+            "('127.0.0.1', {})=>('127.0.0.1', {})\r\n",
+            s.local_addr().unwrap().port(),
+            addr.port()
+        );
+        for ask in ["ip\r\n", "server\n", "client\r\n", "info"] {
+            s.write_all(ask.as_bytes()).unwrap();
+            let mut buf = [0u8; 1024];
+            let n = s.read(&mut buf).unwrap();
+            assert_eq!(String::from_utf8_lossy(&buf[..n]), want, "{ask:?}");
+        }
+        // A board's report on the same connection is still answered.
+        let mut dev = LineClient::on(s.try_clone().unwrap());
+        assert!(exchange(&mut dev, &report("tech", 1, &[])).contains("ID=tech\n"));
+        s.write_all(command.as_bytes()).unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(
+            s.read(&mut buf).unwrap(),
+            0,
+            "{closes} closes the connection"
+        );
+    }
 }
 
 fn malformed_and_oversize_get_error_and_connection_lives(v: &Variant) {

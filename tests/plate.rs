@@ -4,9 +4,9 @@
 
 mod common;
 
-use std::io::Write as _;
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Host, Variant, WAIT};
 use md5::{Digest, Md5};
@@ -21,15 +21,26 @@ fn padded(s: &str, width: usize) -> Vec<u8> {
     b
 }
 
-fn login_frame(token: &str) -> Vec<u8> {
+/// `struct.pack("=BB8s8sB80s", 1, 0, city, park, server, token)`: struct
+/// pads a short field with NULs.
+fn login(city: &str, park: &str, server: u8, token: &str) -> Vec<u8> {
     [
         vec![1, 0],
-        padded("0571", 8),
-        padded("P001", 8),
-        vec![2],
+        padded(city, 8),
+        padded(park, 8),
+        vec![server],
         padded(token, 80),
     ]
     .concat()
+}
+
+fn login_frame(token: &str) -> Vec<u8> {
+    login("0571", "P001", 2, token)
+}
+
+/// The original client's login (City beijing, Park wanda, Server 6).
+fn original_login(token: &str) -> Vec<u8> {
+    login("beijing", "wanda", 6, token)
 }
 
 fn recognition_body(camera: &str, identify: &str, image: &[u8]) -> Vec<u8> {
@@ -84,7 +95,7 @@ fn connect(host: &Host, listener: &str) -> Ws {
 }
 
 /// The next binary message (pings are answered by tungstenite on read).
-fn read(ws: &mut Ws) -> Vec<u8> {
+fn read<S: Read + Write>(ws: &mut WebSocket<S>) -> Vec<u8> {
     loop {
         match ws.read().unwrap() {
             Message::Binary(b) => return b.to_vec(),
@@ -94,15 +105,17 @@ fn read(ws: &mut Ws) -> Vec<u8> {
     }
 }
 
-fn ask(ws: &mut Ws, frame: Vec<u8>) -> Vec<u8> {
+fn ask<S: Read + Write>(ws: &mut WebSocket<S>, frame: Vec<u8>) -> Vec<u8> {
     ws.send(Message::binary(frame)).unwrap();
     read(ws)
 }
 
-/// True once the server has closed the connection.
-fn closed(ws: &mut Ws) -> bool {
+/// True once the server has closed the connection; false when it sends
+/// something else or nothing within the read timeout.
+fn closed<S: Read + Write>(ws: &mut WebSocket<S>) -> bool {
     loop {
         match ws.read() {
+            Err(e) if common::timed_out(&e) => return false,
             Ok(Message::Close(_)) | Err(_) => return true,
             Ok(Message::Ping(_) | Message::Pong(_)) => continue,
             Ok(_) => return false,
@@ -129,6 +142,9 @@ const NATIVE: Variant = Variant {
 variant_tests!(wasm => WASM, native => NATIVE; [
     logins_tokens_and_the_login_deadline,
     the_real_recogniser_reads_a_photo_raw_and_bz2,
+    tokens_of_the_original_server_log_in_and_minted_ones_pass_its_check,
+    a_failed_login_may_be_retried_until_the_deadline,
+    colour_names_in_chinese,
 ]);
 
 /// Two plugins of the real component (or its native build), each with its
@@ -144,7 +160,7 @@ config = {{ token_key = "secret-key", static_tokens = "camera-static-1, camera-s
 [plugins.other]
 world = "plate"
 file = "plate.wasm"
-config = {{ token_key = "another-key" }}
+config = {{ token_key = "another-key", color_names = "zh" }}
 {table}
 [[listener]]
 name = "plate"
@@ -157,6 +173,7 @@ name = "other"
 protocol = "plate"
 listen = "127.0.0.1:0"
 plugin = "other"
+login_timeout_ms = 60000
 "#,
         table = v.table
     )
@@ -185,7 +202,8 @@ fn logins_tokens_and_the_login_deadline(v: &Variant) {
     let mut ws = connect(&host, "plate");
     let f = login_frame("camera-static-2");
     assert_eq!(ask(&mut ws, [vec![1, 1], bz2(&f[2..])].concat()), [2, 0, 0]);
-    // A token signed with another key: refused, then closed.
+    // A token signed with another key: refused, then closed (at the
+    // login deadline).
     let mut ws = connect(&host, "plate");
     assert_eq!(
         ask(&mut ws, login_frame(&mint(&host, "other", 60))),
@@ -299,14 +317,7 @@ fn bz2_bomb_is_refused_and_memory_stays_bounded() {
             failed("", "", 6)
         );
     }
-    let rss_kib: u64 = std::fs::read_to_string(format!("/proc/{}/status", host.pid()))
-        .unwrap()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("VmHWM:")
-                .map(|v| v.trim().trim_end_matches(" kB").parse().unwrap())
-        })
-        .unwrap();
+    let rss_kib = host.peak_rss_kib();
     assert!(
         rss_kib < 256 * 1024,
         "peak RSS {rss_kib} KiB: the bomb was expanded"
@@ -428,4 +439,173 @@ fn a_failed_image_save_answers_3_and_the_result_is_logged() {
         log.contains("京A12345"),
         "the recognition result is in the log:\n{log}"
     );
+}
+
+/// The original server's `generate_token` and `certify_token` (Python), run
+/// with `python3`: `python3 - KEY generate TTL` prints a token,
+/// `python3 - KEY certify TOKEN` prints True or False. `generate-short`
+/// writes the expiry with 3 decimals (a shorter token, NUL-padded in the
+/// 80-byte field).
+const ORIGINAL_TOKENS_PY: &str = r#"
+import base64, hmac, sys, time
+
+def generate_token(key, expire=3600, ts_str=None):
+    ts_str = ts_str or str(time.time() + expire)
+    ts_byte = ts_str.encode("utf-8")
+    sha1_tshexstr = hmac.new(key.encode("utf-8"), ts_byte, "sha1").hexdigest()
+    token = ts_str + ":" + sha1_tshexstr
+    return base64.urlsafe_b64encode(token.encode("utf-8")).decode("utf-8")
+
+def certify_token(key, token):
+    token_str = base64.urlsafe_b64decode(token).decode("utf-8")
+    token_list = token_str.split(":")
+    if len(token_list) != 2:
+        return False
+    ts_str = token_list[0]
+    if float(ts_str) < time.time():
+        return False
+    calc = hmac.new(key.encode("utf-8"), ts_str.encode("utf-8"), "sha1").hexdigest()
+    return calc == token_list[1]
+
+key, op, arg = sys.argv[1:4]
+if op == "generate":
+    print(generate_token(key, float(arg)))
+elif op == "generate-short":
+    print(generate_token(key, ts_str="%.3f" % (time.time() + float(arg))))
+else:
+    print(certify_token(key, arg))
+"#;
+
+fn original_tokens(key: &str, op: &str, arg: &str) -> String {
+    let mut child = std::process::Command::new("python3")
+        .args(["-", key, op, arg])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs the original token code");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ORIGINAL_TOKENS_PY.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "python3 failed");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn tokens_of_the_original_server_log_in_and_minted_ones_pass_its_check(v: &Variant) {
+    let host = start_real(v);
+    // A float expiry, 80 characters: the whole Token field, no NUL.
+    let field = original_tokens("secret-key", "generate", "60");
+    assert_eq!(field.len(), 80, "{field}");
+    // A shorter expiry text: the field is NUL-padded.
+    let short = original_tokens("secret-key", "generate-short", "60");
+    assert!(short.len() < 80, "{short}");
+    for token in [&field, &short] {
+        let mut ws = connect(&host, "plate");
+        assert_eq!(ask(&mut ws, original_login(token)), [2, 0, 0], "{token}");
+        // The original client then sends its photo, bz2-compressed.
+        let body = recognition_body("cam1", "20261202100000001", PHOTO);
+        assert_eq!(
+            ask(&mut ws, [vec![3, 1], bz2(&body)].concat()),
+            success("cam1", "20261202100000001", "blue", "浙C58306")
+        );
+    }
+    // Expired by a fraction of a second, another key: refused.
+    let expired = original_tokens("secret-key", "generate", "-0.5");
+    let other_key = original_tokens("another-key", "generate", "60");
+    for token in [&expired, &other_key] {
+        let mut ws = connect(&host, "plate");
+        assert_eq!(ask(&mut ws, original_login(token)), [2, 0, 1], "{token}");
+    }
+    // What wasmgate mints has the original form: the original's
+    // certify_token accepts it, under the right key only.
+    let minted = mint(&host, "plate", 60);
+    let text = String::from_utf8(
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE, &minted).unwrap(),
+    )
+    .unwrap();
+    let (expiry, _) = text.split_once(':').unwrap();
+    assert!(expiry.contains('.'), "a float expiry: {text}");
+    assert_eq!(original_tokens("secret-key", "certify", &minted), "True");
+    assert_eq!(original_tokens("another-key", "certify", &minted), "False");
+}
+
+fn a_failed_login_may_be_retried_until_the_deadline(v: &Variant) {
+    let host = start_real(v);
+    let good = mint(&host, "plate", 60);
+    // Refused, still open: the camera retries within the 2 s and gets in.
+    let mut ws = connect(&host, "plate");
+    let opened = Instant::now();
+    assert_eq!(ask(&mut ws, original_login("wrong")), [2, 0, 1]);
+    assert_eq!(ask(&mut ws, original_login(&good)), [2, 0, 0]);
+    // A second login from the same City/Park/Server answers 0 ...
+    assert_eq!(ask(&mut ws, original_login(&good)), [2, 0, 0]);
+    // ... and the connection outlives the deadline, logged in.
+    std::thread::sleep(Duration::from_millis(2200).saturating_sub(opened.elapsed()));
+    let body = recognition_body("cam1", "id1", PHOTO);
+    assert_eq!(
+        ask(&mut ws, [vec![3, 0], body].concat()),
+        success("cam1", "id1", "blue", "浙C58306")
+    );
+    // Another Park on the logged-in connection: 1, then closed.
+    assert_eq!(ask(&mut ws, login("beijing", "xidan", 6, &good)), [2, 0, 1]);
+    assert!(closed(&mut ws));
+
+    // Three failures close the connection at once (no brute force within
+    // the deadline, here a minute); a malformed login counts as one.
+    let mut ws = connect(&host, "other");
+    assert_eq!(ask(&mut ws, original_login("guess-1")), [2, 0, 1]);
+    assert_eq!(ask(&mut ws, vec![1, 0, 1, 2, 3]), [2, 0, 1]);
+    assert_eq!(ask(&mut ws, original_login(&good[..40])), [2, 0, 1]);
+    assert!(closed(&mut ws), "closed after the third failure");
+    // One failure and nothing more: closed by the deadline.
+    let mut ws = connect(&host, "plate");
+    assert_eq!(ask(&mut ws, original_login("wrong")), [2, 0, 1]);
+    assert!(closed(&mut ws));
+}
+
+fn colour_names_in_chinese(v: &Variant) {
+    let host = start_real(v);
+    let mut ws = connect(&host, "other");
+    assert_eq!(
+        ask(&mut ws, login_frame(&mint(&host, "other", 60))),
+        [2, 0, 0]
+    );
+    let body = recognition_body("gate-2", "20261122024500017", PHOTO);
+    // 蓝 is 3 bytes of UTF-8, NUL-padded to the 8-byte Color field.
+    let want = success("gate-2", "20261122024500017", "蓝", "浙C58306");
+    assert_eq!(&want[3 + 6 + 19 + 1..][..8], b"\xe8\x93\x9d\0\0\0\0\0");
+    assert_eq!(ask(&mut ws, [vec![3, 0], body].concat()), want);
+}
+
+/// The original served wss:// only, on /park1 and /park2: the plate
+/// listener with `[listener.tls]`, any path, a TLS WebSocket client.
+#[test]
+fn wss_on_any_path() {
+    let host = Host::start(
+        &format!("{VARIANT}\n[listener.tls]\nhandshake_timeout_ms = 5000\n"),
+        &[("plate_variant.wasm", "plate_variant.wasm")],
+    );
+    let cert = host.dir.path().join("tls/self-signed.crt");
+    let addr = host.addr("plate");
+    for path in ["/park1", "/park2", "/"] {
+        let tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(common::WAIT)).unwrap();
+        let tls = rustls::StreamOwned::new(common::tls_client(&cert), tcp);
+        let url = format!("wss://localhost:{}{path}", addr.port());
+        let (mut ws, _) = tungstenite::client(url.as_str(), tls)
+            .unwrap_or_else(|e| panic!("wss handshake on {path}: {e}"));
+        assert_eq!(ask(&mut ws, original_login("test")), [2, 0, 0]);
+        let body = recognition_body("cam01", "20261202100000001", b"\xff\xd8 jpeg");
+        assert_eq!(
+            ask(&mut ws, [vec![3, 1], bz2(&body)].concat()),
+            success("cam01", "20261202100000001", "blue", "京A12345")
+        );
+    }
+    // Plain ws:// to the TLS listener is not a WebSocket.
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(common::WAIT)).unwrap();
+    assert!(tungstenite::client(format!("ws://{addr}/park1"), tcp).is_err());
 }

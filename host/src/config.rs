@@ -239,11 +239,20 @@ mod defaults {
     pub fn write_timeout_ms() -> u64 {
         10_000
     }
-    pub fn max_message_bytes() -> usize {
-        64 * 1024
+    /// Per protocol: the remote-execute relay carries command output (the
+    /// original accepted 64 MiB, and a megabyte is normal), plate frames
+    /// carry photos; the others carry short messages.
+    pub fn max_message_bytes(protocol: &str) -> usize {
+        match protocol {
+            "exec" | "plate" => 16 * 1024 * 1024,
+            _ => 64 * 1024,
+        }
     }
     pub fn outbox_capacity() -> usize {
         1024
+    }
+    pub fn outbox_bytes() -> usize {
+        32 * 1024 * 1024
     }
     pub fn handshake_timeout_ms() -> u64 {
         10_000
@@ -268,9 +277,11 @@ pub struct ListenerConfig {
     /// A peer that does not take an answer within this is dropped.
     #[serde(default = "defaults::write_timeout_ms")]
     pub write_timeout_ms: u64,
-    /// Largest message accepted; larger ones are refused with the protocol's error.
-    #[serde(default = "defaults::max_message_bytes")]
-    pub max_message_bytes: usize,
+    /// Largest message accepted; larger ones are refused with the
+    /// protocol's error. None: the protocol's default (see
+    /// [`ListenerConfig::max_message_bytes`]).
+    #[serde(rename = "max_message_bytes")]
+    pub max_message_bytes_set: Option<usize>,
     /// Serve over TLS with this certificate (chat on 4399, wss for the
     /// WebSocket protocols).
     pub tls: Option<TlsConfig>,
@@ -283,6 +294,10 @@ pub struct ListenerConfig {
     /// and is disconnected.
     #[serde(default = "defaults::outbox_capacity")]
     pub outbox_capacity: usize,
+    /// Bytes queued for one client before it counts as a slow consumer
+    /// (one message larger than this still goes to an empty outbox).
+    #[serde(default = "defaults::outbox_bytes")]
+    pub outbox_bytes: usize,
     /// How a `raw` listener cuts its byte stream into frames.
     pub framing: Option<crate::codec::frames::Framing>,
     /// For `raw` listeners: a frame sent back when input is refused or the
@@ -308,6 +323,21 @@ pub struct TlsConfig {
 }
 
 impl ListenerConfig {
+    /// Largest message accepted: `max_message_bytes`, or the protocol's
+    /// default (16 MiB for `exec` and `plate`, 64 KiB for the others).
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes_set
+            .unwrap_or_else(|| defaults::max_message_bytes(&self.protocol))
+    }
+    /// A session outbox bounded as this listener says.
+    pub fn outbox<M: crate::state::outbox::Weigh>(
+        &self,
+    ) -> (
+        crate::state::outbox::Sender<M>,
+        crate::state::outbox::Receiver<M>,
+    ) {
+        crate::state::outbox::channel(self.outbox_capacity, self.outbox_bytes)
+    }
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_s)
     }
@@ -390,7 +420,7 @@ impl Config {
             }
             match (&l.framing, l.protocol.as_str()) {
                 (Some(f), "raw") => f
-                    .validate(l.max_message_bytes)
+                    .validate(l.max_message_bytes())
                     .map_err(|e| anyhow::anyhow!("listener {:?}: framing: {e}", l.name))?,
                 (None, "raw") => bail!(
                     "listener {:?}: protocol raw needs a [listener.framing] section",
@@ -402,9 +432,13 @@ impl Config {
                 ),
                 (None, _) => {}
             }
-            if l.max_message_bytes == 0 || l.max_connections == 0 {
+            if l.max_message_bytes() == 0
+                || l.max_connections == 0
+                || l.outbox_capacity == 0
+                || l.outbox_bytes == 0
+            {
                 bail!(
-                    "listener {:?}: max_message_bytes and max_connections must be > 0",
+                    "listener {:?}: max_message_bytes, max_connections, outbox_capacity and outbox_bytes must be > 0",
                     l.name
                 );
             }

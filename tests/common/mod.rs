@@ -151,6 +151,18 @@ impl Host {
         self.child.as_ref().expect("running").id()
     }
 
+    /// The host process's peak resident memory so far (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .unwrap()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("VmHWM:")
+                    .map(|v| v.trim().trim_end_matches(" kB").parse().unwrap())
+            })
+            .unwrap()
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("host.log")
     }
@@ -468,7 +480,11 @@ pub struct LineClient {
 
 impl LineClient {
     pub fn connect(addr: SocketAddr) -> LineClient {
-        let stream = TcpStream::connect(addr).unwrap();
+        LineClient::on(TcpStream::connect(addr).unwrap())
+    }
+
+    /// A client on a connection already open.
+    pub fn on(stream: TcpStream) -> LineClient {
         stream.set_read_timeout(Some(WAIT)).unwrap();
         stream.set_nodelay(true).unwrap();
         LineClient {
@@ -516,4 +532,13 @@ impl LineClient {
         self.stream.set_read_timeout(Some(WAIT)).unwrap();
         closed
     }
+}
+
+/// Whether a WebSocket read failed only because nothing came within the
+/// read timeout (the connection is still open).
+pub fn timed_out(e: &tungstenite::Error) -> bool {
+    matches!(e, tungstenite::Error::Io(io) if matches!(
+        io.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    ))
 }

@@ -4,17 +4,19 @@
 //! heartbeat, and the error when the component gives no answer). The
 //! WebSocket framing is `transport::ws`.
 //!
-//! `execute` and `execute_result` carry the frame's text unchanged, so the
-//! component can relay it byte for byte.
+//! Every command but `init`, `checkDevice` and `Heartbeat` carries the
+//! frame's text unchanged, so the component can relay it byte for byte.
 
 use serde_json::Value;
 
 pub use crate::runtime::worlds::exec::exports::wasmgate::plugin::exec_handler::{
-    ExecRequest, Outgoing,
+    CommandFrame, ExecRequest, Outgoing,
 };
 
-/// The server heartbeat, sent to every connection every `heartbeat_ms`.
-pub const HEARTBEAT: &str = r#"{"cmd":"Heartbeat","code":"1","extra":{}}"#;
+/// The server heartbeat, sent to every connection as it opens and then
+/// every `heartbeat_ms`. It carries both shapes clients parse: the
+/// original server's `session_id: null` and the documents' `extra`.
+pub const HEARTBEAT: &str = r#"{"cmd":"Heartbeat","code":"1","session_id":null,"extra":{}}"#;
 
 /// Decodes one text frame. Never fails: what is not a JSON object with a
 /// string `cmd` is [`ExecRequest::Invalid`] with a reason that does not
@@ -39,9 +41,10 @@ pub fn decode(text: &str) -> ExecRequest {
         }),
         "checkDevice" => ExecRequest::CheckDevice,
         "Heartbeat" => ExecRequest::Heartbeat,
-        "execute" => ExecRequest::Execute(text.to_string()),
-        "execute_result" => ExecRequest::ExecuteResult(text.to_string()),
-        other => ExecRequest::Other(other.to_string()),
+        _ => ExecRequest::Command(CommandFrame {
+            cmd: cmd.clone(),
+            text: text.to_string(),
+        }),
     }
 }
 
@@ -51,10 +54,8 @@ pub fn cmd_of(r: &ExecRequest) -> &str {
         ExecRequest::Init(_) => "init",
         ExecRequest::CheckDevice => "checkDevice",
         ExecRequest::Heartbeat => "Heartbeat",
-        ExecRequest::Execute(_) => "execute",
-        ExecRequest::ExecuteResult(_) => "execute_result",
-        ExecRequest::Other(cmd) => cmd,
-        ExecRequest::Invalid(_) | ExecRequest::Binary => "error",
+        ExecRequest::Command(c) => &c.cmd,
+        ExecRequest::Invalid(_) => "error",
     }
 }
 
@@ -87,24 +88,23 @@ mod tests {
             ExecRequest::CheckDevice
         );
         assert_eq!(decode(r#"{"cmd":"Heartbeat"}"#), ExecRequest::Heartbeat);
-        assert_eq!(
-            decode(r#"{"cmd":"whoami","x":1}"#),
-            ExecRequest::Other("whoami".into())
-        );
+        let own = r#"{"cmd":"whoami","x":1}"#;
+        assert_eq!(decode(own), command("whoami", own));
+    }
+
+    fn command(cmd: &str, text: &str) -> ExecRequest {
+        ExecRequest::Command(CommandFrame {
+            cmd: cmd.into(),
+            text: text.into(),
+        })
     }
 
     #[test]
     fn relayed_commands_keep_the_exact_text() {
         let documented = "{ \"cmd\" : \"execute\", \"extra\": {\"command\": \"ls -l\", \"data\": \"é\\u00e9\"} }";
-        assert_eq!(
-            decode(documented),
-            ExecRequest::Execute(documented.to_string())
-        );
+        assert_eq!(decode(documented), command("execute", documented));
         let top_level = r#"{"cmd":"execute_result","data":"line1\nline2","extra":{}}"#;
-        assert_eq!(
-            decode(top_level),
-            ExecRequest::ExecuteResult(top_level.to_string())
-        );
+        assert_eq!(decode(top_level), command("execute_result", top_level));
     }
 
     #[test]
@@ -134,5 +134,8 @@ mod tests {
         assert_eq!(v["extra"]["msg"], "bad \"token\"");
         let h: Value = serde_json::from_str(HEARTBEAT).unwrap();
         assert_eq!(h["cmd"], "Heartbeat");
+        assert_eq!(h["code"], "1");
+        assert!(h["session_id"].is_null() && h.get("session_id").is_some());
+        assert_eq!(h["extra"], serde_json::json!({}));
     }
 }

@@ -30,11 +30,18 @@
 //! `RESET=0|1`, `STATE=0|3`, one `BOX_ENG=(cell,code,minutes)` per cell,
 //! `CLOSE`; or a single `ERROR: <reason>` line.
 //!
+//! Between messages, the original server's technician commands, typed into
+//! a terminal on site: a line `ip`, `server`, `client` or `info` is answered
+//! `('<peer ip>', <peer port>)=>('<local ip>', <local port>)\r\n` (Python's
+//! way of writing the two socket addresses), and `exit` or `quit` ends the
+//! connection.
+//!
 //! Decoding never fails: malformed input becomes [`Inbound::Malformed`] with
 //! a short human reason and the codec resynchronises on the next message.
 
 use std::fmt::Write as _;
 use std::io;
+use std::net::SocketAddr;
 use std::str::FromStr;
 
 use bytes::BytesMut;
@@ -66,6 +73,11 @@ pub enum Inbound {
     /// The input was not a valid message; the reason is short and meant for
     /// humans (and for the `ERROR:` answer). Decoding continues afterwards.
     Malformed(String),
+    /// A technician asked which addresses the connection has (`ip`,
+    /// `server`, `client`, `info`): answer [`Outbound::Addresses`].
+    Addresses,
+    /// A technician typed `exit` or `quit`: close the connection.
+    Quit,
 }
 
 /// What the encoder accepts.
@@ -81,6 +93,32 @@ pub enum Outbound {
     },
     /// `ERROR: <reason>`; line breaks in the reason are folded into spaces.
     Error(String),
+    /// `('<peer ip>', <peer port>)=>('<local ip>', <local port>)\r\n`.
+    Addresses { peer: SocketAddr, local: SocketAddr },
+}
+
+/// A technician's command: a whole line between messages.
+fn technician(line: &[u8]) -> Option<Inbound> {
+    match line {
+        b"ip" | b"server" | b"client" | b"info" => Some(Inbound::Addresses),
+        b"exit" | b"quit" => Some(Inbound::Quit),
+        _ => None,
+    }
+}
+
+/// A socket address as Python's `str()` of `getpeername()` writes it:
+/// `('10.0.0.5', 40312)`, or `('::1', 5000, 0, 0)` for IPv6.
+fn python_address(a: &SocketAddr) -> String {
+    match a {
+        SocketAddr::V4(a) => format!("('{}', {})", a.ip(), a.port()),
+        SocketAddr::V6(a) => format!(
+            "('{}', {}, {}, {})",
+            a.ip(),
+            a.port(),
+            a.flowinfo(),
+            a.scope_id()
+        ),
+    }
 }
 
 /// Codec for the ACon protocol; see the module docs.
@@ -171,6 +209,8 @@ impl LockerCodec {
                 } else if line == HEADER {
                     self.state = State::Message(Pending::new(raw.len()));
                     None
+                } else if let Some(command) = technician(line) {
+                    Some(command)
                 } else {
                     Some(Inbound::Malformed(format!(
                         "expected ACon_V1.0, got {}",
@@ -225,7 +265,11 @@ impl LockerCodec {
         let line = src.trim_ascii();
         match &mut self.state {
             State::Idle => {
-                if src.len() > self.max_message_bytes {
+                // A command without its line end, like a bare `CLOSE`.
+                if let Some(command) = technician(line) {
+                    self.clear(src);
+                    Some(command)
+                } else if src.len() > self.max_message_bytes {
                     self.clear(src);
                     self.state = State::Skip {
                         to_close: false,
@@ -359,6 +403,14 @@ impl Encoder<Outbound> for LockerCodec {
                     .filter(|s| !s.is_empty())
                     .collect();
                 let _ = writeln!(out, "ERROR: {}", reason.join(" "));
+            }
+            Outbound::Addresses { peer, local } => {
+                let _ = write!(
+                    out,
+                    "{}=>{}\r\n",
+                    python_address(&peer),
+                    python_address(&local)
+                );
             }
         }
         dst.extend_from_slice(out.as_bytes());
@@ -793,6 +845,45 @@ mod tests {
                 Inbound::Report(minimal("7", 4)),
             ]
         );
+    }
+
+    #[test]
+    fn technician_commands_between_messages() {
+        let input = format!("ip\r\ninfo\n{}  server  \r\nclient\nquit\nexit", good(4));
+        assert_eq!(
+            decode_str(&input),
+            vec![
+                Inbound::Addresses,
+                Inbound::Addresses,
+                Inbound::Report(minimal("7", 4)),
+                Inbound::Addresses,
+                Inbound::Addresses,
+                Inbound::Quit,
+                Inbound::Quit,
+            ]
+        );
+        // Inside a message they are keys without '=', and other words are
+        // not commands.
+        let inside = "ACon_V1.0\nID=1\nSEND=2\nip\nCLOSE\nIP\n";
+        assert_eq!(
+            decode_str(inside),
+            vec![
+                malformed(r#"line without '=': "ip""#),
+                malformed(r#"expected ACon_V1.0, got "IP""#),
+            ]
+        );
+    }
+
+    #[test]
+    fn addresses_as_python_writes_them() {
+        let mut codec = LockerCodec::new(MAX);
+        let mut dst = BytesMut::new();
+        let answer = Outbound::Addresses {
+            peer: "10.0.0.5:40312".parse().unwrap(),
+            local: "[::1]:5000".parse().unwrap(),
+        };
+        codec.encode(answer, &mut dst).unwrap();
+        assert_eq!(&dst[..], b"('10.0.0.5', 40312)=>('::1', 5000, 0, 0)\r\n");
     }
 
     /// Each malformed body yields exactly its reason, then a good message decodes.

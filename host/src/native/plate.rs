@@ -18,6 +18,7 @@ pub fn recognize(h: &PluginCtx, image: Vec<u8>) -> Result<Plate, Failure> {
         }),
         Err(plate::Failure::NotRecognised) => Err(Failure::NotRecognised),
         Err(plate::Failure::ImageNotReadable) => Err(Failure::ImageDisplayError),
+        Err(plate::Failure::Misconfigured) => Err(Failure::RecogniserError),
     }
 }
 

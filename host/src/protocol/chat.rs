@@ -19,19 +19,19 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use crate::codec::chat::{ChatCodec, Inbound, Outbound};
+use crate::codec::chat::{ChatCodec, Inbound, Outbound, ServerMessage};
 use crate::config::ListenerConfig;
 use crate::metrics::ListenerMetrics;
 use crate::native;
 use crate::runtime::Plugin;
 use crate::runtime::worlds::ChatWorld;
 use crate::runtime::worlds::chat::exports::wasmgate::plugin::chat_handler::Outgoing;
+use crate::state::outbox::{self, Weigh};
 use crate::state::sessions::{SessionId, Target};
 use crate::transport::tls;
 
@@ -104,11 +104,11 @@ impl Chat {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let listener = &*self.config.name;
-        let (tx, mut outbox) = mpsc::channel::<Outbound>(self.config.outbox_capacity.max(1));
+        let (tx, mut outbox) = self.config.outbox::<Outbound>();
         let session = self.plugin.sessions().open(listener, peer, tx);
         let id = session.id;
         tracing::debug!(listener, %peer, session = id, "connected");
-        let mut framed = Framed::new(stream, ChatCodec::new(self.config.max_message_bytes));
+        let mut framed = Framed::new(stream, ChatCodec::new(self.config.max_message_bytes()));
         let mut heartbeat = self.heartbeat.map(|every| {
             let mut i = tokio::time::interval_at(Instant::now() + every, every);
             i.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -161,7 +161,7 @@ impl Chat {
                         // its 11 before the 30 of someone who logged in while
                         // its own login was running.
                         let mut own: Vec<Outbound> = Vec::new();
-                        while let Ok(m) = outbox.try_recv() {
+                        while let Some(m) = outbox.try_recv() {
                             own.push(m);
                         }
                         self.on_inbound(id, peer, inbound, &mut own).await;
@@ -190,7 +190,7 @@ impl Chat {
     async fn write_queued<S>(
         &self,
         framed: &mut Framed<S, ChatCodec>,
-        outbox: &mut mpsc::Receiver<Outbound>,
+        outbox: &mut outbox::Receiver<Outbound>,
         first: Option<Outbound>,
     ) -> Result<(), End>
     where
@@ -199,8 +199,8 @@ impl Chat {
         let mut batch: Vec<Outbound> = first.into_iter().collect();
         while batch.len() < WRITE_BATCH {
             match outbox.try_recv() {
-                Ok(m) => batch.push(m),
-                Err(_) => break,
+                Some(m) => batch.push(m),
+                None => break,
             }
         }
         self.write(framed, batch).await
@@ -333,5 +333,29 @@ async fn tick(heartbeat: &mut Option<tokio::time::Interval>) {
             i.tick().await;
         }
         None => std::future::pending().await,
+    }
+}
+
+impl Weigh for Outbound {
+    /// The text the message carries, plus a little for the JSON around it.
+    fn weight(&self) -> usize {
+        const FRAME: usize = 64;
+        FRAME
+            + match self {
+                Outbound::Heartbeat => 0,
+                Outbound::Error(reason) => reason.len(),
+                Outbound::Message(m) => match m {
+                    ServerMessage::LoginResult(r) => {
+                        r.message.as_ref().map_or(0, String::len)
+                            + r.friends.iter().map(|f| f.name.len() + 32).sum::<usize>()
+                    }
+                    ServerMessage::RegisterResult(r) => r.message.as_ref().map_or(0, String::len),
+                    ServerMessage::PrivateMessage(d) => d.sender.len() + d.message.len(),
+                    ServerMessage::Receipt(_) => 0,
+                    ServerMessage::LoggedOn(u) => u.name.len(),
+                    ServerMessage::LoggedOut(name) => name.len(),
+                    ServerMessage::GroupMessage(d) => d.speaker.len() + d.message.len(),
+                },
+            }
     }
 }

@@ -6,9 +6,13 @@
 //!
 //! A connection's task reads frames, asks the plugin, and writes what lands
 //! in its session's outbox (its own answers and what others relay to it),
-//! plus the server heartbeat every `heartbeat_ms`. A write that fails or
-//! does not finish within `write_timeout_ms` ends the connection; the plugin
-//! is told (`closed`) and the session leaves its room at once.
+//! plus the server heartbeat as soon as the connection opens and then every
+//! `heartbeat_ms` (the original's timer fired at once). Binary frames are
+//! ignored (counted as malformed), as the original did. A write that fails
+//! or does not finish within `write_timeout_ms` ends the connection, and so
+//! does an outbox past `outbox_capacity` messages or `outbox_bytes` bytes
+//! (a member that does not read what its room relays); the plugin is told
+//! (`closed`) and the session leaves its room at once.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,7 +23,6 @@ use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
@@ -37,7 +40,8 @@ use crate::runtime::worlds::ExecWorld;
 use crate::state::sessions::{SessionId, Target};
 use crate::transport::ws::{BoxedIo, Message, Utf8Bytes};
 
-/// Request path when the listener sets no `ws_path` (the original server's).
+/// Request path when the listener sets no `ws_path` (the original server's;
+/// paths below it are accepted too, as its router did).
 pub const DEFAULT_PATH: &str = "/websocket";
 /// Server heartbeat interval when the listener sets no `heartbeat_ms`.
 pub const DEFAULT_HEARTBEAT_MS: u64 = 20_000;
@@ -86,14 +90,15 @@ impl Exec {
         shutdown: CancellationToken,
     ) {
         let listener = &*self.config.name;
-        let (tx, mut outbox) = mpsc::channel::<Utf8Bytes>(self.config.outbox_capacity.max(1));
+        let (tx, mut outbox) = self.config.outbox::<Utf8Bytes>();
         let session = self.plugin.sessions().open(listener, peer, tx);
         let id = session.id;
         tracing::debug!(listener, %peer, session = id, "connected");
         let (mut sink, mut stream) = ws.split();
 
         let period = self.heartbeat.unwrap_or(Duration::from_secs(3600));
-        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        // The first tick is now: the heartbeat greets a new connection.
+        let mut heartbeat = tokio::time::interval(period);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // Until its first message a connection must speak within the idle
         // timeout; after it, the connection lives as long as the heartbeat
@@ -108,14 +113,20 @@ impl Exec {
                 biased;
                 _ = shutdown.cancelled() => break,
                 Some(text) = outbox.recv() => {
-                    if !self.write(&mut sink, Message::Text(text), peer).await {
+                    // A slow consumer's write is abandoned when it is dropped.
+                    let written = tokio::select! {
+                        ok = self.write(&mut sink, Message::Text(text), peer) => ok,
+                        _ = session.overflow.cancelled() => false,
+                    };
+                    if !written {
                         break;
                     }
                 }
+                _ = session.overflow.cancelled() => break,
                 _ = session.close.cancelled() => {
                     // Closed by the plugin or as a slow consumer: send what is
                     // queued, then close.
-                    while let Ok(text) = outbox.try_recv() {
+                    while let Some(text) = outbox.try_recv() {
                         if !self.write(&mut sink, Message::Text(text), peer).await {
                             break;
                         }
@@ -147,7 +158,12 @@ impl Exec {
                             break;
                         }
                         Some(Ok(Message::Text(text))) => decode(&text),
-                        Some(Ok(Message::Binary(_))) => ExecRequest::Binary,
+                        Some(Ok(Message::Binary(b))) => {
+                            self.metrics.messages_in.fetch_add(1, Relaxed);
+                            self.metrics.malformed.fetch_add(1, Relaxed);
+                            tracing::debug!(listener, %peer, session = id, bytes = b.len(), "binary frame ignored");
+                            continue;
+                        }
                         Some(Ok(Message::Close(_))) => break,
                         // Pings are answered by tungstenite; pongs and raw
                         // frames mean nothing here.
@@ -161,8 +177,6 @@ impl Exec {
                     if let ExecRequest::Invalid(reason) = &request {
                         self.metrics.malformed.fetch_add(1, Relaxed);
                         tracing::debug!(listener, %peer, session = id, %reason, "malformed message");
-                    } else if request == ExecRequest::Binary {
-                        self.metrics.malformed.fetch_add(1, Relaxed);
                     }
                     self.handle(id, request, peer).await;
                 }

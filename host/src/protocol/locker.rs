@@ -1,7 +1,9 @@
 //! The locker board ("ACon") listener: one report in, one answer out, on a
 //! connection that stays open. The codec decodes; the `locker` plugin
 //! decides the answer; the host writes ID and SEND back from the report so
-//! the device can match the answer to its request.
+//! the device can match the answer to its request. Each answer goes out in
+//! one write (the original board reads it with one `recv(1024)`). The
+//! technician commands (`ip`, `info`, ... and `exit`) are the host's own.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -54,7 +56,8 @@ impl Locker {
     async fn serve(&self, stream: TcpStream, peer: SocketAddr, shutdown: CancellationToken) {
         let listener = &*self.config.name;
         tracing::debug!(listener, %peer, "connected");
-        let codec = LockerCodec::new(self.config.max_message_bytes);
+        let local = stream.local_addr();
+        let codec = LockerCodec::new(self.config.max_message_bytes());
         let mut framed = Framed::with_capacity(stream, codec, 0);
         loop {
             // Shutdown is only observed between messages: a message being
@@ -86,6 +89,17 @@ impl Locker {
                     Outbound::Error(reason)
                 }
                 Inbound::Report(report) => self.answer(report, peer).await,
+                Inbound::Addresses => match &local {
+                    Ok(local) => Outbound::Addresses {
+                        peer,
+                        local: *local,
+                    },
+                    Err(e) => Outbound::Error(format!("local address unknown: {e}")),
+                },
+                Inbound::Quit => {
+                    tracing::debug!(listener, %peer, "quit by the peer");
+                    break;
+                }
             };
             match tokio::time::timeout(self.config.write_timeout(), framed.send(out)).await {
                 Ok(Ok(())) => {

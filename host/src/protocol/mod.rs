@@ -82,7 +82,7 @@ impl Shared {
                 .ws_path
                 .clone()
                 .unwrap_or_else(|| default_path.to_string()),
-            max_message_bytes: config.max_message_bytes,
+            max_message_bytes: config.max_message_bytes(),
             handshake_timeout: config.handshake_timeout(),
         }
     }

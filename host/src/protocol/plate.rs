@@ -1,9 +1,12 @@
 //! The plate-recognition listener (WebSocket binary frames, any path).
 //!
 //! Session rules, as the original server: a connection must log in within
-//! `login_timeout_ms` (default 2 s) and is closed after a failed login; the
-//! server pings every `heartbeat_ms` (default 10 s) and closes after 5
-//! unanswered pings. Every image is saved to `image_dir`. Whatever goes
+//! `login_timeout_ms` (default 2 s) of connecting. A failed login answers
+//! status 1 and leaves the connection open until that deadline, so a camera
+//! may retry, at most [`MAX_LOGIN_ATTEMPTS`] times. A second login on a
+//! logged-in connection answers 0 when City, Park and Server are the same,
+//! otherwise 1 and the connection is closed. The server pings every
+//! `heartbeat_ms` (default 10 s) and closes after 5 unanswered pings. Every image is saved to `image_dir`. Whatever goes
 //! wrong becomes the protocol's answer: status 1 with an errCode, or
 //! status 3 (refuse) when every recogniser slot is busy.
 
@@ -33,6 +36,34 @@ use crate::transport::ws::{BoxedIo, Message};
 const DEFAULT_LOGIN_TIMEOUT_MS: u64 = 2_000;
 const DEFAULT_PING_MS: u64 = 10_000;
 const MAX_MISSED_PINGS: u32 = 5;
+/// Failed logins a connection may make before it is closed (the login
+/// deadline alone would allow a guess every round trip).
+pub const MAX_LOGIN_ATTEMPTS: u32 = 3;
+
+/// Where a connection stands with its login.
+#[derive(Default)]
+struct LoginState {
+    /// City, Park and Server of the successful login.
+    identity: Option<(String, String, u8)>,
+    failures: u32,
+}
+
+impl LoginState {
+    fn logged_in(&self) -> bool {
+        self.identity.is_some()
+    }
+
+    /// A failed attempt: the answer 1, and whether the connection closes
+    /// (a logged-in connection whose login changed, or attempts used up).
+    fn failed(&mut self) -> (Vec<u8>, Next) {
+        self.failures += 1;
+        let close = self.logged_in() || self.failures >= MAX_LOGIN_ATTEMPTS;
+        (
+            plate::login_response(false),
+            if close { Next::Close } else { Next::Continue },
+        )
+    }
+}
 
 struct PlateService {
     config: ListenerConfig,
@@ -89,7 +120,7 @@ impl PlateService {
     ) {
         let listener = &*self.config.name;
         let (mut sink, mut stream) = socket.split();
-        let mut logged_in = false;
+        let mut login = LoginState::default();
         let login_deadline = tokio::time::sleep(self.login_timeout);
         tokio::pin!(login_deadline);
         let mut pings = tokio::time::interval_at(
@@ -101,7 +132,7 @@ impl PlateService {
         loop {
             let reply = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = &mut login_deadline, if !logged_in => {
+                _ = &mut login_deadline, if !login.logged_in() => {
                     tracing::info!(listener, %peer, "no login in time; closing");
                     break;
                 }
@@ -122,7 +153,7 @@ impl PlateService {
                     Some(Ok(Message::Binary(frame))) => {
                         missed = 0;
                         self.metrics.messages_in.fetch_add(1, Relaxed);
-                        let (answer, next) = self.answer(&frame, &mut logged_in, peer).await;
+                        let (answer, next) = self.answer(&frame, &mut login, peer).await;
                         (Message::Binary(answer.into()), next)
                     }
                     Some(Ok(Message::Text(_))) => {
@@ -164,16 +195,16 @@ impl PlateService {
     async fn answer(
         &self,
         frame: &[u8],
-        logged_in: &mut bool,
+        login: &mut LoginState,
         peer: SocketAddr,
     ) -> (Vec<u8>, Next) {
         let listener = &*self.config.name;
-        match plate::decode(frame, self.config.max_message_bytes) {
+        match plate::decode(frame, self.config.max_message_bytes()) {
             Err(refused) => {
                 self.metrics.malformed.fetch_add(1, Relaxed);
                 tracing::info!(listener, %peer, code = refused.code, reason = %refused.reason, "request refused");
                 if refused.login {
-                    return (plate::login_response(false), Next::Close);
+                    return login.failed();
                 }
                 let outcome = Outcome::Failed(refused.code);
                 (
@@ -181,14 +212,24 @@ impl PlateService {
                     Next::Continue,
                 )
             }
-            Ok(Request::Login(login)) => {
+            Ok(Request::Login(request)) => {
+                let identity = (request.city.clone(), request.park.clone(), request.server);
+                if let Some(current) = &login.identity {
+                    // The original answers a repeated login from its
+                    // session, without looking at the token again.
+                    return if *current == identity {
+                        (plate::login_response(true), Next::Continue)
+                    } else {
+                        tracing::info!(listener, %peer, city = %identity.0, park = %identity.1, "second login with another City/Park/Server; closing");
+                        login.failed()
+                    };
+                }
                 let request = LoginRequest {
-                    city: login.city,
-                    park: login.park,
-                    server: login.server,
-                    token: login.token,
+                    city: request.city,
+                    park: request.park,
+                    server: request.server,
+                    token: request.token,
                 };
-                let (city, park) = (request.city.clone(), request.park.clone());
                 let result = self
                     .plugin
                     .call(
@@ -200,20 +241,23 @@ impl PlateService {
                         native::plate::login,
                     )
                     .await;
-                let ok = matches!(result, Ok(true));
+                let (city, park) = (&identity.0, &identity.1);
                 // The token is a credential: never logged.
                 match &result {
                     Ok(true) => tracing::info!(listener, %peer, %city, %park, "logged in"),
-                    Ok(false) => tracing::info!(listener, %peer, %city, %park, "login refused"),
+                    Ok(false) => {
+                        tracing::info!(listener, %peer, %city, %park, attempt = login.failures + 1, "login refused")
+                    }
                     Err(e) => tracing::warn!(listener, %peer, error = %e, "login not decided"),
                 }
-                *logged_in = ok;
-                (
-                    plate::login_response(ok),
-                    if ok { Next::Continue } else { Next::Close },
-                )
+                if matches!(result, Ok(true)) {
+                    login.identity = Some(identity);
+                    (plate::login_response(true), Next::Continue)
+                } else {
+                    login.failed()
+                }
             }
-            Ok(Request::Recognition(r)) if !*logged_in => {
+            Ok(Request::Recognition(r)) if !login.logged_in() => {
                 tracing::info!(listener, %peer, camera = %r.camera, "recognition before login refused");
                 (
                     plate::recognition_response(

@@ -12,7 +12,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use bytes::Bytes;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
@@ -78,7 +77,8 @@ pub fn start(
                 Ok(io) => io,
                 Err(e) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
             };
-            let codec = FrameCodec::new(service.framing.clone(), service.config.max_message_bytes);
+            let codec =
+                FrameCodec::new(service.framing.clone(), service.config.max_message_bytes());
             let (sink, frames) = Framed::new(io, codec).split();
             service.session(frames, sink, peer, shutdown).await
         }
@@ -133,7 +133,7 @@ impl Raw {
         Si: Sink<Bytes, Error = std::io::Error> + Unpin,
     {
         let listener = &*self.config.name;
-        let (tx, mut outbox) = mpsc::channel::<Bytes>(self.config.outbox_capacity.max(1));
+        let (tx, mut outbox) = self.config.outbox::<Bytes>();
         let session = self.plugin.sessions().open(listener, peer, tx);
         let id = session.id;
         tracing::debug!(listener, %peer, session = id, "connected");
@@ -156,7 +156,7 @@ impl Raw {
                     }
                 }
                 _ = session.close.cancelled() => {
-                    while let Ok(frame) = outbox.try_recv() {
+                    while let Some(frame) = outbox.try_recv() {
                         if !self.write(&mut sink, frame, peer).await {
                             break;
                         }
@@ -196,7 +196,7 @@ impl Raw {
         }
         // Whatever is still queued for this session (e.g. an error reply
         // before a broken stream) goes out before the close.
-        while let Ok(frame) = outbox.try_recv() {
+        while let Some(frame) = outbox.try_recv() {
             if !self.write(&mut sink, frame, peer).await {
                 break;
             }

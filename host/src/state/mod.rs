@@ -2,6 +2,7 @@
 //! Components keep nothing between calls, so a hot swap loses nothing.
 
 pub mod kv;
+pub mod outbox;
 pub mod sessions;
 
 /// Milliseconds since the Unix epoch (the clock plugins see).

@@ -2,9 +2,10 @@
 //! `wasmgate:plugin/sessions` imports. Connections register here; protocols
 //! deliver a component's outgoing messages through here.
 //!
-//! Each session has a bounded outbox (a channel its connection task drains).
-//! A session whose outbox is full is a slow consumer: it is closed rather
-//! than buffered without bound, and the drop is logged.
+//! Each session has an outbox bounded in messages and bytes (see
+//! [`super::outbox`]), which its connection task drains. A session whose
+//! outbox is full is a slow consumer: it is closed rather than buffered
+//! without bound, and the drop is logged once.
 
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -12,8 +13,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use super::outbox::{self, Refused, Weigh};
 
 pub type SessionId = u64;
 
@@ -39,9 +41,10 @@ struct Entry {
     attrs: BTreeMap<String, String>,
     groups: BTreeSet<String>,
     claims: BTreeSet<String>,
-    /// An `mpsc::Sender<M>` of the protocol's outgoing message type.
+    /// An [`outbox::Sender<M>`] of the protocol's outgoing message type.
     outbox: Box<dyn Any + Send + Sync>,
     close: CancellationToken,
+    overflow: CancellationToken,
 }
 
 /// A session's view of itself, as the `info`/`members` imports return it.
@@ -69,6 +72,9 @@ pub struct SessionHandle {
     /// Cancelled when the plugin closes the session or it is dropped as a
     /// slow consumer; the connection task then flushes and closes.
     pub close: CancellationToken,
+    /// Cancelled (with `close`) when the session is dropped as a slow
+    /// consumer: a write in progress to it may be abandoned at once.
+    pub overflow: CancellationToken,
     sessions: Arc<Sessions>,
 }
 
@@ -84,14 +90,15 @@ impl Sessions {
     }
 
     /// Registers a connection whose outgoing messages of type `M` go to `outbox`.
-    pub fn open<M: Send + 'static>(
+    pub fn open<M: Weigh + Send + 'static>(
         self: &Arc<Self>,
         listener: &str,
         peer: SocketAddr,
-        outbox: mpsc::Sender<M>,
+        outbox: outbox::Sender<M>,
     ) -> SessionHandle {
         let id = NEXT_ID.fetch_add(1, Relaxed);
         let close = CancellationToken::new();
+        let overflow = CancellationToken::new();
         let entry = Entry {
             listener: listener.into(),
             peer,
@@ -100,11 +107,13 @@ impl Sessions {
             claims: BTreeSet::new(),
             outbox: Box::new(outbox),
             close: close.clone(),
+            overflow: overflow.clone(),
         };
         self.lock().sessions.insert(id, entry);
         SessionHandle {
             id,
             close,
+            overflow,
             sessions: self.clone(),
         }
     }
@@ -250,7 +259,7 @@ impl Sessions {
 
     /// Queues `msg` for the sessions `target` names, seen from `caller`;
     /// returns the ids it was queued for.
-    pub fn send<M: Clone + Send + 'static>(
+    pub fn send<M: Weigh + Clone + Send + 'static>(
         &self,
         target: &Target,
         caller: SessionId,
@@ -261,14 +270,18 @@ impl Sessions {
 
     /// Queues `msg` for each of `ids`; returns the ids it was queued for.
     /// A session that is gone is skipped; one whose outbox is full is closed.
-    pub fn deliver<M: Clone + Send + 'static>(&self, ids: &[SessionId], msg: &M) -> Vec<SessionId> {
+    pub fn deliver<M: Weigh + Clone + Send + 'static>(
+        &self,
+        ids: &[SessionId],
+        msg: &M,
+    ) -> Vec<SessionId> {
         let inner = self.lock();
         let mut sent = Vec::with_capacity(ids.len());
         for id in ids {
             let Some(e) = inner.sessions.get(id) else {
                 continue;
             };
-            let Some(tx) = e.outbox.downcast_ref::<mpsc::Sender<M>>() else {
+            let Some(tx) = e.outbox.downcast_ref::<outbox::Sender<M>>() else {
                 tracing::error!(
                     session = id,
                     "outbox of another message type; message dropped"
@@ -277,11 +290,14 @@ impl Sessions {
             };
             match tx.try_send(msg.clone()) {
                 Ok(()) => sent.push(*id),
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                // Logged once: what else is sent to it until it is gone is
+                // dropped without a line each.
+                Err(Refused::Full) if !e.overflow.is_cancelled() => {
                     tracing::warn!(session = id, peer = %e.peer, "outbox full (slow consumer); closing the session");
+                    e.overflow.cancel();
                     e.close.cancel();
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(Refused::Full | Refused::Closed) => {}
             }
         }
         sent
@@ -292,8 +308,8 @@ impl Sessions {
 mod tests {
     use super::*;
 
-    fn open(s: &Arc<Sessions>, cap: usize) -> (SessionHandle, mpsc::Receiver<String>) {
-        let (tx, rx) = mpsc::channel(cap);
+    fn open(s: &Arc<Sessions>, cap: usize) -> (SessionHandle, outbox::Receiver<String>) {
+        let (tx, rx) = outbox::channel(cap, 1 << 20);
         (s.open("l", "127.0.0.1:1".parse().unwrap(), tx), rx)
     }
 
@@ -339,6 +355,11 @@ mod tests {
         assert!(!a.close.is_cancelled());
         assert!(s.deliver(&[a.id], &"two".to_string()).is_empty());
         assert!(a.close.is_cancelled(), "a full outbox closes the session");
+        assert!(a.overflow.is_cancelled());
         assert_eq!(ra.try_recv().unwrap(), "one");
+        let (b, _rb) = open(&s, 100);
+        assert_eq!(s.deliver(&[b.id], &"x".repeat(1 << 20)), [b.id]);
+        assert!(s.deliver(&[b.id], &"y".to_string()).is_empty());
+        assert!(b.close.is_cancelled(), "past the byte bound: closed too");
     }
 }

@@ -35,8 +35,8 @@ pub type BoxedIo = Box<dyn Io>;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Request path to accept (query strings are ignored); others get 404.
-    /// Empty: any path.
+    /// Request path to accept, and every path below it (query strings are
+    /// ignored); others get 404. Empty: any path.
     pub path: String,
     /// Largest frame and largest (reassembled) message accepted.
     pub max_message_bytes: usize,
@@ -63,7 +63,7 @@ where
 {
     let path = settings.path.clone();
     let check_path = move |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-        if path.is_empty() || req.uri().path() == path {
+        if path_accepted(&path, req.uri().path()) {
             return Ok(resp);
         }
         let mut refused = ErrorResponse::new(Some("not found\n".to_string()));
@@ -147,6 +147,18 @@ pub async fn accept_loop<F, Fut>(
     .await
 }
 
+/// Whether a request for `requested` is served by a listener of `path`:
+/// the path itself and anything below it (`/websocket`, `/websocket/x`;
+/// not `/websocketx`), as the original servers' routers did.
+fn path_accepted(path: &str, requested: &str) -> bool {
+    let base = path.trim_end_matches('/');
+    base.is_empty()
+        || requested == path
+        || requested
+            .strip_prefix(base)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +208,22 @@ mod tests {
             other => panic!("{other}"),
         }
         assert!(server.await.unwrap());
+    }
+
+    #[test]
+    fn a_path_and_everything_below_it() {
+        for (path, requested, ok) in [
+            ("/websocket", "/websocket", true),
+            ("/websocket", "/websocket/", true),
+            ("/websocket", "/websocket/x/y", true),
+            ("/websocket", "/websocketx", false),
+            ("/websocket", "/", false),
+            ("/websocket/", "/websocket/a", true),
+            ("", "/anything", true),
+            ("/", "/anything", true),
+        ] {
+            assert_eq!(path_accepted(path, requested), ok, "{path} {requested}");
+        }
     }
 
     #[tokio::test]

@@ -26,11 +26,8 @@ macro_rules! wit_exec_handler {
                 R::Init(token) => Request::Init(token),
                 R::CheckDevice => Request::CheckDevice,
                 R::Heartbeat => Request::Heartbeat,
-                R::Execute(t) => Request::Execute(t),
-                R::ExecuteResult(t) => Request::ExecuteResult(t),
-                R::Other(cmd) => Request::Other(cmd),
+                R::Command(c) => Request::Command { cmd: c.cmd, text: c.text },
                 R::Invalid(why) => Request::Invalid(why),
-                R::Binary => Request::Binary,
             };
             let out = $crate::logic::handle(h, session, request)?;
             Ok(out

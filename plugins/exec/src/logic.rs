@@ -22,8 +22,10 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 pub use wasmgate_sdk::{Host, Level};
 
-/// The server heartbeat, also the answer to a client's own `Heartbeat`.
-pub const HEARTBEAT: &str = r#"{"cmd":"Heartbeat","code":"1","extra":{}}"#;
+/// The server heartbeat, also the answer to a client's own `Heartbeat`:
+/// the original server's shape (`session_id: null`) with the documents'
+/// `extra`, so clients parsing either find what they look for.
+pub const HEARTBEAT: &str = r#"{"cmd":"Heartbeat","code":"1","session_id":null,"extra":{}}"#;
 
 const TOKEN_PREFIX: &str = "token/";
 const ROOM_PREFIX: &str = "room/";
@@ -45,11 +47,13 @@ pub enum Request {
     Init(String),
     CheckDevice,
     Heartbeat,
-    Execute(String),
-    ExecuteResult(String),
-    Other(String),
+    /// Every other command (`execute`, `execute_result`, the clients' own):
+    /// relayed verbatim to the rest of the room.
+    Command {
+        cmd: String,
+        text: String,
+    },
     Invalid(String),
-    Binary,
 }
 
 /// Where an outgoing text goes (the subset of the WIT `target` used here).
@@ -145,7 +149,6 @@ pub fn handle(h: &dyn Host, session: u64, request: Request) -> Result<Vec<Outgoi
         // Anything but init before init: refused, and the connection closed.
         let why = match &request {
             Request::Invalid(reason) => reason.clone(),
-            Request::Binary => "binary frames are not accepted".to_string(),
             _ => "the first message must be init".to_string(),
         };
         h.log(
@@ -164,17 +167,12 @@ pub fn handle(h: &dyn Host, session: u64, request: Request) -> Result<Vec<Outgoi
             )]
         }
         Request::Heartbeat => vec![reply(HEARTBEAT)],
-        Request::Execute(text) | Request::ExecuteResult(text) => vec![Outgoing {
+        Request::Command { text, .. } => vec![Outgoing {
             to: Target::GroupOthers(room),
             text,
         }],
-        Request::Other(cmd) => {
-            h.log(
-                Level::Debug,
-                &format!("session {session}: unknown cmd {cmd:?} ignored"),
-            );
-            Vec::new()
-        }
+        // The original crashed the connection's task here (a bug); the
+        // frame is skipped and the connection lives on.
         Request::Invalid(reason) => {
             h.log(
                 Level::Info,
@@ -182,7 +180,6 @@ pub fn handle(h: &dyn Host, session: u64, request: Request) -> Result<Vec<Outgoi
             );
             Vec::new()
         }
-        Request::Binary => vec![reply(failure("error", "binary frames are not accepted"))],
     })
 }
 

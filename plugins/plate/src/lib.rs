@@ -2,10 +2,17 @@
 //! plates (the recogniser is the `plate-recognizer` crate, compiled in).
 //!
 //! Logins accept the original server's token scheme —
-//! `urlsafe_b64("<expiry unix seconds>:<hex hmac_sha1(key, expiry)>")`, valid
-//! until its expiry, with `token_key` from the plugin's config — and the
-//! tokens listed in `static_tokens` (comma-separated). Operators mint tokens
-//! with `POST /admin/plate {"op":"mint-token","ttl_s":N}`.
+//! `urlsafe_b64("<expiry>:<hex hmac_sha1(key, expiry)>")`, where `<expiry>`
+//! is Unix seconds as Python's `str(time.time() + ttl)` writes them (a float
+//! such as `1796184352.9387023`; integers are accepted too), valid until its
+//! expiry, with `token_key` from the plugin's config — and the tokens listed
+//! in `static_tokens` (comma-separated). The HMAC covers the expiry text
+//! exactly as written. Operators mint tokens in the original form with
+//! `POST /admin/plate {"op":"mint-token","ttl_s":N}`.
+//!
+//! `color_names` (config) names the plate colour in the answer: `en`
+//! (default: blue, yellow, ...) or `zh` (蓝, 黄, 绿, 白, 黑, as the original
+//! recogniser on Chinese installations).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
@@ -22,16 +29,62 @@ pub use wasmgate_sdk::{Host, Level};
 pub enum Failure {
     NotRecognised,
     ImageNotReadable,
+    /// The plugin's config is wrong (logged); the protocol's recogniser error.
+    Misconfigured,
 }
 
-/// Recognises the plate in `image` (JPEG or PNG): (colour, plate).
+/// Recognises the plate in `image` (JPEG or PNG): (colour, plate), the
+/// colour named as `color_names` says.
 pub fn recognize<H: Host>(h: &H, image: &[u8]) -> Result<(&'static str, String), Failure> {
+    let names = color_names(h)?;
     match plate_recognizer::recognize(image) {
-        Ok(Some(r)) => Ok((r.color.as_str(), r.plate)),
+        Ok(Some(r)) => Ok((names.name(r.color), r.plate)),
         Ok(None) => Err(Failure::NotRecognised),
         Err(e) => {
             h.log(Level::Info, &format!("image not readable: {e}"));
             Err(Failure::ImageNotReadable)
+        }
+    }
+}
+
+/// The language of colour names in answers (`color_names` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorNames {
+    /// blue, yellow, green, white, black
+    En,
+    /// 蓝, 黄, 绿, 白, 黑 (UTF-8: 3 bytes each, the 8-byte field NUL-padded)
+    Zh,
+}
+
+impl ColorNames {
+    pub fn name(self, c: plate_recognizer::Color) -> &'static str {
+        use plate_recognizer::Color::*;
+        match self {
+            ColorNames::En => c.as_str(),
+            ColorNames::Zh => match c {
+                Blue => "蓝",
+                Yellow => "黄",
+                Green => "绿",
+                White => "白",
+                Black => "黑",
+            },
+        }
+    }
+}
+
+/// `color_names` from the config; a value that is neither `en` nor `zh`
+/// fails every recognition (errCode 5) with a log line naming the setting,
+/// rather than answering in a language the site did not ask for.
+fn color_names<H: Host>(h: &H) -> Result<ColorNames, Failure> {
+    match h.config_get("color_names").as_deref().map(str::trim) {
+        None | Some("") | Some("en") => Ok(ColorNames::En),
+        Some("zh") => Ok(ColorNames::Zh),
+        Some(other) => {
+            h.log(
+                Level::Error,
+                &format!("config color_names = {other:?}: must be \"en\" or \"zh\""),
+            );
+            Err(Failure::Misconfigured)
         }
     }
 }
@@ -42,16 +95,41 @@ fn mac(key: &str, expiry: &str) -> HmacSha1 {
     m
 }
 
-/// A token of the original scheme, valid until `expiry_s`.
-pub fn mint(key: &str, expiry_s: u64) -> String {
-    let expiry = expiry_s.to_string();
-    let digest = mac(key, &expiry).finalize().into_bytes();
+/// The expiry text of a token minted at `now_ms` for `ttl_s` seconds, as
+/// the original's `str(time.time() + ttl)`: the shortest decimal that reads
+/// back as the same double (Rust's `Display` and Python's `repr` agree on
+/// it), with Python's `.0` on a whole number.
+pub fn expiry_text(now_ms: u64, ttl_s: u64) -> String {
+    let expiry = now_ms as f64 / 1000.0 + ttl_s as f64;
+    let text = expiry.to_string();
+    if text.contains('.') {
+        text
+    } else {
+        format!("{text}.0")
+    }
+}
+
+/// A token of the original scheme with the expiry text `expiry`.
+pub fn mint(key: &str, expiry: &str) -> String {
+    let digest = mac(key, expiry).finalize().into_bytes();
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     URL_SAFE.encode(format!("{expiry}:{hex}"))
 }
 
-/// Whether `token` is a live token of the scheme under `key`.
-pub fn verify(key: &str, token: &str, now_s: u64) -> bool {
+/// An expiry text of the scheme: digits, optionally a fraction (what
+/// Python's `str` of a Unix time writes), as seconds.
+fn parse_expiry(text: &str) -> Option<f64> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, "0"));
+    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    text.parse::<f64>().ok().filter(|e| e.is_finite())
+}
+
+/// Whether `token` is a live token of the scheme under `key` at `now_ms`:
+/// the HMAC over the expiry text as written, then the expiry as a number.
+pub fn verify(key: &str, token: &str, now_ms: u64) -> bool {
     let token = token.trim();
     let Ok(raw) = URL_SAFE
         .decode(token)
@@ -65,10 +143,10 @@ pub fn verify(key: &str, token: &str, now_s: u64) -> bool {
     let Some((expiry, hex)) = text.split_once(':') else {
         return false;
     };
-    let Ok(expiry_s) = expiry.parse::<u64>() else {
+    let Some(expiry_s) = parse_expiry(expiry) else {
         return false;
     };
-    if expiry_s <= now_s || hex.len() != 40 {
+    if hex.len() != 40 || !hex.is_ascii() {
         return false;
     }
     let Some(given) = (0..20)
@@ -78,6 +156,7 @@ pub fn verify(key: &str, token: &str, now_s: u64) -> bool {
         return false;
     };
     mac(key, expiry).verify_slice(&given).is_ok() // constant time
+        && expiry_s > now_ms as f64 / 1000.0
 }
 
 pub fn login<H: Host>(h: &H, token: &str) -> bool {
@@ -96,7 +175,7 @@ pub fn login<H: Host>(h: &H, token: &str) -> bool {
         });
     let hmac_ok = h
         .config_get("token_key")
-        .is_some_and(|key| verify(&key, token, h.now_ms() / 1000));
+        .is_some_and(|key| verify(&key, token, h.now_ms()));
     static_ok || hmac_ok
 }
 
@@ -109,7 +188,8 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
 
 pub use wasmgate_sdk::AdminError;
 
-/// `{"op":"mint-token","ttl_s":N}` → `{"token":"...","expires_at_s":T}`.
+/// `{"op":"mint-token","ttl_s":N}` → `{"token":"...","expires_at_s":T}`,
+/// T the token's expiry (Unix seconds, with a fraction as in the token).
 pub fn admin<H: Host>(h: &H, request: &str) -> Result<String, AdminError> {
     let bad = |m: String| AdminError {
         status: 400,
@@ -133,8 +213,9 @@ pub fn admin<H: Host>(h: &H, request: &str) -> Result<String, AdminError> {
                     status: 409,
                     message: "no token_key in the plugin's config: HMAC tokens are disabled".into(),
                 })?;
-            let expires = h.now_ms() / 1000 + ttl;
-            Ok(json!({ "token": mint(&key, expires), "expires_at_s": expires }).to_string())
+            let expiry = expiry_text(h.now_ms(), ttl);
+            let expires: f64 = expiry.parse().expect("expiry_text writes a number");
+            Ok(json!({ "token": mint(&key, &expiry), "expires_at_s": expires }).to_string())
         }
         Some(other) => Err(bad(format!("unknown op {other:?} (known: mint-token)"))),
         None => Err(bad("missing \"op\"".into())),
@@ -171,6 +252,7 @@ mod component {
                 }),
                 Err(crate::Failure::NotRecognised) => Err(Failure::NotRecognised),
                 Err(crate::Failure::ImageNotReadable) => Err(Failure::ImageDisplayError),
+                Err(crate::Failure::Misconfigured) => Err(Failure::RecogniserError),
             }
         }
     }
@@ -199,37 +281,106 @@ mod tests {
         h
     }
 
+    /// Built by the original server's `generate_token("secret", ...)`
+    /// (Python: `ts = str(time.time() + expire)`, then
+    /// `urlsafe_b64encode(ts + ":" + hmac.new(key, ts, "sha1").hexdigest())`),
+    /// with `ts` = "1796184352.9387023": 80 characters, the whole Token field.
+    const ORIGINAL: &str =
+        "MTc5NjE4NDM1Mi45Mzg3MDIzOjJlNTIyOGY3MmRhNWVlMDc3YTVkYzkxNzJhNGY3ODdlMDk5ZGZjNmU=";
+    const ORIGINAL_EXPIRY_MS: u64 = 1_796_184_352_938;
+
     #[test]
-    fn original_scheme_round_trip() {
-        // Python: base64.urlsafe_b64encode(f"{exp}:{hmac.new(key, str(exp).encode(), sha1).hexdigest()}".encode())
-        let t = mint("secret", 1_700_000_100);
+    fn tokens_of_the_original_server() {
+        assert_eq!(ORIGINAL.len(), 80);
+        assert!(verify("secret", ORIGINAL, ORIGINAL_EXPIRY_MS - 60_000));
+        assert!(
+            verify("secret", ORIGINAL, ORIGINAL_EXPIRY_MS),
+            "the fraction counts: .9387 is after .938"
+        );
+        assert!(
+            !verify("secret", ORIGINAL, ORIGINAL_EXPIRY_MS + 1),
+            "expired"
+        );
+        assert!(!verify("other", ORIGINAL, 0), "wrong key");
+        // The HMAC covers the text as written: the same number written
+        // otherwise is another token.
+        let forged = URL_SAFE.encode(format!(
+            "1796184352.93870230:{}",
+            &String::from_utf8(URL_SAFE.decode(ORIGINAL).unwrap()).unwrap()[19..]
+        ));
+        assert!(!verify("secret", &forged, 0));
+        // Integer expiries (earlier wasmgate tokens) still work.
+        let int = mint("secret", "1700000100");
+        assert!(verify("secret", &int, 1_700_000_099_999));
+        assert!(!verify("secret", &int, 1_700_000_100_000));
+    }
+
+    #[test]
+    fn minted_like_the_original() {
+        assert_eq!(expiry_text(1_700_000_000_123, 60), "1700000060.123");
+        assert_eq!(expiry_text(1_700_000_000_000, 60), "1700000060.0");
+        let t = mint("secret", &expiry_text(1_796_184_292_938, 60));
         let decoded = String::from_utf8(URL_SAFE.decode(&t).unwrap()).unwrap();
+        assert!(decoded.starts_with("1796184352.938:"), "{decoded}");
+        assert!(t.len() <= 80);
+        assert!(verify("secret", &t, 1_796_184_352_000));
         assert!(
-            decoded.starts_with("1700000100:") && decoded.len() == 11 + 40,
-            "{decoded}"
-        );
-        assert!(verify("secret", &t, 1_700_000_000));
-        assert!(
-            !verify("secret", &t, 1_700_000_100),
-            "expired at its expiry"
-        );
-        assert!(!verify("other", &t, 1_700_000_000), "wrong key");
-        assert!(
-            verify("secret", t.trim_end_matches('='), 1_700_000_000),
+            verify("secret", t.trim_end_matches('='), 1_796_184_352_000),
             "padding optional"
         );
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused() {
+        for text in [
+            "1700000100:zz",
+            "1e10:0000000000000000000000000000000000000000",
+            "-5:0000000000000000000000000000000000000000",
+            "inf:0000000000000000000000000000000000000000",
+            ".5:0000000000000000000000000000000000000000",
+            "5.:0000000000000000000000000000000000000000",
+            "17000001000000000000000000:0000000000000000000000000000000000000000",
+            "no colon",
+        ] {
+            assert!(!verify("secret", &URL_SAFE.encode(text), 0), "{text}");
+        }
         assert!(!verify("secret", "garbage", 0));
-        assert!(!verify("secret", &URL_SAFE.encode("1700000100:zz"), 0));
+        assert!(!verify("secret", "", 0));
     }
 
     #[test]
     fn logins() {
         let h = host();
-        assert!(login(&h, &mint("secret", 1_700_000_100)));
-        assert!(!login(&h, &mint("secret", 1_699_999_999)));
+        assert!(login(&h, &mint("secret", "1700000000.5")));
+        assert!(!login(&h, &mint("secret", "1699999999.999")));
+        assert!(login(&h, ORIGINAL));
         assert!(login(&h, "cam-b"));
         assert!(!login(&h, "cam-c"));
         assert!(!login(&h, ""));
+    }
+
+    #[test]
+    fn colour_names_in_either_language() {
+        use plate_recognizer::Color;
+        let h = host();
+        assert_eq!(color_names(&h), Ok(ColorNames::En));
+        h.set_config("color_names", "zh");
+        assert_eq!(color_names(&h), Ok(ColorNames::Zh));
+        let zh: Vec<_> = [
+            Color::Blue,
+            Color::Yellow,
+            Color::Green,
+            Color::White,
+            Color::Black,
+        ]
+        .into_iter()
+        .map(|c| ColorNames::Zh.name(c))
+        .collect();
+        assert_eq!(zh, ["蓝", "黄", "绿", "白", "黑"]);
+        assert_eq!(ColorNames::En.name(Color::Yellow), "yellow");
+        h.set_config("color_names", "fr");
+        assert_eq!(color_names(&h), Err(Failure::Misconfigured));
+        assert_eq!(recognize(&h, b"not an image"), Err(Failure::Misconfigured));
     }
 
     #[test]
@@ -239,7 +390,7 @@ mod tests {
             serde_json::from_str(&admin(&h, r#"{"op":"mint-token","ttl_s":60}"#).ok().unwrap())
                 .unwrap();
         assert!(login(&h, v["token"].as_str().unwrap()));
-        assert_eq!(v["expires_at_s"], 1_700_000_060);
+        assert_eq!(v["expires_at_s"], 1_700_000_060.0);
         assert_eq!(
             admin(&h, r#"{"op":"mint-token"}"#).err().unwrap().status,
             400

@@ -25,6 +25,13 @@ fn ids(members: &[wasmgate_sdk::SessionInfo]) -> Vec<u64> {
     members.iter().map(|m| m.id).collect()
 }
 
+fn command(cmd: &str, text: &str) -> Request {
+    Request::Command {
+        cmd: cmd.into(),
+        text: text.into(),
+    }
+}
+
 fn json_of(o: &Outgoing) -> Value {
     serde_json::from_str(&o.text).unwrap()
 }
@@ -93,10 +100,9 @@ fn anything_before_init_is_refused_and_closed() {
     for (s, req) in [
         (1, Request::CheckDevice),
         (2, Request::Heartbeat),
-        (3, Request::Execute("{\"cmd\":\"execute\"}".into())),
-        (4, Request::Other("x".into())),
+        (3, command("execute", "{\"cmd\":\"execute\"}")),
+        (4, command("x", "{\"cmd\":\"x\"}")),
         (5, Request::Invalid("invalid JSON: EOF".into())),
-        (6, Request::Binary),
     ] {
         let out = handle(&h, s, req).unwrap();
         assert_eq!(out.len(), 1);
@@ -117,11 +123,16 @@ fn relay_goes_verbatim_to_the_others_only() {
     init(&h, 1, &t);
     init(&h, 2, &t);
     let room = h.get_attr(1, "room").unwrap();
-    for text in [
-        "{\"cmd\":\"execute\",\"extra\":{\"data\":\"ls\"}}",
-        "{ \"cmd\":\"execute\",  \"data\":\"ls\" }",
+    for (cmd, text) in [
+        (
+            "execute",
+            "{\"cmd\":\"execute\",\"extra\":{\"data\":\"ls\"}}",
+        ),
+        ("execute", "{ \"cmd\":\"execute\",  \"data\":\"ls\" }"),
+        ("progress", "{\"cmd\":\"progress\",\"extra\":{\"pct\":40}}"),
+        ("cancel", "{\"cmd\":\"cancel\"}"),
     ] {
-        let out = handle(&h, 1, Request::Execute(text.into())).unwrap();
+        let out = handle(&h, 1, command(cmd, text)).unwrap();
         assert_eq!(
             out,
             [Outgoing {
@@ -131,7 +142,7 @@ fn relay_goes_verbatim_to_the_others_only() {
         );
     }
     let text = "{\"cmd\":\"execute_result\",\"extra\":{\"data\":\"ok\"}}";
-    let out = handle(&h, 2, Request::ExecuteResult(text.into())).unwrap();
+    let out = handle(&h, 2, command("execute_result", text)).unwrap();
     assert_eq!(out[0].to, Target::GroupOthers(room));
     assert_eq!(out[0].text, text);
 }
@@ -160,18 +171,15 @@ fn after_init_heartbeat_is_answered_and_junk_is_skipped() {
     init(&h, 1, &t);
     let out = handle(&h, 1, Request::Heartbeat).unwrap();
     assert_eq!(out, [reply(HEARTBEAT)]);
+    assert_eq!(
+        json_of(&out[0]),
+        json!({"cmd":"Heartbeat","code":"1","session_id":null,"extra":{}})
+    );
     assert!(
         handle(&h, 1, Request::Invalid("invalid JSON".into()))
             .unwrap()
             .is_empty()
     );
-    assert!(
-        handle(&h, 1, Request::Other("whatever".into()))
-            .unwrap()
-            .is_empty()
-    );
-    let bin = handle(&h, 1, Request::Binary).unwrap();
-    assert_eq!(json_of(&bin[0])["code"], "0");
     assert!(h.closed().is_empty(), "none of these closes");
 }
 
