@@ -584,19 +584,30 @@ fn colour_names_in_chinese(v: &Variant) {
 /// listener with `[listener.tls]`, any path, a TLS WebSocket client.
 #[test]
 fn wss_on_any_path() {
+    // One failed login allowed here (login_attempts): the wrong token below
+    // closes at once, within a minute's login deadline.
     let host = Host::start(
-        &format!("{VARIANT}\n[listener.tls]\nhandshake_timeout_ms = 5000\n"),
+        &format!(
+            "{VARIANT}login_attempts = 1\nlogin_timeout_ms = 60000\n[listener.tls]\nhandshake_timeout_ms = 5000\n"
+        ),
         &[("plate_variant.wasm", "plate_variant.wasm")],
     );
     let cert = host.dir.path().join("tls/self-signed.crt");
     let addr = host.addr("plate");
-    for path in ["/park1", "/park2", "/"] {
+    let wss = |path: &str| {
         let tcp = TcpStream::connect(addr).unwrap();
         tcp.set_read_timeout(Some(common::WAIT)).unwrap();
         let tls = rustls::StreamOwned::new(common::tls_client(&cert), tcp);
         let url = format!("wss://localhost:{}{path}", addr.port());
-        let (mut ws, _) = tungstenite::client(url.as_str(), tls)
-            .unwrap_or_else(|e| panic!("wss handshake on {path}: {e}"));
+        tungstenite::client(url.as_str(), tls)
+            .unwrap_or_else(|e| panic!("wss handshake on {path}: {e}"))
+            .0
+    };
+    let mut ws = wss("/park1");
+    assert_eq!(ask(&mut ws, original_login("wrong")), [2, 0, 1]);
+    assert!(closed(&mut ws), "closed after login_attempts = 1 failure");
+    for path in ["/park1", "/park2", "/"] {
+        let mut ws = wss(path);
         assert_eq!(ask(&mut ws, original_login("test")), [2, 0, 0]);
         let body = recognition_body("cam01", "20261202100000001", b"\xff\xd8 jpeg");
         assert_eq!(

@@ -309,6 +309,9 @@ pub struct ListenerConfig {
     pub image_dir: Option<PathBuf>,
     /// Time a new connection has to log in, where the protocol has a login.
     pub login_timeout_ms: Option<u64>,
+    /// Failed logins a connection may make before it is closed, where the
+    /// protocol lets a client retry (plate: default 3).
+    pub login_attempts: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -432,6 +435,9 @@ impl Config {
                 ),
                 (None, _) => {}
             }
+            if l.login_attempts == Some(0) {
+                bail!("listener {:?}: login_attempts must be > 0", l.name);
+            }
             if l.max_message_bytes() == 0
                 || l.max_connections == 0
                 || l.outbox_capacity == 0
@@ -519,6 +525,31 @@ mod tests {
             Config::parse("[plugins.r]\nworld = \"raw\"\nbackend = \"native\"\n").unwrap_err();
         assert!(format!("{err:#}").contains("no native build"), "{err:#}");
         assert!(Config::parse("[plugins.l]\nworld = \"locker\"\nbackend = \"jit\"\n").is_err());
+    }
+
+    #[test]
+    fn listener_limits_must_be_positive() {
+        let listener = |extra: &str| {
+            format!(
+                "[plugins.p]\nworld = \"plate\"\n[[listener]]\nname = \"l\"\nprotocol = \"plate\"\nlisten = \"127.0.0.1:0\"\nplugin = \"p\"\n{extra}"
+            )
+        };
+        let c = Config::parse(&listener("")).unwrap();
+        assert_eq!(
+            c.listeners[0].max_message_bytes(),
+            16 << 20,
+            "plate default"
+        );
+        assert_eq!(c.listeners[0].outbox_bytes, 32 << 20);
+        for bad in [
+            "login_attempts = 0",
+            "max_message_bytes = 0",
+            "outbox_bytes = 0",
+            "outbox_capacity = 0",
+        ] {
+            let err = Config::parse(&listener(bad)).unwrap_err();
+            assert!(format!("{err:#}").contains("must be > 0"), "{bad}: {err:#}");
+        }
     }
 
     #[test]

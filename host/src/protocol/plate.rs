@@ -3,7 +3,8 @@
 //! Session rules, as the original server: a connection must log in within
 //! `login_timeout_ms` (default 2 s) of connecting. A failed login answers
 //! status 1 and leaves the connection open until that deadline, so a camera
-//! may retry, at most [`MAX_LOGIN_ATTEMPTS`] times. A second login on a
+//! may retry, up to `login_attempts` failures in all (default
+//! [`DEFAULT_LOGIN_ATTEMPTS`]). A second login on a
 //! logged-in connection answers 0 when City, Park and Server are the same,
 //! otherwise 1 and the connection is closed. The server pings every
 //! `heartbeat_ms` (default 10 s) and closes after 5 unanswered pings. Every image is saved to `image_dir`. Whatever goes
@@ -36,19 +37,28 @@ use crate::transport::ws::{BoxedIo, Message};
 const DEFAULT_LOGIN_TIMEOUT_MS: u64 = 2_000;
 const DEFAULT_PING_MS: u64 = 10_000;
 const MAX_MISSED_PINGS: u32 = 5;
-/// Failed logins a connection may make before it is closed (the login
-/// deadline alone would allow a guess every round trip).
-pub const MAX_LOGIN_ATTEMPTS: u32 = 3;
+/// Failed logins a connection may make before it is closed, unless the
+/// listener says otherwise (the login deadline alone would allow a guess
+/// every round trip).
+pub const DEFAULT_LOGIN_ATTEMPTS: u32 = 3;
 
 /// Where a connection stands with its login.
-#[derive(Default)]
 struct LoginState {
     /// City, Park and Server of the successful login.
     identity: Option<(String, String, u8)>,
     failures: u32,
+    max_failures: u32,
 }
 
 impl LoginState {
+    fn new(max_failures: u32) -> Self {
+        LoginState {
+            identity: None,
+            failures: 0,
+            max_failures,
+        }
+    }
+
     fn logged_in(&self) -> bool {
         self.identity.is_some()
     }
@@ -57,7 +67,7 @@ impl LoginState {
     /// (a logged-in connection whose login changed, or attempts used up).
     fn failed(&mut self) -> (Vec<u8>, Next) {
         self.failures += 1;
-        let close = self.logged_in() || self.failures >= MAX_LOGIN_ATTEMPTS;
+        let close = self.logged_in() || self.failures >= self.max_failures;
         (
             plate::login_response(false),
             if close { Next::Close } else { Next::Continue },
@@ -70,6 +80,7 @@ struct PlateService {
     plugin: Arc<Plugin<PlateWorld>>,
     metrics: Arc<ListenerMetrics>,
     login_timeout: Duration,
+    login_attempts: u32,
     ping_every: Duration,
 }
 
@@ -89,6 +100,7 @@ pub fn start(
         login_timeout: Duration::from_millis(
             config.login_timeout_ms.unwrap_or(DEFAULT_LOGIN_TIMEOUT_MS),
         ),
+        login_attempts: config.login_attempts.unwrap_or(DEFAULT_LOGIN_ATTEMPTS),
         ping_every: Duration::from_millis(config.heartbeat_ms.unwrap_or(DEFAULT_PING_MS).max(1)),
     });
     // The original served /park1, /park2, ...: any path unless ws_path names one.
@@ -120,7 +132,7 @@ impl PlateService {
     ) {
         let listener = &*self.config.name;
         let (mut sink, mut stream) = socket.split();
-        let mut login = LoginState::default();
+        let mut login = LoginState::new(self.login_attempts);
         let login_deadline = tokio::time::sleep(self.login_timeout);
         tokio::pin!(login_deadline);
         let mut pings = tokio::time::interval_at(
