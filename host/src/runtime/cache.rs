@@ -119,7 +119,7 @@ fn prune(dir: &Path) {
     if found.len() <= KEEP {
         return;
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
     for (_, old) in found.drain(KEEP..) {
         // Removing a mapped file is safe: the mapping outlives the name.
         let _ = std::fs::remove_file(old);

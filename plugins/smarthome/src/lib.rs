@@ -43,7 +43,7 @@ pub fn check_sqlite(bytes: &[u8]) -> Result<(), String> {
         p if p >= 512 && p.is_power_of_two() => p as usize,
         p => return Err(format!("not an SQLite database (page size {p})")),
     };
-    if bytes.len() % page != 0 {
+    if !bytes.len().is_multiple_of(page) {
         return Err(format!(
             "truncated SQLite database ({} bytes, pages of {page})",
             bytes.len()
