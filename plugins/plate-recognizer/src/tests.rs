@@ -22,6 +22,7 @@ fn reading(text: &str, probs: &[f32]) -> Reading {
         },
         reader_conf: conf,
         aligned: None,
+        at: plate_box(500.0, 120.0),
         dists: text
             .chars()
             .zip(probs)
@@ -132,6 +133,20 @@ fn reads_are_mended_to_the_plate_format() {
     assert_eq!(s(fix_format(&r, &classes, 7)), None);
 }
 
+/// A plate's box in a photo: centred at (`cx`, 300), `w` wide.
+fn plate_box(cx: f32, w: f32) -> Cand {
+    Cand {
+        cx,
+        cy: 300.0,
+        w,
+        h: w / 3.2,
+        angle: 0.0,
+        color: Some(Color::Blue),
+        shear: false,
+        fallback: Fallback::No,
+    }
+}
+
 /// The answer is the most confident read with each character voted on
 /// by the reads of the same plate; reads of another plate do not vote.
 #[test]
@@ -148,7 +163,7 @@ fn reads_of_one_plate_vote_per_character() {
         st.consider(reading(text, &probs), text);
     }
     assert!((st.best_conf() - 0.9214).abs() < 1e-3);
-    let r = st.answer().unwrap();
+    let r = st.answer(1000.0).unwrap();
     assert_eq!(r.plate, "粤AL6212");
     assert!(
         (r.confidence - 0.9214).abs() < 1e-3,
@@ -157,8 +172,8 @@ fn reads_of_one_plate_vote_per_character() {
     // one read: itself
     let mut st = Search::default();
     st.consider(reading("粤AL62T2", &[0.9; 7]), "a");
-    assert_eq!(st.answer().unwrap().plate, "粤AL62T2");
-    assert!(Search::default().answer().is_none());
+    assert_eq!(st.answer(1000.0).unwrap().plate, "粤AL62T2");
+    assert!(Search::default().answer(1000.0).is_none());
     // whole distributions vote: the runner-up of each read counts
     let mut st = Search::default();
     let mut a = reading("粤Q18632", &[0.51, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
@@ -167,7 +182,7 @@ fn reads_of_one_plate_vote_per_character() {
     b.dists[0] = vec![('皖', 0.44), ('粤', 0.02)];
     st.consider(a, "a");
     st.consider(b, "b");
-    assert_eq!(st.answer().unwrap().plate, "皖Q18632");
+    assert_eq!(st.answer(1000.0).unwrap().plate, "皖Q18632");
 }
 
 /// The synthetic photo of a blue plate, 京N62847 (`tests/fixtures`).
@@ -186,6 +201,37 @@ fn blue_candidate(img: &RgbImage) -> Cand {
         .into_iter()
         .find(|c| c.color == Some(Color::Blue))
         .expect("the plate is found by its colour")
+}
+
+/// The main plate: the widest contender, its width discounted towards the
+/// photo's side edges; contenders are the reads within `MAIN_MARGIN` of
+/// the most confident one.
+#[test]
+fn the_main_plate_is_the_near_central_one() {
+    let main = |plates: &[(f32, f32, f32)]| {
+        let mut st = Search::default();
+        for &(cx, w, conf) in plates {
+            let mut rd = reading("京A12345", &[conf; 7]);
+            rd.at = plate_box(cx, w);
+            st.consider(rd, "");
+        }
+        let at: Vec<Cand> = plates.iter().map(|&(cx, w, _)| plate_box(cx, w)).collect();
+        let at: Vec<&Cand> = at.iter().collect();
+        let floor = MIN_CONFIDENCE.max(st.best_conf() - MAIN_MARGIN);
+        main_plate(
+            &at,
+            (0..plates.len()).filter(|&i| plates[i].2 >= floor),
+            1000.0,
+        )
+    };
+    // the wider plate, though less confident
+    assert_eq!(main(&[(500.0, 100.0, 0.99), (450.0, 150.0, 0.9)]), Some(1));
+    // a wider plate at the edge counts half its width
+    assert_eq!(main(&[(40.0, 180.0, 0.99), (520.0, 120.0, 0.9)]), Some(1));
+    assert_eq!(main(&[(40.0, 260.0, 0.99), (520.0, 120.0, 0.9)]), Some(0));
+    // much less confident than the best read: a texture, no contender
+    assert_eq!(main(&[(500.0, 100.0, 0.99), (450.0, 300.0, 0.7)]), Some(0));
+    assert_eq!(main(&[(500.0, 100.0, 0.4)]), None);
 }
 
 /// A box that holds more than the plate (40 % too wide, off-centre) is

@@ -63,23 +63,25 @@ pub(crate) fn read_candidate(
             Some(col) => col,
             None => plate_color(&crop),
         };
-        if let Some(r) = read_prepared(
-            net,
-            &cnn::prepare(&crop, false),
-            color,
-            Some(Source {
-                full,
-                c,
-                ew: *ew,
-                eh: *eh,
-            }),
-            promise,
-        ) {
+        let src = Source {
+            full,
+            c,
+            ew: *ew,
+            eh: *eh,
+        };
+        if let Some(r) = read_prepared(net, &cnn::prepare(&crop, false), color, src, true, promise)
+        {
             out.push(r);
         }
         if pass == 0 && aspect < 2.6 && matches!(color, Color::Yellow | Color::White) {
             let crop2 = rectify(full, c, 1.06, 1.1, cnn::IN_W as u32, 64);
-            if let Some(r) = read_prepared(net, &cnn::prepare(&crop2, true), color, None, promise) {
+            let src = Source {
+                ew: 1.06,
+                eh: 1.1,
+                ..src
+            };
+            let x = cnn::prepare(&crop2, true);
+            if let Some(r) = read_prepared(net, &x, color, src, false, promise) {
                 out.push(r);
             }
         }
@@ -87,11 +89,14 @@ pub(crate) fn read_candidate(
     out
 }
 
+/// A valid read of the prepared crop `x` cut out as `src` says
+/// (single-row reads are also aligned and get the province check).
 pub(crate) fn read_prepared(
     net: &cnn::Net,
     x: &[f32],
     color: Color,
-    single_row: Option<Source>,
+    src: Source,
+    single_row: bool,
     promise: &mut usize,
 ) -> Option<Reading> {
     let mut read = net.read_aligned(x);
@@ -138,7 +143,7 @@ pub(crate) fn read_prepared(
         })
         .collect();
     let mut aligned = None;
-    if let Some(src) = single_row {
+    if single_row {
         aligned = align(src.c, src.ew, &read);
         if let Some(d) = refine_province(src, &read, color, net, PROVINCE_MLP_WEIGHT) {
             (text[0], probs[0]) = argmax(&d);
@@ -153,6 +158,7 @@ pub(crate) fn read_prepared(
             confidence: conf(&probs),
         },
         reader_conf,
+        at: aligned.clone().unwrap_or_else(|| src.c.clone()),
         aligned,
         dists,
     })
@@ -165,6 +171,9 @@ pub(crate) struct Reading {
     pub(crate) reader_conf: f32,
     /// Single-row reads: the box fitted to the characters read (`align`).
     pub(crate) aligned: Option<Cand>,
+    /// Where the plate read is in the photo: the fitted box, or the
+    /// candidate the crop was cut from.
+    pub(crate) at: Cand,
     /// Per position: the probability of each character there.
     pub(crate) dists: Vec<Dist>,
 }
