@@ -95,6 +95,21 @@ fn the_central_plate_wins_over_a_wider_one_at_the_side() {
     assert_eq!(read("main-centre.jpg").plate, "新F27T58");
 }
 
+/// A large photo (the blue fixture scaled up to 3264 × 1836, 6 MP) reads
+/// the same plate and colour: located on a downscaled copy, read from the
+/// full-resolution crop.
+#[test]
+fn large_photo_reads_the_same_plate() {
+    let small = image::load_from_memory(&fixture("blue-京N62847.jpg")).unwrap();
+    let large = small
+        .resize_exact(3264, 1836, image::imageops::FilterType::Triangle)
+        .to_rgb8();
+    let r = recognize(&encode(&large, image::ImageFormat::Jpeg))
+        .unwrap()
+        .expect("a plate");
+    assert_eq!((r.plate.as_str(), r.color), ("京N62847", Color::Blue));
+}
+
 /// Photos without a plate give Ok(None), not a guess.
 #[test]
 fn no_plate_is_none() {

@@ -1,6 +1,6 @@
 //! Accuracy and speed over a directory of photos named by their plate.
 //!
-//! `cargo run --release -p plate-recognizer --bin plate-accuracy -- DIR [-v] [--bench [N]]`
+//! `cargo run --release -p plate-recognizer --bin plate-accuracy -- DIR [-v] [--bench [N]] [--size WxH]`
 //!
 //! Every figure is given for the **tuning** part of the photos, the
 //! **held-out** part and the **full** set (see [`held_out`] for the split:
@@ -31,7 +31,8 @@
 //! `--bench [N]`: the same on the photos (the first N) resized and
 //! centre-cropped to 1280×720 and re-encoded as JPEG (quality 90) in
 //! memory, plus the time per stage (decode, locate, read) and how many
-//! photos took over 50 ms. `PLATE_BENCH_REPS=R` times each photo R times
+//! photos took over 50 ms. `--size WxH` resizes to W×H instead (e.g.
+//! `3264x2448`, 8 MP: time against megapixels). `PLATE_BENCH_REPS=R` times each photo R times
 //! and keeps the fastest run (steadier on a busy machine). The same binary
 //! builds for `wasm32-wasip2` and runs inside a component with the
 //! `wasm-run` tool (see the crate README), which gives the in-component
@@ -131,7 +132,7 @@ struct Outcome {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(dir) = args.get(1) else {
-        eprintln!("usage: plate-accuracy DIR [-v] [--bench [N]] [--crops]");
+        eprintln!("usage: plate-accuracy DIR [-v] [--bench [N]] [--size WxH] [--crops]");
         std::process::exit(2);
     };
     let verbose = args.iter().any(|a| a == "-v");
@@ -145,8 +146,16 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(usize::MAX)
     });
+    let size = args
+        .iter()
+        .position(|a| a == "--size")
+        .and_then(|i| {
+            let (w, h) = args.get(i + 1)?.split_once('x')?;
+            Some((w.parse().ok()?, h.parse().ok()?))
+        })
+        .unwrap_or((1280, 720));
     let inputs = match bench {
-        Some(n) => resized(dir, n),
+        Some(n) => resized(dir, n, size),
         None => photos(dir)
             .into_iter()
             .map(|p| {
@@ -169,9 +178,9 @@ fn main() {
         "{} photos, {} ({})",
         outcomes.len(),
         if bench.is_some() {
-            "resized to 1280x720"
+            format!("resized to {}x{}", size.0, size.1)
         } else {
-            "original size"
+            "original size".to_string()
         },
         if cfg!(target_arch = "wasm32") {
             "inside wasm32-wasip2"
@@ -372,9 +381,9 @@ fn photos(dir: &Path) -> Vec<std::path::PathBuf> {
     files
 }
 
-/// The first `n` photos, resized and centre-cropped to 1280×720 and
+/// The first `n` photos, resized and centre-cropped to `w` × `h` and
 /// re-encoded as JPEG (quality 90).
-fn resized(dir: &Path, n: usize) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+fn resized(dir: &Path, n: usize, (w, h): (u32, u32)) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     let mut inputs = Vec::new();
     for p in photos(dir).into_iter().take(n) {
         // by content, not extension (a few EasyPR ".jpg" files are not JPEG)
@@ -385,7 +394,7 @@ fn resized(dir: &Path, n: usize) -> Vec<(std::path::PathBuf, Vec<u8>)> {
             eprintln!("skipped {}: not decodable", p.display());
             continue;
         };
-        let img = img.resize_to_fill(1280, 720, image::imageops::FilterType::Triangle);
+        let img = img.resize_to_fill(w, h, image::imageops::FilterType::Triangle);
         let mut jpg = std::io::Cursor::new(Vec::new());
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpg, 90)
             .encode_image(&img.to_rgb8())

@@ -256,29 +256,29 @@ pub(crate) fn resize_box(img: &RgbImage, nw: u32, nh: u32) -> RgbImage {
             (a, b)
         })
         .collect();
-    let mut acc = vec![0u32; nw * 3];
+    // per output row: the column sums of its source rows (whole rows at a
+    // time, vectorised), then each output pixel's sum over its columns
+    let mut cols = vec![0u32; w * 3];
     for y in 0..nh {
         let y0 = y * h / nh;
         let y1 = ((y + 1) * h / nh).max(y0 + 1).min(h);
-        acc.fill(0);
+        cols.fill(0);
         for sy in y0..y1 {
             let row = &raw[sy * w * 3..(sy + 1) * w * 3];
-            for (x, &(a, b)) in xs.iter().enumerate() {
-                let (mut r, mut g, mut bl) = (0u32, 0u32, 0u32);
-                for sx in a..b {
-                    r += row[sx * 3] as u32;
-                    g += row[sx * 3 + 1] as u32;
-                    bl += row[sx * 3 + 2] as u32;
-                }
-                acc[x * 3] += r;
-                acc[x * 3 + 1] += g;
-                acc[x * 3 + 2] += bl;
+            for (c, &v) in cols.iter_mut().zip(row) {
+                *c += v as u32;
             }
         }
         for (x, &(a, b)) in xs.iter().enumerate() {
             let n = ((b - a) * (y1 - y0)) as u32;
+            let mut sum = [0u32; 3];
+            for px in cols[a * 3..b * 3].chunks_exact(3) {
+                for k in 0..3 {
+                    sum[k] += px[k];
+                }
+            }
             for k in 0..3 {
-                out[(y * nw + x) * 3 + k] = ((acc[x * 3 + k] + n / 2) / n) as u8;
+                out[(y * nw + x) * 3 + k] = ((sum[k] + n / 2) / n) as u8;
             }
         }
     }
