@@ -25,13 +25,14 @@ pub fn province_model() -> Result<&'static pcnn::PNet, String> {
     })
 }
 
-/// Weight of the province MLP against the sequence reader for the province
+/// Weight of the province classifier (the province CNN; the name is from
+/// the MLP it replaced) against the sequence reader for the province
 /// character (see `refine_province`).
 pub const PROVINCE_MLP_WEIGHT: f32 = 0.5;
 
 /// Development aid: reads a tight plate crop (the whole image is the plate)
 /// and returns the sequence reader's text and the plate text with the
-/// province refined at each of the given MLP weights.
+/// province refined at each of the given province-classifier weights.
 pub fn diagnose_crop(
     img: &RgbImage,
     color: Color,
@@ -82,8 +83,9 @@ pub fn diagnose_crop(
 /// Second opinion on the province character of a single-row read: the
 /// glyph is placed from the other characters' CTC columns (least squares on
 /// the GA 36 layout), cut out of the photo at higher resolution, binarised
-/// and classified by the province MLP (trained on EasyPR's real glyph
-/// crops); the answer is the average of both classifiers' probabilities.
+/// and classified by the province CNN (trained on EasyPR's real glyph
+/// crops); the answer is the weighted average of both classifiers'
+/// probabilities.
 pub(crate) fn refine_province(
     src: Source,
     read: &cnn::Read,
@@ -326,7 +328,7 @@ pub(crate) const PROVINCE_COUNT: usize = 31;
 /// Grey levels between the thresholds of `window_patch`'s binarisations.
 pub(crate) const THRESHOLD_STEP: u8 = 12;
 
-/// The province: weighted average of the MLP's probabilities and the
+/// The province: weighted average of the province CNN's probabilities and the
 /// reader's (province classes at the province's peak column, renormalised).
 pub(crate) fn vote(
     prov_net: &pcnn::PNet,

@@ -30,9 +30,10 @@ impl BBox {
 
 /// Character patches and the grid-fit score (0..=6) of a single-row crop
 /// (60 px high): Otsu binarisation, the character band from row
-/// transitions, connected components fitted to the GA 36 grid. Used for the
-/// province glyph (patch 0), which the province MLP was trained for (the
+/// transitions, connected components fitted to the GA 36 grid (the
 /// segmenter of the earlier, segmentation-based version of this crate).
+/// Used for the province glyph (patch 0), the kind of crop the province CNN
+/// was trained on.
 pub(crate) fn segment(
     crop: &RgbImage,
     color: Color,

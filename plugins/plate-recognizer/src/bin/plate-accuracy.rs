@@ -447,7 +447,7 @@ fn read_bench() -> bool {
 /// `plate-accuracy DIR --crops`: tight blue plate crops named by their plate
 /// (e.g. the held-out LPRNet crops, every 7th file, which the trainer never
 /// uses): exact reads of the sequence reader alone and with the province
-/// MLP at weights 0.25, 0.5, 0.75, 1.
+/// CNN at weights 0.25, 0.5, 0.75, 1.
 fn crops(dir: &Path) {
     let weights = [0.25f32, 0.5, 0.75, 1.0];
     let (mut n, mut ctc_ok, mut prov_ok) = (0, 0, vec![0; weights.len()]);
@@ -473,6 +473,6 @@ fn crops(dir: &Path) {
     }
     println!("crops: {n}, reader alone exact {ctc_ok}");
     for (k, w) in weights.iter().enumerate() {
-        println!("  province MLP weight {w}: exact {}", prov_ok[k]);
+        println!("  province CNN weight {w}: exact {}", prov_ok[k]);
     }
 }
