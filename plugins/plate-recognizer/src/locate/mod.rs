@@ -258,15 +258,19 @@ pub(crate) fn resize_box(img: &RgbImage, nw: u32, nh: u32) -> RgbImage {
         .collect();
     // per output row: the column sums of its source rows (whole rows at a
     // time, vectorised), then each output pixel's sum over its columns
-    let mut cols = vec![0u32; w * 3];
+    // (u16 column sums: an output row sums about width / nw source rows of
+    // at most 255 each, at most 17 rows as `decode` admits 10,000 px; a
+    // u16 holds 257)
+    let mut cols = vec![0u16; w * 3];
     for y in 0..nh {
         let y0 = y * h / nh;
         let y1 = ((y + 1) * h / nh).max(y0 + 1).min(h);
         cols.fill(0);
+        debug_assert!(y1 - y0 <= 257, "u16 column sums overflow");
         for sy in y0..y1 {
             let row = &raw[sy * w * 3..(sy + 1) * w * 3];
             for (c, &v) in cols.iter_mut().zip(row) {
-                *c += v as u32;
+                *c += v as u16;
             }
         }
         for (x, &(a, b)) in xs.iter().enumerate() {
@@ -274,7 +278,7 @@ pub(crate) fn resize_box(img: &RgbImage, nw: u32, nh: u32) -> RgbImage {
             let mut sum = [0u32; 3];
             for px in cols[a * 3..b * 3].chunks_exact(3) {
                 for k in 0..3 {
-                    sum[k] += px[k];
+                    sum[k] += px[k] as u32;
                 }
             }
             for k in 0..3 {
