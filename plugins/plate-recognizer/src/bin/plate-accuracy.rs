@@ -1,24 +1,42 @@
-//! Accuracy over a directory of photos named by their plate.
+//! Accuracy and speed over a directory of photos named by their plate.
 //!
-//! `cargo run --release -p plate-recognizer --bin plate-accuracy -- DIR [-v]`
+//! `cargo run --release -p plate-recognizer --bin plate-accuracy -- DIR [-v] [--bench [N]] [--size WxH]`
+//!
+//! Every figure is given for the **tuning** part of the photos, the
+//! **held-out** part and the **full** set (see [`held_out`] for the split:
+//! a fixed rule on the file name, so the same photos are held out on every
+//! machine and in every build):
 //!
 //! * exact: recognised plate == file-name stem (O and 0 treated as equal,
 //!   a quirk of some EasyPR file names);
-//! * char: position-wise over the 7 characters (a missing plate counts 0/7);
-//! * colour: against `DIR/labels.tsv` (the row whose plate equals the file-name
-//!   plate), skipped if the file is absent;
-//! * ms/image: wall time of `recognize` (decode included).
+//! * a plate of the photo: exact, or another plate of the photo in
+//!   `DIR/labels.tsv` (several-plate photos);
+//! * characters: position-wise over the file name's characters (a missing
+//!   plate counts as all wrong);
+//! * colour: against `DIR/labels.tsv` (the row whose plate equals the
+//!   file-name plate), skipped if the file is absent;
+//! * plate found: any plate reported;
+//! * per plate type (the labelled main plate's colour and layout: double
+//!   row when its box is less than 2.2 times as wide as high, new-energy
+//!   for 8 characters): exact plates and colours;
+//! * ms per photo (mean, median, 90th percentile, max): wall time of
+//!   `recognize` (decode included), after one untimed warm-up call that
+//!   loads the models.
 //!
-//! `plate-accuracy DIR --bench [N]`: speed on 1280×720 photos instead. Each
-//! photo of DIR (the first N) is resized and centre-cropped to 1280×720 and
-//! re-encoded as JPEG (quality 90) in memory; then `recognize` is timed on
-//! each (after one warm-up call that loads the model). Prints mean, median,
-//! 90th percentile and max ms per photo, how many took over 50 ms, and the
-//! time per stage (decode, locate, read); `PLATE_BENCH_LIST=1` also each
-//! photo's time, candidates and crops read. The
-//! same binary builds for `wasm32-wasip2` and runs inside a component with
-//! the `wasm-run` tool (see the crate README), which gives the in-component
-//! figure on the same machine.
+//! `-v` prints one line per photo first: OK/BAD, the part, the file-name
+//! plate, the plate read, its colour, its confidence (all digits: two runs
+//! print the same line only for the same `f32`), candidates located, crops
+//! read and the time.
+//!
+//! `--bench [N]`: the same on the photos (the first N) resized and
+//! centre-cropped to 1280×720 and re-encoded as JPEG (quality 90) in
+//! memory, plus the time per stage (decode, locate, read) and how many
+//! photos took over 50 ms. `--size WxH` resizes to W×H instead (e.g.
+//! `3264x2448`, 8 MP: time against megapixels). `PLATE_BENCH_REPS=R` times each photo R times
+//! and keeps the fastest run (steadier on a busy machine). The same binary
+//! builds for `wasm32-wasip2` and runs inside a component with the
+//! `wasm-run` tool (see the crate README), which gives the in-component
+//! figures on the same machine.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -28,36 +46,48 @@ fn norm(s: &str) -> Vec<char> {
     s.chars().map(|c| if c == 'O' { '0' } else { c }).collect()
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let Some(dir) = args.get(1) else {
-        eprintln!("usage: plate-accuracy DIR [-v]");
-        std::process::exit(2);
-    };
-    let verbose = args.iter().any(|a| a == "-v");
-    let dir = Path::new(dir);
-    if args.iter().any(|a| a == "--crops") {
-        crops(dir);
-        return;
+/// The fixed tuning / held-out split: a photo is held out when the 32-bit
+/// FNV-1a hash of its file name (UTF-8, extension included) is a multiple
+/// of 3. Chosen before looking at any result; it depends on nothing but
+/// the name.
+fn held_out(file_name: &str) -> bool {
+    let h = file_name.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ b as u32).wrapping_mul(0x0100_0193)
+    });
+    h % 3 == 0
+}
+
+const PARTS: [&str; 3] = ["tuning", "held-out", "full"];
+
+/// Is a photo of this part (0 tuning, 1 held-out, 2 full)?
+fn in_part(part: usize, held: bool) -> bool {
+    match part {
+        0 => !held,
+        1 => held,
+        _ => true,
     }
-    if let Some(i) = args.iter().position(|a| a == "--bench") {
-        let n = args
-            .get(i + 1)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(usize::MAX);
-        bench(dir, n);
-        return;
-    }
-    // labels.tsv: file, filename_plate, plate, color_zh, ...
-    let mut colors: HashMap<String, &'static str> = HashMap::new();
-    // every plate of each photo (several-plate photos), by file-name plate
-    let mut all_plates: HashMap<String, Vec<Vec<char>>> = HashMap::new();
-    let labels = std::fs::read_to_string(dir.join("labels.tsv")).ok();
-    if let Some(l) = &labels {
-        for line in l.lines().skip(1) {
+}
+
+/// What `labels.tsv` says about the photos, by file-name plate.
+#[derive(Default)]
+struct Labels {
+    /// The main plate's colour.
+    colors: HashMap<String, &'static str>,
+    /// The main plate's type: colour and layout.
+    types: HashMap<String, String>,
+    /// Every plate of the photo (several-plate photos).
+    all_plates: HashMap<String, Vec<Vec<char>>>,
+}
+
+impl Labels {
+    /// labels.tsv: file, filename_plate, plate, color_zh, cx, cy, w, h, ...
+    fn read(dir: &Path) -> Option<Labels> {
+        let text = std::fs::read_to_string(dir.join("labels.tsv")).ok()?;
+        let mut l = Labels::default();
+        for line in text.lines().skip(1) {
             let f: Vec<&str> = line.split('\t').collect();
             if f.len() >= 3 {
-                all_plates
+                l.all_plates
                     .entry(f[1].to_string())
                     .or_default()
                     .push(norm(f[2]));
@@ -71,107 +101,266 @@ fn main() {
                     "黑牌" => "black",
                     _ => continue,
                 };
-                colors.insert(f[1].to_string(), c);
+                l.colors.insert(f[1].to_string(), c);
+                let side = |i: usize| f.get(i).and_then(|v| v.parse::<f32>().ok());
+                let layout = match (side(6), side(7)) {
+                    _ if f[2].chars().count() == 8 => "new-energy",
+                    (Some(w), Some(h)) if w.max(h) < 2.2 * w.min(h) => "double-row",
+                    _ => "single-row",
+                };
+                l.types.insert(f[1].to_string(), format!("{c} {layout}"));
             }
         }
+        Some(l)
     }
-    let files = photos(dir);
-    let (mut n, mut exact, mut chars_ok, mut chars_total, mut found) = (0, 0, 0, 0, 0);
-    let (mut col_n, mut col_ok) = (0, 0);
-    let mut any_plate = 0;
-    let mut total_ms = 0f64;
-    let mut max_ms = 0f64;
-    for p in &files {
-        let label = p.file_stem().unwrap().to_string_lossy().to_string();
-        let bytes = std::fs::read(p).expect("read file");
-        let t = Instant::now();
-        let r = plate_recognizer::recognize(&bytes);
-        let ms = t.elapsed().as_secs_f64() * 1000.0;
-        total_ms += ms;
-        max_ms = max_ms.max(ms);
-        n += 1;
-        let want = norm(&label);
-        chars_total += want.len();
-        let (got, color) = match &r {
-            Ok(Some(rec)) => (rec.plate.clone(), Some(rec.color.as_str())),
-            _ => (String::new(), None),
-        };
-        if !got.is_empty() {
-            found += 1;
-        }
-        let g = norm(&got);
-        let ok_chars = want.iter().zip(g.iter()).filter(|(a, b)| a == b).count();
-        chars_ok += ok_chars;
-        let is_exact = g == want;
-        if is_exact {
-            exact += 1;
-        }
-        if is_exact
-            || all_plates
-                .get(&label)
-                .map(|v| v.contains(&g))
-                .unwrap_or(false)
-        {
-            any_plate += 1;
-        }
-        if let Some(want_c) = colors.get(&label) {
-            col_n += 1;
-            if color == Some(*want_c) {
-                col_ok += 1;
-            }
-        }
-        if verbose {
-            let conf = match &r {
-                Ok(Some(rec)) => rec.confidence,
-                _ => 0.0,
-            };
-            let err = match &r {
-                Err(e) => format!(" ERR {e}"),
-                _ => String::new(),
-            };
-            println!(
-                "{} {label}\t{got}\t{}\t{conf:.3}\t{ms:.1}ms{err}",
-                if is_exact { "OK " } else { "BAD" },
-                color.unwrap_or("-")
-            );
-        }
+}
+
+/// One photo's result.
+struct Outcome {
+    /// File-name plate.
+    label: String,
+    held: bool,
+    /// Plate read ("" for none).
+    got: String,
+    color: Option<&'static str>,
+    confidence: f32,
+    err: Option<String>,
+    ms: f64,
+    prof: plate_recognizer::Profile,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let Some(dir) = args.get(1) else {
+        eprintln!("usage: plate-accuracy DIR [-v] [--bench [N]] [--size WxH] [--crops]");
+        std::process::exit(2);
+    };
+    let verbose = args.iter().any(|a| a == "-v");
+    let dir = Path::new(dir);
+    if args.iter().any(|a| a == "--crops") {
+        crops(dir);
+        return;
     }
-    if n == 0 {
+    let bench = args.iter().position(|a| a == "--bench").map(|i| {
+        args.get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(usize::MAX)
+    });
+    let size = args
+        .iter()
+        .position(|a| a == "--size")
+        .and_then(|i| {
+            let (w, h) = args.get(i + 1)?.split_once('x')?;
+            Some((w.parse().ok()?, h.parse().ok()?))
+        })
+        .unwrap_or((1280, 720));
+    let inputs = match bench {
+        Some(n) => resized(dir, n, size),
+        None => photos(dir)
+            .into_iter()
+            .map(|p| {
+                let bytes = std::fs::read(&p).expect("read file");
+                (p, bytes)
+            })
+            .collect(),
+    };
+    if inputs.is_empty() {
         println!("no images in {}", dir.display());
         return;
     }
-    println!("images:            {n}");
+    let _ = plate_recognizer::recognize(&inputs[0].1); // loads the models
+    if bench.is_some() && read_bench() {
+        return;
+    }
+    let outcomes = run(&inputs, verbose);
+    let labels = Labels::read(dir);
     println!(
-        "plate found:       {found} ({:.1} %)",
-        100.0 * found as f64 / n as f64
+        "{} photos, {} ({})",
+        outcomes.len(),
+        if bench.is_some() {
+            format!("resized to {}x{}", size.0, size.1)
+        } else {
+            "original size".to_string()
+        },
+        if cfg!(target_arch = "wasm32") {
+            "inside wasm32-wasip2"
+        } else {
+            "native"
+        }
     );
-    println!(
-        "exact plates:      {exact} / {n} = {:.1} %",
-        100.0 * exact as f64 / n as f64
-    );
-    if !all_plates.is_empty() {
+    report(&outcomes, labels.as_ref());
+    if bench.is_some() {
+        let o = &outcomes;
+        let k = o.len() as f64;
+        let mean = |f: fn(&Outcome) -> f64| o.iter().map(f).sum::<f64>() / k;
         println!(
-            "a plate of photo:  {any_plate} / {n} = {:.1} % (exact, or another plate of the photo from labels.tsv)",
-            100.0 * any_plate as f64 / n as f64
+            "per stage (mean, full): decode {:.1} ms, locate {:.1} ms, read {:.1} ms ({:.1} candidates, {:.1} crops read); {} of {} over 50 ms",
+            mean(|r| r.prof.decode_ms),
+            mean(|r| r.prof.locate_ms),
+            mean(|r| r.prof.read_ms),
+            mean(|r| r.prof.candidates as f64),
+            mean(|r| r.prof.reads as f64),
+            o.iter().filter(|r| r.ms > 50.0).count(),
+            o.len()
         );
     }
-    println!(
-        "char accuracy:     {chars_ok} / {chars_total} = {:.1} % (position-wise, missing plate = all wrong)",
-        100.0 * chars_ok as f64 / chars_total.max(1) as f64
-    );
-    if labels.is_some() && col_n > 0 {
-        println!(
-            "colour accuracy:   {col_ok} / {col_n} = {:.1} % (main plate colour from labels.tsv; no plate = wrong)",
-            100.0 * col_ok as f64 / col_n as f64
-        );
-    } else {
-        println!("colour accuracy:   skipped (no labels.tsv with colours in DIR)");
+}
+
+/// Recognises every photo (`PLATE_BENCH_REPS` times, the fastest run
+/// counts), printing a line per photo with `verbose`.
+fn run(inputs: &[(std::path::PathBuf, Vec<u8>)], verbose: bool) -> Vec<Outcome> {
+    let reps: usize = std::env::var("PLATE_BENCH_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let mut out = Vec::new();
+    for (path, bytes) in inputs {
+        let label = path.file_stem().unwrap().to_string_lossy().to_string();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let mut best: Option<(f64, _, plate_recognizer::Profile)> = None;
+        for _ in 0..reps {
+            let t = Instant::now();
+            let (r, prof) = plate_recognizer::recognize_profiled(bytes);
+            let el = t.elapsed().as_secs_f64() * 1000.0;
+            if best.as_ref().map(|b| el < b.0).unwrap_or(true) {
+                best = Some((el, r, prof));
+            }
+        }
+        let (ms, r, prof) = best.expect("one run");
+        let (got, color, confidence, err) = match r {
+            Ok(Some(rec)) => (rec.plate, Some(rec.color.as_str()), rec.confidence, None),
+            Ok(None) => (String::new(), None, 0.0, None),
+            Err(e) => (String::new(), None, 0.0, Some(e)),
+        };
+        let o = Outcome {
+            held: held_out(&name),
+            label,
+            got,
+            color,
+            confidence,
+            err,
+            ms,
+            prof,
+        };
+        if verbose {
+            println!(
+                "{} {:<8} {}\t{}\t{}\t{}\t{} cands\t{} reads\t{:.1}ms{}",
+                if norm(&o.got) == norm(&o.label) {
+                    "OK "
+                } else {
+                    "BAD"
+                },
+                PARTS[o.held as usize],
+                o.label,
+                o.got,
+                o.color.unwrap_or("-"),
+                o.confidence,
+                o.prof.candidates,
+                o.prof.reads,
+                o.ms,
+                o.err
+                    .as_ref()
+                    .map(|e| format!(" ERR {e}"))
+                    .unwrap_or_default()
+            );
+        }
+        out.push(o);
     }
-    println!(
-        "ms per image:      {:.1} mean, {:.1} max (decode included)",
-        total_ms / n as f64,
-        max_ms
-    );
+    out
+}
+
+/// `k / n = p %`
+fn share(k: usize, n: usize) -> String {
+    format!("{k}/{n} = {:.1} %", 100.0 * k as f64 / n.max(1) as f64)
+}
+
+/// The figures of each part, side by side.
+fn report(all: &[Outcome], labels: Option<&Labels>) {
+    let parts: Vec<Vec<&Outcome>> = (0..3)
+        .map(|p| all.iter().filter(|o| in_part(p, o.held)).collect())
+        .collect();
+    let row = |name: &str, f: &dyn Fn(&[&Outcome]) -> String| {
+        let cells: Vec<String> = parts.iter().map(|p| format!("{:<22}", f(p))).collect();
+        println!("{name:<22}{}", cells.join(""));
+    };
+    let exact = |o: &Outcome| norm(&o.got) == norm(&o.label);
+    let header: Vec<String> = PARTS.iter().map(|p| format!("{p:<22}")).collect();
+    println!("{:<22}{}", "", header.join(""));
+    row("photos", &|p| p.len().to_string());
+    row("exact plates", &|p| {
+        share(p.iter().filter(|o| exact(o)).count(), p.len())
+    });
+    if let Some(l) = labels {
+        row("a plate of photo", &|p| {
+            let k = p
+                .iter()
+                .filter(|o| {
+                    exact(o)
+                        || l.all_plates
+                            .get(&o.label)
+                            .is_some_and(|v| v.contains(&norm(&o.got)))
+                })
+                .count();
+            share(k, p.len())
+        });
+    }
+    row("characters", &|p| {
+        let (mut ok, mut n) = (0, 0);
+        for o in p {
+            let (want, got) = (norm(&o.label), norm(&o.got));
+            n += want.len();
+            ok += want.iter().zip(&got).filter(|(a, b)| a == b).count();
+        }
+        share(ok, n)
+    });
+    if let Some(l) = labels {
+        row("colour", &|p| {
+            let with: Vec<_> = p
+                .iter()
+                .filter_map(|o| Some((l.colors.get(&o.label)?, o.color)))
+                .collect();
+            let ok = with.iter().filter(|(w, c)| Some(**w) == *c).count();
+            share(ok, with.len())
+        });
+    }
+    row("plate found", &|p| {
+        share(p.iter().filter(|o| !o.got.is_empty()).count(), p.len())
+    });
+    row("ms mean/p50/p90/max", &|p| {
+        let mut ms: Vec<f64> = p.iter().map(|o| o.ms).collect();
+        if ms.is_empty() {
+            return "-".into();
+        }
+        ms.sort_by(|a, b| a.total_cmp(b));
+        let n = ms.len();
+        format!(
+            "{:.1}/{:.1}/{:.1}/{:.0}",
+            ms.iter().sum::<f64>() / n as f64,
+            ms[n / 2],
+            ms[n * 9 / 10],
+            ms[n - 1]
+        )
+    });
+    let Some(l) = labels else { return };
+    let mut types: Vec<&String> = l.types.values().collect();
+    types.sort();
+    types.dedup();
+    println!("per plate type (labelled main plate): exact plates, colours");
+    for t in types {
+        row(&format!("  {t}"), &|p| {
+            let of: Vec<_> = p
+                .iter()
+                .filter(|o| l.types.get(&o.label) == Some(t))
+                .collect();
+            let ex = of.iter().filter(|o| exact(o)).count();
+            let col = of
+                .iter()
+                .filter(|o| o.color == l.colors.get(&o.label).copied())
+                .count();
+            format!("{ex}/{n}, {col}/{n}", n = of.len())
+        });
+    }
 }
 
 fn photos(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -192,10 +381,11 @@ fn photos(dir: &Path) -> Vec<std::path::PathBuf> {
     files
 }
 
-fn bench(dir: &Path, n: usize) {
+/// The first `n` photos, resized and centre-cropped to `w` × `h` and
+/// re-encoded as JPEG (quality 90).
+fn resized(dir: &Path, n: usize, (w, h): (u32, u32)) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     let mut inputs = Vec::new();
     for p in photos(dir).into_iter().take(n) {
-        let label = p.file_stem().unwrap().to_string_lossy().to_string();
         // by content, not extension (a few EasyPR ".jpg" files are not JPEG)
         let Ok(bytes) = std::fs::read(&p) else {
             continue;
@@ -204,128 +394,60 @@ fn bench(dir: &Path, n: usize) {
             eprintln!("skipped {}: not decodable", p.display());
             continue;
         };
-        let img = img.resize_to_fill(1280, 720, image::imageops::FilterType::Triangle);
+        let img = img.resize_to_fill(w, h, image::imageops::FilterType::Triangle);
         let mut jpg = std::io::Cursor::new(Vec::new());
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpg, 90)
             .encode_image(&img.to_rgb8())
             .expect("encode");
-        inputs.push((label, jpg.into_inner()));
+        inputs.push((p, jpg.into_inner()));
     }
-    if inputs.is_empty() {
-        println!("no images in {}", dir.display());
-        return;
-    }
-    let _ = plate_recognizer::recognize(&inputs[0].1); // loads the model
-    if let Some(n) = std::env::var("PLATE_BENCH_READ")
+    inputs
+}
+
+/// `PLATE_BENCH_READ=N`: times the two networks alone (fastest of N runs
+/// on a fixed input) instead; false when unset.
+fn read_bench() -> bool {
+    let Some(n) = std::env::var("PLATE_BENCH_READ")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
-    {
-        // the reader alone: fastest of n reads of a fixed input
-        let net = plate_recognizer::model().expect("model");
-        let x: Vec<f32> = (0..plate_recognizer::cnn::IN_H * plate_recognizer::cnn::IN_W)
-            .map(|i| ((i * 7919) % 255) as f32 / 64.0 - 2.0)
-            .collect();
-        let (mut best, mut sum) = (f64::MAX, 0f64);
-        for _ in 0..n {
-            let t = Instant::now();
-            let r = net.read_aligned(&x);
-            let el = t.elapsed().as_secs_f64() * 1000.0;
-            std::hint::black_box(r);
-            best = best.min(el);
-            sum += el;
-        }
-        println!(
-            "read_aligned: {best:.3} ms fastest, {:.3} ms mean",
-            sum / n as f64
-        );
-        let pnet = plate_recognizer::province_model().expect("province model");
-        let g: Vec<f32> = (0..plate_recognizer::pcnn::S * plate_recognizer::pcnn::S)
-            .map(|i| ((i * 31) % 7) as f32 / 6.0)
-            .collect();
-        let mut best = f64::MAX;
-        for _ in 0..n {
-            let t = Instant::now();
-            std::hint::black_box(pnet.predict(&g));
-            best = best.min(t.elapsed().as_secs_f64() * 1000.0);
-        }
-        println!("province predict: {best:.3} ms fastest");
-        return;
+    else {
+        return false;
+    };
+    let net = plate_recognizer::model().expect("model");
+    let x: Vec<f32> = (0..plate_recognizer::cnn::IN_H * plate_recognizer::cnn::IN_W)
+        .map(|i| ((i * 7919) % 255) as f32 / 64.0 - 2.0)
+        .collect();
+    let (mut best, mut sum) = (f64::MAX, 0f64);
+    for _ in 0..n {
+        let t = Instant::now();
+        let r = net.read_aligned(&x);
+        let el = t.elapsed().as_secs_f64() * 1000.0;
+        std::hint::black_box(r);
+        best = best.min(el);
+        sum += el;
     }
-    let mut ms = Vec::new();
-    let (mut dec, mut loc, mut rd, mut cands, mut exact) = (0f64, 0f64, 0f64, 0usize, 0usize);
-    let mut reads = 0usize;
-    // PLATE_BENCH_REPS=R: each photo R times, the fastest run counts (for
-    // comparing builds on a busy machine)
-    let reps: usize = std::env::var("PLATE_BENCH_REPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
-        .max(1);
-    for (label, bytes) in &inputs {
-        let mut best: Option<(f64, _, plate_recognizer::Profile)> = None;
-        for _ in 0..reps {
-            let t = Instant::now();
-            let (r, prof) = plate_recognizer::recognize_profiled(bytes);
-            let el = t.elapsed().as_secs_f64() * 1000.0;
-            if best.as_ref().map(|b| el < b.0).unwrap_or(true) {
-                best = Some((el, r, prof));
-            }
-        }
-        let (el, r, prof) = best.expect("one run");
-        if std::env::var("PLATE_BENCH_LIST").is_ok() {
-            println!(
-                "{label}\t{el:.1} ms\t{} candidates\t{} crops read",
-                prof.candidates, prof.reads
-            );
-        }
-        ms.push(el);
-        dec += prof.decode_ms;
-        loc += prof.locate_ms;
-        rd += prof.read_ms;
-        cands += prof.candidates;
-        reads += prof.reads;
-        if let Ok(Some(rec)) = r {
-            if norm(&rec.plate) == norm(label) {
-                exact += 1;
-            }
-        }
+    println!(
+        "read_aligned: {best:.3} ms fastest, {:.3} ms mean",
+        sum / n as f64
+    );
+    let pnet = plate_recognizer::province_model().expect("province model");
+    let g: Vec<f32> = (0..plate_recognizer::pcnn::S * plate_recognizer::pcnn::S)
+        .map(|i| ((i * 31) % 7) as f32 / 6.0)
+        .collect();
+    let mut best = f64::MAX;
+    for _ in 0..n {
+        let t = Instant::now();
+        std::hint::black_box(pnet.predict(&g));
+        best = best.min(t.elapsed().as_secs_f64() * 1000.0);
     }
-    let k = ms.len() as f64;
-    let mean = ms.iter().sum::<f64>() / k;
-    let mut sorted = ms.clone();
-    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    println!(
-        "1280x720 photos:   {} ({})",
-        ms.len(),
-        if cfg!(target_arch = "wasm32") {
-            "inside wasm32-wasip2"
-        } else {
-            "native"
-        }
-    );
-    println!(
-        "ms per photo:      {mean:.1} mean, {:.1} median, {:.1} p90, {:.1} max; {} of {} over 50 ms",
-        sorted[sorted.len() / 2],
-        sorted[sorted.len() * 9 / 10],
-        sorted[sorted.len() - 1],
-        ms.iter().filter(|&&m| m > 50.0).count(),
-        ms.len()
-    );
-    println!(
-        "per stage (mean):  decode {:.1} ms, locate {:.1} ms, read {:.1} ms ({:.1} candidates, {:.1} crops read)",
-        dec / k,
-        loc / k,
-        rd / k,
-        cands as f64 / k,
-        reads as f64 / k
-    );
-    println!("exact at 720p:     {exact} / {}", ms.len());
+    println!("province predict: {best:.3} ms fastest");
+    true
 }
 
 /// `plate-accuracy DIR --crops`: tight blue plate crops named by their plate
 /// (e.g. the held-out LPRNet crops, every 7th file, which the trainer never
 /// uses): exact reads of the sequence reader alone and with the province
-/// MLP at weights 0.25, 0.5, 0.75, 1.
+/// CNN at weights 0.25, 0.5, 0.75, 1.
 fn crops(dir: &Path) {
     let weights = [0.25f32, 0.5, 0.75, 1.0];
     let (mut n, mut ctc_ok, mut prov_ok) = (0, 0, vec![0; weights.len()]);
@@ -351,6 +473,6 @@ fn crops(dir: &Path) {
     }
     println!("crops: {n}, reader alone exact {ctc_ok}");
     for (k, w) in weights.iter().enumerate() {
-        println!("  province MLP weight {w}: exact {}", prov_ok[k]);
+        println!("  province CNN weight {w}: exact {}", prov_ok[k]);
     }
 }

@@ -55,6 +55,17 @@ fn photo(g: &Glyphs, kind: Kind, text: &[char], seed: u64) -> RgbImage {
     synth::scene(800, 450, &[(&plate, 290, 250, width)], &mut rng)
 }
 
+/// A plate dimmed, brightened a little and blurred (`sigma`): a far or
+/// badly lit plate.
+fn faded(mut plate: RgbImage, sigma: f32) -> RgbImage {
+    for p in plate.pixels_mut() {
+        for k in 0..3 {
+            p.0[k] = (p.0[k] as f32 * 0.7 + 30.0) as u8;
+        }
+    }
+    image::imageops::blur(&plate, sigma)
+}
+
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
@@ -86,13 +97,10 @@ fn main() -> Result<(), String> {
         let a: Vec<char> = "浙A7M219".chars().collect();
         let b: Vec<char> = "闽D50K63".chars().collect();
         let pa = synth::render_plate(&g, Kind::Blue, &a, 0.0, &mut rng);
-        let mut pb = synth::render_plate(&g, Kind::Yellow, &b, 0.0, &mut rng);
-        for p in pb.pixels_mut() {
-            for k in 0..3 {
-                p.0[k] = (p.0[k] as f32 * 0.7 + 30.0) as u8;
-            }
-        }
-        let pb = image::imageops::blur(&pb, 1.2);
+        let pb = faded(
+            synth::render_plate(&g, Kind::Yellow, &b, 0.0, &mut rng),
+            1.2,
+        );
         let both = synth::scene(
             960,
             540,
@@ -106,6 +114,38 @@ fn main() -> Result<(), String> {
             (only_a, "multi-1.jpg"),
             (only_b, "multi-2.jpg"),
         ] {
+            save_jpeg(&img, &dir.join(name))?;
+            println!("wrote {}", dir.join(name).display());
+        }
+        // the main plate of several: the near (widest) plate although a far
+        // one reads more clearly, and a central plate rather than a wider
+        // one at the side edge; each plate also alone
+        let mut rng = Rng::new(9);
+        let text = |t: &str| t.chars().collect::<Vec<char>>();
+        let near = faded(
+            faded(
+                synth::render_plate(&g, Kind::Blue, &text("新A3B765"), 0.0, &mut rng),
+                2.0,
+            ),
+            2.0,
+        );
+        let far = synth::render_plate(&g, Kind::Blue, &text("晋K82Q41"), 0.0, &mut rng);
+        let side = synth::render_plate(&g, Kind::Blue, &text("晋C6M909"), 0.0, &mut rng);
+        let centre = faded(
+            synth::render_plate(&g, Kind::Yellow, &text("新F27T58"), 0.0, &mut rng),
+            1.6,
+        );
+        let (near_at, far_at) = ((&near, 330, 330, 300), (&far, 760, 90, 130));
+        let (side_at, centre_at) = ((&side, 0, 420, 250), (&centre, 390, 200, 190));
+        for (plates, name) in [
+            (vec![near_at, far_at], "main-near.jpg"),
+            (vec![near_at], "main-near-1.jpg"),
+            (vec![far_at], "main-near-2.jpg"),
+            (vec![side_at, centre_at], "main-centre.jpg"),
+            (vec![side_at], "main-centre-1.jpg"),
+            (vec![centre_at], "main-centre-2.jpg"),
+        ] {
+            let img = synth::scene(960, 540, &plates, &mut Rng::new(10));
             save_jpeg(&img, &dir.join(name))?;
             println!("wrote {}", dir.join(name).display());
         }

@@ -1,0 +1,408 @@
+//! Inference kernels for wasm32 with explicit SIMD128.
+//!
+//! Shaped for Cranelift with the host's epoch interruption. The epoch check
+//! at every loop back-edge has a call on its slow path, so vector values
+//! live across a back-edge are kept in memory: each iteration must do a lot
+//! of work (a whole input channel, 9 taps, per step of a convolution; 8 `k`
+//! per step of a product). And LLVM emits an unrolled body one accumulator
+//! after the other, so an operand used by several accumulators (a weight)
+//! stays live across the whole body while the other operand (the input)
+//! must be used by one accumulator only: the tiles are 1 output row × 16
+//! columns (4 accumulators), which keeps a body's live vectors within
+//! x86-64's 16 registers.
+//!
+//! Every output element is computed with the same operations in the same
+//! order as `gemm_tiled` after `im2col` (products summed from 0.0 in `k`
+//! order, then added to the bias, then ReLU), so the reads are bit for bit
+//! those of the plain version.
+
+use core::arch::wasm32::*;
+
+/// `max(v, 0)` as `f32::max` gives it (NaN and -0.0 become 0.0).
+#[inline]
+#[target_feature(enable = "simd128")]
+fn relu4(v: v128) -> v128 {
+    f32x4_pmax(f32x4_splat(0.0), v)
+}
+
+/// 4 floats at `p` (unaligned).
+#[inline]
+#[target_feature(enable = "simd128")]
+unsafe fn ld(p: *const f32) -> v128 {
+    // SAFETY: the caller guarantees 4 readable floats at `p`.
+    unsafe { v128_load(p as *const v128) }
+}
+
+/// Stores 4 floats at `p` (unaligned).
+#[inline]
+#[target_feature(enable = "simd128")]
+unsafe fn st(p: *mut f32, v: v128) {
+    // SAFETY: the caller guarantees 4 writable floats at `p`.
+    unsafe { v128_store(p as *mut v128, v) }
+}
+
+/// The float at `p` in all 4 lanes.
+#[inline]
+#[target_feature(enable = "simd128")]
+unsafe fn ld1(p: *const f32) -> v128 {
+    // SAFETY: the caller guarantees a readable float at `p`.
+    unsafe { v128_load32_splat(p as *const u32) }
+}
+
+/// Stores the accumulators (volatile: kept) so that Cranelift computes
+/// them here rather than after all the loads of the loop body.
+#[inline]
+#[target_feature(enable = "simd128")]
+fn anchor<const N: usize>(pin: &mut [v128; N], acc: [v128; N]) {
+    for i in 0..N {
+        // SAFETY: `pin[i]` is a valid v128.
+        unsafe { core::ptr::write_volatile(&mut pin[i], acc[i]) };
+    }
+}
+
+/// In-place ReLU.
+#[inline]
+#[target_feature(enable = "simd128")]
+pub fn relu(x: &mut [f32]) {
+    let mut it = x.chunks_exact_mut(16);
+    for c in &mut it {
+        let p = c.as_mut_ptr();
+        // SAFETY: `c` holds 16 floats.
+        unsafe {
+            st(p, relu4(ld(p)));
+            st(p.add(4), relu4(ld(p.add(4))));
+            st(p.add(8), relu4(ld(p.add(8))));
+            st(p.add(12), relu4(ld(p.add(12))));
+        }
+    }
+    for v in it.into_remainder() {
+        *v = v.max(0.0);
+    }
+}
+
+/// A zero-padded copy ([c × (h+2) × (w+2)]) of `x` [c × h × w].
+pub fn pad(x: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
+    let wp = w + 2;
+    let plane = (h + 2) * wp;
+    let mut out = vec![0f32; c * plane];
+    for ci in 0..c {
+        for y in 0..h {
+            let d = ci * plane + (y + 1) * wp + 1;
+            out[d..d + w].copy_from_slice(&x[(ci * h + y) * w..(ci * h + y + 1) * w]);
+        }
+    }
+    out
+}
+
+/// `wt` [cout × k] regrouped for [`conv3x3_relu`]: per 4 output rows,
+/// per k, the 4 rows' weights side by side.
+pub fn pack4(wt: &[f32], cout: usize, k: usize) -> Vec<f32> {
+    assert!(cout.is_multiple_of(4) && wt.len() >= cout * k);
+    let mut out = vec![0f32; cout * k];
+    for o in (0..cout).step_by(4) {
+        for kk in 0..k {
+            for r in 0..4 {
+                out[o * k + kk * 4 + r] = wt[(o + r) * k + kk];
+            }
+        }
+    }
+    out
+}
+
+/// 3×3 convolution, padding 1, + bias + ReLU. `xp`: zero-padded input
+/// [cin × (h+2) × (w+2)]; `wp4`: the weights [cout × cin·9] by
+/// [`pack4`]; out [cout × h × w]; `cout` a multiple of 4, `w` of 8.
+/// Tiles of 4 output rows × 8 columns.
+#[inline]
+#[target_feature(enable = "simd128")]
+#[allow(clippy::too_many_arguments)]
+pub fn conv3x3_relu(
+    xp: &[f32],
+    cin: usize,
+    h: usize,
+    w: usize,
+    wp4: &[f32],
+    bias: &[f32],
+    cout: usize,
+    out: &mut [f32],
+) {
+    let wp = w + 2;
+    let plane = (h + 2) * wp;
+    let k = cin * 9;
+    let n = h * w;
+    assert!(w.is_multiple_of(8) && cout.is_multiple_of(4) && cin > 0);
+    assert!(xp.len() >= cin * plane && wp4.len() >= cout * k);
+    assert!(bias.len() >= cout && out.len() >= cout * n);
+    // SAFETY: every pointer below stays inside the slices checked above:
+    // input reads at y·wp + x + tap (+ 8 lanes) ≤ (h+1)·wp + w + 1 within
+    // a plane, weights below cout·k, outputs below cout·n.
+    unsafe {
+        let xb = xp.as_ptr();
+        for o in (0..cout).step_by(4) {
+            let a = wp4.as_ptr().add(o * k);
+            let bs = [
+                f32x4_splat(bias[o]),
+                f32x4_splat(bias[o + 1]),
+                f32x4_splat(bias[o + 2]),
+                f32x4_splat(bias[o + 3]),
+            ];
+            for y in 0..h {
+                for x in (0..w).step_by(8) {
+                    let z = f32x4_splat(0.0);
+                    let (mut c00, mut c01, mut c10, mut c11) = (z, z, z, z);
+                    let (mut c20, mut c21, mut c30, mut c31) = (z, z, z, z);
+                    let mut pin = [z; 8];
+                    let mut p = xb.add(y * wp + x);
+                    let mut wk = a;
+                    // one input channel (9 taps) per iteration
+                    for _ in 0..cin {
+                        macro_rules! tap {
+                            ($off:expr, $t:expr) => {
+                                let q = p.add($off);
+                                let (b0, b1) = (ld(q), ld(q.add(4)));
+                                let wv = ld(wk.add(4 * $t));
+                                let s = i32x4_shuffle::<0, 0, 0, 0>(wv, wv);
+                                c00 = f32x4_add(c00, f32x4_mul(s, b0));
+                                c01 = f32x4_add(c01, f32x4_mul(s, b1));
+                                let s = i32x4_shuffle::<1, 1, 1, 1>(wv, wv);
+                                c10 = f32x4_add(c10, f32x4_mul(s, b0));
+                                c11 = f32x4_add(c11, f32x4_mul(s, b1));
+                                let s = i32x4_shuffle::<2, 2, 2, 2>(wv, wv);
+                                c20 = f32x4_add(c20, f32x4_mul(s, b0));
+                                c21 = f32x4_add(c21, f32x4_mul(s, b1));
+                                let s = i32x4_shuffle::<3, 3, 3, 3>(wv, wv);
+                                c30 = f32x4_add(c30, f32x4_mul(s, b0));
+                                c31 = f32x4_add(c31, f32x4_mul(s, b1));
+                                anchor(&mut pin, [c00, c01, c10, c11, c20, c21, c30, c31]);
+                            };
+                        }
+                        tap!(0, 0);
+                        tap!(1, 1);
+                        tap!(2, 2);
+                        tap!(wp, 3);
+                        tap!(wp + 1, 4);
+                        tap!(wp + 2, 5);
+                        tap!(2 * wp, 6);
+                        tap!(2 * wp + 1, 7);
+                        tap!(2 * wp + 2, 8);
+                        p = p.add(plane);
+                        wk = wk.add(36);
+                    }
+                    let d = out.as_mut_ptr().add(o * n + y * w + x);
+                    let put = |d: *mut f32, b: v128, lo: v128, hi: v128| {
+                        st(d, relu4(f32x4_add(b, lo)));
+                        st(d.add(4), relu4(f32x4_add(b, hi)));
+                    };
+                    put(d, bs[0], c00, c01);
+                    put(d.add(n), bs[1], c10, c11);
+                    put(d.add(2 * n), bs[2], c20, c21);
+                    put(d.add(3 * n), bs[3], c30, c31);
+                }
+            }
+        }
+    }
+}
+
+/// 2×2 max pooling of [c × h × w] (w a multiple of 8) into the interior
+/// of a zero-padded [c × (h/2+2) × (w/2+2)] buffer (the next layer's
+/// input), or unpadded if `padded` is false.
+#[inline]
+#[target_feature(enable = "simd128")]
+pub fn pool2x2(x: &[f32], c: usize, h: usize, w: usize, padded: bool) -> Vec<f32> {
+    let (oh, ow) = (h / 2, w / 2);
+    let (ph, pw, e) = if padded {
+        (oh + 2, ow + 2, 1)
+    } else {
+        (oh, ow, 0)
+    };
+    assert!(w.is_multiple_of(8) && x.len() >= c * h * w);
+    let mut out = vec![0f32; c * ph * pw];
+    // SAFETY: reads below c·h·w, writes inside the interior of `out`.
+    unsafe {
+        for ci in 0..c {
+            for oy in 0..oh {
+                let r0 = x.as_ptr().add((ci * h + 2 * oy) * w);
+                let r1 = r0.add(w);
+                let d = out.as_mut_ptr().add((ci * ph + oy + e) * pw + e);
+                for q in 0..w / 8 {
+                    let v0 = f32x4_pmax(ld(r0.add(8 * q)), ld(r1.add(8 * q)));
+                    let v1 = f32x4_pmax(ld(r0.add(8 * q + 4)), ld(r1.add(8 * q + 4)));
+                    let ev = i32x4_shuffle::<0, 2, 4, 6>(v0, v1);
+                    let od = i32x4_shuffle::<1, 3, 5, 7>(v0, v1);
+                    st(d.add(4 * q), f32x4_pmax(ev, od));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// 2×1 max pooling (pairs of rows) of [c × h × w], w a multiple of 4.
+#[inline]
+#[target_feature(enable = "simd128")]
+pub fn pool2x1(x: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
+    let oh = h / 2;
+    assert!(w.is_multiple_of(4) && x.len() >= c * h * w);
+    let mut out = vec![0f32; c * oh * w];
+    // SAFETY: reads below c·h·w, writes below c·oh·w.
+    unsafe {
+        for ci in 0..c {
+            for oy in 0..oh {
+                let r0 = x.as_ptr().add((ci * h + 2 * oy) * w);
+                let r1 = r0.add(w);
+                let d = out.as_mut_ptr().add((ci * oh + oy) * w);
+                for q in 0..w / 4 {
+                    st(
+                        d.add(4 * q),
+                        f32x4_pmax(ld(r0.add(4 * q)), ld(r1.add(4 * q))),
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+/// C += A·B (A m×k, B k×n, row-major), with `gemm_tiled`'s order of
+/// operations: the rows of its 4-row tiles (all but the last m % 4
+/// rows) sum their products from 0.0 and add the sum to C; the last
+/// m % 4 rows accumulate into C directly.
+#[inline]
+#[target_feature(enable = "simd128")]
+pub fn gemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    let m4 = m - m % 4;
+    if n == 1 {
+        gemv(m4, k, a, b, c);
+    }
+    // SAFETY: row r < m, column < n, kk < k: inside the checked slices.
+    unsafe {
+        let (bp, cp) = (b.as_ptr(), c.as_mut_ptr());
+        for r in 0..m {
+            let ar = a.as_ptr().add(r * k);
+            let cr = cp.add(r * n);
+            if r >= m4 {
+                // accumulate into C, k by k
+                for kk in 0..k {
+                    let av = *ar.add(kk);
+                    let s = f32x4_splat(av);
+                    let br = bp.add(kk * n);
+                    let mut j = 0;
+                    while j + 4 <= n {
+                        st(
+                            cr.add(j),
+                            f32x4_add(ld(cr.add(j)), f32x4_mul(s, ld(br.add(j)))),
+                        );
+                        j += 4;
+                    }
+                    while j < n {
+                        *cr.add(j) += av * *br.add(j);
+                        j += 1;
+                    }
+                }
+                continue;
+            }
+            if n == 1 {
+                continue;
+            }
+            let mut j = 0;
+            while j + 16 <= n {
+                let z = f32x4_splat(0.0);
+                let (mut c0, mut c1, mut c2, mut c3) = (z, z, z, z);
+                let mut pin = [z; 4];
+                let mut kk = 0;
+                macro_rules! step {
+                    () => {
+                        let q = bp.add(kk * n + j);
+                        let s = ld1(ar.add(kk));
+                        c0 = f32x4_add(c0, f32x4_mul(s, ld(q)));
+                        c1 = f32x4_add(c1, f32x4_mul(s, ld(q.add(4))));
+                        c2 = f32x4_add(c2, f32x4_mul(s, ld(q.add(8))));
+                        c3 = f32x4_add(c3, f32x4_mul(s, ld(q.add(12))));
+                        anchor(&mut pin, [c0, c1, c2, c3]);
+                        kk += 1;
+                    };
+                }
+                while kk + 8 <= k {
+                    step!();
+                    step!();
+                    step!();
+                    step!();
+                    step!();
+                    step!();
+                    step!();
+                    step!();
+                }
+                while kk < k {
+                    step!();
+                }
+                let d = cr.add(j);
+                st(d, f32x4_add(ld(d), c0));
+                st(d.add(4), f32x4_add(ld(d.add(4)), c1));
+                st(d.add(8), f32x4_add(ld(d.add(8)), c2));
+                st(d.add(12), f32x4_add(ld(d.add(12)), c3));
+                j += 16;
+            }
+            while j + 4 <= n {
+                let mut c0 = f32x4_splat(0.0);
+                for kk in 0..k {
+                    c0 = f32x4_add(c0, f32x4_mul(ld1(ar.add(kk)), ld(bp.add(kk * n + j))));
+                }
+                st(cr.add(j), f32x4_add(ld(cr.add(j)), c0));
+                j += 4;
+            }
+            while j < n {
+                let mut s = 0f32;
+                for kk in 0..k {
+                    s += *ar.add(kk) * *bp.add(kk * n + j);
+                }
+                *cr.add(j) += s;
+                j += 1;
+            }
+        }
+    }
+}
+
+/// The first `m4` rows (a multiple of 4) of C += A·b for a vector b:
+/// four rows at a time, one per lane (each row's products summed from
+/// 0.0 in `k` order, then added to C).
+#[inline]
+#[target_feature(enable = "simd128")]
+fn gemv(m4: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    assert!(m4.is_multiple_of(4) && a.len() >= m4 * k && b.len() >= k && c.len() >= m4);
+    // SAFETY: rows below m4, kk below k.
+    unsafe {
+        for i in (0..m4).step_by(4) {
+            let a0 = a.as_ptr().add(i * k);
+            let (a1, a2, a3) = (a0.add(k), a0.add(2 * k), a0.add(3 * k));
+            let mut acc = f32x4_splat(0.0);
+            let mut kk = 0;
+            while kk + 4 <= k {
+                // 4 k of 4 rows, transposed to 4 k-vectors over the rows
+                let (r0, r1) = (ld(a0.add(kk)), ld(a1.add(kk)));
+                let (r2, r3) = (ld(a2.add(kk)), ld(a3.add(kk)));
+                let t0 = i32x4_shuffle::<0, 4, 1, 5>(r0, r1);
+                let t1 = i32x4_shuffle::<0, 4, 1, 5>(r2, r3);
+                let t2 = i32x4_shuffle::<2, 6, 3, 7>(r0, r1);
+                let t3 = i32x4_shuffle::<2, 6, 3, 7>(r2, r3);
+                let k0 = i32x4_shuffle::<0, 1, 4, 5>(t0, t1);
+                let k1 = i32x4_shuffle::<2, 3, 6, 7>(t0, t1);
+                let k2 = i32x4_shuffle::<0, 1, 4, 5>(t2, t3);
+                let k3 = i32x4_shuffle::<2, 3, 6, 7>(t2, t3);
+                let bv = b.as_ptr().add(kk);
+                acc = f32x4_add(acc, f32x4_mul(k0, ld1(bv)));
+                acc = f32x4_add(acc, f32x4_mul(k1, ld1(bv.add(1))));
+                acc = f32x4_add(acc, f32x4_mul(k2, ld1(bv.add(2))));
+                acc = f32x4_add(acc, f32x4_mul(k3, ld1(bv.add(3))));
+                kk += 4;
+            }
+            while kk < k {
+                let col = f32x4(*a0.add(kk), *a1.add(kk), *a2.add(kk), *a3.add(kk));
+                acc = f32x4_add(acc, f32x4_mul(col, ld1(b.as_ptr().add(kk))));
+                kk += 1;
+            }
+            let d = c.as_mut_ptr().add(i);
+            st(d, f32x4_add(ld(d), acc));
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! The GA 36 single-row layout fitted to a read: where its characters'
+//! CTC columns put the plate in the crop (least squares), and the box
+//! fitted to the characters that a plate is read again from.
+
+use crate::locate::Cand;
+use crate::{cnn, debug_on};
+
+/// Where a single-row read puts the plate in its crop: `u = a + b · mm`
+/// (u in 0..1 across the crop, mm from the plate's left edge), fitted by
+/// least squares to the CTC columns of the characters after the province
+/// (the province is the one most often cut off or misread). `None` for a
+/// scale no plate has (the read is not a plate's row of characters).
+pub(crate) fn fit_layout(read: &cnn::Read) -> Option<(f32, f32, &'static [f32])> {
+    fit_centres(&read.centre).map(|(a, b, centres, _)| (a, b, centres))
+}
+
+/// `fit_layout` on the characters' CTC centres, with the mean squared
+/// residual of the fit (in crop widths).
+pub(crate) fn fit_centres(centre: &[f32]) -> Option<(f32, f32, &'static [f32], f32)> {
+    let centres: &'static [f32] = match centre.len() {
+        7 => &CENTRES_7,
+        8 => &CENTRES_8,
+        _ => return None,
+    };
+    let pts: Vec<(f32, f32)> = (1..centre.len())
+        .map(|i| (centres[i], (centre[i] + 0.5) / cnn::T as f32))
+        .collect();
+    let n = pts.len() as f32;
+    let (sx, sy) = pts.iter().fold((0f32, 0f32), |a, p| (a.0 + p.0, a.1 + p.1));
+    let (mx, my) = (sx / n, sy / n);
+    let sxx: f32 = pts.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
+    let sxy: f32 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let b = sxy / sxx.max(1e-6);
+    if !(0.0005..0.004).contains(&b) {
+        if debug_on() {
+            eprintln!("  layout: slope {b} out of range");
+        }
+        return None;
+    }
+    let a = my - b * mx;
+    let res = pts.iter().map(|p| (a + b * p.0 - p.1).powi(2)).sum::<f32>() / n;
+    Some((a, b, centres, res))
+}
+
+/// The candidate box moved and resized onto the plate that a single-row
+/// read found in the crop `c` × (`ew`, `eh`): the plate's width (440 mm,
+/// 480 mm for 8 characters) from the fitted layout, centred on it. Used to
+/// read again when the located box cut a plate's edge off (usually the
+/// province character) or held much more than the plate.
+pub(crate) fn align(c: &Cand, ew: f32, read: &cnn::Read) -> Option<Cand> {
+    let (a, b, centres) = fit_layout(read)?;
+    let plate_mm = if centres.len() == 8 { 480.0 } else { 440.0 };
+    let rw = c.w * ew;
+    let du = (a + b * plate_mm / 2.0 - 0.5) * rw;
+    let (ca, sa) = (c.angle.cos(), c.angle.sin());
+    let mut out = c.clone();
+    out.cx = c.cx + du * ca;
+    out.cy = c.cy + du * sa;
+    out.w = b * plate_mm * rw;
+    Some(out)
+}
+
+/// Glyph centres (mm from the plate's left edge) of single-row layouts.
+pub(crate) const CENTRES_7: [f32; 7] = [38.0, 95.0, 174.5, 231.5, 288.5, 345.5, 402.5];
+
+pub(crate) const CENTRES_8: [f32; 8] = [38.0, 91.0, 183.0, 235.0, 287.0, 339.0, 391.0, 443.0];

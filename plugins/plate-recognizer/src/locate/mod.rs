@@ -1,0 +1,346 @@
+//! Locating: the candidate plates of a photo, as rotated rectangles in
+//! full-resolution coordinates. Owns the working-size copy of the photo
+//! ([`Scene`]), the candidate type ([`Cand`]) and when a looser candidate
+//! is read ([`Fallback`]), deduplication, and zooming into a large
+//! candidate. The masks and their morphology are in `mask`, the colour and
+//! edge candidates in `colour_mask` and `edges`.
+
+mod colour_mask;
+mod edges;
+pub(crate) mod mask;
+
+use crate::Color;
+use crate::colour::color_classes;
+use colour_mask::{color_candidates, textured_candidates};
+use edges::{edge_candidates, vertical_edges};
+use image::RgbImage;
+use mask::Mask;
+
+/// Photos wider than this are downscaled before locating plates.
+pub const WORK_WIDTH: u32 = 640;
+
+/// A located plate candidate: rotated rectangle in full-image coordinates.
+#[derive(Clone, Debug)]
+pub(crate) struct Cand {
+    pub(crate) cx: f32,
+    pub(crate) cy: f32,
+    pub(crate) w: f32,
+    pub(crate) h: f32,
+    pub(crate) angle: f32,
+    pub(crate) color: Option<Color>,
+    /// Rectify by shearing (the crop's vertical stays the image's vertical):
+    /// right for plates tilted by perspective rather than rotated.
+    pub(crate) shear: bool,
+    /// Found by a looser test: when to read it.
+    pub(crate) fallback: Fallback,
+}
+
+/// When a candidate found by a looser test is read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Fallback {
+    /// Always (not a fallback).
+    #[default]
+    No,
+    /// While no read is confident.
+    Unsure,
+    /// While nothing at all was read.
+    Unread,
+}
+
+/// Every candidate plate rectangle (full-resolution coordinates),
+/// deduplicated, most promising first, the fallbacks last.
+pub(crate) fn locate(full: &RgbImage) -> Vec<Cand> {
+    let scene = Scene::new(full);
+    let mut cands = scene.candidates(full, Fallback::No, &[]);
+    for kind in [Fallback::Unsure, Fallback::Unread] {
+        let more = scene.candidates(full, kind, &cands);
+        cands.extend(more);
+    }
+    cands
+}
+
+/// A photo prepared for locating: its working-size copy (at most
+/// `WORK_WIDTH` wide), colour classes and vertical edges. The fallback
+/// candidates are located from it only when the search needs them.
+pub(crate) struct Scene {
+    /// The working-size copy; `None` when the photo is small enough.
+    small: Option<RgbImage>,
+    /// Working size / full size.
+    scale: f32,
+    classes: Vec<u8>,
+    edges: Mask,
+}
+
+impl Scene {
+    pub(crate) fn new(full: &RgbImage) -> Scene {
+        #[cfg(target_arch = "wasm32")]
+        {
+            // SAFETY: see `cnn::mm_fwd` (SIMD128 either validates or the
+            // module does not load).
+            unsafe { Self::new_simd(full) }
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        Self::new_impl(full)
+    }
+
+    /// Compiled with SIMD128 (its helpers are inlined into it).
+    #[cfg(target_arch = "wasm32")]
+    #[target_feature(enable = "simd128")]
+    unsafe fn new_simd(full: &RgbImage) -> Scene {
+        Self::new_impl(full)
+    }
+
+    #[inline(always)]
+    fn new_impl(full: &RgbImage) -> Scene {
+        let (fw, fh) = full.dimensions();
+        let scale = if fw > WORK_WIDTH {
+            WORK_WIDTH as f32 / fw as f32
+        } else {
+            1.0
+        };
+        let small = (scale < 1.0).then(|| {
+            let nh = ((fh as f32 * scale).round() as u32).max(1);
+            resize_box(full, WORK_WIDTH, nh)
+        });
+        let img = small.as_ref().unwrap_or(full);
+        Scene {
+            classes: color_classes(img),
+            edges: vertical_edges(img),
+            small,
+            scale,
+        }
+    }
+
+    /// Candidates of one kind, in full-resolution coordinates, without
+    /// near-duplicates of each other or of `known`; `known` and these
+    /// together are at most `MAX_CANDIDATES`.
+    pub(crate) fn candidates(&self, full: &RgbImage, kind: Fallback, known: &[Cand]) -> Vec<Cand> {
+        #[cfg(target_arch = "wasm32")]
+        {
+            // SAFETY: as in `new`.
+            unsafe { self.candidates_simd(full, kind, known) }
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        self.candidates_impl(full, kind, known)
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[target_feature(enable = "simd128")]
+    unsafe fn candidates_simd(&self, full: &RgbImage, kind: Fallback, known: &[Cand]) -> Vec<Cand> {
+        self.candidates_impl(full, kind, known)
+    }
+
+    #[inline(always)]
+    fn candidates_impl(&self, full: &RgbImage, kind: Fallback, known: &[Cand]) -> Vec<Cand> {
+        let img = self.small.as_ref().unwrap_or(full);
+        let mut cands = Vec::new();
+        match kind {
+            Fallback::No => {
+                for color in [Color::Blue, Color::Yellow, Color::Green] {
+                    color_candidates(img, &self.classes, color, false, &mut cands);
+                }
+                edge_candidates(&self.edges, &mut cands);
+            }
+            // pale or cyan blue: night photos lit by a flash or infrared,
+            // faded plates, a colour cast
+            Fallback::Unsure => color_candidates(img, &self.classes, Color::Blue, true, &mut cands),
+            // plates on a car of their own colour (the loosest test)
+            Fallback::Unread => {
+                let near_edge = self.edges.box_op(2, 1, true);
+                for color in [Color::Blue, Color::Yellow] {
+                    textured_candidates(&near_edge, &self.classes, color, &mut cands);
+                }
+            }
+        }
+        let mut uniq: Vec<Cand> = Vec::new();
+        for mut c in cands {
+            // back to full-resolution coordinates
+            c.cx /= self.scale;
+            c.cy /= self.scale;
+            c.w /= self.scale;
+            c.h /= self.scale;
+            c.fallback = kind;
+            let dup = known.iter().chain(&uniq).any(|u| {
+                (u.cx - c.cx).abs() < 0.15 * u.w
+                    && (u.cy - c.cy).abs() < 0.3 * u.h
+                    && (c.w / u.w.max(1.0)) > 0.87
+                    && (c.w / u.w.max(1.0)) < 1.15
+                    && (u.color == c.color || c.color.is_none())
+            });
+            if !dup {
+                uniq.push(c);
+            }
+        }
+        uniq.truncate(MAX_CANDIDATES.saturating_sub(known.len()));
+        uniq
+    }
+}
+
+/// Candidates located inside a (large) candidate's box, at most 4, each
+/// smaller than it.
+pub(crate) fn zoom(full: &RgbImage, c: &Cand) -> Vec<Cand> {
+    let (fw, fh) = (full.width() as f32, full.height() as f32);
+    let (hw, hh) = (0.6 * c.w.max(c.h), 0.6 * c.w.max(c.h) * 0.6);
+    let x0 = (c.cx - hw).clamp(0.0, fw - 1.0) as u32;
+    let y0 = (c.cy - hh).clamp(0.0, fh - 1.0) as u32;
+    let x1 = (c.cx + hw).clamp(0.0, fw) as u32;
+    let y1 = (c.cy + hh).clamp(0.0, fh) as u32;
+    if x1 < x0 + 48 || y1 < y0 + 16 {
+        return Vec::new();
+    }
+    let sub = image::imageops::crop_imm(full, x0, y0, x1 - x0, y1 - y0).to_image();
+    let mut out = locate(&sub);
+    out.retain(|k| k.w < 0.8 * c.w);
+    out.truncate(4);
+    for k in out.iter_mut() {
+        k.cx += x0 as f32;
+        k.cy += y0 as f32;
+    }
+    out
+}
+
+/// At most this many components of each colour (and of the edge map) are
+/// kept, the largest first.
+pub(crate) const TAKE_N: usize = 16;
+
+/// At most this many (deduplicated) candidates are read.
+pub(crate) const MAX_CANDIDATES: usize = 48;
+
+/// Box-filter downscale (each output pixel averages its source area).
+#[inline(always)]
+pub(crate) fn resize_box(img: &RgbImage, nw: u32, nh: u32) -> RgbImage {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let (nw, nh) = (nw as usize, nh as usize);
+    let raw = img.as_raw();
+    if w == 2 * nw && h == 2 * nh {
+        // exact halving (1280 × 720 → 640 × 360): average 2 × 2 blocks
+        let mut out = vec![0u8; nw * nh * 3];
+        // vertical sums of the row pair, then 2 × 2 blocks, 4 output pixels
+        // per iteration
+        let mut vs = vec![0u16; w * 3];
+        for y in 0..nh {
+            let r0 = &raw[2 * y * w * 3..(2 * y + 1) * w * 3];
+            let r1 = &raw[(2 * y + 1) * w * 3..(2 * y + 2) * w * 3];
+            for (v, (&a, &b)) in vs.iter_mut().zip(r0.iter().zip(r1)) {
+                *v = a as u16 + b as u16;
+            }
+            let o = &mut out[y * nw * 3..(y + 1) * nw * 3];
+            let half = |o: &mut [u8], v: &[u16]| {
+                for k in 0..3 {
+                    o[k] = ((v[k] + v[3 + k] + 2) / 4) as u8;
+                }
+            };
+            let mut o4 = o.chunks_exact_mut(12);
+            let mut v4 = vs.chunks_exact(24);
+            for (o, v) in (&mut o4).zip(&mut v4) {
+                half(&mut o[0..3], &v[0..6]);
+                half(&mut o[3..6], &v[6..12]);
+                half(&mut o[6..9], &v[12..18]);
+                half(&mut o[9..12], &v[18..24]);
+            }
+            for (o, v) in o4
+                .into_remainder()
+                .chunks_exact_mut(3)
+                .zip(v4.remainder().chunks_exact(6))
+            {
+                half(o, v);
+            }
+        }
+        return RgbImage::from_raw(nw as u32, nh as u32, out).expect("buffer size");
+    }
+    let mut out = vec![0u8; nw * nh * 3];
+    let xs: Vec<(usize, usize)> = (0..nw)
+        .map(|x| {
+            let a = x * w / nw;
+            let b = ((x + 1) * w / nw).max(a + 1).min(w);
+            (a, b)
+        })
+        .collect();
+    // per output row: the column sums of its source rows (whole rows at a
+    // time, vectorised), then each output pixel's sum over its columns
+    // (u16 column sums: an output row sums about width / nw source rows of
+    // at most 255 each, at most 17 rows as `decode` admits 10,000 px; a
+    // u16 holds 257)
+    let mut cols = vec![0u16; w * 3];
+    for y in 0..nh {
+        let y0 = y * h / nh;
+        let y1 = ((y + 1) * h / nh).max(y0 + 1).min(h);
+        cols.fill(0);
+        debug_assert!(y1 - y0 <= 257, "u16 column sums overflow");
+        for sy in y0..y1 {
+            let row = &raw[sy * w * 3..(sy + 1) * w * 3];
+            for (c, &v) in cols.iter_mut().zip(row) {
+                *c += v as u16;
+            }
+        }
+        for (x, &(a, b)) in xs.iter().enumerate() {
+            let n = ((b - a) * (y1 - y0)) as u32;
+            let mut sum = [0u32; 3];
+            for px in cols[a * 3..b * 3].chunks_exact(3) {
+                for k in 0..3 {
+                    sum[k] += px[k] as u32;
+                }
+            }
+            for k in 0..3 {
+                out[(y * nw + x) * 3 + k] = ((sum[k] + n / 2) / n) as u8;
+            }
+        }
+    }
+    RgbImage::from_raw(nw as u32, nh as u32, out).expect("buffer size")
+}
+
+/// Principal-axis rectangle of a pixel set.
+pub(crate) fn pca_rect(pix: &[u32], w: usize) -> Cand {
+    let n = pix.len() as f32;
+    let (mut mx, mut my) = (0f32, 0f32);
+    for &i in pix {
+        mx += (i as usize % w) as f32;
+        my += (i as usize / w) as f32;
+    }
+    mx /= n;
+    my /= n;
+    let (mut sxx, mut syy, mut sxy) = (0f32, 0f32, 0f32);
+    for &i in pix {
+        let dx = (i as usize % w) as f32 - mx;
+        let dy = (i as usize / w) as f32 - my;
+        sxx += dx * dx;
+        syy += dy * dy;
+        sxy += dx * dy;
+    }
+    let angle = 0.5 * (2.0 * sxy).atan2(sxx - syy);
+    let (c, s) = (angle.cos(), angle.sin());
+    let (mut u0, mut u1, mut v0, mut v1) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
+    for &i in pix {
+        let dx = (i as usize % w) as f32 - mx;
+        let dy = (i as usize / w) as f32 - my;
+        let u = dx * c + dy * s;
+        let v = -dx * s + dy * c;
+        u0 = u0.min(u);
+        u1 = u1.max(u);
+        v0 = v0.min(v);
+        v1 = v1.max(v);
+    }
+    let uc = (u0 + u1) / 2.0;
+    let vc = (v0 + v1) / 2.0;
+    Cand {
+        cx: mx + uc * c - vc * s,
+        cy: my + uc * s + vc * c,
+        w: u1 - u0 + 1.0,
+        h: v1 - v0 + 1.0,
+        angle,
+        color: None,
+        shear: false,
+        fallback: Fallback::No,
+    }
+}
+
+pub(crate) fn plate_like(c: &Cand, n_px: usize, img_w: usize) -> bool {
+    let aspect = c.w / c.h.max(1.0);
+    let fill = n_px as f32 / (c.w * c.h).max(1.0);
+    c.w >= 28.0
+        && c.h >= 8.0
+        && c.w <= img_w as f32 * 0.9
+        && (1.8..=7.0).contains(&aspect)
+        && fill > 0.4
+        && c.angle.abs() < 0.8
+}

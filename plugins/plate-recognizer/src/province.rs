@@ -1,0 +1,378 @@
+//! The province character of a single-row read: its glyph cut out by the
+//! segmenter and by a window placed with the fitted layout (binarised at
+//! three thresholds inside the plate's extent), classified by the province
+//! CNN (loaded once from `model/province-cnn.bin`), and voted with the
+//! reader's own province probabilities (its training prior divided out).
+
+use crate::colour::color_bit;
+use crate::colour::color_classes;
+use crate::layout::fit_layout;
+use crate::locate::mask::Mask;
+use crate::locate::{Cand, Fallback};
+use crate::read::format::valid_plate;
+use crate::read::{Dist, argmax, model};
+use crate::rectify::{Source, rectify, rectify_window};
+use crate::segment::{ink_grey, otsu, segment};
+use crate::{Color, cnn, debug_on, mlp, pcnn};
+use image::RgbImage;
+use std::sync::OnceLock;
+
+/// The province-glyph classifier, loaded once.
+pub fn province_model() -> Result<&'static pcnn::PNet, String> {
+    static PROVINCE: OnceLock<Result<pcnn::PNet, String>> = OnceLock::new();
+    crate::load_once(&PROVINCE, || {
+        pcnn::PNet::from_bytes(include_bytes!("../model/province-cnn.bin"))
+    })
+}
+
+/// Weight of the province classifier (the province CNN; the name is from
+/// the MLP it replaced) against the sequence reader for the province
+/// character (see `refine_province`).
+pub const PROVINCE_MLP_WEIGHT: f32 = 0.5;
+
+/// Development aid: reads a tight plate crop (the whole image is the plate)
+/// and returns the sequence reader's text and the plate text with the
+/// province refined at each of the given province-classifier weights.
+pub fn diagnose_crop(
+    img: &RgbImage,
+    color: Color,
+    weights: &[f32],
+) -> Option<(String, Vec<String>)> {
+    let net = model().ok()?;
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let c = Cand {
+        cx: w / 2.0,
+        cy: h / 2.0,
+        w: w / 1.08,
+        h: h / 1.2,
+        angle: 0.0,
+        color: Some(color),
+        shear: false,
+        fallback: Fallback::No,
+    };
+    let crop = rectify(img, &c, 1.08, 1.2, cnn::IN_W as u32, cnn::IN_H as u32);
+    let read = net.read_aligned(&cnn::prepare(&crop, false));
+    let text: String = read.text.iter().collect();
+    if !valid_plate(&read.text) {
+        return Some((text, vec![]));
+    }
+    let outs = weights
+        .iter()
+        .map(|&wm| {
+            let mut t = read.text.clone();
+            if let Some(d) = refine_province(
+                Source {
+                    full: img,
+                    c: &c,
+                    ew: 1.08,
+                    eh: 1.2,
+                },
+                &read,
+                color,
+                net,
+                wm,
+            ) {
+                t[0] = argmax(&d).0;
+            }
+            t.into_iter().collect()
+        })
+        .collect();
+    Some((text, outs))
+}
+
+/// Second opinion on the province character of a single-row read: the
+/// glyph is placed from the other characters' CTC columns (least squares on
+/// the GA 36 layout), cut out of the photo at higher resolution, binarised
+/// and classified by the province CNN (trained on EasyPR's real glyph
+/// crops); the answer is the weighted average of both classifiers'
+/// probabilities.
+pub(crate) fn refine_province(
+    src: Source,
+    read: &cnn::Read,
+    color: Color,
+    net: &cnn::Net,
+    w_mlp: f32,
+) -> Option<Dist> {
+    let Source { full, c, .. } = src;
+    let prov_net = province_model().ok()?;
+    // 1. the segmenter's province patch (crop 60 px high, as it was tuned for;
+    // its grid is the 7-character one)
+    let seg_patch = if read.text.len() != 7 {
+        None
+    } else {
+        let aspect = (c.w * 1.06) / (c.h * 1.15).max(1.0);
+        let ow = ((60.0 * aspect).round() as u32).clamp(60, 480);
+        let crop = rectify(full, c, 1.06, 1.15, ow, 60);
+        segment(&crop, color).and_then(|(p, _)| p.into_iter().next())
+    };
+    let classify = |(pw, ph, patch): (usize, usize, Vec<u8>)| {
+        prov_net.predict(&mlp::char_features(&patch, pw, ph)[..pcnn::S * pcnn::S])
+    };
+    let seg = seg_patch.map(classify);
+    // the window's binarisations, averaged
+    let win = window_patch(src, read, color).map(|ps| {
+        let n = ps.len() as f32;
+        let mut sum = vec![0f32; prov_net.classes.len()];
+        for p in ps.into_iter().map(classify) {
+            sum.iter_mut().zip(&p).for_each(|(s, v)| *s += v / n);
+        }
+        sum
+    });
+    let pm: Vec<f32> = match (seg, win) {
+        (Some(s), Some(w)) => s.iter().zip(&w).map(|(a, b)| 0.5 * (a + b)).collect(),
+        (Some(p), None) | (None, Some(p)) => p,
+        (None, None) => return None,
+    };
+    Some(vote(prov_net, net, read, &pm, w_mlp, "seg+window"))
+}
+
+/// The province glyph cut out of the photo where the fitted layout puts it
+/// (tight box), binarised at three thresholds, for the province classifier.
+pub(crate) fn window_patch(
+    src: Source,
+    read: &cnn::Read,
+    color: Color,
+) -> Option<Vec<(usize, usize, Vec<u8>)>> {
+    let Source { full, c, ew, eh } = src;
+    let (a, b, centres) = fit_layout(read)?;
+    let dbg = debug_on();
+    let uc = a + b * centres[0];
+    let gw = b * 45.0;
+    let u0 = uc - 0.8 * gw;
+    let u1 = uc + b * (centres[1] - centres[0]) + 0.8 * gw;
+    let oh = 64u32;
+    let px_w = (u1 - u0) * c.w * ew;
+    let px_h = c.h * eh;
+    let ow = ((oh as f32 * px_w / px_h.max(1.0)).round() as u32).clamp(16, 240);
+    let win = rectify_window(full, c, ew, eh, [u0, u1, 0.0, 1.0], ow, oh);
+    let (w, h) = (ow as usize, oh as usize);
+    let g = ink_grey(&win, color);
+    // columns left of the plate (no background colour in them: its frame,
+    // the car) are no glyph, however bright
+    let (edge, top, bottom) = plate_extent(&win, color);
+    let mut hist = [0u32; 256];
+    for y in top..bottom {
+        for x in edge..w {
+            hist[g[y * w + x] as usize] += 1;
+        }
+    }
+    let t = otsu(&hist);
+    if debug_on() {
+        eprintln!(
+            "  province window {w}x{h}: plate from x {edge}, rows {top}..{bottom}, threshold {t}"
+        );
+    }
+    let bin = Mask {
+        w,
+        h,
+        d: g.iter()
+            .enumerate()
+            .map(|(i, &v)| (v > t && i % w >= edge) as u8)
+            .collect(),
+    };
+    let to_x = |u: f32| (((u - u0) / (u1 - u0)) * w as f32).clamp(0.0, w as f32 - 1.0) as usize;
+    // ink per column and per row (in the letter's slot)
+    let col_ink: Vec<usize> = (0..w)
+        .map(|x| {
+            (h / 8..h - h / 8)
+                .filter(|&y| bin.d[y * w + x] != 0)
+                .count()
+        })
+        .collect();
+    let lc = uc + b * (centres[1] - centres[0]);
+    let (lx0, lx1) = (to_x(lc - 0.45 * gw), to_x(lc + 0.45 * gw));
+    // (rows inked across most of the window are the plate's frame, not the
+    // letter: a frame touching the letter would stretch its rows)
+    let row_ink: Vec<usize> = (0..h)
+        .map(|y| {
+            let row = &bin.d[y * w..(y + 1) * w];
+            if row.iter().filter(|&&v| v != 0).count() * 4 > w * 3 {
+                0
+            } else {
+                row[lx0..=lx1].iter().filter(|&&v| v != 0).count()
+            }
+        })
+        .collect();
+    // the letter's rows: the longest run of rows with ink (gaps of 1 allowed)
+    let (mut best, mut cur_start, mut gap) = ((0usize, 0usize), None::<usize>, 0usize);
+    for y in 0..=h {
+        let on = y < h && row_ink[y] > 0;
+        match (on, cur_start) {
+            (true, None) => {
+                cur_start = Some(y);
+                gap = 0;
+            }
+            (true, Some(_)) => gap = 0,
+            (false, Some(st)) => {
+                gap += 1;
+                if gap > 1 || y == h {
+                    let end = y - gap;
+                    if end + 1 - st > best.1 + 1 - best.0 || best == (0, 0) {
+                        best = (st, end);
+                    }
+                    cur_start = None;
+                }
+            }
+            _ => {}
+        }
+    }
+    let (by0, by1) = best;
+    if by1 < by0 + h / 4 {
+        if dbg {
+            eprintln!("  province: no letter rows");
+        }
+        return None;
+    }
+    // glyph columns: the emptiest column on each side of the estimate, of
+    // several equally empty ones the nearest to the glyph (not the far side
+    // of the plate's frame line, or of the plate's edge)
+    let x0 = to_x(uc - 0.95 * gw).max(edge);
+    let x1 = to_x(uc - 0.35 * gw).max(x0);
+    let px0 = (x0..=x1).rev().min_by_key(|&x| col_ink[x]).unwrap_or(x0);
+    let x0 = to_x(uc + 0.35 * gw);
+    let px1 = (x0..=to_x(lc - 0.35 * gw).max(x0))
+        .min_by_key(|&x| col_ink[x])
+        .unwrap_or(x0);
+    if px1 <= px0 + 2 {
+        return None;
+    }
+    let (pw, ph) = (px1 - px0 + 1, by1 - by0 + 1);
+    // the glyph's box binarised at Otsu's threshold and at two neighbours:
+    // strokes of a small glyph merge or break with a few grey levels
+    let patches: Vec<(usize, usize, Vec<u8>)> = [
+        t,
+        t.saturating_sub(THRESHOLD_STEP),
+        t.saturating_add(THRESHOLD_STEP),
+    ]
+    .into_iter()
+    .map(|tt| {
+        let px = (0..ph)
+            .flat_map(|yy| (0..pw).map(move |xx| (yy, xx)))
+            .map(|(yy, xx)| {
+                if g[(by0 + yy) * w + px0 + xx] > tt {
+                    255
+                } else {
+                    0
+                }
+            })
+            .collect();
+        (pw, ph, px)
+    })
+    .collect();
+    let patch = &patches[0].2;
+    if debug_on() {
+        if let Some(d) = std::env::var("PLATE_DEBUG")
+            .ok()
+            .filter(|d| std::path::Path::new(d).is_dir())
+        {
+            let _ = win.save(format!("{d}/prov_win_{}.png", c.cx as u32));
+            if let Some(im) = image::GrayImage::from_raw(pw as u32, ph as u32, patch.clone()) {
+                let _ = im.save(format!("{d}/prov_patch_{}.png", c.cx as u32));
+            }
+        }
+    }
+    Some(patches)
+}
+
+/// Where the plate is in a window (rectified, the plate's left part):
+/// its first column, the first in which at least a quarter of the middle
+/// rows have the plate's background colour, and the rows (first, last + 1)
+/// in which at least a quarter of the columns from there have it. The
+/// frame, the car body and the road around a plate are no glyph, however
+/// bright. The whole window for plates without a colour (white, black)
+/// or when no such columns and rows are found.
+pub(crate) fn plate_extent(win: &RgbImage, color: Color) -> (usize, usize, usize) {
+    let (w, h) = (win.width() as usize, win.height() as usize);
+    let whole = (0, h / 6, h - h / 6);
+    let bits = match color {
+        Color::Blue => color_bit(Color::Blue, false) | color_bit(Color::Blue, true),
+        Color::Yellow | Color::Green => color_bit(color, false),
+        _ => return whole,
+    };
+    let classes = color_classes(win);
+    let bg = |x: usize, y: usize| classes[y * w + x] & bits != 0;
+    let rows = h / 4..h - h / 4;
+    let n = rows.len();
+    let Some(edge) = (0..w / 3).find(|&x| rows.clone().filter(|&y| bg(x, y)).count() * 4 >= n)
+    else {
+        return whole;
+    };
+    let plate_row = |y: &usize| (edge..w).filter(|&x| bg(x, *y)).count() * 4 >= w - edge;
+    match ((0..h).find(plate_row), (0..h).rev().find(plate_row)) {
+        (Some(top), Some(last)) if last >= top + h / 4 => (edge, top, last + 1),
+        _ => (edge, whole.1, whole.2),
+    }
+}
+
+/// Share of the reader's training samples that are real LPRNet crops
+/// (`train.rs`; the others are synthetic plates with uniform provinces).
+pub const READER_REAL_SHARE: f32 = 0.25;
+
+/// Share of those real crops that keep their own province glyph (nearly
+/// all 皖); the others get a random province's glyph pasted in.
+pub const READER_KEEP_PROVINCE: f32 = 0.1;
+
+/// How much more often the reader saw 皖 than another province in
+/// training: (synthetic + swapped + kept 皖) / (synthetic + swapped), with
+/// 31 provinces; 1.79.
+pub(crate) const READER_WAN_PRIOR: f32 = {
+    let n = PROVINCE_COUNT as f32;
+    let other =
+        (1.0 - READER_REAL_SHARE) / n + READER_REAL_SHARE * (1.0 - READER_KEEP_PROVINCE) / n;
+    (other + READER_REAL_SHARE * READER_KEEP_PROVINCE) / other
+};
+
+/// The number of province characters (`PROVINCES`).
+pub(crate) const PROVINCE_COUNT: usize = 31;
+
+/// Grey levels between the thresholds of `window_patch`'s binarisations.
+pub(crate) const THRESHOLD_STEP: u8 = 12;
+
+/// The province: weighted average of the province CNN's probabilities and the
+/// reader's (province classes at the province's peak column, renormalised).
+pub(crate) fn vote(
+    prov_net: &pcnn::PNet,
+    net: &cnn::Net,
+    read: &cnn::Read,
+    pm: &[f32],
+    w_mlp: f32,
+    how: &str,
+) -> Dist {
+    let t0 = read.cols[0];
+    let mut pc: Vec<f32> = prov_net
+        .classes
+        .iter()
+        .map(|ch| {
+            net.classes
+                .iter()
+                .position(|k| k == ch)
+                .map(|k| read.probs[k * cnn::T + t0])
+                .unwrap_or(0.0)
+        })
+        .collect();
+    // the reader saw 皖 more often than any other province in training
+    // (the real crops it kept unswapped): divide that prior out
+    if let Some(k) = prov_net.classes.iter().position(|&ch| ch == '皖') {
+        pc[k] /= READER_WAN_PRIOR;
+    }
+    let s: f32 = pc.iter().sum();
+    pc.iter_mut().for_each(|v| *v /= s.max(1e-9));
+    let d: Dist = pm
+        .iter()
+        .zip(&pc)
+        .zip(&prov_net.classes)
+        .map(|((a, b), &ch)| (ch, w_mlp * a + (1.0 - w_mlp) * b))
+        .collect();
+    if debug_on() {
+        let (bc, bp) = argmax(&d);
+        let (mi, mp) = pm
+            .iter()
+            .enumerate()
+            .fold((0, 0f32), |a, (i, &p)| if p > a.1 { (i, p) } else { a });
+        eprintln!(
+            "  province ({how}): mlp {} {mp:.2}, reader {} -> {} {bp:.2}",
+            prov_net.classes[mi], read.text[0], bc
+        );
+    }
+    d
+}

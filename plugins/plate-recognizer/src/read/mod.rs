@@ -1,0 +1,190 @@
+//! Reading a candidate: the sequence reader (loaded once from
+//! `model/reader.bin`) on the rectified crop (single row, and double row
+//! for yellow and white plates that may be one), the format mended
+//! (`format`), the province checked (`crate::province`), the read's
+//! confidence and its per-position character distributions for the vote.
+
+pub(crate) mod format;
+
+use crate::colour::plate_color;
+use crate::layout::align;
+use crate::locate::Cand;
+use crate::province::{PROVINCE_MLP_WEIGHT, refine_province};
+use crate::rectify::{Source, rectify};
+use crate::{Color, Recognition, cnn, debug_on};
+use format::{fits, fix_format, valid_at};
+use image::RgbImage;
+use std::sync::OnceLock;
+
+/// The plate reader, loaded once.
+pub fn model() -> Result<&'static cnn::Net, String> {
+    static MODEL: OnceLock<Result<cnn::Net, String>> = OnceLock::new();
+    crate::load_once(&MODEL, || {
+        cnn::Net::from_bytes(include_bytes!("../../model/reader.bin"))
+    })
+}
+
+/// Reads of one candidate: single row, and for plates that may be double
+/// row (yellow or white, aspect below 2.6) the two-row reading too.
+pub(crate) fn read_candidate(
+    full: &RgbImage,
+    c: &Cand,
+    net: &cnn::Net,
+    pass: usize,
+    promise: &mut usize,
+) -> Vec<Reading> {
+    let mut out = Vec::new();
+    let aspect = c.w / c.h.max(1.0);
+    // crops to read: (candidate, width factor, height factor)
+    let mut variants: Vec<(Cand, f32, f32)> = Vec::new();
+    if pass == 0 {
+        variants.push((c.clone(), 1.08, 1.2));
+    } else {
+        variants.push((c.clone(), 1.3, 1.45));
+        variants.push((c.clone(), 1.6, 1.3));
+        if c.angle.abs() > 0.1 {
+            // tilted by perspective: shear instead of rotating; the box
+            // height along the vertical is h / cos(angle)
+            let mut sh = c.clone();
+            sh.shear = true;
+            sh.h = c.h / c.angle.cos().abs().max(0.3);
+            variants.push((sh, 1.1, 1.25));
+        }
+        if aspect < 2.6 {
+            // too short for a single-row plate: widen to the plate's aspect
+            let mut w = c.clone();
+            w.w = c.h * 3.2;
+            variants.push((w, 1.1, 1.25));
+        }
+    }
+    for (c, ew, eh) in &variants {
+        let crop = rectify(full, c, *ew, *eh, cnn::IN_W as u32, cnn::IN_H as u32);
+        let color = match c.color {
+            Some(col) => col,
+            None => plate_color(&crop),
+        };
+        let src = Source {
+            full,
+            c,
+            ew: *ew,
+            eh: *eh,
+        };
+        if let Some(r) = read_prepared(net, &cnn::prepare(&crop, false), color, src, true, promise)
+        {
+            out.push(r);
+        }
+        if pass == 0 && aspect < 2.6 && matches!(color, Color::Yellow | Color::White) {
+            let crop2 = rectify(full, c, 1.06, 1.1, cnn::IN_W as u32, 64);
+            let src = Source {
+                ew: 1.06,
+                eh: 1.1,
+                ..src
+            };
+            let x = cnn::prepare(&crop2, true);
+            if let Some(r) = read_prepared(net, &x, color, src, false, promise) {
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+/// A valid read of the prepared crop `x` cut out as `src` says
+/// (single-row reads are also aligned and get the province check).
+pub(crate) fn read_prepared(
+    net: &cnn::Net,
+    x: &[f32],
+    color: Color,
+    src: Source,
+    single_row: bool,
+    promise: &mut usize,
+) -> Option<Reading> {
+    let mut read = net.read_aligned(x);
+    *promise = (*promise).max(read.conf.iter().filter(|&&p| p >= 0.5).count());
+    if !fits(&read.text, color) {
+        let len = if color == Color::Green { 8 } else { 7 };
+        if let Some(r) = fix_format(&read, &net.classes, len) {
+            if debug_on() {
+                eprintln!(
+                    "  format: {} -> {}",
+                    read.text.iter().collect::<String>(),
+                    r.text.iter().collect::<String>()
+                );
+            }
+            read = r;
+        }
+    }
+    let (mut text, mut probs) = (read.text.clone(), read.conf.clone());
+    if debug_on() {
+        eprintln!(
+            "  raw read {} {:?} {:?}",
+            text.iter().collect::<String>(),
+            color,
+            probs
+        );
+    }
+    if !fits(&text, color) {
+        return None;
+    }
+    let conf = |p: &[f32]| {
+        let mean = p.iter().sum::<f32>() / p.len() as f32;
+        let min = p.iter().copied().fold(1f32, f32::min);
+        0.7 * mean + 0.3 * min
+    };
+    let reader_conf = conf(&probs);
+    // per position: the reader's distribution at the character's column
+    let nc = net.classes.len();
+    let mut dists: Vec<Dist> = (0..text.len())
+        .map(|i| {
+            (1..nc)
+                .map(|k| (net.classes[k], read.probs[k * cnn::T + read.cols[i]]))
+                .filter(|&(ch, p)| p > 0.005 && valid_at(i, ch))
+                .collect()
+        })
+        .collect();
+    let mut aligned = None;
+    if single_row {
+        aligned = align(src.c, src.ew, &read);
+        if let Some(d) = refine_province(src, &read, color, net, PROVINCE_MLP_WEIGHT) {
+            (text[0], probs[0]) = argmax(&d);
+            dists[0] = d;
+        }
+    }
+    let color = if text.len() == 8 { Color::Green } else { color };
+    Some(Reading {
+        rec: Recognition {
+            plate: text.into_iter().collect(),
+            color,
+            confidence: conf(&probs),
+        },
+        reader_conf,
+        at: aligned.clone().unwrap_or_else(|| src.c.clone()),
+        aligned,
+        dists,
+    })
+}
+
+/// One valid read of a crop.
+pub(crate) struct Reading {
+    pub(crate) rec: Recognition,
+    /// The reader's own confidence (before the province vote).
+    pub(crate) reader_conf: f32,
+    /// Single-row reads: the box fitted to the characters read (`align`).
+    pub(crate) aligned: Option<Cand>,
+    /// Where the plate read is in the photo: the fitted box, or the
+    /// candidate the crop was cut from.
+    pub(crate) at: Cand,
+    /// Per position: the probability of each character there.
+    pub(crate) dists: Vec<Dist>,
+}
+
+/// A probability distribution over characters (those with p > 0).
+pub(crate) type Dist = Vec<(char, f32)>;
+
+/// The most probable character of a distribution.
+pub(crate) fn argmax(d: &[(char, f32)]) -> (char, f32) {
+    d.iter()
+        .copied()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap_or(('?', 0.0))
+}

@@ -1,0 +1,89 @@
+//! Rectifying: a candidate's rotated (or sheared) rectangle, or a window
+//! of it, cut out of the full-resolution photo by bilinear interpolation.
+
+use crate::locate::Cand;
+use image::RgbImage;
+
+/// Where a crop of a candidate comes from: the photo, the candidate and
+/// the margins (width and height factors) it was cut out with.
+#[derive(Clone, Copy)]
+pub(crate) struct Source<'a> {
+    pub(crate) full: &'a RgbImage,
+    pub(crate) c: &'a Cand,
+    pub(crate) ew: f32,
+    pub(crate) eh: f32,
+}
+
+pub(crate) fn rectify(
+    full: &RgbImage,
+    c: &Cand,
+    exp_w: f32,
+    exp_h: f32,
+    ow: u32,
+    oh: u32,
+) -> RgbImage {
+    rectify_window(full, c, exp_w, exp_h, [0.0, 1.0, 0.0, 1.0], ow, oh)
+}
+
+/// Like `rectify`, for the window [u0, u1] × [v0, v1] of the crop
+/// (normalised crop coordinates).
+pub(crate) fn rectify_window(
+    full: &RgbImage,
+    c: &Cand,
+    exp_w: f32,
+    exp_h: f32,
+    win: [f32; 4],
+    ow: u32,
+    oh: u32,
+) -> RgbImage {
+    let rw = c.w * exp_w;
+    let rh = c.h * exp_h;
+    let (fw, fh) = (full.width() as f32, full.height() as f32);
+    let (ca, sa) = (c.angle.cos(), c.angle.sin());
+    let mut out = RgbImage::new(ow, oh);
+    let raw = full.as_raw();
+    let stride = full.width() as usize * 3;
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let u = (win[0] + (ox as f32 + 0.5) / ow as f32 * (win[1] - win[0]) - 0.5) * rw;
+            let v = (win[2] + (oy as f32 + 0.5) / oh as f32 * (win[3] - win[2]) - 0.5) * rh;
+            let (x, y) = if c.shear {
+                (c.cx + u * ca, c.cy + u * sa + v)
+            } else {
+                (c.cx + u * ca - v * sa, c.cy + u * sa + v * ca)
+            };
+            let x = (x - 0.5).clamp(0.0, fw - 1.001);
+            let y = (y - 0.5).clamp(0.0, fh - 1.001);
+            // (x, y ≥ 0: truncation is floor, and a signed conversion is
+            // cheaper than an unsigned one in wasm32)
+            let (x0, y0) = (x as i32 as usize, y as i32 as usize);
+            let (ax, ay) = (x - x0 as f32, y - y0 as f32);
+            let x1 = (x0 + 1).min(full.width() as usize - 1);
+            let y1 = (y0 + 1).min(full.height() as usize - 1);
+            let mut px = [0u8; 3];
+            for k in 0..3 {
+                let p00 = raw[y0 * stride + x0 * 3 + k] as f32;
+                let p10 = raw[y0 * stride + x1 * 3 + k] as f32;
+                let p01 = raw[y1 * stride + x0 * 3 + k] as f32;
+                let p11 = raw[y1 * stride + x1 * 3 + k] as f32;
+                let v = p00 * (1.0 - ax) * (1.0 - ay)
+                    + p10 * ax * (1.0 - ay)
+                    + p01 * (1.0 - ax) * ay
+                    + p11 * ax * ay;
+                px[k] = round_u8(v);
+            }
+            out.put_pixel(ox, oy, image::Rgb(px));
+        }
+    }
+    out
+}
+
+/// `v.round().clamp(0.0, 255.0) as u8` without the call to `roundf` that
+/// `round` is in wasm32, and with a signed conversion: `v - trunc(v)` is
+/// exact; out of [-1, 256] (and NaN) both give the same as at its ends.
+#[inline(always)]
+pub(crate) fn round_u8(v: f32) -> u8 {
+    let v = v.clamp(-1.0, 256.0);
+    let t = v.trunc();
+    ((t as i32) + ((v - t >= 0.5) as i32)).clamp(0, 255) as u8
+}

@@ -1,0 +1,324 @@
+//! Tests of the pipeline's rooms on synthetic data (the photos in
+//! `tests/fixtures/` and crops made here).
+
+use crate::colour::plate_color;
+use crate::layout::{CENTRES_7, align};
+use crate::locate::{Cand, Fallback, locate};
+use crate::province::*;
+use crate::read::format::*;
+use crate::read::*;
+use crate::rectify::rectify;
+use crate::search::*;
+use crate::*;
+use image::RgbImage;
+
+fn reading(text: &str, probs: &[f32]) -> Reading {
+    let conf = probs.iter().sum::<f32>() / probs.len() as f32;
+    Reading {
+        rec: Recognition {
+            plate: text.into(),
+            color: Color::Blue,
+            confidence: conf,
+        },
+        reader_conf: conf,
+        aligned: None,
+        at: plate_box(500.0, 120.0),
+        dists: text
+            .chars()
+            .zip(probs)
+            .map(|(c, &p)| vec![(c, p)])
+            .collect(),
+    }
+}
+
+/// A read of `text` at the given CTC centres (columns), each character
+/// with probability 0.9 at its column; `alt` adds (column, class, p).
+fn read_at(classes: &[char], text: &str, centre: &[f32], alt: &[(usize, char, f32)]) -> cnn::Read {
+    let text: Vec<char> = text.chars().collect();
+    let cols: Vec<usize> = centre.iter().map(|&c| c.round() as usize).collect();
+    let mut probs = vec![0f32; classes.len() * cnn::T];
+    let k = |ch: char| classes.iter().position(|&c| c == ch).unwrap();
+    for t in 0..cnn::T {
+        probs[t] = 1.0;
+    }
+    for (&ch, &t) in text.iter().zip(&cols) {
+        (probs[t], probs[k(ch) * cnn::T + t]) = (0.1, 0.9);
+    }
+    for &(t, ch, p) in alt {
+        probs[k(ch) * cnn::T + t] = p;
+    }
+    cnn::Read {
+        conf: vec![0.9; text.len()],
+        text,
+        cols,
+        centre: centre.to_vec(),
+        probs,
+    }
+}
+
+/// The plate's extent in a province window: from the first column with
+/// the plate's colour, over the rows that have it; the whole window for
+/// a colourless plate.
+#[test]
+fn province_window_starts_at_the_plate() {
+    // 40 × 64: a light grey car body (x < 6), then the blue plate
+    // between rows 10 and 53, with a white frame line at x = 8 and a
+    // white glyph stroke at x = 16..20; grey above and below
+    let win = RgbImage::from_fn(40, 64, |x, y| {
+        if x < 6 || !(10..54).contains(&y) {
+            image::Rgb([200, 200, 200])
+        } else if x == 8 || (16..20).contains(&x) {
+            image::Rgb([240, 240, 240])
+        } else {
+            image::Rgb([20, 60, 170])
+        }
+    });
+    assert_eq!(plate_extent(&win, Color::Blue), (6, 10, 54));
+    // the same window for a white plate: nothing to go by
+    assert_eq!(plate_extent(&win, Color::White), (0, 64 / 6, 64 - 64 / 6));
+    // no blue anywhere: the whole window
+    let grey = RgbImage::from_pixel(40, 64, image::Rgb([200, 200, 200]));
+    assert_eq!(plate_extent(&grey, Color::Blue), (0, 64 / 6, 64 - 64 / 6));
+}
+
+/// The 皖 prior follows from the training mix (1.79) and the province list.
+#[test]
+fn reader_wan_prior_is_the_training_mix() {
+    assert_eq!(PROVINCES.chars().count(), PROVINCE_COUNT);
+    assert!(
+        (READER_WAN_PRIOR - 1.795).abs() < 0.001,
+        "{READER_WAN_PRIOR}"
+    );
+}
+
+#[test]
+fn reads_are_mended_to_the_plate_format() {
+    let classes: Vec<char> = "_0123456789ABDEQX皖粤".chars().collect();
+    let s = |r: Option<cnn::Read>| r.map(|r| r.text.into_iter().collect::<String>());
+    // columns of a 7-character plate (u = 0.02 + 0.002 mm across the crop)
+    let at: Vec<f32> = CENTRES_7
+        .iter()
+        .map(|mm| (0.02 + 0.002 * mm) * cnn::T as f32 - 0.5)
+        .collect();
+    // a digit where the letter goes: the most probable letter there
+    let r = read_at(
+        &classes,
+        "粤012345",
+        &at,
+        &[(at[1] as usize, 'Q', 0.3), (at[1] as usize, 'D', 0.2)],
+    );
+    assert_eq!(s(fix_format(&r, &classes, 7)).as_deref(), Some("粤Q12345"));
+    // ... but not one the reader hardly considered
+    let r = read_at(&classes, "粤012345", &at, &[(at[1] as usize, 'Q', 0.01)]);
+    assert_eq!(s(fix_format(&r, &classes, 7)), None);
+    // two characters out of place are not one slip
+    let r = read_at(&classes, "粤01234粤", &at, &[(at[1] as usize, 'Q', 0.3)]);
+    assert_eq!(s(fix_format(&r, &classes, 7)), None);
+    // one too many: the character off the layout goes (here the second
+    // half of a province glyph, read as E), not the one that leaves the
+    // format valid but a gap in the row (X or 4)
+    let mut extra = at.clone();
+    extra.insert(1, 0.5 * (at[0] + at[1]));
+    let r = read_at(&classes, "皖EX30479", &extra, &[]);
+    assert_eq!(s(fix_format(&r, &classes, 7)).as_deref(), Some("皖X30479"));
+    // a trailing 1 from the frame's edge
+    let mut edge = at.clone();
+    edge.push(at[6] + 2.0);
+    let r = read_at(&classes, "粤AB12331", &edge, &[]);
+    assert_eq!(s(fix_format(&r, &classes, 7)).as_deref(), Some("粤AB1233"));
+    // two too many: no
+    let mut two = extra.clone();
+    two.push(at[6] + 2.0);
+    let r = read_at(&classes, "皖EX304791", &two, &[]);
+    assert_eq!(s(fix_format(&r, &classes, 7)), None);
+}
+
+/// A plate's box in a photo: centred at (`cx`, 300), `w` wide.
+fn plate_box(cx: f32, w: f32) -> Cand {
+    Cand {
+        cx,
+        cy: 300.0,
+        w,
+        h: w / 3.2,
+        angle: 0.0,
+        color: Some(Color::Blue),
+        shear: false,
+        fallback: Fallback::No,
+    }
+}
+
+/// The answer is the most confident read with each character voted on
+/// by the reads of the same plate; reads of another plate do not vote.
+#[test]
+fn reads_of_one_plate_vote_per_character() {
+    let mut st = Search::default();
+    for (text, probs) in [
+        ("粤AL62T2", [0.9, 1.0, 1.0, 1.0, 1.0, 0.55, 1.0]),
+        ("粤AL6212", [0.9, 1.0, 1.0, 1.0, 1.0, 0.5, 0.9]),
+        ("粤AL6212", [0.8, 1.0, 1.0, 0.9, 1.0, 0.6, 0.9]),
+        // another plate of the photo, same length: too different to vote
+        ("京N11111", [0.1; 7]),
+        ("京N11111", [0.1; 7]),
+    ] {
+        st.consider(reading(text, &probs), text);
+    }
+    assert!((st.best_conf() - 0.9214).abs() < 1e-3);
+    let r = st.answer(1000.0).unwrap();
+    assert_eq!(r.plate, "粤AL6212");
+    assert!(
+        (r.confidence - 0.9214).abs() < 1e-3,
+        "the top read's confidence"
+    );
+    // one read: itself
+    let mut st = Search::default();
+    st.consider(reading("粤AL62T2", &[0.9; 7]), "a");
+    assert_eq!(st.answer(1000.0).unwrap().plate, "粤AL62T2");
+    assert!(Search::default().answer(1000.0).is_none());
+    // whole distributions vote: the runner-up of each read counts
+    let mut st = Search::default();
+    let mut a = reading("粤Q18632", &[0.51, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
+    a.dists[0] = vec![('粤', 0.51), ('皖', 0.45)];
+    let mut b = reading("皖Q18632", &[0.44, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
+    b.dists[0] = vec![('皖', 0.44), ('粤', 0.02)];
+    st.consider(a, "a");
+    st.consider(b, "b");
+    assert_eq!(st.answer(1000.0).unwrap().plate, "皖Q18632");
+}
+
+/// The synthetic photo of a blue plate, 京N62847 (`tests/fixtures`).
+fn blue_photo() -> RgbImage {
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/blue-京N62847.jpg"
+    ))
+    .unwrap();
+    decode(&bytes).unwrap()
+}
+
+/// The candidate its blue colour finds in a photo.
+fn blue_candidate(img: &RgbImage) -> Cand {
+    locate(img)
+        .into_iter()
+        .find(|c| c.color == Some(Color::Blue))
+        .expect("the plate is found by its colour")
+}
+
+/// The main plate: the widest contender, its width discounted towards the
+/// photo's side edges; contenders are the reads within `MAIN_MARGIN` of
+/// the most confident one.
+#[test]
+fn the_main_plate_is_the_near_central_one() {
+    let main = |plates: &[(f32, f32, f32)]| {
+        let mut st = Search::default();
+        for &(cx, w, conf) in plates {
+            let mut rd = reading("京A12345", &[conf; 7]);
+            rd.at = plate_box(cx, w);
+            st.consider(rd, "");
+        }
+        let at: Vec<Cand> = plates.iter().map(|&(cx, w, _)| plate_box(cx, w)).collect();
+        let at: Vec<&Cand> = at.iter().collect();
+        let floor = MIN_CONFIDENCE.max(st.best_conf() - MAIN_MARGIN);
+        main_plate(
+            &at,
+            (0..plates.len()).filter(|&i| plates[i].2 >= floor),
+            1000.0,
+        )
+    };
+    // the wider plate, though less confident
+    assert_eq!(main(&[(500.0, 100.0, 0.99), (450.0, 150.0, 0.9)]), Some(1));
+    // a wider plate at the edge counts half its width
+    assert_eq!(main(&[(40.0, 180.0, 0.99), (520.0, 120.0, 0.9)]), Some(1));
+    assert_eq!(main(&[(40.0, 260.0, 0.99), (520.0, 120.0, 0.9)]), Some(0));
+    // much less confident than the best read: a texture, no contender
+    assert_eq!(main(&[(500.0, 100.0, 0.99), (450.0, 300.0, 0.7)]), Some(0));
+    assert_eq!(main(&[(500.0, 100.0, 0.4)]), None);
+}
+
+/// A box that holds more than the plate (40 % too wide, off-centre) is
+/// fitted back onto the plate from the characters it reads.
+#[test]
+fn a_loose_box_is_fitted_to_the_characters() {
+    let img = blue_photo();
+    let net = model().unwrap();
+    let plate = blue_candidate(&img);
+    let mut loose = plate.clone();
+    loose.w *= 1.4;
+    loose.cx += 0.12 * plate.w;
+    let crop = rectify(&img, &loose, 1.08, 1.2, cnn::IN_W as u32, cnn::IN_H as u32);
+    let read = net.read_aligned(&cnn::prepare(&crop, false));
+    // (the reader alone is weak on provinces; the layout fit ignores it)
+    assert_eq!(read.text[1..].iter().collect::<String>(), "N62847");
+    let fitted = align(&loose, 1.08, &read).expect("a 7-character row fits");
+    assert!(
+        (fitted.w / plate.w - 1.0).abs() < 0.1 && (fitted.cx - plate.cx).abs() < 0.05 * plate.w,
+        "fitted {fitted:?}, plate {plate:?}"
+    );
+    // a read that is not a row of 7 or 8 characters fits nothing
+    let mut short = read;
+    short.text.truncate(5);
+    short.centre.truncate(5);
+    assert!(align(&loose, 1.08, &short).is_none());
+}
+
+/// A crop of `bg` with vertical strokes of `ink` (a third of the area).
+fn plate_crop(bg: [u8; 3], ink: [u8; 3]) -> RgbImage {
+    RgbImage::from_fn(128, 32, |x, y| {
+        let stroke = (8..24).contains(&y) && x % 12 < 4;
+        image::Rgb(if stroke { ink } else { bg })
+    })
+}
+
+/// Light ink on a dark background is black only when the background
+/// has (almost) no colour; a blue plate at night, dark and tinted by
+/// the light, stays blue.
+#[test]
+fn dark_plates_are_blue_unless_colourless() {
+    for bg in [[30, 22, 48], [46, 34, 36], [8, 12, 24], [24, 40, 110]] {
+        assert_eq!(
+            plate_color(&plate_crop(bg, [200, 200, 210])),
+            Color::Blue,
+            "{bg:?}"
+        );
+    }
+    for bg in [[18, 18, 20], [40, 42, 44]] {
+        assert_eq!(
+            plate_color(&plate_crop(bg, [230, 230, 230])),
+            Color::Black,
+            "{bg:?}"
+        );
+    }
+}
+
+/// A faded plate at night (flash-lit, washed-out colours: the plate's
+/// blue keeps a saturation of about 0.15) is located by the pale-blue
+/// mask, where the plain blue mask no longer sees it; the photo still
+/// reads as the plate.
+#[test]
+fn pale_blue_plate_is_located() {
+    let img = blue_photo();
+    let pale = RgbImage::from_fn(img.width(), img.height(), |x, y| {
+        let p = img.get_pixel(x, y).0.map(f32::from);
+        let grey = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
+        // an eighth of the colour left, washed out by a flash (the
+        // plate's blue [1, 27, 122] becomes [86, 89, 101])
+        image::Rgb([0, 1, 2].map(|k| (grey + 56.0 + 0.12 * (p[k] - grey)).clamp(0.0, 255.0) as u8))
+    });
+    let plain = |cands: &[Cand]| {
+        cands
+            .iter()
+            .filter(|c| c.color == Some(Color::Blue) && c.fallback == Fallback::No)
+            .count()
+    };
+    let plate = blue_candidate(&img);
+    let located = locate(&pale);
+    assert_eq!(plain(&located), 0, "plain blue mask: {located:?}");
+    assert!(
+        located.iter().any(|c| c.fallback == Fallback::Unsure
+            && c.color == Some(Color::Blue)
+            && (c.cx - plate.cx).abs() < 0.2 * plate.w
+            && (c.cy - plate.cy).abs() < 0.5 * plate.h),
+        "pale mask: {located:?}, plate {plate:?}"
+    );
+    let r = recognize_rgb(&pale, model().unwrap()).expect("read");
+    assert_eq!((r.plate.as_str(), r.color), ("京N62847", Color::Blue));
+}
