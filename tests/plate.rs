@@ -145,6 +145,7 @@ variant_tests!(wasm => WASM, native => NATIVE; [
     tokens_of_the_original_server_log_in_and_minted_ones_pass_its_check,
     a_failed_login_may_be_retried_until_the_deadline,
     colour_names_in_chinese,
+    main_plate_large_photo_and_no_plate_over_the_protocol,
 ]);
 
 /// Two plugins of the real component (or its native build), each with its
@@ -619,4 +620,46 @@ fn wss_on_any_path() {
     let tcp = TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(common::WAIT)).unwrap();
     assert!(tungstenite::client(format!("ws://{addr}/park1"), tcp).is_err());
+}
+
+fn jpeg(img: &image::RgbImage) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+/// Through the host, over the real protocol: a photo with two cars
+/// answers the main (near) plate, not the more confidently read far one
+/// (the recogniser's synthetic fixture); a camera's 8 MP photo reads like
+/// its small original; a photo without a plate answers errCode 0.
+fn main_plate_large_photo_and_no_plate_over_the_protocol(v: &Variant) {
+    let host = start_real(v);
+    let mut ws = connect(&host, "plate");
+    assert_eq!(ask(&mut ws, login_frame("camera-static-1")), [2, 0, 0]);
+    let mut recognise = |identify: &str, image: &[u8]| {
+        let body = recognition_body("gate-1", identify, image);
+        ask(&mut ws, [vec![3, 1], bz2(&body)].concat())
+    };
+    let two_cars =
+        std::fs::read(common::root().join("plugins/plate-recognizer/tests/fixtures/main-near.jpg"))
+            .unwrap();
+    assert_eq!(
+        recognise("two-cars", &two_cars),
+        success("gate-1", "two-cars", "blue", "新A3B765")
+    );
+    let large = image::load_from_memory(PHOTO)
+        .unwrap()
+        .resize_exact(3264, 2448, image::imageops::FilterType::Triangle)
+        .to_rgb8();
+    assert_eq!(
+        recognise("eight-megapixel", &jpeg(&large)),
+        success("gate-1", "eight-megapixel", "blue", "浙C58306")
+    );
+    let street = image::RgbImage::from_fn(1280, 720, |x, y| {
+        image::Rgb([(x / 5) as u8, (y / 3) as u8, 90])
+    });
+    assert_eq!(
+        recognise("no-plate", &jpeg(&street)),
+        failed("gate-1", "no-plate", 0)
+    );
 }
