@@ -9,7 +9,7 @@ use crate::colour::color_classes;
 use crate::layout::fit_layout;
 use crate::locate::mask::Mask;
 use crate::locate::{Cand, Fallback};
-use crate::read::format::valid_plate;
+use crate::read::format::{province_checked, valid_plate};
 use crate::read::{Dist, argmax, model};
 use crate::rectify::{Source, rectify, rectify_window};
 use crate::segment::{ink_grey, otsu, segment};
@@ -84,6 +84,8 @@ pub fn diagnose_crop(
 /// the GA 36 layout), cut out of the photo at higher resolution, binarised
 /// and classified by the province MLP (trained on EasyPR's real glyph
 /// crops); the answer is the average of both classifiers' probabilities.
+/// None for a plate whose first character is no province to check
+/// (`province_checked`).
 pub(crate) fn refine_province(
     src: Source,
     read: &cnn::Read,
@@ -91,6 +93,9 @@ pub(crate) fn refine_province(
     net: &cnn::Net,
     w_mlp: f32,
 ) -> Option<Dist> {
+    if !province_checked(&read.text) {
+        return None;
+    }
     let Source { full, c, .. } = src;
     let prov_net = province_model().ok()?;
     // 1. the segmenter's province patch (crop 60 px high, as it was tuned for;

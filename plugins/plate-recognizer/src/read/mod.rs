@@ -133,7 +133,7 @@ pub(crate) fn read_prepared(
         .map(|i| {
             (1..nc)
                 .map(|k| (net.classes[k], read.probs[k * cnn::T + read.cols[i]]))
-                .filter(|&(ch, p)| p > 0.005 && valid_at(i, ch))
+                .filter(|&(ch, p)| p > 0.005 && valid_at(&text, i, ch))
                 .collect()
         })
         .collect();
