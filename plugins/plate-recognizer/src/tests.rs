@@ -304,7 +304,8 @@ fn zero_and_letter_o_by_position() {
 }
 
 /// A plate for a use is read only on a plate of its colour; embassy and
-/// 港/澳 plates have no province to check.
+/// 港/澳 plates have no province to check, nor another read's province to
+/// vote for.
 #[test]
 fn plates_for_a_use_have_their_colour() {
     let t = |s: &str| s.chars().collect::<Vec<_>>();
@@ -323,4 +324,8 @@ fn plates_for_a_use_have_their_colour() {
     assert!(fits(&t("粤O20486"), Color::Blue) && fits(&t("京A12345"), Color::White));
     assert!(province_checked(&t("湘A0825警")) && province_checked(&t("粤O20486")));
     assert!(!province_checked(&t("使014578")) && !province_checked(&t("粤Z0947澳")));
+    // what another read may vote for at a position depends on the others
+    let hk = t("粤Z3C16港");
+    assert!(!valid_with(&hk, 0, '琼') && !valid_with(&hk, 1, 'A') && valid_with(&hk, 6, '7'));
+    assert!(!valid_with(&t("使014578"), 0, '川') && valid_with(&t("川A14578"), 0, '京'));
 }

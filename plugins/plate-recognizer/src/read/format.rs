@@ -84,9 +84,18 @@ pub(crate) fn province_checked(t: &[char]) -> bool {
         && !t.last().is_some_and(|&c| c == '港' || c == '澳')
 }
 
+/// Is `t` with `ch` in place of its `i`-th character a valid plate? (The
+/// characters a position may have depend on the others: on a 港/澳 plate
+/// the first two are 粤Z, on an embassy plate the rest are digits.)
+pub(crate) fn valid_with(t: &[char], i: usize, ch: char) -> bool {
+    let mut t = t.to_vec();
+    t[i] = ch;
+    valid_plate(&t)
+}
+
 /// Can `ch` be the `i`-th character of the plate `t` (its other characters
-/// as they are)?
-pub(crate) fn valid_at(t: &[char], i: usize, ch: char) -> bool {
+/// as they are)? Not the whole rule: 港/澳 also need 粤Z (`valid_plate`).
+fn valid_at(t: &[char], i: usize, ch: char) -> bool {
     let serial = |c: char| c.is_ascii_digit() || (c.is_ascii_uppercase() && c != 'O');
     if i == 0 {
         return PROVINCES.contains(ch) || (ch == EMBASSY && t.len() == 7);
@@ -132,14 +141,9 @@ pub(crate) fn fix_format(read: &cnn::Read, classes: &[char], len: usize) -> Opti
         if valid_plate(&read.text) {
             return None;
         }
-        let with = |i: usize, ch: char| {
-            let mut t = read.text.clone();
-            t[i] = ch;
-            t
-        };
         let (i, ch, p) = (0..n)
             .flat_map(|i| (1..classes.len()).map(move |k| (i, k)))
-            .filter(|&(i, k)| valid_plate(&with(i, classes[k])))
+            .filter(|&(i, k)| valid_with(&read.text, i, classes[k]))
             .map(|(i, k)| (i, classes[k], read.probs[k * cnn::T + read.cols[i]]))
             .max_by(|a, b| a.2.total_cmp(&b.2))?;
         if p < FORMAT_FLOOR {

@@ -12,7 +12,7 @@ use crate::locate::Cand;
 use crate::province::{PROVINCE_MLP_WEIGHT, refine_province};
 use crate::rectify::{Source, rectify};
 use crate::{Color, Recognition, cnn, debug_on};
-use format::{fits, fix_format, valid_at};
+use format::{fits, fix_format, valid_with};
 use image::RgbImage;
 use std::sync::OnceLock;
 
@@ -133,7 +133,7 @@ pub(crate) fn read_prepared(
         .map(|i| {
             (1..nc)
                 .map(|k| (net.classes[k], read.probs[k * cnn::T + read.cols[i]]))
-                .filter(|&(ch, p)| p > 0.005 && valid_at(&text, i, ch))
+                .filter(|&(ch, p)| p > 0.005 && valid_with(&text, i, ch))
                 .collect()
         })
         .collect();
