@@ -91,6 +91,13 @@ fn hong_kong_and_macau_plates() {
     expect("hkmo-粤Z0947澳.jpg", "粤Z0947澳", Color::Black);
 }
 
+/// A black plate with a red character may look blue to the colour
+/// classifier; the text says black.
+#[test]
+fn consulate_plate() {
+    expect("consulate-沪A2061领.jpg", "沪A2061领", Color::Black);
+}
+
 /// Two plates in one photo: the answer is the more confident of the two
 /// reads (each plate is also read alone, from the same scene without the
 /// other).

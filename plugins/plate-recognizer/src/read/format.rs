@@ -56,9 +56,13 @@ pub(crate) fn colour_of(t: &[char]) -> Option<Color> {
 }
 
 /// A read a plate of this colour can have: a valid text, of this colour
-/// if its text says (`colour_of`).
+/// if its text says (`colour_of`). A black plate may have been seen as
+/// blue: a dark plate with light characters is black only when colourless
+/// (`colour::plate_color`), and the red 使 or 领 of a black plate gives it
+/// colour.
 pub(crate) fn fits(text: &[char], color: Color) -> bool {
-    valid_plate(text) && colour_of(text).is_none_or(|c| c == color)
+    valid_plate(text)
+        && colour_of(text).is_none_or(|c| c == color || (c == Color::Black && color == Color::Blue))
 }
 
 /// Whether `c` is the character of a plate's use (an ending or 使).
