@@ -84,8 +84,6 @@ pub fn diagnose_crop(
 /// the GA 36 layout), cut out of the photo at higher resolution, binarised
 /// and classified by the province MLP (trained on EasyPR's real glyph
 /// crops); the answer is the average of both classifiers' probabilities.
-/// None for a plate whose first character is no province to check
-/// (`province_checked`).
 pub(crate) fn refine_province(
     src: Source,
     read: &cnn::Read,
@@ -93,6 +91,7 @@ pub(crate) fn refine_province(
     net: &cnn::Net,
     w_mlp: f32,
 ) -> Option<Dist> {
+    // embassy (使) and 港/澳 (粤 only) plates: no province to check
     if !province_checked(&read.text) {
         return None;
     }

@@ -1,7 +1,7 @@
 //! Tests that need no external data: the photos in `tests/fixtures/` are
 //! synthetic, rendered from the GA 36 glyphs (MIT) by
-//! `render-plate GLYPH_DIR --fixtures tests/fixtures` (one per plate layout
-//! and use, named `<layout>-<plate>.jpg`, and a photo with two plates). The
+//! `render-plate GLYPH_DIR --fixtures tests/fixtures` (one per plate layout,
+//! named `<layout>-<plate>.jpg`, and a photo with two plates). The
 //! accuracy on real photos is measured by the `plate-accuracy` tool.
 
 use image::{Rgb, RgbImage};
@@ -54,11 +54,6 @@ fn white_plate() {
     expect("white-川A90M17.jpg", "川A90M17", Color::White);
 }
 
-#[test]
-fn black_plate() {
-    expect("black-沪G3X508.jpg", "沪G3X508", Color::Black);
-}
-
 /// The letter O second (粤O police-style plates), where a 0 never goes.
 #[test]
 fn letter_o_plate() {
@@ -96,6 +91,11 @@ fn hong_kong_and_macau_plates() {
 #[test]
 fn consulate_plate() {
     expect("consulate-沪A2061领.jpg", "沪A2061领", Color::Black);
+}
+
+#[test]
+fn black_plate() {
+    expect("black-沪G3X508.jpg", "沪G3X508", Color::Black);
 }
 
 /// Two plates in one photo: the answer is the more confident of the two
