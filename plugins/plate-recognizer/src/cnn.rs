@@ -14,6 +14,7 @@
 //! per tensor u32 length + f32 values, in the order conv1 w, b, … conv4 w, b,
 //! fc1 w, b, fc2 w, b.
 
+use crate::read::format;
 use image::RgbImage;
 
 /// Number of reads so far (for the timing tools).
@@ -254,7 +255,19 @@ impl Net {
         let lg = unsafe { self.infer_simd(x) };
         #[cfg(not(target_arch = "wasm32"))]
         let lg = self.forward(x, &mut Cache::default());
-        greedy(softmax_cols(&lg, self.classes.len()), &self.classes)
+        let read = greedy(softmax_cols(&lg, self.classes.len()), &self.classes);
+        if format::uses_in_place(&read.text) {
+            return read;
+        }
+        // a use's character inside a read (a blurred 1 read as 警) is
+        // another character: read again without them
+        let mut probs = read.probs;
+        for (k, &c) in self.classes.iter().enumerate() {
+            if format::is_use_char(c) {
+                probs[k * T..(k + 1) * T].fill(0.0);
+            }
+        }
+        greedy(probs, &self.classes)
     }
 }
 

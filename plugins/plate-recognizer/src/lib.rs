@@ -64,11 +64,16 @@ use locate::{Fallback, Scene};
 use search::read_candidates;
 use std::sync::OnceLock;
 
-/// Digits and letters used on plates (no I, O).
+/// Digits and letters of plates (no I, no O: the letter O, second only, is
+/// in `EXTRA`).
 pub const ALNUM: &str = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ";
 
 /// Province characters known to the province classifier.
 pub const PROVINCES: &str = "川甘黑津辽闽琼晋新粤浙鄂贵沪京鲁宁陕皖豫云赣桂冀吉蒙青苏湘渝藏";
+
+/// The reader's other characters: the letter O (second character only)
+/// and the characters of a plate's use (`read/format.rs`).
+pub const EXTRA: &str = "O学警挂港澳使领";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Color {

@@ -9,7 +9,7 @@ use crate::colour::color_classes;
 use crate::layout::fit_layout;
 use crate::locate::mask::Mask;
 use crate::locate::{Cand, Fallback};
-use crate::read::format::valid_plate;
+use crate::read::format::{province_checked, valid_plate};
 use crate::read::{Dist, argmax, model};
 use crate::rectify::{Source, rectify, rectify_window};
 use crate::segment::{ink_grey, otsu, segment};
@@ -93,6 +93,10 @@ pub(crate) fn refine_province(
     net: &cnn::Net,
     w_mlp: f32,
 ) -> Option<Dist> {
+    // embassy (使) and 港/澳 (粤 only) plates: no province to check
+    if !province_checked(&read.text) {
+        return None;
+    }
     let Source { full, c, .. } = src;
     let prov_net = province_model().ok()?;
     // 1. the segmenter's province patch (crop 60 px high, as it was tuned for;

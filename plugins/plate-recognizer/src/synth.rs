@@ -1,17 +1,27 @@
 //! Synthetic plates from the GA 36 glyph set (`../shared/data/plates/glyphs`,
 //! MIT): every colour and layout (blue, yellow single and double row, green
-//! new-energy with 8 characters, white, black). Used by the trainer (as
-//! labelled data), by `render-plate` (test photos) and nowhere at run time.
+//! new-energy with 8 characters, white, black) and the plates for a use
+//! (learner 学, trailer 挂 single and double row, police 警, Hong Kong and
+//! Macau 粤Z…港/澳, consulate 领, embassy 使; see `read/format.rs`). Used by
+//! the trainer (as labelled data), by `render-plate` (test photos) and
+//! nowhere at run time.
+//!
+//! The glyph set has no letter O (GA 36 uses it only as the second
+//! character, the issuing authority's letter): it is drawn here
+//! (`letter_o`) as a rounded-rectangle ring as wide as the other letters,
+//! its stroke as thick as theirs (the font's 0 is narrower and oval).
+//! 警, 使 and 领 are red, as on the plates.
 //!
 //! Geometry (millimetres, 1 px = 1 mm at render scale), GA 36-2018:
 //! * single row 440 × 140: glyphs 45 × 90 at y = 25, x = 15.5, 12 apart,
-//!   34.5 after the second (the dot);
+//!   34.5 after the second (the dot; after the first on police plates,
+//!   after the fourth on embassy plates);
 //! * double row 440 × 220: top row 2 glyphs 80 × 60 at y = 15, x = 110 and
 //!   250; bottom row 5 glyphs 65 × 110 at y = 90, x = 27.5, 15 apart;
 //! * green new-energy 480 × 140: province 45 × 90 at x = 15.5, then glyphs
 //!   43 × 90: letter at x = 69.5, six more from x = 161.5, 9 apart.
 
-use crate::{ALNUM, Color, PROVINCES};
+use crate::{ALNUM, Color, EXTRA, PROVINCES};
 use image::{GrayImage, Rgb, RgbImage, imageops};
 use std::collections::HashMap;
 use std::path::Path;
@@ -57,44 +67,86 @@ pub enum Kind {
     Green,
     White,
     Black,
+    /// Yellow learner plate, ending in 学.
+    Learner,
+    /// Yellow trailer plate, ending in 挂.
+    Trailer,
+    /// Yellow double-row trailer plate, ending in 挂.
+    TrailerDouble,
+    /// White police plate, ending in a red 警; the dot after the province.
+    Police,
+    /// Black Hong Kong or Macau plate of Guangdong: 粤Z, ending in 港 or 澳.
+    HongKongMacau,
+    /// Black consulate plate, ending in a red 领.
+    Consulate,
+    /// Black embassy plate: a red 使, then 6 digits; the dot after the fourth
+    /// character.
+    Embassy,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Blue,
         Kind::Yellow,
         Kind::YellowDouble,
         Kind::Green,
         Kind::White,
         Kind::Black,
+        Kind::Learner,
+        Kind::Trailer,
+        Kind::TrailerDouble,
+        Kind::Police,
+        Kind::HongKongMacau,
+        Kind::Consulate,
+        Kind::Embassy,
     ];
     pub fn color(self) -> Color {
         match self {
             Kind::Blue => Color::Blue,
-            Kind::Yellow | Kind::YellowDouble => Color::Yellow,
+            Kind::Yellow
+            | Kind::YellowDouble
+            | Kind::Learner
+            | Kind::Trailer
+            | Kind::TrailerDouble => Color::Yellow,
             Kind::Green => Color::Green,
-            Kind::White => Color::White,
-            Kind::Black => Color::Black,
+            Kind::White | Kind::Police => Color::White,
+            Kind::Black | Kind::HongKongMacau | Kind::Consulate | Kind::Embassy => Color::Black,
         }
     }
     pub fn double(self) -> bool {
-        self == Kind::YellowDouble
+        matches!(self, Kind::YellowDouble | Kind::TrailerDouble)
     }
     pub fn len(self) -> usize {
         if self == Kind::Green { 8 } else { 7 }
     }
     /// Plate size in mm.
     pub fn size(self) -> (u32, u32) {
-        match self {
-            Kind::YellowDouble => (440, 220),
-            Kind::Green => (480, 140),
-            _ => (440, 140),
+        if self.double() {
+            (440, 220)
+        } else if self == Kind::Green {
+            (480, 140)
+        } else {
+            (440, 140)
         }
     }
     fn light_ink(self) -> bool {
-        matches!(self, Kind::Blue | Kind::Black)
+        matches!(self.color(), Color::Blue | Color::Black)
+    }
+    /// The character a plate of this use ends in (random for 港/澳).
+    fn ending(self, rng: &mut Rng) -> Option<char> {
+        match self {
+            Kind::Learner => Some('学'),
+            Kind::Trailer | Kind::TrailerDouble => Some('挂'),
+            Kind::Police => Some('警'),
+            Kind::HongKongMacau => Some(if rng.chance(0.5) { '港' } else { '澳' }),
+            Kind::Consulate => Some('领'),
+            _ => None,
+        }
     }
 }
+
+/// Characters printed red (GA 36).
+const RED: &str = "警使领";
 
 /// Ink masks (0..1) of the glyphs, by set.
 pub struct Glyphs {
@@ -131,6 +183,32 @@ fn ink_mask(img: &GrayImage, w: u32, h: u32, dark_ink: bool) -> Vec<f32> {
         .collect()
 }
 
+/// The letter O, `w` × `h` (ink 0..1): a rounded-rectangle ring (a
+/// superellipse of degree 3) filling the glyph box, its stroke a ninth of
+/// the height (as thick as the font's strokes), antialiased by 4 × 4
+/// samples per pixel.
+fn letter_o(w: u32, h: u32) -> Vec<f32> {
+    let (wf, hf) = (w as f32, h as f32);
+    let stroke = hf / 9.0;
+    let inside =
+        |x: f32, y: f32, a: f32, b: f32| (x / a).abs().powi(3) + (y / b).abs().powi(3) <= 1.0;
+    let (a, b) = (wf / 2.0 - 1.0, hf / 2.0 - 1.0);
+    let mut m = Vec::with_capacity((w * h) as usize);
+    for py in 0..h {
+        for px in 0..w {
+            let ink = (0..16)
+                .filter(|s| {
+                    let x = px as f32 + (s % 4) as f32 / 4.0 + 0.125 - wf / 2.0;
+                    let y = py as f32 + (s / 4) as f32 / 4.0 + 0.125 - hf / 2.0;
+                    inside(x, y, a, b) && !inside(x, y, a - stroke, b - stroke)
+                })
+                .count();
+            m.push(ink as f32 / 16.0);
+        }
+    }
+    m
+}
+
 impl Glyphs {
     /// Loads `font_model/*.jpg` and `plate_model/*.PNG` from the glyph folder.
     pub fn load(dir: &Path) -> Result<Glyphs, String> {
@@ -162,6 +240,13 @@ impl Glyphs {
                 raw.push(("up", c, open(format!("220_{c}.jpg"))?, 80, 60));
             }
         }
+        // the characters of a plate's use: single row (挂 also double row)
+        for c in EXTRA.chars().filter(|c| !c.is_ascii()) {
+            raw.push(("single", c, open(format!("140_{c}.jpg"))?, 45, 90));
+            if c == '挂' {
+                raw.push(("down", c, open(format!("220_{c}.jpg"))?, 65, 110));
+            }
+        }
         for set in ["single", "green", "down", "up"] {
             let all: Vec<&(&str, char, GrayImage, u32, u32)> =
                 raw.iter().filter(|r| r.0 == set).collect();
@@ -178,6 +263,14 @@ impl Glyphs {
                 map.insert(*c, m);
             }
         }
+        for (map, w, h) in [
+            (&mut g.single, 45, 90),
+            (&mut g.green, 43, 90),
+            (&mut g.down, 65, 110),
+            (&mut g.up, 80, 60),
+        ] {
+            map.insert('O', letter_o(w, h));
+        }
         for (key, file) in [
             ("blue", "blue_140.PNG"),
             ("yellow", "yellow_140.PNG"),
@@ -186,6 +279,8 @@ impl Glyphs {
             ("green_yellow", "green_yellow_140.PNG"),
             ("white", "white_140.PNG"),
             ("black", "black_140.PNG"),
+            // the dot after the fourth character (embassy plates)
+            ("black_dot4", "black_ling_140.PNG"),
         ] {
             let img = image::open(dir.join("plate_model").join(file))
                 .map_err(|e| format!("{file}: {e}"))?
@@ -353,7 +448,10 @@ pub fn swap_province(img: &RgbImage, g: &Glyphs, rng: &mut Rng) -> Option<(RgbIm
     Some((out, c))
 }
 
-/// A random plate text of the right format for the layout.
+/// A random plate text of the right format for the layout and use: the
+/// second character any letter or O, the serial letters and digits (no O),
+/// the last one replaced by the use's character; embassy plates 使 and 6
+/// digits.
 pub fn random_text(kind: Kind, rng: &mut Rng) -> Vec<char> {
     let prov: Vec<char> = PROVINCES.chars().collect();
     let alnum: Vec<char> = ALNUM.chars().collect();
@@ -362,9 +460,15 @@ pub fn random_text(kind: Kind, rng: &mut Rng) -> Vec<char> {
         .copied()
         .filter(|c| c.is_ascii_uppercase())
         .collect();
+    if kind == Kind::Embassy {
+        return std::iter::once('使')
+            .chain((0..6).map(|_| alnum[rng.below(10)]))
+            .collect();
+    }
+    let authority = rng.below(letters.len() + 1);
     let mut t = vec![
         prov[rng.below(prov.len())],
-        letters[rng.below(letters.len())],
+        letters.get(authority).copied().unwrap_or('O'),
     ];
     let letter_p = rng.range(0.0, 0.5);
     for _ in 0..kind.len() - 2 {
@@ -374,13 +478,19 @@ pub fn random_text(kind: Kind, rng: &mut Rng) -> Vec<char> {
             t.push(alnum[rng.below(10)]);
         }
     }
+    if kind == Kind::HongKongMacau {
+        (t[0], t[1]) = ('粤', 'Z');
+    }
+    if let Some(c) = kind.ending(rng) {
+        t[6] = c;
+    }
     t
 }
 
 /// Glyph placements (x, y, w, h) in mm for each character slot.
 pub fn slots(kind: Kind) -> Vec<(f32, f32, f32, f32)> {
     match kind {
-        Kind::YellowDouble => {
+        Kind::YellowDouble | Kind::TrailerDouble => {
             let mut v = vec![(110.0, 15.0, 80.0, 60.0), (250.0, 15.0, 80.0, 60.0)];
             for i in 0..5 {
                 v.push((27.5 + i as f32 * 80.0, 90.0, 65.0, 110.0));
@@ -395,11 +505,17 @@ pub fn slots(kind: Kind) -> Vec<(f32, f32, f32, f32)> {
             v
         }
         _ => {
+            // the dot (34.5 mm) after this character
+            let dot = match kind {
+                Kind::Police => 0,
+                Kind::Embassy => 3,
+                _ => 1,
+            };
             let mut v = Vec::new();
             let mut x = 15.5f32;
             for i in 0..7 {
                 v.push((x, 25.0, 45.0, 90.0));
-                x += 45.0 + if i == 1 { 34.5 } else { 12.0 };
+                x += 45.0 + if i == dot { 34.5 } else { 12.0 };
             }
             v
         }
@@ -412,8 +528,8 @@ pub fn render_plate(g: &Glyphs, kind: Kind, text: &[char], real_p: f32, rng: &mu
     let (w, h) = kind.size();
     let blank = match kind {
         Kind::Blue => &g.blanks["blue"],
-        Kind::Yellow => &g.blanks["yellow"],
-        Kind::YellowDouble => &g.blanks["yellow2"],
+        Kind::Yellow | Kind::Learner | Kind::Trailer => &g.blanks["yellow"],
+        Kind::YellowDouble | Kind::TrailerDouble => &g.blanks["yellow2"],
         Kind::Green => {
             if rng.chance(0.3) {
                 &g.blanks["green_yellow"]
@@ -421,8 +537,9 @@ pub fn render_plate(g: &Glyphs, kind: Kind, text: &[char], real_p: f32, rng: &mu
                 &g.blanks["green"]
             }
         }
-        Kind::White => &g.blanks["white"],
-        Kind::Black => &g.blanks["black"],
+        Kind::White | Kind::Police => &g.blanks["white"],
+        Kind::Black | Kind::HongKongMacau | Kind::Consulate => &g.blanks["black"],
+        Kind::Embassy => &g.blanks["black_dot4"],
     };
     let mut plate = if blank.dimensions() == (w, h) {
         blank.clone()
@@ -435,6 +552,11 @@ pub fn render_plate(g: &Glyphs, kind: Kind, text: &[char], real_p: f32, rng: &mu
         [15.0, 15.0, 15.0]
     };
     for (i, (&c, &(sx, sy, sw, sh))) in text.iter().zip(slots(kind).iter()).enumerate() {
+        let ink_rgb = if RED.contains(c) {
+            [200.0, 25.0, 25.0]
+        } else {
+            ink_rgb
+        };
         let real = g.real.get(&c).filter(|v| !v.is_empty());
         let mask: Vec<f32>;
         let (mw, mh, ox, oy);

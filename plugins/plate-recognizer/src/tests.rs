@@ -91,15 +91,24 @@ fn reader_wan_prior_is_the_training_mix() {
     );
 }
 
+/// The text of a mended read.
+fn s(r: Option<cnn::Read>) -> Option<String> {
+    r.map(|r| r.text.into_iter().collect())
+}
+
+/// The CTC columns of a 7-character plate (u = 0.02 + 0.002 mm across the
+/// crop).
+fn columns_7() -> Vec<f32> {
+    CENTRES_7
+        .iter()
+        .map(|mm| (0.02 + 0.002 * mm) * cnn::T as f32 - 0.5)
+        .collect()
+}
+
 #[test]
 fn reads_are_mended_to_the_plate_format() {
     let classes: Vec<char> = "_0123456789ABDEQX皖粤".chars().collect();
-    let s = |r: Option<cnn::Read>| r.map(|r| r.text.into_iter().collect::<String>());
-    // columns of a 7-character plate (u = 0.02 + 0.002 mm across the crop)
-    let at: Vec<f32> = CENTRES_7
-        .iter()
-        .map(|mm| (0.02 + 0.002 * mm) * cnn::T as f32 - 0.5)
-        .collect();
+    let at = columns_7();
     // a digit where the letter goes: the most probable letter there
     let r = read_at(
         &classes,
@@ -321,4 +330,59 @@ fn pale_blue_plate_is_located() {
     );
     let r = recognize_rgb(&pale, model().unwrap()).expect("read");
     assert_eq!((r.plate.as_str(), r.color), ("京N62847", Color::Blue));
+}
+
+/// 0 and O are told apart by position: second a letter (O), from the
+/// third on never an O (0); a 使 before letters is a misread province.
+#[test]
+fn zero_and_letter_o_by_position() {
+    let classes: Vec<char> = "_0123456789ALOQ粤使".chars().collect();
+    let at = columns_7();
+    // (read, position, the reader's runner-up there, mended)
+    for (read, i, alt, mended) in [
+        ("粤020486", 1, 'O', "粤O20486"),
+        ("粤A2O486", 3, '0', "粤A20486"),
+        ("使AL6212", 0, '粤', "粤AL6212"),
+    ] {
+        let r = read_at(&classes, read, &at, &[(at[i].round() as usize, alt, 0.3)]);
+        assert_eq!(s(fix_format(&r, &classes, 7)).as_deref(), Some(mended));
+    }
+}
+
+/// A plate for a use is read only on a plate of its colour (a black one
+/// also when it looks blue), which its text gives; embassy and
+/// 港/澳 plates have no province to check, nor another read's province to
+/// vote for.
+#[test]
+fn plates_for_a_use_have_their_colour() {
+    let t = |s: &str| s.chars().collect::<Vec<_>>();
+    for (plate, colour) in [
+        ("浙A3721学", Color::Yellow),
+        ("鲁H7093挂", Color::Yellow),
+        ("湘A0825警", Color::White),
+        ("粤Z3C16港", Color::Black),
+        ("沪A2061领", Color::Black),
+        ("使014578", Color::Black),
+        ("粤BD12345", Color::Green),
+    ] {
+        assert!(fits(&t(plate), colour), "{plate}");
+        assert!(
+            !fits(&t(plate), Color::Yellow) || colour == Color::Yellow,
+            "{plate}"
+        );
+        // a black plate may look blue (a dark plate with some colour)
+        assert_eq!(
+            fits(&t(plate), Color::Blue),
+            colour == Color::Black,
+            "{plate}"
+        );
+        assert_eq!(colour_of(&t(plate)), Some(colour), "{plate}");
+    }
+    assert!(fits(&t("粤O20486"), Color::Blue) && fits(&t("京A12345"), Color::White));
+    assert!(province_checked(&t("湘A0825警")) && province_checked(&t("粤O20486")));
+    assert!(!province_checked(&t("使014578")) && !province_checked(&t("粤Z0947澳")));
+    // what another read may vote for at a position depends on the others
+    let hk = t("粤Z3C16港");
+    assert!(!valid_with(&hk, 0, '琼') && !valid_with(&hk, 1, 'A') && valid_with(&hk, 6, '7'));
+    assert!(!valid_with(&t("使014578"), 0, '川') && valid_with(&t("川A14578"), 0, '京'));
 }

@@ -54,6 +54,45 @@ fn white_plate() {
     expect("white-川A90M17.jpg", "川A90M17", Color::White);
 }
 
+/// The letter O second (粤O police-style plates), where a 0 never goes.
+#[test]
+fn letter_o_plate() {
+    expect("blue-粤O20486.jpg", "粤O20486", Color::Blue);
+}
+
+#[test]
+fn learner_plate() {
+    expect("learner-浙A3721学.jpg", "浙A3721学", Color::Yellow);
+}
+
+#[test]
+fn trailer_plate_single_row() {
+    expect("trailer-冀F5K08挂.jpg", "冀F5K08挂", Color::Yellow);
+}
+
+#[test]
+fn trailer_plate_double_row() {
+    expect("trailer2-鲁H7093挂.jpg", "鲁H7093挂", Color::Yellow);
+}
+
+#[test]
+fn police_plate() {
+    expect("police-湘A0825警.jpg", "湘A0825警", Color::White);
+}
+
+#[test]
+fn hong_kong_and_macau_plates() {
+    expect("hkmo-粤Z3C16港.jpg", "粤Z3C16港", Color::Black);
+    expect("hkmo-粤Z0947澳.jpg", "粤Z0947澳", Color::Black);
+}
+
+/// A black plate with a red character may look blue to the colour
+/// classifier; the text says black.
+#[test]
+fn consulate_plate() {
+    expect("consulate-沪A2061领.jpg", "沪A2061领", Color::Black);
+}
+
 #[test]
 fn black_plate() {
     expect("black-沪G3X508.jpg", "沪G3X508", Color::Black);
@@ -153,7 +192,7 @@ fn color_names() {
 fn model_loads_and_round_trips() {
     let m = model().expect("model loads");
     assert_eq!(m.classes[0], '_');
-    assert_eq!(m.classes.len(), 1 + 34 + 31);
+    assert_eq!(m.classes.len(), 1 + 34 + 31 + 8);
     let again = cnn::Net::from_bytes(&m.to_bytes()).unwrap();
     assert_eq!(again.p, m.p);
     assert!(cnn::Net::from_bytes(&m.to_bytes()[..100]).is_err());
@@ -166,6 +205,27 @@ fn plate_format() {
     assert!(!valid_plate(&"京112345".chars().collect::<Vec<_>>()));
     assert!(!valid_plate(&"A123456".chars().collect::<Vec<_>>()));
     assert!(!valid_plate(&"京A1234".chars().collect::<Vec<_>>()));
+    let valid = |t: &str| valid_plate(&t.chars().collect::<Vec<_>>());
+    // the letter O second only
+    assert!(valid("粤O12345") && valid("粤OD12345"));
+    assert!(!valid("粤A12O45") && !valid("粤A1234O"));
+    // a use's character last on 7-character plates only
+    for t in [
+        "京A1234学",
+        "京A1234挂",
+        "京A1234警",
+        "沪A1234领",
+        "粤Z1234港",
+        "粤Z1234澳",
+    ] {
+        assert!(valid(t), "{t}");
+    }
+    assert!(!valid("京A123学4") && !valid("京A12345学") && !valid("京AB1234警"));
+    // 港/澳 only on 粤Z plates
+    assert!(!valid("京Z1234港") && !valid("粤B1234澳"));
+    // embassy plates: 使 and 6 digits
+    assert!(valid("使014578"));
+    assert!(!valid("使A14578") && !valid("使0145789") && !valid("京使14578"));
 }
 
 /// The CTC loss gradient matches finite differences.

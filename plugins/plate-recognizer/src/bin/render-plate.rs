@@ -4,7 +4,9 @@
 //! set into a plain "street" scene.
 //!
 //! ```sh
-//! # one photo (KIND: blue, yellow, yellow2 (double row), green, white, black)
+//! # one photo (KIND: blue, yellow, yellow2 (double row), green, white,
+//! # black, learner, trailer, trailer2 (double row), police, hkmo (粤Z…港/澳),
+//! # consulate, embassy)
 //! cargo run --release -p plate-recognizer --bin render-plate -- \
 //!     /work/shared/data/plates/glyphs 浙C58306 OUT.jpg [KIND]
 //! # the crate's test fixtures (tests/fixtures/)
@@ -18,27 +20,29 @@ use image::RgbImage;
 use plate_recognizer::synth::{self, Glyphs, Kind, Rng};
 use std::path::Path;
 
+/// The kinds' names on the command line and in fixture names.
+const NAMES: [(Kind, &str); 13] = [
+    (Kind::Blue, "blue"),
+    (Kind::Yellow, "yellow"),
+    (Kind::YellowDouble, "yellow2"),
+    (Kind::Green, "green"),
+    (Kind::White, "white"),
+    (Kind::Black, "black"),
+    (Kind::Learner, "learner"),
+    (Kind::Trailer, "trailer"),
+    (Kind::TrailerDouble, "trailer2"),
+    (Kind::Police, "police"),
+    (Kind::HongKongMacau, "hkmo"),
+    (Kind::Consulate, "consulate"),
+    (Kind::Embassy, "embassy"),
+];
+
 fn kind_of(s: &str) -> Option<Kind> {
-    Some(match s {
-        "blue" => Kind::Blue,
-        "yellow" => Kind::Yellow,
-        "yellow2" => Kind::YellowDouble,
-        "green" => Kind::Green,
-        "white" => Kind::White,
-        "black" => Kind::Black,
-        _ => return None,
-    })
+    NAMES.iter().find(|n| n.1 == s).map(|n| n.0)
 }
 
 fn kind_name(k: Kind) -> &'static str {
-    match k {
-        Kind::Blue => "blue",
-        Kind::Yellow => "yellow",
-        Kind::YellowDouble => "yellow2",
-        Kind::Green => "green",
-        Kind::White => "white",
-        Kind::Black => "black",
-    }
+    NAMES.iter().find(|n| n.0 == k).map_or("?", |n| n.1)
 }
 
 fn save_jpeg(img: &RgbImage, out: &Path) -> Result<(), String> {
@@ -77,13 +81,21 @@ fn main() -> Result<(), String> {
     if args[2] == "--fixtures" {
         let dir = Path::new(&args[3]);
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-        let set: [(Kind, &str); 6] = [
+        let set: [(Kind, &str); 14] = [
             (Kind::Blue, "京N62847"),
             (Kind::Yellow, "鲁B7K391"),
             (Kind::YellowDouble, "苏E45Q82"),
             (Kind::Green, "粤BD12345"),
             (Kind::White, "川A90M17"),
             (Kind::Black, "沪G3X508"),
+            (Kind::Blue, "粤O20486"),
+            (Kind::Learner, "浙A3721学"),
+            (Kind::Trailer, "冀F5K08挂"),
+            (Kind::TrailerDouble, "鲁H7093挂"),
+            (Kind::Police, "湘A0825警"),
+            (Kind::HongKongMacau, "粤Z3C16港"),
+            (Kind::HongKongMacau, "粤Z0947澳"),
+            (Kind::Consulate, "沪A2061领"),
         ];
         for (i, (kind, plate)) in set.iter().enumerate() {
             let text: Vec<char> = plate.chars().collect();
@@ -154,7 +166,7 @@ fn main() -> Result<(), String> {
     let plate = &args[2];
     let out = Path::new(&args[3]);
     let kind = match args.get(4) {
-        Some(k) => kind_of(k).ok_or("KIND: blue, yellow, yellow2, green, white or black")?,
+        Some(k) => kind_of(k).ok_or("KIND: see render-plate's documentation")?,
         None => Kind::Blue,
     };
     let text: Vec<char> = plate.chars().collect();

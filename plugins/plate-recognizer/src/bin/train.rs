@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Training data, generated on the fly (nothing from the evaluation photos):
-//! * synthetic plates of every layout rendered from the GA 36 glyphs (MIT),
+//! * synthetic plates of every layout and use (`for_a_use`) rendered from
+//!   the GA 36 glyphs (MIT),
 //!   half of their characters swapped for real EasyPR character crops
 //!   (Apache-2.0), cut out as the localiser would (random resolution,
 //!   margins, rotation, shear, lighting, blur, noise);
@@ -20,12 +21,19 @@
 //! (default 10000), `BATCH` (32), `THREADS` (2), `SEED` (1), `LR` (0.0015),
 //! `MIN_RES` (80: the narrowest plate, in px, the crops are cut at),
 //! `INIT` (a model file to continue training from instead of a random
-//! start).
+//! start; a model of fewer classes, the first of these, gets the others
+//! added to its output layer, their weights zero), `NEW_ONLY` (1: train
+//! only the output rows of the classes INIT did not have; the rest of the
+//! network, and so every other class's logit, stays as it was).
+//!
+//! `model/reader.bin` is the model of 66 classes trained from a random
+//! start (the defaults) with the 8 classes of `EXTRA` added by
+//! `INIT=<that model> NEW_ONLY=1 STEPS=3000`.
 
 use image::RgbImage;
 use plate_recognizer::cnn::{self, Cache, Net};
 use plate_recognizer::synth::{self, Glyphs, Kind, Rng};
-use plate_recognizer::{ALNUM, PROVINCES};
+use plate_recognizer::{ALNUM, EXTRA, PROVINCES};
 use std::path::Path;
 use std::time::Instant;
 
@@ -88,7 +96,7 @@ impl Data {
         } else {
             Kind::Black
         };
-        self.synthetic(kind, rng)
+        self.synthetic(for_a_use(kind, rng), rng)
     }
     fn synthetic(&self, kind: Kind, rng: &mut Rng) -> (Vec<f32>, Vec<char>, Option<Kind>) {
         let text = synth::random_text(kind, rng);
@@ -96,6 +104,26 @@ impl Data {
         let h = if kind.double() { 64 } else { cnn::IN_H as u32 };
         let crop = synth::augment_crop_at(&plate, cnn::IN_W as u32, h, self.res, rng);
         (cnn::prepare(&crop, kind.double()), text, Some(kind))
+    }
+}
+
+/// Part of the plates of a colour and layout are plates for a use (same
+/// colour and layout; the mix of colours and layouts stays as it was):
+/// a quarter of the yellow single-row ones learner or trailer plates, a
+/// fifth of the double-row ones trailer plates, half the white ones police
+/// plates, three fifths of the black ones Hong Kong / Macau, consulate or
+/// embassy plates (a fifth each).
+fn for_a_use(kind: Kind, rng: &mut Rng) -> Kind {
+    let r = rng.f();
+    match kind {
+        Kind::Yellow if r < 0.125 => Kind::Learner,
+        Kind::Yellow if r < 0.25 => Kind::Trailer,
+        Kind::YellowDouble if r < 0.2 => Kind::TrailerDouble,
+        Kind::White if r < 0.5 => Kind::Police,
+        Kind::Black if r < 0.2 => Kind::HongKongMacau,
+        Kind::Black if r < 0.4 => Kind::Consulate,
+        Kind::Black if r < 0.6 => Kind::Embassy,
+        _ => kind,
     }
 }
 
@@ -122,6 +150,7 @@ fn main() -> Result<(), String> {
     let classes: Vec<char> = std::iter::once('_')
         .chain(ALNUM.chars())
         .chain(PROVINCES.chars())
+        .chain(EXTRA.chars())
         .collect();
     let mut files: Vec<_> = std::fs::read_dir(lpr_dir)
         .map_err(|e| e.to_string())?
@@ -198,15 +227,31 @@ fn main() -> Result<(), String> {
     let mut rng = Rng::new(seed);
     let mut net = match std::env::var("INIT") {
         Ok(f) => {
-            let net = Net::from_bytes(&std::fs::read(&f).map_err(|e| format!("{f}: {e}"))?)?;
-            if net.classes != classes {
+            let mut net = Net::from_bytes(&std::fs::read(&f).map_err(|e| format!("{f}: {e}"))?)?;
+            if !classes.starts_with(&net.classes) {
                 return Err(format!("{f}: other classes"));
             }
+            add_classes(&mut net, &classes);
             net
         }
         Err(_) => Net::init(classes.clone(), &mut rng),
     };
     let nt = net.p.len();
+    // the parameters trained, per tensor
+    let trained: Vec<std::ops::Range<usize>> = match std::env::var("INIT") {
+        Ok(f) if env("NEW_ONLY", 0) == 1 => {
+            let old = Net::from_bytes(&std::fs::read(&f).map_err(|e| e.to_string())?)?;
+            let n_old = old.classes.len();
+            (0..nt)
+                .map(|k| match k {
+                    _ if k == nt - 2 => n_old * cnn::FC_H..net.p[k].len(),
+                    _ if k == nt - 1 => n_old..net.p[k].len(),
+                    _ => 0..0,
+                })
+                .collect()
+        }
+        _ => net.p.iter().map(|t| 0..t.len()).collect(),
+    };
     let mut m1: Vec<Vec<f32>> = net.p.iter().map(|t| vec![0.0; t.len()]).collect();
     let mut m2 = m1.clone();
     let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
@@ -255,8 +300,8 @@ fn main() -> Result<(), String> {
         loss_n += batch;
         let inv = 1.0 / batch as f32;
         let mut norm = 0f32;
-        for g in grads.iter_mut() {
-            for v in g.iter_mut() {
+        for (g, r) in grads.iter_mut().zip(&trained) {
+            for v in g[r.clone()].iter_mut() {
                 *v *= inv;
                 norm += *v * *v;
             }
@@ -269,7 +314,7 @@ fn main() -> Result<(), String> {
         let tt = (step + 1) as i32;
         let (c1, c2) = (1.0 - b1.powi(tt), 1.0 - b2.powi(tt));
         for k in 0..nt {
-            for j in 0..net.p[k].len() {
+            for j in trained[k].clone() {
                 let g = grads[k][j] * clip;
                 m1[k][j] = b1 * m1[k][j] + (1.0 - b1) * g;
                 m2[k][j] = b2 * m2[k][j] + (1.0 - b2) * g * g;
@@ -295,6 +340,15 @@ fn main() -> Result<(), String> {
     }
     eprintln!("wrote {out}");
     Ok(())
+}
+
+/// Adds the classes of `classes` after the net's own (a prefix of them) to
+/// its output layer (the last two tensors), weights and biases zero.
+fn add_classes(net: &mut Net, classes: &[char]) {
+    let n = net.p.len();
+    net.p[n - 2].resize(classes.len() * cnn::FC_H, 0.0);
+    net.p[n - 1].resize(classes.len(), 0.0);
+    net.classes = classes.to_vec();
 }
 
 fn validate(net: &Net, data: &Data) {

@@ -1,40 +1,127 @@
-//! The plate format (province, letter, then 5 letters or digits, or 6 on a
-//! green new-energy plate) and mending a read that breaks it by one
+//! The plate format (GA 36) and mending a read that breaks it by one
 //! character.
+//!
+//! * Ordinary plates: province, letter, then 5 letters or digits (6 on a
+//!   green new-energy plate).
+//! * The letter O only second (the issuing authority's letter: 粤O and
+//!   other police-style plates); the serial never has an O (GA 36 leaves it
+//!   out, as it leaves out I, so as not to be read as 0). So 0 and O are
+//!   told apart by position: second is always a letter (a 0 read there is
+//!   mended to the most probable letter, usually O), from the third on an
+//!   O is not allowed (mended to the most probable digit or letter,
+//!   usually 0).
+//! * A plate for a use (7 characters) ends in its character instead of
+//!   the last letter or digit, on a plate of one colour: 学 learner and 挂
+//!   trailer (yellow; 挂 single or double row), 警 police (white), 领
+//!   consulate (black), 港 and 澳 Hong Kong and Macau (black, and only
+//!   粤Z: Guangdong issues them).
+//! * Embassy plates (black): 使, then 6 digits (the country's number and
+//!   the car's), no province.
+//!
+//! A read must also suit the plate's colour (`fits`): 8 characters only
+//! on a green plate, a plate for a use only on its colour.
 
 use crate::layout::fit_centres;
 use crate::{Color, PROVINCES, cnn};
 
-/// Plate text of a valid format: province, letter, 5 (or 6 for new-energy
-/// plates) letters or digits.
+/// The characters a plate for a use ends in, and that plate's colour.
+const ENDINGS: [(char, Color); 6] = [
+    ('学', Color::Yellow),
+    ('挂', Color::Yellow),
+    ('警', Color::White),
+    ('领', Color::Black),
+    ('港', Color::Black),
+    ('澳', Color::Black),
+];
+
+/// The first character of an embassy plate.
+const EMBASSY: char = '使';
+
+/// Plate text of a valid format (see the module's documentation).
 pub fn valid_plate(t: &[char]) -> bool {
-    (t.len() == 7 || t.len() == 8)
-        && PROVINCES.contains(t[0])
-        && t[1].is_ascii_uppercase()
-        && t[2..]
-            .iter()
-            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+    (t.len() == 7 || t.len() == 8) && t.iter().enumerate().all(|(i, &c)| valid_at(t, i, c))
 }
 
-/// A read a plate of this colour can have: a valid text, and 8 characters
-/// only on (green) new-energy plates.
+/// The colour a plate with this (valid) text must have, if its text says:
+/// green for 8 characters, the colour of a plate for a use.
+pub(crate) fn colour_of(t: &[char]) -> Option<Color> {
+    if t.len() == 8 {
+        return Some(Color::Green);
+    }
+    if t.first() == Some(&EMBASSY) {
+        return Some(Color::Black);
+    }
+    let last = t.last()?;
+    ENDINGS.iter().find(|e| e.0 == *last).map(|e| e.1)
+}
+
+/// A read a plate of this colour can have: a valid text, of this colour
+/// if its text says (`colour_of`). A black plate may have been seen as
+/// blue: a dark plate with light characters is black only when colourless
+/// (`colour::plate_color`), and the red 使 or 领 of a black plate gives it
+/// colour.
 pub(crate) fn fits(text: &[char], color: Color) -> bool {
-    valid_plate(text) && (text.len() == 7 || color == Color::Green)
+    valid_plate(text)
+        && colour_of(text).is_none_or(|c| c == color || (c == Color::Black && color == Color::Blue))
 }
 
-/// Can `ch` be the `i`-th character of a plate (see `valid_plate`)?
-pub(crate) fn valid_at(i: usize, ch: char) -> bool {
-    match i {
-        0 => PROVINCES.contains(ch),
-        1 => ch.is_ascii_uppercase(),
-        _ => ch.is_ascii_uppercase() || ch.is_ascii_digit(),
+/// Whether `c` is the character of a plate's use (an ending or 使).
+pub(crate) fn is_use_char(c: char) -> bool {
+    c == EMBASSY || ENDINGS.iter().any(|e| e.0 == c)
+}
+
+/// Whether the characters of a plate's use in a read stand where a plate
+/// has them: an ending last, 使 first. The reader reads them only there
+/// (`cnn::Net::read_aligned`).
+pub(crate) fn uses_in_place(t: &[char]) -> bool {
+    t.iter().enumerate().all(|(i, &c)| match c {
+        EMBASSY => i == 0,
+        _ if is_use_char(c) => i + 1 == t.len(),
+        _ => true,
+    })
+}
+
+/// Whether the plate's first character is a province the province check
+/// may change: not on embassy plates (使) nor on 港/澳 plates (粤 only).
+pub(crate) fn province_checked(t: &[char]) -> bool {
+    t.first().is_some_and(|&c| PROVINCES.contains(c))
+        && !t.last().is_some_and(|&c| c == '港' || c == '澳')
+}
+
+/// Is `t` with `ch` in place of its `i`-th character a valid plate? (The
+/// characters a position may have depend on the others: on a 港/澳 plate
+/// the first two are 粤Z, on an embassy plate the rest are digits.)
+pub(crate) fn valid_with(t: &[char], i: usize, ch: char) -> bool {
+    let mut t = t.to_vec();
+    t[i] = ch;
+    valid_plate(&t)
+}
+
+/// Can `ch` be the `i`-th character of the plate `t` (its other characters
+/// as they are)? Not the whole rule: 港/澳 also need 粤Z (`valid_plate`).
+fn valid_at(t: &[char], i: usize, ch: char) -> bool {
+    let serial = |c: char| c.is_ascii_digit() || (c.is_ascii_uppercase() && c != 'O');
+    if i == 0 {
+        return PROVINCES.contains(ch) || (ch == EMBASSY && t.len() == 7);
+    }
+    if t[0] == EMBASSY {
+        return ch.is_ascii_digit();
+    }
+    match ch {
+        _ if i == 1 => ch.is_ascii_uppercase(),
+        '港' | '澳' => i == 6 && t.len() == 7 && t[0] == '粤' && t[1] == 'Z',
+        _ if i == 6 && t.len() == 7 && ENDINGS.iter().any(|e| e.0 == ch) => true,
+        _ => serial(ch),
     }
 }
 
 /// A read that breaks the plate's format by one character, mended:
 /// * the right length, one character not allowed where it is (a digit
-///   where the letter goes): the allowed class the reader found most
-///   probable at that column, if it gave it at least FORMAT_FLOOR;
+///   where the letter goes, a 使 read for a province): of the single
+///   characters that make the text valid in place of one read, the one the
+///   reader found most probable at its column, if it gave it at least
+///   FORMAT_FLOOR (with the ordinary format alone, that is the allowed
+///   class at the one position out of place);
 /// * one character too many (a province glyph read as two, the frame's
 ///   edge read as a trailing 1 or L): the one whose removal leaves a valid
 ///   text whose columns fit the GA 36 layout best.
@@ -55,12 +142,14 @@ pub(crate) fn fix_format(read: &cnn::Read, classes: &[char], len: usize) -> Opti
         probs: read.probs.clone(),
     };
     if n == len {
-        let bad: Vec<usize> = (0..n).filter(|&i| !valid_at(i, read.text[i])).collect();
-        let [i] = bad[..] else { return None };
-        let (ch, p) = (1..classes.len())
-            .filter(|&k| valid_at(i, classes[k]))
-            .map(|k| (classes[k], read.probs[k * cnn::T + read.cols[i]]))
-            .max_by(|a, b| a.1.total_cmp(&b.1))?;
+        if valid_plate(&read.text) {
+            return None;
+        }
+        let (i, ch, p) = (0..n)
+            .flat_map(|i| (1..classes.len()).map(move |k| (i, k)))
+            .filter(|&(i, k)| valid_with(&read.text, i, classes[k]))
+            .map(|(i, k)| (i, classes[k], read.probs[k * cnn::T + read.cols[i]]))
+            .max_by(|a, b| a.2.total_cmp(&b.2))?;
         if p < FORMAT_FLOOR {
             return None;
         }

@@ -12,7 +12,7 @@ use crate::locate::Cand;
 use crate::province::{PROVINCE_MLP_WEIGHT, refine_province};
 use crate::rectify::{Source, rectify};
 use crate::{Color, Recognition, cnn, debug_on};
-use format::{fits, fix_format, valid_at};
+use format::{colour_of, fits, fix_format, valid_with};
 use image::RgbImage;
 use std::sync::OnceLock;
 
@@ -138,7 +138,7 @@ pub(crate) fn read_prepared(
         .map(|i| {
             (1..nc)
                 .map(|k| (net.classes[k], read.probs[k * cnn::T + read.cols[i]]))
-                .filter(|&(ch, p)| p > 0.005 && valid_at(i, ch))
+                .filter(|&(ch, p)| p > 0.005 && valid_with(&text, i, ch))
                 .collect()
         })
         .collect();
@@ -150,7 +150,7 @@ pub(crate) fn read_prepared(
             dists[0] = d;
         }
     }
-    let color = if text.len() == 8 { Color::Green } else { color };
+    let color = colour_of(&text).unwrap_or(color);
     Some(Reading {
         rec: Recognition {
             plate: text.into_iter().collect(),
