@@ -6,6 +6,7 @@
 
 use crate::colour::plate_color;
 use crate::locate::{Cand, Fallback, Scene, zoom};
+use crate::read::format::fits;
 use crate::read::{Reading, read_candidate, read_prepared};
 use crate::rectify::{Source, rectify};
 use crate::{Recognition, cnn, debug_on};
@@ -194,7 +195,11 @@ impl Search {
     /// per position, the character with the highest probability summed
     /// over those reads.
     /// Crops of one plate differ in their margins, and a character misread
-    /// in one of them is usually read right in the others.
+    /// in one of them is usually read right in the others. A vote whose
+    /// text the plate cannot have (characters of different reads that do
+    /// not make a plate together, e.g. a province from one read and an
+    /// embassy plate's digits from another) is not taken: the read's own
+    /// text is answered.
     pub(crate) fn answer(self, photo_w: f32) -> Option<Recognition> {
         let conf = |i: usize| self.reads[i].1.rec.confidence;
         let most_confident =
@@ -215,7 +220,7 @@ impl Search {
                 r.0.len() == text.len() && r.0.iter().zip(text).filter(|(a, b)| a != b).count() <= 2
             })
             .collect();
-        let voted: String = (0..text.len())
+        let voted: Vec<char> = (0..text.len())
             .map(|i| {
                 let mut score: Vec<(char, f32)> = Vec::new();
                 for &(ch, p) in same.iter().flat_map(|r| &r.1.dists[i]) {
@@ -232,6 +237,10 @@ impl Search {
             })
             .collect();
         let mut best = self.reads.into_iter().nth(top)?.1.rec;
+        if !fits(&voted, best.color) {
+            return Some(best);
+        }
+        let voted: String = voted.into_iter().collect();
         if debug_on() && voted != best.plate {
             eprintln!("  vote: {} -> {voted}", best.plate);
         }

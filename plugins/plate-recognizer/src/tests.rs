@@ -192,6 +192,18 @@ fn reads_of_one_plate_vote_per_character() {
     st.consider(a, "a");
     st.consider(b, "b");
     assert_eq!(st.answer(1000.0).unwrap().plate, "皖Q18632");
+    // a vote that makes no plate is not taken: 川 from one read and the
+    // embassy plate's digits from the other would give 川014578
+    let mut st = Search::default();
+    st.consider(
+        reading("使014578", &[0.6, 0.9, 1.0, 1.0, 1.0, 1.0, 1.0]),
+        "a",
+    );
+    st.consider(
+        reading("川Q14578", &[0.9, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0]),
+        "b",
+    );
+    assert_eq!(st.answer(1000.0).unwrap().plate, "使014578");
 }
 
 /// The synthetic photo of a blue plate, 京N62847 (`tests/fixtures`).
