@@ -4,12 +4,12 @@
 //! `login_timeout_ms` (default 2 s) of connecting. A failed login answers
 //! status 1 and leaves the connection open until that deadline, so a camera
 //! may retry, up to `login_attempts` failures in all (default
-//! [`DEFAULT_LOGIN_ATTEMPTS`]). A second login on a
-//! logged-in connection answers 0 when City, Park and Server are the same,
-//! otherwise 1 and the connection is closed. The server pings every
-//! `heartbeat_ms` (default 10 s) and closes after 5 unanswered pings. Every image is saved to `image_dir`. Whatever goes
-//! wrong becomes the protocol's answer: status 1 with an errCode, or
-//! status 3 (refuse) when every recogniser slot is busy.
+//! [`DEFAULT_LOGIN_ATTEMPTS`]). A second login on a logged-in connection
+//! answers 0 when City, Park and Server are the same, otherwise 1 and the
+//! connection is closed. The server pings every `heartbeat_ms` (default
+//! 10 s) and closes after 5 unanswered pings. Every image is saved to
+//! `image_dir`. Whatever goes wrong becomes the protocol's answer: status 1
+//! with an errCode, or status 3 (refuse) when every recogniser slot is busy.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
