@@ -332,15 +332,6 @@ impl ListenerConfig {
         self.max_message_bytes_set
             .unwrap_or_else(|| defaults::max_message_bytes(&self.protocol))
     }
-    /// A session outbox bounded as this listener says.
-    pub fn outbox<M: crate::state::outbox::Weigh>(
-        &self,
-    ) -> (
-        crate::state::outbox::Sender<M>,
-        crate::state::outbox::Receiver<M>,
-    ) {
-        crate::state::outbox::channel(self.outbox_capacity, self.outbox_bytes)
-    }
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_s)
     }

@@ -104,7 +104,7 @@ impl Chat {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let listener = &*self.config.name;
-        let (tx, mut outbox) = self.config.outbox::<Outbound>();
+        let (tx, mut outbox) = super::session_outbox::<Outbound>(&self.config);
         let session = self.plugin.sessions().open(listener, peer, tx);
         let id = session.id;
         tracing::debug!(listener, %peer, session = id, "connected");

@@ -90,7 +90,7 @@ impl Exec {
         shutdown: CancellationToken,
     ) {
         let listener = &*self.config.name;
-        let (tx, mut outbox) = self.config.outbox::<Utf8Bytes>();
+        let (tx, mut outbox) = super::session_outbox::<Utf8Bytes>(&self.config);
         let session = self.plugin.sessions().open(listener, peer, tx);
         let id = session.id;
         tracing::debug!(listener, %peer, session = id, "connected");
@@ -124,8 +124,8 @@ impl Exec {
                 }
                 _ = session.overflow.cancelled() => break,
                 _ = session.close.cancelled() => {
-                    // Closed by the plugin or as a slow consumer: send what is
-                    // queued, then close.
+                    // Closed by the plugin (a slow consumer is `overflow`,
+                    // above): send what is queued, then close.
                     while let Some(text) = outbox.try_recv() {
                         if !self.write(&mut sink, Message::Text(text), peer).await {
                             break;

@@ -24,6 +24,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::ListenerConfig;
 use crate::metrics::{ListenerMetrics, Metrics};
 use crate::runtime::{Plugin, Plugins, World};
+use crate::state::outbox::{self, Weigh};
 use crate::transport::ws;
 
 /// (protocol, the world its plugin must implement)
@@ -38,6 +39,14 @@ pub const PROTOCOLS: &[(&str, &str)] = &[
 
 pub fn world_of(protocol: &str) -> Option<&'static str> {
     PROTOCOLS.iter().find(|p| p.0 == protocol).map(|p| p.1)
+}
+
+/// A session outbox bounded as the listener says (`outbox_capacity`
+/// messages, `outbox_bytes` bytes).
+pub fn session_outbox<M: Weigh>(
+    config: &ListenerConfig,
+) -> (outbox::Sender<M>, outbox::Receiver<M>) {
+    outbox::channel(config.outbox_capacity, config.outbox_bytes)
 }
 
 /// What every listener shares.

@@ -133,7 +133,7 @@ impl Raw {
         Si: Sink<Bytes, Error = std::io::Error> + Unpin,
     {
         let listener = &*self.config.name;
-        let (tx, mut outbox) = self.config.outbox::<Bytes>();
+        let (tx, mut outbox) = super::session_outbox::<Bytes>(&self.config);
         let session = self.plugin.sessions().open(listener, peer, tx);
         let id = session.id;
         tracing::debug!(listener, %peer, session = id, "connected");

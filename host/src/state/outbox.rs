@@ -124,7 +124,8 @@ impl<M: Weigh> Receiver<M> {
     }
 
     /// Bytes waiting.
-    pub fn queued_bytes(&self) -> usize {
+    #[cfg(test)]
+    fn queued_bytes(&self) -> usize {
         self.queued.load(Ordering::Acquire)
     }
 }
