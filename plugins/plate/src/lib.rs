@@ -95,12 +95,16 @@ fn mac(key: &str, expiry: &str) -> HmacSha1 {
     m
 }
 
-/// The expiry text of a token minted at `now_ms` for `ttl_s` seconds, as
-/// the original's `str(time.time() + ttl)`: the shortest decimal that reads
-/// back as the same double (Rust's `Display` and Python's `repr` agree on
-/// it), with Python's `.0` on a whole number.
-pub fn expiry_text(now_ms: u64, ttl_s: u64) -> String {
-    let expiry = now_ms as f64 / 1000.0 + ttl_s as f64;
+/// The expiry of a token minted at `now_ms` for `ttl_s` seconds, as the
+/// original's `time.time() + ttl` (Unix seconds).
+pub fn expiry(now_ms: u64, ttl_s: u64) -> f64 {
+    now_ms as f64 / 1000.0 + ttl_s as f64
+}
+
+/// An expiry as the original's `str()` writes it: the shortest decimal
+/// that reads back as the same double (Rust's `Display` and Python's
+/// `repr` agree on it), with Python's `.0` on a whole number.
+pub fn expiry_text(expiry: f64) -> String {
     let text = expiry.to_string();
     if text.contains('.') {
         text
@@ -213,9 +217,9 @@ pub fn admin<H: Host>(h: &H, request: &str) -> Result<String, AdminError> {
                     status: 409,
                     message: "no token_key in the plugin's config: HMAC tokens are disabled".into(),
                 })?;
-            let expiry = expiry_text(h.now_ms(), ttl);
-            let expires: f64 = expiry.parse().expect("expiry_text writes a number");
-            Ok(json!({ "token": mint(&key, &expiry), "expires_at_s": expires }).to_string())
+            let expires = expiry(h.now_ms(), ttl);
+            let token = mint(&key, &expiry_text(expires));
+            Ok(json!({ "token": token, "expires_at_s": expires }).to_string())
         }
         Some(other) => Err(bad(format!("unknown op {other:?} (known: mint-token)"))),
         None => Err(bad("missing \"op\"".into())),
@@ -317,9 +321,9 @@ mod tests {
 
     #[test]
     fn minted_like_the_original() {
-        assert_eq!(expiry_text(1_700_000_000_123, 60), "1700000060.123");
-        assert_eq!(expiry_text(1_700_000_000_000, 60), "1700000060.0");
-        let t = mint("secret", &expiry_text(1_796_184_292_938, 60));
+        assert_eq!(expiry_text(expiry(1_700_000_000_123, 60)), "1700000060.123");
+        assert_eq!(expiry_text(expiry(1_700_000_000_000, 60)), "1700000060.0");
+        let t = mint("secret", &expiry_text(expiry(1_796_184_292_938, 60)));
         let decoded = String::from_utf8(URL_SAFE.decode(&t).unwrap()).unwrap();
         assert!(decoded.starts_with("1796184352.938:"), "{decoded}");
         assert!(t.len() <= 80);
