@@ -163,11 +163,7 @@ impl Client {
                     String::from_utf8_lossy(&self.buf)
                 ),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
+                Err(e) if common::read_timed_out(&e) => {}
                 Err(e) => panic!("read failed: {e}"),
             }
         }

@@ -534,11 +534,16 @@ impl LineClient {
     }
 }
 
-/// Whether a WebSocket read failed only because nothing came within the
+/// Whether a read failed only because nothing came within the socket's
 /// read timeout (the connection is still open).
-pub fn timed_out(e: &tungstenite::Error) -> bool {
-    matches!(e, tungstenite::Error::Io(io) if matches!(
-        io.kind(),
+pub fn read_timed_out(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-    ))
+    )
+}
+
+/// [`read_timed_out`] for a WebSocket read.
+pub fn timed_out(e: &tungstenite::Error) -> bool {
+    matches!(e, tungstenite::Error::Io(io) if read_timed_out(io))
 }
