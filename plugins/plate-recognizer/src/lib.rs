@@ -31,8 +31,10 @@
 //! 7. **choose** (`search`): passes over the candidates (as located,
 //!    looser crops while nothing is sure, zooming into large candidates
 //!    while nothing is read, re-reads from boxes fitted to the characters
-//!    by `layout`); the most confident read wins, each of its characters
-//!    voted on by every read of the same plate.
+//!    by `layout`); of several plates the main one wins (`search::main_plate`:
+//!    the widest near the centre among the confident reads), its most
+//!    confident read answered, each of its characters voted on by every
+//!    read of the same plate unless the vote makes no valid plate.
 //!
 //! The crate README gives the thresholds, the figures and their history.
 
