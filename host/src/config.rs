@@ -3,6 +3,14 @@
 //! Every field has a default, so a file only says what differs. A copy of
 //! `config/wasmgate.toml` is embedded in the binary and used when `serve` is
 //! started without a config file present.
+//!
+//! Plain data, below every other module: a listener is its connection
+//! settings ([`ListenerConfig`], the same keys for every protocol) plus its
+//! protocol's own settings `P`, which the protocol table
+//! (`crate::protocol::Settings`, tagged by `protocol = "..."`) types. This
+//! module checks what it can see alone; whether a key applies to a
+//! protocol, and whether a plugin's world fits its listener, is checked
+//! by the protocol table.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,14 +18,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use serde::Deserialize;
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
 
 /// The defaults shipped with the binary (the repository's `config/wasmgate.toml`).
 pub const EMBEDDED: &str = include_str!("../../config/wasmgate.toml");
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
+#[serde(deny_unknown_fields, bound = "P: DeserializeOwned")]
+pub struct Config<P> {
     #[serde(default)]
     pub admin: AdminConfig,
     #[serde(default)]
@@ -27,7 +36,7 @@ pub struct Config {
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
     #[serde(default, rename = "listener")]
-    pub listeners: Vec<ListenerConfig>,
+    pub listeners: Vec<Listener<P>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -123,7 +132,7 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
 }
 
-impl Config {
+impl<P> Config<P> {
     /// The compile cache directory, if caching is on.
     pub fn cache_dir(&self) -> Option<PathBuf> {
         match &self.runtime.cache_dir {
@@ -239,15 +248,6 @@ mod defaults {
     pub fn write_timeout_ms() -> u64 {
         10_000
     }
-    /// Per protocol: the remote-execute relay carries command output (the
-    /// original accepted 64 MiB, and a megabyte is normal), plate frames
-    /// carry photos; the others carry short messages.
-    pub fn max_message_bytes(protocol: &str) -> usize {
-        match protocol {
-            "exec" | "plate" => 16 * 1024 * 1024,
-            _ => 64 * 1024,
-        }
-    }
     pub fn outbox_capacity() -> usize {
         1024
     }
@@ -259,13 +259,34 @@ mod defaults {
     }
 }
 
+/// One `[[listener]]`: its connection settings and its protocol's own
+/// settings `P` (the keys that are left, with `protocol`).
+#[derive(Debug, Clone)]
+pub struct Listener<P> {
+    pub conn: ListenerConfig,
+    pub protocol: P,
+}
+
+impl<'de, P: DeserializeOwned> Deserialize<'de> for Listener<P> {
+    /// The connection keys first; what is left (and `protocol`) is the
+    /// protocol's, which refuses a key it does not know.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let conn = ListenerConfig::deserialize(d)?;
+        let name = conn.name.clone();
+        let protocol = P::deserialize(toml::Value::Table(conn.rest.clone()))
+            .map_err(|e| D::Error::custom(format!("listener {name:?}: {e}")))?;
+        Ok(Listener { conn, protocol })
+    }
+}
+
+/// The settings every listener has, whatever its protocol: what the
+/// connection driver and the transports read. Some apply only to some
+/// protocols (TLS, heartbeat, WebSocket path, outbox); the protocol table
+/// refuses them elsewhere.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
     /// Name used in logs and metrics.
     pub name: String,
-    /// Wire protocol: `locker`, ...
-    pub protocol: String,
     pub listen: SocketAddr,
     /// Plugin (a key of `[plugins]`) that handles the messages.
     pub plugin: String,
@@ -282,36 +303,28 @@ pub struct ListenerConfig {
     /// [`ListenerConfig::max_message_bytes`]).
     #[serde(rename = "max_message_bytes")]
     pub max_message_bytes_set: Option<usize>,
+    /// The protocol's default of `max_message_bytes` (set by the protocol
+    /// table, not read from the file).
+    #[serde(skip)]
+    pub default_max_message_bytes: usize,
     /// Serve over TLS with this certificate (chat on 4399, wss for the
     /// WebSocket protocols).
     pub tls: Option<TlsConfig>,
     /// Interval of the protocol's server heartbeat, where it has one
-    /// (each protocol documents its default).
+    /// (each protocol documents its default; 0: none).
     pub heartbeat_ms: Option<u64>,
-    /// WebSocket request path to accept (`None`: the protocol's default).
+    /// WebSocket request path to accept, and every path below it (`None`:
+    /// the protocol's default).
     pub ws_path: Option<String>,
     /// Messages queued for one client before it counts as a slow consumer
-    /// and is disconnected.
-    #[serde(default = "defaults::outbox_capacity")]
-    pub outbox_capacity: usize,
+    /// and is disconnected (protocols with sessions).
+    pub outbox_capacity: Option<usize>,
     /// Bytes queued for one client before it counts as a slow consumer
     /// (one message larger than this still goes to an empty outbox).
-    #[serde(default = "defaults::outbox_bytes")]
-    pub outbox_bytes: usize,
-    /// How a `raw` listener cuts its byte stream into frames.
-    pub framing: Option<crate::codec::frames::Framing>,
-    /// For `raw` listeners: a frame sent back when input is refused or the
-    /// plugin fails; `{reason}` is replaced by the reason. None: nothing
-    /// is sent (the reason is logged).
-    pub error_reply: Option<String>,
-    /// Plate recognition: where each image is saved (named from camera and
-    /// identify). None: images are not saved.
-    pub image_dir: Option<PathBuf>,
-    /// Time a new connection has to log in, where the protocol has a login.
-    pub login_timeout_ms: Option<u64>,
-    /// Failed logins a connection may make before it is closed, where the
-    /// protocol lets a client retry (plate: default 3).
-    pub login_attempts: Option<u32>,
+    pub outbox_bytes: Option<usize>,
+    /// The keys that are not the connection's: the protocol's settings.
+    #[serde(flatten)]
+    rest: toml::Table,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -327,10 +340,10 @@ pub struct TlsConfig {
 
 impl ListenerConfig {
     /// Largest message accepted: `max_message_bytes`, or the protocol's
-    /// default (16 MiB for `exec` and `plate`, 64 KiB for the others).
+    /// default.
     pub fn max_message_bytes(&self) -> usize {
         self.max_message_bytes_set
-            .unwrap_or_else(|| defaults::max_message_bytes(&self.protocol))
+            .unwrap_or(self.default_max_message_bytes)
     }
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_s)
@@ -347,25 +360,41 @@ impl ListenerConfig {
                 .map_or(defaults::handshake_timeout_ms(), |t| t.handshake_timeout_ms),
         )
     }
+    pub fn outbox_capacity(&self) -> usize {
+        self.outbox_capacity
+            .unwrap_or_else(defaults::outbox_capacity)
+    }
+    pub fn outbox_bytes(&self) -> usize {
+        self.outbox_bytes.unwrap_or_else(defaults::outbox_bytes)
+    }
+    /// The heartbeat interval: `heartbeat_ms`, else `default`; none when 0.
+    pub fn heartbeat(&self, default: Duration) -> Option<Duration> {
+        match self.heartbeat_ms {
+            Some(0) => None,
+            Some(ms) => Some(Duration::from_millis(ms)),
+            None => Some(default).filter(|d| !d.is_zero()),
+        }
+    }
 }
 
-impl Config {
-    /// Reads `path`; when it does not exist and `fallback_embedded` is set,
-    /// the embedded defaults are used instead.
-    pub fn load(path: &Path, fallback_embedded: bool) -> anyhow::Result<(Config, String)> {
-        let (text, origin) = match std::fs::read_to_string(path) {
-            Ok(text) => (text, path.display().to_string()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && fallback_embedded => {
-                (EMBEDDED.to_string(), "embedded defaults".to_string())
-            }
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        };
-        let config = Config::parse(&text).with_context(|| format!("in {origin}"))?;
-        Ok((config, origin))
+/// The text of the configuration at `path`, and where it came from; when
+/// the file does not exist and `fallback_embedded` is set, the embedded
+/// defaults.
+pub fn read(path: &Path, fallback_embedded: bool) -> anyhow::Result<(String, String)> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((text, path.display().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && fallback_embedded => {
+            Ok((EMBEDDED.to_string(), "embedded defaults".to_string()))
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
+}
 
-    pub fn parse(text: &str) -> anyhow::Result<Config> {
-        let config: Config = toml::from_str(text)?;
+impl<P: DeserializeOwned> Config<P> {
+    /// Parses `text` and checks what the file says on its own (the
+    /// protocol table checks the rest).
+    pub fn parse(text: &str) -> anyhow::Result<Config<P>> {
+        let config: Config<P> = toml::from_str(text)?;
         config.validate()?;
         Ok(config)
     }
@@ -380,59 +409,21 @@ impl Config {
             bail!("admin.token is empty: remove it (no authentication) or set a secret");
         }
         let mut names = std::collections::BTreeSet::new();
-        for l in &self.listeners {
+        for l in self.listeners.iter().map(|l| &l.conn) {
             if !names.insert(&l.name) {
                 bail!("two listeners are named {:?}", l.name);
             }
-            let Some(plugin) = self.plugins.get(&l.plugin) else {
+            if !self.plugins.contains_key(&l.plugin) {
                 bail!(
                     "listener {:?} names plugin {:?}, which is not in [plugins]",
                     l.name,
                     l.plugin
                 );
-            };
-            let Some(world) = crate::protocol::world_of(&l.protocol) else {
-                bail!(
-                    "listener {:?}: unknown protocol {:?} (known: {})",
-                    l.name,
-                    l.protocol,
-                    crate::protocol::PROTOCOLS
-                        .iter()
-                        .map(|p| p.0)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            };
-            if plugin.world != world {
-                bail!(
-                    "listener {:?} speaks {} and needs a plugin of world {world:?}; plugin {:?} is world {:?}",
-                    l.name,
-                    l.protocol,
-                    l.plugin,
-                    plugin.world
-                );
             }
-            match (&l.framing, l.protocol.as_str()) {
-                (Some(f), "raw") => f
-                    .validate(l.max_message_bytes())
-                    .map_err(|e| anyhow::anyhow!("listener {:?}: framing: {e}", l.name))?,
-                (None, "raw") => bail!(
-                    "listener {:?}: protocol raw needs a [listener.framing] section",
-                    l.name
-                ),
-                (Some(_), other) => bail!(
-                    "listener {:?}: framing applies to protocol raw, not {other}",
-                    l.name
-                ),
-                (None, _) => {}
-            }
-            if l.login_attempts == Some(0) {
-                bail!("listener {:?}: login_attempts must be > 0", l.name);
-            }
-            if l.max_message_bytes() == 0
+            if l.max_message_bytes_set == Some(0)
                 || l.max_connections == 0
-                || l.outbox_capacity == 0
-                || l.outbox_bytes == 0
+                || l.outbox_capacity == Some(0)
+                || l.outbox_bytes == Some(0)
             {
                 bail!(
                     "listener {:?}: max_message_bytes, max_connections, outbox_capacity and outbox_bytes must be > 0",
@@ -441,21 +432,6 @@ impl Config {
             }
         }
         for (name, p) in &self.plugins {
-            let Some(ops) = crate::runtime::world_ops(&p.world) else {
-                bail!("plugin {name:?}: unknown world {:?}", p.world);
-            };
-            if p.backend == Backend::Native && !ops.has_native() {
-                bail!(
-                    "plugin {name:?}: world {:?} has no native build (backend = \"native\" exists for {})",
-                    p.world,
-                    crate::runtime::worlds::ALL
-                        .iter()
-                        .filter(|o| o.has_native())
-                        .map(|o| o.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
             if p.max_concurrency == 0 || p.deadline_ms == 0 || p.memory_mb == 0 {
                 bail!("plugin {name:?}: max_concurrency, deadline_ms and memory_mb must be > 0");
             }
@@ -477,45 +453,32 @@ impl Config {
 mod tests {
     use super::*;
 
-    #[test]
-    fn embedded_defaults_parse() {
-        let c = Config::parse(EMBEDDED).unwrap();
-        assert!(
-            c.listeners
-                .iter()
-                .any(|l| l.protocol == "locker" && l.listen.port() == 5000)
-        );
-        assert_eq!(c.admin.listen.port(), 9000);
-    }
+    /// Listener settings as a table, for tests of this layer alone.
+    type Plain = Config<toml::Table>;
 
     #[test]
-    fn listener_plugin_world_mismatch_is_refused() {
-        let err = Config::parse(
+    fn connection_keys_are_split_from_the_protocol_keys() {
+        let c = Plain::parse(
             r#"
-            [plugins.echo]
+            [plugins.p]
             world = "raw"
             [[listener]]
             name = "l"
-            protocol = "locker"
+            protocol = "raw"
             listen = "127.0.0.1:0"
-            plugin = "echo"
+            plugin = "p"
+            idle_timeout_s = 7
+            error_reply = "ERR {reason}"
+            [listener.framing]
+            type = "terminator"
             "#,
         )
-        .unwrap_err();
-        assert!(
-            format!("{err:#}").contains("needs a plugin of world \"locker\""),
-            "{err:#}"
-        );
-    }
-
-    #[test]
-    fn native_backend_only_where_a_native_build_exists() {
-        let ok = Config::parse("[plugins.l]\nworld = \"locker\"\nbackend = \"native\"\n").unwrap();
-        assert_eq!(ok.plugins["l"].backend, Backend::Native);
-        let err =
-            Config::parse("[plugins.r]\nworld = \"raw\"\nbackend = \"native\"\n").unwrap_err();
-        assert!(format!("{err:#}").contains("no native build"), "{err:#}");
-        assert!(Config::parse("[plugins.l]\nworld = \"locker\"\nbackend = \"jit\"\n").is_err());
+        .unwrap();
+        let l = &c.listeners[0];
+        assert_eq!(l.conn.idle_timeout_s, 7);
+        assert_eq!(l.conn.outbox_bytes(), 32 << 20);
+        let keys: Vec<_> = l.protocol.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["error_reply", "framing", "protocol"]);
     }
 
     #[test]
@@ -525,33 +488,30 @@ mod tests {
                 "[plugins.p]\nworld = \"plate\"\n[[listener]]\nname = \"l\"\nprotocol = \"plate\"\nlisten = \"127.0.0.1:0\"\nplugin = \"p\"\n{extra}"
             )
         };
-        let c = Config::parse(&listener("")).unwrap();
-        assert_eq!(
-            c.listeners[0].max_message_bytes(),
-            16 << 20,
-            "plate default"
-        );
-        assert_eq!(c.listeners[0].outbox_bytes, 32 << 20);
+        assert!(Plain::parse(&listener("")).is_ok());
         for bad in [
-            "login_attempts = 0",
             "max_message_bytes = 0",
             "outbox_bytes = 0",
             "outbox_capacity = 0",
+            "max_connections = 0",
         ] {
-            let err = Config::parse(&listener(bad)).unwrap_err();
+            let err = Plain::parse(&listener(bad)).unwrap_err();
             assert!(format!("{err:#}").contains("must be > 0"), "{bad}: {err:#}");
         }
+        let err =
+            Plain::parse(&listener("").replace("plugin = \"p\"", "plugin = \"q\"")).unwrap_err();
+        assert!(format!("{err:#}").contains("not in [plugins]"), "{err:#}");
     }
 
     #[test]
     fn unknown_field_is_refused() {
-        assert!(Config::parse("[admin]\nlisten = \"127.0.0.1:1\"\nbogus = 1\n").is_err());
+        assert!(Plain::parse("[admin]\nlisten = \"127.0.0.1:1\"\nbogus = 1\n").is_err());
         // the admin token: read, never printed, not empty
-        let c = Config::parse("[admin]\ntoken = \"s3cret\"\n").unwrap();
+        let c = Plain::parse("[admin]\ntoken = \"s3cret\"\n").unwrap();
         assert_eq!(c.admin.token, Some(AdminToken("s3cret".into())));
         assert!(!format!("{c:?}").contains("s3cret"));
         assert!(format!("{:?}", c.admin).contains("<redacted>"));
-        assert!(Config::parse("[admin]\ntoken = \" \"\n").is_err());
-        assert_eq!(Config::parse("").unwrap().admin.token, None);
+        assert!(Plain::parse("[admin]\ntoken = \" \"\n").is_err());
+        assert_eq!(Plain::parse("").unwrap().admin.token, None);
     }
 }

@@ -7,9 +7,11 @@
 //! [`state`] holds what outlives a call; [`admin`] is the operator's view.
 
 pub mod admin;
+pub mod bindings;
 pub mod codec;
 pub mod config;
 pub mod metrics;
+#[cfg(feature = "native")]
 pub mod native;
 pub mod protocol;
 pub mod runtime;

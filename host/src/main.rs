@@ -3,8 +3,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use wasmgate::config::Config;
-
 #[derive(Parser)]
 #[command(
     name = "wasmgate",
@@ -46,7 +44,7 @@ fn main() -> ExitCode {
         .init();
     match Cli::parse().command {
         Command::Serve { config, ready_file } => {
-            let (config, origin) = match Config::load(&config, true) {
+            let (config, origin) = match wasmgate::server::load_config(&config, true) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("wasmgate: {e:#}");
@@ -69,18 +67,20 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Check { file, world } => match wasmgate::runtime::check_file(&file, &world) {
-            Ok(()) => {
-                println!("ok: {} implements world {world:?}", file.display());
-                ExitCode::SUCCESS
+        Command::Check { file, world } => {
+            match wasmgate::runtime::check_file(&file, &world, wasmgate::protocol::WORLDS) {
+                Ok(()) => {
+                    println!("ok: {} implements world {world:?}", file.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    println!(
+                        "no: {} does not implement world {world:?}: {e:#}",
+                        file.display()
+                    );
+                    ExitCode::FAILURE
+                }
             }
-            Err(e) => {
-                println!(
-                    "no: {} does not implement world {world:?}: {e:#}",
-                    file.display()
-                );
-                ExitCode::FAILURE
-            }
-        },
+        }
     }
 }

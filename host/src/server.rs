@@ -13,10 +13,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::protocol::{self, Shared};
-use crate::runtime::{self, Plugins};
+use crate::protocol::{self, Config, Shared};
+use crate::runtime::{self, Base, NativeBuilds, Plugins};
 use crate::state::kv::Kv;
 
 pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()> {
@@ -35,10 +34,17 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
         engine.clone(),
         Duration::from_millis(config.runtime.epoch_tick_ms),
     );
-    let linker = runtime::linker(&engine)?;
     let metrics = Arc::new(Metrics::default());
-    let cache = runtime::CompileCache::new(&engine, config.cache_dir());
-    let plugins = Plugins::new(&config, &engine, &linker, &cache, &kv, &metrics);
+    let base = Base {
+        linker: runtime::linker(&engine)?,
+        cache: runtime::CompileCache::new(&engine, config.cache_dir()),
+        engine,
+        kv: kv.clone(),
+        metrics: metrics.clone(),
+        worlds: protocol::WORLDS,
+        natives: natives(),
+    };
+    let plugins = Plugins::new(&config.plugins, &config.runtime, &base)?;
 
     let dir = &config.runtime.plugin_dir;
     std::fs::create_dir_all(dir)
@@ -67,13 +73,14 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
     // Bind everything before serving anything: a port in use stops the start.
     let mut bound = BTreeMap::new();
     for l in &config.listeners {
-        let tcp = TcpListener::bind(l.listen)
+        let c = &l.conn;
+        let tcp = TcpListener::bind(c.listen)
             .await
-            .with_context(|| format!("listener {:?}: binding {}", l.name, l.listen))?;
+            .with_context(|| format!("listener {:?}: binding {}", c.name, c.listen))?;
         let addr = tcp.local_addr()?;
-        protocol::start(l, tcp, &shared)?;
-        tracing::info!(listener = %l.name, protocol = %l.protocol, %addr, plugin = %l.plugin, "listening");
-        bound.insert(l.name.clone(), addr);
+        l.start(tcp, &shared)?;
+        tracing::info!(listener = %c.name, protocol = l.protocol.name(), %addr, plugin = %c.plugin, "listening");
+        bound.insert(c.name.clone(), addr);
     }
     let admin = TcpListener::bind(config.admin.listen)
         .await
@@ -124,6 +131,24 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The native builds compiled into this host (none without the `native`
+/// feature).
+pub fn natives() -> NativeBuilds {
+    #[cfg(feature = "native")]
+    return crate::native::builds();
+    #[cfg(not(feature = "native"))]
+    NativeBuilds::default()
+}
+
+/// Reads and checks the configuration at `path` (the embedded defaults when
+/// it does not exist and `fallback_embedded` is set); returns it with where
+/// it came from.
+pub fn load_config(path: &Path, fallback_embedded: bool) -> anyhow::Result<(Config, String)> {
+    let (text, origin) = crate::config::read(path, fallback_embedded)?;
+    let config = protocol::parse(&text).with_context(|| format!("in {origin}"))?;
+    Ok((config, origin))
 }
 
 /// Loads every plugin at start. A plugin that fails to load is reported and

@@ -42,7 +42,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 /// The `chat` world's types themselves: what the decoder yields is what the
 /// component receives, what it returns is what the encoder writes.
-pub use crate::runtime::worlds::chat::exports::wasmgate::plugin::chat_handler::{
+pub use crate::bindings::chat::{
     ClientRequest, Friend, GroupDelivery, LoggedOn, Login, LoginResult, PrivateDelivery,
     PrivateMessage, Register, RegisterResult, ServerMessage,
 };

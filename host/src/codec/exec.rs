@@ -9,9 +9,7 @@
 
 use serde_json::Value;
 
-pub use crate::runtime::worlds::exec::exports::wasmgate::plugin::exec_handler::{
-    CommandFrame, ExecRequest, Outgoing,
-};
+pub use crate::bindings::exec::{CommandFrame, ExecRequest, Outgoing};
 
 /// The server heartbeat, sent to every connection as it opens and then
 /// every `heartbeat_ms`. It carries both shapes clients parse: the

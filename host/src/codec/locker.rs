@@ -62,9 +62,7 @@ const QUOTE_CHARS: usize = 40;
 /// One decoded device report: the `locker` world's record itself (see
 /// `wit/host.wit` for the meaning of each field), so what the codec yields is
 /// what the component receives.
-pub use crate::runtime::worlds::locker::exports::wasmgate::plugin::locker_handler::{
-    CellCode, Report,
-};
+pub use crate::bindings::locker::{CellCode, Report};
 
 /// What the decoder yields.
 #[derive(Debug, Clone, PartialEq)]

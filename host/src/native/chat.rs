@@ -2,13 +2,28 @@
 
 use chat::logic;
 
-use crate::runtime::{AdminError, PluginCtx};
+use super::native_admin;
+use crate::bindings::chat::{ChatHandler, ClientRequest, Outgoing};
+use crate::runtime::PluginCtx;
 
 chat::wit_chat_handler!(
-    [crate::runtime::worlds::chat::exports::wasmgate::plugin::chat_handler],
-    [crate::runtime::worlds::wasmgate::plugin::sessions]
+    [crate::bindings::chat::exports::wasmgate::plugin::chat_handler],
+    [crate::bindings::wasmgate::plugin::sessions]
 );
 
-pub fn admin(h: &PluginCtx, request: &str) -> Result<String, AdminError> {
-    logic::handle_admin(h, request).map_err(|(status, message)| AdminError { status, message })
+pub struct Native(pub PluginCtx);
+
+native_admin!(Native, logic::handle_admin);
+
+impl ChatHandler for Native {
+    fn handle(
+        &mut self,
+        session: u64,
+        request: ClientRequest,
+    ) -> wasmtime::Result<Result<Vec<Outgoing>, String>> {
+        Ok(self::handle(&self.0, session, request))
+    }
+    fn closed(&mut self, session: u64) -> wasmtime::Result<Vec<Outgoing>> {
+        Ok(self::closed(&self.0, session))
+    }
 }

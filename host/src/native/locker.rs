@@ -2,13 +2,18 @@
 
 use locker::policy;
 
-use super::admin_error;
-use crate::runtime::{AdminError, PluginCtx};
+use super::native_admin;
+use crate::bindings::locker::{Answer, LockerHandler, Report};
+use crate::runtime::PluginCtx;
 
-locker::wit_locker_handler!(
-    crate::runtime::worlds::locker::exports::wasmgate::plugin::locker_handler
-);
+locker::wit_locker_handler!(crate::bindings::locker::exports::wasmgate::plugin::locker_handler);
 
-pub fn admin(h: &PluginCtx, request: &str) -> Result<String, AdminError> {
-    policy::handle_admin(h, request).map_err(admin_error)
+pub struct Native(pub PluginCtx);
+
+native_admin!(Native, policy::handle_admin);
+
+impl LockerHandler for Native {
+    fn handle(&mut self, report: Report) -> wasmtime::Result<Result<Answer, String>> {
+        Ok(self::handle(&self.0, report))
+    }
 }

@@ -1,26 +1,79 @@
-//! The native builds of the plugins: the same Rust logic as the components
-//! (the plugin crates, compiled into the host), behind the same world
-//! types, so `backend = "native"` changes nothing but the WebAssembly
-//! boundary. Each module converts the host's WIT types to the plugin
-//! crate's and back, exactly what the component's own adapter does on the
-//! other side of the boundary.
+//! The native builds of the plugins (cargo feature `native`): the same Rust
+//! logic as the components (the plugin crates, compiled into the host),
+//! implementing the same handler traits (`crate::bindings`), so
+//! `backend = "native"` changes nothing but the WebAssembly boundary. Each
+//! module converts the host's WIT types to the plugin crate's and back,
+//! exactly what the component's own adapter does on the other side of the
+//! boundary.
 //!
-//! Native plugins exist for the benchmarks (`wasmgate-bench` runs every
-//! scenario against both) and as a reference; they share the host's fate:
-//! no deadline, no memory cap, no reload. A panic is caught and answered
-//! like a trap.
+//! Native builds exist for the benchmarks (`wasmgate-bench` runs every
+//! scenario against both) and for the tests that compare the two; the
+//! shipped binary is built without them. They share the host's fate: no
+//! deadline, no memory cap, no reload. A panic is caught and answered like
+//! a trap.
 
-pub mod chat;
-pub mod exec;
-pub mod locker;
-pub mod plate;
-pub mod smarthome;
+mod chat;
+mod exec;
+mod locker;
+mod plate;
+mod smarthome;
 
-use crate::runtime::AdminError;
+use crate::bindings::AdminError;
+use crate::runtime::NativeBuilds;
 
-fn admin_error(e: wasmgate_sdk::AdminError) -> AdminError {
+/// Every native build, by world.
+pub fn builds() -> NativeBuilds {
+    let mut builds = NativeBuilds::default();
+    builds.add::<crate::bindings::chat::ChatWorld>(|ctx| Box::new(chat::Native(ctx)));
+    builds.add::<crate::bindings::exec::ExecWorld>(|ctx| Box::new(exec::Native(ctx)));
+    builds.add::<crate::bindings::locker::LockerWorld>(|ctx| Box::new(locker::Native(ctx)));
+    builds.add::<crate::bindings::plate::PlateWorld>(|ctx| Box::new(plate::Native(ctx)));
+    builds
+        .add::<crate::bindings::smarthome::SmartHomeWorld>(|ctx| Box::new(smarthome::Native(ctx)));
+    builds
+}
+
+/// Implements [`crate::bindings::Admin`] for `$native` with the plugin
+/// crate's `$admin(host, request)`.
+macro_rules! native_admin {
+    ($native:ident, $admin:path) => {
+        impl crate::bindings::Admin for $native {
+            fn admin(
+                &mut self,
+                request: &str,
+            ) -> wasmtime::Result<Result<String, crate::bindings::AdminError>> {
+                Ok($admin(&self.0, request).map_err(super::admin_error))
+            }
+        }
+    };
+}
+use native_admin;
+
+fn admin_error(e: impl Into<SdkAdminError>) -> AdminError {
+    let e = e.into();
     AdminError {
         status: e.status,
         message: e.message,
+    }
+}
+
+/// The plugin crates' admin errors: the SDK's, or chat's `(status, message)`.
+struct SdkAdminError {
+    status: u16,
+    message: String,
+}
+
+impl From<wasmgate_sdk::AdminError> for SdkAdminError {
+    fn from(e: wasmgate_sdk::AdminError) -> Self {
+        SdkAdminError {
+            status: e.status,
+            message: e.message,
+        }
+    }
+}
+
+impl From<(u16, String)> for SdkAdminError {
+    fn from((status, message): (u16, String)) -> Self {
+        SdkAdminError { status, message }
     }
 }

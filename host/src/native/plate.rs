@@ -1,27 +1,26 @@
 //! Native build of `plugins/plate` (with the recogniser).
 
-use super::admin_error;
-use crate::runtime::worlds::plate::exports::wasmgate::plugin::plate_handler::{
-    Failure, LoginRequest, Plate,
-};
-use crate::runtime::{AdminError, PluginCtx};
+use super::native_admin;
+use crate::bindings::plate::{Failure, LoginRequest, Photo, PlateHandler, wit};
+use crate::runtime::PluginCtx;
 
-pub fn login(h: &PluginCtx, request: LoginRequest) -> bool {
-    plate::login(h, &request.token)
-}
+pub struct Native(pub PluginCtx);
 
-pub fn recognize(h: &PluginCtx, image: Vec<u8>) -> Result<Plate, Failure> {
-    match plate::recognize(h, &image) {
-        Ok((color, plate)) => Ok(Plate {
-            color: color.to_string(),
-            plate,
-        }),
-        Err(plate::Failure::NotRecognised) => Err(Failure::NotRecognised),
-        Err(plate::Failure::ImageNotReadable) => Err(Failure::ImageDisplayError),
-        Err(plate::Failure::Misconfigured) => Err(Failure::RecogniserError),
+native_admin!(Native, plate::admin);
+
+impl PlateHandler for Native {
+    fn login(&mut self, request: LoginRequest) -> wasmtime::Result<bool> {
+        Ok(plate::login(&self.0, &request.token))
     }
-}
-
-pub fn admin(h: &PluginCtx, request: &str) -> Result<String, AdminError> {
-    plate::admin(h, request).map_err(admin_error)
+    fn recognize(&mut self, photo: Photo) -> wasmtime::Result<Result<wit::Plate, Failure>> {
+        Ok(match plate::recognize(&self.0, &photo.image) {
+            Ok((color, plate)) => Ok(wit::Plate {
+                color: color.to_string(),
+                plate,
+            }),
+            Err(plate::Failure::NotRecognised) => Err(Failure::NotRecognised),
+            Err(plate::Failure::ImageNotReadable) => Err(Failure::ImageDisplayError),
+            Err(plate::Failure::Misconfigured) => Err(Failure::RecogniserError),
+        })
+    }
 }

@@ -1,13 +1,16 @@
 //! Native build of `plugins/smarthome`.
 
-use super::admin_error;
-use crate::runtime::worlds::smarthome::exports::wasmgate::plugin::smarthome_handler::Response;
-use crate::runtime::{AdminError, PluginCtx};
+use super::native_admin;
+use crate::bindings::smarthome::{Response, SmartHomeHandler};
+use crate::runtime::PluginCtx;
 
-pub fn handle(h: &PluginCtx, command: u32) -> Result<Response, String> {
-    smarthome::handle(h, command).map(|(command, payload)| Response { command, payload })
-}
+pub struct Native(pub PluginCtx);
 
-pub fn admin(h: &PluginCtx, request: &str) -> Result<String, AdminError> {
-    smarthome::admin(h, request).map_err(admin_error)
+native_admin!(Native, smarthome::admin);
+
+impl SmartHomeHandler for Native {
+    fn handle(&mut self, command: u32) -> wasmtime::Result<Result<Response, String>> {
+        Ok(smarthome::handle(&self.0, command)
+            .map(|(command, payload)| Response { command, payload }))
+    }
 }

@@ -4,159 +4,112 @@
 //! the device can match the answer to its request. Each answer goes out in
 //! one write (the original board reads it with one `recv(1024)`). The
 //! technician commands (`ip`, `info`, ... and `exit`) are the host's own.
+//! An idle board holds no buffers ([`Lean`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 
-use futures::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_util::codec::Framed;
-use tokio_util::sync::CancellationToken;
+use futures::StreamExt;
+use serde::Deserialize;
 
-use super::Shared;
+use super::driver::{Conn, Flow, Idle, Policy, Service, ask};
+use super::{Keys, Listen, Protocol};
+use crate::bindings::locker::{Answer, LockerWorld};
 use crate::codec::locker::{Inbound, LockerCodec, Outbound, Report, valid_code};
-use crate::config::ListenerConfig;
-use crate::metrics::ListenerMetrics;
-use crate::native;
 use crate::runtime::Plugin;
-use crate::runtime::worlds::LockerWorld;
-use crate::runtime::worlds::locker::exports::wasmgate::plugin::locker_handler as wit;
-use crate::transport::tcp::readable_lean;
+use crate::state::outbox::Weigh;
+use crate::transport::tcp::Lean;
 
-struct Locker {
-    config: ListenerConfig,
+pub struct Locker {
     plugin: Arc<Plugin<LockerWorld>>,
-    metrics: Arc<ListenerMetrics>,
 }
 
-pub fn start(
-    config: &ListenerConfig,
-    listener: TcpListener,
-    shared: &Shared,
-) -> anyhow::Result<()> {
-    let service = Arc::new(Locker {
-        config: config.clone(),
-        plugin: shared.plugin(config)?,
-        metrics: shared.metrics.listener(&config.name, &config.protocol),
-    });
-    shared.serve_tcp(
-        config,
-        listener,
-        service.metrics.clone(),
-        move |stream, peer, shutdown| {
-            let service = service.clone();
-            async move { service.serve(stream, peer, shutdown).await }
-        },
-    );
-    Ok(())
+/// A locker listener has no settings of its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {}
+
+impl Protocol for Locker {
+    const NAME: &'static str = "locker";
+    type World = LockerWorld;
+    type Settings = Settings;
+    const KEYS: Keys = Keys {
+        tls: false,
+        heartbeat: false,
+        ws_path: false,
+        outbox: false,
+    };
+
+    fn start(listen: Listen<Self>) -> anyhow::Result<()> {
+        let max = listen.config.max_message_bytes();
+        let policy = Policy::new(&listen.config, Idle::Silence(listen.config.idle_timeout()));
+        let plugin = listen.plugin.clone();
+        let driver = listen.driver(Locker { plugin }, policy);
+        listen.serve_tcp(move |stream, peer, shutdown| {
+            let driver = driver.clone();
+            async move {
+                let local = stream.local_addr().ok();
+                let (sink, stream) = Lean::new(stream, LockerCodec::new(max)).split();
+                driver.run(stream, sink, peer, local, shutdown).await
+            }
+        });
+        Ok(())
+    }
+}
+
+impl Service for Locker {
+    type In = Inbound;
+    type Out = Outbound;
+    /// The connection's local address (for the technician commands).
+    type State = Option<SocketAddr>;
+
+    async fn on_message(
+        &self,
+        conn: &mut Conn<Outbound>,
+        local: &mut Option<SocketAddr>,
+        msg: Inbound,
+    ) -> Flow {
+        let out = match msg {
+            Inbound::Malformed(reason) => {
+                conn.malformed();
+                tracing::info!(%reason, "malformed message refused");
+                Outbound::Error(reason)
+            }
+            Inbound::Report(report) => self.answer(report).await,
+            Inbound::Addresses => match local {
+                Some(local) => Outbound::Addresses {
+                    peer: conn.peer,
+                    local: *local,
+                },
+                None => Outbound::Error("local address unknown".to_string()),
+            },
+            Inbound::Quit => {
+                tracing::debug!("quit by the peer");
+                return Flow::Close;
+            }
+        };
+        conn.reply(out);
+        Flow::Continue
+    }
 }
 
 impl Locker {
-    async fn serve(&self, stream: TcpStream, peer: SocketAddr, shutdown: CancellationToken) {
-        let listener = &*self.config.name;
-        tracing::debug!(listener, %peer, "connected");
-        let local = stream.local_addr();
-        let codec = LockerCodec::new(self.config.max_message_bytes());
-        let mut framed = Framed::with_capacity(stream, codec, 0);
-        loop {
-            // Shutdown is only observed between messages: a message being
-            // answered is always answered. Idle, a board holds no buffers.
-            let next = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                r = tokio::time::timeout(self.config.idle_timeout(), async {
-                    readable_lean(&mut framed).await?;
-                    framed.next().await.transpose()
-                }) => r.map(Result::transpose),
-            };
-            let inbound = match next {
-                Err(_) => {
-                    tracing::info!(listener, %peer, "idle timeout; closing");
-                    break;
-                }
-                Ok(None) => break,
-                Ok(Some(Err(e))) => {
-                    tracing::debug!(listener, %peer, error = %e, "read failed");
-                    break;
-                }
-                Ok(Some(Ok(inbound))) => inbound,
-            };
-            self.metrics.messages_in.fetch_add(1, Relaxed);
-            let out = match inbound {
-                Inbound::Malformed(reason) => {
-                    self.metrics.malformed.fetch_add(1, Relaxed);
-                    tracing::info!(listener, %peer, %reason, "malformed message refused");
-                    Outbound::Error(reason)
-                }
-                Inbound::Report(report) => self.answer(report, peer).await,
-                Inbound::Addresses => match &local {
-                    Ok(local) => Outbound::Addresses {
-                        peer,
-                        local: *local,
-                    },
-                    Err(e) => Outbound::Error(format!("local address unknown: {e}")),
-                },
-                Inbound::Quit => {
-                    tracing::debug!(listener, %peer, "quit by the peer");
-                    break;
-                }
-            };
-            match tokio::time::timeout(self.config.write_timeout(), framed.send(out)).await {
-                Ok(Ok(())) => {
-                    self.metrics.messages_out.fetch_add(1, Relaxed);
-                }
-                Ok(Err(e)) => {
-                    tracing::debug!(listener, %peer, error = %e, "write failed");
-                    break;
-                }
-                Err(_) => {
-                    tracing::warn!(listener, %peer, "peer did not take the answer in time; closing");
-                    break;
-                }
-            }
-        }
-        tracing::debug!(listener, %peer, "disconnected");
-    }
-
-    async fn answer(&self, report: Report, peer: SocketAddr) -> Outbound {
+    async fn answer(&self, report: Report) -> Outbound {
         let (id, send) = (report.id.clone(), report.send);
-        let result = self
-            .plugin
-            .call(
-                report,
-                |b, store, report| {
-                    b.wasmgate_plugin_locker_handler()
-                        .call_handle(store, &report)
-                },
-                native::locker::handle,
-            )
-            .await;
-        let listener = &*self.config.name;
-        match result {
-            Ok(Ok(answer)) => match answer_from_wit(id.clone(), send, answer) {
-                Ok(out) => out,
-                Err(reason) => {
-                    self.plugin.note_component_error();
-                    tracing::error!(listener, %peer, device = %id, %reason, "plugin answer refused");
-                    Outbound::Error(reason)
-                }
-            },
-            Ok(Err(reason)) => {
+        match ask(&self.plugin, "report", report, |h, r| h.handle(r)).await {
+            Ok(answer) => answer_from_wit(id.clone(), send, answer).unwrap_or_else(|reason| {
                 self.plugin.note_component_error();
-                tracing::info!(listener, %peer, device = %id, %reason, "plugin refused the report");
+                tracing::error!(device = %id, %reason, "plugin answer refused");
                 Outbound::Error(reason)
-            }
-            Err(e) => {
-                tracing::warn!(listener, %peer, device = %id, error = %e, "no answer from the plugin");
-                Outbound::Error(e.to_string())
-            }
+            }),
+            Err(failure) => Outbound::Error(failure.reason()),
         }
     }
 }
 
 /// The plugin's answer, checked so that nothing it returns can break the
 /// framing of the line protocol.
-fn answer_from_wit(id: String, send: u64, a: wit::Answer) -> Result<Outbound, String> {
+fn answer_from_wit(id: String, send: u64, a: Answer) -> Result<Outbound, String> {
     if let Some(bad) = a.cells.iter().find(|c| !valid_code(&c.code)) {
         return Err(format!(
             "plugin answered an invalid code for cell {}",
@@ -170,4 +123,15 @@ fn answer_from_wit(id: String, send: u64, a: wit::Answer) -> Result<Outbound, St
         block: a.block,
         cells: a.cells,
     })
+}
+
+impl Weigh for Outbound {
+    /// Answers are written at once, never queued; near enough.
+    fn weight(&self) -> usize {
+        match self {
+            Outbound::Answer { cells, .. } => 64 + 24 * cells.len(),
+            Outbound::Error(reason) => 8 + reason.len(),
+            Outbound::Addresses { .. } => 64,
+        }
+    }
 }

@@ -1,52 +1,94 @@
-//! Protocols: for each, what its listener does with a connection — decode
-//! with its codec, call its plugin's world, encode the answer. The table
-//! below is what the configuration's `protocol = "..."` can name.
+//! Protocols: for each, what a connection's messages mean. A protocol is a
+//! type implementing [`Protocol`] (its world, its own listener settings,
+//! how it starts a listener) and a [`driver::Service`] (what it does with
+//! one message); the connection loop itself is [`driver`]'s, the same for
+//! all of them.
+//!
+//! Adding a protocol is one line in the table at the end of this file:
+//! the listener's `protocol = "..."`, the settings it accepts, the world its
+//! plugin must implement and how it starts all follow from it.
 
 pub mod chat;
+pub mod driver;
 pub mod exec;
 pub mod locker;
 pub mod plate;
 pub mod raw;
 pub mod smarthome;
 
+use std::fmt::Debug;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::TcpStream;
-use tokio_rustls::TlsAcceptor;
+use anyhow::bail;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::WebSocketStream;
-
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::ListenerConfig;
+use crate::bindings::World;
+use crate::config::{Listener, ListenerConfig};
 use crate::metrics::{ListenerMetrics, Metrics};
-use crate::runtime::{Plugin, Plugins, World};
-use crate::state::outbox::{self, Weigh};
-use crate::transport::ws;
+use crate::runtime::{HostState, Ops, Plugin, Plugins, WorldOps};
+use crate::transport::ws::{self, BoxedIo};
+use driver::{Driver, Policy, Service};
 
-/// (protocol, the world its plugin must implement)
-pub const PROTOCOLS: &[(&str, &str)] = &[
-    ("locker", "locker"),
-    ("smarthome", "smarthome"),
-    ("raw", "raw"),
-    ("plate", "plate"),
-    ("exec", "exec"),
-    ("chat", "chat"),
-];
+/// A wire protocol.
+pub trait Protocol: Sized + 'static {
+    /// What `protocol = "..."` names.
+    const NAME: &'static str;
+    /// The world its plugin implements.
+    type World: World<HostState>;
+    /// The listener keys of its own (`deny_unknown_fields`: any other key
+    /// is refused).
+    type Settings: DeserializeOwned + Debug + Clone + Send + Sync + 'static;
+    /// Which of the connection keys it uses.
+    const KEYS: Keys;
+    /// `max_message_bytes` when the listener does not set it.
+    const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
-pub fn world_of(protocol: &str) -> Option<&'static str> {
-    PROTOCOLS.iter().find(|p| p.0 == protocol).map(|p| p.1)
+    /// Checks of its own settings, beyond their types.
+    fn check(_config: &ListenerConfig, _settings: &Self::Settings) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Starts serving the bound listener.
+    fn start(listen: Listen<Self>) -> anyhow::Result<()>;
 }
 
-/// A session outbox bounded as the listener says (`outbox_capacity`
-/// messages, `outbox_bytes` bytes).
-pub fn session_outbox<M: Weigh>(
-    config: &ListenerConfig,
-) -> (outbox::Sender<M>, outbox::Receiver<M>) {
-    outbox::channel(config.outbox_capacity, config.outbox_bytes)
+/// The connection keys that apply to a protocol (the others are refused).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keys {
+    pub tls: bool,
+    pub heartbeat: bool,
+    pub ws_path: bool,
+    /// `outbox_capacity` and `outbox_bytes` (protocols with sessions).
+    pub outbox: bool,
+}
+
+impl Keys {
+    fn check(self, l: &ListenerConfig, protocol: &str) -> anyhow::Result<()> {
+        let misplaced = [
+            ("tls", l.tls.is_some() && !self.tls),
+            ("heartbeat_ms", l.heartbeat_ms.is_some() && !self.heartbeat),
+            ("ws_path", l.ws_path.is_some() && !self.ws_path),
+            (
+                "outbox_capacity",
+                l.outbox_capacity.is_some() && !self.outbox,
+            ),
+            ("outbox_bytes", l.outbox_bytes.is_some() && !self.outbox),
+        ];
+        match misplaced.iter().find(|(_, bad)| *bad) {
+            Some((key, _)) => bail!(
+                "listener {:?}: `{key}` does not apply to protocol {protocol}",
+                l.name
+            ),
+            None => Ok(()),
+        }
+    }
 }
 
 /// What every listener shares.
@@ -60,110 +102,322 @@ pub struct Shared {
     pub tracker: TaskTracker,
 }
 
-impl Shared {
-    /// The listener's plugin; the configuration check made sure it
-    /// implements the protocol's world `W`.
-    pub fn plugin<W: World>(&self, config: &ListenerConfig) -> anyhow::Result<Arc<Plugin<W>>> {
-        self.plugins.get::<W>(&config.plugin).ok_or_else(|| {
-            anyhow::anyhow!(
-                "listener {:?}: plugin {:?} does not implement world {}",
-                config.name,
-                config.plugin,
-                W::NAME
-            )
-        })
-    }
+/// A bound listener about to be served as protocol `P`.
+pub struct Listen<P: Protocol> {
+    pub config: ListenerConfig,
+    pub settings: P::Settings,
+    pub plugin: Arc<Plugin<P::World>>,
+    pub metrics: Arc<ListenerMetrics>,
+    tcp: TcpListener,
+    shared: Shared,
+}
 
-    /// The listener's TLS acceptor when it has a `[listener.tls]`.
-    pub fn tls(&self, config: &ListenerConfig) -> anyhow::Result<Option<TlsAcceptor>> {
-        config
-            .tls
-            .as_ref()
-            .map(|t| crate::transport::tls::acceptor(t, &self.data_dir))
-            .transpose()
-    }
-
-    /// WebSocket settings of the listener; `default_path` when it names no
-    /// `ws_path` (empty: any path).
-    pub fn ws_settings(config: &ListenerConfig, default_path: &str) -> ws::Settings {
-        ws::Settings {
-            path: config
-                .ws_path
-                .clone()
-                .unwrap_or_else(|| default_path.to_string()),
-            max_message_bytes: config.max_message_bytes(),
-            handshake_timeout: config.handshake_timeout(),
+impl<P: Protocol> Listen<P> {
+    /// The driver of this listener's connections.
+    pub fn driver<S: Service>(&self, service: S, policy: Policy) -> Driver<S> {
+        Driver {
+            sessions: policy.outbox.map(|_| self.plugin.sessions().clone()),
+            service: Arc::new(service),
+            policy,
+            listener: self.config.name.as_str().into(),
+            metrics: self.metrics.clone(),
         }
     }
 
-    /// Serves every TCP connection of `listener` with `handle` (connection
-    /// limit, tracking and shutdown as in [`crate::transport::tcp`]).
-    pub fn serve_tcp<F, Fut>(
-        &self,
-        config: &ListenerConfig,
-        listener: TcpListener,
-        metrics: Arc<ListenerMetrics>,
-        handle: F,
-    ) where
+    /// Serves every TCP connection with `handle` (connection limit,
+    /// tracking and shutdown as in [`crate::transport::tcp`]).
+    pub fn serve_tcp<F, Fut>(self, handle: F)
+    where
         F: Fn(TcpStream, SocketAddr, CancellationToken) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let shutdown = self.shutdown.clone();
+        let shutdown = self.shared.shutdown.clone();
         tokio::spawn(crate::transport::tcp::accept_loop(
-            listener,
-            config.max_connections,
-            metrics,
-            self.shutdown.clone(),
-            self.tracker.clone(),
+            self.tcp,
+            self.config.max_connections,
+            self.metrics,
+            self.shared.shutdown.clone(),
+            self.shared.tracker.clone(),
             move |stream, peer| handle(stream, peer, shutdown.clone()),
         ));
     }
 
-    /// Serves every WebSocket connection of `listener` with `handle` (TLS
-    /// when configured, then the handshake; see [`crate::transport::ws`]).
-    pub fn serve_ws<F, Fut>(
-        &self,
-        config: &ListenerConfig,
-        listener: TcpListener,
-        settings: ws::Settings,
-        metrics: Arc<ListenerMetrics>,
-        handle: F,
-    ) -> anyhow::Result<()>
+    /// Serves every connection with `handle` after the TLS handshake when
+    /// the listener has a `[listener.tls]`, as plain TCP otherwise.
+    pub fn serve_stream<F, Fut>(self, handle: F) -> anyhow::Result<()>
     where
-        F: Fn(WebSocketStream<ws::BoxedIo>, SocketAddr, CancellationToken) -> Fut
+        F: Fn(BoxedIo, SocketAddr, CancellationToken) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let tls = self.tls()?;
+        let timeout = self.config.handshake_timeout();
+        let handle = Arc::new(handle);
+        self.serve_tcp(move |stream, peer, shutdown| {
+            let (tls, handle) = (tls.clone(), handle.clone());
+            async move {
+                match crate::transport::tls::secure(stream, tls.as_ref(), timeout).await {
+                    Ok(io) => handle(io, peer, shutdown).await,
+                    Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Serves every WebSocket connection with `handle` (TLS when
+    /// configured, then the handshake on `ws_path`, else `default_path`;
+    /// empty: any path).
+    pub fn serve_ws<F, Fut>(self, default_path: &str, handle: F) -> anyhow::Result<()>
+    where
+        F: Fn(WebSocketStream<BoxedIo>, SocketAddr, CancellationToken) -> Fut
             + Send
             + Sync
             + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let shutdown = self.shutdown.clone();
+        let settings = ws::Settings {
+            path: self
+                .config
+                .ws_path
+                .clone()
+                .unwrap_or_else(|| default_path.to_string()),
+            max_message_bytes: self.config.max_message_bytes(),
+            handshake_timeout: self.config.handshake_timeout(),
+        };
+        let tls = self.tls()?;
+        let shutdown = self.shared.shutdown.clone();
         tokio::spawn(ws::accept_loop(
-            listener,
-            config.max_connections,
-            self.tls(config)?,
+            self.tcp,
+            self.config.max_connections,
+            tls,
             settings,
-            metrics,
-            self.shutdown.clone(),
-            self.tracker.clone(),
+            self.metrics,
+            self.shared.shutdown.clone(),
+            self.shared.tracker.clone(),
             move |socket, peer| handle(socket, peer, shutdown.clone()),
         ));
         Ok(())
     }
+
+    fn tls(&self) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+        self.config
+            .tls
+            .as_ref()
+            .map(|t| crate::transport::tls::acceptor(t, &self.shared.data_dir))
+            .transpose()
+    }
 }
 
-/// Starts serving `listener` (already bound) as `config.protocol`.
-pub fn start(
+/// The configuration as the host reads it: each listener typed by its
+/// protocol.
+pub type Config = crate::config::Config<Settings>;
+
+/// Parses the configuration and checks it whole: the file on its own (see
+/// [`crate::config`]), then each listener against its protocol and its
+/// plugin's world.
+pub fn parse(text: &str) -> anyhow::Result<Config> {
+    let mut config = Config::parse(text)?;
+    for l in &mut config.listeners {
+        let world = &config.plugins[&l.conn.plugin].world;
+        l.protocol.check(&mut l.conn, world)?;
+    }
+    Ok(config)
+}
+
+/// Checks one listener as protocol `P`; fills in the protocol's defaults.
+fn check<P: Protocol>(
+    l: &mut ListenerConfig,
+    settings: &P::Settings,
+    plugin_world: &str,
+) -> anyhow::Result<()> {
+    let world = <P::World as World<HostState>>::NAME;
+    if plugin_world != world {
+        bail!(
+            "listener {:?} speaks {} and needs a plugin of world {world:?}; plugin {:?} is world {plugin_world:?}",
+            l.name,
+            P::NAME,
+            l.plugin,
+        );
+    }
+    P::KEYS.check(l, P::NAME)?;
+    l.default_max_message_bytes = P::MAX_MESSAGE_BYTES;
+    P::check(l, settings)
+}
+
+/// Starts serving `listener` (already bound) as protocol `P`.
+fn start<P: Protocol>(
     config: &ListenerConfig,
-    listener: TcpListener,
+    settings: &P::Settings,
+    tcp: TcpListener,
     shared: &Shared,
 ) -> anyhow::Result<()> {
-    match config.protocol.as_str() {
-        "locker" => locker::start(config, listener, shared),
-        "exec" => exec::start(config, listener, shared),
-        "chat" => chat::start(config, listener, shared),
-        "smarthome" => smarthome::start(config, listener, shared),
-        "raw" => raw::start(config, listener, shared),
-        "plate" => plate::start(config, listener, shared),
-        other => anyhow::bail!("unknown protocol {other:?}"),
+    let plugin = shared
+        .plugins
+        .get::<P::World>(&config.plugin)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "listener {:?}: plugin {:?} does not implement world {}",
+                config.name,
+                config.plugin,
+                <P::World as World<HostState>>::NAME
+            )
+        })?;
+    P::start(Listen {
+        metrics: shared.metrics.listener(&config.name, P::NAME),
+        config: config.clone(),
+        settings: settings.clone(),
+        plugin,
+        tcp,
+        shared: shared.clone(),
+    })
+}
+
+/// The table of protocols: `"name" => Variant(type)`, one line each.
+macro_rules! protocols {
+    ($($name:literal => $variant:ident($protocol:ty)),+ $(,)?) => {
+        /// A listener's protocol with its own settings; `protocol = "..."`
+        /// picks the variant.
+        #[derive(Debug, Clone, Deserialize)]
+        #[serde(tag = "protocol")]
+        pub enum Settings {
+            $(#[serde(rename = $name)] $variant(<$protocol as Protocol>::Settings),)+
+        }
+
+        /// The world of every protocol: what a plugin can implement.
+        pub static WORLDS: &[&dyn WorldOps] =
+            &[$(&Ops::<<$protocol as Protocol>::World>::NEW,)+];
+
+        // Each literal is its protocol's NAME.
+        const _: () = {
+            $(assert!(same(<$protocol as Protocol>::NAME, $name));)+
+        };
+
+        impl Settings {
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Settings::$variant(_) => $name,)+
+                }
+            }
+
+            fn check(&self, l: &mut ListenerConfig, plugin_world: &str) -> anyhow::Result<()> {
+                match self {
+                    $(Settings::$variant(s) => check::<$protocol>(l, s, plugin_world),)+
+                }
+            }
+
+            /// Starts serving `listener` (already bound).
+            pub fn start(
+                &self,
+                config: &ListenerConfig,
+                tcp: TcpListener,
+                shared: &Shared,
+            ) -> anyhow::Result<()> {
+                match self {
+                    $(Settings::$variant(s) => start::<$protocol>(config, s, tcp, shared),)+
+                }
+            }
+        }
+    };
+}
+
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+protocols! {
+    "locker" => Locker(locker::Locker),
+    "smarthome" => SmartHome(smarthome::SmartHome),
+    "raw" => Raw(raw::Raw),
+    "plate" => Plate(plate::Plate),
+    "exec" => Exec(exec::Exec),
+    "chat" => Chat(chat::Chat),
+}
+
+impl Listener<Settings> {
+    pub fn start(&self, tcp: TcpListener, shared: &Shared) -> anyhow::Result<()> {
+        self.protocol.start(&self.conn, tcp, shared)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listener(protocol: &str, world: &str, extra: &str) -> String {
+        format!(
+            "[plugins.p]\nworld = \"{world}\"\n[[listener]]\nname = \"l\"\nprotocol = \"{protocol}\"\nlisten = \"127.0.0.1:0\"\nplugin = \"p\"\n{extra}"
+        )
+    }
+
+    #[test]
+    fn embedded_defaults_parse() {
+        let c = parse(crate::config::EMBEDDED).unwrap();
+        assert!(
+            c.listeners
+                .iter()
+                .any(|l| l.protocol.name() == "locker" && l.conn.listen.port() == 5000)
+        );
+        assert_eq!(c.admin.listen.port(), 9000);
+    }
+
+    #[test]
+    fn listener_plugin_world_mismatch_is_refused() {
+        let err = parse(&listener("locker", "raw", "")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("needs a plugin of world \"locker\""),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn unknown_protocol_and_misplaced_keys_are_refused() {
+        let err = parse(&listener("gopher", "raw", "")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown variant `gopher`"),
+            "{err:#}"
+        );
+        // a key of another protocol
+        let err = parse(&listener("locker", "locker", "image_dir = \"x\"")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown field `image_dir`"),
+            "{err:#}"
+        );
+        // a connection key the protocol has no use for
+        let err = parse(&listener("locker", "locker", "heartbeat_ms = 5")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("`heartbeat_ms` does not apply to protocol locker"),
+            "{err:#}"
+        );
+        let err = parse(&listener("smarthome", "smarthome", "outbox_bytes = 5")).unwrap_err();
+        assert!(format!("{err:#}").contains("`outbox_bytes`"), "{err:#}");
+        // a typo
+        let err = parse(&listener("chat", "chat", "heartbeat = 5")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown field `heartbeat`"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn protocol_defaults_and_checks() {
+        let c = parse(&listener("plate", "plate", "")).unwrap();
+        assert_eq!(c.listeners[0].conn.max_message_bytes(), 16 << 20);
+        let c = parse(&listener("locker", "locker", "")).unwrap();
+        assert_eq!(c.listeners[0].conn.max_message_bytes(), 64 << 10);
+        let err = parse(&listener("plate", "plate", "login_attempts = 0")).unwrap_err();
+        assert!(format!("{err:#}").contains("must be > 0"), "{err:#}");
+        let err = parse(&listener("raw", "raw", "")).unwrap_err();
+        assert!(format!("{err:#}").contains("framing"), "{err:#}");
     }
 }

@@ -11,39 +11,129 @@
 //! `image_dir`. Whatever goes wrong becomes the protocol's answer: status 1
 //! with an errCode, or status 3 (refuse) when every recogniser slot is busy.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
-use tokio::net::TcpListener;
-use tokio_tungstenite::WebSocketStream;
-use tokio_util::sync::CancellationToken;
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::Deserialize;
 
-use super::Shared;
+use super::driver::{Conn, Failure as NoRead, Flow, Heartbeat, Idle, Policy, Service, ask};
+use super::{Keys, Listen, Protocol};
+use crate::bindings::plate::{Failure, LoginRequest, Photo, PlateWorld};
 use crate::codec::plate::{self, Outcome, Recognition, Request, err, status};
 use crate::config::ListenerConfig;
-use crate::metrics::ListenerMetrics;
-use crate::native;
-use crate::runtime::worlds::PlateWorld;
-use crate::runtime::worlds::plate::exports::wasmgate::plugin::plate_handler::{
-    Failure, LoginRequest,
-};
 use crate::runtime::{CallError, Plugin};
-use crate::transport::ws::{BoxedIo, Message};
+use crate::transport::ws::{self, Message};
 
 const DEFAULT_LOGIN_TIMEOUT_MS: u64 = 2_000;
-const DEFAULT_PING_MS: u64 = 10_000;
+const DEFAULT_PING: Duration = Duration::from_secs(10);
 const MAX_MISSED_PINGS: u32 = 5;
 /// Failed logins a connection may make before it is closed, unless the
 /// listener says otherwise (the login deadline alone would allow a guess
 /// every round trip).
 pub const DEFAULT_LOGIN_ATTEMPTS: u32 = 3;
 
+pub struct Plate {
+    plugin: Arc<Plugin<PlateWorld>>,
+    settings: Settings,
+    max_message_bytes: usize,
+}
+
+/// The plate listener's own keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Where each image is saved (named from camera and identify). None:
+    /// images are not saved.
+    pub image_dir: Option<PathBuf>,
+    /// Time a new connection has to log in.
+    pub login_timeout_ms: Option<u64>,
+    /// Failed logins a connection may make before it is closed.
+    pub login_attempts: Option<u32>,
+}
+
+/// A frame from a camera.
+pub enum In {
+    Binary(Bytes),
+    Text,
+    /// A ping or a pong: the camera is there.
+    Alive,
+    /// Over `max_message_bytes`, or a broken stream: why.
+    Unreadable(String),
+}
+
+impl Protocol for Plate {
+    const NAME: &'static str = "plate";
+    type World = PlateWorld;
+    type Settings = Settings;
+    const KEYS: Keys = Keys {
+        tls: true,
+        heartbeat: true,
+        ws_path: true,
+        outbox: false,
+    };
+    /// Frames carry photos.
+    const MAX_MESSAGE_BYTES: usize = 16 << 20;
+
+    fn check(_: &ListenerConfig, settings: &Settings) -> anyhow::Result<()> {
+        if settings.login_attempts == Some(0) {
+            anyhow::bail!("login_attempts must be > 0");
+        }
+        Ok(())
+    }
+
+    fn start(listen: Listen<Self>) -> anyhow::Result<()> {
+        let config = &listen.config;
+        let settings = listen.settings.clone();
+        if let Some(dir) = &settings.image_dir {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow::anyhow!("creating image_dir {}: {e}", dir.display()))?;
+        }
+        let login_timeout = Duration::from_millis(
+            settings
+                .login_timeout_ms
+                .unwrap_or(DEFAULT_LOGIN_TIMEOUT_MS),
+        );
+        let ping = config.heartbeat(DEFAULT_PING).unwrap_or(DEFAULT_PING);
+        let policy =
+            Policy::new(config, Idle::Deadline(login_timeout)).heartbeat(Some(Heartbeat {
+                every: ping,
+                at_connect: false,
+            }));
+        let attempts = settings.login_attempts.unwrap_or(DEFAULT_LOGIN_ATTEMPTS);
+        let service = Plate {
+            plugin: listen.plugin.clone(),
+            settings,
+            max_message_bytes: config.max_message_bytes(),
+        };
+        let driver = listen.driver(service, policy);
+        // The original served /park1, /park2, ...: any path unless ws_path names one.
+        listen.serve_ws("", move |socket, peer, shutdown| {
+            let driver = driver.clone();
+            async move {
+                let (sink, frames) = socket.split();
+                let frames = ws::messages(frames).filter_map(|m| async move {
+                    Some(Ok::<_, std::convert::Infallible>(match m {
+                        Ok(Message::Binary(b)) => In::Binary(b),
+                        Ok(Message::Text(_)) => In::Text,
+                        Ok(Message::Ping(_) | Message::Pong(_)) => In::Alive,
+                        Ok(_) => return None,
+                        Err(e) => In::Unreadable(e.to_string()),
+                    }))
+                });
+                let state = (LoginState::new(attempts), 0);
+                driver
+                    .run(Box::pin(frames), sink, peer, state, shutdown)
+                    .await
+            }
+        })
+    }
+}
+
 /// Where a connection stands with its login.
-struct LoginState {
+pub struct LoginState {
     /// City, Park and Server of the successful login.
     identity: Option<(String, String, u8)>,
     failures: u32,
@@ -65,163 +155,90 @@ impl LoginState {
 
     /// A failed attempt: the answer 1, and whether the connection closes
     /// (a logged-in connection whose login changed, or attempts used up).
-    fn failed(&mut self) -> (Vec<u8>, Next) {
+    fn failed(&mut self) -> (Vec<u8>, Flow) {
         self.failures += 1;
         let close = self.logged_in() || self.failures >= self.max_failures;
         (
             plate::login_response(false),
-            if close { Next::Close } else { Next::Continue },
+            if close { Flow::Close } else { Flow::Continue },
         )
     }
 }
 
-struct PlateService {
-    config: ListenerConfig,
-    plugin: Arc<Plugin<PlateWorld>>,
-    metrics: Arc<ListenerMetrics>,
-    login_timeout: Duration,
-    login_attempts: u32,
-    ping_every: Duration,
-}
+impl Service for Plate {
+    type In = In;
+    type Out = Message;
+    /// The login, and the pings not answered.
+    type State = (LoginState, u32);
 
-pub fn start(
-    config: &ListenerConfig,
-    listener: TcpListener,
-    shared: &Shared,
-) -> anyhow::Result<()> {
-    if let Some(dir) = &config.image_dir {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| anyhow::anyhow!("creating image_dir {}: {e}", dir.display()))?;
+    fn counts(msg: &In) -> bool {
+        !matches!(msg, In::Alive)
     }
-    let service = Arc::new(PlateService {
-        config: config.clone(),
-        plugin: shared.plugin(config)?,
-        metrics: shared.metrics.listener(&config.name, &config.protocol),
-        login_timeout: Duration::from_millis(
-            config.login_timeout_ms.unwrap_or(DEFAULT_LOGIN_TIMEOUT_MS),
-        ),
-        login_attempts: config.login_attempts.unwrap_or(DEFAULT_LOGIN_ATTEMPTS),
-        ping_every: Duration::from_millis(config.heartbeat_ms.unwrap_or(DEFAULT_PING_MS).max(1)),
-    });
-    // The original served /park1, /park2, ...: any path unless ws_path names one.
-    let settings = Shared::ws_settings(config, "");
-    shared.serve_ws(
-        config,
-        listener,
-        settings,
-        service.metrics.clone(),
-        move |socket, peer, shutdown| {
-            let service = service.clone();
-            async move { service.serve(socket, peer, shutdown).await }
-        },
-    )
-}
 
-/// What to do with the connection after an answer.
-enum Next {
-    Continue,
-    Close,
-}
-
-impl PlateService {
-    async fn serve(
+    async fn on_message(
         &self,
-        socket: WebSocketStream<BoxedIo>,
-        peer: SocketAddr,
-        shutdown: CancellationToken,
-    ) {
-        let listener = &*self.config.name;
-        let (mut sink, mut stream) = socket.split();
-        let mut login = LoginState::new(self.login_attempts);
-        let login_deadline = tokio::time::sleep(self.login_timeout);
-        tokio::pin!(login_deadline);
-        let mut pings = tokio::time::interval_at(
-            tokio::time::Instant::now() + self.ping_every,
-            self.ping_every,
-        );
-        pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut missed = 0u32;
-        loop {
-            let reply = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = &mut login_deadline, if !login.logged_in() => {
-                    tracing::info!(listener, %peer, "no login in time; closing");
-                    break;
+        conn: &mut Conn<Message>,
+        (login, missed): &mut (LoginState, u32),
+        msg: In,
+    ) -> Flow {
+        *missed = 0;
+        let (answer, flow) = match msg {
+            In::Alive => return Flow::Continue,
+            In::Binary(frame) => {
+                let (answer, flow) = self.answer(conn, &frame, login).await;
+                if login.logged_in() {
+                    conn.disarm_idle();
                 }
-                _ = pings.tick() => {
-                    if missed >= MAX_MISSED_PINGS {
-                        tracing::info!(listener, %peer, missed, "pings unanswered; closing");
-                        break;
-                    }
-                    missed += 1;
-                    (Message::Ping(Default::default()), Next::Continue)
-                }
-                msg = stream.next() => match msg {
-                    None | Some(Ok(Message::Close(_))) => break,
-                    Some(Ok(Message::Pong(_))) => {
-                        missed = 0;
-                        continue;
-                    }
-                    Some(Ok(Message::Binary(frame))) => {
-                        missed = 0;
-                        self.metrics.messages_in.fetch_add(1, Relaxed);
-                        let (answer, next) = self.answer(&frame, &mut login, peer).await;
-                        (Message::Binary(answer.into()), next)
-                    }
-                    Some(Ok(Message::Text(_))) => {
-                        self.metrics.messages_in.fetch_add(1, Relaxed);
-                        self.metrics.malformed.fetch_add(1, Relaxed);
-                        tracing::info!(listener, %peer, "text frame refused");
-                        let answer = plate::recognition_response("", "", &Outcome::Failed(err::MALFORMED));
-                        (Message::Binary(answer.into()), Next::Continue)
-                    }
-                    Some(Ok(_)) => continue, // pings are answered by tungstenite
-                    Some(Err(e)) => {
-                        // Over max_message_bytes, or a broken stream: say so if we can, then close.
-                        self.metrics.malformed.fetch_add(1, Relaxed);
-                        tracing::info!(listener, %peer, error = %e, "unreadable frame; closing");
-                        let answer = plate::recognition_response("", "", &Outcome::Failed(err::MALFORMED));
-                        (Message::Binary(answer.into()), Next::Close)
-                    }
-                },
-            };
-            let counts = matches!(reply.0, Message::Binary(_));
-            match tokio::time::timeout(self.config.write_timeout(), sink.send(reply.0)).await {
-                Ok(Ok(())) if counts => {
-                    self.metrics.messages_out.fetch_add(1, Relaxed);
-                }
-                Ok(Ok(())) => {}
-                _ => {
-                    tracing::debug!(listener, %peer, "write failed; closing");
-                    break;
-                }
+                (answer, flow)
             }
-            if let Next::Close = reply.1 {
-                break;
+            In::Text => {
+                conn.malformed();
+                tracing::info!("text frame refused");
+                (malformed(), Flow::Continue)
             }
-        }
-        let _ = tokio::time::timeout(self.config.write_timeout(), sink.close()).await;
-        tracing::debug!(listener, %peer, "disconnected");
+            In::Unreadable(error) => {
+                // Say so if we can, then close.
+                conn.malformed();
+                tracing::info!(%error, "unreadable frame; closing");
+                (malformed(), Flow::Close)
+            }
+        };
+        conn.reply(Message::Binary(answer.into()));
+        flow
     }
 
+    fn heartbeat(&self, (_, missed): &mut (LoginState, u32)) -> Option<Message> {
+        if *missed >= MAX_MISSED_PINGS {
+            return None;
+        }
+        *missed += 1;
+        Some(Message::Ping(Default::default()))
+    }
+}
+
+/// The answer to a frame that could not be read.
+fn malformed() -> Vec<u8> {
+    plate::recognition_response("", "", &Outcome::Failed(err::MALFORMED))
+}
+
+impl Plate {
     async fn answer(
         &self,
+        conn: &Conn<Message>,
         frame: &[u8],
         login: &mut LoginState,
-        peer: SocketAddr,
-    ) -> (Vec<u8>, Next) {
-        let listener = &*self.config.name;
-        match plate::decode(frame, self.config.max_message_bytes()) {
+    ) -> (Vec<u8>, Flow) {
+        match plate::decode(frame, self.max_message_bytes) {
             Err(refused) => {
-                self.metrics.malformed.fetch_add(1, Relaxed);
-                tracing::info!(listener, %peer, code = refused.code, reason = %refused.reason, "request refused");
+                conn.malformed();
+                tracing::info!(code = refused.code, reason = %refused.reason, "request refused");
                 if refused.login {
                     return login.failed();
                 }
                 let outcome = Outcome::Failed(refused.code);
                 (
                     plate::recognition_response(&refused.camera, &refused.identify, &outcome),
-                    Next::Continue,
+                    Flow::Continue,
                 )
             }
             Ok(Request::Login(request)) => {
@@ -230,9 +247,9 @@ impl PlateService {
                     // The original answers a repeated login from its
                     // session, without looking at the token again.
                     return if *current == identity {
-                        (plate::login_response(true), Next::Continue)
+                        (plate::login_response(true), Flow::Continue)
                     } else {
-                        tracing::info!(listener, %peer, city = %identity.0, park = %identity.1, "second login with another City/Park/Server; closing");
+                        tracing::info!(city = %identity.0, park = %identity.1, "second login with another City/Park/Server; closing");
                         login.failed()
                     };
                 }
@@ -242,93 +259,70 @@ impl PlateService {
                     server: request.server,
                     token: request.token,
                 };
-                let result = self
-                    .plugin
-                    .call(
-                        request,
-                        |b, store, request| {
-                            b.wasmgate_plugin_plate_handler()
-                                .call_login(store, &request)
-                        },
-                        native::plate::login,
-                    )
-                    .await;
+                let result = ask(&self.plugin, "login", request, |h, r| {
+                    h.login(r).map(Ok::<_, std::convert::Infallible>)
+                })
+                .await;
                 let (city, park) = (&identity.0, &identity.1);
                 // The token is a credential: never logged.
-                match &result {
-                    Ok(true) => tracing::info!(listener, %peer, %city, %park, "logged in"),
-                    Ok(false) => {
-                        tracing::info!(listener, %peer, %city, %park, attempt = login.failures + 1, "login refused")
-                    }
-                    Err(e) => tracing::warn!(listener, %peer, error = %e, "login not decided"),
-                }
-                if matches!(result, Ok(true)) {
+                if let Ok(true) = result {
+                    tracing::info!(%city, %park, "logged in");
                     login.identity = Some(identity);
-                    (plate::login_response(true), Next::Continue)
+                    (plate::login_response(true), Flow::Continue)
                 } else {
+                    tracing::info!(%city, %park, attempt = login.failures + 1, "login refused");
                     login.failed()
                 }
             }
             Ok(Request::Recognition(r)) if !login.logged_in() => {
-                tracing::info!(listener, %peer, camera = %r.camera, "recognition before login refused");
+                tracing::info!(camera = %r.camera, "recognition before login refused");
                 (
                     plate::recognition_response(
                         &r.camera,
                         &r.identify,
                         &Outcome::Failed(err::NOT_LOGGED_IN),
                     ),
-                    Next::Continue,
+                    Flow::Continue,
                 )
             }
             Ok(Request::Recognition(r)) => {
-                let outcome = self.recognize(&r, peer).await;
+                let outcome = self.recognize(&r).await;
                 (
                     plate::recognition_response(&r.camera, &r.identify, &outcome),
-                    Next::Continue,
+                    Flow::Continue,
                 )
             }
         }
     }
 
-    async fn recognize(&self, r: &Recognition, peer: SocketAddr) -> Outcome {
-        let listener = &*self.config.name;
+    async fn recognize(&self, r: &Recognition) -> Outcome {
         let Some(name) = image_name(&r.camera, &r.identify, &r.image) else {
-            tracing::info!(listener, %peer, camera = %r.camera, identify = %r.identify, "no usable image name");
+            tracing::info!(camera = %r.camera, identify = %r.identify, "no usable image name");
             return Outcome::Failed(err::IMAGE_NAME);
         };
-        let save = self.config.image_dir.clone().map(|dir| {
+        let save = self.settings.image_dir.clone().map(|dir| {
             let image = r.image.clone();
             tokio::task::spawn_blocking(move || save_image(&dir, &name, &image))
         });
-        let (camera, identify, image) = (r.camera.clone(), r.identify.clone(), r.image.to_vec());
-        let result = self
-            .plugin
-            .call(
-                image,
-                move |b, store, image| {
-                    b.wasmgate_plugin_plate_handler()
-                        .call_recognize(store, &camera, &identify, &image)
-                },
-                native::plate::recognize,
-            )
-            .await;
-        let outcome = match result {
-            Ok(Ok(p)) => Outcome::Success {
+        let photo = Photo {
+            camera: r.camera.clone(),
+            identify: r.identify.clone(),
+            image: r.image.to_vec(),
+        };
+        let outcome = match ask(&self.plugin, "recognition", photo, |h, p| h.recognize(p)).await {
+            Ok(p) => Outcome::Success {
                 color: p.color,
                 plate: p.plate,
             },
-            Ok(Err(failure)) => Outcome::Failed(match failure {
+            Err(NoRead::Refused(failure)) => Outcome::Failed(match failure {
                 Failure::NotRecognised => err::NOT_RECOGNISED,
                 Failure::ImageNameError => err::IMAGE_NAME,
                 Failure::ImageDisplayError => err::IMAGE_DISPLAY,
                 Failure::RecogniserError => err::RECOGNISER,
             }),
-            Err(CallError::Busy(_)) => Outcome::Status(status::REFUSE),
-            Err(CallError::Timeout(_)) => Outcome::Failed(err::TIMEOUT),
-            Err(e) => {
-                tracing::warn!(listener, %peer, error = %e, "recogniser failed");
-                Outcome::Failed(err::RECOGNISER)
-            }
+            Err(NoRead::NoAnswer(CallError::Busy(_))) => Outcome::Status(status::REFUSE),
+            Err(NoRead::NoAnswer(CallError::Timeout(_))) => Outcome::Failed(err::TIMEOUT),
+            Err(NoRead::NoAnswer(_)) => Outcome::Failed(err::RECOGNISER),
         };
         let saved = match save {
             None => Ok(None),
@@ -338,16 +332,16 @@ impl PlateService {
                 .and_then(|r| r.map(Some)),
         };
         // The result is logged whatever happens next, so a failed save loses nothing.
-        tracing::info!(listener, %peer, camera = %r.camera, identify = %r.identify, ?outcome, "recognition");
+        tracing::info!(camera = %r.camera, identify = %r.identify, ?outcome, "recognition");
         match saved {
             Ok(path) => {
                 if let Some(path) = path {
-                    tracing::debug!(listener, path = %path.display(), "image saved");
+                    tracing::debug!(path = %path.display(), "image saved");
                 }
                 outcome
             }
             Err(e) => {
-                tracing::error!(listener, %peer, camera = %r.camera, identify = %r.identify, error = %e, "image not saved");
+                tracing::error!(camera = %r.camera, identify = %r.identify, error = %e, "image not saved");
                 Outcome::Failed(err::IMAGE_SAVE)
             }
         }

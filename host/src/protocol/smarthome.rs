@@ -3,113 +3,78 @@
 //! The `smarthome` plugin decides the answer; a failure of any kind becomes
 //! the error frame.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use futures::StreamExt;
+use serde::Deserialize;
 use tokio_util::codec::Framed;
 
-use super::Shared;
+use super::driver::{Conn, Flow, Idle, Policy, Service, ask};
+use super::{Keys, Listen, Protocol};
+use crate::bindings::smarthome::SmartHomeWorld;
 use crate::codec::smarthome::{Answer, SmartHomeCodec};
-use crate::config::ListenerConfig;
-use crate::metrics::ListenerMetrics;
-use crate::native;
 use crate::runtime::Plugin;
-use crate::runtime::worlds::SmartHomeWorld;
+use crate::state::outbox::Weigh;
 
-struct SmartHome {
-    config: ListenerConfig,
+pub struct SmartHome {
     plugin: Arc<Plugin<SmartHomeWorld>>,
-    metrics: Arc<ListenerMetrics>,
 }
 
-pub fn start(
-    config: &ListenerConfig,
-    listener: TcpListener,
-    shared: &Shared,
-) -> anyhow::Result<()> {
-    let service = Arc::new(SmartHome {
-        config: config.clone(),
-        plugin: shared.plugin(config)?,
-        metrics: shared.metrics.listener(&config.name, &config.protocol),
-    });
-    shared.serve_tcp(
-        config,
-        listener,
-        service.metrics.clone(),
-        move |stream, peer, _shutdown| {
-            let service = service.clone();
-            async move { service.serve(stream, peer).await }
-        },
-    );
-    Ok(())
-}
+/// A smart-home listener has no settings of its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {}
 
-impl SmartHome {
-    async fn serve(&self, stream: TcpStream, peer: SocketAddr) {
-        let listener = &*self.config.name;
-        let mut framed = Framed::new(stream, SmartHomeCodec);
-        let command = match tokio::time::timeout(self.config.idle_timeout(), framed.next()).await {
-            Ok(Some(Ok(word))) => word,
-            Ok(Some(Err(e))) => {
-                tracing::debug!(listener, %peer, error = %e, "read failed");
-                return;
+impl Protocol for SmartHome {
+    const NAME: &'static str = "smarthome";
+    type World = SmartHomeWorld;
+    type Settings = Settings;
+    const KEYS: Keys = Keys {
+        tls: false,
+        heartbeat: false,
+        ws_path: false,
+        outbox: false,
+    };
+
+    fn start(listen: Listen<Self>) -> anyhow::Result<()> {
+        // The idle timeout bounds the wait for the command word.
+        let policy = Policy::new(&listen.config, Idle::Silence(listen.config.idle_timeout()));
+        let plugin = listen.plugin.clone();
+        let driver = listen.driver(SmartHome { plugin }, policy);
+        listen.serve_tcp(move |stream, peer, shutdown| {
+            let driver = driver.clone();
+            async move {
+                let (sink, words) = Framed::new(stream, SmartHomeCodec).split();
+                driver.run(words, sink, peer, (), shutdown).await
             }
-            Ok(None) => return,
-            Err(_) => {
-                tracing::info!(listener, %peer, "no command word in time; closing");
-                return;
-            }
-        };
-        self.metrics.messages_in.fetch_add(1, Relaxed);
-        let answer = self.answer(command, peer).await;
-        let size = answer.payload.len();
-        let written = tokio::time::timeout(self.config.write_timeout(), async {
-            framed.send(answer).await?;
-            framed.get_mut().shutdown().await
-        })
-        .await;
-        match written {
-            Ok(Ok(())) => {
-                self.metrics.messages_out.fetch_add(1, Relaxed);
-                tracing::debug!(listener, %peer, command, bytes = size, "answered");
-            }
-            Ok(Err(e)) => tracing::debug!(listener, %peer, error = %e, "write failed"),
-            Err(_) => tracing::warn!(listener, %peer, "client did not take the answer in time"),
-        }
+        });
+        Ok(())
     }
+}
 
-    async fn answer(&self, command: u32, peer: SocketAddr) -> Answer {
-        let listener = &*self.config.name;
-        let result = self
-            .plugin
-            .call(
-                command,
-                |b, store, command| {
-                    b.wasmgate_plugin_smarthome_handler()
-                        .call_handle(store, command)
-                },
-                native::smarthome::handle,
-            )
-            .await;
-        match result {
-            Ok(Ok(r)) => Answer {
+impl Service for SmartHome {
+    type In = u32;
+    type Out = Answer;
+    type State = ();
+
+    async fn on_message(&self, conn: &mut Conn<Answer>, _: &mut (), command: u32) -> Flow {
+        let answer = match ask(&self.plugin, "command", command, |h, c| h.handle(c)).await {
+            Ok(r) => Answer {
                 command: r.command,
                 payload: Bytes::from(r.payload),
             },
-            Ok(Err(reason)) => {
-                self.plugin.note_component_error();
-                tracing::info!(listener, %peer, command, %reason, "request refused");
-                Answer::error(&reason)
-            }
-            Err(e) => {
-                tracing::warn!(listener, %peer, command, error = %e, "no answer from the plugin");
-                Answer::error(&e.to_string())
-            }
-        }
+            Err(failure) => Answer::error(&failure.reason()),
+        };
+        tracing::debug!(command, bytes = answer.payload.len(), "answered");
+        conn.reply(answer);
+        // The client reads until the server closes.
+        Flow::Close
+    }
+}
+
+impl Weigh for Answer {
+    fn weight(&self) -> usize {
+        8 + self.payload.len()
     }
 }

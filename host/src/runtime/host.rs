@@ -14,8 +14,8 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::worlds::wasmgate::plugin::host::{self as wit, LogLevel};
-use super::worlds::wasmgate::plugin::sessions as wit_sessions;
+use crate::bindings::wasmgate::plugin::host::{self as wit, LogLevel};
+use crate::bindings::wasmgate::plugin::sessions as wit_sessions;
 use crate::state::kv::Kv;
 use crate::state::sessions::{self, Sessions};
 

@@ -3,14 +3,14 @@
 //! `wasmgate:plugin/host` imports, and a [`Plugin`] per configured plugin that
 //! holds the current compiled version, its warm instances and its limits.
 //!
-//! It knows worlds, never protocols: a protocol module asks for a
-//! `Plugin<W>` of the world it needs and calls its exports.
+//! It knows worlds (`crate::bindings`), never protocols: a protocol module
+//! asks for a `Plugin<W>` of the world it needs and calls its handler; the
+//! table of worlds is handed in from above ([`Base::worlds`]).
 
 mod cache;
 mod host;
 mod plugin;
 mod watch;
-pub mod worlds;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,7 +23,8 @@ use wasmtime::{Config as WasmConfig, Engine, InstanceAllocationStrategy, Pooling
 pub use cache::CompileCache;
 pub use host::{HostState, PluginCtx};
 pub use plugin::{
-    AdminError, CallError, Plugin, PluginControl, PluginInfo, Plugins, World, world_ops,
+    Base, CallError, NativeBuild, NativeBuilds, Ops, Plugin, PluginControl, PluginInfo, Plugins,
+    WorldOps, world_ops,
 };
 pub use watch::watch_plugin_dir;
 
@@ -71,14 +72,16 @@ pub fn start_epoch_ticker(engine: Engine, tick: Duration) {
         .expect("spawning the epoch thread");
 }
 
-/// `wasmgate check`: does the file compile, and does it implement `world`?
-/// Returns the reason when it does not.
-pub fn check_file(path: &Path, world: &str) -> anyhow::Result<()> {
-    let ops = world_ops(world).with_context(|| {
-        format!(
-            "unknown world {world:?} (known: {})",
-            worlds::NAMES.join(", ")
-        )
+/// `wasmgate check`: does the file compile, and does it implement `world`
+/// (one of `worlds`)? Returns the reason when it does not.
+pub fn check_file(
+    path: &Path,
+    world: &str,
+    worlds: &[&'static dyn WorldOps],
+) -> anyhow::Result<()> {
+    let ops = world_ops(worlds, world).with_context(|| {
+        let names: Vec<_> = worlds.iter().map(|w| w.name()).collect();
+        format!("unknown world {world:?} (known: {})", names.join(", "))
     })?;
     let engine = engine(64 << 20, 8)?;
     let linker = linker(&engine)?;

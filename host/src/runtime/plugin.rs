@@ -11,8 +11,9 @@
 //! instances of an old version are dropped instead of reused.
 //!
 //! A plugin configured with `backend = "native"` runs the same Rust logic
-//! compiled into the host instead (see [`crate::native`]): same slots, same
-//! metrics, same call sites, no component. It exists to measure what the
+//! compiled into the host instead (a [`NativeBuild`], registered when the
+//! host is built with the `native` feature): same slots, same metrics, same
+//! handler trait, no component. It exists to measure what the
 //! WebAssembly boundary costs; it has no deadline, memory cap or reload.
 
 use std::any::Any;
@@ -29,46 +30,39 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, Trap};
 
 use super::cache::CompileCache;
 use super::{HostState, PluginCtx};
-use crate::config::{Backend, Config, PluginConfig};
+use crate::bindings::{Admin, AdminError, World};
+use crate::config::{Backend, PluginConfig, RuntimeConfig};
 use crate::metrics::{Metrics, PluginMetrics};
 use crate::state::kv::Kv;
 use crate::state::sessions::Sessions;
 
-/// A WIT world as the host sees it: how to pre-instantiate, instantiate, and
-/// reach the `admin` export every world has.
-pub trait World: Send + Sync + 'static {
-    const NAME: &'static str;
-    type Pre: Send + Sync + 'static;
-    type Bindings: Send + 'static;
-    /// Type-checks the component's exports against the world.
-    fn pre(instance_pre: InstancePre<HostState>) -> wasmtime::Result<Self::Pre>;
-    fn instantiate(
-        pre: &Self::Pre,
-        store: &mut Store<HostState>,
-    ) -> wasmtime::Result<Self::Bindings>;
-    fn admin(
-        b: &Self::Bindings,
-        store: &mut Store<HostState>,
-        request: &str,
-    ) -> wasmtime::Result<Result<String, AdminError>>;
-    /// The `admin` export of the world's native build, if it has one
-    /// (`backend = "native"` is accepted only then).
-    const NATIVE_ADMIN: Option<NativeAdmin>;
-}
+/// A native build of world `W`: makes its handler from the plugin's
+/// capabilities. Registered by `crate::native` (cargo feature `native`).
+pub type NativeBuild<W> = fn(PluginCtx) -> Box<<W as World<HostState>>::Handler<'static>>;
 
-/// The `admin` export of a native build.
-pub type NativeAdmin = fn(&PluginCtx, &str) -> Result<String, AdminError>;
+/// The native builds this host was compiled with, by world.
+#[derive(Default)]
+pub struct NativeBuilds(BTreeMap<&'static str, Box<dyn Any + Send + Sync>>);
 
-/// An `admin-error` from a component.
-#[derive(Debug, Clone, Serialize)]
-pub struct AdminError {
-    pub status: u16,
-    pub message: String,
+impl NativeBuilds {
+    pub fn add<W: World<HostState>>(&mut self, build: NativeBuild<W>) {
+        self.0.insert(W::NAME, Box::new(build));
+    }
+    pub fn get<W: World<HostState>>(&self) -> Option<NativeBuild<W>> {
+        self.0
+            .get(W::NAME)?
+            .downcast_ref::<NativeBuild<W>>()
+            .copied()
+    }
+    /// Worlds with a native build.
+    pub fn worlds(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.0.keys().copied()
+    }
 }
 
 /// Why a call produced no answer from the component.
@@ -129,28 +123,28 @@ pub trait PluginControl: Send + Sync {
     ) -> BoxFuture<'static, Result<Result<String, AdminError>, CallError>>;
 }
 
-struct Loaded<W: World> {
+struct Loaded<W: World<HostState>> {
     generation: u64,
     pre: W::Pre,
     sha256: String,
     loaded_at_ms: u64,
 }
 
-struct Warm<W: World> {
+struct Warm<W: World<HostState>> {
     generation: u64,
     store: Store<HostState>,
     bindings: W::Bindings,
 }
 
-pub struct Plugin<W: World> {
+pub struct Plugin<W: World<HostState>> {
     name: Arc<str>,
     path: PathBuf,
     engine: Engine,
     linker: Arc<Linker<HostState>>,
     cache: CompileCache,
     ctx: PluginCtx,
-    /// `backend = "native"`: calls run the native closure, not the component.
-    native: bool,
+    /// `backend = "native"`: calls run this native build, not the component.
+    native: Option<NativeBuild<W>>,
     deadline: Duration,
     deadline_ticks: u64,
     memory_cap: usize,
@@ -165,20 +159,16 @@ pub struct Plugin<W: World> {
     metrics: Arc<PluginMetrics>,
 }
 
-/// What building a plugin needs from the rest of the host.
+/// What building one plugin needs.
 pub struct PluginSpec<'a> {
     pub name: &'a str,
     pub config: &'a PluginConfig,
     pub plugin_dir: &'a Path,
     pub epoch_tick: Duration,
-    pub engine: &'a Engine,
-    pub linker: &'a Arc<Linker<HostState>>,
-    pub cache: &'a CompileCache,
-    pub kv: &'a Arc<Kv>,
-    pub metrics: &'a Metrics,
+    pub base: &'a Base,
 }
 
-impl<W: World> Plugin<W> {
+impl<W: World<HostState>> Plugin<W> {
     fn new(spec: PluginSpec<'_>) -> Self {
         let c = spec.config;
         let deadline = c.deadline();
@@ -186,16 +176,20 @@ impl<W: World> Plugin<W> {
         Plugin {
             name: spec.name.into(),
             path: spec.plugin_dir.join(c.file_name(spec.name)),
-            engine: spec.engine.clone(),
-            linker: spec.linker.clone(),
-            cache: spec.cache.clone(),
+            engine: spec.base.engine.clone(),
+            linker: spec.base.linker.clone(),
+            cache: spec.base.cache.clone(),
             ctx: PluginCtx {
                 plugin: spec.name.into(),
-                kv: spec.kv.clone(),
+                kv: spec.base.kv.clone(),
                 sessions: Arc::new(Sessions::default()),
                 config: Arc::new(c.string_values()),
             },
-            native: c.backend == Backend::Native,
+            native: if c.backend == Backend::Native {
+                spec.base.natives.get::<W>()
+            } else {
+                None
+            },
             deadline,
             deadline_ticks: (deadline.as_nanos().div_ceil(tick) as u64).max(1),
             memory_cap: (c.memory_mb as usize).saturating_mul(1 << 20),
@@ -207,7 +201,7 @@ impl<W: World> Plugin<W> {
             reload_lock: Mutex::new(()),
             last_error: Mutex::new(None),
             generations: AtomicU64::new(0),
-            metrics: spec.metrics.plugin(spec.name),
+            metrics: spec.base.metrics.plugin(spec.name),
         }
     }
 
@@ -225,30 +219,22 @@ impl<W: World> Plugin<W> {
         self.metrics.errors.fetch_add(1, Relaxed);
     }
 
-    /// Calls the plugin with `arg`: `wasm` against a warm instance of the
-    /// current component version, within the plugin's limits, or, for a
-    /// native plugin, `native` against the host's capabilities. Exactly one
-    /// of the two runs, on a blocking thread, holding one of the plugin's
-    /// slots.
-    pub async fn call<A, R, F, N>(
-        self: &Arc<Self>,
-        arg: A,
-        wasm: F,
-        native: N,
-    ) -> Result<R, CallError>
+    /// Calls the plugin: `f` gets the world's handler and `arg` — a warm
+    /// instance of the current component version, within the plugin's
+    /// limits, or the native build. It runs on a blocking thread, holding
+    /// one of the plugin's slots.
+    pub async fn call<A, R, F>(self: &Arc<Self>, arg: A, f: F) -> Result<R, CallError>
     where
         A: Send + 'static,
         R: Send + 'static,
-        F: FnOnce(&W::Bindings, &mut Store<HostState>, A) -> wasmtime::Result<R> + Send + 'static,
-        N: FnOnce(&PluginCtx, A) -> R + Send + 'static,
+        F: FnOnce(&mut W::Handler<'_>, A) -> wasmtime::Result<R> + Send + 'static,
     {
         let permit = self.acquire_slot().await?;
         let this = self.clone();
         let joined = tokio::task::spawn_blocking(move || {
-            let result = if this.native {
-                this.call_native(|ctx| native(ctx, arg))
-            } else {
-                this.call_blocking(|b, store| wasm(b, store, arg))
+            let result = match this.native {
+                Some(build) => this.call_native(|ctx| f(&mut *build(ctx.clone()), arg)),
+                None => this.call_blocking(|b, store| W::with_guest(b, store, |h| f(h, arg))),
             };
             drop(permit);
             result
@@ -257,27 +243,17 @@ impl<W: World> Plugin<W> {
         joined.unwrap_or_else(|e| Err(CallError::Trap(format!("host task failed: {e}"))))
     }
 
-    /// [`Plugin::call`] for worlds without a native build.
-    pub async fn call_wasm<R, F>(self: &Arc<Self>, f: F) -> Result<R, CallError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&W::Bindings, &mut Store<HostState>) -> wasmtime::Result<R> + Send + 'static,
-    {
-        let name = self.name.clone();
-        let native = move |_: &PluginCtx, ()| Err(CallError::NotLoaded(name));
-        self.call((), |b, store, ()| f(b, store).map(Ok), native)
-            .await
-            .and_then(|r| r)
-    }
-
     /// A call of the native build: counted and timed like a component call;
     /// a panic is what a trap is for a component.
-    fn call_native<R>(&self, f: impl FnOnce(&PluginCtx) -> R) -> Result<R, CallError> {
+    fn call_native<R>(
+        &self,
+        f: impl FnOnce(&PluginCtx) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
         self.metrics.calls.fetch_add(1, Relaxed);
         let started = Instant::now();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&self.ctx)));
         self.metrics.latency.observe(started.elapsed());
-        result.map_err(|panic| {
+        let result = result.map_err(|panic| {
             self.metrics.traps.fetch_add(1, Relaxed);
             let why = panic
                 .downcast_ref::<&str>()
@@ -287,7 +263,9 @@ impl<W: World> Plugin<W> {
             let err = CallError::Trap(format!("native plugin panicked: {why}"));
             tracing::warn!(plugin = %self.name, error = %err, "call failed");
             err
-        })
+        })?;
+        // A native build's calls do not fail; an error is its own bug.
+        result.map_err(|e| CallError::Trap(format!("native plugin failed: {e:#}")))
     }
 
     async fn acquire_slot(&self) -> Result<OwnedSemaphorePermit, CallError> {
@@ -490,7 +468,10 @@ impl<W: World> Plugin<W> {
 
 /// Links `component` against the host's imports and type-checks its exports
 /// against world `W`.
-fn prepare<W: World>(linker: &Linker<HostState>, component: &Component) -> anyhow::Result<W::Pre> {
+fn prepare<W: World<HostState>>(
+    linker: &Linker<HostState>,
+    component: &Component,
+) -> anyhow::Result<W::Pre> {
     let instance_pre = linker
         .instantiate_pre(component)
         .map_err(|e| anyhow::anyhow!("it needs imports the host does not provide: {e:#}"))?;
@@ -498,7 +479,7 @@ fn prepare<W: World>(linker: &Linker<HostState>, component: &Component) -> anyho
         .map_err(|e| anyhow::anyhow!("it does not implement world {:?}: {e:#}", W::NAME))
 }
 
-impl<W: World> PluginControl for Plugin<W> {
+impl<W: World<HostState>> PluginControl for Plugin<W> {
     fn name(&self) -> &str {
         &self.name
     }
@@ -517,7 +498,7 @@ impl<W: World> PluginControl for Plugin<W> {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         // A native plugin never loads a file: no version, no reload error.
-        let file = if self.native {
+        let file = if self.native.is_some() {
             "(native build)".to_string()
         } else {
             self.path.display().to_string()
@@ -526,7 +507,7 @@ impl<W: World> PluginControl for Plugin<W> {
             name: self.name.to_string(),
             world: W::NAME,
             file,
-            loaded: self.native || cur.is_some(),
+            loaded: self.native.is_some() || cur.is_some(),
             sha256: cur.as_ref().map(|l| l.sha256.clone()),
             loaded_at_ms: cur.as_ref().map(|l| l.loaded_at_ms),
             generation: cur.as_ref().map(|l| l.generation),
@@ -536,7 +517,7 @@ impl<W: World> PluginControl for Plugin<W> {
     }
 
     fn reload(&self) -> Result<ReloadOutcome, String> {
-        if self.native {
+        if self.native.is_some() {
             return Ok(ReloadOutcome::Native);
         }
         let _serial = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -569,29 +550,13 @@ impl<W: World> PluginControl for Plugin<W> {
         self: Arc<Self>,
         request: String,
     ) -> BoxFuture<'static, Result<Result<String, AdminError>, CallError>> {
-        Box::pin(async move {
-            let native = |ctx: &PluginCtx, request: String| match W::NATIVE_ADMIN {
-                Some(admin) => admin(ctx, &request),
-                None => Err(AdminError {
-                    status: 500,
-                    message: "this world has no native build".to_string(),
-                }),
-            };
-            self.call(
-                request,
-                |b, store, request| W::admin(b, store, &request),
-                native,
-            )
-            .await
-        })
+        Box::pin(async move { self.call(request, |h, request| h.admin(&request)).await })
     }
 }
 
 /// A world's entry in the table of worlds, usable without knowing `W`.
 pub trait WorldOps: Sync {
     fn name(&self) -> &'static str;
-    /// Whether the world has a native build (`backend = "native"`).
-    fn has_native(&self) -> bool;
     fn check(&self, linker: &Linker<HostState>, component: &Component) -> anyhow::Result<()>;
     fn create(&self, spec: PluginSpec<'_>) -> (Arc<dyn PluginControl>, Arc<dyn Any + Send + Sync>);
 }
@@ -602,12 +567,9 @@ impl<W> Ops<W> {
     pub const NEW: Self = Ops(PhantomData);
 }
 
-impl<W: World> WorldOps for Ops<W> {
+impl<W: World<HostState>> WorldOps for Ops<W> {
     fn name(&self) -> &'static str {
         W::NAME
-    }
-    fn has_native(&self) -> bool {
-        W::NATIVE_ADMIN.is_some()
     }
     fn check(&self, linker: &Linker<HostState>, component: &Component) -> anyhow::Result<()> {
         prepare::<W>(linker, component).map(|_| ())
@@ -618,11 +580,21 @@ impl<W: World> WorldOps for Ops<W> {
     }
 }
 
-pub fn world_ops(name: &str) -> Option<&'static dyn WorldOps> {
-    super::worlds::ALL
-        .iter()
-        .copied()
-        .find(|o| o.name() == name)
+/// The world called `name` among `worlds`.
+pub fn world_ops(worlds: &[&'static dyn WorldOps], name: &str) -> Option<&'static dyn WorldOps> {
+    worlds.iter().copied().find(|o| o.name() == name)
+}
+
+/// What every plugin is built with.
+pub struct Base {
+    pub engine: Engine,
+    pub linker: Arc<Linker<HostState>>,
+    pub cache: CompileCache,
+    pub kv: Arc<Kv>,
+    pub metrics: Arc<Metrics>,
+    /// The worlds a plugin can implement (the protocol table's).
+    pub worlds: &'static [&'static dyn WorldOps],
+    pub natives: NativeBuilds,
 }
 
 /// Every configured plugin, by name.
@@ -633,37 +605,41 @@ pub struct Plugins {
 }
 
 impl Plugins {
-    /// Creates every plugin of `config` (nothing is loaded yet).
+    /// Creates every plugin of `plugins` (nothing is loaded yet).
     pub fn new(
-        config: &Config,
-        engine: &Engine,
-        linker: &Arc<Linker<HostState>>,
-        cache: &CompileCache,
-        kv: &Arc<Kv>,
-        metrics: &Metrics,
-    ) -> Plugins {
-        let mut plugins = Plugins::default();
-        for (name, pc) in &config.plugins {
-            let ops = world_ops(&pc.world).expect("worlds are validated with the config");
+        plugins: &BTreeMap<String, PluginConfig>,
+        runtime: &RuntimeConfig,
+        base: &Base,
+    ) -> anyhow::Result<Plugins> {
+        let mut all = Plugins::default();
+        for (name, pc) in plugins {
+            let ops = world_ops(base.worlds, &pc.world)
+                .ok_or_else(|| anyhow::anyhow!("plugin {name:?}: unknown world {:?}", pc.world))?;
+            if pc.backend == Backend::Native && !base.natives.worlds().any(|w| w == pc.world) {
+                anyhow::bail!(
+                    "plugin {name:?}: this wasmgate has no native build of world {:?} (native builds exist for the benchmarks: cargo feature `native`{})",
+                    pc.world,
+                    match base.natives.worlds().collect::<Vec<_>>() {
+                        w if w.is_empty() => String::new(),
+                        w => format!("; built with: {}", w.join(", ")),
+                    }
+                );
+            }
             let (control, typed) = ops.create(PluginSpec {
                 name,
                 config: pc,
-                plugin_dir: &config.runtime.plugin_dir,
-                epoch_tick: Duration::from_millis(config.runtime.epoch_tick_ms),
-                engine,
-                linker,
-                cache,
-                kv,
-                metrics,
+                plugin_dir: &runtime.plugin_dir,
+                epoch_tick: Duration::from_millis(runtime.epoch_tick_ms),
+                base,
             });
-            plugins.control.insert(name.clone(), control);
-            plugins.typed.insert(name.clone(), typed);
+            all.control.insert(name.clone(), control);
+            all.typed.insert(name.clone(), typed);
         }
-        plugins
+        Ok(all)
     }
 
     /// The plugin `name`, if it exists and implements world `W`.
-    pub fn get<W: World>(&self, name: &str) -> Option<Arc<Plugin<W>>> {
+    pub fn get<W: World<HostState>>(&self, name: &str) -> Option<Arc<Plugin<W>>> {
         self.typed.get(name).cloned()?.downcast::<Plugin<W>>().ok()
     }
 

@@ -32,6 +32,12 @@ impl Weigh for tokio_tungstenite::tungstenite::Utf8Bytes {
     }
 }
 
+impl Weigh for tokio_tungstenite::tungstenite::Message {
+    fn weight(&self) -> usize {
+        self.len()
+    }
+}
+
 impl Weigh for String {
     fn weight(&self) -> usize {
         self.len()

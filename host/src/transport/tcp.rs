@@ -6,11 +6,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use bytes::BytesMut;
-use futures::FutureExt;
+use futures::{Sink, Stream};
+use tokio::io::ReadBuf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tokio_util::codec::Framed;
+use tokio_util::codec::{Decoder, Encoder, Framed};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -66,32 +70,70 @@ pub async fn accept_loop<F, Fut>(
 /// initial size).
 const READ_BUFFER: usize = 8 * 1024;
 
-/// Waits until `framed`'s socket has something to read, holding no buffers
-/// while it waits: when nothing is buffered or waiting on the socket, the
-/// read and write buffers are dropped, and the read buffer is given back
-/// once data arrives. An idle connection then costs its task and its
-/// socket, not 16 KiB of buffers (tokio-util allocates 8 KiB for each at
-/// once) — what lets one host hold tens of thousands of quiet devices. A
-/// busy connection, whose next bytes are already there, keeps its buffers.
-pub async fn readable_lean<C>(framed: &mut Framed<TcpStream, C>) -> std::io::Result<()> {
-    if !framed.read_buffer().is_empty() {
-        return Ok(()); // a partial or further message is waiting
-    }
-    // Not `readable()`: a fresh socket is reported readable before any
-    // byte arrives. A one-byte peek waits for data (or EOF) itself.
-    let mut probe = [0u8; 1];
-    if let Some(ready) = framed.get_ref().peek(&mut probe).now_or_never() {
-        ready?;
-    } else {
-        *framed.read_buffer_mut() = BytesMut::new();
-        if framed.write_buffer().is_empty() {
-            *framed.write_buffer_mut() = BytesMut::new();
+/// A framed TCP connection that holds no buffers while it waits: when
+/// nothing is buffered or waiting on the socket, the read and write buffers
+/// are dropped, and the read buffer is given back once data arrives. An
+/// idle connection then costs its task and its socket, not 16 KiB of
+/// buffers (tokio-util allocates 8 KiB for each at once) — what lets one
+/// host hold tens of thousands of quiet devices. A busy connection, whose
+/// next bytes are already there, keeps its buffers. Reads and writes are
+/// the inner `Framed`'s.
+pub struct Lean<C> {
+    framed: Framed<TcpStream, C>,
+}
+
+impl<C> Lean<C> {
+    pub fn new(stream: TcpStream, codec: C) -> Self {
+        Lean {
+            framed: Framed::with_capacity(stream, codec, 0),
         }
-        framed.get_ref().peek(&mut probe).await?;
     }
-    // A no-op when the buffer was kept.
-    framed.read_buffer_mut().reserve(READ_BUFFER);
-    Ok(())
+}
+
+impl<C: Decoder + Unpin> Stream for Lean<C> {
+    type Item = Result<C::Item, C::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let framed = &mut self.get_mut().framed;
+        if framed.read_buffer().is_empty() {
+            // Not `poll_read_ready`: a fresh socket is reported readable
+            // before any byte arrives. A one-byte peek waits for data (or EOF).
+            let mut probe = [0u8; 1];
+            match framed
+                .get_ref()
+                .poll_peek(cx, &mut ReadBuf::new(&mut probe))
+            {
+                Poll::Pending => {
+                    *framed.read_buffer_mut() = BytesMut::new();
+                    if framed.write_buffer().is_empty() {
+                        *framed.write_buffer_mut() = BytesMut::new();
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
+                // A no-op when the buffer was kept.
+                Poll::Ready(Ok(_)) => framed.read_buffer_mut().reserve(READ_BUFFER),
+            }
+        }
+        Pin::new(framed).poll_next(cx)
+    }
+}
+
+impl<C: Encoder<I> + Unpin, I> Sink<I> for Lean<C> {
+    type Error = C::Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut self.get_mut().framed).poll_ready(cx)
+    }
+    fn start_send(self: Pin<&mut Self>, item: I) -> Result<(), Self::Error> {
+        Pin::new(&mut self.get_mut().framed).start_send(item)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut self.get_mut().framed).poll_flush(cx)
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut self.get_mut().framed).poll_close(cx)
+    }
 }
 
 /// Keepalive probes after 30 s of silence (every 10 s, 3 misses), and at

@@ -24,7 +24,17 @@ use tokio_util::task::TaskTracker;
 
 use crate::metrics::ListenerMetrics;
 
-pub use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+pub use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+
+/// A WebSocket's messages up to the peer's close frame (tungstenite answers
+/// it and the pings itself).
+pub fn messages<S>(stream: S) -> impl futures::Stream<Item = Result<Message, WsError>>
+where
+    S: futures::Stream<Item = Result<Message, WsError>>,
+{
+    use futures::StreamExt;
+    stream.take_while(|m| std::future::ready(!matches!(m, Ok(Message::Close(_)))))
+}
 
 /// A byte stream a WebSocket can run on: plain TCP or TLS.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
