@@ -13,11 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde::Deserialize;
 use tokio_util::codec::Framed;
 
-use super::driver::{Conn, End, Flow, Heartbeat, Idle, Policy, Service, ask};
-use super::{Keys, Listen, Protocol};
+use super::driver::{Conn, End, Flow, Policy, Service, ask};
+use super::{Keys, Listen, NoSettings, Protocol};
 use crate::bindings::chat::{ChatWorld, Outgoing};
 use crate::codec::chat::{ChatCodec, Inbound, Outbound, ServerMessage};
 use crate::runtime::Plugin;
@@ -34,31 +33,20 @@ pub struct Chat {
     plugin: Arc<Plugin<ChatWorld>>,
 }
 
-/// A chat listener has no settings of its own.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {}
-
 impl Protocol for Chat {
     const NAME: &'static str = "chat";
     type World = ChatWorld;
-    type Settings = Settings;
+    type Settings = NoSettings;
     const KEYS: Keys = Keys {
         tls: true,
         heartbeat: true,
-        ws_path: false,
         outbox: true,
+        ..Keys::NONE
     };
 
     fn start(listen: Listen<Self>) -> anyhow::Result<()> {
         let config = &listen.config;
-        let every = config.heartbeat(DEFAULT_HEARTBEAT);
-        let policy = Policy::new(config, Idle::with_heartbeat(config, every))
-            .heartbeat(every.map(|every| Heartbeat {
-                every,
-                at_connect: false,
-            }))
-            .sessions(config);
+        let policy = Policy::with_heartbeat(config, DEFAULT_HEARTBEAT, false).sessions(config);
         let max = config.max_message_bytes();
         let plugin = listen.plugin.clone();
         let driver = listen.driver(Chat { plugin }, policy);

@@ -167,6 +167,15 @@ impl Policy {
         self.heartbeat = heartbeat;
         self
     }
+
+    /// A server heartbeat every `heartbeat_ms` (else `default`; none when
+    /// 0), the first one at connect or after a period; the idle timeout
+    /// as [`Idle::with_heartbeat`] says.
+    pub fn with_heartbeat(config: &ListenerConfig, default: Duration, at_connect: bool) -> Policy {
+        let every = config.heartbeat(default);
+        Policy::new(config, Idle::with_heartbeat(config, every))
+            .heartbeat(every.map(|every| Heartbeat { every, at_connect }))
+    }
 }
 
 /// Why a connection ended.
@@ -322,14 +331,14 @@ impl<S: Service> Clone for Driver<S> {
 }
 
 impl<S: Service> Driver<S> {
-    /// Runs one connection to its end: `stream` yields decoded messages,
-    /// `sink` takes outgoing ones.
+    /// Runs one connection to its end, in its own span: `stream` yields
+    /// decoded messages, `sink` takes outgoing ones.
     pub async fn run<St, Si, E>(
         &self,
-        stream: St,
-        sink: Si,
+        mut stream: St,
+        mut sink: Si,
         peer: SocketAddr,
-        state: S::State,
+        mut state: S::State,
         shutdown: CancellationToken,
     ) where
         St: Stream<Item = Result<S::In, E>> + Unpin + Send,
@@ -343,138 +352,126 @@ impl<S: Service> Driver<S> {
             %peer,
             session = tracing::field::Empty
         );
-        self.connection(stream, sink, peer, state, shutdown)
-            .instrument(span)
-            .await
-    }
+        async move {
+            let service = &*self.service;
+            let policy = &self.policy;
+            let (session, mut outbox) = match (&self.sessions, policy.outbox) {
+                (Some(sessions), Some((messages, bytes))) => {
+                    let (tx, rx) = outbox::channel::<S::Out>(messages, bytes);
+                    let session = sessions.open(&self.listener, peer, tx);
+                    tracing::Span::current().record("session", session.id);
+                    (Some(session), Some(rx))
+                }
+                _ => (None, None),
+            };
+            let close = session.as_ref().map(|s| s.close.clone());
+            let overflow = session.as_ref().map(|s| s.overflow.clone());
+            let mut conn = Conn {
+                peer,
+                listener: self.listener.clone(),
+                session,
+                sessions: self.sessions.clone(),
+                metrics: self.metrics.clone(),
+                own: Vec::new(),
+                idle_disarmed: false,
+            };
+            let mut writer = Writer {
+                sink: &mut sink,
+                timeout: policy.write_timeout,
+                overflow: overflow.clone(),
+                metrics: &self.metrics,
+            };
+            tracing::debug!("connected");
 
-    async fn connection<St, Si, E>(
-        &self,
-        mut stream: St,
-        mut sink: Si,
-        peer: SocketAddr,
-        mut state: S::State,
-        shutdown: CancellationToken,
-    ) where
-        St: Stream<Item = Result<S::In, E>> + Unpin + Send,
-        Si: Sink<S::Out> + Unpin + Send,
-        Si::Error: Display,
-        E: Display,
-    {
-        let service = &*self.service;
-        let policy = &self.policy;
-        let (session, mut outbox) = match (&self.sessions, policy.outbox) {
-            (Some(sessions), Some((messages, bytes))) => {
-                let (tx, rx) = outbox::channel::<S::Out>(messages, bytes);
-                let session = sessions.open(&self.listener, peer, tx);
-                tracing::Span::current().record("session", session.id);
-                (Some(session), Some(rx))
+            let mut heartbeat = policy.heartbeat.map(|h| {
+                let first = if h.at_connect {
+                    Instant::now()
+                } else {
+                    Instant::now() + h.every
+                };
+                let mut i = tokio::time::interval_at(first, h.every);
+                i.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                i
+            });
+            let (idle_after, mut idle_armed) = match policy.idle {
+                Idle::Silence(d) | Idle::UntilFirst(d) | Idle::Deadline(d) => (d, true),
+            };
+            let idle = tokio::time::sleep(idle_after);
+            tokio::pin!(idle);
+
+            service.open(&mut conn, &mut state).await;
+            let mut end = writer.write(std::mem::take(&mut conn.own)).await.err();
+
+            while end.is_none() {
+                end = tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => Some(End::Shutdown),
+                    _ = cancelled(&overflow) => Some(End::SlowConsumer),
+                    _ = cancelled(&close) => {
+                        // Closed by the plugin: send what is queued, then close.
+                        let _ = writer.drain(&mut outbox).await;
+                        Some(End::ClosedByServer)
+                    }
+                    Some(first) = recv(&mut outbox) => {
+                        let mut batch = vec![first];
+                        take_queued(&mut outbox, &mut batch, WRITE_BATCH);
+                        writer.write(batch).await.err()
+                    }
+                    _ = tick(&mut heartbeat) => match service.heartbeat(&mut state) {
+                        Some(msg) => writer.write(vec![msg]).await.err(),
+                        None => Some(End::Dead),
+                    },
+                    _ = &mut idle, if idle_armed && !conn.idle_disarmed => Some(End::Idle),
+                    next = stream.next() => match next {
+                        None => Some(End::PeerClosed),
+                        Some(Err(e)) => {
+                            tracing::debug!(error = %e, "read failed");
+                            Some(End::ReadFailed)
+                        }
+                        Some(Ok(msg)) => {
+                            if S::counts(&msg) {
+                                self.metrics.messages_in.fetch_add(1, Relaxed);
+                                match policy.idle {
+                                    Idle::Silence(d) => idle.as_mut().reset(Instant::now() + d),
+                                    Idle::UntilFirst(_) => idle_armed = false,
+                                    Idle::Deadline(_) => {}
+                                }
+                            }
+                            // What was queued before this message goes out
+                            // before its answers, and its answers before what
+                            // other calls queue meanwhile.
+                            take_queued(&mut outbox, &mut conn.own, usize::MAX);
+                            let flow = service.on_message(&mut conn, &mut state, msg).await;
+                            match writer.write(std::mem::take(&mut conn.own)).await {
+                                Err(end) => Some(end),
+                                Ok(()) if flow == Flow::Close => {
+                                    let _ = writer.drain(&mut outbox).await;
+                                    Some(End::Done)
+                                }
+                                Ok(()) => None,
+                            }
+                        }
+                    },
+                };
             }
-            _ => (None, None),
-        };
-        let close = session.as_ref().map(|s| s.close.clone());
-        let overflow = session.as_ref().map(|s| s.overflow.clone());
-        let mut conn = Conn {
-            peer,
-            listener: self.listener.clone(),
-            session,
-            sessions: self.sessions.clone(),
-            metrics: self.metrics.clone(),
-            own: Vec::new(),
-            idle_disarmed: false,
-        };
-        let mut writer = Writer {
-            sink: &mut sink,
-            timeout: policy.write_timeout,
-            overflow: overflow.clone(),
-            metrics: &self.metrics,
-        };
-        tracing::debug!("connected");
-
-        let mut heartbeat = policy.heartbeat.map(|h| {
-            let first = if h.at_connect {
-                Instant::now()
-            } else {
-                Instant::now() + h.every
-            };
-            let mut i = tokio::time::interval_at(first, h.every);
-            i.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            i
-        });
-        let (idle_after, mut idle_armed) = match policy.idle {
-            Idle::Silence(d) | Idle::UntilFirst(d) | Idle::Deadline(d) => (d, true),
-        };
-        let idle = tokio::time::sleep(idle_after);
-        tokio::pin!(idle);
-
-        service.open(&mut conn, &mut state).await;
-        let mut end = writer.write(std::mem::take(&mut conn.own)).await.err();
-
-        while end.is_none() {
-            end = tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => Some(End::Shutdown),
-                _ = cancelled(&overflow) => Some(End::SlowConsumer),
-                _ = cancelled(&close) => {
-                    // Closed by the plugin: send what is queued, then close.
-                    let _ = writer.drain(&mut outbox).await;
-                    Some(End::ClosedByServer)
+            let end = end.unwrap_or(End::Done);
+            match end {
+                End::Idle => tracing::info!("idle timeout; closing"),
+                End::Dead => tracing::info!("heartbeat unanswered; closing"),
+                End::WriteTimeout => {
+                    tracing::warn!("peer did not take its messages in time; closing")
                 }
-                Some(first) = recv(&mut outbox) => {
-                    let mut batch = vec![first];
-                    take_queued(&mut outbox, &mut batch, WRITE_BATCH);
-                    writer.write(batch).await.err()
-                }
-                _ = tick(&mut heartbeat) => match service.heartbeat(&mut state) {
-                    Some(msg) => writer.write(vec![msg]).await.err(),
-                    None => Some(End::Dead),
-                },
-                _ = &mut idle, if idle_armed && !conn.idle_disarmed => Some(End::Idle),
-                next = stream.next() => match next {
-                    None => Some(End::PeerClosed),
-                    Some(Err(e)) => {
-                        tracing::debug!(error = %e, "read failed");
-                        Some(End::ReadFailed)
-                    }
-                    Some(Ok(msg)) => {
-                        if S::counts(&msg) {
-                            self.metrics.messages_in.fetch_add(1, Relaxed);
-                            match policy.idle {
-                                Idle::Silence(d) => idle.as_mut().reset(Instant::now() + d),
-                                Idle::UntilFirst(_) => idle_armed = false,
-                                Idle::Deadline(_) => {}
-                            }
-                        }
-                        // What was queued before this message goes out
-                        // before its answers, and its answers before what
-                        // other calls queue meanwhile.
-                        take_queued(&mut outbox, &mut conn.own, usize::MAX);
-                        let flow = service.on_message(&mut conn, &mut state, msg).await;
-                        match writer.write(std::mem::take(&mut conn.own)).await {
-                            Err(end) => Some(end),
-                            Ok(()) if flow == Flow::Close => {
-                                let _ = writer.drain(&mut outbox).await;
-                                Some(End::Done)
-                            }
-                            Ok(()) => None,
-                        }
-                    }
-                },
-            };
+                End::SlowConsumer => tracing::warn!("slow consumer; closing"),
+                _ => tracing::debug!(reason = ?end, "connection ends"),
+            }
+            service.closed(&mut conn, state, end).await;
+            // Messages `closed` addressed to this connection cannot be sent.
+            drop(conn);
+            let _ = tokio::time::timeout(policy.close_timeout, sink.close()).await;
+            tracing::debug!("disconnected");
         }
-        let end = end.unwrap_or(End::Done);
-        match end {
-            End::Idle => tracing::info!("idle timeout; closing"),
-            End::Dead => tracing::info!("heartbeat unanswered; closing"),
-            End::WriteTimeout => tracing::warn!("peer did not take its messages in time; closing"),
-            End::SlowConsumer => tracing::warn!("slow consumer; closing"),
-            _ => tracing::debug!(reason = ?end, "connection ends"),
-        }
-        service.closed(&mut conn, state, end).await;
-        // Messages `closed` addressed to this connection cannot be sent.
-        drop(conn);
-        let _ = tokio::time::timeout(policy.close_timeout, sink.close()).await;
-        tracing::debug!("disconnected");
+        .instrument(span)
+        .await
     }
 }
 

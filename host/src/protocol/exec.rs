@@ -16,13 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde::Deserialize;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use super::driver::{Conn, End, Flow, Heartbeat, Idle, Policy, Service, ask};
-use super::{Keys, Listen, Protocol};
+use super::driver::{Conn, End, Flow, Policy, Service, ask};
+use super::{Keys, Listen, NoSettings, Protocol};
 use crate::bindings::exec::{ExecRequest, ExecWorld};
 use crate::codec::exec::{HEARTBEAT, cmd_of, decode, error_response};
 use crate::runtime::Plugin;
@@ -41,11 +40,6 @@ pub struct Exec {
     plugin: Arc<Plugin<ExecWorld>>,
 }
 
-/// An exec listener has no settings of its own.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {}
-
 /// A frame from a client.
 pub enum In {
     Text(ExecRequest),
@@ -58,7 +52,7 @@ pub enum In {
 impl Protocol for Exec {
     const NAME: &'static str = "exec";
     type World = ExecWorld;
-    type Settings = Settings;
+    type Settings = NoSettings;
     const KEYS: Keys = Keys {
         tls: true,
         heartbeat: true,
@@ -70,13 +64,7 @@ impl Protocol for Exec {
 
     fn start(listen: Listen<Self>) -> anyhow::Result<()> {
         let config = &listen.config;
-        let every = config.heartbeat(DEFAULT_HEARTBEAT);
-        let mut policy = Policy::new(config, Idle::with_heartbeat(config, every))
-            .heartbeat(every.map(|every| Heartbeat {
-                every,
-                at_connect: true,
-            }))
-            .sessions(config);
+        let mut policy = Policy::with_heartbeat(config, DEFAULT_HEARTBEAT, true).sessions(config);
         policy.close_timeout = CLOSE_TIMEOUT;
         let plugin = listen.plugin.clone();
         let driver = listen.driver(Exec { plugin }, policy);

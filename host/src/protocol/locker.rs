@@ -10,10 +10,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use serde::Deserialize;
 
 use super::driver::{Conn, Flow, Idle, Policy, Service, ask};
-use super::{Keys, Listen, Protocol};
+use super::{Keys, Listen, NoSettings, Protocol};
 use crate::bindings::locker::{Answer, LockerWorld};
 use crate::codec::locker::{Inbound, LockerCodec, Outbound, Report, valid_code};
 use crate::runtime::Plugin;
@@ -24,21 +23,11 @@ pub struct Locker {
     plugin: Arc<Plugin<LockerWorld>>,
 }
 
-/// A locker listener has no settings of its own.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {}
-
 impl Protocol for Locker {
     const NAME: &'static str = "locker";
     type World = LockerWorld;
-    type Settings = Settings;
-    const KEYS: Keys = Keys {
-        tls: false,
-        heartbeat: false,
-        ws_path: false,
-        outbox: false,
-    };
+    type Settings = NoSettings;
+    const KEYS: Keys = Keys::NONE;
 
     fn start(listen: Listen<Self>) -> anyhow::Result<()> {
         let max = listen.config.max_message_bytes();

@@ -70,6 +70,14 @@ pub struct Keys {
 }
 
 impl Keys {
+    /// None of them.
+    pub const NONE: Keys = Keys {
+        tls: false,
+        heartbeat: false,
+        ws_path: false,
+        outbox: false,
+    };
+
     fn check(self, l: &ListenerConfig, protocol: &str) -> anyhow::Result<()> {
         let misplaced = [
             ("tls", l.tls.is_some() && !self.tls),
@@ -90,6 +98,12 @@ impl Keys {
         }
     }
 }
+
+/// The settings of a protocol that has none of its own: any key beyond
+/// the connection's is refused.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoSettings {}
 
 /// What every listener shares.
 #[derive(Clone)]

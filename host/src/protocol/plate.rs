@@ -72,7 +72,7 @@ impl Protocol for Plate {
         tls: true,
         heartbeat: true,
         ws_path: true,
-        outbox: false,
+        ..Keys::NONE
     };
     /// Frames carry photos.
     const MAX_MESSAGE_BYTES: usize = 16 << 20;

@@ -44,9 +44,9 @@ impl Protocol for Raw {
     type Settings = Settings;
     const KEYS: Keys = Keys {
         tls: true,
-        heartbeat: false,
         ws_path: true,
         outbox: true,
+        ..Keys::NONE
     };
 
     fn check(config: &ListenerConfig, settings: &Settings) -> anyhow::Result<()> {

@@ -7,11 +7,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use serde::Deserialize;
 use tokio_util::codec::Framed;
 
 use super::driver::{Conn, Flow, Idle, Policy, Service, ask};
-use super::{Keys, Listen, Protocol};
+use super::{Keys, Listen, NoSettings, Protocol};
 use crate::bindings::smarthome::SmartHomeWorld;
 use crate::codec::smarthome::{Answer, SmartHomeCodec};
 use crate::runtime::Plugin;
@@ -21,21 +20,11 @@ pub struct SmartHome {
     plugin: Arc<Plugin<SmartHomeWorld>>,
 }
 
-/// A smart-home listener has no settings of its own.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {}
-
 impl Protocol for SmartHome {
     const NAME: &'static str = "smarthome";
     type World = SmartHomeWorld;
-    type Settings = Settings;
-    const KEYS: Keys = Keys {
-        tls: false,
-        heartbeat: false,
-        ws_path: false,
-        outbox: false,
-    };
+    type Settings = NoSettings;
+    const KEYS: Keys = Keys::NONE;
 
     fn start(listen: Listen<Self>) -> anyhow::Result<()> {
         // The idle timeout bounds the wait for the command word.

@@ -660,3 +660,71 @@ impl Plugins {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::locker::LockerWorld;
+    use crate::config::Synchronous;
+
+    fn base(dir: &Path, natives: NativeBuilds) -> Base {
+        let engine = super::super::engine(64 << 20, 8).unwrap();
+        Base {
+            linker: super::super::linker(&engine).unwrap(),
+            cache: CompileCache::disabled(&engine),
+            engine,
+            kv: Arc::new(Kv::open(&dir.join("kv.db"), Synchronous::Normal).unwrap()),
+            metrics: Arc::new(Metrics::default()),
+            worlds: &[&Ops::<LockerWorld>::NEW],
+            natives,
+        }
+    }
+
+    fn plugins(text: &str) -> BTreeMap<String, PluginConfig> {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn native_backend_needs_a_native_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let native = plugins("[l]\nworld = \"locker\"\nbackend = \"native\"\n");
+        let without = base(dir.path(), NativeBuilds::default());
+        let err = Plugins::new(&native, &RuntimeConfig::default(), &without)
+            .err()
+            .expect("refused");
+        let err = format!("{err:#}");
+        assert!(
+            err.contains("no native build of world \"locker\"")
+                && err.contains("cargo feature `native`"),
+            "{err}"
+        );
+        // The same host with a native build of the world accepts it and
+        // calls it.
+        let mut natives = NativeBuilds::default();
+        natives.add::<LockerWorld>(|_| panic!("a native build that fails"));
+        let with = base(dir.path(), natives);
+        let all = Plugins::new(&native, &RuntimeConfig::default(), &with).unwrap();
+        let plugin = all.get::<LockerWorld>("l").expect("a locker plugin");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let answer = rt.block_on(plugin.call((), |h, ()| h.admin("{}")));
+        assert!(
+            matches!(&answer, Err(CallError::Trap(why)) if why.contains("a native build that fails")),
+            "{answer:?}"
+        );
+        // A world nobody implements.
+        let err = Plugins::new(
+            &plugins("[x]\nworld = \"gopher\"\n"),
+            &RuntimeConfig::default(),
+            &with,
+        )
+        .err()
+        .expect("refused");
+        assert!(
+            format!("{err:#}").contains("unknown world \"gopher\""),
+            "{err:#}"
+        );
+    }
+}
