@@ -178,7 +178,7 @@ pub struct PluginConfig {
     /// answer; 0 refuses at once.
     #[serde(default = "defaults::queue_timeout_ms")]
     pub queue_timeout_ms: u64,
-    /// Values the component reads with `config-get`.
+    /// Values the component reads with `config.get`.
     #[serde(default)]
     pub config: BTreeMap<String, toml::Value>,
 }
@@ -312,6 +312,9 @@ pub struct ListenerConfig {
     /// Failed logins a connection may make before it is closed, where the
     /// protocol lets a client retry (plate: default 3).
     pub login_attempts: Option<u32>,
+    /// Plate recognition: the language of plate colours in answers, `en`
+    /// or `zh`. None: `en`.
+    pub color_names: Option<crate::codec::plate::ColorNames>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -425,6 +428,13 @@ impl Config {
                     l.name
                 ),
                 (None, _) => {}
+            }
+            if l.color_names.is_some() && l.protocol != "plate" {
+                bail!(
+                    "listener {:?}: color_names applies to protocol plate, not {}",
+                    l.name,
+                    l.protocol
+                );
             }
             if l.login_attempts == Some(0) {
                 bail!("listener {:?}: login_attempts must be > 0", l.name);
@@ -541,6 +551,27 @@ mod tests {
             let err = Config::parse(&listener(bad)).unwrap_err();
             assert!(format!("{err:#}").contains("must be > 0"), "{bad}: {err:#}");
         }
+    }
+
+    #[test]
+    fn color_names_are_en_or_zh_on_a_plate_listener() {
+        let listener = |protocol: &str, extra: &str| {
+            format!(
+                "[plugins.p]\nworld = \"{protocol}\"\n[[listener]]\nname = \"l\"\nprotocol = \"{protocol}\"\nlisten = \"127.0.0.1:0\"\nplugin = \"p\"\n{extra}"
+            )
+        };
+        use crate::codec::plate::ColorNames;
+        let c = Config::parse(&listener("plate", "")).unwrap();
+        assert_eq!(c.listeners[0].color_names, None);
+        let c = Config::parse(&listener("plate", "color_names = \"zh\"")).unwrap();
+        assert_eq!(c.listeners[0].color_names, Some(ColorNames::Zh));
+        let err = Config::parse(&listener("plate", "color_names = \"fr\"")).unwrap_err();
+        assert!(format!("{err:#}").contains("unknown variant"), "{err:#}");
+        let err = Config::parse(&listener("exec", "color_names = \"en\"")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("color_names applies to protocol plate"),
+            "{err:#}"
+        );
     }
 
     #[test]

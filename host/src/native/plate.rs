@@ -6,19 +6,20 @@ use crate::runtime::worlds::plate::exports::wasmgate::plugin::plate_handler::{
 };
 use crate::runtime::{AdminError, PluginCtx};
 
+plate::wit_plate_colour!(crate::runtime::worlds::plate::exports::wasmgate::plugin::plate_handler);
+
 pub fn login(h: &PluginCtx, request: LoginRequest) -> bool {
     plate::login(h, &request.token)
 }
 
 pub fn recognize(h: &PluginCtx, image: Vec<u8>) -> Result<Plate, Failure> {
     match plate::recognize(h, &image) {
-        Ok((color, plate)) => Ok(Plate {
-            color: color.to_string(),
+        Ok((c, plate)) => Ok(Plate {
+            colour: colour(c),
             plate,
         }),
         Err(plate::Failure::NotRecognised) => Err(Failure::NotRecognised),
         Err(plate::Failure::ImageNotReadable) => Err(Failure::ImageDisplayError),
-        Err(plate::Failure::Misconfigured) => Err(Failure::RecogniserError),
     }
 }
 

@@ -314,7 +314,8 @@ impl PlateService {
             .await;
         let outcome = match result {
             Ok(Ok(p)) => Outcome::Success {
-                color: p.color,
+                color: plate::colour_name(p.colour, self.config.color_names.unwrap_or_default())
+                    .into(),
                 plate: p.plate,
             },
             Ok(Err(failure)) => Outcome::Failed(match failure {

@@ -9,13 +9,18 @@ use super::HostState;
 use super::plugin::{AdminError, NativeAdmin, Ops, World, WorldOps};
 use crate::native;
 
-/// The interfaces the host provides (`host`, `sessions`), generated once and
-/// reused by every world through `with:`.
+/// The interfaces the host provides (world `imports`: `keyvalue`, `blobs`,
+/// `passwords`, `logging`, `config`, `sessions`), generated once and reused
+/// by every world through `with:`. Its WASI imports (wall clock, random) are
+/// wasmtime-wasi's, added to the linker with the rest of WASI.
 pub mod imports {
     wasmtime::component::bindgen!({
-        world: "host-imports",
+        world: "imports",
         path: "../wit",
         additional_derives: [PartialEq],
+        with: {
+            "wasi": wasmtime_wasi::p2::bindings,
+        },
     });
 }
 pub use imports::wasmgate;
@@ -30,8 +35,14 @@ macro_rules! world {
                 path: "../wit",
                 additional_derives: [PartialEq],
                 with: {
-                    "wasmgate:plugin/host": crate::runtime::worlds::wasmgate::plugin::host,
+                    "wasmgate:plugin/types": crate::runtime::worlds::wasmgate::plugin::types,
+                    "wasmgate:plugin/keyvalue": crate::runtime::worlds::wasmgate::plugin::keyvalue,
+                    "wasmgate:plugin/blobs": crate::runtime::worlds::wasmgate::plugin::blobs,
+                    "wasmgate:plugin/passwords": crate::runtime::worlds::wasmgate::plugin::passwords,
+                    "wasmgate:plugin/logging": crate::runtime::worlds::wasmgate::plugin::logging,
+                    "wasmgate:plugin/config": crate::runtime::worlds::wasmgate::plugin::config,
                     "wasmgate:plugin/sessions": crate::runtime::worlds::wasmgate::plugin::sessions,
+                    "wasi": wasmtime_wasi::p2::bindings,
                 },
             });
         }
