@@ -149,7 +149,9 @@ variant_tests!(wasm => WASM, native => NATIVE; [
 ]);
 
 /// Two plugins of the real component (or its native build), each with its
-/// own token key, behind two listeners.
+/// own token key, behind two listeners; the second names colours in
+/// Chinese (`color_names`, a listener setting: the component answers the
+/// WIT enum `plate-colour`).
 fn real(v: &Variant) -> String {
     format!(
         r#"
@@ -161,7 +163,7 @@ config = {{ token_key = "secret-key", static_tokens = "camera-static-1, camera-s
 [plugins.other]
 world = "plate"
 file = "plate.wasm"
-config = {{ token_key = "another-key", color_names = "zh" }}
+config = {{ token_key = "another-key" }}
 {table}
 [[listener]]
 name = "plate"
@@ -175,6 +177,7 @@ protocol = "plate"
 listen = "127.0.0.1:0"
 plugin = "other"
 login_timeout_ms = 60000
+color_names = "zh"
 "#,
         table = v.table
     )
@@ -567,6 +570,7 @@ fn a_failed_login_may_be_retried_until_the_deadline(v: &Variant) {
     assert!(closed(&mut ws));
 }
 
+/// The host names the component's `plate-colour` as the listener says.
 fn colour_names_in_chinese(v: &Variant) {
     let host = start_real(v);
     let mut ws = connect(&host, "other");

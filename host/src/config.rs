@@ -187,7 +187,7 @@ pub struct PluginConfig {
     /// answer; 0 refuses at once.
     #[serde(default = "defaults::queue_timeout_ms")]
     pub queue_timeout_ms: u64,
-    /// Values the component reads with `config-get`.
+    /// Values the component reads with `config.get`.
     #[serde(default)]
     pub config: BTreeMap<String, toml::Value>,
 }

@@ -7,19 +7,22 @@
 // exports. WIT interfaces are ES modules named by their full WIT name; an
 // exported interface is an exported object named in camelCase.
 
-import host from "wasmgate:plugin/host@0.1.0";
-import sessions from "wasmgate:plugin/sessions@0.1.0";
+import keyvalue from "wasmgate:plugin/keyvalue@1.0.0";
+import logging from "wasmgate:plugin/logging@1.0.0";
+import passwords from "wasmgate:plugin/passwords@1.0.0";
+import sessions from "wasmgate:plugin/sessions@1.0.0";
 import * as logic from "./logic.js";
 
-/** The host as logic.js sees it. */
+/** The host as logic.js sees it. A failed import throws the WIT error
+ * variant (`{ tag: "unavailable", val: "..." }`), which logic.js words. */
 const witHost = {
-  kvGet: (key) => host.kvGet(key),
-  kvSet: (key, value, ttlMs) => host.kvSet(key, value, ttlMs),
-  kvDelete: (key) => host.kvDelete(key),
-  kvList: (prefix, limit) => host.kvList(prefix, limit),
-  passwordHash: (password) => host.passwordHash(password),
-  passwordVerify: (password, phc) => host.passwordVerify(password, phc),
-  log: (level, message) => host.log(level, message),
+  kvGet: (key) => keyvalue.get(key),
+  kvSet: (key, value, ttlMs) => keyvalue.set(key, value, ttlMs),
+  kvDelete: (key) => keyvalue.delete(key),
+  kvList: (prefix, limit) => keyvalue.listEntries(prefix, limit),
+  passwordHash: (password) => passwords.hash(password),
+  passwordVerify: (password, phc) => passwords.verify(password, phc),
+  log: (level, context, message) => logging.log(level, context, message),
   getAttr: (session, key) => sessions.getAttr(session, key),
   setAttr: (session, key, value) => sessions.setAttr(session, key, value),
   join: (session, group) => sessions.join(session, group),

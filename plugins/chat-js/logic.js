@@ -79,9 +79,24 @@ function checkPassword(password) {
   return null;
 }
 
+/** A host error (the WIT `types.error` a failed import throws: `{ tag, val }`)
+ * as text, worded as the Rust SDK's `Display` of `wasmgate_sdk::Error`, so
+ * both twins say the same. */
+export function describeHostError(e) {
+  switch (e.tag) {
+    case "too-large":
+      return `too large (the limit is ${e.val} bytes)`;
+    case "unavailable":
+      return `unavailable: ${e.val}`;
+    default:
+      return String(e.val);
+  }
+}
+
 /** The error a host call threw, as text. */
 function why(e) {
   if (typeof e === "string") return e;
+  if (e && typeof e.tag === "string") return describeHostError(e);
   if (e && typeof e.payload === "string") return e.payload;
   if (e instanceof Error) return e.message;
   return String(e);
@@ -171,7 +186,7 @@ export function closed(h, session) {
 }
 
 function loginFailed(h, name, reason) {
-  h.log("info", `login of ${quoted(name)} refused: ${reason}`);
+  h.log("info", "login", `login of ${quoted(name)} refused: ${reason}`);
   return [out(reply, "login-result", { ok: false, friends: [], message: reason })];
 }
 
@@ -201,7 +216,7 @@ function login(h, session, name, password) {
     }
   } catch (e) {
     if (!(e instanceof HandlerError)) throw e;
-    h.log("warn", e.message);
+    h.log("warn", "login", e.message);
     checked = { error: "the user store is unavailable" };
   }
   if (checked.error !== undefined) {
@@ -249,7 +264,7 @@ function register(h, session, name, password) {
     if (!own) h.release(session, key);
   }
   if (reason !== null) return failed(reason);
-  h.log("info", `registered ${name}`);
+  h.log("info", "register", `registered ${name}`);
   return { ok: true, message: null };
 }
 

@@ -3,7 +3,7 @@
 //
 //   componentize-qjs --sync --wit ../../wit --world raw --js app.js -o echo_js.wasm
 
-import host from "wasmgate:plugin/host@0.1.0";
+import config from "wasmgate:plugin/config@1.0.0";
 
 // QuickJS has no TextEncoder: UTF-8 bytes of a string, the ES way.
 const utf8 = (s) => Array.from(unescape(encodeURIComponent(s)), (c) => c.charCodeAt(0));
@@ -13,7 +13,7 @@ export const rawHandler = {
     return [];
   },
   handle(session, frame) {
-    const prefix = utf8(host.configGet("prefix") ?? "");
+    const prefix = utf8(config.get("prefix") ?? "");
     return [{ to: { tag: "reply" }, frame: [...prefix, ...frame] }];
   },
   closed(session) {

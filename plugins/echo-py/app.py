@@ -6,7 +6,7 @@ each frame back, prefixed by the plugin's config value `prefix`.
 
 from wit_world import exports
 from wit_world.exports import raw_handler
-from wit_world.imports import host, sessions
+from wit_world.imports import config, sessions
 
 
 class RawHandler(exports.RawHandler):
@@ -14,7 +14,7 @@ class RawHandler(exports.RawHandler):
         return []
 
     def handle(self, session: int, frame: bytes) -> list[raw_handler.Outgoing]:
-        prefix = (host.config_get("prefix") or "").encode()
+        prefix = (config.get("prefix") or "").encode()
         return [raw_handler.Outgoing(to=sessions.Target_Reply(), frame=prefix + frame)]
 
     def closed(self, session: int) -> list[raw_handler.Outgoing]:

@@ -9,48 +9,56 @@ componentize-py looks for a class named after each exported interface
 (`LockerHandler`, `Admin`); a WIT `result` error is raised as `Err(value)`.
 """
 
+import time
+
 import policy
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.exports import admin, locker_handler
-from wit_world.imports import host
+from wit_world.imports import config, keyvalue, logging, types
+
+
+def describe(error):
+    """A host error (WIT `types.error`) as text, worded as the Rust SDK's
+    `Display` of `wasmgate_sdk::Error`, so both twins say the same."""
+    if isinstance(error, types.Error_TooLarge):
+        return f"too large (the limit is {error.value} bytes)"
+    if isinstance(error, types.Error_Unavailable):
+        return f"unavailable: {error.value}"
+    return error.value
+
+
+def _kv(f, *args):
+    try:
+        return f(*args)
+    except Err as e:
+        raise policy.StorageError(describe(e.value)) from None
 
 
 class WitHost(policy.Host):
-    """The policy's host: the WIT `host` imports (an Err becomes StorageError)."""
+    """The policy's host: the WIT imports (an Err becomes StorageError)."""
 
     def kv_get(self, key):
-        try:
-            return host.kv_get(key)
-        except Err as e:
-            raise policy.StorageError(e.value) from None
+        return _kv(keyvalue.get, key)
 
     def kv_set(self, key, value, ttl_ms):
-        try:
-            host.kv_set(key, value, ttl_ms)
-        except Err as e:
-            raise policy.StorageError(e.value) from None
+        _kv(keyvalue.set, key, value, ttl_ms)
 
     def kv_delete(self, key):
-        try:
-            return host.kv_delete(key)
-        except Err as e:
-            raise policy.StorageError(e.value) from None
+        return _kv(keyvalue.delete, key)
 
     def kv_list(self, prefix, limit):
-        try:
-            return host.kv_list(prefix, limit)
-        except Err as e:
-            raise policy.StorageError(e.value) from None
+        return _kv(keyvalue.list_entries, prefix, limit)
 
     def now_ms(self):
-        return host.now_ms()
+        # CPython's clock is wasi:clocks/wall-clock.
+        return time.time_ns() // 1_000_000
 
     def config_get(self, key):
-        return host.config_get(key)
+        return config.get(key)
 
     def warn(self, message):
-        host.log(host.LogLevel.WARN, message)
+        logging.log(logging.Level.WARN, "", message)
 
 
 HOST = WitHost()

@@ -20,13 +20,18 @@ pub mod smarthome;
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
-/// The interfaces the host provides (`host`, `sessions`), generated once and
-/// reused by every world through `with:`.
+/// The interfaces the host provides (world `imports`: `keyvalue`, `blobs`,
+/// `passwords`, `logging`, `config`, `sessions`), generated once and reused
+/// by every world through `with:`. Its WASI imports (wall clock, random) are
+/// wasmtime-wasi's, added to the linker with the rest of WASI.
 pub mod imports {
     wasmtime::component::bindgen!({
-        world: "host-imports",
+        world: "imports",
         path: "../wit",
         additional_derives: [PartialEq],
+        with: {
+            "wasi": wasmtime_wasi::p2::bindings,
+        },
     });
 }
 pub use imports::wasmgate;
@@ -83,8 +88,14 @@ macro_rules! world {
             path: "../wit",
             additional_derives: [PartialEq],
             with: {
-                "wasmgate:plugin/host": crate::bindings::wasmgate::plugin::host,
+                "wasmgate:plugin/types": crate::bindings::wasmgate::plugin::types,
+                "wasmgate:plugin/keyvalue": crate::bindings::wasmgate::plugin::keyvalue,
+                "wasmgate:plugin/blobs": crate::bindings::wasmgate::plugin::blobs,
+                "wasmgate:plugin/passwords": crate::bindings::wasmgate::plugin::passwords,
+                "wasmgate:plugin/logging": crate::bindings::wasmgate::plugin::logging,
+                "wasmgate:plugin/config": crate::bindings::wasmgate::plugin::config,
                 "wasmgate:plugin/sessions": crate::bindings::wasmgate::plugin::sessions,
+                "wasi": wasmtime_wasi::p2::bindings,
             },
         });
 

@@ -10,12 +10,17 @@
 //! NUL-padded. Recognition body: CameraNo (u8 length + bytes), Identify 19s,
 //! MD5 32s (lowercase hex of the image), ImageLen u32, Image.
 //! Recognition response: `4 0 | CameraNo | Identify 19s | Status u8`, then
-//! Color 8s + Plate 16s on success, errCode u8 on failure.
+//! Color 8s + Plate 16s on success, errCode u8 on failure. The colour is
+//! named in English or Chinese, as the listener's `color_names` says
+//! ([`colour_name`]).
 
 use std::io::Read;
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
+use serde::Deserialize;
+
+use crate::bindings::plate::wit::PlateColour;
 
 pub const LOGIN_REQUEST: u8 = 1;
 pub const LOGIN_RESPONSE: u8 = 2;
@@ -26,6 +31,36 @@ const LOGIN_BODY: usize = 97;
 const IDENTIFY: usize = 19;
 const COLOR: usize = 8;
 const PLATE: usize = 16;
+
+/// The language of plate colours in recognition responses (a plate
+/// listener's `color_names`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ColorNames {
+    /// blue, yellow, green, white, black
+    #[default]
+    En,
+    /// 蓝, 黄, 绿, 白, 黑, as the original recogniser on Chinese
+    /// installations (UTF-8: 3 bytes each, the 8-byte field NUL-padded)
+    Zh,
+}
+
+/// The name of `colour` in the Color field.
+pub fn colour_name(colour: PlateColour, names: ColorNames) -> &'static str {
+    use PlateColour::*;
+    match (names, colour) {
+        (ColorNames::En, Blue) => "blue",
+        (ColorNames::En, Yellow) => "yellow",
+        (ColorNames::En, Green) => "green",
+        (ColorNames::En, White) => "white",
+        (ColorNames::En, Black) => "black",
+        (ColorNames::Zh, Blue) => "蓝",
+        (ColorNames::Zh, Yellow) => "黄",
+        (ColorNames::Zh, Green) => "绿",
+        (ColorNames::Zh, White) => "白",
+        (ColorNames::Zh, Black) => "黑",
+    }
+}
 
 /// Recognition statuses.
 pub mod status {
@@ -344,6 +379,22 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn colours_in_either_language() {
+        use PlateColour::*;
+        let names = |n| {
+            [Blue, Yellow, Green, White, Black]
+                .map(|c| colour_name(c, n))
+                .to_vec()
+        };
+        assert_eq!(
+            names(ColorNames::En),
+            ["blue", "yellow", "green", "white", "black"]
+        );
+        assert_eq!(names(ColorNames::Zh), ["蓝", "黄", "绿", "白", "黑"]);
+        assert_eq!(ColorNames::default(), ColorNames::En);
+    }
+
+    #[test]
     fn responses_are_byte_exact() {
         assert_eq!(login_response(true), [2, 0, 0]);
         assert_eq!(login_response(false), [2, 0, 1]);
@@ -364,6 +415,15 @@ pub(crate) mod tests {
         want.extend_from_slice("京A88731".as_bytes());
         want.extend_from_slice(&[0; 7]);
         assert_eq!(ok, want);
+        let zh = recognition_response(
+            "c",
+            "i",
+            &Outcome::Success {
+                color: colour_name(PlateColour::Blue, ColorNames::Zh).into(),
+                plate: "京A88731".into(),
+            },
+        );
+        assert_eq!(&zh[3 + 1 + 19 + 1..][..8], b"\xe8\x93\x9d\0\0\0\0\0");
         let failed = recognition_response("c", "i", &Outcome::Failed(err::MD5_MISMATCH));
         assert_eq!(&failed[failed.len() - 2..], [1, 7]);
         assert_eq!(

@@ -4,6 +4,8 @@ use super::native_admin;
 use crate::bindings::plate::{Failure, LoginRequest, Photo, PlateHandler, wit};
 use crate::runtime::PluginCtx;
 
+plate::wit_plate_colour!(crate::bindings::plate::wit);
+
 pub struct Native(pub PluginCtx);
 
 native_admin!(Native, plate::admin);
@@ -14,13 +16,12 @@ impl PlateHandler for Native {
     }
     fn recognize(&mut self, photo: Photo) -> wasmtime::Result<Result<wit::Plate, Failure>> {
         Ok(match plate::recognize(&self.0, &photo.image) {
-            Ok((color, plate)) => Ok(wit::Plate {
-                color: color.to_string(),
+            Ok((c, plate)) => Ok(wit::Plate {
+                colour: colour(c),
                 plate,
             }),
             Err(plate::Failure::NotRecognised) => Err(Failure::NotRecognised),
             Err(plate::Failure::ImageNotReadable) => Err(Failure::ImageDisplayError),
-            Err(plate::Failure::Misconfigured) => Err(Failure::RecogniserError),
         })
     }
 }

@@ -434,4 +434,25 @@ mod tests {
         let err = parse(&listener("raw", "raw", "")).unwrap_err();
         assert!(format!("{err:#}").contains("framing"), "{err:#}");
     }
+
+    #[test]
+    fn color_names_are_en_or_zh_on_a_plate_listener() {
+        use crate::codec::plate::ColorNames;
+        let names = |c: &Config| match &c.listeners[0].protocol {
+            Settings::Plate(p) => p.color_names,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            names(&parse(&listener("plate", "plate", "")).unwrap()),
+            None
+        );
+        let zh = parse(&listener("plate", "plate", "color_names = \"zh\"")).unwrap();
+        assert_eq!(names(&zh), Some(ColorNames::Zh));
+        assert!(parse(&listener("plate", "plate", "color_names = \"fr\"")).is_err());
+        let err = parse(&listener("exec", "exec", "color_names = \"en\"")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown field `color_names`"),
+            "{err:#}"
+        );
+    }
 }

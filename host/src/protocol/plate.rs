@@ -52,6 +52,8 @@ pub struct Settings {
     pub login_timeout_ms: Option<u64>,
     /// Failed logins a connection may make before it is closed.
     pub login_attempts: Option<u32>,
+    /// The language of plate colours in answers, `en` or `zh`. None: `en`.
+    pub color_names: Option<plate::ColorNames>,
 }
 
 /// A frame from a camera.
@@ -311,7 +313,8 @@ impl Plate {
         };
         let outcome = match ask(&self.plugin, "recognition", photo, |h, p| h.recognize(p)).await {
             Ok(p) => Outcome::Success {
-                color: p.color,
+                color: plate::colour_name(p.colour, self.settings.color_names.unwrap_or_default())
+                    .into(),
                 plate: p.plate,
             },
             Err(NoRead::Refused(failure)) => Outcome::Failed(match failure {

@@ -1,26 +1,51 @@
 //! What a plugin can ask of the host, implemented once: [`PluginCtx`] is a
 //! plugin's view of the store, its sessions, its configuration and the log,
 //! as the [`wasmgate_sdk::Host`] trait. A component reaches it through its
-//! `wasmgate:plugin/host` and `sessions` imports (the WIT impls below only
-//! convert arguments); a native plugin (`backend = "native"`) calls it
-//! directly. Also what a component's store holds ([`HostState`]) and the
+//! `wasmgate:plugin` imports (`keyvalue`, `blobs`, `passwords`, `logging`,
+//! `config`, `sessions`; the WIT impls below only convert arguments and
+//! errors); a native plugin (`backend = "native"`) calls it directly. The
+//! wall clock and random numbers a component imports are WASI's. Also what a component's store holds ([`HostState`]) and the
 //! memory limiter that enforces a plugin's cap and records when it was hit.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use wasmgate_sdk::{Host as _, Level};
+use wasmgate_sdk::{Error, Host as _, Level};
 use wasmtime::ResourceLimiter;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::wasmgate::plugin::host::{self as wit, LogLevel};
-use crate::bindings::wasmgate::plugin::sessions as wit_sessions;
-use crate::state::kv::Kv;
+use crate::bindings::wasmgate::plugin::{
+    blobs, config, keyvalue, logging, passwords, sessions as wit_sessions, types,
+};
+use crate::state::kv::{self, Kv, KvError};
 use crate::state::sessions::{self, Sessions};
 
 /// Longest log line a plugin can write; longer ones are cut.
 const MAX_LOG_BYTES: usize = 4096;
+/// Longest log context; longer ones are cut.
+const MAX_CONTEXT_BYTES: usize = 256;
+
+/// The typed error of a store failure: a limit is `too-large` with the
+/// limit, SQLite failing is `unavailable`.
+fn kv_error(e: KvError) -> Error {
+    match e {
+        KvError::KeyTooLong => Error::TooLarge(kv::MAX_KEY_BYTES as u64),
+        KvError::ValueTooLong => Error::TooLarge(kv::MAX_VALUE_BYTES as u64),
+        KvError::BlobTooLarge => Error::TooLarge(kv::MAX_BLOB_BYTES as u64),
+        KvError::Sqlite(e) => Error::Unavailable(e.to_string()),
+    }
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, and whether
+/// it was cut.
+fn cut(text: &str, max: usize) -> (&str, bool) {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&text[..end], end < text.len())
+}
 
 /// One plugin's capabilities: its private keyspace and blobs, the sessions
 /// of its listeners, its `[plugins.NAME.config]`, and its log lines.
@@ -33,38 +58,30 @@ pub struct PluginCtx {
 }
 
 impl wasmgate_sdk::Host for PluginCtx {
-    fn kv_get(&self, key: &str) -> Result<Option<String>, String> {
-        self.kv.get(&self.plugin, key).map_err(|e| e.to_string())
+    fn kv_get(&self, key: &str) -> Result<Option<String>, Error> {
+        self.kv.get(&self.plugin, key).map_err(kv_error)
     }
-    fn kv_set(&self, key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), String> {
+    fn kv_set(&self, key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), Error> {
         self.kv
             .set(&self.plugin, key, value, ttl_ms)
-            .map_err(|e| e.to_string())
+            .map_err(kv_error)
     }
-    fn kv_delete(&self, key: &str) -> Result<bool, String> {
-        self.kv.delete(&self.plugin, key).map_err(|e| e.to_string())
+    fn kv_delete(&self, key: &str) -> Result<bool, Error> {
+        self.kv.delete(&self.plugin, key).map_err(kv_error)
     }
-    fn kv_list(&self, prefix: &str, limit: u32) -> Result<Vec<(String, String)>, String> {
-        self.kv
-            .list(&self.plugin, prefix, limit)
-            .map_err(|e| e.to_string())
+    fn kv_list(&self, prefix: &str, limit: u32) -> Result<Vec<(String, String)>, Error> {
+        self.kv.list(&self.plugin, prefix, limit).map_err(kv_error)
     }
-    fn blob_get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
-        self.kv
-            .blob_get(&self.plugin, name)
-            .map_err(|e| e.to_string())
+    fn blob_get(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
+        self.kv.blob_get(&self.plugin, name).map_err(kv_error)
     }
-    fn blob_set(&self, name: &str, data: &[u8]) -> Result<(), String> {
-        self.kv
-            .blob_set(&self.plugin, name, data)
-            .map_err(|e| e.to_string())
+    fn blob_set(&self, name: &str, data: &[u8]) -> Result<(), Error> {
+        self.kv.blob_set(&self.plugin, name, data).map_err(kv_error)
     }
-    fn blob_delete(&self, name: &str) -> Result<bool, String> {
-        self.kv
-            .blob_delete(&self.plugin, name)
-            .map_err(|e| e.to_string())
+    fn blob_delete(&self, name: &str) -> Result<bool, Error> {
+        self.kv.blob_delete(&self.plugin, name).map_err(kv_error)
     }
-    fn password_hash(&self, password: &str) -> Result<String, String> {
+    fn password_hash(&self, password: &str) -> Result<String, Error> {
         password::hash(password)
     }
     fn password_verify(&self, password: &str, phc: &str) -> bool {
@@ -73,24 +90,31 @@ impl wasmgate_sdk::Host for PluginCtx {
     fn now_ms(&self) -> u64 {
         crate::state::now_ms()
     }
-    fn log(&self, level: Level, message: &str) {
-        let mut cut = message.len().min(MAX_LOG_BYTES);
-        while !message.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        let more = if cut < message.len() { "…" } else { "" };
-        let msg = &message[..cut];
+    fn log(&self, level: Level, context: &str, message: &str) {
+        let (msg, cut_msg) = cut(message, MAX_LOG_BYTES);
+        let more = if cut_msg { "…" } else { "" };
+        let (context, _) = cut(context, MAX_CONTEXT_BYTES);
         let plugin = &*self.plugin;
         match level {
-            Level::Trace => tracing::trace!(target: "plugin", plugin, "{msg}{more}"),
-            Level::Debug => tracing::debug!(target: "plugin", plugin, "{msg}{more}"),
-            Level::Info => tracing::info!(target: "plugin", plugin, "{msg}{more}"),
-            Level::Warn => tracing::warn!(target: "plugin", plugin, "{msg}{more}"),
-            Level::Error => tracing::error!(target: "plugin", plugin, "{msg}{more}"),
+            Level::Trace => tracing::trace!(target: "plugin", plugin, context, "{msg}{more}"),
+            Level::Debug => tracing::debug!(target: "plugin", plugin, context, "{msg}{more}"),
+            Level::Info => tracing::info!(target: "plugin", plugin, context, "{msg}{more}"),
+            Level::Warn => tracing::warn!(target: "plugin", plugin, context, "{msg}{more}"),
+            Level::Error => tracing::error!(target: "plugin", plugin, context, "{msg}{more}"),
+            // tracing has no level above error.
+            Level::Critical => {
+                tracing::error!(target: "plugin", plugin, context, critical = true, "{msg}{more}")
+            }
         }
     }
     fn config_get(&self, key: &str) -> Option<String> {
         self.config.get(key).cloned()
+    }
+    fn config_all(&self) -> Vec<(String, String)> {
+        self.config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
     fn info(&self, session: u64) -> Option<wasmgate_sdk::SessionInfo> {
         self.sessions.info(session).map(sdk_info)
@@ -204,53 +228,87 @@ impl ResourceLimiter for HostState {
 }
 
 pub(super) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    types::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    keyvalue::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    blobs::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    passwords::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    logging::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    config::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     wit_sessions::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
 }
 
-impl wit::Host for HostState {
-    fn kv_get(&mut self, key: String) -> Result<Option<String>, String> {
-        self.ctx.kv_get(&key)
+impl From<Error> for types::Error {
+    fn from(e: Error) -> types::Error {
+        match e {
+            Error::TooLarge(limit) => types::Error::TooLarge(limit),
+            Error::Unavailable(why) => types::Error::Unavailable(why),
+            Error::Other(why) => types::Error::Other(why),
+        }
     }
-    fn kv_set(&mut self, key: String, value: String, ttl_ms: Option<u64>) -> Result<(), String> {
-        self.ctx.kv_set(&key, &value, ttl_ms)
+}
+
+impl types::Host for HostState {}
+
+impl keyvalue::Host for HostState {
+    fn get(&mut self, key: String) -> Result<Option<String>, types::Error> {
+        Ok(self.ctx.kv_get(&key)?)
     }
-    fn kv_delete(&mut self, key: String) -> Result<bool, String> {
-        self.ctx.kv_delete(&key)
+    fn set(&mut self, key: String, value: String, ttl_ms: Option<u64>) -> Result<(), types::Error> {
+        Ok(self.ctx.kv_set(&key, &value, ttl_ms)?)
     }
-    fn kv_list(&mut self, prefix: String, limit: u32) -> Result<Vec<(String, String)>, String> {
-        self.ctx.kv_list(&prefix, limit)
+    fn delete(&mut self, key: String) -> Result<bool, types::Error> {
+        Ok(self.ctx.kv_delete(&key)?)
     }
-    fn blob_get(&mut self, name: String) -> Result<Option<Vec<u8>>, String> {
-        self.ctx.blob_get(&name)
+    fn list_entries(
+        &mut self,
+        prefix: String,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, types::Error> {
+        Ok(self.ctx.kv_list(&prefix, limit)?)
     }
-    fn blob_set(&mut self, name: String, data: Vec<u8>) -> Result<(), String> {
-        self.ctx.blob_set(&name, &data)
+}
+
+impl blobs::Host for HostState {
+    fn get(&mut self, name: String) -> Result<Option<Vec<u8>>, types::Error> {
+        Ok(self.ctx.blob_get(&name)?)
     }
-    fn blob_delete(&mut self, name: String) -> Result<bool, String> {
-        self.ctx.blob_delete(&name)
+    fn set(&mut self, name: String, data: Vec<u8>) -> Result<(), types::Error> {
+        Ok(self.ctx.blob_set(&name, &data)?)
     }
-    fn password_hash(&mut self, password: String) -> Result<String, String> {
-        self.ctx.password_hash(&password)
+    fn delete(&mut self, name: String) -> Result<bool, types::Error> {
+        Ok(self.ctx.blob_delete(&name)?)
     }
-    fn password_verify(&mut self, password: String, phc: String) -> bool {
+}
+
+impl passwords::Host for HostState {
+    fn hash(&mut self, password: String) -> Result<String, types::Error> {
+        Ok(self.ctx.password_hash(&password)?)
+    }
+    fn verify(&mut self, password: String, phc: String) -> bool {
         self.ctx.password_verify(&password, &phc)
     }
-    fn now_ms(&mut self) -> u64 {
-        self.ctx.now_ms()
-    }
-    fn log(&mut self, level: LogLevel, message: String) {
+}
+
+impl logging::Host for HostState {
+    fn log(&mut self, level: logging::Level, context: String, message: String) {
         let level = match level {
-            LogLevel::Trace => Level::Trace,
-            LogLevel::Debug => Level::Debug,
-            LogLevel::Info => Level::Info,
-            LogLevel::Warn => Level::Warn,
-            LogLevel::Error => Level::Error,
+            logging::Level::Trace => Level::Trace,
+            logging::Level::Debug => Level::Debug,
+            logging::Level::Info => Level::Info,
+            logging::Level::Warn => Level::Warn,
+            logging::Level::Error => Level::Error,
+            logging::Level::Critical => Level::Critical,
         };
-        self.ctx.log(level, &message)
+        self.ctx.log(level, &context, &message)
     }
-    fn config_get(&mut self, key: String) -> Option<String> {
+}
+
+impl config::Host for HostState {
+    fn get(&mut self, key: String) -> Option<String> {
         self.ctx.config_get(&key)
+    }
+    fn get_all(&mut self) -> Vec<(String, String)> {
+        self.ctx.config_all()
     }
 }
 
@@ -318,6 +376,7 @@ mod password {
     use argon2::password_hash::rand_core::OsRng;
     use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
     use argon2::{Algorithm, Argon2, Params, Version};
+    use wasmgate_sdk::Error;
 
     const M_COST_KIB: u32 = 7 * 1024;
     const T_COST: u32 = 5;
@@ -328,20 +387,22 @@ mod password {
     /// Longest password hashed; longer ones are refused, not truncated.
     const MAX_PASSWORD_BYTES: usize = 1024;
 
-    fn argon2(m: u32, t: u32, p: u32) -> Result<Argon2<'static>, String> {
-        let params = Params::new(m, t, p, None).map_err(|e| e.to_string())?;
+    fn argon2(m: u32, t: u32, p: u32) -> Result<Argon2<'static>, Error> {
+        let params = Params::new(m, t, p, None).map_err(|e| Error::Other(e.to_string()))?;
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
     }
 
-    pub fn hash(password: &str) -> Result<String, String> {
+    /// `too-large` for a password over 1024 bytes; an argon2 failure is
+    /// `other`.
+    pub fn hash(password: &str) -> Result<String, Error> {
         if password.len() > MAX_PASSWORD_BYTES {
-            return Err(format!("password longer than {MAX_PASSWORD_BYTES} bytes"));
+            return Err(Error::TooLarge(MAX_PASSWORD_BYTES as u64));
         }
         let salt = SaltString::generate(&mut OsRng);
         argon2(M_COST_KIB, T_COST, 1)?
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|e| format!("hashing failed: {e}"))
+            .map_err(|e| Error::Other(format!("hashing failed: {e}")))
     }
 
     pub fn verify(password: &str, phc: &str) -> bool {
@@ -377,6 +438,13 @@ mod password {
             assert!(!super::verify("s3creT", &phc));
             assert!(!super::verify("s3cret", "not a phc string"));
             assert_ne!(phc, super::hash("s3cret").unwrap(), "salted");
+        }
+
+        #[test]
+        fn a_too_long_password_is_too_large() {
+            let long = "p".repeat(super::MAX_PASSWORD_BYTES + 1);
+            assert_eq!(super::hash(&long), Err(wasmgate_sdk::Error::TooLarge(1024)));
+            assert!(super::hash(&long[1..]).is_ok());
         }
 
         #[test]

@@ -1,6 +1,6 @@
 //! The WebAssembly side of the host: one wasmtime `Engine` (pooling
 //! allocator, epoch interruption), one `Linker` with WASI p2 and the
-//! `wasmgate:plugin/host` imports, and a [`Plugin`] per configured plugin that
+//! host's imports (`keyvalue`, `blobs`, `sessions`...), and a [`Plugin`] per configured plugin that
 //! holds the current compiled version, its warm instances and its limits.
 //!
 //! It knows worlds (`crate::bindings`), never protocols: a protocol module

@@ -5,7 +5,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ONLINE, HandlerError, AdminError, closed, handle, handleAdmin } from "../logic.js";
+import {
+  ONLINE, HandlerError, AdminError, closed, describeHostError, handle, handleAdmin,
+} from "../logic.js";
 
 class MemHost {
   constructor() {
@@ -14,9 +16,14 @@ class MemHost {
     this.groups = new Map(); // group -> [session] in join order
     this.claims = new Map(); // name -> session
     this.logs = [];
+    this.storageFails = false;
   }
-  kvGet(key) { return this.kv.has(key) ? this.kv.get(key) : null; }
-  kvSet(key, value, ttl) { assert.equal(ttl, null); this.kv.set(key, value); }
+  /** As a failed import throws: the WIT error variant. */
+  storage() {
+    if (this.storageFails) throw { tag: "unavailable", val: "storage failure (injected by the test)" };
+  }
+  kvGet(key) { this.storage(); return this.kv.has(key) ? this.kv.get(key) : null; }
+  kvSet(key, value, ttl) { this.storage(); assert.equal(ttl, null); this.kv.set(key, value); }
   kvDelete(key) { return this.kv.delete(key); }
   kvList(prefix, limit) {
     return [...this.kv.keys()].filter((k) => k.startsWith(prefix)).sort().slice(0, limit)
@@ -24,7 +31,7 @@ class MemHost {
   }
   passwordHash(pw) { return `$fake$${[...pw].reverse().join("")}`; }
   passwordVerify(pw, phc) { return phc === this.passwordHash(pw); }
-  log(level, message) { this.logs.push([level, message]); }
+  log(level, context, message) { this.logs.push([level, context, message]); }
   getAttr(s, key) { return this.attrs.get(s)?.get(key) ?? null; }
   setAttr(s, key, value) {
     if (!this.attrs.has(s)) this.attrs.set(s, new Map());
@@ -151,6 +158,16 @@ test("registration failures say why", () => {
   assert.ok(r.message.includes("in use"));
   assert.equal(register(h, 2, "erin", "pw").ok, true);
   assert.equal(h.claims.get("erin"), 2);
+});
+
+test("host errors are worded as the Rust twin's", () => {
+  const h = new MemHost();
+  h.storageFails = true;
+  const r = register(h, 1, "carol", "pw1");
+  assert.equal(r.ok, false);
+  assert.equal(r.message, "unavailable: storage failure (injected by the test)");
+  assert.equal(describeHostError({ tag: "too-large", val: 1024 }), "too large (the limit is 1024 bytes)");
+  assert.equal(describeHostError({ tag: "other", val: "hashing failed" }), "hashing failed");
 });
 
 test("private message and receipt", () => {

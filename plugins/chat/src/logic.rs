@@ -213,7 +213,11 @@ fn logged_in(h: &impl Host, session: SessionId) -> Result<String, String> {
 }
 
 fn login_failed(h: &impl Host, name: &str, why: String) -> Vec<Outgoing> {
-    h.log(Level::Info, &format!("login of {name:?} refused: {why}"));
+    h.log(
+        Level::Info,
+        "login",
+        &format!("login of {name:?} refused: {why}"),
+    );
     vec![reply(Message::LoginResult {
         ok: false,
         friends: Vec::new(),
@@ -239,7 +243,7 @@ fn login(h: &impl Host, session: SessionId, name: &str, password: Option<&str>) 
     let password = password.filter(|p| !p.is_empty());
     let checked = match (load_user(h, &key), password) {
         (Err(e), _) => {
-            h.log(Level::Warn, &e);
+            h.log(Level::Warn, "login", &e);
             Err("the user store is unavailable".to_string())
         }
         (Ok(Some(_)), None) => Err(format!(
@@ -319,14 +323,14 @@ fn register(h: &impl Host, session: SessionId, name: &str, password: &str) -> Me
             phc,
         };
         let text = serde_json::to_string(&user).map_err(|e| e.to_string())?;
-        h.kv_set(&user_key(&key), &text, None)
+        Ok(h.kv_set(&user_key(&key), &text, None)?)
     })();
     if !own {
         h.release(session, &key);
     }
     match result {
         Ok(()) => {
-            h.log(Level::Info, &format!("registered {name}"));
+            h.log(Level::Info, "register", &format!("registered {name}"));
             Message::RegisterResult {
                 ok: true,
                 message: None,
@@ -364,7 +368,7 @@ pub fn handle_admin(h: &impl Host, request: &str) -> Result<String, (u16, String
         "users" => {
             let users: Vec<String> = h
                 .kv_list(USER_KEY, 10_000)
-                .map_err(|e| (500, e))?
+                .map_err(|e| (500, e.to_string()))?
                 .into_iter()
                 .filter_map(|(_, v)| serde_json::from_str::<User>(&v).ok().map(|u| u.name))
                 .collect();
@@ -374,7 +378,7 @@ pub fn handle_admin(h: &impl Host, request: &str) -> Result<String, (u16, String
             let name = req.name.ok_or((400, "name is required".to_string()))?;
             let deleted = h
                 .kv_delete(&user_key(&name.to_ascii_lowercase()))
-                .map_err(|e| (500, e))?;
+                .map_err(|e| (500, e.to_string()))?;
             serde_json::json!({ "deleted": deleted })
         }
         other => {

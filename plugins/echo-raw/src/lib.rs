@@ -7,11 +7,12 @@ mod component {
     wit_bindgen::generate!({
         world: "raw",
         path: "../../wit",
+        generate_all,
     });
 
     use exports::wasmgate::plugin::admin::{self, AdminError};
     use exports::wasmgate::plugin::raw_handler::{self, Outgoing};
-    use wasmgate::plugin::host;
+    use wasmgate::plugin::config;
     use wasmgate::plugin::sessions::Target;
 
     struct EchoRaw;
@@ -22,7 +23,7 @@ mod component {
         }
 
         fn handle(_session: u64, frame: Vec<u8>) -> Result<Vec<Outgoing>, String> {
-            let prefix = host::config_get("prefix").unwrap_or_default();
+            let prefix = config::get("prefix").unwrap_or_default();
             let mut out = Vec::with_capacity(prefix.len() + frame.len());
             out.extend_from_slice(prefix.as_bytes());
             out.extend_from_slice(&frame);

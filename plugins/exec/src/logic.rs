@@ -153,6 +153,7 @@ pub fn handle(h: &dyn Host, session: u64, request: Request) -> Result<Vec<Outgoi
         };
         h.log(
             Level::Info,
+            "handle",
             &format!("session {session}: message before init refused ({why}); closing"),
         );
         h.close(session);
@@ -176,6 +177,7 @@ pub fn handle(h: &dyn Host, session: u64, request: Request) -> Result<Vec<Outgoi
         Request::Invalid(reason) => {
             h.log(
                 Level::Info,
+                "handle",
                 &format!("session {session}: malformed message skipped: {reason}"),
             );
             Vec::new()
@@ -198,6 +200,7 @@ fn init(h: &dyn Host, session: u64, token: &str) -> Result<Vec<Outgoing>, String
         }
         h.log(
             Level::Info,
+            "init",
             &format!("session {session}: init refused (invalid or expired token); closing"),
         );
         h.close(session);
@@ -211,6 +214,7 @@ fn init(h: &dyn Host, session: u64, token: &str) -> Result<Vec<Outgoing>, String
     h.set_attr(session, ROOM_ATTR, Some(&room));
     h.log(
         Level::Debug,
+        "init",
         &format!(
             "session {session}: joined the room of token {}",
             &hash[..ID_LEN]
@@ -223,7 +227,11 @@ fn init(h: &dyn Host, session: u64, token: &str) -> Result<Vec<Outgoing>, String
 
 /// The session is gone; the host removes it from its room right after.
 pub fn closed(h: &dyn Host, session: u64) {
-    h.log(Level::Debug, &format!("session {session}: closed"));
+    h.log(
+        Level::Debug,
+        "closed",
+        &format!("session {session}: closed"),
+    );
 }
 
 pub use wasmgate_sdk::AdminError;
@@ -235,10 +243,11 @@ fn bad(message: impl Into<String>) -> AdminError {
     }
 }
 
-fn internal(message: String) -> AdminError {
+/// A failure of the plugin: a message, or a host error as its text.
+fn internal(message: impl Into<String>) -> AdminError {
     AdminError {
         status: 500,
-        message,
+        message: message.into(),
     }
 }
 
@@ -326,7 +335,11 @@ fn create_token(h: &dyn Host, req: &Map<String, Value>) -> Result<String, AdminE
     };
     h.kv_set(&format!("{TOKEN_PREFIX}{hash}"), &record.to_json(), ttl_ms)
         .map_err(internal)?;
-    h.log(Level::Info, &format!("token {} created", &hash[..ID_LEN]));
+    h.log(
+        Level::Info,
+        "admin",
+        &format!("token {} created", &hash[..ID_LEN]),
+    );
     Ok(json!({
         "token": token,
         "id": &hash[..ID_LEN],
@@ -393,6 +406,7 @@ fn revoke_token(h: &dyn Host, req: &Map<String, Value>) -> Result<String, AdminE
     }
     h.log(
         Level::Info,
+        "admin",
         &format!(
             "token {} revoked; {} connection(s) closed",
             &hash[..ID_LEN],

@@ -16,18 +16,19 @@ mod component {
     wit_bindgen::generate!({
         world: "locker",
         path: "../../wit",
+        generate_all,
     });
 
     use super::escape;
     use exports::wasmgate::plugin::admin::{self, AdminError};
     use exports::wasmgate::plugin::locker_handler::{self, Answer, CellCode, Report};
-    use wasmgate::plugin::host;
+    use wasmgate::plugin::config;
 
     struct Variant;
 
     impl locker_handler::Guest for Variant {
         fn handle(report: Report) -> Result<Answer, String> {
-            match host::config_get("mode").as_deref() {
+            match config::get("mode").as_deref() {
                 Some("trap") => panic!("locker-variant: trap requested for device {}", report.id),
                 Some("loop") => spin(),
                 Some("alloc") => hog(),
@@ -46,7 +47,7 @@ mod component {
 
     impl admin::Guest for Variant {
         fn handle(_request: String) -> Result<String, AdminError> {
-            Ok(match host::config_get("mode") {
+            Ok(match config::get("mode") {
                 Some(m) => format!(r#"{{"variant":true,"mode":"{}"}}"#, escape(&m)),
                 None => r#"{"variant":true,"mode":null}"#.to_string(),
             })

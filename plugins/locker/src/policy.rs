@@ -19,7 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-pub use wasmgate_sdk::Host;
+pub use wasmgate_sdk::{Error, Host};
 
 /// A device report, mirroring the WIT `report` record.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -71,7 +71,7 @@ fn internal(e: String) -> AdminError {
 }
 
 /// A kv import failure.
-fn kv_err(e: String) -> AdminError {
+fn kv_err(e: Error) -> AdminError {
     internal(format!("storage error: {e}"))
 }
 
@@ -154,7 +154,7 @@ pub fn minutes_left(expires_at_ms: u64, now_ms: u64) -> Option<u32> {
     Some(u32::try_from(m).unwrap_or(u32::MAX))
 }
 
-fn storage<T>(r: Result<T, String>) -> Result<T, String> {
+fn storage<T>(r: Result<T, Error>) -> Result<T, String> {
     r.map_err(|e| format!("storage error: {e}"))
 }
 

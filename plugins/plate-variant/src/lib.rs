@@ -6,17 +6,26 @@
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-    wit_bindgen::generate!({ world: "plate", path: "../../wit" });
+    wit_bindgen::generate!({ world: "plate", path: "../../wit", generate_all });
 
     use exports::wasmgate::plugin::admin::{self, AdminError};
-    use exports::wasmgate::plugin::plate_handler::{self, Failure, LoginRequest, Plate};
-    use wasmgate::plugin::host;
+    use exports::wasmgate::plugin::plate_handler::{
+        self, Failure, LoginRequest, Plate, PlateColour,
+    };
+    use wasi::clocks::wall_clock;
+    use wasmgate::plugin::config;
+
+    /// Milliseconds since the Unix epoch.
+    fn now_ms() -> u64 {
+        let t = wall_clock::now();
+        t.seconds * 1000 + u64::from(t.nanoseconds / 1_000_000)
+    }
 
     struct Variant;
 
     impl plate_handler::Guest for Variant {
         fn login(request: LoginRequest) -> bool {
-            request.token == host::config_get("token").unwrap_or_else(|| "test".into())
+            request.token == config::get("token").unwrap_or_else(|| "test".into())
         }
 
         fn recognize(
@@ -24,17 +33,17 @@ mod component {
             _identify: String,
             _image: Vec<u8>,
         ) -> Result<Plate, Failure> {
-            if host::config_get("mode").as_deref() == Some("slow") {
-                let delay: u64 = host::config_get("delay_ms")
+            if config::get("mode").as_deref() == Some("slow") {
+                let delay: u64 = config::get("delay_ms")
                     .and_then(|d| d.parse().ok())
                     .unwrap_or(10_000);
-                let until = host::now_ms() + delay;
-                while host::now_ms() < until {
+                let until = now_ms() + delay;
+                while now_ms() < until {
                     core::hint::spin_loop();
                 }
             }
             Ok(Plate {
-                color: "blue".into(),
+                colour: PlateColour::Blue,
                 plate: "京A12345".into(),
             })
         }

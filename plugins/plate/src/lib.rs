@@ -10,9 +10,8 @@
 //! exactly as written. Operators mint tokens in the original form with
 //! `POST /admin/plate {"op":"mint-token","ttl_s":N}`.
 //!
-//! `color_names` (config) names the plate colour in the answer: `en`
-//! (default: blue, yellow, ...) or `zh` (蓝, 黄, 绿, 白, 黑, as the original
-//! recogniser on Chinese installations).
+//! The plate's colour is answered as the WIT enum `plate-colour`; the host
+//! names it on the wire (the listener's `color_names`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
@@ -29,64 +28,45 @@ pub use wasmgate_sdk::{Host, Level};
 pub enum Failure {
     NotRecognised,
     ImageNotReadable,
-    /// The plugin's config is wrong (logged); the protocol's recogniser error.
-    Misconfigured,
 }
 
-/// Recognises the plate in `image` (JPEG or PNG): (colour, plate), the
-/// colour named as `color_names` says.
-pub fn recognize<H: Host>(h: &H, image: &[u8]) -> Result<(&'static str, String), Failure> {
-    let names = color_names(h)?;
+pub use plate_recognizer::Color;
+
+/// Recognises the plate in `image` (JPEG or PNG): (colour, plate).
+pub fn recognize<H: Host>(h: &H, image: &[u8]) -> Result<(Color, String), Failure> {
     match plate_recognizer::recognize(image) {
-        Ok(Some(r)) => Ok((names.name(r.color), r.plate)),
+        Ok(Some(r)) => Ok((r.color, r.plate)),
         Ok(None) => Err(Failure::NotRecognised),
         Err(e) => {
-            h.log(Level::Info, &format!("image not readable: {e}"));
+            h.log(
+                Level::Info,
+                "recognize",
+                &format!("image not readable: {e}"),
+            );
             Err(Failure::ImageNotReadable)
         }
     }
 }
 
-/// The language of colour names in answers (`color_names` in the config).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColorNames {
-    /// blue, yellow, green, white, black
-    En,
-    /// 蓝, 黄, 绿, 白, 黑 (UTF-8: 3 bytes each, the 8-byte field NUL-padded)
-    Zh,
-}
-
-impl ColorNames {
-    pub fn name(self, c: plate_recognizer::Color) -> &'static str {
-        use plate_recognizer::Color::*;
-        match self {
-            ColorNames::En => c.as_str(),
-            ColorNames::Zh => match c {
-                Blue => "蓝",
-                Yellow => "黄",
-                Green => "绿",
-                White => "白",
-                Black => "黑",
-            },
+/// Defines `colour`, the WIT `plate-colour` of a recognised colour, for
+/// any bindings of world `plate`: the component's own and the host's (the
+/// native build). The argument is the path of the bindings'
+/// `plate-handler` module.
+#[macro_export]
+macro_rules! wit_plate_colour {
+    ($($handler:tt)+) => {
+        /// The WIT `plate-colour` of `c`.
+        pub fn colour(c: $crate::Color) -> $($handler)+::PlateColour {
+            use $($handler)+::PlateColour as P;
+            match c {
+                $crate::Color::Blue => P::Blue,
+                $crate::Color::Yellow => P::Yellow,
+                $crate::Color::Green => P::Green,
+                $crate::Color::White => P::White,
+                $crate::Color::Black => P::Black,
+            }
         }
-    }
-}
-
-/// `color_names` from the config; a value that is neither `en` nor `zh`
-/// fails every recognition (errCode 5) with a log line naming the setting,
-/// rather than answering in a language the site did not ask for.
-fn color_names<H: Host>(h: &H) -> Result<ColorNames, Failure> {
-    match h.config_get("color_names").as_deref().map(str::trim) {
-        None | Some("") | Some("en") => Ok(ColorNames::En),
-        Some("zh") => Ok(ColorNames::Zh),
-        Some(other) => {
-            h.log(
-                Level::Error,
-                &format!("config color_names = {other:?}: must be \"en\" or \"zh\""),
-            );
-            Err(Failure::Misconfigured)
-        }
-    }
+    };
 }
 
 fn mac(key: &str, expiry: &str) -> HmacSha1 {
@@ -232,14 +212,23 @@ mod component {
         world: "plate",
         path: "../../wit",
         with: {
-            "wasmgate:plugin/host@0.1.0": wasmgate_sdk::bindings::wasmgate::plugin::host,
-            "wasmgate:plugin/sessions@0.1.0": wasmgate_sdk::bindings::wasmgate::plugin::sessions,
+            "wasmgate:plugin/types@1.0.0": wasmgate_sdk::bindings::wasmgate::plugin::types,
+            "wasmgate:plugin/keyvalue@1.0.0": wasmgate_sdk::bindings::wasmgate::plugin::keyvalue,
+            "wasmgate:plugin/blobs@1.0.0": wasmgate_sdk::bindings::wasmgate::plugin::blobs,
+            "wasmgate:plugin/passwords@1.0.0": wasmgate_sdk::bindings::wasmgate::plugin::passwords,
+            "wasmgate:plugin/logging@1.0.0": wasmgate_sdk::bindings::wasmgate::plugin::logging,
+            "wasmgate:plugin/config@1.0.0": wasmgate_sdk::bindings::wasmgate::plugin::config,
+            "wasmgate:plugin/sessions@1.0.0": wasmgate_sdk::bindings::wasmgate::plugin::sessions,
+            "wasi:clocks/wall-clock@0.2.12": wasmgate_sdk::bindings::wasi::clocks::wall_clock,
+            "wasi:random/random@0.2.12": wasmgate_sdk::bindings::wasi::random::random,
         },
     });
 
     use exports::wasmgate::plugin::admin::{self, AdminError};
     use exports::wasmgate::plugin::plate_handler::{self, Failure, LoginRequest, Plate};
     use wasmgate_sdk::WitHost;
+
+    crate::wit_plate_colour!(exports::wasmgate::plugin::plate_handler);
 
     struct Component;
 
@@ -250,13 +239,12 @@ mod component {
 
         fn recognize(_camera: String, _identify: String, image: Vec<u8>) -> Result<Plate, Failure> {
             match crate::recognize(&WitHost, &image) {
-                Ok((color, plate)) => Ok(Plate {
-                    color: color.to_string(),
+                Ok((c, plate)) => Ok(Plate {
+                    colour: colour(c),
                     plate,
                 }),
                 Err(crate::Failure::NotRecognised) => Err(Failure::NotRecognised),
                 Err(crate::Failure::ImageNotReadable) => Err(Failure::ImageDisplayError),
-                Err(crate::Failure::Misconfigured) => Err(Failure::RecogniserError),
             }
         }
     }
@@ -364,27 +352,14 @@ mod tests {
     }
 
     #[test]
-    fn colour_names_in_either_language() {
-        use plate_recognizer::Color;
+    fn an_unreadable_image_is_logged_and_not_recognised() {
         let h = host();
-        assert_eq!(color_names(&h), Ok(ColorNames::En));
-        h.set_config("color_names", "zh");
-        assert_eq!(color_names(&h), Ok(ColorNames::Zh));
-        let zh: Vec<_> = [
-            Color::Blue,
-            Color::Yellow,
-            Color::Green,
-            Color::White,
-            Color::Black,
-        ]
-        .into_iter()
-        .map(|c| ColorNames::Zh.name(c))
-        .collect();
-        assert_eq!(zh, ["蓝", "黄", "绿", "白", "黑"]);
-        assert_eq!(ColorNames::En.name(Color::Yellow), "yellow");
-        h.set_config("color_names", "fr");
-        assert_eq!(color_names(&h), Err(Failure::Misconfigured));
-        assert_eq!(recognize(&h, b"not an image"), Err(Failure::Misconfigured));
+        assert_eq!(
+            recognize(&h, b"not an image"),
+            Err(Failure::ImageNotReadable)
+        );
+        assert_eq!(h.log_contexts(), ["recognize"]);
+        assert!(h.logged(Level::Info)[0].starts_with("image not readable"));
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-    wit_bindgen::generate!({ world: "raw", path: "../../wit" });
+    wit_bindgen::generate!({ world: "raw", path: "../../wit", generate_all });
 
     use exports::wasmgate::plugin::admin::{self, AdminError};
     use exports::wasmgate::plugin::raw_handler::{self, Outgoing};

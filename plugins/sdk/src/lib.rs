@@ -1,5 +1,7 @@
 //! The host as a Rust plugin sees it: one [`Host`] trait with everything the
-//! `wasmgate:plugin/host` and `wasmgate:plugin/sessions` interfaces offer.
+//! world `imports` of `wit/worlds.wit` offers (`keyvalue`, `blobs`,
+//! `passwords`, `logging`, `config`, `sessions`, and the WASI wall clock
+//! and random numbers).
 //!
 //! A plugin writes its logic against `&impl Host` and gets three hosts for
 //! the price of one:
@@ -9,9 +11,9 @@
 //! - the wasmgate binary's native dispatch mode, which runs the same logic
 //!   compiled into the host against its real store and sessions.
 //!
-//! The component bindings of the two imported interfaces are generated here
-//! once ([`bindings`]); a plugin's own `wit_bindgen::generate!` reuses them
-//! with `with:` (see the README's "Writing a plugin").
+//! The component bindings of the imports are generated here once
+//! ([`bindings`]); a plugin's own `wit_bindgen::generate!` reuses them with
+//! `with:` (see the README's "Writing a plugin").
 
 mod mem;
 
@@ -19,6 +21,7 @@ pub use mem::MemHost;
 
 pub type SessionId = u64;
 
+/// A log line's level (the WIT `logging.level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
     Trace,
@@ -26,6 +29,37 @@ pub enum Level {
     Info,
     Warn,
     Error,
+    Critical,
+}
+
+/// Why a call to the host failed (the WIT `types.error`). Absence is not an
+/// error: a missing key is `None`, a delete of one `false`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// An argument is over the host's limit, in bytes.
+    TooLarge(u64),
+    /// The store failed; the same call may succeed later.
+    Unavailable(String),
+    /// Any other failure.
+    Other(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::TooLarge(limit) => write!(f, "too large (the limit is {limit} bytes)"),
+            Error::Unavailable(why) => write!(f, "unavailable: {why}"),
+            Error::Other(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Error> for String {
+    fn from(e: Error) -> String {
+        e.to_string()
+    }
 }
 
 /// A live session, as `sessions.info` / `sessions.members` describe it.
@@ -60,31 +94,41 @@ pub struct AdminError {
 /// plugin's private namespace; sessions and groups are shared by every
 /// listener that serves the plugin.
 pub trait Host {
-    fn kv_get(&self, key: &str) -> Result<Option<String>, String>;
-    /// `ttl_ms`: the key disappears that long after it is written.
-    fn kv_set(&self, key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), String>;
-    /// Whether a live key was removed.
-    fn kv_delete(&self, key: &str) -> Result<bool, String>;
-    /// Live keys starting with `prefix`, in key order, at most `limit`.
-    fn kv_list(&self, prefix: &str, limit: u32) -> Result<Vec<(String, String)>, String>;
+    /// `keyvalue.get`.
+    fn kv_get(&self, key: &str) -> Result<Option<String>, Error>;
+    /// `keyvalue.set`. `ttl_ms`: the key disappears that long after it is
+    /// written.
+    fn kv_set(&self, key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), Error>;
+    /// `keyvalue.delete`: whether a live key was removed.
+    fn kv_delete(&self, key: &str) -> Result<bool, Error>;
+    /// `keyvalue.list-entries`: live entries whose key starts with
+    /// `prefix`, in key order, at most `limit`.
+    fn kv_list(&self, prefix: &str, limit: u32) -> Result<Vec<(String, String)>, Error>;
 
-    fn blob_get(&self, name: &str) -> Result<Option<Vec<u8>>, String>;
-    fn blob_set(&self, name: &str, data: &[u8]) -> Result<(), String>;
-    fn blob_delete(&self, name: &str) -> Result<bool, String>;
+    /// `blobs.get`, `blobs.set`, `blobs.delete`.
+    fn blob_get(&self, name: &str) -> Result<Option<Vec<u8>>, Error>;
+    fn blob_set(&self, name: &str, data: &[u8]) -> Result<(), Error>;
+    fn blob_delete(&self, name: &str) -> Result<bool, Error>;
 
-    /// A PHC string (argon2id) of `password`.
-    fn password_hash(&self, password: &str) -> Result<String, String>;
+    /// `passwords.hash`: a PHC string (argon2id) of `password`.
+    fn password_hash(&self, password: &str) -> Result<String, Error>;
+    /// `passwords.verify`.
     fn password_verify(&self, password: &str, phc: &str) -> bool;
 
-    /// Unix milliseconds.
+    /// Unix milliseconds (`wasi:clocks/wall-clock` in a component).
     fn now_ms(&self) -> u64;
-    fn log(&self, level: Level, message: &str);
-    /// A value of the plugin's `[plugins.NAME.config]` table, as a string.
+    /// `logging.log`; `context` may be empty.
+    fn log(&self, level: Level, context: &str, message: &str);
+    /// `config.get`: a value of the plugin's `[plugins.NAME.config]` table,
+    /// as a string.
     fn config_get(&self, key: &str) -> Option<String>;
+    /// `config.get-all`: the whole table, in key order.
+    fn config_all(&self) -> Vec<(String, String)>;
 
-    /// Cryptographically secure random bytes.
-    fn random(&self, buf: &mut [u8]) -> Result<(), String> {
-        getrandom::fill(buf).map_err(|e| e.to_string())
+    /// Cryptographically secure random bytes (`wasi:random/random` in a
+    /// component, the OS elsewhere).
+    fn random(&self, buf: &mut [u8]) -> Result<(), Error> {
+        getrandom::fill(buf).map_err(|e| Error::Unavailable(e.to_string()))
     }
 
     fn info(&self, session: SessionId) -> Option<SessionInfo>;
@@ -101,17 +145,20 @@ pub trait Host {
     /// Ends the connection once what is queued for it is written.
     fn close(&self, session: SessionId);
 
+    /// A warning without a context.
     fn warn(&self, message: &str) {
-        self.log(Level::Warn, message)
+        self.log(Level::Warn, "", message)
     }
 }
 
-/// The component bindings of the imported interfaces (wasm32 only).
+/// The component bindings of the imports (wasm32 only): every interface of
+/// the world `imports`, WASI's included.
 #[cfg(target_arch = "wasm32")]
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "host-imports",
+        world: "imports",
         path: "../../wit",
+        generate_all,
     });
 }
 
@@ -120,8 +167,12 @@ pub use wit::WitHost;
 
 #[cfg(target_arch = "wasm32")]
 mod wit {
-    use super::bindings::wasmgate::plugin::{host, sessions};
-    use super::{Host, Level, SessionId, SessionInfo};
+    use super::bindings::wasi::clocks::wall_clock;
+    use super::bindings::wasi::random::random;
+    use super::bindings::wasmgate::plugin::{
+        blobs, config, keyvalue, logging, passwords, sessions, types,
+    };
+    use super::{Error, Host, Level, SessionId, SessionInfo};
 
     /// The host of a running component: its imports.
     pub struct WitHost;
@@ -135,49 +186,76 @@ mod wit {
         }
     }
 
+    impl From<types::Error> for Error {
+        fn from(e: types::Error) -> Error {
+            match e {
+                types::Error::TooLarge(limit) => Error::TooLarge(limit),
+                types::Error::Unavailable(why) => Error::Unavailable(why),
+                types::Error::Other(why) => Error::Other(why),
+            }
+        }
+    }
+
     impl Host for WitHost {
-        fn kv_get(&self, key: &str) -> Result<Option<String>, String> {
-            host::kv_get(key)
+        fn kv_get(&self, key: &str) -> Result<Option<String>, Error> {
+            Ok(keyvalue::get(key)?)
         }
-        fn kv_set(&self, key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), String> {
-            host::kv_set(key, value, ttl_ms)
+        fn kv_set(&self, key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), Error> {
+            Ok(keyvalue::set(key, value, ttl_ms)?)
         }
-        fn kv_delete(&self, key: &str) -> Result<bool, String> {
-            host::kv_delete(key)
+        fn kv_delete(&self, key: &str) -> Result<bool, Error> {
+            Ok(keyvalue::delete(key)?)
         }
-        fn kv_list(&self, prefix: &str, limit: u32) -> Result<Vec<(String, String)>, String> {
-            host::kv_list(prefix, limit)
+        fn kv_list(&self, prefix: &str, limit: u32) -> Result<Vec<(String, String)>, Error> {
+            Ok(keyvalue::list_entries(prefix, limit)?)
         }
-        fn blob_get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
-            host::blob_get(name)
+        fn blob_get(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
+            Ok(blobs::get(name)?)
         }
-        fn blob_set(&self, name: &str, data: &[u8]) -> Result<(), String> {
-            host::blob_set(name, data)
+        fn blob_set(&self, name: &str, data: &[u8]) -> Result<(), Error> {
+            Ok(blobs::set(name, data)?)
         }
-        fn blob_delete(&self, name: &str) -> Result<bool, String> {
-            host::blob_delete(name)
+        fn blob_delete(&self, name: &str) -> Result<bool, Error> {
+            Ok(blobs::delete(name)?)
         }
-        fn password_hash(&self, password: &str) -> Result<String, String> {
-            host::password_hash(password)
+        fn password_hash(&self, password: &str) -> Result<String, Error> {
+            Ok(passwords::hash(password)?)
         }
         fn password_verify(&self, password: &str, phc: &str) -> bool {
-            host::password_verify(password, phc)
+            passwords::verify(password, phc)
         }
         fn now_ms(&self) -> u64 {
-            host::now_ms()
+            let t = wall_clock::now();
+            t.seconds * 1000 + u64::from(t.nanoseconds / 1_000_000)
         }
-        fn log(&self, level: Level, message: &str) {
+        fn log(&self, level: Level, context: &str, message: &str) {
             let level = match level {
-                Level::Trace => host::LogLevel::Trace,
-                Level::Debug => host::LogLevel::Debug,
-                Level::Info => host::LogLevel::Info,
-                Level::Warn => host::LogLevel::Warn,
-                Level::Error => host::LogLevel::Error,
+                Level::Trace => logging::Level::Trace,
+                Level::Debug => logging::Level::Debug,
+                Level::Info => logging::Level::Info,
+                Level::Warn => logging::Level::Warn,
+                Level::Error => logging::Level::Error,
+                Level::Critical => logging::Level::Critical,
             };
-            host::log(level, message)
+            logging::log(level, context, message)
         }
         fn config_get(&self, key: &str) -> Option<String> {
-            host::config_get(key)
+            config::get(key)
+        }
+        fn config_all(&self) -> Vec<(String, String)> {
+            config::get_all()
+        }
+        fn random(&self, buf: &mut [u8]) -> Result<(), Error> {
+            let bytes = random::get_random_bytes(buf.len() as u64);
+            if bytes.len() != buf.len() {
+                return Err(Error::Other(format!(
+                    "wasi:random gave {} bytes for {}",
+                    bytes.len(),
+                    buf.len()
+                )));
+            }
+            buf.copy_from_slice(&bytes);
+            Ok(())
         }
         fn info(&self, session: SessionId) -> Option<SessionInfo> {
             sessions::info(session).map(info)

@@ -9,7 +9,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{Host, Level, SessionId, SessionInfo};
+use super::{Error, Host, Level, SessionId, SessionInfo};
 
 #[derive(Default)]
 pub struct MemHost {
@@ -18,6 +18,8 @@ pub struct MemHost {
     blobs: RefCell<BTreeMap<String, Vec<u8>>>,
     config: RefCell<BTreeMap<String, String>>,
     logs: RefCell<Vec<(Level, String)>>,
+    /// The context of each logged line, in step with `logs`.
+    contexts: RefCell<Vec<String>>,
     attrs: RefCell<HashMap<(SessionId, String), String>>,
     groups: RefCell<BTreeMap<String, Vec<SessionId>>>,
     claims: RefCell<HashMap<String, SessionId>>,
@@ -25,8 +27,24 @@ pub struct MemHost {
     /// Sessions whose connection ended ([`MemHost::drop_session`]): gone
     /// for `info`, as in the host. Every other id counts as live.
     dropped: RefCell<BTreeSet<SessionId>>,
-    /// When set, every kv and blob call fails as a broken disk would.
+    /// When set, every kv and blob call fails as a broken disk would
+    /// (`Error::Unavailable`).
     storage_fails: Cell<bool>,
+}
+
+/// The host's limits (`host/src/state/kv.rs`, the password hasher), so a
+/// test meets `Error::TooLarge` where the host would answer it.
+const MAX_KEY_BYTES: usize = 1024;
+const MAX_VALUE_BYTES: usize = 1 << 20;
+const MAX_BLOB_BYTES: usize = 32 << 20;
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+fn at_most(len: usize, limit: usize) -> Result<(), Error> {
+    if len > limit {
+        Err(Error::TooLarge(limit as u64))
+    } else {
+        Ok(())
+    }
 }
 
 /// Not a real hash, but never the password in clear.
@@ -66,9 +84,11 @@ impl MemHost {
         self.storage_fails.set(fail);
     }
 
-    fn storage(&self) -> Result<(), String> {
+    fn storage(&self) -> Result<(), Error> {
         if self.storage_fails.get() {
-            Err("storage failure (injected by the test)".to_string())
+            Err(Error::Unavailable(
+                "storage failure (injected by the test)".to_string(),
+            ))
         } else {
             Ok(())
         }
@@ -87,6 +107,11 @@ impl MemHost {
     /// Every message logged so far.
     pub fn logs(&self) -> Vec<(Level, String)> {
         self.logs.borrow().clone()
+    }
+
+    /// The context of every message logged so far, in order.
+    pub fn log_contexts(&self) -> Vec<String> {
+        self.contexts.borrow().clone()
     }
 
     /// Sessions the logic asked to close.
@@ -138,7 +163,7 @@ impl MemHost {
 }
 
 impl Host for MemHost {
-    fn kv_get(&self, key: &str) -> Result<Option<String>, String> {
+    fn kv_get(&self, key: &str) -> Result<Option<String>, Error> {
         self.storage()?;
         Ok(self
             .kv
@@ -147,7 +172,9 @@ impl Host for MemHost {
             .filter(|(_, exp)| self.live(*exp))
             .map(|(v, _)| v.clone()))
     }
-    fn kv_set(&self, key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), String> {
+    fn kv_set(&self, key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), Error> {
+        at_most(key.len(), MAX_KEY_BYTES)?;
+        at_most(value.len(), MAX_VALUE_BYTES)?;
         self.storage()?;
         let exp = ttl_ms.map(|t| self.now.get().saturating_add(t));
         self.kv
@@ -155,12 +182,12 @@ impl Host for MemHost {
             .insert(key.to_string(), (value.to_string(), exp));
         Ok(())
     }
-    fn kv_delete(&self, key: &str) -> Result<bool, String> {
+    fn kv_delete(&self, key: &str) -> Result<bool, Error> {
         self.storage()?;
         let removed = self.kv.borrow_mut().remove(key);
         Ok(removed.is_some_and(|(_, exp)| self.live(exp)))
     }
-    fn kv_list(&self, prefix: &str, limit: u32) -> Result<Vec<(String, String)>, String> {
+    fn kv_list(&self, prefix: &str, limit: u32) -> Result<Vec<(String, String)>, Error> {
         self.storage()?;
         Ok(self
             .kv
@@ -173,23 +200,26 @@ impl Host for MemHost {
             .collect())
     }
 
-    fn blob_get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+    fn blob_get(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
         self.storage()?;
         Ok(self.blobs.borrow().get(name).cloned())
     }
-    fn blob_set(&self, name: &str, data: &[u8]) -> Result<(), String> {
+    fn blob_set(&self, name: &str, data: &[u8]) -> Result<(), Error> {
+        at_most(name.len(), MAX_KEY_BYTES)?;
+        at_most(data.len(), MAX_BLOB_BYTES)?;
         self.storage()?;
         self.blobs
             .borrow_mut()
             .insert(name.to_string(), data.to_vec());
         Ok(())
     }
-    fn blob_delete(&self, name: &str) -> Result<bool, String> {
+    fn blob_delete(&self, name: &str) -> Result<bool, Error> {
         self.storage()?;
         Ok(self.blobs.borrow_mut().remove(name).is_some())
     }
 
-    fn password_hash(&self, password: &str) -> Result<String, String> {
+    fn password_hash(&self, password: &str) -> Result<String, Error> {
+        at_most(password.len(), MAX_PASSWORD_BYTES)?;
         Ok(scramble(password))
     }
     fn password_verify(&self, password: &str, phc: &str) -> bool {
@@ -199,11 +229,19 @@ impl Host for MemHost {
     fn now_ms(&self) -> u64 {
         self.now.get()
     }
-    fn log(&self, level: Level, message: &str) {
+    fn log(&self, level: Level, context: &str, message: &str) {
         self.logs.borrow_mut().push((level, message.to_string()));
+        self.contexts.borrow_mut().push(context.to_string());
     }
     fn config_get(&self, key: &str) -> Option<String> {
         self.config.borrow().get(key).cloned()
+    }
+    fn config_all(&self) -> Vec<(String, String)> {
+        self.config
+            .borrow()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     fn info(&self, session: SessionId) -> Option<SessionInfo> {
@@ -304,6 +342,27 @@ mod tests {
         assert!(h.claim(2, "ann"));
         assert_eq!(h.members("g").iter().map(|m| m.id).collect::<Vec<_>>(), [2]);
         assert_eq!(h.get_attr(1, "name"), None);
+    }
+
+    #[test]
+    fn limits_and_failures_are_typed() {
+        let h = MemHost::at(0);
+        let long = "k".repeat(MAX_KEY_BYTES + 1);
+        assert_eq!(h.kv_set(&long, "v", None), Err(Error::TooLarge(1024)));
+        assert_eq!(
+            h.kv_set("k", &"v".repeat(MAX_VALUE_BYTES + 1), None),
+            Err(Error::TooLarge(1 << 20))
+        );
+        assert_eq!(h.password_hash(&long), Err(Error::TooLarge(1024)));
+        h.fail_storage(true);
+        let e = h.kv_get("k").unwrap_err();
+        assert!(matches!(e, Error::Unavailable(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "unavailable: storage failure (injected by the test)"
+        );
+        h.fail_storage(false);
+        assert_eq!(h.kv_get("k"), Ok(None));
     }
 
     #[test]

@@ -189,6 +189,19 @@ fn registration_failures_say_why() {
 }
 
 #[test]
+fn host_errors_say_what_failed() {
+    let h = MemHost::default();
+    h.fail_storage(true);
+    match register(&h, 1, "carol", "pw1") {
+        Message::RegisterResult {
+            ok: false,
+            message: Some(m),
+        } => assert_eq!(m, "unavailable: storage failure (injected by the test)"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn private_message_and_receipt() {
     let h = MemHost::default();
     login(&h, 1, "alice", None);
