@@ -108,20 +108,20 @@ fn open(addr: SocketAddr, src: Ipv4Addr, port: usize) -> std::io::Result<socket2
     Ok(s)
 }
 
-pub async fn run(env: &Setup, o: &ConnOpts) -> Row {
+pub async fn run(setup: &Setup, o: &ConnOpts) -> Row {
     let mut row = Row::new("connections", "wasm", o.target);
-    match run_inner(env, o, &mut row).await {
+    match run_inner(setup, o, &mut row).await {
         Ok(()) => row,
         Err(e) => Row::skipped("connections", "wasm", format!("{e:#}")),
     }
 }
 
-async fn run_inner(env: &Setup, o: &ConnOpts, row: &mut Row) -> anyhow::Result<()> {
-    let real = env
+async fn run_inner(setup: &Setup, o: &ConnOpts, row: &mut Row) -> anyhow::Result<()> {
+    let real = setup
         .component("locker.wasm")
         .ok_or_else(|| anyhow::anyhow!("locker.wasm not found (scripts/build-plugins)"))?;
     let body = backend_body(locker::CONFIG, None, "wasm");
-    let host = blocking(|| env.start("connections", &body, &[(real, "locker.wasm")]))?;
+    let host = blocking(|| setup.start("connections", &body, &[(real, "locker.wasm")]))?;
     let addr = host.addr("locker")?;
     let open_key = "wasmgate_connections_open{listener=\"locker\",protocol=\"locker\"}";
     // Opened now: at the end the host may have no descriptor left to accept one.

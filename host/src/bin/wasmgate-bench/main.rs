@@ -229,31 +229,31 @@ async fn real_main(cli: Cli) -> i32 {
         .ok()
         .and_then(|p| p.parent().map(|p| p.to_path_buf()))
         .unwrap_or_default();
-    let mut env = Setup::new(
+    let mut setup = Setup::new(
         cli.wasmgate
             .clone()
             .unwrap_or_else(|| exe_dir.join("wasmgate")),
     );
     if let Some(dir) = &cli.plugins {
-        env.plugins = dir.clone();
+        setup.plugins = dir.clone();
     }
     if let Some(dir) = &cli.test_plugins {
-        env.test_plugins = dir.clone();
+        setup.test_plugins = dir.clone();
     }
     if let Some(dir) = &cli.cache_dir {
-        env.cache_dir = dir.clone();
+        setup.cache_dir = dir.clone();
     }
-    env.reload_debounce_ms = cli.debounce_ms;
-    env.shutdown_grace_ms = 1000;
-    env.keep_dir = cli.keep;
-    env.log_level = cli.host_log.clone();
-    env.wait = Duration::from_secs(180);
-    env.admin_timeout = Duration::from_secs(30);
-    env.dir_prefix = "wasmgate-bench-".to_string();
-    if !env.binary.exists() {
+    setup.reload_debounce_ms = cli.debounce_ms;
+    setup.shutdown_grace_ms = 1000;
+    setup.keep_dir = cli.keep;
+    setup.log_level = cli.host_log.clone();
+    setup.wait = Duration::from_secs(180);
+    setup.admin_timeout = Duration::from_secs(30);
+    setup.dir_prefix = "wasmgate-bench-".to_string();
+    if !setup.binary.exists() {
         eprintln!(
             "wasmgate-bench: no host binary at {} (`cargo build --release -p wasmgate --features bench --bins` builds both; or pass --wasmgate)",
-            env.binary.display()
+            setup.binary.display()
         );
         return 2;
     }
@@ -262,13 +262,13 @@ async fn real_main(cli: Cli) -> i32 {
     if cli.wasmgate.is_none() {
         let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
         if let (Some(host), Some(me)) = (
-            mtime(&env.binary),
+            mtime(&setup.binary),
             std::env::current_exe().ok().and_then(|p| mtime(&p)),
         ) && host < me
         {
             println!(
                 "note: {} is older than this bench binary; `cargo build --release -p wasmgate --features bench --bins` rebuilds both",
-                env.binary.display()
+                setup.binary.display()
             );
         }
     }
@@ -293,7 +293,7 @@ async fn real_main(cli: Cli) -> i32 {
         machine["cpu_model"].as_str().unwrap_or("?"),
         machine["memory_mib"],
         machine["kernel"].as_str().unwrap_or("?"),
-        env.binary.display()
+        setup.binary.display()
     );
 
     let mut rows = Vec::new();
@@ -309,7 +309,7 @@ async fn real_main(cli: Cli) -> i32 {
                     swaps: cli.swaps,
                     gap: Duration::from_millis(cli.swap_gap_ms),
                 };
-                let row = swap::run(&env, &load, &o).await;
+                let row = swap::run(&setup, &load, &o).await;
                 report::print_row(&row);
                 rows.push(row);
             }
@@ -319,12 +319,12 @@ async fn real_main(cli: Cli) -> i32 {
                     workers: cli.conn_workers,
                     sources: cli.sources,
                 };
-                let row = conns::run(&env, &o).await;
+                let row = conns::run(&setup, &o).await;
                 report::print_row(&row);
                 rows.push(row);
             }
             "languages" => {
-                for row in languages(&env, &cli).await {
+                for row in languages(&setup, &cli).await {
                     report::print_row(&row);
                     rows.push(row);
                 }
@@ -335,7 +335,8 @@ async fn real_main(cli: Cli) -> i32 {
                 let mut runs: Vec<Vec<Row>> = vec![Vec::new(); cli.backends.len()];
                 for _ in 0..cli.repeat.max(1) {
                     for (i, backend) in cli.backends.iter().enumerate() {
-                        let row = protocol(&env, &cli, proto, proto, backend, backend, None).await;
+                        let row =
+                            protocol(&setup, &cli, proto, proto, backend, backend, None).await;
                         report::print_row(&row);
                         runs[i].push(row);
                     }
@@ -422,7 +423,7 @@ fn default_photo() -> PathBuf {
 /// table asks for, `label` the row's name for it, `file` a component other
 /// than PROTO.wasm (the languages scenario).
 async fn protocol(
-    env: &Setup,
+    setup: &Setup,
     cli: &Cli,
     scenario: &str,
     proto: &str,
@@ -432,14 +433,14 @@ async fn protocol(
 ) -> Row {
     let clients = default_clients(cli, proto);
     let mut row = Row::new(scenario, label, clients);
-    match protocol_inner(env, cli, proto, backend, file, &mut row).await {
+    match protocol_inner(setup, cli, proto, backend, file, &mut row).await {
         Ok(()) => row,
         Err(e) => Row::skipped(scenario, label, format!("{e:#}")),
     }
 }
 
 async fn protocol_inner(
-    env: &Setup,
+    setup: &Setup,
     cli: &Cli,
     proto: &str,
     backend: &str,
@@ -453,10 +454,10 @@ async fn protocol_inner(
     };
     let component = match &file {
         Some(f) => f.clone(),
-        None => env.component(&format!("{proto}.wasm")).ok_or_else(|| {
+        None => setup.component(&format!("{proto}.wasm")).ok_or_else(|| {
             anyhow::anyhow!(
                 "{proto}.wasm not found in {} (scripts/build-plugins)",
-                env.plugins.display()
+                setup.plugins.display()
             )
         })?,
     };
@@ -475,8 +476,9 @@ async fn protocol_inner(
         other => anyhow::bail!("no protocol scenario {other}"),
     };
     let body = backend_body(&template, file_key, backend);
-    let host = blocking(|| env.start(&format!("{proto}-{backend}"), &body, &[(component, &name)]))
-        .map_err(|e| anyhow::anyhow!("host with backend {backend:?} did not start: {e:#}"))?;
+    let host =
+        blocking(|| setup.start(&format!("{proto}-{backend}"), &body, &[(component, &name)]))
+            .map_err(|e| anyhow::anyhow!("host with backend {backend:?} did not start: {e:#}"))?;
     let started_mem = host.mem()?;
     let mut stats = Stats::default();
     let stop = CancellationToken::new();
@@ -616,16 +618,16 @@ fn host_figures(
 
 /// The same locker and chat loads against each language's component and
 /// against native.
-async fn languages(env: &Setup, cli: &Cli) -> Vec<Row> {
+async fn languages(setup: &Setup, cli: &Cli) -> Vec<Row> {
     let mut rows = Vec::new();
     let py = cli
         .locker_py
         .clone()
-        .unwrap_or_else(|| env.plugins.join("locker_py.wasm"));
+        .unwrap_or_else(|| setup.plugins.join("locker_py.wasm"));
     let js = cli
         .chat_js
         .clone()
-        .unwrap_or_else(|| env.plugins.join("chat_js.wasm"));
+        .unwrap_or_else(|| setup.plugins.join("chat_js.wasm"));
     // (scenario, protocol, [(label, component file other than PROTO.wasm)])
     type Set = (
         &'static str,
@@ -669,7 +671,7 @@ async fn languages(env: &Setup, cli: &Cli) -> Vec<Row> {
         let mut runs: Vec<Vec<Row>> = vec![Vec::new(); runnable.len()];
         for _ in 0..cli.repeat.max(1) {
             for (i, (label, backend, file)) in runnable.iter().enumerate() {
-                let row = protocol(env, cli, scenario, proto, backend, label, file.clone()).await;
+                let row = protocol(setup, cli, scenario, proto, backend, label, file.clone()).await;
                 report::print_row(&row);
                 runs[i].push(row);
             }

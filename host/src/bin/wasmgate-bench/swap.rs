@@ -51,25 +51,25 @@ pub struct SwapOpts {
     pub gap: Duration,
 }
 
-pub async fn run(env: &Setup, load: &Load, o: &SwapOpts) -> Row {
+pub async fn run(setup: &Setup, load: &Load, o: &SwapOpts) -> Row {
     let mut row = Row::new("hotswap", "wasm", load.clients);
-    match run_inner(env, load, o, &mut row).await {
+    match run_inner(setup, load, o, &mut row).await {
         Ok(()) => row,
         Err(e) => Row::skipped("hotswap", "wasm", format!("{e:#}")),
     }
 }
 
-async fn run_inner(env: &Setup, load: &Load, o: &SwapOpts, row: &mut Row) -> anyhow::Result<()> {
-    let real_path = env
+async fn run_inner(setup: &Setup, load: &Load, o: &SwapOpts, row: &mut Row) -> anyhow::Result<()> {
+    let real_path = setup
         .component("locker.wasm")
         .ok_or_else(|| anyhow::anyhow!("locker.wasm not found (scripts/build-plugins)"))?;
-    let variant_path = env
+    let variant_path = setup
         .component("locker_variant.wasm")
         .ok_or_else(|| anyhow::anyhow!("locker_variant.wasm not found (scripts/build-plugins)"))?;
     let real = std::fs::read(&real_path)?;
     let variant = std::fs::read(&variant_path)?;
     let body = backend_body(locker::CONFIG, None, "wasm");
-    let host = blocking(|| env.start("hotswap", &body, &[(real_path, "locker.wasm")]))?;
+    let host = blocking(|| setup.start("hotswap", &body, &[(real_path, "locker.wasm")]))?;
     let addr = host.addr("locker")?;
     let mut stats = Stats::default();
     let devices = locker::connect_all(addr, load.clients, &mut stats).await;
@@ -153,7 +153,7 @@ async fn run_inner(env: &Setup, load: &Load, o: &SwapOpts, row: &mut Row) -> any
         "reload_failures",
         m.plugin("wasmgate_plugin_reload_failures_total", "locker"),
     );
-    row.set("debounce_ms", env.reload_debounce_ms);
+    row.set("debounce_ms", setup.reload_debounce_ms);
     row.set("rate", load.rate);
     if unobserved > 0 || write_failures > 0 {
         row.errors += (unobserved + write_failures) as u64;
