@@ -201,7 +201,7 @@ impl Client {
 }
 
 fn cert(host: &Host) -> std::path::PathBuf {
-    host.dir.path().join("tls/self-signed.crt")
+    host.dir().join("tls/self-signed.crt")
 }
 
 fn assert_refused(got: &Value) {
@@ -315,7 +315,7 @@ fn registered_users_log_in_with_their_password_and_survive_a_restart(v: &Variant
     );
 
     // The password is nowhere in the store in clear.
-    for entry in std::fs::read_dir(host.dir.path()).unwrap() {
+    for entry in std::fs::read_dir(host.dir()).unwrap() {
         let path = entry.unwrap().path();
         if path.is_file() {
             let bytes = std::fs::read(&path).unwrap();

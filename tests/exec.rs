@@ -485,7 +485,7 @@ fn wss_init_and_relay(v: &Variant) {
         &config(v, 600_000, "[listener.tls]\nhandshake_timeout_ms = 5000"),
         "exec",
     );
-    let cert = host.dir.path().join("tls/self-signed.crt");
+    let cert = host.dir().join("tls/self-signed.crt");
     assert!(cert.exists(), "no self-signed certificate at {cert:?}");
     let token = create_token(&host, None);
     let mut a = Client::connect_tls(host.addr("exec"), &cert);

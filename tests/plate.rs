@@ -597,7 +597,7 @@ fn wss_on_any_path() {
         ),
         &[("plate_variant.wasm", "plate_variant.wasm")],
     );
-    let cert = host.dir.path().join("tls/self-signed.crt");
+    let cert = host.dir().join("tls/self-signed.crt");
     let addr = host.addr("plate");
     let wss = |path: &str| {
         let tcp = TcpStream::connect(addr).unwrap();

@@ -190,7 +190,7 @@ fn multi_byte_terminator_over_tls() {
         r#"{ kind = "terminator", terminator = "CLOSE\n" }"#,
         "[listener.tls]\n",
     );
-    let conn = common::tls_client(&host.dir.path().join("tls/self-signed.crt"));
+    let conn = common::tls_client(&host.dir().join("tls/self-signed.crt"));
     let tcp = TcpStream::connect(host.addr("echo")).unwrap();
     tcp.set_read_timeout(Some(WAIT)).unwrap();
     let mut tls = rustls::StreamOwned::new(conn, tcp);

@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Host, LineClient, WAIT, built, http_with};
+use common::{Host, LineClient, WAIT, built};
 
 const REPORT: &str = "ACon_V1.0\r\nID=1\r\nSEND=1\r\nCOLS=2\r\nROWS=2\r\nCLOSE\r\n";
 
@@ -320,7 +320,7 @@ fn the_admin_token_guards_all_but_health() {
                 .as_deref()
                 .map(|h| vec![("Authorization", h)])
                 .unwrap_or_default();
-            http_with(host.admin, method, path, &headers, body)
+            host.request_with(method, path, &headers, body).unwrap()
         };
         // the probe stays open
         assert_eq!(call("GET", "/health", None, "").0, 200);

@@ -1,45 +1,54 @@
-//! Test harness: starts the real `wasmgate` binary on loopback with a
-//! configuration of the test's own (every port 0, a private temporary
-//! directory for the store and the plugin directory), and talks to it over
-//! real sockets. Each test gets its own host, so tests run in parallel.
+//! Test harness: each test starts the real `wasmgate` binary with a
+//! configuration of its own through `wasmgate-testkit` (the harness the
+//! bench uses too) and talks to it over real sockets. Each test gets its
+//! own host, so tests run in parallel. What is here is the tests' side: a
+//! panicking face of the testkit's host, polling with assertions, plugin
+//! variants, and protocol clients.
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use wasmgate_testkit::Setup;
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
 /// Repository root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    wasmgate_testkit::repo_root()
+}
+
+/// How the tests start hosts: this build's `wasmgate`, the repository's
+/// components and compile cache, [`WAIT`] for readiness, for SIGTERM and
+/// for each admin request.
+pub fn setup() -> Setup {
+    let mut setup = Setup::new(env!("CARGO_BIN_EXE_wasmgate"));
+    setup.wait = WAIT;
+    setup.admin_timeout = WAIT;
+    setup
 }
 
 /// A component built by `scripts/build-plugins`.
 pub fn built(file: &str) -> PathBuf {
-    for dir in ["target/plugins", "target/test-plugins"] {
-        let p = root().join(dir).join(file);
-        if p.exists() {
-            return p;
-        }
-    }
-    panic!("{file} is not built: run scripts/build-plugins (scripts/test does)");
+    setup().component(file).unwrap_or_else(|| {
+        panic!("{file} is not built: run scripts/build-plugins (scripts/test does)")
+    })
 }
 
-pub struct Host {
-    child: Option<Child>,
-    pub dir: tempfile::TempDir,
-    pub admin: SocketAddr,
-    pub listeners: HashMap<String, SocketAddr>,
-    /// Environment variables the process is started with.
-    env: Vec<(String, String)>,
+/// A test's host: the testkit's [`wasmgate_testkit::Host`] (its methods
+/// that cannot fail are reached through `Deref`), whose fallible calls
+/// panic here with what went wrong.
+pub struct Host(wasmgate_testkit::Host);
+
+impl std::ops::Deref for Host {
+    type Target = wasmgate_testkit::Host;
+
+    fn deref(&self) -> &wasmgate_testkit::Host {
+        &self.0
+    }
 }
 
 impl Host {
@@ -64,183 +73,72 @@ impl Host {
         env: &[(&str, &str)],
         wait: Duration,
     ) -> Host {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
-        for (file, name) in plugins {
-            std::fs::copy(built(file), dir.path().join("plugins").join(name)).unwrap();
-        }
-        let config = format!(
-            "[admin]\nlisten = \"127.0.0.1:0\"\n{admin}\n[store]\npath = {:?}\n[runtime]\nplugin_dir = {:?}\ncache_dir = {:?}\nreload_debounce_ms = 100\nshutdown_grace_ms = 2000\n\n{body}",
-            dir.path().join("kv.db"),
-            dir.path().join("plugins"),
-            // Shared by every test host: each component is compiled once.
-            root().join("target/wasm-cache"),
-        );
-        std::fs::write(dir.path().join("wasmgate.toml"), config).unwrap();
-        let mut host = Host {
-            child: None,
-            dir,
-            admin: "0.0.0.0:0".parse().unwrap(),
-            listeners: HashMap::new(),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        };
-        host.spawn_within(wait);
-        host
+        let mut setup = setup();
+        setup.admin_lines = admin.to_string();
+        setup.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        setup.wait = wait;
+        let plugins: Vec<(PathBuf, &str)> = plugins
+            .iter()
+            .map(|(file, name)| (built(file), *name))
+            .collect();
+        Host(
+            setup
+                .start("test", body, &plugins)
+                .unwrap_or_else(|e| panic!("{e:#}")),
+        )
     }
 
-    fn spawn(&mut self) {
-        self.spawn_within(WAIT);
-    }
-
-    /// Starts the process and waits up to `wait` for its ready file.
-    fn spawn_within(&mut self, wait: Duration) {
-        let ready = self.dir.path().join("ready.json");
-        let _ = std::fs::remove_file(&ready);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_wasmgate"))
-            .arg("serve")
-            .arg("--config")
-            .arg(self.dir.path().join("wasmgate.toml"))
-            .arg("--ready-file")
-            .arg(&ready)
-            .env("RUST_LOG", "info,wasmgate=debug")
-            // only the test's own token, never one from the caller's shell
-            .env_remove("WASMGATE_ADMIN_TOKEN")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting wasmgate");
-        self.child = Some(child);
-        let started = Instant::now();
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&ready) {
-                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-                self.admin = v["admin"].as_str().unwrap().parse().unwrap();
-                self.listeners = v["listeners"]
-                    .as_object()
-                    .unwrap()
-                    .iter()
-                    .map(|(k, a)| (k.clone(), a.as_str().unwrap().parse().unwrap()))
-                    .collect();
-                return;
-            }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!(
-                    "wasmgate exited ({status}) before it was ready:\n{}",
-                    self.log()
-                );
-            }
-            assert!(
-                started.elapsed() < wait,
-                "wasmgate not ready in time:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
+    pub fn addr(&self, listener: &str) -> SocketAddr {
+        self.0.addr(listener).unwrap()
     }
 
     /// The host process's peak resident memory so far (VmHWM), in KiB.
     pub fn peak_rss_kib(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .unwrap()
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("VmHWM:")
-                    .map(|v| v.trim().trim_end_matches(" kB").parse().unwrap())
-            })
-            .unwrap()
-    }
-
-    pub fn log_path(&self) -> PathBuf {
-        self.dir.path().join("host.log")
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    pub fn addr(&self, listener: &str) -> SocketAddr {
-        self.listeners[listener]
-    }
-
-    pub fn plugin_dir(&self) -> PathBuf {
-        self.dir.path().join("plugins")
+        self.0.mem().unwrap().hwm_kib
     }
 
     /// Replaces a plugin file the way a deployment does: write a temporary
     /// file, rename it over the old one.
     pub fn replace_plugin(&self, name: &str, bytes: &[u8]) {
-        let tmp = self.plugin_dir().join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, bytes).unwrap();
-        std::fs::rename(&tmp, self.plugin_dir().join(name)).unwrap();
+        self.0.replace_plugin(name, bytes).unwrap();
     }
 
     /// SIGKILL: no shutdown code runs.
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().unwrap();
-            c.wait().unwrap();
-        }
+        self.0.kill();
     }
 
     /// Starts the host again on the same directory (store, plugins, config).
     /// Ports are new.
     pub fn restart(&mut self) {
-        self.kill9();
-        self.spawn();
+        self.0.restart().unwrap_or_else(|e| panic!("{e:#}"));
     }
 
     /// SIGTERM, then the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let mut c = self.child.take().unwrap();
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(c.id().to_string())
-            .status();
-        let started = Instant::now();
-        loop {
-            if let Some(s) = c.try_wait().unwrap() {
-                return s;
-            }
-            assert!(started.elapsed() < WAIT, "wasmgate did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.0.terminate().unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     pub fn get(&self, path: &str) -> (u16, String) {
-        http(self.admin, "GET", path, "")
+        self.0.get(path).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     pub fn post(&self, path: &str, body: &str) -> (u16, String) {
-        http(self.admin, "POST", path, body)
+        self.0.post(path, body).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// POST /admin/{plugin}, expecting success; the JSON answer.
     pub fn admin_ok(&self, plugin: &str, body: serde_json::Value) -> serde_json::Value {
-        let (status, text) = self.post(&format!("/admin/{plugin}"), &body.to_string());
-        assert_eq!(status, 200, "admin {body} answered {status}: {text}");
-        serde_json::from_str(&text).unwrap()
+        self.0
+            .admin(plugin, &body)
+            .unwrap_or_else(|e| panic!("admin {body}: {e:#}"))
     }
 
     pub fn plugin_info(&self, name: &str) -> serde_json::Value {
-        let (status, text) = self.get("/plugins");
-        assert_eq!(status, 200);
-        let list: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
-        list.into_iter()
-            .find(|p| p["name"] == name)
-            .unwrap_or_else(|| panic!("no plugin {name}: {text}"))
+        self.0.plugin_info(name).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// Waits until `cond` holds for the plugin's entry in GET /plugins.
@@ -265,32 +163,25 @@ impl Host {
         }
     }
 
-    /// The value of one metric line (exact labels), 0 if absent.
-    pub fn metric(&self, line_prefix: &str) -> f64 {
-        let (_, text) = self.get("/metrics");
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix(line_prefix)
-                    .and_then(|v| v.trim().parse().ok())
-            })
-            .unwrap_or(0.0)
+    /// The value of one metric sample (`name{labels}`, exact labels), 0 if
+    /// absent.
+    pub fn metric(&self, key: &str) -> f64 {
+        self.0
+            .metrics()
+            .unwrap_or_else(|e| panic!("{e:#}"))
+            .get(key)
     }
-}
 
-impl Host {
-    /// Waits until the metric line `line_prefix` reads `want` (counters are
+    /// Waits until the metric sample `key` reads `want` (counters are
     /// bumped just after the write a client sees, so reading once can race).
-    pub fn wait_metric(&self, line_prefix: &str, want: f64) {
+    pub fn wait_metric(&self, key: &str, want: f64) {
         let started = Instant::now();
         loop {
-            let got = self.metric(line_prefix);
+            let got = self.metric(key);
             if got == want {
                 return;
             }
-            assert!(
-                started.elapsed() < WAIT,
-                "{line_prefix} is {got}, want {want}"
-            );
+            assert!(started.elapsed() < WAIT, "{key} is {got}, want {want}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -408,12 +299,6 @@ pub fn warm_cache(file: &str, world: &str, table: &str) {
     done.push(file.to_string());
 }
 
-impl Drop for Host {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
 /// A TLS client session for "localhost" that trusts only the certificate
 /// in `cert_pem` (the host's self-signed one).
 pub fn tls_client(cert_pem: &Path) -> rustls::ClientConnection {
@@ -430,46 +315,6 @@ pub fn tls_client(cert_pem: &Path) -> rustls::ClientConnection {
         .with_no_client_auth();
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
     rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap()
-}
-
-/// A minimal HTTP/1.1 client (one request per connection).
-pub fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    http_with(addr, method, path, &[], body)
-}
-
-/// [`http`] with extra request headers (name, value).
-pub fn http_with(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    let extra: String = headers
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}\r\n"))
-        .collect();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("bad HTTP answer: {text}"));
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|x| x.1.to_string())
-        .unwrap_or_default();
-    (status, body)
 }
 
 /// A line-protocol client: writes bytes, reads whole answers.

@@ -10,9 +10,10 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::hostproc::{AdminConn, Env, HostProc};
+use wasmgate_testkit::Setup;
+
 use crate::report::Row;
-use crate::{backend_body, locker};
+use crate::{backend_body, blocking, locker};
 
 pub struct ConnOpts {
     pub target: usize,
@@ -107,32 +108,28 @@ fn open(addr: SocketAddr, src: Ipv4Addr, port: usize) -> std::io::Result<socket2
     Ok(s)
 }
 
-pub async fn run(env: &Env, o: &ConnOpts) -> Row {
+pub async fn run(setup: &Setup, o: &ConnOpts) -> Row {
     let mut row = Row::new("connections", "wasm", o.target);
-    match run_inner(env, o, &mut row).await {
+    match run_inner(setup, o, &mut row).await {
         Ok(()) => row,
         Err(e) => Row::skipped("connections", "wasm", format!("{e:#}")),
     }
 }
 
-async fn run_inner(env: &Env, o: &ConnOpts, row: &mut Row) -> anyhow::Result<()> {
-    let real = env
+async fn run_inner(setup: &Setup, o: &ConnOpts, row: &mut Row) -> anyhow::Result<()> {
+    let real = setup
         .component("locker.wasm")
         .ok_or_else(|| anyhow::anyhow!("locker.wasm not found (scripts/build-plugins)"))?;
-    let host = HostProc::start(
-        env,
-        "connections",
-        &backend_body(locker::CONFIG, None, "wasm"),
-        &[(real, "locker.wasm")],
-    )?;
+    let body = backend_body(locker::CONFIG, None, "wasm");
+    let host = blocking(|| setup.start("connections", &body, &[(real, "locker.wasm")]))?;
     let addr = host.addr("locker")?;
     let open_key = "wasmgate_connections_open{listener=\"locker\",protocol=\"locker\"}";
     // Opened now: at the end the host may have no descriptor left to accept one.
-    let mut admin = AdminConn::open(host.admin).await?;
-    admin.metrics().await?;
+    let mut admin = blocking(|| host.admin_conn())?;
+    blocking(|| admin.metrics())?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = host.mem();
-    let fds_before = host.fds();
+    let before = host.mem()?;
+    let fds_before = host.fds()?;
     let exe = std::env::current_exe()?;
     let workers = o.workers.max(1);
     let per = o.target.div_ceil(workers);
@@ -187,7 +184,7 @@ async fn run_inner(env: &Env, o: &ConnOpts, row: &mut Row) -> anyhow::Result<()>
     let mut stable_since = Instant::now();
     let settle = Instant::now();
     while settle.elapsed() < Duration::from_secs(60) {
-        let now = admin.metrics().await?.get(open_key);
+        let now = blocking(|| admin.metrics())?.get(open_key);
         if now != open {
             open = now;
             stable_since = Instant::now();
@@ -196,9 +193,9 @@ async fn run_inner(env: &Env, o: &ConnOpts, row: &mut Row) -> anyhow::Result<()>
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let after = host.mem();
-    let fds_after = host.fds();
-    let m = admin.metrics().await?;
+    let after = host.mem()?;
+    let fds_after = host.fds()?;
+    let m = blocking(|| admin.metrics())?;
     row.clients = opened as usize;
     row.requests = open as u64;
     row.duration_s = opening.as_secs_f64();

@@ -13,7 +13,8 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::hostproc::HostProc;
+use wasmgate_testkit::Host;
+
 use crate::stats::{Pacer, Schedule, Stats, merge_all};
 use crate::{Load, io_timeout};
 
@@ -75,14 +76,14 @@ pub struct Room {
 }
 
 pub async fn connect_all(
-    host: &HostProc,
+    host: &Host,
     clients: usize,
     stats: &mut Stats,
 ) -> anyhow::Result<Vec<Room>> {
     let addr = host.addr("exec")?;
     let mut rooms = Vec::new();
     for _ in 0..(clients / 2).max(1) {
-        let t = host.admin("exec", json!({"op":"create-token"})).await?;
+        let t = crate::blocking(|| host.admin("exec", &json!({"op":"create-token"})))?;
         let token = t["token"].as_str().unwrap_or_default().to_string();
         match (login(addr, &token).await, login(addr, &token).await) {
             (Ok(a), Ok(b)) => rooms.push(Room { a, b }),

@@ -10,14 +10,17 @@
 //! `backend = "native"` in the plugin's table) and print WASM/native ratios.
 //!
 //! ```text
-//! cargo run --release -p wasmgate --bin wasmgate-bench -- all
-//! cargo run --release -p wasmgate --bin wasmgate-bench -- locker chat --clients 128 --duration 10
+//! cargo build --release -p wasmgate --features bench --bins
+//! cargo run --release -p wasmgate --features bench --bin wasmgate-bench -- all
+//! cargo run --release -p wasmgate --features bench --bin wasmgate-bench -- locker chat --clients 128 --duration 10
 //! ```
+//!
+//! The hosts are started with `wasmgate-testkit`, the integration tests'
+//! harness; its calls block, so they are made through [`blocking`].
 
 mod chat;
 mod conns;
 mod exec;
-mod hostproc;
 mod locker;
 mod plate;
 mod report;
@@ -33,9 +36,9 @@ use clap::Parser;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use hostproc::{Env, HostProc, Metrics, repo_root};
 use report::{Row, round};
 use stats::Stats;
+use wasmgate_testkit::{Metrics, Setup, repo_root};
 
 const SCENARIOS: [&str; 8] = [
     "locker",
@@ -157,6 +160,12 @@ pub fn epoch_ns() -> u64 {
     EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
+/// Runs one of the testkit's blocking calls (starting a host, the admin
+/// API) from async code without holding up the runtime's other tasks.
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
 /// A plugin table template with `{file}` and `{backend}` filled in.
 pub fn backend_body(template: &str, file: Option<&str>, backend: &str) -> String {
     let file = file.map(|f| format!("file = \"{f}\"")).unwrap_or_default();
@@ -216,37 +225,35 @@ fn main() {
 async fn real_main(cli: Cli) -> i32 {
     let _ = IO_TIMEOUT.set(Duration::from_secs_f64(cli.timeout.max(0.1)));
     epoch_ns();
-    let root = repo_root();
     let exe_dir = std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(|p| p.to_path_buf()))
         .unwrap_or_default();
-    let plugins = cli
-        .plugins
-        .clone()
-        .unwrap_or_else(|| root.join("target/plugins"));
-    let env = Env {
-        wasmgate: cli
-            .wasmgate
+    let mut setup = Setup::new(
+        cli.wasmgate
             .clone()
             .unwrap_or_else(|| exe_dir.join("wasmgate")),
-        test_plugins: cli
-            .test_plugins
-            .clone()
-            .unwrap_or_else(|| root.join("target/test-plugins")),
-        plugins: plugins.clone(),
-        cache_dir: cli
-            .cache_dir
-            .clone()
-            .unwrap_or_else(|| root.join("target/wasm-cache")),
-        debounce_ms: cli.debounce_ms,
-        keep: cli.keep,
-        log_level: cli.host_log.clone(),
-    };
-    if !env.wasmgate.exists() {
+    );
+    if let Some(dir) = &cli.plugins {
+        setup.plugins = dir.clone();
+    }
+    if let Some(dir) = &cli.test_plugins {
+        setup.test_plugins = dir.clone();
+    }
+    if let Some(dir) = &cli.cache_dir {
+        setup.cache_dir = dir.clone();
+    }
+    setup.reload_debounce_ms = cli.debounce_ms;
+    setup.shutdown_grace_ms = 1000;
+    setup.keep_dir = cli.keep;
+    setup.log_level = cli.host_log.clone();
+    setup.wait = Duration::from_secs(180);
+    setup.admin_timeout = Duration::from_secs(30);
+    setup.dir_prefix = "wasmgate-bench-".to_string();
+    if !setup.binary.exists() {
         eprintln!(
-            "wasmgate-bench: no host binary at {} (`cargo build --release -p wasmgate --bins` builds both; or pass --wasmgate)",
-            env.wasmgate.display()
+            "wasmgate-bench: no host binary at {} (`cargo build --release -p wasmgate --features bench --bins` builds both; or pass --wasmgate)",
+            setup.binary.display()
         );
         return 2;
     }
@@ -255,13 +262,13 @@ async fn real_main(cli: Cli) -> i32 {
     if cli.wasmgate.is_none() {
         let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
         if let (Some(host), Some(me)) = (
-            mtime(&env.wasmgate),
+            mtime(&setup.binary),
             std::env::current_exe().ok().and_then(|p| mtime(&p)),
         ) && host < me
         {
             println!(
-                "note: {} is older than this bench binary; `cargo build --release -p wasmgate --bins` rebuilds both",
-                env.wasmgate.display()
+                "note: {} is older than this bench binary; `cargo build --release -p wasmgate --features bench --bins` rebuilds both",
+                setup.binary.display()
             );
         }
     }
@@ -286,7 +293,7 @@ async fn real_main(cli: Cli) -> i32 {
         machine["cpu_model"].as_str().unwrap_or("?"),
         machine["memory_mib"],
         machine["kernel"].as_str().unwrap_or("?"),
-        env.wasmgate.display()
+        setup.binary.display()
     );
 
     let mut rows = Vec::new();
@@ -302,7 +309,7 @@ async fn real_main(cli: Cli) -> i32 {
                     swaps: cli.swaps,
                     gap: Duration::from_millis(cli.swap_gap_ms),
                 };
-                let row = swap::run(&env, &load, &o).await;
+                let row = swap::run(&setup, &load, &o).await;
                 report::print_row(&row);
                 rows.push(row);
             }
@@ -312,12 +319,12 @@ async fn real_main(cli: Cli) -> i32 {
                     workers: cli.conn_workers,
                     sources: cli.sources,
                 };
-                let row = conns::run(&env, &o).await;
+                let row = conns::run(&setup, &o).await;
                 report::print_row(&row);
                 rows.push(row);
             }
             "languages" => {
-                for row in languages(&env, &cli).await {
+                for row in languages(&setup, &cli).await {
                     report::print_row(&row);
                     rows.push(row);
                 }
@@ -328,7 +335,8 @@ async fn real_main(cli: Cli) -> i32 {
                 let mut runs: Vec<Vec<Row>> = vec![Vec::new(); cli.backends.len()];
                 for _ in 0..cli.repeat.max(1) {
                     for (i, backend) in cli.backends.iter().enumerate() {
-                        let row = protocol(&env, &cli, proto, proto, backend, backend, None).await;
+                        let row =
+                            protocol(&setup, &cli, proto, proto, backend, backend, None).await;
                         report::print_row(&row);
                         runs[i].push(row);
                     }
@@ -415,7 +423,7 @@ fn default_photo() -> PathBuf {
 /// table asks for, `label` the row's name for it, `file` a component other
 /// than PROTO.wasm (the languages scenario).
 async fn protocol(
-    env: &Env,
+    setup: &Setup,
     cli: &Cli,
     scenario: &str,
     proto: &str,
@@ -425,14 +433,14 @@ async fn protocol(
 ) -> Row {
     let clients = default_clients(cli, proto);
     let mut row = Row::new(scenario, label, clients);
-    match protocol_inner(env, cli, proto, backend, file, &mut row).await {
+    match protocol_inner(setup, cli, proto, backend, file, &mut row).await {
         Ok(()) => row,
         Err(e) => Row::skipped(scenario, label, format!("{e:#}")),
     }
 }
 
 async fn protocol_inner(
-    env: &Env,
+    setup: &Setup,
     cli: &Cli,
     proto: &str,
     backend: &str,
@@ -446,10 +454,10 @@ async fn protocol_inner(
     };
     let component = match &file {
         Some(f) => f.clone(),
-        None => env.component(&format!("{proto}.wasm")).ok_or_else(|| {
+        None => setup.component(&format!("{proto}.wasm")).ok_or_else(|| {
             anyhow::anyhow!(
                 "{proto}.wasm not found in {} (scripts/build-plugins)",
-                env.plugins.display()
+                setup.plugins.display()
             )
         })?,
     };
@@ -468,14 +476,10 @@ async fn protocol_inner(
         other => anyhow::bail!("no protocol scenario {other}"),
     };
     let body = backend_body(&template, file_key, backend);
-    let host = HostProc::start(
-        env,
-        &format!("{proto}-{backend}"),
-        &body,
-        &[(component, &name)],
-    )
-    .map_err(|e| anyhow::anyhow!("host with backend {backend:?} did not start: {e:#}"))?;
-    let started_mem = host.mem();
+    let host =
+        blocking(|| setup.start(&format!("{proto}-{backend}"), &body, &[(component, &name)]))
+            .map_err(|e| anyhow::anyhow!("host with backend {backend:?} did not start: {e:#}"))?;
+    let started_mem = host.mem()?;
     let mut stats = Stats::default();
     let stop = CancellationToken::new();
     let (m0, mem0, outcome) = match proto {
@@ -485,29 +489,29 @@ async fn protocol_inner(
             // Each board gets one active code, so answers carry a BOX_ENG line.
             for i in 0..devices.len() {
                 let assign = json!({"op":"assign","device":locker::device(i),"cell":2,"code":"1234","minutes":600});
-                if let Err(e) = host.admin("locker", assign).await {
+                if let Err(e) = blocking(|| host.admin("locker", &assign)) {
                     row.set("assign_error", format!("{e:#}"));
                     break;
                 }
             }
-            let (m0, mem0) = (host.metrics().await?, host.mem());
+            let (m0, mem0) = (blocking(|| host.metrics())?, host.mem()?);
             (m0, mem0, locker::run(devices, &load, None, stop).await)
         }
         "chat" => {
             let users = chat::connect_all(host.addr("chat")?, load.clients, &mut stats).await;
-            let (m0, mem0) = (host.metrics().await?, host.mem());
+            let (m0, mem0) = (blocking(|| host.metrics())?, host.mem()?);
             (m0, mem0, chat::run(users, &load).await)
         }
         "exec" => {
             let rooms = exec::connect_all(&host, load.clients, &mut stats).await?;
-            let (m0, mem0) = (host.metrics().await?, host.mem());
+            let (m0, mem0) = (blocking(|| host.metrics())?, host.mem()?);
             (m0, mem0, exec::run(rooms, &load).await)
         }
         "smarthome" => {
-            let db = smarthome::house_db(&host.dir, 500)?;
-            smarthome::upload(&host, &db).await?;
+            let db = smarthome::house_db(host.dir(), 500)?;
+            smarthome::upload(&host, &db)?;
             row.set("db_bytes", db.len() as u64);
-            let (m0, mem0) = (host.metrics().await?, host.mem());
+            let (m0, mem0) = (blocking(|| host.metrics())?, host.mem()?);
             (
                 m0,
                 mem0,
@@ -540,7 +544,7 @@ async fn protocol_inner(
                     image.len() / 1024
                 ),
             );
-            let (m0, mem0) = (host.metrics().await?, host.mem());
+            let (m0, mem0) = (blocking(|| host.metrics())?, host.mem()?);
             let (o, elapsed) = plate::run(conns, &image, &load).await;
             row.set("plates", o.plates);
             row.set("no_plate", o.no_plate);
@@ -556,8 +560,8 @@ async fn protocol_inner(
     };
     let (s, elapsed) = outcome;
     stats.merge(s);
-    let m1 = host.metrics().await?;
-    let mem1 = host.mem();
+    let m1 = blocking(|| host.metrics())?;
+    let mem1 = host.mem()?;
     row.fill(stats, elapsed, mem1);
     host_figures(
         row,
@@ -614,16 +618,16 @@ fn host_figures(
 
 /// The same locker and chat loads against each language's component and
 /// against native.
-async fn languages(env: &Env, cli: &Cli) -> Vec<Row> {
+async fn languages(setup: &Setup, cli: &Cli) -> Vec<Row> {
     let mut rows = Vec::new();
     let py = cli
         .locker_py
         .clone()
-        .unwrap_or_else(|| env.plugins.join("locker_py.wasm"));
+        .unwrap_or_else(|| setup.plugins.join("locker_py.wasm"));
     let js = cli
         .chat_js
         .clone()
-        .unwrap_or_else(|| env.plugins.join("chat_js.wasm"));
+        .unwrap_or_else(|| setup.plugins.join("chat_js.wasm"));
     // (scenario, protocol, [(label, component file other than PROTO.wasm)])
     type Set = (
         &'static str,
@@ -667,7 +671,7 @@ async fn languages(env: &Env, cli: &Cli) -> Vec<Row> {
         let mut runs: Vec<Vec<Row>> = vec![Vec::new(); runnable.len()];
         for _ in 0..cli.repeat.max(1) {
             for (i, (label, backend, file)) in runnable.iter().enumerate() {
-                let row = protocol(env, cli, scenario, proto, backend, label, file.clone()).await;
+                let row = protocol(setup, cli, scenario, proto, backend, label, file.clone()).await;
                 report::print_row(&row);
                 runs[i].push(row);
             }

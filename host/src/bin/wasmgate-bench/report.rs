@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::hostproc::Mem;
 use crate::stats::Stats;
+use wasmgate_testkit::Mem;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Row {

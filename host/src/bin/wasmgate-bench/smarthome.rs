@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::hostproc::HostProc;
+use wasmgate_testkit::Host;
+
 use crate::stats::{Schedule, Stats, merge_all};
 use crate::{Load, io_timeout};
 
@@ -51,12 +52,10 @@ pub fn house_db(dir: &Path, devices: usize) -> anyhow::Result<Vec<u8>> {
     Ok(std::fs::read(&path)?)
 }
 
-pub async fn upload(host: &HostProc, db: &[u8]) -> anyhow::Result<()> {
-    host.admin(
-        "smarthome",
-        serde_json::json!({"op":"upload","name":"bench-house.db","data_base64": crate::base64(db)}),
-    )
-    .await?;
+pub fn upload(host: &Host, db: &[u8]) -> anyhow::Result<()> {
+    let upload =
+        serde_json::json!({"op":"upload","name":"bench-house.db","data_base64": crate::base64(db)});
+    crate::blocking(|| host.admin("smarthome", &upload))?;
     Ok(())
 }
 

@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::hostproc::{Env, HostProc};
+use wasmgate_testkit::Setup;
+
 use crate::locker::{self, SwapWatch};
 use crate::report::{Row, round};
 use crate::stats::Stats;
-use crate::{Load, backend_body};
+use crate::{Load, backend_body, blocking};
 
 /// A component (or core module) with a custom section appended: id 0,
 /// size, name, payload. Custom sections may sit anywhere in a component,
@@ -50,25 +51,25 @@ pub struct SwapOpts {
     pub gap: Duration,
 }
 
-pub async fn run(env: &Env, load: &Load, o: &SwapOpts) -> Row {
+pub async fn run(setup: &Setup, load: &Load, o: &SwapOpts) -> Row {
     let mut row = Row::new("hotswap", "wasm", load.clients);
-    match run_inner(env, load, o, &mut row).await {
+    match run_inner(setup, load, o, &mut row).await {
         Ok(()) => row,
         Err(e) => Row::skipped("hotswap", "wasm", format!("{e:#}")),
     }
 }
 
-async fn run_inner(env: &Env, load: &Load, o: &SwapOpts, row: &mut Row) -> anyhow::Result<()> {
-    let real_path = env
+async fn run_inner(setup: &Setup, load: &Load, o: &SwapOpts, row: &mut Row) -> anyhow::Result<()> {
+    let real_path = setup
         .component("locker.wasm")
         .ok_or_else(|| anyhow::anyhow!("locker.wasm not found (scripts/build-plugins)"))?;
-    let variant_path = env
+    let variant_path = setup
         .component("locker_variant.wasm")
         .ok_or_else(|| anyhow::anyhow!("locker_variant.wasm not found (scripts/build-plugins)"))?;
     let real = std::fs::read(&real_path)?;
     let variant = std::fs::read(&variant_path)?;
     let body = backend_body(locker::CONFIG, None, "wasm");
-    let host = HostProc::start(env, "hotswap", &body, &[(real_path, "locker.wasm")])?;
+    let host = blocking(|| setup.start("hotswap", &body, &[(real_path, "locker.wasm")]))?;
     let addr = host.addr("locker")?;
     let mut stats = Stats::default();
     let devices = locker::connect_all(addr, load.clients, &mut stats).await;
@@ -94,7 +95,7 @@ async fn run_inner(env: &Env, load: &Load, o: &SwapOpts, row: &mut Row) -> anyho
         let base = if want_variant { &variant } else { &real };
         let bytes = with_custom_section(base, "wasmgate-bench", format!("swap {k}").as_bytes());
         watch.arm(want_variant);
-        if host.replace_plugin("locker.wasm", &bytes).is_err() {
+        if blocking(|| host.replace_plugin("locker.wasm", &bytes)).is_err() {
             write_failures += 1;
             continue;
         }
@@ -121,9 +122,9 @@ async fn run_inner(env: &Env, load: &Load, o: &SwapOpts, row: &mut Row) -> anyho
     stop.cancel();
     let (s, elapsed) = runner.await?;
     stats.merge(s);
-    let info = host.plugin_info("locker").await?;
-    let m = host.metrics().await?;
-    row.fill(stats, elapsed, host.mem());
+    let info = blocking(|| host.plugin_info("locker"))?;
+    let m = blocking(|| host.metrics())?;
+    row.fill(stats, elapsed, host.mem()?);
     times.sort();
     let ms = |d: Duration| round(d.as_secs_f64() * 1000.0);
     let pick = |p: f64| {
@@ -152,7 +153,7 @@ async fn run_inner(env: &Env, load: &Load, o: &SwapOpts, row: &mut Row) -> anyho
         "reload_failures",
         m.plugin("wasmgate_plugin_reload_failures_total", "locker"),
     );
-    row.set("debounce_ms", env.debounce_ms);
+    row.set("debounce_ms", setup.reload_debounce_ms);
     row.set("rate", load.rate);
     if unobserved > 0 || write_failures > 0 {
         row.errors += (unobserved + write_failures) as u64;
