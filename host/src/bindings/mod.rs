@@ -12,6 +12,7 @@
 
 pub mod chat;
 pub mod exec;
+pub mod greet;
 pub mod locker;
 pub mod plate;
 pub mod raw;

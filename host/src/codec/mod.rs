@@ -5,6 +5,7 @@
 pub mod chat;
 pub mod exec;
 pub mod frames;
+pub mod greet;
 pub mod locker;
 pub mod plate;
 pub mod smarthome;

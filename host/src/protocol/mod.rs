@@ -11,6 +11,7 @@
 pub mod chat;
 pub mod driver;
 pub mod exec;
+pub mod greet;
 pub mod locker;
 pub mod plate;
 pub mod raw;
@@ -356,6 +357,7 @@ protocols! {
     "plate" => Plate(plate::Plate),
     "exec" => Exec(exec::Exec),
     "chat" => Chat(chat::Chat),
+    "greet" => Greet(greet::Greet),
 }
 
 impl Listener<Settings> {
