@@ -310,24 +310,12 @@ where
 
 /// What one listener's connections share.
 pub struct Driver<S: Service> {
-    pub service: Arc<S>,
+    pub service: S,
     pub policy: Policy,
     pub listener: Arc<str>,
     pub metrics: Arc<ListenerMetrics>,
     /// The plugin's sessions, when the policy has an outbox.
     pub sessions: Option<Arc<Sessions>>,
-}
-
-impl<S: Service> Clone for Driver<S> {
-    fn clone(&self) -> Self {
-        Driver {
-            service: self.service.clone(),
-            policy: self.policy.clone(),
-            listener: self.listener.clone(),
-            metrics: self.metrics.clone(),
-            sessions: self.sessions.clone(),
-        }
-    }
 }
 
 impl<S: Service> Driver<S> {
@@ -353,7 +341,7 @@ impl<S: Service> Driver<S> {
             session = tracing::field::Empty
         );
         async move {
-            let service = &*self.service;
+            let service = &self.service;
             let policy = &self.policy;
             let (session, mut outbox) = match (&self.sessions, policy.outbox) {
                 (Some(sessions), Some((messages, bytes))) => {
@@ -391,16 +379,22 @@ impl<S: Service> Driver<S> {
                 };
                 let mut i = tokio::time::interval_at(first, h.every);
                 i.set_missed_tick_behavior(MissedTickBehavior::Delay);
-                i
+                Box::new(i)
             });
-            let (idle_after, mut idle_armed) = match policy.idle {
+            // What is awaited only while a message is handled (the service's
+        // calls, the writes) is boxed: a connection waiting for its next
+        // message then holds only the small futures of the select below,
+        // which is what tens of thousands of idle devices cost.
+        let (idle_after, mut idle_armed) = match policy.idle {
                 Idle::Silence(d) | Idle::UntilFirst(d) | Idle::Deadline(d) => (d, true),
             };
             let idle = tokio::time::sleep(idle_after);
             tokio::pin!(idle);
 
-            service.open(&mut conn, &mut state).await;
-            let mut end = writer.write(std::mem::take(&mut conn.own)).await.err();
+            Box::pin(service.open(&mut conn, &mut state)).await;
+            let mut end = Box::pin(writer.write(std::mem::take(&mut conn.own)))
+                .await
+                .err();
 
             while end.is_none() {
                 end = tokio::select! {
@@ -409,16 +403,16 @@ impl<S: Service> Driver<S> {
                     _ = cancelled(&overflow) => Some(End::SlowConsumer),
                     _ = cancelled(&close) => {
                         // Closed by the plugin: send what is queued, then close.
-                        let _ = writer.drain(&mut outbox).await;
+                        let _ = Box::pin(writer.drain(&mut outbox)).await;
                         Some(End::ClosedByServer)
                     }
                     Some(first) = recv(&mut outbox) => {
                         let mut batch = vec![first];
                         take_queued(&mut outbox, &mut batch, WRITE_BATCH);
-                        writer.write(batch).await.err()
+                        Box::pin(writer.write(batch)).await.err()
                     }
                     _ = tick(&mut heartbeat) => match service.heartbeat(&mut state) {
-                        Some(msg) => writer.write(vec![msg]).await.err(),
+                        Some(msg) => Box::pin(writer.write(vec![msg])).await.err(),
                         None => Some(End::Dead),
                     },
                     _ = &mut idle, if idle_armed && !conn.idle_disarmed => Some(End::Idle),
@@ -441,11 +435,11 @@ impl<S: Service> Driver<S> {
                             // before its answers, and its answers before what
                             // other calls queue meanwhile.
                             take_queued(&mut outbox, &mut conn.own, usize::MAX);
-                            let flow = service.on_message(&mut conn, &mut state, msg).await;
-                            match writer.write(std::mem::take(&mut conn.own)).await {
+                            let flow = Box::pin(service.on_message(&mut conn, &mut state, msg)).await;
+                            match Box::pin(writer.write(std::mem::take(&mut conn.own))).await {
                                 Err(end) => Some(end),
                                 Ok(()) if flow == Flow::Close => {
-                                    let _ = writer.drain(&mut outbox).await;
+                                    let _ = Box::pin(writer.drain(&mut outbox)).await;
                                     Some(End::Done)
                                 }
                                 Ok(()) => None,
@@ -464,10 +458,10 @@ impl<S: Service> Driver<S> {
                 End::SlowConsumer => tracing::warn!("slow consumer; closing"),
                 _ => tracing::debug!(reason = ?end, "connection ends"),
             }
-            service.closed(&mut conn, state, end).await;
+            Box::pin(service.closed(&mut conn, state, end)).await;
             // Messages `closed` addressed to this connection cannot be sent.
             drop(conn);
-            let _ = tokio::time::timeout(policy.close_timeout, sink.close()).await;
+            let _ = Box::pin(tokio::time::timeout(policy.close_timeout, sink.close())).await;
             tracing::debug!("disconnected");
         }
         .instrument(span)
@@ -558,7 +552,7 @@ async fn cancelled(token: &Option<CancellationToken>) {
 }
 
 /// The next heartbeat, or never.
-async fn tick(heartbeat: &mut Option<tokio::time::Interval>) {
+async fn tick(heartbeat: &mut Option<Box<tokio::time::Interval>>) {
     match heartbeat {
         Some(i) => {
             i.tick().await;

@@ -128,15 +128,15 @@ pub struct Listen<P: Protocol> {
 }
 
 impl<P: Protocol> Listen<P> {
-    /// The driver of this listener's connections.
-    pub fn driver<S: Service>(&self, service: S, policy: Policy) -> Driver<S> {
-        Driver {
+    /// The driver of this listener's connections, which they share.
+    pub fn driver<S: Service>(&self, service: S, policy: Policy) -> Arc<Driver<S>> {
+        Arc::new(Driver {
             sessions: policy.outbox.map(|_| self.plugin.sessions().clone()),
-            service: Arc::new(service),
+            service,
             policy,
             listener: self.config.name.as_str().into(),
             metrics: self.metrics.clone(),
-        }
+        })
     }
 
     /// Serves every TCP connection with `handle` (connection limit,
