@@ -54,21 +54,7 @@ macro_rules! wit_locker_handler {
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-    wit_bindgen::generate!({
-        world: "locker",
-        path: "../../wit",
-        with: {
-            "wasmgate:plugin/types@1.0.0": wasmgate_sdk::bindings::wasmgate::plugin::types,
-            "wasmgate:plugin/keyvalue@1.0.0": wasmgate_sdk::bindings::wasmgate::plugin::keyvalue,
-            "wasmgate:plugin/blobs@1.0.0": wasmgate_sdk::bindings::wasmgate::plugin::blobs,
-            "wasmgate:plugin/passwords@1.0.0": wasmgate_sdk::bindings::wasmgate::plugin::passwords,
-            "wasmgate:plugin/logging@1.0.0": wasmgate_sdk::bindings::wasmgate::plugin::logging,
-            "wasmgate:plugin/config@1.0.0": wasmgate_sdk::bindings::wasmgate::plugin::config,
-            "wasmgate:plugin/sessions@1.0.0": wasmgate_sdk::bindings::wasmgate::plugin::sessions,
-            "wasi:clocks/wall-clock@0.2.12": wasmgate_sdk::bindings::wasi::clocks::wall_clock,
-            "wasi:random/random@0.2.12": wasmgate_sdk::bindings::wasi::random::random,
-        },
-    });
+    wasmgate_sdk::generate!("locker");
 
     use crate::policy;
     use exports::wasmgate::plugin::admin::{self, AdminError};

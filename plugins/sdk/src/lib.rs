@@ -12,7 +12,7 @@
 //!   compiled into the host against its real store and sessions.
 //!
 //! The component bindings of the imports are generated here once
-//! ([`bindings`]); a plugin's own `wit_bindgen::generate!` reuses them with
+//! ([`bindings`]); a plugin's own bindings ([`generate!`]) reuse them with
 //! `with:` (see the README's "Writing a plugin").
 
 mod mem;
@@ -160,6 +160,32 @@ pub mod bindings {
         path: "../../wit",
         generate_all,
     });
+}
+
+/// A plugin's bindings of `world` (from the WIT in `../../wit`, relative
+/// to the plugin's crate), reusing the SDK's bindings of every import, so
+/// [`WitHost`] and the plugin's own code share one set:
+/// `wasmgate_sdk::generate!("chat");` in place of `wit_bindgen::generate!`.
+/// The plugin depends on `wit-bindgen` itself.
+#[macro_export]
+macro_rules! generate {
+    ($world:tt) => {
+        wit_bindgen::generate!({
+            world: $world,
+            path: "../../wit",
+            with: {
+                "wasmgate:plugin/types@1.0.0": wasmgate_sdk::bindings::wasmgate::plugin::types,
+                "wasmgate:plugin/keyvalue@1.0.0": wasmgate_sdk::bindings::wasmgate::plugin::keyvalue,
+                "wasmgate:plugin/blobs@1.0.0": wasmgate_sdk::bindings::wasmgate::plugin::blobs,
+                "wasmgate:plugin/passwords@1.0.0": wasmgate_sdk::bindings::wasmgate::plugin::passwords,
+                "wasmgate:plugin/logging@1.0.0": wasmgate_sdk::bindings::wasmgate::plugin::logging,
+                "wasmgate:plugin/config@1.0.0": wasmgate_sdk::bindings::wasmgate::plugin::config,
+                "wasmgate:plugin/sessions@1.0.0": wasmgate_sdk::bindings::wasmgate::plugin::sessions,
+                "wasi:clocks/wall-clock@0.2.12": wasmgate_sdk::bindings::wasi::clocks::wall_clock,
+                "wasi:random/random@0.2.12": wasmgate_sdk::bindings::wasi::random::random,
+            },
+        });
+    };
 }
 
 #[cfg(target_arch = "wasm32")]
