@@ -12,9 +12,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use tokio_util::codec::Framed;
-
 use super::driver::{Conn, End, Flow, Policy, Service, ask};
 use super::{Keys, Listen, NoSettings, Protocol};
 use crate::bindings::chat::{ChatWorld, Outgoing};
@@ -50,13 +47,7 @@ impl Protocol for Chat {
         let max = config.max_message_bytes();
         let plugin = listen.plugin.clone();
         let driver = listen.driver(Chat { plugin }, policy);
-        listen.serve_stream(move |io, peer, shutdown| {
-            let driver = driver.clone();
-            async move {
-                let (sink, stream) = Framed::new(io, ChatCodec::new(max)).split();
-                driver.run(stream, sink, peer, (), shutdown).await
-            }
-        })
+        listen.serve_framed(driver, move || ChatCodec::new(max))
     }
 }
 

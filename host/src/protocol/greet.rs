@@ -4,9 +4,6 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
-use tokio_util::codec::Framed;
-
 use super::driver::{Conn, Flow, Idle, Policy, Service, ask};
 use super::{Keys, Listen, NoSettings, Protocol};
 use crate::bindings::greet::GreetWorld;
@@ -31,13 +28,7 @@ impl Protocol for Greet {
         let max = listen.config.max_message_bytes();
         let plugin = listen.plugin.clone();
         let driver = listen.driver(Greet { plugin }, policy);
-        listen.serve_stream(move |io, peer, shutdown| {
-            let driver = driver.clone();
-            async move {
-                let (sink, lines) = Framed::new(io, GreetCodec::new(max)).split();
-                driver.run(lines, sink, peer, (), shutdown).await
-            }
-        })
+        listen.serve_framed(driver, move || GreetCodec::new(max))
     }
 }
 

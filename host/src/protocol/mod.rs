@@ -23,10 +23,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::bail;
+use futures::StreamExt;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::WebSocketStream;
+use tokio_util::codec::{Decoder, Encoder, Framed};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -177,6 +179,30 @@ impl<P: Protocol> Listen<P> {
             }
         });
         Ok(())
+    }
+
+    /// Serves every connection (after the TLS handshake when configured)
+    /// as frames of the codec `codec()` makes, driven by `driver`.
+    pub fn serve_framed<S, C>(
+        self,
+        driver: Arc<Driver<S>>,
+        codec: impl Fn() -> C + Send + Sync + 'static,
+    ) -> anyhow::Result<()>
+    where
+        S: Service<State: Default>,
+        C: Decoder<Item = S::In> + Encoder<S::Out> + Send + 'static,
+        <C as Decoder>::Error: std::fmt::Display + Send,
+        <C as Encoder<S::Out>>::Error: std::fmt::Display + Send,
+    {
+        self.serve_stream(move |io, peer, shutdown| {
+            let (sink, frames) = Framed::new(io, codec()).split();
+            let driver = driver.clone();
+            async move {
+                driver
+                    .run(frames, sink, peer, S::State::default(), shutdown)
+                    .await
+            }
+        })
     }
 
     /// Serves every WebSocket connection with `handle` (TLS when

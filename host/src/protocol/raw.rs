@@ -10,7 +10,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
-use tokio_util::codec::Framed;
 
 use super::driver::{Conn, End, Failure, Flow, Idle, Policy, Service, ask};
 use super::{Keys, Listen, Protocol};
@@ -103,14 +102,7 @@ impl Protocol for Raw {
                 }
             });
         }
-        listen.serve_stream(move |io, peer, shutdown| {
-            let driver = driver.clone();
-            let codec = FrameCodec::new(framing.clone(), max);
-            async move {
-                let (sink, frames) = Framed::new(io, codec).split();
-                driver.run(frames, sink, peer, (), shutdown).await
-            }
-        })
+        listen.serve_framed(driver, move || FrameCodec::new(framing.clone(), max))
     }
 }
 

@@ -6,8 +6,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::StreamExt;
-use tokio_util::codec::Framed;
 
 use super::driver::{Conn, Flow, Idle, Policy, Service, ask};
 use super::{Keys, Listen, NoSettings, Protocol};
@@ -31,14 +29,7 @@ impl Protocol for SmartHome {
         let policy = Policy::new(&listen.config, Idle::Silence(listen.config.idle_timeout()));
         let plugin = listen.plugin.clone();
         let driver = listen.driver(SmartHome { plugin }, policy);
-        listen.serve_tcp(move |stream, peer, shutdown| {
-            let driver = driver.clone();
-            async move {
-                let (sink, words) = Framed::new(stream, SmartHomeCodec).split();
-                driver.run(words, sink, peer, (), shutdown).await
-            }
-        });
-        Ok(())
+        listen.serve_framed(driver, || SmartHomeCodec)
     }
 }
 
