@@ -214,6 +214,8 @@ fn websocket_messages_as_frames() {
         "ws_path = \"/echo\"",
     );
     let addr = host.addr("echo");
+    // tungstenite's handshake error carries the whole HTTP response.
+    #[allow(clippy::result_large_err)]
     let connect = |path: &str| {
         let tcp = TcpStream::connect(addr).unwrap();
         tcp.set_read_timeout(Some(WAIT)).unwrap();
