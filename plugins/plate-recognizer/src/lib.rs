@@ -52,6 +52,8 @@ mod segment;
 pub mod synth;
 #[cfg(test)]
 mod tests;
+#[cfg(all(feature = "wasm-runner", not(target_arch = "wasm32")))]
+pub mod wasm_host;
 
 pub use locate::WORK_WIDTH;
 pub use province::{

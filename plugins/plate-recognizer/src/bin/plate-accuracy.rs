@@ -117,6 +117,8 @@ impl Labels {
 
 /// One photo's result.
 struct Outcome {
+    /// File name.
+    name: String,
     /// File-name plate.
     label: String,
     held: bool,
@@ -154,6 +156,15 @@ fn main() {
             Some((w.parse().ok()?, h.parse().ok()?))
         })
         .unwrap_or((1280, 720));
+    if let Some(i) = args.iter().position(|a| a == "--component") {
+        let Some(wasm) = args.get(i + 1) else {
+            eprintln!("--component needs the path of plate-accuracy.wasm");
+            std::process::exit(2);
+        };
+        let epoch = !args.iter().any(|a| a == "--no-epoch");
+        side_by_side::main(dir, bench.unwrap_or(usize::MAX), size, wasm, epoch);
+        return;
+    }
     let inputs = match bench {
         Some(n) => resized(dir, n, size),
         None => photos(dir)
@@ -173,6 +184,19 @@ fn main() {
         return;
     }
     let outcomes = run(&inputs, verbose);
+    if args.iter().any(|a| a == "--times") {
+        // for `--component`: one line per photo, nothing else
+        for o in &outcomes {
+            println!(
+                "{TIMES_TAG}\t{}\t{}\t{}\t{}",
+                o.name,
+                o.ms,
+                o.got,
+                o.color.unwrap_or("-")
+            );
+        }
+        return;
+    }
     let labels = Labels::read(dir);
     println!(
         "{} photos, {} ({})",
@@ -235,6 +259,7 @@ fn run(inputs: &[(std::path::PathBuf, Vec<u8>)], verbose: bool) -> Vec<Outcome> 
         };
         let o = Outcome {
             held: held_out(&name),
+            name,
             label,
             got,
             color,
@@ -328,19 +353,11 @@ fn report(all: &[Outcome], labels: Option<&Labels>) {
         share(p.iter().filter(|o| !o.got.is_empty()).count(), p.len())
     });
     row("ms mean/p50/p90/max", &|p| {
-        let mut ms: Vec<f64> = p.iter().map(|o| o.ms).collect();
-        if ms.is_empty() {
-            return "-".into();
+        let ms: Vec<f64> = p.iter().map(|o| o.ms).collect();
+        match stats(ms) {
+            Some([mean, p50, p90, max]) => format!("{mean:.1}/{p50:.1}/{p90:.1}/{max:.0}"),
+            None => "-".into(),
         }
-        ms.sort_by(|a, b| a.total_cmp(b));
-        let n = ms.len();
-        format!(
-            "{:.1}/{:.1}/{:.1}/{:.0}",
-            ms.iter().sum::<f64>() / n as f64,
-            ms[n / 2],
-            ms[n * 9 / 10],
-            ms[n - 1]
-        )
     });
     let Some(l) = labels else { return };
     let mut types: Vec<&String> = l.types.values().collect();
@@ -361,6 +378,22 @@ fn report(all: &[Outcome], labels: Option<&Labels>) {
             format!("{ex}/{n}, {col}/{n}", n = of.len())
         });
     }
+}
+
+/// Mean, median, 90th percentile and maximum (None for no values); the
+/// percentiles are the values at ranks n/2 and 9n/10 of the sorted list.
+fn stats(mut ms: Vec<f64>) -> Option<[f64; 4]> {
+    if ms.is_empty() {
+        return None;
+    }
+    ms.sort_by(|a, b| a.total_cmp(b));
+    let n = ms.len();
+    Some([
+        ms.iter().sum::<f64>() / n as f64,
+        ms[n / 2],
+        ms[n * 9 / 10],
+        ms[n - 1],
+    ])
 }
 
 fn photos(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -474,5 +507,166 @@ fn crops(dir: &Path) {
     println!("crops: {n}, reader alone exact {ctc_ok}");
     for (k, w) in weights.iter().enumerate() {
         println!("  province CNN weight {w}: exact {}", prov_ok[k]);
+    }
+}
+
+/// First field of the `--times` lines: file name, ms, plate read, colour.
+const TIMES_TAG: &str = "PLATE-TIME";
+
+/// `--component PATH.wasm` (feature `wasm-runner`): the same photos timed
+/// natively and inside the component in one run, side by side.
+#[cfg(all(feature = "wasm-runner", not(target_arch = "wasm32")))]
+mod side_by_side {
+    use super::{PARTS, held_out, in_part, norm, photos, resized, run, stats};
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+    use std::time::Instant;
+
+    fn fail(what: &str, e: impl std::fmt::Display) -> ! {
+        eprintln!("{what}: {e}");
+        std::process::exit(1)
+    }
+
+    /// One photo timed on both sides.
+    struct Pair {
+        held: bool,
+        native_ms: f64,
+        component_ms: f64,
+    }
+
+    /// For the original photos (the first `n`) and for their copies
+    /// resized to `size`: a native pass over the photos (this process,
+    /// after a warm-up call), then a component pass over the same bytes
+    /// (the component is `plate-accuracy` built for wasm32-wasip2, run with
+    /// `--times` in a new instance on a temporary directory holding those
+    /// bytes; it times each photo itself, see the crate README).
+    pub fn main(dir: &Path, n: usize, size: (u32, u32), wasm: &str, epoch: bool) {
+        eprintln!(
+            "epoch interruption: {}",
+            if epoch { "on (10 ms ticks)" } else { "off" }
+        );
+        let t = Instant::now();
+        let runner = plate_recognizer::wasm_host::Runner::new(wasm, epoch, false)
+            .unwrap_or_else(|e| fail(wasm, e));
+        eprintln!("component compiled in {:.1} s", t.elapsed().as_secs_f32());
+        let originals: Vec<(PathBuf, Vec<u8>)> = photos(dir)
+            .into_iter()
+            .take(n)
+            .map(|p| {
+                let bytes = std::fs::read(&p).unwrap_or_else(|e| fail(&p.display().to_string(), e));
+                (p, bytes)
+            })
+            .collect();
+        let sets = [
+            ("original size".to_string(), originals),
+            (format!("{} × {}", size.0, size.1), resized(dir, n, size)),
+        ];
+        let mut rows = Vec::new();
+        for (what, inputs) in sets {
+            if inputs.is_empty() {
+                fail(&dir.display().to_string(), "no photos");
+            }
+            let tmp =
+                std::env::temp_dir().join(format!("plate-side-by-side-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&tmp);
+            std::fs::create_dir_all(&tmp).unwrap_or_else(|e| fail(&tmp.display().to_string(), e));
+            for (p, bytes) in &inputs {
+                let to = tmp.join(p.file_name().expect("file name"));
+                std::fs::write(&to, bytes).unwrap_or_else(|e| fail(&to.display().to_string(), e));
+            }
+            let _ = plate_recognizer::recognize(&inputs[0].1); // loads the models
+            eprintln!("{what}: native pass, {} photos", inputs.len());
+            let native = run(&inputs, false);
+            eprintln!("{what}: component pass");
+            let out = runner.run(&tmp, &["/data".into(), "--times".into()], true);
+            let _ = std::fs::remove_dir_all(&tmp);
+            let out = out
+                .unwrap_or_else(|e| fail("component", e))
+                .expect("captured stdout");
+            // file name -> (ms, plate, colour)
+            let mut guest: HashMap<String, (f64, String, String)> = HashMap::new();
+            for line in String::from_utf8_lossy(&out).lines() {
+                let f: Vec<&str> = line.split('\t').collect();
+                if f.len() == 5 && f[0] == super::TIMES_TAG {
+                    let ms = f[2]
+                        .parse()
+                        .unwrap_or_else(|e| fail(&format!("component line {line:?}"), e));
+                    guest.insert(f[1].to_string(), (ms, f[3].to_string(), f[4].to_string()));
+                }
+            }
+            let mut pairs = Vec::new();
+            let mut differ = Vec::new();
+            let mut same = 0;
+            for o in &native {
+                let Some((ms, plate, color)) = guest.remove(&o.name) else {
+                    differ.push(format!("{}: not timed in the component", o.name));
+                    continue;
+                };
+                let native_color = o.color.unwrap_or("-");
+                if norm(&plate) != norm(&o.got) || color != native_color {
+                    differ.push(format!(
+                        "{}: native {:?} {native_color}, component {plate:?} {color}",
+                        o.name, o.got
+                    ));
+                } else {
+                    same += 1;
+                }
+                pairs.push(Pair {
+                    held: held_out(&o.name),
+                    native_ms: o.ms,
+                    component_ms: ms,
+                });
+            }
+            for name in guest.keys() {
+                differ.push(format!("{name}: timed in the component only"));
+            }
+            println!(
+                "{what}: {} photos timed on both sides; plate and colour read the same on {} of {}",
+                pairs.len(),
+                same,
+                pairs.len()
+            );
+            for d in &differ {
+                println!("  DIFFERENT {d}");
+            }
+            rows.push((what, pairs));
+        }
+        println!();
+        println!(
+            "| ms per photo | part | photos | native mean / p50 / p90 / max | component mean / p50 / p90 / max | component ÷ native, mean | at p90 |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+        for (what, pairs) in &rows {
+            for (part, part_name) in PARTS.iter().enumerate() {
+                let of: Vec<&Pair> = pairs.iter().filter(|p| in_part(part, p.held)).collect();
+                let nat = stats(of.iter().map(|p| p.native_ms).collect());
+                let com = stats(of.iter().map(|p| p.component_ms).collect());
+                let (Some(nat), Some(com)) = (nat, com) else {
+                    println!("| {what} | {part_name} | 0 | - | - | - | - |");
+                    continue;
+                };
+                let cell =
+                    |s: [f64; 4]| format!("{:.1} / {:.1} / {:.1} / {:.0}", s[0], s[1], s[2], s[3]);
+                println!(
+                    "| {what} | {part_name} | {} | {} | {} | {:.2} × | {:.2} × |",
+                    of.len(),
+                    cell(nat),
+                    cell(com),
+                    com[0] / nat[0],
+                    com[2] / nat[2]
+                );
+            }
+        }
+    }
+}
+
+#[cfg(not(all(feature = "wasm-runner", not(target_arch = "wasm32"))))]
+mod side_by_side {
+    pub fn main(_: &std::path::Path, _: usize, _: (u32, u32), _: &str, _: bool) {
+        eprintln!(
+            "--component needs a native build with the wasm-runner feature: \
+             cargo run --release -p plate-recognizer --features wasm-runner --bin plate-accuracy -- ..."
+        );
+        std::process::exit(2);
     }
 }
