@@ -37,6 +37,20 @@
 //! builds for `wasm32-wasip2` and runs inside a component with the
 //! `wasm-run` tool (see the crate README), which gives the in-component
 //! figures on the same machine.
+//!
+//! `--component PATH.wasm` (native build with feature `wasm-runner`; `PATH`
+//! is this binary built for `wasm32-wasip2`): times the photos (the first N
+//! with `--bench N`) natively and inside that component in the same run,
+//! at their original size and resized as with `--bench`, and prints a
+//! table of both per part with the component ÷ native ratios, after any
+//! photo whose plate or colour differ between the two. Per size, one native
+//! pass over the photos, then one component pass over the same bytes (a
+//! new instance running this program with `--times` on a temporary copy of
+//! them): each side times its own `recognize` calls with its monotonic
+//! clock (the guest's is WASI's, i.e. the host's), so neither figure
+//! includes compiling or instantiating the component. `--no-epoch` turns
+//! the engine's epoch interruption off. `--times` prints one line per
+//! photo (tag, file name, ms, plate, colour) and nothing else.
 
 use std::collections::HashMap;
 use std::path::Path;
