@@ -42,38 +42,25 @@ macro_rules! native_admin {
                 &mut self,
                 request: &str,
             ) -> wasmtime::Result<Result<String, crate::bindings::AdminError>> {
-                Ok($admin(&self.0, request).map_err(super::admin_error))
+                Ok($admin(&self.0, request).map_err(Into::into))
             }
         }
     };
 }
 use native_admin;
 
-fn admin_error(e: impl Into<SdkAdminError>) -> AdminError {
-    let e = e.into();
-    AdminError {
-        status: e.status,
-        message: e.message,
-    }
-}
-
-/// The plugin crates' admin errors: the SDK's, or chat's `(status, message)`.
-struct SdkAdminError {
-    status: u16,
-    message: String,
-}
-
-impl From<wasmgate_sdk::AdminError> for SdkAdminError {
+impl From<wasmgate_sdk::AdminError> for AdminError {
     fn from(e: wasmgate_sdk::AdminError) -> Self {
-        SdkAdminError {
+        AdminError {
             status: e.status,
             message: e.message,
         }
     }
 }
 
-impl From<(u16, String)> for SdkAdminError {
+/// Chat's admin errors are `(status, message)`.
+impl From<(u16, String)> for AdminError {
     fn from((status, message): (u16, String)) -> Self {
-        SdkAdminError { status, message }
+        AdminError { status, message }
     }
 }
