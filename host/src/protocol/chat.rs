@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::driver::{Conn, End, Flow, Policy, Service, ask};
+use super::driver::{Conn, End, Flow, Policy, Service, ask, call};
 use super::{Keys, Listen, NoSettings, Protocol};
 use crate::bindings::chat::{ChatWorld, Outgoing};
 use crate::codec::chat::{ChatCodec, Inbound, Outbound, ServerMessage};
@@ -90,10 +90,7 @@ impl Service for Chat {
         }
         let id = conn.id();
         for attempt in 1..=CLOSED_ATTEMPTS {
-            let closed = ask(&self.plugin, "closed", id, |h, id| {
-                h.closed(id).map(Ok::<_, std::convert::Infallible>)
-            });
-            match closed.await {
+            match call(&self.plugin, "closed", id, |h, id| h.closed(id)).await {
                 Ok(outgoing) => return conn.route(routed(outgoing)),
                 Err(_) if attempt < CLOSED_ATTEMPTS => {
                     tokio::time::sleep(Duration::from_millis(100 * attempt as u64)).await;

@@ -112,6 +112,13 @@ pub enum Idle {
 }
 
 impl Idle {
+    /// How long the timer runs from the connection's start.
+    fn after(self) -> Duration {
+        match self {
+            Idle::Silence(d) | Idle::UntilFirst(d) | Idle::Deadline(d) => d,
+        }
+    }
+
     /// The usual rule: with a heartbeat, the idle timeout waits for the
     /// first message only; without one, it counts every silence.
     pub fn with_heartbeat(config: &ListenerConfig, heartbeat: Option<Duration>) -> Idle {
@@ -279,8 +286,28 @@ impl<E: Display> Failure<E> {
     }
 }
 
-/// Calls `plugin` (see [`Plugin::call`]); the one place where a refusal is
-/// counted and a failed call is logged. `what` names the request in logs.
+/// Calls an export of `plugin` that cannot refuse (see [`Plugin::call`]);
+/// a call that gives no answer is logged here. `what` names the request in
+/// logs.
+pub async fn call<W, A, R, F>(
+    plugin: &Arc<Plugin<W>>,
+    what: &str,
+    arg: A,
+    f: F,
+) -> Result<R, CallError>
+where
+    W: World<HostState>,
+    A: Send + 'static,
+    R: Send + 'static,
+    F: FnOnce(&mut W::Handler<'_>, A) -> wasmtime::Result<R> + Send + 'static,
+{
+    plugin.call(arg, f).await.inspect_err(|e| {
+        tracing::warn!(request = what, error = %e, "no answer from the plugin");
+    })
+}
+
+/// [`call`] for an export that answers or refuses: the one place where a
+/// refusal is counted and logged.
 pub async fn ask<W, A, R, E, F>(
     plugin: &Arc<Plugin<W>>,
     what: &str,
@@ -294,17 +321,14 @@ where
     E: Debug + Send + 'static,
     F: FnOnce(&mut W::Handler<'_>, A) -> wasmtime::Result<Result<R, E>> + Send + 'static,
 {
-    match plugin.call(arg, f).await {
+    match call(plugin, what, arg, f).await {
         Ok(Ok(answer)) => Ok(answer),
         Ok(Err(reason)) => {
             plugin.note_component_error();
             tracing::info!(request = what, ?reason, "plugin refused the request");
             Err(Failure::Refused(reason))
         }
-        Err(e) => {
-            tracing::warn!(request = what, error = %e, "no answer from the plugin");
-            Err(Failure::NoAnswer(e))
-        }
+        Err(e) => Err(Failure::NoAnswer(e)),
     }
 }
 
@@ -381,16 +405,13 @@ impl<S: Service> Driver<S> {
                 i.set_missed_tick_behavior(MissedTickBehavior::Delay);
                 Box::new(i)
             });
-            // What is awaited only while a message is handled (the service's
-        // calls, the writes) is boxed: a connection waiting for its next
-        // message then holds only the small futures of the select below,
-        // which is what tens of thousands of idle devices cost.
-        let (idle_after, mut idle_armed) = match policy.idle {
-                Idle::Silence(d) | Idle::UntilFirst(d) | Idle::Deadline(d) => (d, true),
-            };
-            let idle = tokio::time::sleep(idle_after);
+            let idle = tokio::time::sleep(policy.idle.after());
             tokio::pin!(idle);
 
+            // What is awaited only while a message is handled (the service's
+            // calls, the writes) is boxed: a connection waiting for its next
+            // message then holds only the small futures of the select below,
+            // which is what tens of thousands of idle devices cost.
             Box::pin(service.open(&mut conn, &mut state)).await;
             let mut end = Box::pin(writer.write(std::mem::take(&mut conn.own)))
                 .await
@@ -415,7 +436,7 @@ impl<S: Service> Driver<S> {
                         Some(msg) => Box::pin(writer.write(vec![msg])).await.err(),
                         None => Some(End::Dead),
                     },
-                    _ = &mut idle, if idle_armed && !conn.idle_disarmed => Some(End::Idle),
+                    _ = &mut idle, if !conn.idle_disarmed => Some(End::Idle),
                     next = stream.next() => match next {
                         None => Some(End::PeerClosed),
                         Some(Err(e)) => {
@@ -427,7 +448,7 @@ impl<S: Service> Driver<S> {
                                 self.metrics.messages_in.fetch_add(1, Relaxed);
                                 match policy.idle {
                                     Idle::Silence(d) => idle.as_mut().reset(Instant::now() + d),
-                                    Idle::UntilFirst(_) => idle_armed = false,
+                                    Idle::UntilFirst(_) => conn.idle_disarmed = true,
                                     Idle::Deadline(_) => {}
                                 }
                             }

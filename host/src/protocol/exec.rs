@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use super::driver::{Conn, End, Flow, Policy, Service, ask};
+use super::driver::{Conn, End, Flow, Policy, Service, ask, call};
 use super::{Keys, Listen, NoSettings, Protocol};
 use crate::bindings::exec::{ExecRequest, ExecWorld};
 use crate::codec::exec::{HEARTBEAT, cmd_of, decode, error_response};
@@ -144,9 +144,6 @@ impl Service for Exec {
     /// may take a while with a dead peer.
     async fn closed(&self, conn: &mut Conn<Message>, _: (), _: End) {
         let id = conn.id();
-        let _ = ask(&self.plugin, "closed", id, |h, id| {
-            h.closed(id).map(Ok::<_, std::convert::Infallible>)
-        })
-        .await;
+        let _ = call(&self.plugin, "closed", id, |h, id| h.closed(id)).await;
     }
 }

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde::Deserialize;
 
-use super::driver::{Conn, Failure as NoRead, Flow, Heartbeat, Idle, Policy, Service, ask};
+use super::driver::{Conn, Failure as NoRead, Flow, Heartbeat, Idle, Policy, Service, ask, call};
 use super::{Keys, Listen, Protocol};
 use crate::bindings::plate::{Failure, LoginRequest, Photo, PlateWorld};
 use crate::codec::plate::{self, Outcome, Recognition, Request, err, status};
@@ -261,10 +261,7 @@ impl Plate {
                     server: request.server,
                     token: request.token,
                 };
-                let result = ask(&self.plugin, "login", request, |h, r| {
-                    h.login(r).map(Ok::<_, std::convert::Infallible>)
-                })
-                .await;
+                let result = call(&self.plugin, "login", request, |h, r| h.login(r)).await;
                 let (city, park) = (&identity.0, &identity.1);
                 // The token is a credential: never logged.
                 if let Ok(true) = result {

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 
-use super::driver::{Conn, End, Failure, Flow, Idle, Policy, Service, ask};
+use super::driver::{Conn, End, Failure, Flow, Idle, Policy, Service, ask, call};
 use super::{Keys, Listen, Protocol};
 use crate::bindings::raw::{Outgoing, RawWorld};
 use crate::codec::frames::{Frame, FrameCodec, Framing};
@@ -136,11 +136,8 @@ impl Service for Raw {
 
     async fn closed(&self, conn: &mut Conn<Bytes>, _: (), _: End) {
         let id = conn.id();
-        let closed = ask(&self.plugin, "closed", id, |h, id| {
-            h.closed(id).map(Ok::<_, String>)
-        })
-        .await;
-        self.deliver(conn, closed);
+        let closed = call(&self.plugin, "closed", id, |h, id| h.closed(id)).await;
+        self.deliver(conn, closed.map_err(Failure::NoAnswer));
     }
 }
 
