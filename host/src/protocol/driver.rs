@@ -207,7 +207,6 @@ pub enum End {
 /// One connection as a protocol sees it while handling a message.
 pub struct Conn<O> {
     pub peer: SocketAddr,
-    listener: Arc<str>,
     session: Option<SessionHandle>,
     sessions: Option<Arc<Sessions>>,
     metrics: Arc<ListenerMetrics>,
@@ -220,14 +219,6 @@ impl<O: Weigh + Clone + Send + Sync + 'static> Conn<O> {
     /// The session id (0 when the protocol has no sessions).
     pub fn id(&self) -> SessionId {
         self.session.as_ref().map_or(0, |s| s.id)
-    }
-
-    pub fn listener(&self) -> &str {
-        &self.listener
-    }
-
-    pub fn metrics(&self) -> &ListenerMetrics {
-        &self.metrics
     }
 
     /// Counts a message the protocol could not decode.
@@ -380,7 +371,6 @@ impl<S: Service> Driver<S> {
             let overflow = session.as_ref().map(|s| s.overflow.clone());
             let mut conn = Conn {
                 peer,
-                listener: self.listener.clone(),
                 session,
                 sessions: self.sessions.clone(),
                 metrics: self.metrics.clone(),
