@@ -13,14 +13,18 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::cluster::Cluster;
+use crate::cluster::directory::Directory;
+use crate::cluster::store::JetStore;
 use crate::metrics::Metrics;
 use crate::protocol::{self, Config, Shared};
 use crate::runtime::{self, Base, NativeBuilds, Plugins};
-use crate::state::kv::Kv;
+use crate::state::kv::{Kv, Store};
+use crate::state::sessions::Link;
 
 pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()> {
-    let kv = Arc::new(Kv::open(&config.store.path, config.store.synchronous)?);
-    tracing::info!(path = %config.store.path.display(), "key-value store open");
+    let metrics = Arc::new(Metrics::default());
+    let backing = Backing::open(&config, &metrics).await?;
 
     let max_memory = config
         .plugins
@@ -34,17 +38,22 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
         engine.clone(),
         Duration::from_millis(config.runtime.epoch_tick_ms),
     );
-    let metrics = Arc::new(Metrics::default());
     let base = Base {
         linker: runtime::linker(&engine)?,
         cache: runtime::CompileCache::new(&engine, config.cache_dir()),
         engine,
-        kv: kv.clone(),
+        kv: backing.store(),
+        link: backing.link(),
         metrics: metrics.clone(),
         worlds: protocol::WORLDS,
         natives: natives(),
     };
     let plugins = Plugins::new(&config.plugins, &config.runtime, &base)?;
+    if let Backing::Cluster { directory, .. } = &backing {
+        for p in plugins.all() {
+            directory.register(p.sessions().clone());
+        }
+    }
 
     let dir = &config.runtime.plugin_dir;
     std::fs::create_dir_all(dir)
@@ -101,7 +110,10 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
     ));
     tracing::info!(addr = %admin_addr, authenticated, "admin API listening");
 
-    let purge = tokio::spawn(purge_expired(kv.clone()));
+    let purge = match &backing {
+        Backing::Local(kv) => Some(tokio::spawn(purge_expired(kv.clone()))),
+        Backing::Cluster { .. } => None,
+    };
     if let Some(path) = ready_file {
         write_ready_file(path, admin_addr, &bound)?;
     }
@@ -124,13 +136,70 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
             "connections still open after the grace period; closing them"
         );
     }
-    purge.abort();
+    if let Some(purge) = purge {
+        purge.abort();
+    }
     let _ = admin_task.await;
-    if let Err(e) = kv.checkpoint() {
+    if let Backing::Local(kv) = &backing
+        && let Err(e) = kv.checkpoint()
+    {
         tracing::warn!(error = %e, "final store checkpoint failed");
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Where plugins' state lives: SQLite in this process, or the cluster's
+/// NATS JetStream (`[cluster]`).
+enum Backing {
+    Local(Arc<Kv>),
+    Cluster {
+        store: Arc<JetStore>,
+        directory: Arc<Directory>,
+    },
+}
+
+impl Backing {
+    async fn open(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<Backing> {
+        let Some(cluster) = &config.cluster else {
+            let kv = Arc::new(Kv::open(&config.store.path, config.store.synchronous)?);
+            tracing::info!(path = %config.store.path.display(), "key-value store open");
+            return Ok(Backing::Local(kv));
+        };
+        for name in config.plugins.keys() {
+            if !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                anyhow::bail!(
+                    "plugin {name:?}: in a cluster a plugin's name is made of [A-Za-z0-9_-] (it names its buckets)"
+                );
+            }
+        }
+        let cluster = Cluster::connect(cluster, metrics.clone()).await?;
+        let names: Vec<&str> = config.plugins.keys().map(String::as_str).collect();
+        let store = JetStore::open(cluster.clone(), &names).await?;
+        let directory = Directory::join(cluster).await?;
+        tracing::info!(
+            node_no = directory.node_no(),
+            "key-value store: the cluster's JetStream buckets"
+        );
+        Ok(Backing::Cluster { store, directory })
+    }
+
+    fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Backing::Local(kv) => kv.clone(),
+            Backing::Cluster { store, .. } => store.clone(),
+        }
+    }
+
+    fn link(&self) -> Option<Arc<dyn Link>> {
+        match self {
+            Backing::Local(_) => None,
+            Backing::Cluster { directory, .. } => Some(directory.clone()),
+        }
+    }
 }
 
 /// The native builds compiled into this host (none without the `native`

@@ -38,8 +38,8 @@ use super::{HostState, PluginCtx};
 use crate::bindings::{Admin, AdminError, World};
 use crate::config::{Backend, PluginConfig, RuntimeConfig};
 use crate::metrics::{Metrics, PluginMetrics};
-use crate::state::kv::Kv;
-use crate::state::sessions::Sessions;
+use crate::state::kv::Store as StateStore;
+use crate::state::sessions::{Link, Sessions};
 
 /// A native build of world `W`: makes its handler from the plugin's
 /// capabilities. Registered by `crate::native` (cargo feature `native`).
@@ -115,6 +115,8 @@ pub trait PluginControl: Send + Sync {
     fn world(&self) -> &'static str;
     fn file(&self) -> &Path;
     fn info(&self) -> PluginInfo;
+    /// The sessions of the plugin's listeners.
+    fn sessions(&self) -> &Arc<Sessions>;
     /// Compiles, checks and swaps in the file on disk. Blocking.
     fn reload(&self) -> Result<ReloadOutcome, String>;
     fn admin(
@@ -182,7 +184,7 @@ impl<W: World<HostState>> Plugin<W> {
             ctx: PluginCtx {
                 plugin: spec.name.into(),
                 kv: spec.base.kv.clone(),
-                sessions: Arc::new(Sessions::default()),
+                sessions: Arc::new(Sessions::new(spec.name, spec.base.link.clone())),
                 config: Arc::new(c.string_values()),
             },
             native: if c.backend == Backend::Native {
@@ -483,6 +485,9 @@ impl<W: World<HostState>> PluginControl for Plugin<W> {
     fn name(&self) -> &str {
         &self.name
     }
+    fn sessions(&self) -> &Arc<Sessions> {
+        &self.ctx.sessions
+    }
     fn world(&self) -> &'static str {
         W::NAME
     }
@@ -590,7 +595,9 @@ pub struct Base {
     pub engine: Engine,
     pub linker: Arc<Linker<HostState>>,
     pub cache: CompileCache,
-    pub kv: Arc<Kv>,
+    pub kv: Arc<dyn StateStore>,
+    /// The other hosts of a cluster, for the plugins' sessions.
+    pub link: Option<Arc<dyn Link>>,
     pub metrics: Arc<Metrics>,
     /// The worlds a plugin can implement (the protocol table's).
     pub worlds: &'static [&'static dyn WorldOps],
@@ -673,7 +680,10 @@ mod tests {
             linker: super::super::linker(&engine).unwrap(),
             cache: CompileCache::disabled(&engine),
             engine,
-            kv: Arc::new(Kv::open(&dir.join("kv.db"), Synchronous::Normal).unwrap()),
+            kv: Arc::new(
+                crate::state::kv::Kv::open(&dir.join("kv.db"), Synchronous::Normal).unwrap(),
+            ),
+            link: None,
             metrics: Arc::new(Metrics::default()),
             worlds: &[&Ops::<LockerWorld>::NEW],
             natives,
