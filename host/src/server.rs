@@ -13,11 +13,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admin::ClusterView;
 use crate::cluster::Cluster;
 use crate::cluster::directory::Directory;
 use crate::cluster::store::JetStore;
 use crate::metrics::Metrics;
 use crate::protocol::{self, Config, Shared};
+use crate::runtime::deploy::Deployer;
 use crate::runtime::{self, Base, NativeBuilds, Plugins};
 use crate::state::kv::{Kv, Store};
 use crate::state::sessions::Link;
@@ -59,6 +61,22 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating plugin directory {}", dir.display()))?;
     load_all(&plugins).await;
+    let cluster_view = match &backing {
+        Backing::Local(_) => None,
+        Backing::Cluster {
+            cluster, directory, ..
+        } => {
+            let deployer =
+                Deployer::start(cluster.clone(), plugins.clone(), &config.runtime.plugin_dir)
+                    .await?;
+            tokio::spawn(publish_generations(plugins.clone(), directory.clone()));
+            Some(ClusterView {
+                cluster: cluster.clone(),
+                directory: directory.clone(),
+                deployer,
+            })
+        }
+    };
     let _watcher = runtime::watch_plugin_dir(
         dir,
         Duration::from_millis(config.runtime.reload_debounce_ms),
@@ -104,6 +122,7 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
         admin,
         plugins.clone(),
         metrics.clone(),
+        cluster_view,
         config.admin.max_body_bytes,
         token,
         shared.shutdown.clone(),
@@ -154,6 +173,7 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
 enum Backing {
     Local(Arc<Kv>),
     Cluster {
+        cluster: Arc<Cluster>,
         store: Arc<JetStore>,
         directory: Arc<Directory>,
     },
@@ -179,12 +199,16 @@ impl Backing {
         let cluster = Cluster::connect(cluster, metrics.clone()).await?;
         let names: Vec<&str> = config.plugins.keys().map(String::as_str).collect();
         let store = JetStore::open(cluster.clone(), &names).await?;
-        let directory = Directory::join(cluster).await?;
+        let directory = Directory::join(cluster.clone()).await?;
         tracing::info!(
             node_no = directory.node_no(),
             "key-value store: the cluster's JetStream buckets"
         );
-        Ok(Backing::Cluster { store, directory })
+        Ok(Backing::Cluster {
+            cluster,
+            store,
+            directory,
+        })
     }
 
     fn store(&self) -> Arc<dyn Store> {
@@ -233,6 +257,26 @@ async fn load_all(plugins: &Plugins) {
         if let Ok((name, Err(_))) = t.await {
             tracing::error!(plugin = %name, "plugin not loaded at start; its listeners answer errors until its file is fixed");
         }
+    }
+}
+
+/// Keeps what this host serves (each plugin's generation and sha256) in
+/// its liveness record, for `GET /plugins` on every host.
+async fn publish_generations(plugins: Plugins, directory: Arc<Directory>) {
+    let mut every = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        every.tick().await;
+        let status: serde_json::Map<String, serde_json::Value> = plugins
+            .all()
+            .map(|p| {
+                let i = p.info();
+                (
+                    i.name,
+                    serde_json::json!({ "generation": i.generation, "sha256": i.sha256 }),
+                )
+            })
+            .collect();
+        directory.set_status(serde_json::Value::Object(status));
     }
 }
 

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use async_nats::HeaderMap;
+use async_nats::jetstream::object_store::{self, ObjectStore};
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 
@@ -202,18 +203,32 @@ impl Cluster {
             limit_markers: ttl.then_some(Duration::from_secs(1)),
             ..Default::default()
         };
-        match self.js.get_key_value(&bucket).await {
-            Ok(store) => Ok(store),
-            Err(_) => match self.js.create_key_value(config).await {
+        opening(&bucket, || async {
+            match self.js.get_key_value(&bucket).await {
                 Ok(store) => Ok(store),
-                // Another host created it meanwhile.
-                Err(_) => self
+                Err(_) => Ok(self.js.create_key_value(config.clone()).await?),
+            }
+        })
+        .await
+    }
+
+    /// An object store of this cluster, created if missing.
+    pub async fn object_store(&self, what: &str) -> anyhow::Result<ObjectStore> {
+        let bucket = self.bucket(what);
+        opening(&bucket, || async {
+            match self.js.get_object_store(&bucket).await {
+                Ok(store) => Ok(store),
+                Err(_) => Ok(self
                     .js
-                    .get_key_value(&bucket)
-                    .await
-                    .with_context(|| format!("opening KV bucket {bucket}")),
-            },
-        }
+                    .create_object_store(object_store::Config {
+                        bucket: bucket.clone(),
+                        num_replicas: self.config.replicas,
+                        ..Default::default()
+                    })
+                    .await?),
+            }
+        })
+        .await
     }
 
     /// Writes `value` under `key` of KV bucket `bucket` (its full name),
@@ -255,6 +270,29 @@ impl Cluster {
             ack.await.map(|a| a.sequence).map_err(|e| e.to_string())
         })
         .await
+    }
+}
+
+/// Opens a bucket, trying again for a while: a NATS cluster that has just
+/// started has no JetStream leader yet, and two hosts may create the same
+/// bucket at once (the second then opens it).
+async fn opening<T, F, Fut>(bucket: &str, mut open: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match open().await {
+            Ok(v) => return Ok(v),
+            Err(e) if tokio::time::Instant::now() > deadline => {
+                return Err(e.context(format!("opening bucket {bucket}")));
+            }
+            Err(e) => {
+                tracing::debug!(bucket, error = %e, "bucket not open yet; retrying");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
     }
 }
 

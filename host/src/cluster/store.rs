@@ -22,7 +22,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_nats::jetstream::kv::{self, Operation};
-use async_nats::jetstream::object_store::{self, ObjectStore};
+use async_nats::jetstream::object_store::ObjectStore;
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::io::AsyncReadExt;
@@ -92,22 +92,7 @@ impl JetStore {
             let kv = cluster
                 .kv_bucket(&format!("kv_{plugin}"), true, cluster.config.kv_max_bytes)
                 .await?;
-            let objects_name = cluster.bucket(&format!("blob_{plugin}"));
-            let objects = match cluster.js.get_object_store(&objects_name).await {
-                Ok(o) => o,
-                Err(_) => match cluster
-                    .js
-                    .create_object_store(object_store::Config {
-                        bucket: objects_name.clone(),
-                        num_replicas: cluster.config.replicas,
-                        ..Default::default()
-                    })
-                    .await
-                {
-                    Ok(o) => o,
-                    Err(_) => cluster.js.get_object_store(&objects_name).await?,
-                },
-            };
+            let objects = cluster.object_store(&format!("blob_{plugin}")).await?;
             let empty = kv.status().await.map(|s| s.values() == 0).unwrap_or(false);
             let bucket = Arc::new(Bucket {
                 name: cluster.bucket(&format!("kv_{plugin}")),

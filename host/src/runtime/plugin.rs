@@ -78,6 +78,11 @@ pub enum CallError {
     Memory(u64),
     #[error("plugin trapped: {0}")]
     Trap(String),
+    /// A name claim could not reach the cluster's directory during the
+    /// call: what the plugin answered rests on a claim not made, so it is
+    /// not sent.
+    #[error("the cluster is unavailable")]
+    Unavailable,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -119,6 +124,12 @@ pub trait PluginControl: Send + Sync {
     fn sessions(&self) -> &Arc<Sessions>;
     /// Compiles, checks and swaps in the file on disk. Blocking.
     fn reload(&self) -> Result<ReloadOutcome, String>;
+    /// Compiles `bytes` and checks them as a version of this plugin (its
+    /// world, its limits) without swapping anything in; their sha256.
+    /// Blocking.
+    fn check_bytes(&self, bytes: &[u8]) -> Result<String, String>;
+    /// Records why a version of the plugin was refused (shown by `info`).
+    fn refused(&self, reason: &str);
     fn admin(
         self: Arc<Self>,
         request: String,
@@ -234,12 +245,16 @@ impl<W: World<HostState>> Plugin<W> {
         let permit = self.acquire_slot().await?;
         let this = self.clone();
         let joined = tokio::task::spawn_blocking(move || {
+            let _unreachable = crate::state::sessions::UnreachableCheck::start();
             let result = match this.native {
                 Some(build) => this.call_native(|ctx| f(&mut *build(ctx.clone()), arg)),
                 None => this.call_blocking(|b, store| W::with_guest(b, store, |h| f(h, arg))),
             };
             drop(permit);
-            result
+            match result {
+                Ok(_) if _unreachable.hit() => Err(CallError::Unavailable),
+                other => other,
+            }
         })
         .await;
         joined.unwrap_or_else(|e| Err(CallError::Trap(format!("host task failed: {e}"))))
@@ -487,6 +502,17 @@ impl<W: World<HostState>> PluginControl for Plugin<W> {
     }
     fn sessions(&self) -> &Arc<Sessions> {
         &self.ctx.sessions
+    }
+    fn check_bytes(&self, bytes: &[u8]) -> Result<String, String> {
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        self.prepare(bytes, &sha256)
+            .map(|_| sha256)
+            .map_err(|e| format!("{e:#}"))
+    }
+    fn refused(&self, reason: &str) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((reason.to_string(), crate::state::now_ms()));
+        self.metrics.reload_failures.fetch_add(1, Relaxed);
     }
     fn world(&self) -> &'static str {
         W::NAME

@@ -56,6 +56,32 @@ pub trait Link: Send + Sync {
     fn close(&self, plugin: &str, node: u16, id: SessionId);
 }
 
+thread_local! {
+    static UNREACHABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Notes, for the plugin call running on this thread, that a claim could
+/// not reach the cluster's directory ([`UnreachableCheck`]).
+fn note_unreachable() {
+    UNREACHABLE.with(|u| u.set(true));
+}
+
+/// Around one plugin call on a blocking thread: whether a claim of the
+/// call could not reach the cluster's directory. The call's answer then
+/// rests on a claim that was not made, and is not sent.
+pub struct UnreachableCheck(());
+
+impl UnreachableCheck {
+    pub fn start() -> UnreachableCheck {
+        UNREACHABLE.with(|u| u.set(false));
+        UnreachableCheck(())
+    }
+
+    pub fn hit(&self) -> bool {
+        UNREACHABLE.with(|u| u.get())
+    }
+}
+
 /// A change of a local session, as the other hosts learn it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
@@ -366,7 +392,11 @@ impl Sessions {
         if let Some(link) = &self.link {
             match link.claim(&self.plugin, name, id) {
                 Some(true) => {}
-                Some(false) | None => return false,
+                Some(false) => return false,
+                None => {
+                    note_unreachable();
+                    return false;
+                }
             }
         }
         let mut inner = self.lock();
