@@ -42,7 +42,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::{Cluster, Unavailable, escape, unescape};
+use super::{Cluster, Unavailable, escape, unescape, with_timeout};
 use crate::state::sessions::{Change, Info, Link, SessionId, Sessions, node_of};
 
 /// Directory writes waiting for the writer; past it they are dropped and
@@ -336,9 +336,9 @@ impl Directory {
         let mut last = 0;
         loop {
             let watch = if last == 0 {
-                store.watch_all().await
+                with_timeout(store.watch_all()).await
             } else {
-                store.watch_all_from_revision(last + 1).await
+                with_timeout(store.watch_all_from_revision(last + 1)).await
             };
             match watch {
                 Ok(mut w) => {

@@ -73,6 +73,10 @@ impl Cluster {
             .connection_timeout(config.request_timeout())
             .request_timeout(Some(config.request_timeout()))
             .retry_on_initial_connect()
+            // Every subscription (the inbox, the watches) buffers at most
+            // this many messages; past it the client drops and reports a
+            // slow consumer.
+            .subscription_capacity(config.inbox_capacity)
             .max_reconnects(None)
             .event_callback(move |event| {
                 let events = events.clone();
@@ -270,6 +274,16 @@ impl Cluster {
             ack.await.map(|a| a.sequence).map_err(|e| e.to_string())
         })
         .await
+    }
+}
+
+/// Starting a watch: bounded like every other NATS request.
+pub async fn with_timeout<T, E: std::fmt::Display>(
+    f: impl Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(Duration::from_secs(10), f).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err("no answer within 10 s".to_string()),
     }
 }
 

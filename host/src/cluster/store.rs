@@ -27,7 +27,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::io::AsyncReadExt;
 
-use super::{Cluster, Unavailable, escape, unescape};
+use super::{Cluster, Unavailable, escape, unescape, with_timeout};
 use crate::state::kv::{KvError, MAX_BLOB_BYTES, MAX_LIST, Store, check_blob, check_entry};
 use crate::state::now_ms;
 
@@ -201,9 +201,9 @@ async fn follow(bucket: Arc<Bucket>) {
     loop {
         let from = bucket.revision.load(Relaxed);
         let watch = if from == 0 {
-            bucket.kv.watch_all().await
+            with_timeout(bucket.kv.watch_all()).await
         } else {
-            bucket.kv.watch_all_from_revision(from + 1).await
+            with_timeout(bucket.kv.watch_all_from_revision(from + 1)).await
         };
         let mut watch = match watch {
             Ok(w) => w,
@@ -383,6 +383,95 @@ impl Store for JetStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ClusterConfig;
+    use crate::metrics::Metrics;
+
+    /// Two "hosts" (two connections, two copies) of one bucket on a real
+    /// NATS server. The store's calls block, so the test calls them from
+    /// its own thread while the runtime runs the NATS clients.
+    fn two_stores(nats: &wasmgate_testkit::nats::Nats) -> (tokio::runtime::Runtime, Arc<JetStore>, Arc<JetStore>) {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let config = ClusterConfig {
+            urls: nats.urls(),
+            ..Default::default()
+        };
+        let (a, b) = rt.block_on(async {
+            let mut stores = Vec::new();
+            for node in ["a", "b"] {
+                let config = ClusterConfig {
+                    node: Some(node.to_string()),
+                    ..config.clone()
+                };
+                let c = Cluster::connect(&config, Arc::new(Metrics::default())).await.unwrap();
+                stores.push(JetStore::open(c, &["p"]).await.unwrap());
+            }
+            (stores.remove(0), stores.remove(0))
+        });
+        (rt, a, b)
+    }
+
+    fn eventually(what: &str, cond: impl Fn() -> bool) {
+        let started = std::time::Instant::now();
+        while !cond() {
+            assert!(started.elapsed() < Duration::from_secs(10), "{what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn jetstream_store_keeps_the_kv_contract_across_hosts() {
+        let nats = wasmgate_testkit::nats::Nats::start().unwrap();
+        let (_rt, a, b) = two_stores(&nats);
+
+        // Keys outside NATS's alphabet, read back on the other host; the
+        // listing is by prefix and in key order.
+        for k in ["dev/2/x", "dev/1/b", "dev/1/a", "dev/10/a", "user:Zoë.x", ""] {
+            a.set("p", k, &format!("v{k}"), None).unwrap();
+        }
+        eventually("b sees a's writes", || b.get("p", "").unwrap().is_some());
+        assert_eq!(b.get("p", "user:Zoë.x").unwrap().as_deref(), Some("vuser:Zoë.x"));
+        let keys: Vec<String> = b.list("p", "dev/1", 100).unwrap().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["dev/1/a", "dev/1/b", "dev/10/a"]);
+        assert_eq!(b.list("p", "dev/", 2).unwrap().len(), 2);
+
+        // A millisecond TTL is not rounded to seconds: gone after 300 ms.
+        a.set("p", "short", "x", Some(300)).unwrap();
+        assert_eq!(a.get("p", "short").unwrap().as_deref(), Some("x"));
+        std::thread::sleep(Duration::from_millis(350));
+        assert_eq!(a.get("p", "short").unwrap(), None);
+        assert_eq!(b.get("p", "short").unwrap(), None);
+        assert!(!a.delete("p", "short").unwrap(), "an expired key is not taken");
+
+        // The take: of two hosts deleting one key at once, exactly one
+        // sees true; repeated many times.
+        for i in 0..20 {
+            let key = format!("once/{i}");
+            a.set("p", &key, "1", None).unwrap();
+            eventually("b sees the key", || b.get("p", &key).unwrap().is_some());
+            let (ka, kb) = (key.clone(), key.clone());
+            let (sa, sb) = (a.clone(), b.clone());
+            let ta = std::thread::spawn(move || sa.delete("p", &ka).unwrap());
+            let tb = std::thread::spawn(move || sb.delete("p", &kb).unwrap());
+            let (ra, rb) = (ta.join().unwrap(), tb.join().unwrap());
+            assert!(ra ^ rb, "round {i}: a took {ra}, b took {rb}");
+        }
+
+        // Limits: the store's own, and the server's payload (1 MiB here).
+        assert!(matches!(a.set("p", &"k".repeat(2000), "v", None), Err(KvError::KeyTooLong)));
+        assert!(matches!(
+            a.set("p", "big", &"v".repeat(1 << 20), None),
+            Err(KvError::OverPayload(_))
+        ));
+
+        // Blobs, across hosts.
+        let data: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
+        a.blob_set("p", "house.db", &data).unwrap();
+        assert_eq!(b.blob_get("p", "house.db").unwrap().as_deref(), Some(&data[..]));
+        assert_eq!(b.blob_get("p", "none").unwrap(), None);
+        assert!(b.blob_delete("p", "house.db").unwrap());
+        assert!(!a.blob_delete("p", "house.db").unwrap());
+        assert_eq!(a.blob_get("p", "house.db").unwrap(), None);
+    }
 
     #[test]
     fn envelope_carries_expiry_to_the_millisecond() {
