@@ -213,6 +213,25 @@ async fn follow(bucket: Arc<Bucket>) {
                 continue;
             }
         };
+        // An ordered consumer delivers nothing when nothing is left to
+        // replay (every entry expired or deleted): a second of silence at
+        // the start means the copy is complete.
+        if !bucket.ready.load(Relaxed) {
+            match tokio::time::timeout(Duration::from_secs(1), watch.next()).await {
+                Err(_) => bucket.ready.store(true, Relaxed),
+                Ok(Some(Ok(e))) => {
+                    let caught_up = e.delta == 0;
+                    bucket.apply_entry(e);
+                    if caught_up {
+                        bucket.ready.store(true, Relaxed);
+                    }
+                }
+                Ok(_) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            }
+        }
         loop {
             tokio::select! {
                 entry = watch.next() => match entry {
@@ -389,7 +408,9 @@ mod tests {
     /// Two "hosts" (two connections, two copies) of one bucket on a real
     /// NATS server. The store's calls block, so the test calls them from
     /// its own thread while the runtime runs the NATS clients.
-    fn two_stores(nats: &wasmgate_testkit::nats::Nats) -> (tokio::runtime::Runtime, Arc<JetStore>, Arc<JetStore>) {
+    fn two_stores(
+        nats: &wasmgate_testkit::nats::Nats,
+    ) -> (tokio::runtime::Runtime, Arc<JetStore>, Arc<JetStore>) {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let config = ClusterConfig {
             urls: nats.urls(),
@@ -402,7 +423,9 @@ mod tests {
                     node: Some(node.to_string()),
                     ..config.clone()
                 };
-                let c = Cluster::connect(&config, Arc::new(Metrics::default())).await.unwrap();
+                let c = Cluster::connect(&config, Arc::new(Metrics::default()))
+                    .await
+                    .unwrap();
                 stores.push(JetStore::open(c, &["p"]).await.unwrap());
             }
             (stores.remove(0), stores.remove(0))
@@ -425,12 +448,27 @@ mod tests {
 
         // Keys outside NATS's alphabet, read back on the other host; the
         // listing is by prefix and in key order.
-        for k in ["dev/2/x", "dev/1/b", "dev/1/a", "dev/10/a", "user:Zoë.x", ""] {
+        for k in [
+            "dev/2/x",
+            "dev/1/b",
+            "dev/1/a",
+            "dev/10/a",
+            "user:Zoë.x",
+            "",
+        ] {
             a.set("p", k, &format!("v{k}"), None).unwrap();
         }
         eventually("b sees a's writes", || b.get("p", "").unwrap().is_some());
-        assert_eq!(b.get("p", "user:Zoë.x").unwrap().as_deref(), Some("vuser:Zoë.x"));
-        let keys: Vec<String> = b.list("p", "dev/1", 100).unwrap().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            b.get("p", "user:Zoë.x").unwrap().as_deref(),
+            Some("vuser:Zoë.x")
+        );
+        let keys: Vec<String> = b
+            .list("p", "dev/1", 100)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         assert_eq!(keys, ["dev/1/a", "dev/1/b", "dev/10/a"]);
         assert_eq!(b.list("p", "dev/", 2).unwrap().len(), 2);
 
@@ -440,7 +478,10 @@ mod tests {
         std::thread::sleep(Duration::from_millis(350));
         assert_eq!(a.get("p", "short").unwrap(), None);
         assert_eq!(b.get("p", "short").unwrap(), None);
-        assert!(!a.delete("p", "short").unwrap(), "an expired key is not taken");
+        assert!(
+            !a.delete("p", "short").unwrap(),
+            "an expired key is not taken"
+        );
 
         // The take: of two hosts deleting one key at once, exactly one
         // sees true; repeated many times.
@@ -457,7 +498,10 @@ mod tests {
         }
 
         // Limits: the store's own, and the server's payload (1 MiB here).
-        assert!(matches!(a.set("p", &"k".repeat(2000), "v", None), Err(KvError::KeyTooLong)));
+        assert!(matches!(
+            a.set("p", &"k".repeat(2000), "v", None),
+            Err(KvError::KeyTooLong)
+        ));
         assert!(matches!(
             a.set("p", "big", &"v".repeat(1 << 20), None),
             Err(KvError::OverPayload(_))
@@ -466,7 +510,10 @@ mod tests {
         // Blobs, across hosts.
         let data: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
         a.blob_set("p", "house.db", &data).unwrap();
-        assert_eq!(b.blob_get("p", "house.db").unwrap().as_deref(), Some(&data[..]));
+        assert_eq!(
+            b.blob_get("p", "house.db").unwrap().as_deref(),
+            Some(&data[..])
+        );
         assert_eq!(b.blob_get("p", "none").unwrap(), None);
         assert!(b.blob_delete("p", "house.db").unwrap());
         assert!(!a.blob_delete("p", "house.db").unwrap());
