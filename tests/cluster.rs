@@ -223,6 +223,18 @@ fn chat_users_on_two_hosts_are_one_service() {
     assert_eq!(alice.recv(), group);
     assert_eq!(bob.recv(), group);
 
+    // In order per sender, across hosts: 200 private messages sent back
+    // to back arrive in the order sent.
+    for i in 0..200 {
+        bob.send(json!({"Command":"04","FriendName":"alice","Message":format!("m{i}")}));
+    }
+    for i in 0..200 {
+        assert_eq!(alice.recv(), json!({"Command":"13","FriendName":"bobby","Message":format!("m{i}")}));
+    }
+    for _ in 0..200 {
+        assert_eq!(bob.recv(), json!({"Command":"14","Flag":1}));
+    }
+
     // Bob drops: A hears one 31.
     drop(bob);
     assert_eq!(
