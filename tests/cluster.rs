@@ -77,16 +77,24 @@ fn nats() -> Nats {
 }
 
 /// Polls `cond` until it holds (within [`WAIT`]).
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+fn eventually(what: &str, cond: impl FnMut() -> bool) {
+    eventually_within(what, WAIT, cond)
+}
+
+fn eventually_within(what: &str, wait: Duration, mut cond: impl FnMut() -> bool) {
     let started = Instant::now();
     while !cond() {
         assert!(
-            started.elapsed() < WAIT,
-            "{what} did not happen within {WAIT:?}"
+            started.elapsed() < wait,
+            "{what} did not happen within {wait:?}"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A NATS cluster elects new JetStream leaders after a node dies; on a
+/// loaded machine that can take a while.
+const ELECTION: Duration = Duration::from_secs(90);
 
 /// Waits until `host` lists `name` among the chat users online (its copy
 /// of the directory follows the other hosts' writes within moments).
@@ -229,7 +237,10 @@ fn chat_users_on_two_hosts_are_one_service() {
         bob.send(json!({"Command":"04","FriendName":"alice","Message":format!("m{i}")}));
     }
     for i in 0..200 {
-        assert_eq!(alice.recv(), json!({"Command":"13","FriendName":"bobby","Message":format!("m{i}")}));
+        assert_eq!(
+            alice.recv(),
+            json!({"Command":"13","FriendName":"bobby","Message":format!("m{i}")})
+        );
     }
     for _ in 0..200 {
         assert_eq!(bob.recv(), json!({"Command":"14","Flag":1}));
@@ -395,13 +406,17 @@ fn r3_buckets_survive_a_nats_node() {
     }
     nats.servers[0].kill();
     let mut send = 2;
-    eventually("every acknowledged code served after the node died", || {
-        send += 1;
-        let got = exchange(&mut board, &report("9", send, &[]));
-        (1..=4).all(|c| got.contains(&format!("BOX_ENG=({c},{c}{c}{c},30)")))
-    });
+    eventually_within(
+        "every acknowledged code served after the node died",
+        ELECTION,
+        || {
+            send += 1;
+            let got = exchange(&mut board, &report("9", send, &[]));
+            (1..=4).all(|c| got.contains(&format!("BOX_ENG=({c},{c}{c}{c},30)")))
+        },
+    );
     // New writes and cross-host chat still work.
-    eventually("a write after the node died", || {
+    eventually_within("a write after the node died", ELECTION, || {
         let (status, _) = a.post(
             "/admin/locker",
             &json!({"op":"assign","device":"9","cell":5,"code":"555","minutes":30}).to_string(),
@@ -467,4 +482,31 @@ fn a_plugin_deployed_once_runs_everywhere() {
     }
     let mut board = LineClient::connect(a.addr("locker"));
     assert!(exchange(&mut board, &report("1", 1, &[])).ends_with("CLOSE\n"));
+}
+
+/// A host stopped with SIGTERM leaves at once: its liveness key goes with
+/// it, so its users are announced gone long before `dead_after_ms` (a
+/// minute here) would have told.
+#[test]
+fn a_stopped_host_leaves_without_waiting_for_its_ttl() {
+    let nats = nats();
+    let a = host(&nats, "a", 1, 60_000);
+    let mut b = host(&nats, "b", 1, 60_000);
+    let mut alice = chat(&a);
+    alice.login_ok("alice");
+    online_at(&b, "alice");
+    let mut leaving = chat(&b);
+    leaving.login_ok("leaving");
+    assert_eq!(
+        alice.recv(),
+        json!({"Command":"30","LogOnUserName":"leaving","IsUserGuest":1})
+    );
+    assert!(b.terminate().success());
+    // recv waits WAIT (20 s), a third of dead_after_ms.
+    assert_eq!(
+        alice.recv(),
+        json!({"Command":"31","LogOutUserName":"leaving"})
+    );
+    let mut again = chat(&a);
+    again.login_ok("leaving");
 }

@@ -144,6 +144,9 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
         ?grace,
         "shutting down: no new connections, finishing messages in hand"
     );
+    if let Backing::Cluster { directory, .. } = &backing {
+        directory.shutting_down();
+    }
     shared.shutdown.cancel();
     shared.tracker.close();
     if tokio::time::timeout(grace, shared.tracker.wait())
@@ -154,6 +157,9 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
             open = shared.tracker.len(),
             "connections still open after the grace period; closing them"
         );
+    }
+    if let Backing::Cluster { directory, .. } = &backing {
+        directory.leave(Duration::from_secs(2)).await;
     }
     if let Some(purge) = purge {
         purge.abort();

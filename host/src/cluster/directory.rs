@@ -72,6 +72,8 @@ pub struct Directory {
     rewrite: AtomicBool,
     /// What the host record carries besides liveness (plugin generations).
     status: Mutex<serde_json::Value>,
+    /// Set at shutdown: the liveness key is no longer refreshed.
+    leaving: AtomicBool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -124,6 +126,7 @@ impl Directory {
             live: Mutex::default(),
             rewrite: AtomicBool::new(false),
             status: Mutex::new(serde_json::Value::Null),
+            leaving: AtomicBool::new(false),
         });
         tracing::info!(node = %cluster.node, node_no, "joined the cluster's directory");
         let inbox = cluster
@@ -176,6 +179,32 @@ impl Directory {
 
     pub fn node_no(&self) -> u16 {
         self.node_no
+    }
+
+    /// Shutdown begins: from now on this host's sessions stay in the
+    /// directory when their connections close, for the others to release
+    /// (and announce: chat's 31) once [`Directory::leave`] removes the
+    /// liveness key.
+    pub fn shutting_down(&self) {
+        self.leaving.store(true, Relaxed);
+    }
+
+    /// Leaves the cluster at shutdown: lets the directory writes queued
+    /// before go out (within `grace`), then deletes this host's liveness
+    /// key, so the others release its sessions at once instead of after
+    /// `dead_after_ms`.
+    pub async fn leave(&self, grace: Duration) {
+        let until = tokio::time::Instant::now() + grace;
+        while self.writes.capacity() < self.writes.max_capacity()
+            && tokio::time::Instant::now() < until
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.leaving.store(true, Relaxed);
+        let key = format!("n.{}", self.node_no);
+        if let Err(e) = self.cluster.op(self.hosts.delete(key)).await {
+            tracing::warn!(error = %e, "liveness key not removed; the others will notice after dead_after_ms");
+        }
     }
 
     /// What this host publishes about itself with its liveness (e.g. plugin
@@ -342,7 +371,13 @@ impl Directory {
             };
             match watch {
                 Ok(mut w) => {
-                    while let Some(entry) = w.next().await {
+                    let seen = self.cluster.disconnects();
+                    loop {
+                        let entry = tokio::select! {
+                            entry = w.next() => entry,
+                            _ = self.cluster.lost_since(seen) => break,
+                        };
+                        let Some(entry) = entry else { break };
                         match entry {
                             Ok(e) => {
                                 last = e.revision;
@@ -429,13 +464,20 @@ impl Directory {
     /// a write was lost, and releases the sessions of dead hosts.
     async fn liveness(self: Arc<Self>, started_ms: u64) {
         let dead_after = self.cluster.config.dead_after();
-        let mut tick = tokio::time::interval(dead_after / 3);
+        // The key is refreshed three times per period; dead hosts are
+        // looked for more often (a host that left says so at once).
+        let refresh_every = dead_after / 3;
+        let mut tick = tokio::time::interval(refresh_every.min(Duration::from_millis(500)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut refreshed: Option<Instant> = None;
         let mut revision = None;
         let mut suspects: HashMap<(u16, u64), Instant> = HashMap::new();
         let mut was_connected = true;
         loop {
             tick.tick().await;
+            if self.leaving.load(Relaxed) {
+                return;
+            }
             let connected = self.cluster.is_connected();
             if !connected {
                 was_connected = false;
@@ -457,15 +499,21 @@ impl Directory {
                 if !still {
                     self.rejoin(started_ms).await;
                     revision = None;
+                    refreshed = None;
                     continue;
                 }
                 self.rewrite.store(true, Relaxed);
             }
-            match self.refresh(started_ms, revision).await {
-                Ok(r) => revision = Some(r),
-                Err(e) => {
-                    tracing::warn!(error = %e, "liveness key not refreshed");
-                    revision = None;
+            if refreshed.is_none_or(|at| at.elapsed() >= refresh_every) || revision.is_none() {
+                match self.refresh(started_ms, revision).await {
+                    Ok(r) => {
+                        revision = Some(r);
+                        refreshed = Some(Instant::now());
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "liveness key not refreshed");
+                        revision = None;
+                    }
                 }
             }
             if self.rewrite.swap(false, Relaxed)
@@ -574,7 +622,7 @@ impl Directory {
                 let since = *suspects.entry(k).or_insert_with(Instant::now);
                 // The key expired already (its TTL is `dead_after`): one
                 // more period guards against a watch that lags behind.
-                if since.elapsed() >= dead_after / 3 {
+                if since.elapsed() >= (dead_after / 3).min(Duration::from_secs(1)) {
                     dead.push(k);
                 }
             }
@@ -667,6 +715,9 @@ impl Link for Directory {
     }
 
     fn publish(&self, plugin: &str, change: Change) {
+        if self.leaving.load(Relaxed) && matches!(change, Change::Removed(..)) {
+            return;
+        }
         if self
             .writes
             .try_send(Write::Change(plugin.to_string(), change))
@@ -701,6 +752,9 @@ impl Link for Directory {
     }
 
     fn release(&self, plugin: &str, name: &str, id: SessionId) {
+        if self.leaving.load(Relaxed) {
+            return;
+        }
         if self
             .writes
             .try_send(Write::Release(Self::claim_key(plugin, name), id))

@@ -145,6 +145,20 @@ impl Cluster {
             && self.client.connection_state() == async_nats::connection::State::Connected
     }
 
+    /// How many times the NATS connection was lost so far.
+    pub fn disconnects(&self) -> u64 {
+        self.metrics.cluster.disconnects.load(Relaxed)
+    }
+
+    /// Resolves once the connection has been lost more than `seen` times:
+    /// a watch started before then is started again (its consumer may
+    /// have lived on a NATS node that is gone).
+    pub async fn lost_since(&self, seen: u64) {
+        while self.disconnects() <= seen {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     /// A bucket or stream name of this cluster: `<name>_<what>`.
     pub fn bucket(&self, what: &str) -> String {
         format!("{}_{what}", self.config.name)

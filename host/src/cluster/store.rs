@@ -102,7 +102,7 @@ impl JetStore {
                 revision: AtomicU64::new(0),
                 ready: AtomicBool::new(empty),
             });
-            tokio::spawn(follow(bucket.clone()));
+            tokio::spawn(follow(cluster.clone(), bucket.clone()));
             buckets.insert(plugin.to_string(), bucket);
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -196,7 +196,7 @@ impl Bucket {
 
 /// Keeps a bucket's copy current: a watch from the last revision seen,
 /// started again whenever it ends (NATS restarted, the consumer was lost).
-async fn follow(bucket: Arc<Bucket>) {
+async fn follow(cluster: Arc<Cluster>, bucket: Arc<Bucket>) {
     let mut purge = tokio::time::interval(Duration::from_secs(30));
     loop {
         let from = bucket.revision.load(Relaxed);
@@ -232,8 +232,10 @@ async fn follow(bucket: Arc<Bucket>) {
                 }
             }
         }
+        let seen = cluster.disconnects();
         loop {
             tokio::select! {
+                _ = cluster.lost_since(seen) => break,
                 entry = watch.next() => match entry {
                     Some(Ok(e)) => {
                         let caught_up = e.delta == 0;

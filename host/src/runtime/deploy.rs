@@ -96,7 +96,13 @@ impl Deployer {
         loop {
             match self.objects.watch().await {
                 Ok(mut watch) => {
-                    while let Some(info) = watch.next().await {
+                    let seen = self.cluster.disconnects();
+                    loop {
+                        let info = tokio::select! {
+                            info = watch.next() => info,
+                            _ = self.cluster.lost_since(seen) => break,
+                        };
+                        let Some(info) = info else { break };
                         match info {
                             Ok(info) => self.take(&info).await,
                             Err(e) => {

@@ -400,7 +400,7 @@ impl Sessions {
             }
         }
         let mut inner = self.lock();
-        let live = inner.sessions.get(&id).is_some();
+        let live = inner.sessions.contains_key(&id);
         match inner.claims.get(name) {
             // Another local session won the name meanwhile (only possible
             // without a link: the cluster's compare-and-set decides first).

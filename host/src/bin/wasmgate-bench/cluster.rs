@@ -108,6 +108,9 @@ async fn spread(
     } else {
         let members = [addrs[0], *addrs.last().unwrap_or(&addrs[0])];
         let rooms = exec::connect_all(&a, members, load.clients, &mut stats).await?;
+        // A's copy of the directory learns B's members a moment after they
+        // join; a relay sent before that reaches only A's side.
+        tokio::time::sleep(Duration::from_millis(500)).await;
         exec::run(rooms, load).await
     };
     stats.merge(s);
