@@ -362,12 +362,13 @@ impl Directory {
     /// it changes; the watch is started again from the last revision when
     /// it ends.
     async fn follow(&self, store: kv::Store, apply: impl Fn(&Self, kv::Entry)) {
-        let mut last = 0;
+        let last = AtomicU64::new(0);
         loop {
-            let watch = if last == 0 {
+            let from = last.load(Relaxed);
+            let watch = if from == 0 {
                 with_timeout(store.watch_all()).await
             } else {
-                with_timeout(store.watch_all_from_revision(last + 1)).await
+                with_timeout(store.watch_all_from_revision(from + 1)).await
             };
             match watch {
                 Ok(mut w) => {
@@ -376,17 +377,18 @@ impl Directory {
                         let entry = tokio::select! {
                             entry = w.next() => entry,
                             _ = self.cluster.lost_since(seen) => break,
+                            _ = self.cluster.stalled(&store, &last) => break,
                         };
-                        let Some(entry) = entry else { break };
                         match entry {
-                            Ok(e) => {
-                                last = e.revision;
+                            Some(Ok(e)) => {
+                                last.store(e.revision, Relaxed);
                                 apply(self, e);
                             }
-                            Err(e) => {
+                            Some(Err(e)) => {
                                 tracing::debug!(error = %e, "watch ended; resuming");
                                 break;
                             }
+                            None => break,
                         }
                     }
                 }

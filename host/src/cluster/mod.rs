@@ -159,6 +159,28 @@ impl Cluster {
         }
     }
 
+    /// Resolves when a watch of `store` has stalled: the bucket holds a
+    /// later revision than `seen`, and `seen` did not move for two checks
+    /// two seconds apart (a consumer lost with a NATS node is not always
+    /// noticed by the client).
+    pub async fn stalled(&self, store: &kv::Store, seen: &std::sync::atomic::AtomicU64) {
+        let mut behind_at = None;
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let Ok(status) = self.op(store.status()).await else {
+                behind_at = None;
+                continue;
+            };
+            let now = seen.load(Relaxed);
+            let behind = status.info.state.last_sequence > now;
+            if behind && behind_at == Some(now) {
+                tracing::debug!(bucket = %status.bucket, "watch stalled; starting it again");
+                return;
+            }
+            behind_at = behind.then_some(now);
+        }
+    }
+
     /// A bucket or stream name of this cluster: `<name>_<what>`.
     pub fn bucket(&self, what: &str) -> String {
         format!("{}_{what}", self.config.name)

@@ -46,6 +46,8 @@ struct Bucket {
     copy: RwLock<BTreeMap<String, Item>>,
     /// Highest revision applied to the copy.
     revision: AtomicU64,
+    /// Revision of the last entry the watch delivered.
+    seen: AtomicU64,
     ready: AtomicBool,
 }
 
@@ -100,6 +102,7 @@ impl JetStore {
                 objects,
                 copy: RwLock::default(),
                 revision: AtomicU64::new(0),
+                seen: AtomicU64::new(0),
                 ready: AtomicBool::new(empty),
             });
             tokio::spawn(follow(cluster.clone(), bucket.clone()));
@@ -169,6 +172,7 @@ impl Bucket {
     }
 
     fn apply_entry(&self, e: kv::Entry) {
+        self.seen.fetch_max(e.revision, Relaxed);
         let Some(key) = unescape(&e.key) else {
             return;
         };
@@ -236,6 +240,7 @@ async fn follow(cluster: Arc<Cluster>, bucket: Arc<Bucket>) {
         loop {
             tokio::select! {
                 _ = cluster.lost_since(seen) => break,
+                _ = cluster.stalled(&bucket.kv, &bucket.seen) => break,
                 entry = watch.next() => match entry {
                     Some(Ok(e)) => {
                         let caught_up = e.delta == 0;
