@@ -391,7 +391,7 @@ fn admin_error_messages_are_word_for_word(v: &Variant) {
         (
             json!({"op":"a\"\n\u{200b}é"}),
             400,
-            r#"unknown op "a\"\n\u{200b}é": expected assign, revoke, block, unblock, reset or status"#,
+            r#"unknown op "a\"\n\u{200b}é": expected assign, revoke, block, unblock, reset, status or boards"#,
         ),
         (json!([1, 2]), 400, "request must be a JSON object"),
         (json!({"op":5}), 400, r#""op" must be a string"#),

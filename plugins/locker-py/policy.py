@@ -129,6 +129,10 @@ def _hist_prefix(id): return f"dev/{id}/hist/"
 def _hist_key(id, at_ms, cell): return f"dev/{id}/hist/{U64_MAX - at_ms:020}-{cell:05}"
 def _blocked_key(id): return f"dev/{id}/blocked"
 def _reset_key(id): return f"dev/{id}/reset"
+# The index of boards that have reported (the `boards` op), one key each.
+BOARD_PREFIX = "board/"
+def _board_key(id): return f"{BOARD_PREFIX}{id}"
+MAX_BOARDS = 1000
 
 
 def valid_device_id(id):
@@ -306,6 +310,9 @@ def handle_report(h, r):
         "act_con": [list(row) for row in r.act_con] if r.act_con is not None else pa,
     }
     _storage(h.kv_set, _last_key(id), _dumps(last), None)
+    if text is None:
+        # first report: into the index of boards (one write per board, ever)
+        _storage(h.kv_set, _board_key(id), "1", None)
 
     for cell in r.box_to:
         _storage(h.kv_delete, _code_key(id, cell))
@@ -411,9 +418,11 @@ def handle_admin(h, request):
         out = {"ok": True}
     elif op == "status":
         out = _status(h, obj)
+    elif op == "boards":
+        out = _boards(h)
     else:
         raise _bad(f"unknown op {_rust_debug_str(op)}: expected assign, revoke, block, "
-                   "unblock, reset or status")
+                   "unblock, reset, status or boards")
     # serde_json's json! objects come out with sorted keys.
     return json.dumps(out, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
@@ -459,6 +468,30 @@ def _assign(h, obj):
     _kv(h.kv_set, _code_key(device, cell), _dumps(stored), ttl)
     return {"ok": True, "device": device, "cell": cell, "code": code,
             "expires_at_ms": expires_at_ms}
+
+
+def _boards(h):
+    """Every board that has reported (at most MAX_BOARDS, by id)."""
+    now = h.now_ms()
+    out = []
+    for key, _ in _kv(h.kv_list, BOARD_PREFIX, MAX_BOARDS):
+        device = key[len(BOARD_PREFIX):]
+        l = _internal(_load_last, h, device)
+        if l is None:
+            continue
+        out.append({
+            "device": device,
+            "last_report_ms": l["at_ms"],
+            "connection": l["connection"],
+            "wifi_state": l["wifi_state"],
+            "gsm_state": l["gsm_state"],
+            "state": l["state"],
+            "cols": l["cols"],
+            "rows": l["rows"],
+            "blocked": _kv(h.kv_get, _blocked_key(device)) is not None,
+            "active_codes": len(_internal(_live_codes, h, device, now)),
+        })
+    return {"boards": out}
 
 
 def _status(h, obj):

@@ -239,12 +239,12 @@ class PolicyTest(unittest.TestCase):
             self.assertTrue(e.message)
         self.assertEqual(self.admin_error(h, {"op": "status", "device": "x" * 64}).status, 404)
         self.assertEqual(self.admin_error(h, {"op": "explode"}).message,
-                         'unknown op "explode": expected assign, revoke, block, unblock, reset or status')
+                         'unknown op "explode": expected assign, revoke, block, unblock, reset, status or boards')
         # Quoted as Rust's {:?} quotes: escapes for quotes, control and
         # invisible characters.
         self.assertEqual(self.admin_error(h, {"op": 'a"\n\u200b\u00e9'}).message,
                          'unknown op "a\\"\\n\\u{200b}\u00e9": expected assign, revoke, block, '
-                         'unblock, reset or status')
+                         'unblock, reset, status or boards')
 
     def test_revoke(self):
         h = known("d")
@@ -253,6 +253,22 @@ class PolicyTest(unittest.TestCase):
                          {"ok": True, "revoked": True})
         self.assertEqual(admin(h, {"op": "revoke", "device": "d", "cell": 3}),
                          {"ok": True, "revoked": False})
+
+    def test_boards_lists_every_board_that_reported(self):
+        h = known("1953")
+        self.assertEqual(admin(h, {"op": "boards"}), {"boards": [{
+            "device": "1953", "last_report_ms": T0, "connection": 1, "wifi_state": 3,
+            "gsm_state": None, "state": [0, 1], "cols": 2, "rows": 3, "blocked": False,
+            "active_codes": 0}]})
+        handle_report(h, report("A-2"))
+        assign(h, "1953", 2, "77", 5)
+        admin(h, {"op": "block", "device": "A-2"})
+        handle_report(h, report("1953"))
+        b = admin(h, {"op": "boards"})["boards"]
+        self.assertEqual([(x["device"], x["active_codes"], x["blocked"]) for x in b],
+                         [("1953", 1, False), ("A-2", 0, True)])
+        admin(h, {"op": "block", "device": "ghost"})
+        self.assertEqual(len(admin(h, {"op": "boards"})["boards"]), 2)
 
     def test_status_reports_last_report_and_keeps_the_size(self):
         h = known("1953")

@@ -12,6 +12,7 @@
 //! | `dev/<id>/hist/<inv:020>-<cell:05>`   | `{"cell":N,"at_ms":T}`                             | `history_days` |
 //! | `dev/<id>/blocked`                    | `"1"` while blocked                                | none           |
 //! | `dev/<id>/reset`                      | `"1"` while a one-time reset is pending            | none           |
+//! | `board/<id>`                          | `"1"`: the board has reported (the `boards` list)   | none           |
 //!
 //! `inv` is `u64::MAX - at_ms`, so that a forward `kv-list` returns the newest
 //! openings first and `status` can fetch the latest 1000 without reading the
@@ -135,6 +136,14 @@ fn blocked_key(id: &str) -> String {
 fn reset_key(id: &str) -> String {
     format!("dev/{id}/reset")
 }
+/// The index of boards that have reported, one key each (`boards` lists it
+/// without reading every board's codes and history).
+const BOARD_PREFIX: &str = "board/";
+fn board_key(id: &str) -> String {
+    format!("{BOARD_PREFIX}{id}")
+}
+/// Boards the `boards` op lists at most.
+pub const MAX_BOARDS: usize = 1000;
 
 /// `device` must be 1..=64 chars of ASCII letters, digits, `-`, `_`.
 pub fn valid_device_id(id: &str) -> bool {
@@ -216,9 +225,10 @@ pub fn handle_report<H: Host>(h: &H, r: &Report) -> Result<Answer, String> {
 
     // A report without COLS/ROWS/ACT_CON keeps the values last reported: the
     // size of a board does not change between reports.
-    let prev = match storage(h.kv_get(&last_key(id)))? {
+    let prev_text = storage(h.kv_get(&last_key(id)))?;
+    let prev = match &prev_text {
         None => None,
-        Some(s) => serde_json::from_str::<LastReport>(&s)
+        Some(s) => serde_json::from_str::<LastReport>(s)
             .map_err(|e| h.warn(&format!("overwriting unreadable last report of {id}: {e}")))
             .ok(),
     };
@@ -239,6 +249,10 @@ pub fn handle_report<H: Host>(h: &H, r: &Report) -> Result<Answer, String> {
     };
     let json = serde_json::to_string(&last).map_err(|e| format!("encode error: {e}"))?;
     storage(h.kv_set(&last_key(id), &json, None))?;
+    if prev_text.is_none() {
+        // first report: into the index of boards (one write per board, ever)
+        storage(h.kv_set(&board_key(id), "1", None))?;
+    }
 
     for &cell in &r.box_to {
         storage(h.kv_delete(&code_key(id, cell)))?;
@@ -337,9 +351,10 @@ pub fn handle_admin<H: Host>(h: &H, request: &str) -> Result<String, AdminError>
             json!({ "ok": true })
         }
         "status" => status(h, &obj)?,
+        "boards" => boards(h)?,
         other => {
             return Err(bad(format!(
-                "unknown op {other:?}: expected assign, revoke, block, unblock, reset or status"
+                "unknown op {other:?}: expected assign, revoke, block, unblock, reset, status or boards"
             )));
         }
     };
@@ -422,6 +437,35 @@ fn assign<H: Host>(h: &H, obj: &Map<String, Value>) -> Result<Value, AdminError>
         "code": code,
         "expires_at_ms": expires_at_ms,
     }))
+}
+
+/// Every board that has reported (at most [`MAX_BOARDS`], by id): its last
+/// report's time and states, size, blocked, and how many codes are active.
+fn boards<H: Host>(h: &H) -> Result<Value, AdminError> {
+    let now = h.now_ms();
+    let index = h.kv_list(BOARD_PREFIX, MAX_BOARDS as u32).map_err(kv_err)?;
+    let mut out = Vec::with_capacity(index.len());
+    for (key, _) in index {
+        let device = &key[BOARD_PREFIX.len()..];
+        let Some(l) = load_last(h, device).map_err(internal)? else {
+            continue;
+        };
+        let blocked = h.kv_get(&blocked_key(device)).map_err(kv_err)?.is_some();
+        let active = live_codes(h, device, now).map_err(internal)?.len();
+        out.push(json!({
+            "device": device,
+            "last_report_ms": l.at_ms,
+            "connection": l.connection,
+            "wifi_state": l.wifi_state,
+            "gsm_state": l.gsm_state,
+            "state": l.state,
+            "cols": l.cols,
+            "rows": l.rows,
+            "blocked": blocked,
+            "active_codes": active,
+        }));
+    }
+    Ok(json!({ "boards": out }))
 }
 
 fn status<H: Host>(h: &H, obj: &Map<String, Value>) -> Result<Value, AdminError> {
