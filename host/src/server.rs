@@ -95,6 +95,7 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
         admin,
         plugins.clone(),
         metrics.clone(),
+        image_dirs(&config),
         config.admin.max_body_bytes,
         token,
         shared.shutdown.clone(),
@@ -131,6 +132,21 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Where each plate plugin's listeners keep their photos (the console
+/// shows them).
+fn image_dirs(config: &Config) -> crate::admin::ImageDirs {
+    config
+        .listeners
+        .iter()
+        .filter_map(|l| match &l.protocol {
+            protocol::Settings::Plate(p) => {
+                p.image_dir.clone().map(|dir| (l.conn.plugin.clone(), dir))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// The native builds compiled into this host (none without the `native`

@@ -5,10 +5,15 @@
 //! - `GET /plugins` — name, world, file, sha256, loaded-at, last reload error
 //! - `POST /plugins/{name}/reload` — reload from disk now
 //! - `POST /admin/{plugin}` — JSON body to the component's `admin` export
+//! - `GET /images/{plugin}/{camera}/{identify}` — a recognition's saved photo
+//! - `GET /ui/` — the operator console ([`console`]), no token needed for
+//!   the page itself
 //!
 //! With a token configured (`admin.token` or `WASMGATE_ADMIN_TOKEN`), every
 //! request but `GET /health` must carry `Authorization: Bearer <token>`;
 //! otherwise it is answered 401.
+
+mod console;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,17 +32,20 @@ use tokio_util::sync::CancellationToken;
 use crate::config::AdminToken;
 use crate::metrics::Metrics;
 use crate::runtime::{CallError, Plugins};
+pub use console::ImageDirs;
 
 #[derive(Clone)]
 struct AdminState {
     plugins: Plugins,
     metrics: Arc<Metrics>,
+    images: Arc<ImageDirs>,
 }
 
 pub async fn serve(
     listener: TcpListener,
     plugins: Plugins,
     metrics: Arc<Metrics>,
+    images: ImageDirs,
     max_body_bytes: usize,
     token: Option<AdminToken>,
     shutdown: CancellationToken,
@@ -48,15 +56,24 @@ pub async fn serve(
         .route("/plugins", get(list_plugins))
         .route("/plugins/{name}/reload", post(reload))
         .route("/admin/{plugin}", post(admin_call))
+        .route("/images/{plugin}/{camera}/{identify}", get(console::image))
         .route_layer(middleware::from_fn_with_state(
             token.map(Arc::new),
             require_token,
         ));
     let app = Router::new()
         .route("/health", get(health))
+        .route("/ui", get(console::to_index))
+        .route("/ui/", get(console::index))
+        .route("/ui/app.js", get(console::script))
+        .route("/ui/app.css", get(console::style))
         .merge(guarded)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .with_state(AdminState { plugins, metrics });
+        .with_state(AdminState {
+            plugins,
+            metrics,
+            images: Arc::new(images),
+        });
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
