@@ -160,6 +160,16 @@ fn ten_parallel_devices(v: &Variant) {
         "wasmgate_messages_out_total{listener=\"locker\",protocol=\"locker\"}",
         200.0,
     );
+    // Every board is listed once, in id order (the console's board list).
+    let boards = host.admin_ok("locker", json!({"op":"boards"}));
+    let ids: Vec<&str> = boards["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["device"].as_str().unwrap())
+        .collect();
+    let want: Vec<String> = (0..10).map(|d| format!("dev{d}")).collect();
+    assert_eq!(ids, want, "{boards}");
 }
 
 /// The original board client: ten boards connect at once, each sends its
