@@ -246,10 +246,11 @@ pub fn admin<H: Host>(h: &H, request: &str) -> Result<String, AdminError> {
         "current" => match h.kv_get(DB_META).map_err(internal)? {
             Some(meta) => {
                 let mut meta = serde_json::from_str::<Value>(&meta).unwrap_or(Value::Null);
-                if meta.is_object() && meta.get("tables").is_none() {
-                    if let Some(db) = h.blob_get(DB_BLOB).map_err(internal)? {
-                        meta["tables"] = tables_json(&db);
-                    }
+                if meta.is_object()
+                    && meta.get("tables").is_none()
+                    && let Some(db) = h.blob_get(DB_BLOB).map_err(internal)?
+                {
+                    meta["tables"] = tables_json(&db);
                 }
                 Ok(json!({ "serving": meta }).to_string())
             }
@@ -373,6 +374,17 @@ mod tests {
         // a child past the end of the file
         db[200..204].copy_from_slice(&9u32.to_be_bytes());
         assert!(schema(&db).unwrap_err().contains("past the end"));
+    }
+
+    #[test]
+    fn a_database_uploaded_before_tables_were_kept_gets_them_read_now() {
+        let h = MemHost::at(7);
+        upload(&h, &fake_db(1)).unwrap();
+        h.kv_set(DB_META, r#"{"name":"old.db","bytes":4096}"#, None)
+            .unwrap();
+        let v: Value = serde_json::from_str(&admin(&h, r#"{"op":"current"}"#).unwrap()).unwrap();
+        assert_eq!(v["serving"]["name"], "old.db");
+        assert!(v["serving"]["tables"]["error"].is_string(), "{v}");
     }
 
     #[test]
