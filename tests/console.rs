@@ -64,7 +64,7 @@ impl Browser {
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage", "--window-size=1200,900",
+                    "--disable-dev-shm-usage", "--window-size=1200,1000",
                     "--force-device-scale-factor=1",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
@@ -193,12 +193,17 @@ impl Browser {
         assert!(png.starts_with(b"\x89PNG"), "a PNG");
         let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, png).unwrap();
+        // the whole page (up to 1400 px), at 60 %
+        let height = self
+            .js("return Math.min(document.documentElement.scrollHeight, 1400)")
+            .as_u64()
+            .unwrap();
         let small = self.cmd(
             "POST",
             "/goog/cdp/execute",
             json!({"cmd": "Page.captureScreenshot", "params": {
-                "format": "jpeg", "quality": 70,
-                "clip": {"x": 0, "y": 0, "width": 1200, "height": 900, "scale": 0.6},
+                "format": "jpeg", "quality": 70, "captureBeyondViewport": true,
+                "clip": {"x": 0, "y": 0, "width": 1200, "height": height, "scale": 0.6},
             }}),
         );
         let jpeg = b64.decode(small["data"].as_str().unwrap()).unwrap();
@@ -394,7 +399,34 @@ fn login_with_the_token_and_only_the_token() {
         "the console after a page reload",
         "document.querySelectorAll('#plugins-table tbody tr').length == 5",
     );
+    // Traffic: a board reporting every 300 ms shows as a message rate on
+    // its listener and in the chart of messages/s.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let traffic = {
+        let (addr, stop) = (host.addr("locker"), stop.clone());
+        std::thread::spawn(move || {
+            let mut board = LineClient::connect(addr);
+            let mut send = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                send += 1;
+                board.send(
+                    format!("ACon_V1.0\r\nID=7\r\nSEND={send}\r\nCOLS=2\r\nROWS=2\r\nCLOSE\r\n")
+                        .as_bytes(),
+                );
+                board.read_until(|l| l == "CLOSE");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    let rate = b.wait_for(
+        "the locker listener's rate",
+        "samples.length >= 3 && parseFloat(document.querySelector('#listeners-table tr[data-listener=\"locker\"] td:nth-child(4)').textContent)",
+    );
+    assert!(rate.as_f64().unwrap() > 1.0, "{rate}");
+    std::thread::sleep(Duration::from_secs(4)); // a longer line in the chart
     b.screenshot("overview");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    traffic.join().unwrap();
     b.click("#logout");
     b.wait_for(
         "the login form after logging out",
@@ -669,7 +701,7 @@ fn exec_token_created_and_revoked_in_the_page() {
     b.click(&format!("{row} button.revoke"));
     let msg = b.wait_for(
         "the revocation",
-        "document.querySelector('#exec-msg.ok') && document.getElementById('exec-msg').textContent",
+        "document.querySelector('#exec-msg.ok') && document.getElementById('exec-msg').textContent.startsWith('revoked') && document.getElementById('exec-msg').textContent",
     );
     assert!(
         msg.as_str().unwrap().contains("1 connection(s) closed"),

@@ -146,6 +146,7 @@ async function login(t) {
   $("page-login").hidden = true;
   $("nav").hidden = false;
   fillPluginSelects();
+  await sampleMetrics();
   route();
   if (!timer) timer = setInterval(tick, 2000);
 }
@@ -165,9 +166,17 @@ function current() {
   return PAGES.includes(p) ? p : "overview";
 }
 
+let shownPage = null;
+
 function route() {
   if (!token() && token() !== "") return;
   const page = current();
+  if (page !== shownPage) {
+    // a token shown once is not shown again when the operator comes back
+    for (const id of ["minted", "created"]) $(id).hidden = true;
+    for (const id of ["minted-token", "created-token"]) $(id).value = "";
+    shownPage = page;
+  }
   for (const p of PAGES) {
     $("page-" + p).hidden = p !== page;
     $("nav-" + p).classList.toggle("here", p === page);
