@@ -479,19 +479,30 @@ def _boards(h):
         l = _internal(_load_last, h, device)
         if l is None:
             continue
-        out.append({
-            "device": device,
-            "last_report_ms": l["at_ms"],
-            "connection": l["connection"],
-            "wifi_state": l["wifi_state"],
-            "gsm_state": l["gsm_state"],
-            "state": l["state"],
-            "cols": l["cols"],
-            "rows": l["rows"],
-            "blocked": _kv(h.kv_get, _blocked_key(device)) is not None,
-            "active_codes": len(_internal(_live_codes, h, device, now)),
-        })
+        board = _board_json(device, l)
+        board["blocked"] = _kv(h.kv_get, _blocked_key(device)) is not None
+        board["active_codes"] = len(_internal(_live_codes, h, device, now))
+        out.append(board)
     return {"boards": out}
+
+
+_NO_REPORT = {"at_ms": 0, "send": 0, "connection": None, "wifi_state": None,
+              "gsm_state": None, "state": [], "cols": None, "rows": None, "act_con": None}
+
+
+def _board_json(device, last):
+    """What `boards` and `status` both say of a board: its last report."""
+    l = last or _NO_REPORT
+    return {
+        "device": device,
+        "last_report_ms": last["at_ms"] if last else None,
+        "connection": l["connection"],
+        "wifi_state": l["wifi_state"],
+        "gsm_state": l["gsm_state"],
+        "state": l["state"],
+        "cols": l["cols"],
+        "rows": l["rows"],
+    }
 
 
 def _status(h, obj):
@@ -516,24 +527,17 @@ def _status(h, obj):
     hist.sort()
     history = [{"cell": cell, "at_ms": at_ms} for at_ms, cell in hist]
 
-    l = last or {"at_ms": 0, "send": 0, "connection": None, "wifi_state": None,
-                 "gsm_state": None, "state": [], "cols": None, "rows": None, "act_con": None}
+    l = last or _NO_REPORT
     act_con = l["act_con"]
     connected_locks = sum(1 for row in act_con for b in row if b) if act_con else 0
-    return {
-        "device": device,
+    out = _board_json(device, last)
+    out.update({
         "known": last is not None,
-        "last_report_ms": last["at_ms"] if last else None,
-        "connection": l["connection"],
-        "wifi_state": l["wifi_state"],
-        "gsm_state": l["gsm_state"],
-        "state": l["state"],
-        "cols": l["cols"],
-        "rows": l["rows"],
         "act_con": act_con,
         "connected_locks": connected_locks,
         "blocked": blocked,
         "reset_pending": reset_pending,
         "cells": cells,
         "history": history,
-    }
+    })
+    return out

@@ -121,3 +121,27 @@ pub async fn image(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nothing is fetched from elsewhere at run time: no absolute URL in
+    /// the page, its script or its style; the script is the page's only
+    /// code (the policy forbids inline code, and there is none).
+    #[test]
+    fn the_page_is_self_contained() {
+        for text in [INDEX, SCRIPT, STYLE] {
+            for bad in ["http://", "https://", "//cdn", "@import"] {
+                assert!(!text.contains(bad), "{bad}");
+            }
+        }
+        assert!(!INDEX.contains("onclick=") && !INDEX.contains("onsubmit="));
+        assert_eq!(INDEX.matches("<script").count(), 1);
+        assert!(INDEX.contains(r#"<script src="app.js" defer></script>"#));
+        assert!(!SCRIPT.contains("innerHTML") && !SCRIPT.contains("localStorage"));
+        let r = file("text/html", INDEX);
+        assert_eq!(r.headers()[header::CONTENT_SECURITY_POLICY], POLICY);
+        assert_eq!(r.headers()[header::X_FRAME_OPTIONS], "DENY");
+    }
+}

@@ -450,22 +450,27 @@ fn boards<H: Host>(h: &H) -> Result<Value, AdminError> {
         let Some(l) = load_last(h, device).map_err(internal)? else {
             continue;
         };
-        let blocked = h.kv_get(&blocked_key(device)).map_err(kv_err)?.is_some();
-        let active = live_codes(h, device, now).map_err(internal)?.len();
-        out.push(json!({
-            "device": device,
-            "last_report_ms": l.at_ms,
-            "connection": l.connection,
-            "wifi_state": l.wifi_state,
-            "gsm_state": l.gsm_state,
-            "state": l.state,
-            "cols": l.cols,
-            "rows": l.rows,
-            "blocked": blocked,
-            "active_codes": active,
-        }));
+        let mut board = board_json(device, Some(&l));
+        board["blocked"] = json!(h.kv_get(&blocked_key(device)).map_err(kv_err)?.is_some());
+        board["active_codes"] = json!(live_codes(h, device, now).map_err(internal)?.len());
+        out.push(board);
     }
     Ok(json!({ "boards": out }))
+}
+
+/// What `boards` and `status` both say of a board: its last report.
+fn board_json(device: &str, last: Option<&LastReport>) -> Value {
+    let l = last.cloned().unwrap_or_default();
+    json!({
+        "device": device,
+        "last_report_ms": last.map(|l| l.at_ms),
+        "connection": l.connection,
+        "wifi_state": l.wifi_state,
+        "gsm_state": l.gsm_state,
+        "state": l.state,
+        "cols": l.cols,
+        "rows": l.rows,
+    })
 }
 
 fn status<H: Host>(h: &H, obj: &Map<String, Value>) -> Result<Value, AdminError> {
@@ -512,23 +517,19 @@ fn status<H: Host>(h: &H, obj: &Map<String, Value>) -> Result<Value, AdminError>
         .act_con
         .as_ref()
         .map_or(0, |rows| rows.iter().flatten().filter(|b| **b).count());
-    Ok(json!({
-        "device": device,
-        "known": last.is_some(),
-        "last_report_ms": last.as_ref().map(|l| l.at_ms),
-        "connection": l.connection,
-        "wifi_state": l.wifi_state,
-        "gsm_state": l.gsm_state,
-        "state": l.state,
-        "cols": l.cols,
-        "rows": l.rows,
-        "act_con": l.act_con,
-        "connected_locks": connected_locks,
-        "blocked": blocked,
-        "reset_pending": reset_pending,
-        "cells": cells,
-        "history": history,
-    }))
+    let mut out = board_json(&device, last.as_ref());
+    for (k, v) in [
+        ("known", json!(last.is_some())),
+        ("act_con", json!(l.act_con)),
+        ("connected_locks", json!(connected_locks)),
+        ("blocked", json!(blocked)),
+        ("reset_pending", json!(reset_pending)),
+        ("cells", json!(cells)),
+        ("history", json!(history)),
+    ] {
+        out[k] = v;
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
