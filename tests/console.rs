@@ -526,6 +526,17 @@ fn locker_code_assigned_in_the_page_reaches_the_board_and_the_grid() {
         "the board listed as blocked",
         "document.querySelector('#boards-table tr[data-device=\"1953\"]').innerText.includes('blocked')",
     );
+    // A code that has run out shows as expired (for an hour).
+    admin(
+        &host,
+        "locker",
+        json!({"op":"assign","device":"1953","cell":8,"code":"555","seconds":1}),
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    b.wait_for(
+        "cell 8 expired",
+        "document.querySelector('#grid .cell.expired[data-cell=\"8\"]') && document.querySelector('#grid .cell[data-cell=\"8\"]').innerText.includes('555')",
+    );
     b.screenshot("locker");
     // Revoke from the page: gone from the board's next answer.
     b.type_in("#assign-cell", "7");

@@ -258,25 +258,36 @@ def _load_last(h, id):
         raise ReportError(f"storage error: corrupt last report for {id}: {e}") from None
 
 
-def _live_codes(h, id, now):
-    """[(stored code, minutes left)] sorted by cell, one per cell. Expired
-    (the kv TTL should hide them already) and unreadable entries are skipped."""
+# How long an expired code stays in the store (its kv TTL is its life plus
+# this), so that `status` can show it as expired.
+EXPIRED_KEPT_MS = 3_600_000
+
+
+def _stored_codes(h, id):
+    """Every stored code, live or expired within EXPIRED_KEPT_MS, sorted by
+    cell, one per cell; unreadable entries are skipped."""
     out = []
     for key, value in _storage(h.kv_list, _code_prefix(id), LIST_ALL):
         try:
-            c = _parse_code(value)
+            out.append(_parse_code(value))
         except ValueError as e:
             h.warn(f"ignoring unreadable code entry {key}: {e}")
-            continue
+    out.sort(key=lambda c: c["cell"])  # stable, like Rust's sort_by_key
+    deduped = []
+    for c in out:
+        if not deduped or deduped[-1]["cell"] != c["cell"]:
+            deduped.append(c)
+    return deduped
+
+
+def _live_codes(h, id, now):
+    """[(stored code, minutes left)] of the live codes, sorted by cell."""
+    out = []
+    for c in _stored_codes(h, id):
         m = minutes_left(c["expires_at_ms"], now)
         if m is not None:
             out.append((c, m))
-    out.sort(key=lambda cm: cm[0]["cell"])  # stable, like Rust's sort_by_key
-    deduped = []
-    for cm in out:
-        if not deduped or deduped[-1][0]["cell"] != cm[0]["cell"]:
-            deduped.append(cm)
-    return deduped
+    return out
 
 
 def handle_report(h, r):
@@ -465,7 +476,7 @@ def _assign(h, obj):
     now = h.now_ms()
     expires_at_ms = min(now + ttl, U64_MAX)
     stored = {"cell": cell, "code": code, "expires_at_ms": expires_at_ms, "assigned_at_ms": now}
-    _kv(h.kv_set, _code_key(device, cell), _dumps(stored), ttl)
+    _kv(h.kv_set, _code_key(device, cell), _dumps(stored), min(ttl + EXPIRED_KEPT_MS, U64_MAX))
     return {"ok": True, "device": device, "cell": cell, "code": code,
             "expires_at_ms": expires_at_ms}
 
@@ -513,11 +524,15 @@ def _status(h, obj):
     last = _internal(_load_last, h, device)
     blocked = _kv(h.kv_get, _blocked_key(device)) is not None
     reset_pending = _kv(h.kv_get, _reset_key(device)) is not None
-    cells = [
-        {"cell": c["cell"], "code": c["code"], "minutes_left": m,
-         "expires_at_ms": c["expires_at_ms"]}
-        for c, m in _internal(_live_codes, h, device, now)
-    ]
+    cells, expired = [], []
+    for c in _internal(_stored_codes, h, device):
+        m = minutes_left(c["expires_at_ms"], now)
+        if m is not None:
+            cells.append({"cell": c["cell"], "code": c["code"], "minutes_left": m,
+                          "expires_at_ms": c["expires_at_ms"]})
+        else:
+            expired.append({"cell": c["cell"], "code": c["code"],
+                            "expired_at_ms": c["expires_at_ms"]})
     hist = []
     for _, v in _kv(h.kv_list, _hist_prefix(device), MAX_HISTORY):
         try:
@@ -538,6 +553,7 @@ def _status(h, obj):
         "blocked": blocked,
         "reset_pending": reset_pending,
         "cells": cells,
+        "expired": expired,
         "history": history,
     })
     return out

@@ -270,6 +270,17 @@ class PolicyTest(unittest.TestCase):
         admin(h, {"op": "block", "device": "ghost"})
         self.assertEqual(len(admin(h, {"op": "boards"})["boards"]), 2)
 
+    def test_an_expired_code_is_shown_as_expired_for_an_hour_and_never_sent(self):
+        h = known("d")
+        assign(h, "d", 4, "0042", 1)
+        h.now += 60_000
+        s = status(h, "d")
+        self.assertEqual(s["cells"], [])
+        self.assertEqual(s["expired"], [{"cell": 4, "code": "0042", "expired_at_ms": T0 + 60_000}])
+        self.assertEqual(handle_report(h, report("d"))[2], [])
+        h.now += policy.EXPIRED_KEPT_MS
+        self.assertEqual(status(h, "d")["expired"], [])
+
     def test_status_reports_last_report_and_keeps_the_size(self):
         h = known("1953")
         h.now += 10
@@ -279,7 +290,7 @@ class PolicyTest(unittest.TestCase):
             "device": "1953", "known": True, "last_report_ms": T0 + 10, "connection": 1,
             "wifi_state": 3, "gsm_state": 2, "state": [0, 1], "cols": 2, "rows": 3,
             "act_con": [[True, False], [True, True], [False, False]], "connected_locks": 3,
-            "blocked": False, "reset_pending": False, "cells": [], "history": []})
+            "blocked": False, "reset_pending": False, "cells": [], "expired": [], "history": []})
 
     def test_stored_json_is_the_rust_twins(self):
         h = known("d")
@@ -290,7 +301,7 @@ class PolicyTest(unittest.TestCase):
         assign(h, "d", 4, "0042", 1)
         self.assertEqual(h.kv["dev/d/code/00004"],
                          ('{"cell":4,"code":"0042","expires_at_ms":%d,"assigned_at_ms":%d}'
-                          % (T0 + 60_000, T0), T0 + 60_000))
+                          % (T0 + 60_000, T0), T0 + 60_000 + 3_600_000))
         # Sorted keys in admin answers, as serde_json writes them.
         self.assertEqual(handle_admin(h, '{"op":"revoke","device":"d","cell":4}'),
                          '{"ok":true,"revoked":true}')

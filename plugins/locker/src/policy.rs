@@ -8,7 +8,7 @@
 //! | key                                   | value                                              | TTL            |
 //! |---------------------------------------|----------------------------------------------------|----------------|
 //! | `dev/<id>/last`                       | last report, JSON [`LastReport`]                   | none           |
-//! | `dev/<id>/code/<cell:05>`             | JSON [`StoredCode`]                                | until expiry   |
+//! | `dev/<id>/code/<cell:05>`             | JSON [`StoredCode`]                                | expiry + 1 h   |
 //! | `dev/<id>/hist/<inv:020>-<cell:05>`   | `{"cell":N,"at_ms":T}`                             | `history_days` |
 //! | `dev/<id>/blocked`                    | `"1"` while blocked                                | none           |
 //! | `dev/<id>/reset`                      | `"1"` while a one-time reset is pending            | none           |
@@ -192,24 +192,32 @@ fn load_last<H: Host>(h: &H, id: &str) -> Result<Option<LastReport>, String> {
     }
 }
 
-/// Live codes of a device, sorted by cell. Entries that are expired (the kv
-/// TTL should already hide them) or unreadable are skipped.
-fn live_codes<H: Host>(h: &H, id: &str, now: u64) -> Result<Vec<(StoredCode, u32)>, String> {
+/// How long an expired code stays in the store (its kv TTL is its life
+/// plus this), so that `status` can show it as expired.
+pub const EXPIRED_KEPT_MS: u64 = 3_600_000;
+
+/// Every stored code of a device, live or expired within
+/// [`EXPIRED_KEPT_MS`], sorted by cell; unreadable entries are skipped.
+fn stored_codes<H: Host>(h: &H, id: &str) -> Result<Vec<StoredCode>, String> {
     let entries = storage(h.kv_list(&code_prefix(id), LIST_ALL))?;
     let mut out = Vec::with_capacity(entries.len());
     for (key, value) in entries {
         match serde_json::from_str::<StoredCode>(&value) {
-            Ok(c) => {
-                if let Some(m) = minutes_left(c.expires_at_ms, now) {
-                    out.push((c, m));
-                }
-            }
+            Ok(c) => out.push(c),
             Err(e) => h.warn(&format!("ignoring unreadable code entry {key}: {e}")),
         }
     }
-    out.sort_by_key(|(c, _)| c.cell);
-    out.dedup_by_key(|(c, _)| c.cell);
+    out.sort_by_key(|c| c.cell);
+    out.dedup_by_key(|c| c.cell);
     Ok(out)
+}
+
+/// Live codes of a device with their minutes left, sorted by cell.
+fn live_codes<H: Host>(h: &H, id: &str, now: u64) -> Result<Vec<(StoredCode, u32)>, String> {
+    Ok(stored_codes(h, id)?
+        .into_iter()
+        .filter_map(|c| minutes_left(c.expires_at_ms, now).map(|m| (c, m)))
+        .collect())
 }
 
 /// One device report: record it, apply BOX_TO / BOX_ACC, build the answer.
@@ -428,8 +436,12 @@ fn assign<H: Host>(h: &H, obj: &Map<String, Value>) -> Result<Value, AdminError>
         assigned_at_ms: now,
     };
     let value = serde_json::to_string(&stored).map_err(|e| internal(e.to_string()))?;
-    h.kv_set(&code_key(&device, cell), &value, Some(ttl))
-        .map_err(kv_err)?;
+    h.kv_set(
+        &code_key(&device, cell),
+        &value,
+        Some(ttl.saturating_add(EXPIRED_KEPT_MS)),
+    )
+    .map_err(kv_err)?;
     Ok(json!({
         "ok": true,
         "device": device,
@@ -486,18 +498,23 @@ fn status<H: Host>(h: &H, obj: &Map<String, Value>) -> Result<Value, AdminError>
     let last = load_last(h, &device).map_err(internal)?;
     let blocked = h.kv_get(&blocked_key(&device)).map_err(kv_err)?.is_some();
     let reset_pending = h.kv_get(&reset_key(&device)).map_err(kv_err)?.is_some();
-    let cells: Vec<Value> = live_codes(h, &device, now)
-        .map_err(internal)?
-        .into_iter()
-        .map(|(c, m)| {
-            json!({
+    let mut cells = Vec::new();
+    let mut expired = Vec::new();
+    for c in stored_codes(h, &device).map_err(internal)? {
+        match minutes_left(c.expires_at_ms, now) {
+            Some(m) => cells.push(json!({
                 "cell": c.cell,
                 "code": c.code,
                 "minutes_left": m,
                 "expires_at_ms": c.expires_at_ms,
-            })
-        })
-        .collect();
+            })),
+            None => expired.push(json!({
+                "cell": c.cell,
+                "code": c.code,
+                "expired_at_ms": c.expires_at_ms,
+            })),
+        }
+    }
 
     let raw = h
         .kv_list(&hist_prefix(&device), MAX_HISTORY as u32)
@@ -525,6 +542,7 @@ fn status<H: Host>(h: &H, obj: &Map<String, Value>) -> Result<Value, AdminError>
         ("blocked", json!(blocked)),
         ("reset_pending", json!(reset_pending)),
         ("cells", json!(cells)),
+        ("expired", json!(expired)),
         ("history", json!(history)),
     ] {
         out[k] = v;

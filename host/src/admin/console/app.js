@@ -387,6 +387,7 @@ async function showBoard(p, device) {
     " · " + s.connected_locks + " locks connected" + (s.blocked ? " · BLOCKED" : "") + (s.reset_pending ? " · reset pending" : "");
   const now = Date.now();
   const codes = new Map(s.cells.map((c) => [c.cell, c]));
+  const gone = new Map((s.expired || []).map((c) => [c.cell, c])); // expired in the last hour
   const opened = new Map();
   for (const h of s.history) if (now - h.at_ms < 600000) opened.set(h.cell, h.at_ms);
   const grid = $("grid");
@@ -399,8 +400,8 @@ async function showBoard(p, device) {
       for (let c = 0; c < s.cols; c++) {
         const n = r * s.cols + c + 1;
         const lock = s.act_con ? !!(s.act_con[r] && s.act_con[r][c]) : null;
-        const code = codes.get(n);
-        const expired = code && code.expires_at_ms <= now;
+        const code = codes.get(n) || gone.get(n);
+        const expired = code && (gone.has(n) || code.expires_at_ms <= now);
         const cls = ["cell", lock === false ? "nolock" : "lock"];
         if (code) cls.push(expired ? "expired" : "active");
         if (opened.has(n)) cls.push("opened");

@@ -575,3 +575,23 @@ fn boards_lists_every_board_that_reported() {
         2
     );
 }
+
+#[test]
+fn an_expired_code_is_shown_as_expired_for_an_hour_and_never_sent() {
+    let h = known("d");
+    assign(&h, "d", 4, "0042", 1).unwrap();
+    h.advance(60_000);
+    let s = status(&h, "d");
+    assert_eq!(s["cells"], json!([]));
+    assert_eq!(
+        s["expired"],
+        json!([{"cell":4,"code":"0042","expired_at_ms":T0 + 60_000}])
+    );
+    assert!(handle_report(&h, &report("d")).unwrap().cells.is_empty());
+    assert_eq!(
+        admin(&h, json!({"op":"boards"})).unwrap()["boards"][0]["active_codes"],
+        0
+    );
+    h.advance(EXPIRED_KEPT_MS);
+    assert_eq!(status(&h, "d")["expired"], json!([]));
+}
