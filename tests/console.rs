@@ -107,13 +107,18 @@ impl Browser {
 
     /// One WebDriver command of this session; its `value`.
     fn cmd(&self, method: &str, path: &str, body: Value) -> Value {
+        self.try_cmd(method, path, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    fn try_cmd(&self, method: &str, path: &str, body: Value) -> Result<Value, String> {
         let path = format!("/session/{}{path}", self.session);
         let body = if method == "GET" || method == "DELETE" {
             String::new()
         } else {
             body.to_string()
         };
-        wd(self.addr, method, &path, &body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+        wd(self.addr, method, &path, &body)
     }
 
     fn open(&self, url: &str) {
@@ -138,25 +143,32 @@ impl Browser {
         v[ELEMENT].as_str().unwrap().to_string()
     }
 
+    /// `act` on the element `css` (a command path below `/element/{id}`).
+    /// The page redraws its tables every few seconds, so an element found
+    /// may be replaced before it is used: it is then found again.
+    fn on(&self, css: &str, method: &str, act: &str, body: Value) -> Value {
+        for _ in 0..20 {
+            let e = self.find(css);
+            match self.try_cmd(method, &format!("/element/{e}{act}"), body.clone()) {
+                Err(err) if err.contains("stale element") => continue,
+                other => return other.unwrap_or_else(|err| panic!("{css} {act}: {err}")),
+            }
+        }
+        panic!("{css}: replaced every time it was found");
+    }
+
     fn click(&self, css: &str) {
-        let e = self.find(css);
-        self.cmd("POST", &format!("/element/{e}/click"), json!({}));
+        self.on(css, "POST", "/click", json!({}));
     }
 
     /// Types into an input (after clearing it), as a user does.
     fn type_in(&self, css: &str, text: &str) {
-        let e = self.find(css);
-        self.cmd("POST", &format!("/element/{e}/clear"), json!({}));
-        self.cmd(
-            "POST",
-            &format!("/element/{e}/value"),
-            json!({ "text": text }),
-        );
+        self.on(css, "POST", "/clear", json!({}));
+        self.on(css, "POST", "/value", json!({ "text": text }));
     }
 
     fn text(&self, css: &str) -> String {
-        let e = self.find(css);
-        self.cmd("GET", &format!("/element/{e}/text"), json!({}))
+        self.on(css, "GET", "/text", json!({}))
             .as_str()
             .unwrap_or_default()
             .to_string()
@@ -862,8 +874,6 @@ fn chat_users_and_the_smart_home_database() {
         msg.as_str().unwrap().contains("not an SQLite database"),
         "{msg}"
     );
-    let file = b.find("#upload-file");
-    b.cmd("POST", &format!("/element/{file}/clear"), json!({}));
     b.type_in("#upload-file", db_path.to_str().unwrap());
     b.click("#upload-btn");
     b.wait_for(
