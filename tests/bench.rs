@@ -158,3 +158,27 @@ fn idle_connections_are_held_and_languages_run() {
         }
     }
 }
+
+/// The cluster scenario (a NATS server, two and three hosts): every row
+/// answers, and nothing a surviving host acknowledged is lost across the
+/// kill of another.
+#[test]
+fn the_cluster_scenario_loses_nothing_acknowledged() {
+    let report = bench(&["cluster", "--duration", "2", "--clients", "12"]);
+    for (scenario, layout) in [
+        ("cluster-chat", "one-host"),
+        ("cluster-chat", "two-hosts"),
+        ("cluster-exec", "one-host"),
+        ("cluster-exec", "two-hosts"),
+        ("cluster-chat", "host-kill"),
+    ] {
+        clean(&report, scenario, layout);
+    }
+    assert!(
+        row(&report, "cluster-chat", "two-hosts")["extra"]["sent_to_other_host"]
+            .as_f64()
+            .unwrap()
+            > 0.0,
+        "{report:#}"
+    );
+}

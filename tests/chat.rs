@@ -7,13 +7,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::chat::Client;
 use common::{Host, Variant, WAIT};
 use serde_json::{Value, json};
 
@@ -92,112 +90,6 @@ max_message_bytes = 4096
 
 fn start(v: &Variant) -> Host {
     v.start(&config(v, ""), "chat")
-}
-
-trait Io: Read + Write + Send {}
-impl<T: Read + Write + Send> Io for T {}
-
-/// A chat client: writes JSON, reads one JSON object per line.
-struct Client {
-    io: Box<dyn Io>,
-    /// The same socket, to set read timeouts.
-    sock: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Client {
-    fn tcp(addr: SocketAddr) -> Client {
-        let sock = TcpStream::connect(addr).unwrap();
-        sock.set_nodelay(true).unwrap();
-        sock.set_read_timeout(Some(WAIT)).unwrap();
-        Client {
-            io: Box::new(sock.try_clone().unwrap()),
-            sock,
-            buf: Vec::new(),
-        }
-    }
-
-    /// TLS, trusting the host's self-signed certificate.
-    fn tls(addr: SocketAddr, cert_pem: &Path) -> Client {
-        let conn = common::tls_client(cert_pem);
-        let sock = TcpStream::connect(addr).unwrap();
-        sock.set_nodelay(true).unwrap();
-        sock.set_read_timeout(Some(WAIT)).unwrap();
-        let tls = rustls::StreamOwned::new(conn, sock.try_clone().unwrap());
-        Client {
-            io: Box::new(tls),
-            sock,
-            buf: Vec::new(),
-        }
-    }
-
-    fn send_raw(&mut self, bytes: &[u8]) {
-        self.io.write_all(bytes).unwrap();
-        self.io.flush().unwrap();
-    }
-
-    fn send(&mut self, v: Value) {
-        self.send_raw(format!("{v}\n").as_bytes());
-    }
-
-    /// The next object, heartbeats included; `None` if nothing comes within
-    /// `wait`.
-    fn recv_within(&mut self, wait: Duration) -> Option<Value> {
-        let deadline = Instant::now() + wait;
-        loop {
-            if let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=pos).collect();
-                return Some(serde_json::from_slice(&line).unwrap_or_else(|e| {
-                    panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&line))
-                }));
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            self.sock.set_read_timeout(Some(left)).unwrap();
-            let mut chunk = [0u8; 8192];
-            match self.io.read(&mut chunk) {
-                Ok(0) => panic!(
-                    "connection closed; had {:?}",
-                    String::from_utf8_lossy(&self.buf)
-                ),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if common::read_timed_out(&e) => {}
-                Err(e) => panic!("read failed: {e}"),
-            }
-        }
-    }
-
-    /// The next object that is not a heartbeat.
-    fn recv(&mut self) -> Value {
-        loop {
-            let v = self.recv_within(WAIT).expect("no message within the wait");
-            if v != json!({"Command":"14"}) {
-                return v;
-            }
-        }
-    }
-
-    /// Asserts that nothing but heartbeats arrives within `wait`.
-    fn expect_nothing(&mut self, wait: Duration) {
-        let deadline = Instant::now() + wait;
-        while let Some(v) = self.recv_within(deadline.saturating_duration_since(Instant::now())) {
-            assert_eq!(v, json!({"Command":"14"}), "unexpected message");
-        }
-    }
-
-    fn login(&mut self, name: &str) -> Value {
-        self.send(json!({"Command":"01","Name":name}));
-        self.recv()
-    }
-
-    fn login_ok(&mut self, name: &str) -> Value {
-        let got = self.login(name);
-        assert_eq!(got["Command"], "11", "{got}");
-        assert_eq!(got["Flag"], 1, "{got}");
-        got
-    }
 }
 
 fn cert(host: &Host) -> std::path::PathBuf {

@@ -8,15 +8,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use common::exec::{Client, HEARTBEAT};
 use common::{Host, Variant, WAIT, built};
 use serde_json::{Value, json};
-use tungstenite::{Message, WebSocket};
-
-const HEARTBEAT: &str = r#"{"cmd":"Heartbeat","code":"1","session_id":null,"extra":{}}"#;
+use tungstenite::Message;
 
 /// plugins/exec as a component.
 const WASM: Variant = Variant {
@@ -71,133 +68,6 @@ fn config(v: &Variant, heartbeat_ms: u64, extra: &str) -> String {
 
 fn start(v: &Variant, heartbeat_ms: u64) -> Host {
     v.start(&config(v, heartbeat_ms, ""), "exec")
-}
-
-/// Plain TCP or TLS under the WebSocket.
-enum Conn {
-    Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
-}
-
-impl Read for Conn {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Conn::Plain(s) => s.read(buf),
-            Conn::Tls(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Conn {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Conn::Plain(s) => s.write(buf),
-            Conn::Tls(s) => s.write(buf),
-        }
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Conn::Plain(s) => s.flush(),
-            Conn::Tls(s) => s.flush(),
-        }
-    }
-}
-
-struct Client {
-    ws: WebSocket<Conn>,
-}
-
-fn tcp(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    s.set_write_timeout(Some(WAIT)).unwrap();
-    s.set_nodelay(true).unwrap();
-    s
-}
-
-impl Client {
-    fn connect(host: &Host) -> Client {
-        Client::connect_path(host.addr("exec"), "/websocket").unwrap()
-    }
-
-    fn connect_path(addr: SocketAddr, path: &str) -> Result<Client, tungstenite::Error> {
-        let url = format!("ws://{addr}{path}");
-        match tungstenite::client(url.as_str(), Conn::Plain(tcp(addr))) {
-            Ok((ws, _)) => Ok(Client { ws }),
-            Err(tungstenite::HandshakeError::Failure(e)) => Err(e),
-            Err(e) => panic!("handshake: {e}"),
-        }
-    }
-
-    /// wss, trusting the host's self-signed certificate.
-    fn connect_tls(addr: SocketAddr, cert_pem: &std::path::Path) -> Client {
-        let conn = common::tls_client(cert_pem);
-        let tls = rustls::StreamOwned::new(conn, tcp(addr));
-        let url = format!("wss://localhost:{}/websocket", addr.port());
-        let (ws, _) = tungstenite::client(url.as_str(), Conn::Tls(Box::new(tls)))
-            .unwrap_or_else(|e| panic!("wss handshake: {e}"));
-        Client { ws }
-    }
-
-    fn send(&mut self, text: &str) {
-        self.ws.send(Message::text(text)).unwrap();
-    }
-
-    /// The next text frame, heartbeats included.
-    fn recv_any(&mut self) -> String {
-        loop {
-            match self.ws.read() {
-                Ok(Message::Text(t)) => return t.to_string(),
-                Ok(Message::Close(f)) => panic!("closed by the server: {f:?}"),
-                Ok(_) => continue,
-                Err(e) => panic!("reading: {e}"),
-            }
-        }
-    }
-
-    /// The next text frame that is not the server heartbeat.
-    fn recv(&mut self) -> String {
-        loop {
-            let t = self.recv_any();
-            if t != HEARTBEAT {
-                return t;
-            }
-        }
-    }
-
-    fn recv_json(&mut self) -> Value {
-        let t = self.recv();
-        serde_json::from_str(&t).unwrap_or_else(|e| panic!("{e}: {t}"))
-    }
-
-    /// Sends `{"cmd":"init"}` with `token`; the answer.
-    fn init(&mut self, token: &str) -> Value {
-        self.send(&json!({"cmd":"init","token":token}).to_string());
-        self.recv_json()
-    }
-
-    fn check_device(&mut self) -> String {
-        self.send(r#"{"cmd":"checkDevice"}"#);
-        let v = self.recv_json();
-        assert_eq!(v["cmd"], "checkDevice", "{v}");
-        assert_eq!(v["extra"], json!({}), "{v}");
-        v["code"].as_str().unwrap().to_string()
-    }
-
-    /// True when the server closes the connection (close frame or EOF)
-    /// before sending anything but heartbeats.
-    fn is_closed(&mut self) -> bool {
-        loop {
-            match self.ws.read() {
-                Ok(Message::Text(t)) if t.as_str() == HEARTBEAT => continue,
-                Ok(Message::Text(t)) => panic!("expected the close, got {t}"),
-                Ok(Message::Close(_)) => continue, // then the stream ends
-                Ok(_) => continue,
-                Err(e) if common::timed_out(&e) => return false,
-                Err(_) => return true,
-            }
-        }
-    }
 }
 
 fn create_token(host: &Host, ttl_s: Option<u64>) -> String {

@@ -11,6 +11,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Barrier};
 
+use common::locker::{answer, exchange, report};
 use common::{Host, LineClient, Variant, WAIT};
 use serde_json::json;
 
@@ -77,29 +78,6 @@ const SPEC_SAMPLE: &str = "ACon_V1.0\r\nID=1953\r\nSEND=141349\r\nCONNECTION=1\r
 
 fn start(v: &Variant) -> Host {
     v.start(&config(v), "locker")
-}
-
-/// A report from device `id` with counter `send`; `extra` lines are added
-/// before CLOSE (e.g. "BOX_TO=3").
-fn report(id: &str, send: u64, extra: &[&str]) -> String {
-    let mut s = format!(
-        "ACon_V1.0\r\nID={id}\r\nSEND={send}\r\nCONNECTION=1\r\nWIFI_STATE=0\r\nGSM_STATE=0\r\nRESET=0\r\nSTATE=0\r\nCOLS=4\r\nROWS=2\r\nACT_CON=1111,1011\r\n"
-    );
-    for line in extra {
-        s.push_str(line);
-        s.push_str("\r\n");
-    }
-    s.push_str("CLOSE");
-    s
-}
-
-fn answer(c: &mut LineClient) -> String {
-    c.read_until(|l| l == "CLOSE" || l.starts_with("ERROR:"))
-}
-
-fn exchange(c: &mut LineClient, msg: &str) -> String {
-    c.send(msg.as_bytes());
-    answer(c)
 }
 
 fn spec_sample_gets_the_exact_answer(v: &Variant) {

@@ -9,7 +9,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use base64::Engine as _;
+use common::smarthome::{header, house_db, request, upload};
 use common::{Host, Variant, WAIT};
 use serde_json::json;
 
@@ -51,47 +51,6 @@ fn start(v: &Variant) -> Host {
         v.table
     );
     v.start(&body, "smarthome")
-}
-
-/// A real SQLite database of devices, as a file's bytes.
-fn house_db(dir: &std::path::Path, devices: &[(&str, &str)]) -> Vec<u8> {
-    let path = dir.join(format!("house-{}.db", devices.len()));
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch(
-        "CREATE TABLE devices (id INTEGER PRIMARY KEY, name TEXT NOT NULL, room TEXT NOT NULL);",
-    )
-    .unwrap();
-    for (name, room) in devices {
-        conn.execute(
-            "INSERT INTO devices (name, room) VALUES (?1, ?2)",
-            [name, room],
-        )
-        .unwrap();
-    }
-    drop(conn);
-    std::fs::read(&path).unwrap()
-}
-
-fn upload(host: &Host, bytes: &[u8]) -> (u16, String) {
-    let body = json!({"op":"upload","name":"house.db","data_base64": base64::engine::general_purpose::STANDARD.encode(bytes)});
-    host.post("/admin/smarthome", &body.to_string())
-}
-
-/// The article's client: send the command word, read to EOF.
-fn request(host: &Host, word: i32) -> Vec<u8> {
-    let mut s = TcpStream::connect(host.addr("smarthome")).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    s.write_all(&word.to_le_bytes()).unwrap();
-    let mut all = Vec::new();
-    s.read_to_end(&mut all).unwrap(); // returns only when the server closes
-    all
-}
-
-fn header(bytes: &[u8]) -> (u32, u32) {
-    (
-        u32::from_le_bytes(bytes[0..4].try_into().unwrap()),
-        u32::from_le_bytes(bytes[4..8].try_into().unwrap()),
-    )
 }
 
 fn read_devices(dir: &std::path::Path, db: &[u8]) -> Vec<(String, String)> {

@@ -37,6 +37,128 @@ pub struct Config<P> {
     pub plugins: BTreeMap<String, PluginConfig>,
     #[serde(default, rename = "listener")]
     pub listeners: Vec<Listener<P>>,
+    /// Several hosts as one service, sharing state through NATS JetStream.
+    /// Absent: one process with SQLite.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// `[cluster]`: the NATS servers and how this host joins the others.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// NATS server URLs (`nats://host:port`); the client fails over between them.
+    pub urls: Vec<String>,
+    /// Token for the NATS servers. `WASMGATE_NATS_TOKEN`, when set and not
+    /// empty, takes its place.
+    pub token: Option<AdminToken>,
+    /// A NATS `.creds` file (JWT + nkey seed) instead of a token.
+    pub credentials: Option<PathBuf>,
+    /// This host's name among the others: unique, `[A-Za-z0-9_-]`. Default:
+    /// the machine's host name.
+    pub node: Option<String>,
+    /// Prefix of every bucket and subject, so several services can share
+    /// one NATS: `[A-Za-z0-9_-]`.
+    pub name: String,
+    /// Copies of every bucket on the NATS cluster (1, or 3 on a 3-node cluster).
+    pub replicas: usize,
+    /// A host whose liveness key is this old is dead: the others release
+    /// its sessions and claims.
+    pub dead_after_ms: u64,
+    /// Longest any NATS request may take before the operation is refused.
+    pub request_timeout_ms: u64,
+    /// Largest size of one plugin's key-value bucket, in bytes (each host
+    /// keeps a copy of its keys and values in memory).
+    pub kv_max_bytes: i64,
+    /// Messages from other hosts waiting to be delivered here; past it the
+    /// subscription is a slow consumer and messages are dropped (counted).
+    pub inbox_capacity: usize,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            urls: vec!["nats://127.0.0.1:4222".to_string()],
+            token: None,
+            credentials: None,
+            node: None,
+            name: "wasmgate".to_string(),
+            replicas: 1,
+            dead_after_ms: 3_000,
+            request_timeout_ms: 2_000,
+            kv_max_bytes: 256 << 20,
+            inbox_capacity: 65_536,
+        }
+    }
+}
+
+impl ClusterConfig {
+    pub fn effective_token(&self) -> Option<AdminToken> {
+        match std::env::var("WASMGATE_NATS_TOKEN") {
+            Ok(t) if !t.is_empty() => Some(AdminToken(t)),
+            _ => self.token.clone(),
+        }
+    }
+
+    /// This host's node name: the configured one, else the machine's.
+    pub fn node_name(&self) -> String {
+        self.node.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "wasmgate".to_string())
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
+        })
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn dead_after(&self) -> Duration {
+        Duration::from_millis(self.dead_after_ms)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let plain = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        if self.urls.is_empty() {
+            bail!("cluster.urls is empty");
+        }
+        if !plain(&self.name) {
+            bail!("cluster.name {:?}: 1 to 64 of [A-Za-z0-9_-]", self.name);
+        }
+        if let Some(node) = &self.node
+            && !plain(node)
+        {
+            bail!("cluster.node {node:?}: 1 to 64 of [A-Za-z0-9_-]");
+        }
+        if !(1..=5).contains(&self.replicas) {
+            bail!("cluster.replicas must be 1 to 5");
+        }
+        if self.dead_after_ms < 1_000 {
+            bail!("cluster.dead_after_ms must be at least 1000 (NATS TTLs are whole seconds)");
+        }
+        if self.request_timeout_ms == 0 || self.kv_max_bytes <= 0 || self.inbox_capacity == 0 {
+            bail!("cluster.request_timeout_ms, kv_max_bytes and inbox_capacity must be > 0");
+        }
+        if self.token.is_some() && self.credentials.is_some() {
+            bail!("cluster: give token or credentials, not both");
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -444,6 +566,9 @@ impl<P: DeserializeOwned> Config<P> {
         }
         if self.runtime.epoch_tick_ms == 0 {
             bail!("runtime.epoch_tick_ms must be > 0");
+        }
+        if let Some(cluster) = &self.cluster {
+            cluster.validate()?;
         }
         Ok(())
     }

@@ -4,10 +4,12 @@
 //! The path of one message, module by module: [`transport`] accepts the
 //! connection, [`codec`] turns bytes into a typed message, [`protocol`] hands
 //! it to the plugin's world through [`runtime`] and encodes the answer;
-//! [`state`] holds what outlives a call; [`admin`] is the operator's view.
+//! [`state`] holds what outlives a call, shared with other hosts through
+//! [`cluster`] when there are several; [`admin`] is the operator's view.
 
 pub mod admin;
 pub mod bindings;
+pub mod cluster;
 pub mod codec;
 pub mod config;
 pub mod metrics;
@@ -27,6 +29,7 @@ const LAYERS: &[&str] = &[
     "config",
     "metrics",
     "state",
+    "cluster",
     "codec",
     "transport",
     "runtime",

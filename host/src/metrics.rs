@@ -10,6 +10,30 @@ use std::time::Duration;
 pub struct Metrics {
     listeners: Mutex<Vec<Arc<ListenerMetrics>>>,
     plugins: Mutex<Vec<Arc<PluginMetrics>>>,
+    /// Rendered once `clustered` is set.
+    pub cluster: ClusterMetrics,
+}
+
+/// A clustered host's link to NATS and the other hosts.
+#[derive(Default)]
+pub struct ClusterMetrics {
+    pub clustered: std::sync::atomic::AtomicBool,
+    /// 1 while connected to NATS.
+    pub connected: AtomicI64,
+    pub disconnects: AtomicU64,
+    /// Messages sent to sessions on other hosts.
+    pub sent: AtomicU64,
+    /// Messages from other hosts queued for sessions here.
+    pub received: AtomicU64,
+    /// Messages from other hosts dropped: the inbox was full (this host is
+    /// a slow consumer) or NATS reported a slow consumer.
+    pub dropped: AtomicU64,
+    /// Store and directory operations refused because NATS did not answer.
+    pub unavailable: AtomicU64,
+    /// Sessions of dead hosts released by this host.
+    pub reaped: AtomicU64,
+    /// Plugin files taken from the cluster's plugin bucket.
+    pub deploys: AtomicU64,
 }
 
 #[derive(Default)]
@@ -64,6 +88,69 @@ impl Histogram {
         self.count.fetch_add(1, Relaxed);
         self.sum_ns
             .fetch_add(d.as_nanos().min(u64::MAX as u128) as u64, Relaxed);
+    }
+}
+
+impl ClusterMetrics {
+    fn render(&self, out: &mut String) {
+        let c = self;
+        let fields: [(&str, &str, &str, i64); 9] = [
+            (
+                "wasmgate_cluster_connected",
+                "gauge",
+                "1 while connected to NATS",
+                c.connected.load(Relaxed),
+            ),
+            (
+                "wasmgate_cluster_disconnects_total",
+                "counter",
+                "Times the NATS connection was lost",
+                c.disconnects.load(Relaxed) as i64,
+            ),
+            (
+                "wasmgate_cluster_sent_total",
+                "counter",
+                "Messages sent to sessions on other hosts",
+                c.sent.load(Relaxed) as i64,
+            ),
+            (
+                "wasmgate_cluster_received_total",
+                "counter",
+                "Messages from other hosts queued here",
+                c.received.load(Relaxed) as i64,
+            ),
+            (
+                "wasmgate_cluster_dropped_total",
+                "counter",
+                "Messages from other hosts dropped (slow consumer)",
+                c.dropped.load(Relaxed) as i64,
+            ),
+            (
+                "wasmgate_cluster_unavailable_total",
+                "counter",
+                "Operations refused because NATS did not answer",
+                c.unavailable.load(Relaxed) as i64,
+            ),
+            (
+                "wasmgate_cluster_reaped_total",
+                "counter",
+                "Sessions of dead hosts released by this host",
+                c.reaped.load(Relaxed) as i64,
+            ),
+            (
+                "wasmgate_cluster_deploys_total",
+                "counter",
+                "Plugin files taken from the cluster's bucket",
+                c.deploys.load(Relaxed) as i64,
+            ),
+            ("wasmgate_cluster_info", "gauge", "Clustered host", 1),
+        ];
+        for (name, kind, help, value) in fields {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
     }
 }
 
@@ -206,6 +293,10 @@ impl Metrics {
             for m in &plugins {
                 let _ = writeln!(out, "{name}{{plugin=\"{}\"}} {}", m.name, get(m));
             }
+        }
+
+        if self.cluster.clustered.load(Relaxed) {
+            self.cluster.render(&mut out);
         }
 
         let name = "wasmgate_plugin_instance_memory_peak_bytes";

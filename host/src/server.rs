@@ -13,14 +13,20 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admin::ClusterView;
+use crate::cluster::Cluster;
+use crate::cluster::directory::Directory;
+use crate::cluster::store::JetStore;
 use crate::metrics::Metrics;
 use crate::protocol::{self, Config, Shared};
+use crate::runtime::deploy::Deployer;
 use crate::runtime::{self, Base, NativeBuilds, Plugins};
-use crate::state::kv::Kv;
+use crate::state::kv::{Kv, Store};
+use crate::state::sessions::Link;
 
 pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()> {
-    let kv = Arc::new(Kv::open(&config.store.path, config.store.synchronous)?);
-    tracing::info!(path = %config.store.path.display(), "key-value store open");
+    let metrics = Arc::new(Metrics::default());
+    let backing = Backing::open(&config, &metrics).await?;
 
     let max_memory = config
         .plugins
@@ -34,22 +40,43 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
         engine.clone(),
         Duration::from_millis(config.runtime.epoch_tick_ms),
     );
-    let metrics = Arc::new(Metrics::default());
     let base = Base {
         linker: runtime::linker(&engine)?,
         cache: runtime::CompileCache::new(&engine, config.cache_dir()),
         engine,
-        kv: kv.clone(),
+        kv: backing.store(),
+        link: backing.link(),
         metrics: metrics.clone(),
         worlds: protocol::WORLDS,
         natives: natives(),
     };
     let plugins = Plugins::new(&config.plugins, &config.runtime, &base)?;
+    if let Backing::Cluster { directory, .. } = &backing {
+        for p in plugins.all() {
+            directory.register(p.sessions().clone());
+        }
+    }
 
     let dir = &config.runtime.plugin_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating plugin directory {}", dir.display()))?;
     load_all(&plugins).await;
+    let cluster_view = match &backing {
+        Backing::Local(_) => None,
+        Backing::Cluster {
+            cluster, directory, ..
+        } => {
+            let deployer =
+                Deployer::start(cluster.clone(), plugins.clone(), &config.runtime.plugin_dir)
+                    .await?;
+            tokio::spawn(publish_generations(plugins.clone(), directory.clone()));
+            Some(ClusterView {
+                cluster: cluster.clone(),
+                directory: directory.clone(),
+                deployer,
+            })
+        }
+    };
     let _watcher = runtime::watch_plugin_dir(
         dir,
         Duration::from_millis(config.runtime.reload_debounce_ms),
@@ -96,13 +123,17 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
         plugins.clone(),
         metrics.clone(),
         image_dirs(&config),
+        cluster_view,
         config.admin.max_body_bytes,
         token,
         shared.shutdown.clone(),
     ));
     tracing::info!(addr = %admin_addr, authenticated, "admin API listening");
 
-    let purge = tokio::spawn(purge_expired(kv.clone()));
+    let purge = match &backing {
+        Backing::Local(kv) => Some(tokio::spawn(purge_expired(kv.clone()))),
+        Backing::Cluster { .. } => None,
+    };
     if let Some(path) = ready_file {
         write_ready_file(path, admin_addr, &bound)?;
     }
@@ -125,9 +156,13 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
             "connections still open after the grace period; closing them"
         );
     }
-    purge.abort();
+    if let Some(purge) = purge {
+        purge.abort();
+    }
     let _ = admin_task.await;
-    if let Err(e) = kv.checkpoint() {
+    if let Backing::Local(kv) = &backing
+        && let Err(e) = kv.checkpoint()
+    {
         tracing::warn!(error = %e, "final store checkpoint failed");
     }
     tracing::info!("stopped");
@@ -147,6 +182,64 @@ fn image_dirs(config: &Config) -> crate::admin::ImageDirs {
             _ => None,
         })
         .collect()
+}
+
+/// Where plugins' state lives: SQLite in this process, or the cluster's
+/// NATS JetStream (`[cluster]`).
+enum Backing {
+    Local(Arc<Kv>),
+    Cluster {
+        cluster: Arc<Cluster>,
+        store: Arc<JetStore>,
+        directory: Arc<Directory>,
+    },
+}
+
+impl Backing {
+    async fn open(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<Backing> {
+        let Some(cluster) = &config.cluster else {
+            let kv = Arc::new(Kv::open(&config.store.path, config.store.synchronous)?);
+            tracing::info!(path = %config.store.path.display(), "key-value store open");
+            return Ok(Backing::Local(kv));
+        };
+        for name in config.plugins.keys() {
+            if !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                anyhow::bail!(
+                    "plugin {name:?}: in a cluster a plugin's name is made of [A-Za-z0-9_-] (it names its buckets)"
+                );
+            }
+        }
+        let cluster = Cluster::connect(cluster, metrics.clone()).await?;
+        let names: Vec<&str> = config.plugins.keys().map(String::as_str).collect();
+        let store = JetStore::open(cluster.clone(), &names).await?;
+        let directory = Directory::join(cluster.clone()).await?;
+        tracing::info!(
+            node_no = directory.node_no(),
+            "key-value store: the cluster's JetStream buckets"
+        );
+        Ok(Backing::Cluster {
+            cluster,
+            store,
+            directory,
+        })
+    }
+
+    fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Backing::Local(kv) => kv.clone(),
+            Backing::Cluster { store, .. } => store.clone(),
+        }
+    }
+
+    fn link(&self) -> Option<Arc<dyn Link>> {
+        match self {
+            Backing::Local(_) => None,
+            Backing::Cluster { directory, .. } => Some(directory.clone()),
+        }
+    }
 }
 
 /// The native builds compiled into this host (none without the `native`
@@ -180,6 +273,26 @@ async fn load_all(plugins: &Plugins) {
         if let Ok((name, Err(_))) = t.await {
             tracing::error!(plugin = %name, "plugin not loaded at start; its listeners answer errors until its file is fixed");
         }
+    }
+}
+
+/// Keeps what this host serves (each plugin's generation and sha256) in
+/// its liveness record, for `GET /plugins` on every host.
+async fn publish_generations(plugins: Plugins, directory: Arc<Directory>) {
+    let mut every = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        every.tick().await;
+        let status: serde_json::Map<String, serde_json::Value> = plugins
+            .all()
+            .map(|p| {
+                let i = p.info();
+                (
+                    i.name,
+                    serde_json::json!({ "generation": i.generation, "sha256": i.sha256 }),
+                )
+            })
+            .collect();
+        directory.set_status(serde_json::Value::Object(status));
     }
 }
 

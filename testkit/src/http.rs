@@ -17,9 +17,10 @@ pub fn request(
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
-    body: &str,
+    body: impl AsRef<[u8]>,
     timeout: Duration,
 ) -> Result<(u16, String)> {
+    let body = body.as_ref();
     let deadline = Instant::now() + timeout;
     let what = || format!("{method} {path} to {addr}");
     let stream = TcpStream::connect_timeout(&addr, timeout).with_context(what)?;
@@ -31,7 +32,7 @@ pub fn request(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    send(&stream, &[head.as_bytes(), body.as_bytes()], deadline).with_context(what)?;
+    send(&stream, &[head.as_bytes(), body], deadline).with_context(what)?;
     read_response(&mut BufReader::new(stream), deadline).with_context(what)
 }
 

@@ -15,6 +15,7 @@
 
 pub mod http;
 mod metrics;
+pub mod nats;
 mod process;
 
 use std::path::{Path, PathBuf};

@@ -349,7 +349,7 @@ impl Host {
         method: &str,
         path: &str,
         headers: &[(&str, &str)],
-        body: &str,
+        body: impl AsRef<[u8]>,
     ) -> Result<(u16, String)> {
         http::request(
             self.admin,
@@ -363,6 +363,11 @@ impl Host {
 
     fn request(&self, method: &str, path: &str, body: &str) -> Result<(u16, String)> {
         self.request_with(method, path, &[], body)
+    }
+
+    /// PUT /plugins/{name}: a new version of the plugin, the `.wasm` bytes.
+    pub fn upload_plugin(&self, name: &str, wasm: &[u8]) -> Result<(u16, String)> {
+        self.request_with("PUT", &format!("/plugins/{name}"), &[], wasm)
     }
 
     /// POST /admin/{plugin}, expecting 200; the JSON answer.

@@ -7,6 +7,11 @@
 
 #![allow(dead_code)]
 
+pub mod chat;
+pub mod exec;
+pub mod locker;
+pub mod smarthome;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};

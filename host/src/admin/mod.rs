@@ -1,9 +1,13 @@
 //! The admin HTTP API (keep it on loopback or a private network):
 //!
-//! - `GET /health` — 200 when every plugin is loaded, 503 otherwise
+//! - `GET /health` — 200 when every plugin is loaded (and, in a cluster,
+//!   NATS is connected), 503 otherwise
 //! - `GET /metrics` — Prometheus text format
-//! - `GET /plugins` — name, world, file, sha256, loaded-at, last reload error
+//! - `GET /plugins` — name, world, file, sha256, loaded-at, last reload
+//!   error; in a cluster, what every host serves (`hosts`)
 //! - `POST /plugins/{name}/reload` — reload from disk now
+//! - `PUT /plugins/{name}` — a new version (the `.wasm` bytes): checked,
+//!   then swapped in here, or in a cluster on every host
 //! - `POST /admin/{plugin}` — JSON body to the component's `admin` export
 //! - `GET /images/{plugin}/{camera}/{identify}` — a recognition's saved photo
 //! - `GET /ui/` — the operator console ([`console`]), no token needed for
@@ -24,13 +28,16 @@ use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::Cluster;
+use crate::cluster::directory::Directory;
 use crate::config::AdminToken;
 use crate::metrics::Metrics;
+use crate::runtime::deploy::{Deployer, MAX_PLUGIN_BYTES, Refusal};
 use crate::runtime::{CallError, Plugins};
 pub use console::ImageDirs;
 
@@ -39,6 +46,15 @@ struct AdminState {
     plugins: Plugins,
     metrics: Arc<Metrics>,
     images: Arc<ImageDirs>,
+    cluster: Option<ClusterView>,
+}
+
+/// What a clustered host's admin API shows and does across hosts.
+#[derive(Clone)]
+pub struct ClusterView {
+    pub cluster: Arc<Cluster>,
+    pub directory: Arc<Directory>,
+    pub deployer: Arc<Deployer>,
 }
 
 pub async fn serve(
@@ -46,6 +62,7 @@ pub async fn serve(
     plugins: Plugins,
     metrics: Arc<Metrics>,
     images: ImageDirs,
+    cluster: Option<ClusterView>,
     max_body_bytes: usize,
     token: Option<AdminToken>,
     shutdown: CancellationToken,
@@ -55,6 +72,10 @@ pub async fn serve(
         .route("/metrics", get(render_metrics))
         .route("/plugins", get(list_plugins))
         .route("/plugins/{name}/reload", post(reload))
+        .route(
+            "/plugins/{name}",
+            put(upload).layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES)),
+        )
         .route("/admin/{plugin}", post(admin_call))
         .route("/images/{plugin}/{camera}/{identify}", get(console::image))
         .route_layer(middleware::from_fn_with_state(
@@ -73,6 +94,7 @@ pub async fn serve(
             plugins,
             metrics,
             images: Arc::new(images),
+            cluster,
         });
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -127,13 +149,23 @@ async fn health(State(s): State<AdminState>) -> Response {
         .all()
         .map(|p| (p.name().to_string(), p.info().loaded))
         .collect();
-    let ok = plugins.values().all(|l| *l);
+    let mut ok = plugins.values().all(|l| *l);
+    let mut body = json!({ "plugins_loaded": plugins });
+    if let Some(c) = &s.cluster {
+        let connected = c.cluster.is_connected();
+        ok &= connected;
+        body["cluster"] = json!({
+            "node": c.cluster.node,
+            "connected": connected,
+            "hosts": c.directory.hosts().values().map(|h| h.node.clone()).collect::<Vec<_>>(),
+        });
+    }
     let status = if ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({ "status": if ok { "ok" } else { "degraded" }, "plugins_loaded": plugins });
+    body["status"] = json!(if ok { "ok" } else { "degraded" });
     (status, axum::Json(body)).into_response()
 }
 
@@ -148,9 +180,68 @@ async fn render_metrics(State(s): State<AdminState>) -> Response {
         .into_response()
 }
 
+/// Every plugin's state here; in a cluster each also lists the generation
+/// and sha256 every live host serves (`hosts`, by node name).
 async fn list_plugins(State(s): State<AdminState>) -> Response {
-    let list: Vec<_> = s.plugins.all().map(|p| p.info()).collect();
+    let mut list: Vec<Value> = s
+        .plugins
+        .all()
+        .map(|p| serde_json::to_value(p.info()).unwrap_or(Value::Null))
+        .collect();
+    if let Some(c) = &s.cluster {
+        let hosts = c.directory.hosts();
+        for entry in &mut list {
+            let name = entry["name"].as_str().unwrap_or_default().to_string();
+            let per_host: serde_json::Map<String, Value> = hosts
+                .values()
+                .map(|h| {
+                    (
+                        h.node.clone(),
+                        h.status.get(&name).cloned().unwrap_or(Value::Null),
+                    )
+                })
+                .collect();
+            entry["hosts"] = Value::Object(per_host);
+        }
+    }
     axum::Json(list).into_response()
+}
+
+/// A new version of plugin `name`: checked here (compiled, its world, its
+/// limits), then in a cluster put into the plugin bucket, from where every
+/// host takes it; alone, written into the plugin directory and swapped in.
+async fn upload(State(s): State<AdminState>, Path(name): Path<String>, body: Bytes) -> Response {
+    let Some(plugin) = s.plugins.control(&name) else {
+        return error(StatusCode::NOT_FOUND, format!("no plugin named {name:?}"));
+    };
+    if let Some(c) = &s.cluster {
+        return match c.deployer.publish(&name, body.to_vec()).await {
+            Ok(sha256) => axum::Json(json!({ "published": sha256 })).into_response(),
+            Err(e @ Refusal::Unknown(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
+            Err(e @ Refusal::Invalid(_)) => error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+            Err(e @ Refusal::Unavailable(_)) => {
+                error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
+        };
+    }
+    let result = tokio::task::spawn_blocking(move || {
+        plugin.check_bytes(&body)?;
+        let path = plugin.file().to_path_buf();
+        let tmp = path.with_extension("upload");
+        std::fs::write(&tmp, &body)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        plugin.reload()
+    })
+    .await;
+    match result {
+        Ok(Ok(outcome)) => axum::Json(outcome).into_response(),
+        Ok(Err(reason)) => error(StatusCode::UNPROCESSABLE_ENTITY, reason),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("upload task failed: {e}"),
+        ),
+    }
 }
 
 async fn reload(State(s): State<AdminState>, Path(name): Path<String>) -> Response {
@@ -201,7 +292,9 @@ async fn admin_call(
         }
         Err(e) => {
             let status = match e {
-                CallError::NotLoaded(_) | CallError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+                CallError::NotLoaded(_) | CallError::Busy(_) | CallError::Unavailable => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 CallError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
                 CallError::Memory(_) | CallError::Trap(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };

@@ -69,6 +69,31 @@ pub enum Outbound {
     Heartbeat,
     /// `{"Command":"99","Flag":0,"Message":reason}`
     Error(String),
+    /// A message already encoded, line end included (one that came from
+    /// another host of a cluster).
+    Encoded(bytes::Bytes),
+}
+
+impl Outbound {
+    /// The line the encoder writes for this message.
+    pub fn encoded(&self) -> Vec<u8> {
+        if let Outbound::Encoded(line) = self {
+            return line.to_vec();
+        }
+        // Serialising a struct of strings and numbers cannot fail.
+        let mut line = serde_json::to_vec(&wire(self)).unwrap_or_default();
+        line.push(b'\n');
+        line
+    }
+}
+
+impl crate::state::outbox::Wire for Outbound {
+    fn to_wire(&self) -> Option<Vec<u8>> {
+        Some(self.encoded())
+    }
+    fn from_wire(bytes: Vec<u8>) -> Option<Self> {
+        Some(Outbound::Encoded(bytes.into()))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -392,6 +417,7 @@ fn wire(item: &Outbound) -> Wire<'_> {
             message: Some(reason),
             ..Wire::default()
         },
+        Outbound::Encoded(_) => Wire::default(),
         Outbound::Message(m) => match m {
             ServerMessage::LoginResult(r) => Wire {
                 command: "11",
@@ -449,6 +475,10 @@ impl Encoder<Outbound> for ChatCodec {
     /// One JSON object and `\n`. serde_json escapes every control character,
     /// so no string can break the line.
     fn encode(&mut self, item: Outbound, dst: &mut BytesMut) -> Result<(), io::Error> {
+        if let Outbound::Encoded(line) = item {
+            dst.extend_from_slice(&line);
+            return Ok(());
+        }
         serde_json::to_writer(dst.writer(), &wire(&item))?;
         dst.put_u8(b'\n');
         Ok(())

@@ -46,6 +46,16 @@ impl Protocol for Chat {
         let policy = Policy::with_heartbeat(config, DEFAULT_HEARTBEAT, false).sessions(config);
         let max = config.max_message_bytes();
         let plugin = listen.plugin.clone();
+        // A user on a host that died: this host may be the one to announce it.
+        let gone = plugin.clone();
+        plugin.sessions().on_gone(Arc::new(move |id| {
+            let plugin = gone.clone();
+            Box::pin(async move {
+                for (target, msg) in routed(logout(&plugin, id).await) {
+                    plugin.sessions().send(&target, id, &msg);
+                }
+            })
+        }));
         let driver = listen.driver(Chat { plugin }, policy);
         listen.serve_framed(driver, move || ChatCodec::new(max))
     }
@@ -88,17 +98,23 @@ impl Service for Chat {
         if end == End::Shutdown {
             return;
         }
-        let id = conn.id();
-        for attempt in 1..=CLOSED_ATTEMPTS {
-            match call(&self.plugin, "closed", id, |h, id| h.closed(id)).await {
-                Ok(outgoing) => return conn.route(routed(outgoing)),
-                Err(_) if attempt < CLOSED_ATTEMPTS => {
-                    tokio::time::sleep(Duration::from_millis(100 * attempt as u64)).await;
-                }
-                Err(_) => {}
+        let outgoing = logout(&self.plugin, conn.id()).await;
+        conn.route(routed(outgoing));
+    }
+}
+
+/// The plugin's `closed` for session `id`: what announces its logout.
+async fn logout(plugin: &Arc<Plugin<ChatWorld>>, id: u64) -> Vec<Outgoing> {
+    for attempt in 1..=CLOSED_ATTEMPTS {
+        match call(plugin, "closed", id, |h, id| h.closed(id)).await {
+            Ok(outgoing) => return outgoing,
+            Err(_) if attempt < CLOSED_ATTEMPTS => {
+                tokio::time::sleep(Duration::from_millis(100 * attempt as u64)).await;
             }
+            Err(_) => {}
         }
     }
+    Vec::new()
 }
 
 /// The plugin's outgoing messages with their targets.
@@ -115,6 +131,7 @@ impl Weigh for Outbound {
         FRAME
             + match self {
                 Outbound::Heartbeat => 0,
+                Outbound::Encoded(line) => line.len(),
                 Outbound::Error(reason) => reason.len(),
                 Outbound::Message(m) => match m {
                     ServerMessage::LoginResult(r) => {

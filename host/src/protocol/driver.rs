@@ -34,7 +34,7 @@ use crate::bindings::World;
 use crate::config::ListenerConfig;
 use crate::metrics::ListenerMetrics;
 use crate::runtime::{CallError, HostState, Plugin};
-use crate::state::outbox::{self, Weigh};
+use crate::state::outbox::{self, Weigh, Wire};
 use crate::state::sessions::{SessionHandle, SessionId, Sessions, Target};
 
 /// Messages written to the socket before it is flushed.
@@ -46,7 +46,7 @@ pub trait Service: Send + Sync + 'static {
     /// error (malformed, too large) is a message too.
     type In: Send;
     /// A message to the peer.
-    type Out: Weigh + Clone + Send + Sync + 'static;
+    type Out: Weigh + Wire + Clone + Send + Sync + 'static;
     /// What one connection remembers (a login, missed pings...).
     type State: Send;
 
@@ -215,7 +215,7 @@ pub struct Conn<O> {
     idle_disarmed: bool,
 }
 
-impl<O: Weigh + Clone + Send + Sync + 'static> Conn<O> {
+impl<O: Weigh + Wire + Clone + Send + Sync + 'static> Conn<O> {
     /// The session id (0 when the protocol has no sessions).
     pub fn id(&self) -> SessionId {
         self.session.as_ref().map_or(0, |s| s.id)

@@ -114,6 +114,9 @@ fn answer_from_wit(id: String, send: u64, a: Answer) -> Result<Outbound, String>
     })
 }
 
+/// Not a session: nothing crosses to another host.
+impl crate::state::outbox::Wire for Outbound {}
+
 impl Weigh for Outbound {
     /// Answers are written at once, never queued; near enough.
     fn weight(&self) -> usize {

@@ -18,7 +18,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::bindings::wasmgate::plugin::{
     blobs, config, keyvalue, logging, passwords, sessions as wit_sessions, types,
 };
-use crate::state::kv::{self, Kv, KvError};
+use crate::state::kv::{self, KvError, Store};
 use crate::state::sessions::{self, Sessions};
 
 /// Longest log line a plugin can write; longer ones are cut.
@@ -33,7 +33,9 @@ fn kv_error(e: KvError) -> Error {
         KvError::KeyTooLong => Error::TooLarge(kv::MAX_KEY_BYTES as u64),
         KvError::ValueTooLong => Error::TooLarge(kv::MAX_VALUE_BYTES as u64),
         KvError::BlobTooLarge => Error::TooLarge(kv::MAX_BLOB_BYTES as u64),
+        KvError::OverPayload(limit) => Error::TooLarge(limit),
         KvError::Sqlite(e) => Error::Unavailable(e.to_string()),
+        KvError::Unavailable(why) => Error::Unavailable(why),
     }
 }
 
@@ -52,7 +54,7 @@ fn cut(text: &str, max: usize) -> (&str, bool) {
 #[derive(Clone)]
 pub struct PluginCtx {
     pub(crate) plugin: Arc<str>,
-    pub(crate) kv: Arc<Kv>,
+    pub(crate) kv: Arc<dyn Store>,
     pub(crate) sessions: Arc<Sessions>,
     pub(crate) config: Arc<BTreeMap<String, String>>,
 }

@@ -8,6 +8,7 @@
 //! table of worlds is handed in from above ([`Base::worlds`]).
 
 mod cache;
+pub mod deploy;
 mod host;
 mod plugin;
 mod watch;

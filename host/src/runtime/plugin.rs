@@ -38,8 +38,8 @@ use super::{HostState, PluginCtx};
 use crate::bindings::{Admin, AdminError, World};
 use crate::config::{Backend, PluginConfig, RuntimeConfig};
 use crate::metrics::{Metrics, PluginMetrics};
-use crate::state::kv::Kv;
-use crate::state::sessions::Sessions;
+use crate::state::kv::Store as StateStore;
+use crate::state::sessions::{Link, Sessions};
 
 /// A native build of world `W`: makes its handler from the plugin's
 /// capabilities. Registered by `crate::native` (cargo feature `native`).
@@ -78,6 +78,11 @@ pub enum CallError {
     Memory(u64),
     #[error("plugin trapped: {0}")]
     Trap(String),
+    /// A name claim could not reach the cluster's directory during the
+    /// call: what the plugin answered rests on a claim not made, so it is
+    /// not sent.
+    #[error("the cluster is unavailable")]
+    Unavailable,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -115,8 +120,16 @@ pub trait PluginControl: Send + Sync {
     fn world(&self) -> &'static str;
     fn file(&self) -> &Path;
     fn info(&self) -> PluginInfo;
+    /// The sessions of the plugin's listeners.
+    fn sessions(&self) -> &Arc<Sessions>;
     /// Compiles, checks and swaps in the file on disk. Blocking.
     fn reload(&self) -> Result<ReloadOutcome, String>;
+    /// Compiles `bytes` and checks them as a version of this plugin (its
+    /// world, its limits) without swapping anything in; their sha256.
+    /// Blocking.
+    fn check_bytes(&self, bytes: &[u8]) -> Result<String, String>;
+    /// Records why a version of the plugin was refused (shown by `info`).
+    fn refused(&self, reason: &str);
     fn admin(
         self: Arc<Self>,
         request: String,
@@ -182,7 +195,7 @@ impl<W: World<HostState>> Plugin<W> {
             ctx: PluginCtx {
                 plugin: spec.name.into(),
                 kv: spec.base.kv.clone(),
-                sessions: Arc::new(Sessions::default()),
+                sessions: Arc::new(Sessions::new(spec.name, spec.base.link.clone())),
                 config: Arc::new(c.string_values()),
             },
             native: if c.backend == Backend::Native {
@@ -232,12 +245,16 @@ impl<W: World<HostState>> Plugin<W> {
         let permit = self.acquire_slot().await?;
         let this = self.clone();
         let joined = tokio::task::spawn_blocking(move || {
+            let _unreachable = crate::state::sessions::UnreachableCheck::start();
             let result = match this.native {
                 Some(build) => this.call_native(|ctx| f(&mut *build(ctx.clone()), arg)),
                 None => this.call_blocking(|b, store| W::with_guest(b, store, |h| f(h, arg))),
             };
             drop(permit);
-            result
+            match result {
+                Ok(_) if _unreachable.hit() => Err(CallError::Unavailable),
+                other => other,
+            }
         })
         .await;
         joined.unwrap_or_else(|e| Err(CallError::Trap(format!("host task failed: {e}"))))
@@ -483,6 +500,20 @@ impl<W: World<HostState>> PluginControl for Plugin<W> {
     fn name(&self) -> &str {
         &self.name
     }
+    fn sessions(&self) -> &Arc<Sessions> {
+        &self.ctx.sessions
+    }
+    fn check_bytes(&self, bytes: &[u8]) -> Result<String, String> {
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        self.prepare(bytes, &sha256)
+            .map(|_| sha256)
+            .map_err(|e| format!("{e:#}"))
+    }
+    fn refused(&self, reason: &str) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((reason.to_string(), crate::state::now_ms()));
+        self.metrics.reload_failures.fetch_add(1, Relaxed);
+    }
     fn world(&self) -> &'static str {
         W::NAME
     }
@@ -590,7 +621,9 @@ pub struct Base {
     pub engine: Engine,
     pub linker: Arc<Linker<HostState>>,
     pub cache: CompileCache,
-    pub kv: Arc<Kv>,
+    pub kv: Arc<dyn StateStore>,
+    /// The other hosts of a cluster, for the plugins' sessions.
+    pub link: Option<Arc<dyn Link>>,
     pub metrics: Arc<Metrics>,
     /// The worlds a plugin can implement (the protocol table's).
     pub worlds: &'static [&'static dyn WorldOps],
@@ -673,7 +706,10 @@ mod tests {
             linker: super::super::linker(&engine).unwrap(),
             cache: CompileCache::disabled(&engine),
             engine,
-            kv: Arc::new(Kv::open(&dir.join("kv.db"), Synchronous::Normal).unwrap()),
+            kv: Arc::new(
+                crate::state::kv::Kv::open(&dir.join("kv.db"), Synchronous::Normal).unwrap(),
+            ),
+            link: None,
             metrics: Arc::new(Metrics::default()),
             worlds: &[&Ops::<LockerWorld>::NEW],
             natives,

@@ -37,8 +37,73 @@ pub enum KvError {
     ValueTooLong,
     #[error("blob larger than {MAX_BLOB_BYTES} bytes")]
     BlobTooLarge,
+    #[error("value larger than {0} bytes (the cluster's NATS payload limit)")]
+    OverPayload(u64),
     #[error("store failure: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// What plugins' state lives in: [`Kv`] (SQLite, one process) or the
+/// cluster's JetStream buckets. Every call may block (a plugin call runs on
+/// a blocking thread); each is atomic on its own.
+pub trait Store: Send + Sync {
+    fn get(&self, ns: &str, key: &str) -> Result<Option<String>, KvError>;
+    fn set(&self, ns: &str, key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), KvError>;
+    /// Removes `key`; true if a live entry was there (exactly one of
+    /// several concurrent deletes of it sees true).
+    fn delete(&self, ns: &str, key: &str) -> Result<bool, KvError>;
+    /// Live entries whose key starts with `prefix`, in key order.
+    fn list(&self, ns: &str, prefix: &str, limit: u32) -> Result<Vec<(String, String)>, KvError>;
+    fn blob_get(&self, ns: &str, name: &str) -> Result<Option<Vec<u8>>, KvError>;
+    fn blob_set(&self, ns: &str, name: &str, data: &[u8]) -> Result<(), KvError>;
+    fn blob_delete(&self, ns: &str, name: &str) -> Result<bool, KvError>;
+}
+
+/// The limits every store enforces, before anything is written.
+pub fn check_entry(key: &str, value: &str) -> Result<(), KvError> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(KvError::KeyTooLong);
+    }
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(KvError::ValueTooLong);
+    }
+    Ok(())
+}
+
+pub fn check_blob(name: &str, data: &[u8]) -> Result<(), KvError> {
+    if name.len() > MAX_KEY_BYTES {
+        return Err(KvError::KeyTooLong);
+    }
+    if data.len() > MAX_BLOB_BYTES {
+        return Err(KvError::BlobTooLarge);
+    }
+    Ok(())
+}
+
+impl Store for Kv {
+    fn get(&self, ns: &str, key: &str) -> Result<Option<String>, KvError> {
+        Kv::get(self, ns, key)
+    }
+    fn set(&self, ns: &str, key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), KvError> {
+        Kv::set(self, ns, key, value, ttl_ms)
+    }
+    fn delete(&self, ns: &str, key: &str) -> Result<bool, KvError> {
+        Kv::delete(self, ns, key)
+    }
+    fn list(&self, ns: &str, prefix: &str, limit: u32) -> Result<Vec<(String, String)>, KvError> {
+        Kv::list(self, ns, prefix, limit)
+    }
+    fn blob_get(&self, ns: &str, name: &str) -> Result<Option<Vec<u8>>, KvError> {
+        Kv::blob_get(self, ns, name)
+    }
+    fn blob_set(&self, ns: &str, name: &str, data: &[u8]) -> Result<(), KvError> {
+        Kv::blob_set(self, ns, name, data)
+    }
+    fn blob_delete(&self, ns: &str, name: &str) -> Result<bool, KvError> {
+        Kv::blob_delete(self, ns, name)
+    }
 }
 
 impl Kv {
@@ -99,12 +164,7 @@ impl Kv {
         value: &str,
         ttl_ms: Option<u64>,
     ) -> Result<(), KvError> {
-        if key.len() > MAX_KEY_BYTES {
-            return Err(KvError::KeyTooLong);
-        }
-        if value.len() > MAX_VALUE_BYTES {
-            return Err(KvError::ValueTooLong);
-        }
+        check_entry(key, value)?;
         let expires = ttl_ms.map(|t| now_ms().saturating_add(t).min(i64::MAX as u64) as i64);
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
@@ -157,12 +217,7 @@ impl Kv {
     }
 
     pub fn blob_set(&self, ns: &str, name: &str, data: &[u8]) -> Result<(), KvError> {
-        if name.len() > MAX_KEY_BYTES {
-            return Err(KvError::KeyTooLong);
-        }
-        if data.len() > MAX_BLOB_BYTES {
-            return Err(KvError::BlobTooLarge);
-        }
+        check_blob(name, data)?;
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "INSERT INTO blobs (ns, name, data) VALUES (?1, ?2, ?3)

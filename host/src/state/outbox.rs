@@ -44,6 +44,69 @@ impl Weigh for String {
     }
 }
 
+/// How a message crosses to a session on another host of a cluster: as
+/// bytes, and back. The defaults say "never": a protocol whose connections
+/// are not sessions has nothing to send across.
+pub trait Wire: Sized {
+    fn to_wire(&self) -> Option<Vec<u8>> {
+        None
+    }
+    fn from_wire(_bytes: Vec<u8>) -> Option<Self> {
+        None
+    }
+}
+
+impl Wire for bytes::Bytes {
+    fn to_wire(&self) -> Option<Vec<u8>> {
+        Some(self.to_vec())
+    }
+    fn from_wire(bytes: Vec<u8>) -> Option<Self> {
+        Some(bytes.into())
+    }
+}
+
+impl Wire for String {
+    fn to_wire(&self) -> Option<Vec<u8>> {
+        Some(self.as_bytes().to_vec())
+    }
+    fn from_wire(bytes: Vec<u8>) -> Option<Self> {
+        String::from_utf8(bytes).ok()
+    }
+}
+
+/// A WebSocket message: its kind in one byte, then its payload.
+impl Wire for tokio_tungstenite::tungstenite::Message {
+    fn to_wire(&self) -> Option<Vec<u8>> {
+        use tokio_tungstenite::tungstenite::Message as M;
+        let (kind, payload): (u8, &[u8]) = match self {
+            M::Text(t) => (b't', t.as_bytes()),
+            M::Binary(b) => (b'b', b),
+            M::Ping(b) => (b'i', b),
+            M::Pong(b) => (b'o', b),
+            // A close frame is the connection's own business.
+            M::Close(_) | M::Frame(_) => return None,
+        };
+        let mut out = Vec::with_capacity(1 + payload.len());
+        out.push(kind);
+        out.extend_from_slice(payload);
+        Some(out)
+    }
+    fn from_wire(mut bytes: Vec<u8>) -> Option<Self> {
+        use tokio_tungstenite::tungstenite::Message as M;
+        if bytes.is_empty() {
+            return None;
+        }
+        let kind = bytes.remove(0);
+        Some(match kind {
+            b't' => M::Text(String::from_utf8(bytes).ok()?.into()),
+            b'b' => M::Binary(bytes.into()),
+            b'i' => M::Ping(bytes.into()),
+            b'o' => M::Pong(bytes.into()),
+            _ => return None,
+        })
+    }
+}
+
 /// Why a message was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
@@ -164,5 +227,20 @@ mod tests {
         assert_eq!(rx.try_recv().map(|m| m.len()), Some(50));
         drop(rx);
         assert_eq!(tx.try_send(String::new()), Err(Refused::Closed));
+    }
+
+    #[test]
+    fn websocket_messages_cross_as_bytes() {
+        use tokio_tungstenite::tungstenite::Message as M;
+        for m in [
+            M::Text("héllo".into()),
+            M::Binary(vec![0, 1, 255].into()),
+            M::Ping(vec![7].into()),
+        ] {
+            assert_eq!(M::from_wire(m.to_wire().unwrap()), Some(m));
+        }
+        assert_eq!(M::from_wire(vec![b'x', 1]), None);
+        assert_eq!(M::from_wire(vec![]), None);
+        assert_eq!(M::Close(None).to_wire(), None);
     }
 }

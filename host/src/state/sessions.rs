@@ -11,40 +11,148 @@ use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
-use super::outbox::{self, Refused, Weigh};
+use super::outbox::{self, Refused, Weigh, Wire};
 
 pub type SessionId = u64;
 
-/// Session ids are unique for the life of the process, across plugins.
+/// Session ids are unique for the life of the process, across plugins. In
+/// a cluster the top 16 bits are the host's node number (see [`Link`]).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+const NODE_SHIFT: u32 = 48;
+const COUNTER_MASK: u64 = (1 << NODE_SHIFT) - 1;
 
-#[derive(Default)]
+/// Starts this process's session counter at `start` (a clustered host
+/// starts at its clock in microseconds, so a restarted host does not hand
+/// out the ids its previous run's sessions still have in the directory).
+pub fn seed_ids(start: u64) {
+    NEXT_ID.fetch_max(start & COUNTER_MASK, Relaxed);
+}
+
+/// The node a session id belongs to (0: a host that is not clustered).
+pub fn node_of(id: SessionId) -> u16 {
+    (id >> NODE_SHIFT) as u16
+}
+
+/// How the sessions of one host reach those of the others in a cluster
+/// (implemented over NATS by `crate::cluster`). Every method returns at
+/// once but `claim`, which is a compare-and-set on the shared directory.
+pub trait Link: Send + Sync {
+    /// This host's node number, the top 16 bits of its session ids.
+    fn node(&self) -> u16;
+    /// Records a change of a local session for the other hosts, in order.
+    fn publish(&self, plugin: &str, change: Change);
+    /// Claims `name` for `id` across the cluster. `None`: the directory
+    /// could not be reached, so nothing was claimed.
+    fn claim(&self, plugin: &str, name: &str, id: SessionId) -> Option<bool>;
+    fn release(&self, plugin: &str, name: &str, id: SessionId);
+    /// Sends a message, as bytes, to sessions of host `node`.
+    fn send(&self, plugin: &str, node: u16, ids: &[SessionId], msg: Vec<u8>);
+    /// Asks host `node` to close its session `id`.
+    fn close(&self, plugin: &str, node: u16, id: SessionId);
+}
+
+thread_local! {
+    static UNREACHABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Notes, for the plugin call running on this thread, that a claim could
+/// not reach the cluster's directory ([`UnreachableCheck`]).
+fn note_unreachable() {
+    UNREACHABLE.with(|u| u.set(true));
+}
+
+/// Around one plugin call on a blocking thread: whether a claim of the
+/// call could not reach the cluster's directory. The call's answer then
+/// rests on a claim that was not made, and is not sent.
+pub struct UnreachableCheck(());
+
+impl UnreachableCheck {
+    pub fn start() -> UnreachableCheck {
+        UNREACHABLE.with(|u| u.set(false));
+        UnreachableCheck(())
+    }
+
+    pub fn hit(&self) -> bool {
+        UNREACHABLE.with(|u| u.get())
+    }
+}
+
+/// A change of a local session, as the other hosts learn it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Opened, or its attributes changed: the whole record.
+    Record(Info),
+    Joined(SessionId, String),
+    Left(SessionId, String),
+    /// Gone, with the groups it was in.
+    Removed(SessionId, Vec<String>),
+}
+
+/// What a protocol does when a session of another host is gone because its
+/// host died (chat announces the logout): called once, by the host that
+/// releases the session, before it leaves its groups.
+pub type OnGone = Arc<dyn Fn(SessionId) -> BoxFuture<'static, ()> + Send + Sync>;
+
 pub struct Sessions {
+    plugin: Arc<str>,
     inner: Mutex<Inner>,
+    link: Option<Arc<dyn Link>>,
+    on_gone: OnceLock<OnGone>,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions::new("", None)
+    }
 }
 
 #[derive(Default)]
 struct Inner {
+    /// This host's sessions and, in a cluster, the others' as last heard.
     sessions: HashMap<SessionId, Entry>,
     /// Members in the order they joined.
     groups: HashMap<String, Vec<SessionId>>,
+    /// Names claimed by this host's sessions.
     claims: HashMap<String, SessionId>,
 }
 
 struct Entry {
     listener: Arc<str>,
-    peer: SocketAddr,
+    peer: String,
     attrs: BTreeMap<String, String>,
     groups: BTreeSet<String>,
     claims: BTreeSet<String>,
-    /// An [`outbox::Sender<M>`] of the protocol's outgoing message type.
-    outbox: Box<dyn Any + Send + Sync>,
+    /// Here: the connection's outbox and close tokens. Another host's
+    /// session has none.
+    local: Option<Local>,
+}
+
+struct Local {
+    outbox: Box<dyn Outlet>,
     close: CancellationToken,
     overflow: CancellationToken,
+}
+
+/// An [`outbox::Sender`] of some message type, reached by that type or by
+/// bytes from another host.
+trait Outlet: Send + Sync {
+    fn as_any(&self) -> &dyn Any;
+    fn send_wire(&self, bytes: Vec<u8>) -> Result<(), Refused>;
+}
+
+impl<M: Weigh + Wire + Send + 'static> Outlet for outbox::Sender<M> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn send_wire(&self, bytes: Vec<u8>) -> Result<(), Refused> {
+        // Undecodable bytes are a bug of the sender; dropped like a closed outbox.
+        M::from_wire(bytes).map_or(Err(Refused::Closed), |m| self.try_send(m))
+    }
 }
 
 /// A session's view of itself, as the `info`/`members` imports return it.
@@ -85,31 +193,66 @@ impl Drop for SessionHandle {
 }
 
 impl Sessions {
+    /// The sessions of `plugin`; `link` joins them to the other hosts'.
+    pub fn new(plugin: &str, link: Option<Arc<dyn Link>>) -> Sessions {
+        Sessions {
+            plugin: plugin.into(),
+            inner: Mutex::default(),
+            link,
+            on_gone: OnceLock::new(),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    pub fn plugin(&self) -> &str {
+        &self.plugin
+    }
+
+    fn node(&self) -> u16 {
+        self.link.as_ref().map_or(0, |l| l.node())
+    }
+
+    fn publish(&self, change: impl FnOnce() -> Change) {
+        if let Some(link) = &self.link {
+            link.publish(&self.plugin, change());
+        }
+    }
+
+    /// Sets what runs when another host's session is released because its
+    /// host died (the first protocol to set it wins: one per plugin).
+    pub fn on_gone(&self, f: OnGone) {
+        let _ = self.on_gone.set(f);
+    }
+
     /// Registers a connection whose outgoing messages of type `M` go to `outbox`.
-    pub fn open<M: Weigh + Send + 'static>(
+    pub fn open<M: Weigh + Wire + Send + 'static>(
         self: &Arc<Self>,
         listener: &str,
         peer: SocketAddr,
         outbox: outbox::Sender<M>,
     ) -> SessionHandle {
-        let id = NEXT_ID.fetch_add(1, Relaxed);
+        let id =
+            (NEXT_ID.fetch_add(1, Relaxed) & COUNTER_MASK) | (u64::from(self.node()) << NODE_SHIFT);
         let close = CancellationToken::new();
         let overflow = CancellationToken::new();
         let entry = Entry {
             listener: listener.into(),
-            peer,
+            peer: peer.to_string(),
             attrs: BTreeMap::new(),
             groups: BTreeSet::new(),
             claims: BTreeSet::new(),
-            outbox: Box::new(outbox),
-            close: close.clone(),
-            overflow: overflow.clone(),
+            local: Some(Local {
+                outbox: Box::new(outbox),
+                close: close.clone(),
+                overflow: overflow.clone(),
+            }),
         };
+        let info = Self::info_of(id, &entry);
         self.lock().sessions.insert(id, entry);
+        self.publish(|| Change::Record(info));
         SessionHandle {
             id,
             close,
@@ -124,20 +267,39 @@ impl Sessions {
             return;
         };
         for g in &entry.groups {
-            if let Some(members) = inner.groups.get_mut(g) {
-                members.retain(|m| *m != id);
-                if members.is_empty() {
-                    inner.groups.remove(g);
-                }
-            }
+            Self::unlist(&mut inner, g, id);
         }
         for c in &entry.claims {
             inner.claims.remove(c);
         }
+        drop(inner);
+        if let Some(link) = &self.link {
+            for c in &entry.claims {
+                link.release(&self.plugin, c, id);
+            }
+            link.publish(
+                &self.plugin,
+                Change::Removed(id, entry.groups.into_iter().collect()),
+            );
+        }
     }
 
+    fn unlist(inner: &mut Inner, group: &str, id: SessionId) {
+        if let Some(members) = inner.groups.get_mut(group) {
+            members.retain(|m| *m != id);
+            if members.is_empty() {
+                inner.groups.remove(group);
+            }
+        }
+    }
+
+    /// Sessions of this host.
     pub fn len(&self) -> usize {
-        self.lock().sessions.len()
+        self.lock()
+            .sessions
+            .values()
+            .filter(|e| e.local.is_some())
+            .count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -148,7 +310,7 @@ impl Sessions {
         Info {
             id,
             listener: e.listener.to_string(),
-            peer: e.peer.to_string(),
+            peer: e.peer.clone(),
             attrs: e
                 .attrs
                 .iter()
@@ -166,11 +328,18 @@ impl Sessions {
     }
 
     pub fn set_attr(&self, id: SessionId, key: &str, value: Option<String>) {
-        if let Some(e) = self.lock().sessions.get_mut(&id) {
-            match value {
-                Some(v) => e.attrs.insert(key.to_string(), v),
-                None => e.attrs.remove(key),
-            };
+        let mut inner = self.lock();
+        let Some(e) = inner.sessions.get_mut(&id) else {
+            return;
+        };
+        let changed = match value {
+            Some(v) => e.attrs.insert(key.to_string(), v.clone()) != Some(v),
+            None => e.attrs.remove(key).is_some(),
+        };
+        if changed {
+            let info = Self::info_of(id, e);
+            drop(inner);
+            self.publish(|| Change::Record(info));
         }
     }
 
@@ -181,6 +350,8 @@ impl Sessions {
         };
         if e.groups.insert(group.to_string()) {
             inner.groups.entry(group.to_string()).or_default().push(id);
+            drop(inner);
+            self.publish(|| Change::Joined(id, group.to_string()));
         }
     }
 
@@ -189,16 +360,14 @@ impl Sessions {
         let Some(e) = inner.sessions.get_mut(&id) else {
             return;
         };
-        if e.groups.remove(group)
-            && let Some(members) = inner.groups.get_mut(group)
-        {
-            members.retain(|m| *m != id);
-            if members.is_empty() {
-                inner.groups.remove(group);
-            }
+        if e.groups.remove(group) {
+            Self::unlist(&mut inner, group, id);
+            drop(inner);
+            self.publish(|| Change::Left(id, group.to_string()));
         }
     }
 
+    /// Members of `group` on every host, in the order they joined.
     pub fn members(&self, group: &str) -> Vec<Info> {
         let inner = self.lock();
         let Some(ids) = inner.groups.get(group) else {
@@ -209,21 +378,47 @@ impl Sessions {
             .collect()
     }
 
+    /// Claims `name` for `id`: on this host, then across the cluster.
     pub fn claim(&self, id: SessionId, name: &str) -> bool {
-        let mut inner = self.lock();
-        if !inner.sessions.contains_key(&id) {
-            return false;
-        }
-        match inner.claims.get(name) {
-            Some(owner) => *owner == id,
-            None => {
-                inner.claims.insert(name.to_string(), id);
-                if let Some(e) = inner.sessions.get_mut(&id) {
-                    e.claims.insert(name.to_string());
-                }
-                true
+        {
+            let inner = self.lock();
+            if inner.sessions.get(&id).is_none_or(|e| e.local.is_none()) {
+                return false;
+            }
+            if let Some(owner) = inner.claims.get(name) {
+                return *owner == id;
             }
         }
+        if let Some(link) = &self.link {
+            match link.claim(&self.plugin, name, id) {
+                Some(true) => {}
+                Some(false) => return false,
+                None => {
+                    note_unreachable();
+                    return false;
+                }
+            }
+        }
+        let mut inner = self.lock();
+        let live = inner.sessions.get(&id).is_some();
+        match inner.claims.get(name) {
+            // Another local session won the name meanwhile (only possible
+            // without a link: the cluster's compare-and-set decides first).
+            Some(owner) if *owner != id => return false,
+            _ if !live => {
+                drop(inner);
+                if let Some(link) = &self.link {
+                    link.release(&self.plugin, name, id);
+                }
+                return false;
+            }
+            _ => {}
+        }
+        inner.claims.insert(name.to_string(), id);
+        if let Some(e) = inner.sessions.get_mut(&id) {
+            e.claims.insert(name.to_string());
+        }
+        true
     }
 
     pub fn release(&self, id: SessionId, name: &str) {
@@ -233,13 +428,26 @@ impl Sessions {
             if let Some(e) = inner.sessions.get_mut(&id) {
                 e.claims.remove(name);
             }
+            drop(inner);
+            if let Some(link) = &self.link {
+                link.release(&self.plugin, name, id);
+            }
         }
     }
 
-    /// Asks the session's connection to close once its outbox is flushed.
+    /// Asks the session's connection to close once its outbox is flushed,
+    /// on whichever host it is.
     pub fn close(&self, id: SessionId) {
-        if let Some(e) = self.lock().sessions.get(&id) {
-            e.close.cancel();
+        let inner = self.lock();
+        match inner.sessions.get(&id).map(|e| e.local.as_ref()) {
+            Some(Some(local)) => local.close.cancel(),
+            _ if node_of(id) != self.node() => {
+                drop(inner);
+                if let Some(link) = &self.link {
+                    link.close(&self.plugin, node_of(id), id);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -259,7 +467,7 @@ impl Sessions {
 
     /// Queues `msg` for the sessions `target` names, seen from `caller`;
     /// returns the ids it was queued for.
-    pub fn send<M: Weigh + Clone + Send + 'static>(
+    pub fn send<M: Weigh + Wire + Clone + Send + 'static>(
         &self,
         target: &Target,
         caller: SessionId,
@@ -268,39 +476,193 @@ impl Sessions {
         self.deliver(&self.resolve(target, caller), msg)
     }
 
-    /// Queues `msg` for each of `ids`; returns the ids it was queued for.
-    /// A session that is gone is skipped; one whose outbox is full is closed.
-    pub fn deliver<M: Weigh + Clone + Send + 'static>(
+    /// Queues `msg` for each of `ids`: this host's in their outboxes, the
+    /// others' sent to their hosts. Returns the ids it was queued or sent
+    /// for. A session that is gone is skipped; one whose outbox is full is
+    /// closed.
+    pub fn deliver<M: Weigh + Wire + Clone + Send + 'static>(
         &self,
         ids: &[SessionId],
         msg: &M,
     ) -> Vec<SessionId> {
-        let inner = self.lock();
+        let me = self.node();
         let mut sent = Vec::with_capacity(ids.len());
-        for id in ids {
-            let Some(e) = inner.sessions.get(id) else {
-                continue;
-            };
-            let Some(tx) = e.outbox.downcast_ref::<outbox::Sender<M>>() else {
-                tracing::error!(
-                    session = id,
-                    "outbox of another message type; message dropped"
-                );
-                continue;
-            };
-            match tx.try_send(msg.clone()) {
-                Ok(()) => sent.push(*id),
-                // Logged once: what else is sent to it until it is gone is
-                // dropped without a line each.
-                Err(Refused::Full) if !e.overflow.is_cancelled() => {
-                    tracing::warn!(session = id, peer = %e.peer, "outbox full (slow consumer); closing the session");
-                    e.overflow.cancel();
-                    e.close.cancel();
+        let mut away: BTreeMap<u16, Vec<SessionId>> = BTreeMap::new();
+        {
+            let inner = self.lock();
+            for id in ids {
+                match inner
+                    .sessions
+                    .get(id)
+                    .and_then(|e| e.local.as_ref().map(|l| (e, l)))
+                {
+                    Some((e, local)) => {
+                        let Some(tx) = local.outbox.as_any().downcast_ref::<outbox::Sender<M>>()
+                        else {
+                            tracing::error!(
+                                session = id,
+                                "outbox of another message type; message dropped"
+                            );
+                            continue;
+                        };
+                        if Self::queued(*id, e, local, tx.try_send(msg.clone())) {
+                            sent.push(*id);
+                        }
+                    }
+                    None if node_of(*id) != me && self.link.is_some() => {
+                        away.entry(node_of(*id)).or_default().push(*id);
+                    }
+                    None => {}
                 }
-                Err(Refused::Full | Refused::Closed) => {}
+            }
+        }
+        if let (Some(link), false) = (&self.link, away.is_empty()) {
+            match msg.to_wire() {
+                Some(bytes) => {
+                    for (node, ids) in away {
+                        link.send(&self.plugin, node, &ids, bytes.clone());
+                        sent.extend(ids);
+                    }
+                }
+                None => tracing::error!(
+                    plugin = %self.plugin,
+                    "a message for another host cannot cross; dropped"
+                ),
             }
         }
         sent
+    }
+
+    /// Queues bytes from another host for this host's sessions `ids`.
+    pub fn deliver_wire(&self, ids: &[SessionId], bytes: Vec<u8>) -> usize {
+        let inner = self.lock();
+        let mut sent = 0;
+        for id in ids {
+            if let Some(e) = inner.sessions.get(id)
+                && let Some(local) = &e.local
+                && Self::queued(*id, e, local, local.outbox.send_wire(bytes.clone()))
+            {
+                sent += 1;
+            }
+        }
+        sent
+    }
+
+    /// Whether a message was queued; a full outbox closes its session,
+    /// logged once: what else is sent to it until it is gone is dropped
+    /// without a line each.
+    fn queued(id: SessionId, e: &Entry, local: &Local, result: Result<(), Refused>) -> bool {
+        match result {
+            Ok(()) => true,
+            Err(Refused::Full) if !local.overflow.is_cancelled() => {
+                tracing::warn!(session = id, peer = %e.peer, "outbox full (slow consumer); closing the session");
+                local.overflow.cancel();
+                local.close.cancel();
+                false
+            }
+            Err(Refused::Full | Refused::Closed) => false,
+        }
+    }
+
+    /// Another host's session as it now is (opened or its attributes
+    /// changed). Ignored for this host's own ids.
+    pub fn remote_record(&self, info: Info) {
+        if node_of(info.id) == self.node() {
+            return;
+        }
+        let mut inner = self.lock();
+        let e = inner.sessions.entry(info.id).or_insert_with(|| Entry {
+            listener: info.listener.as_str().into(),
+            peer: String::new(),
+            attrs: BTreeMap::new(),
+            groups: BTreeSet::new(),
+            claims: BTreeSet::new(),
+            local: None,
+        });
+        e.peer = info.peer;
+        e.attrs = info.attrs.into_iter().collect();
+    }
+
+    /// Another host's session joined (true) or left `group`.
+    pub fn remote_member(&self, id: SessionId, group: &str, joined: bool) {
+        if node_of(id) == self.node() {
+            return;
+        }
+        let mut inner = self.lock();
+        let Some(e) = inner.sessions.get_mut(&id) else {
+            return;
+        };
+        if joined && e.groups.insert(group.to_string()) {
+            inner.groups.entry(group.to_string()).or_default().push(id);
+        } else if !joined && e.groups.remove(group) {
+            Self::unlist(&mut inner, group, id);
+        }
+    }
+
+    /// Another host's session is gone.
+    pub fn remote_removed(&self, id: SessionId) {
+        if node_of(id) == self.node() {
+            return;
+        }
+        let mut inner = self.lock();
+        if let Some(e) = inner.sessions.remove(&id) {
+            for g in &e.groups {
+                Self::unlist(&mut inner, g, id);
+            }
+        }
+    }
+
+    pub fn is_local(&self, id: SessionId) -> bool {
+        self.lock()
+            .sessions
+            .get(&id)
+            .is_some_and(|e| e.local.is_some())
+    }
+
+    /// Closes every session of this host; returns how many.
+    pub fn close_all_local(&self) -> usize {
+        let inner = self.lock();
+        let mut n = 0;
+        for local in inner.sessions.values().filter_map(|e| e.local.as_ref()) {
+            local.close.cancel();
+            n += 1;
+        }
+        n
+    }
+
+    /// Other hosts' sessions known here whose host is `node`.
+    pub fn remote_ids(&self, node: u16) -> Vec<SessionId> {
+        self.lock()
+            .sessions
+            .iter()
+            .filter(|(id, e)| e.local.is_none() && node_of(**id) == node)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// The groups another host's session is in.
+    pub fn groups_of(&self, id: SessionId) -> Vec<String> {
+        self.lock()
+            .sessions
+            .get(&id)
+            .map(|e| e.groups.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// This host's session ids, with the groups each is in and its record
+    /// (to publish them again after the directory lost them).
+    pub fn local_snapshot(&self) -> Vec<(Info, Vec<String>)> {
+        self.lock()
+            .sessions
+            .iter()
+            .filter(|(_, e)| e.local.is_some())
+            .map(|(id, e)| (Self::info_of(*id, e), e.groups.iter().cloned().collect()))
+            .collect()
+    }
+
+    /// Runs the protocol's [`OnGone`] for another host's session, if one is set.
+    pub fn gone(&self, id: SessionId) -> Option<BoxFuture<'static, ()>> {
+        self.on_gone.get().map(|f| f(id))
     }
 }
 

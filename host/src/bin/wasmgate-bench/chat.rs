@@ -72,15 +72,17 @@ async fn login(addr: SocketAddr, name: String) -> anyhow::Result<User> {
         .map_err(|_| anyhow::anyhow!("login timed out"))?
 }
 
+/// Logs in `n` users, user i at `addrs[i % addrs.len()]` (one host, or
+/// hosts of a cluster in turn).
 pub async fn connect_all(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     n: usize,
     stats: &mut Stats,
 ) -> Vec<Option<(usize, UserConn)>> {
     // Logins one after the other: each is broadcast (30) to everyone online.
     let mut out = Vec::new();
     for i in 0..n {
-        match login(addr, user(i)).await {
+        match login(addrs[i % addrs.len()], user(i)).await {
             Ok(u) => out.push(Some((i, UserConn(u)))),
             Err(_) => {
                 stats.connect_failures += 1;
@@ -103,7 +105,13 @@ struct Shared {
     delivered: AtomicU64,
 }
 
-pub async fn run(users: Vec<Option<(usize, UserConn)>>, load: &Load) -> (Stats, Duration) {
+/// Runs the load. `lossy(i)`: user i's friend may vanish (its host is
+/// killed), so what user i sends is not counted as sent, delivered or lost.
+pub async fn run(
+    users: Vec<Option<(usize, UserConn)>>,
+    load: &Load,
+    lossy: &dyn Fn(usize) -> bool,
+) -> (Stats, Duration) {
     let n = users.len().max(1);
     let clock = Schedule::new(n, load.rate, load.duration);
     let shared = Arc::new(Shared {
@@ -115,28 +123,32 @@ pub async fn run(users: Vec<Option<(usize, UserConn)>>, load: &Load) -> (Stats, 
     for (i, UserConn(u)) in users.into_iter().flatten() {
         let (tx, rx) = mpsc::unbounded_channel::<Option<i64>>();
         let User { write, read } = u;
-        readers.push(tokio::spawn(reader(read, tx, shared.clone(), stop.clone())));
-        let friend = user((i + 1) % n);
-        writers.push(tokio::spawn(writer(
-            write,
-            rx,
-            friend,
-            clock.pacer(i),
-            clock.end,
+        let counted = !lossy((i + n - 1) % n);
+        readers.push(tokio::spawn(reader(
+            read,
+            tx,
+            shared.clone(),
+            counted,
+            stop.clone(),
         )));
+        let friend = user((i + 1) % n);
+        let counts_sent = !lossy(i);
+        let w = tokio::spawn(writer(write, rx, friend, clock.pacer(i), clock.end));
+        writers.push((w, counts_sent));
     }
     let mut total = Stats::default();
     let mut sent = 0u64;
     // Write halves stay open until every reader is done: a user that left
     // early would make the messages still queued for it look lost.
     let mut open = Vec::new();
-    for w in writers {
+    for (w, counts) in writers {
         match w.await {
-            Ok((s, n_sent, w)) => {
+            Ok((s, n_sent, w)) if counts => {
                 total.merge(s);
                 sent += n_sent;
                 open.push(w);
             }
+            Ok((_, _, w)) => open.push(w),
             Err(_) => total.errors += 1,
         }
     }
@@ -149,7 +161,8 @@ pub async fn run(users: Vec<Option<(usize, UserConn)>>, load: &Load) -> (Stats, 
     stop.cancel();
     for r in readers {
         match r.await {
-            Ok(out) => total.merge(out.stats),
+            Ok((out, true)) => total.merge(out.stats),
+            Ok((_, false)) => {}
             Err(_) => total.errors += 1,
         }
     }
@@ -206,8 +219,9 @@ async fn reader(
     mut r: BufReader<OwnedReadHalf>,
     receipts: mpsc::UnboundedSender<Option<i64>>,
     shared: Arc<Shared>,
+    counted: bool,
     stop: CancellationToken,
-) -> ReadOut {
+) -> (ReadOut, bool) {
     let mut out = ReadOut::default();
     let mut line = String::new();
     loop {
@@ -237,7 +251,9 @@ async fn reader(
                     Some(t) => {
                         out.stats
                             .ok(Duration::from_nanos(epoch_ns().saturating_sub(t)));
-                        shared.delivered.fetch_add(1, Relaxed);
+                        if counted {
+                            shared.delivered.fetch_add(1, Relaxed);
+                        }
                     }
                     None => out.stats.errors += 1,
                 }
@@ -251,5 +267,5 @@ async fn reader(
             _ => {}
         }
     }
-    out
+    (out, counted)
 }

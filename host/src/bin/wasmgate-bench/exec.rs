@@ -75,17 +75,29 @@ pub struct Room {
     b: Ws,
 }
 
+/// `clients / 2` rooms with a token made through `host`: member a at
+/// `members[0]`, member b at `members[1]` (the same host, or two hosts of
+/// a cluster).
 pub async fn connect_all(
     host: &Host,
+    members: [SocketAddr; 2],
     clients: usize,
     stats: &mut Stats,
 ) -> anyhow::Result<Vec<Room>> {
-    let addr = host.addr("exec")?;
     let mut rooms = Vec::new();
     for _ in 0..(clients / 2).max(1) {
         let t = crate::blocking(|| host.admin("exec", &json!({"op":"create-token"})))?;
         let token = t["token"].as_str().unwrap_or_default().to_string();
-        match (login(addr, &token).await, login(addr, &token).await) {
+        // Another host learns the token a moment after it is made.
+        let mut b = login(members[1], &token).await;
+        for _ in 0..100 {
+            if b.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            b = login(members[1], &token).await;
+        }
+        match (login(members[0], &token).await, b) {
             (Ok(a), Ok(b)) => rooms.push(Room { a, b }),
             _ => stats.connect_failures += 1,
         }

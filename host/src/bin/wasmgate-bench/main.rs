@@ -19,6 +19,7 @@
 //! harness; its calls block, so they are made through [`blocking`].
 
 mod chat;
+mod cluster;
 mod conns;
 mod exec;
 mod locker;
@@ -40,7 +41,7 @@ use report::{Row, round};
 use stats::Stats;
 use wasmgate_testkit::{Metrics, Setup, repo_root};
 
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 9] = [
     "locker",
     "chat",
     "exec",
@@ -49,13 +50,14 @@ const SCENARIOS: [&str; 8] = [
     "hotswap",
     "connections",
     "languages",
+    "cluster",
 ];
 
 #[derive(Parser, Debug)]
 #[command(
     name = "wasmgate-bench",
     about = "Load generator for wasmgate: every protocol over loopback, WASM against native",
-    after_help = "Scenarios: all, locker, chat, exec, plate, smarthome, hotswap, connections, languages"
+    after_help = "Scenarios: all, locker, chat, exec, plate, smarthome, hotswap, connections, languages, cluster"
 )]
 struct Cli {
     /// Scenarios to run (default: all).
@@ -323,6 +325,14 @@ async fn real_main(cli: Cli) -> i32 {
                 report::print_row(&row);
                 rows.push(row);
             }
+            "cluster" => {
+                let load = Load {
+                    clients: cli.clients.unwrap_or(64),
+                    duration: Duration::from_secs_f64(cli.duration.max(0.1)),
+                    rate: cli.rate,
+                };
+                rows.extend(cluster::run(&setup, load.clients, &load).await);
+            }
             "languages" => {
                 for row in languages(&setup, &cli).await {
                     report::print_row(&row);
@@ -498,12 +508,13 @@ async fn protocol_inner(
             (m0, mem0, locker::run(devices, &load, None, stop).await)
         }
         "chat" => {
-            let users = chat::connect_all(host.addr("chat")?, load.clients, &mut stats).await;
+            let users = chat::connect_all(&[host.addr("chat")?], load.clients, &mut stats).await;
             let (m0, mem0) = (blocking(|| host.metrics())?, host.mem()?);
-            (m0, mem0, chat::run(users, &load).await)
+            (m0, mem0, chat::run(users, &load, &|_| false).await)
         }
         "exec" => {
-            let rooms = exec::connect_all(&host, load.clients, &mut stats).await?;
+            let addr = host.addr("exec")?;
+            let rooms = exec::connect_all(&host, [addr, addr], load.clients, &mut stats).await?;
             let (m0, mem0) = (blocking(|| host.metrics())?, host.mem()?);
             (m0, mem0, exec::run(rooms, &load).await)
         }
