@@ -229,7 +229,10 @@ fn chat_users_on_two_hosts_are_one_service() {
         bob.send(json!({"Command":"04","FriendName":"alice","Message":format!("m{i}")}));
     }
     for i in 0..200 {
-        assert_eq!(alice.recv(), json!({"Command":"13","FriendName":"bobby","Message":format!("m{i}")}));
+        assert_eq!(
+            alice.recv(),
+            json!({"Command":"13","FriendName":"bobby","Message":format!("m{i}")})
+        );
     }
     for _ in 0..200 {
         assert_eq!(bob.recv(), json!({"Command":"14","Flag":1}));

@@ -16,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use common::locker::{exchange, report};
 use common::{Host, LineClient, WAIT, plate_login, recognition_body};
 use serde_json::{Value, json};
 use tungstenite::Message;
@@ -421,11 +422,7 @@ fn login_with_the_token_and_only_the_token() {
             let mut send = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 send += 1;
-                board.send(
-                    format!("ACon_V1.0\r\nID=7\r\nSEND={send}\r\nCOLS=2\r\nROWS=2\r\nCLOSE\r\n")
-                        .as_bytes(),
-                );
-                board.read_until(|l| l == "CLOSE");
+                exchange(&mut board, &report("7", send, &[]));
                 std::thread::sleep(Duration::from_millis(200));
             }
         })
@@ -461,13 +458,8 @@ fn login_with_the_token_and_only_the_token() {
 fn locker_code_assigned_in_the_page_reaches_the_board_and_the_grid() {
     let (host, _images) = start_host();
     let mut board = LineClient::connect(host.addr("locker"));
-    let report = |send: u32, extra: &str| {
-        format!(
-            "ACon_V1.0\r\nID=1953\r\nSEND={send}\r\nCONNECTION=1\r\nWIFI_STATE=2\r\nGSM_STATE=0\r\nRESET=0\r\nSTATE=0\r\nCOLS=4\r\nROWS=2\r\nACT_CON=1111,1011\r\n{extra}CLOSE\r\n"
-        )
-    };
-    board.send(report(1, "").as_bytes());
-    let answer = board.read_until(|l| l == "CLOSE");
+    // 4 x 2 cells, ACT_CON=1111,1011
+    let answer = exchange(&mut board, &report("1953", 1, &[]));
     assert!(!answer.contains("BOX_ENG"), "{answer}");
 
     let b = logged_in(&host);
@@ -509,8 +501,7 @@ fn locker_code_assigned_in_the_page_reaches_the_board_and_the_grid() {
     b.click("#assign-btn");
     b.wait_for("the assignment", "document.querySelector('#locker-msg.ok')");
     // The board's next report gets the code...
-    board.send(report(2, "BOX_ACC=3\r\n").as_bytes());
-    let answer = board.read_until(|l| l == "CLOSE");
+    let answer = exchange(&mut board, &report("1953", 2, &["BOX_ACC=3"]));
     assert!(answer.contains("BOX_ENG=(7,4321,90)"), "{answer}");
     // ...and the grid shows it, and the opening of cell 3.
     b.wait_for(
@@ -531,8 +522,7 @@ fn locker_code_assigned_in_the_page_reaches_the_board_and_the_grid() {
         "blocked",
         "document.getElementById('locker-msg').textContent.includes('blocked')",
     );
-    board.send(report(3, "").as_bytes());
-    let answer = board.read_until(|l| l == "CLOSE");
+    let answer = exchange(&mut board, &report("1953", 3, &[]));
     assert!(answer.contains("STATE=3"), "{answer}");
     b.wait_for(
         "the board listed as blocked",
@@ -557,8 +547,7 @@ fn locker_code_assigned_in_the_page_reaches_the_board_and_the_grid() {
         "revoked",
         "document.getElementById('locker-msg').textContent == 'revoked'",
     );
-    board.send(report(4, "").as_bytes());
-    assert!(!board.read_until(|l| l == "CLOSE").contains("BOX_ENG"));
+    assert!(!exchange(&mut board, &report("1953", 4, &[])).contains("BOX_ENG"));
 }
 
 /// A camera token minted in the page logs a real camera in; the photo it
@@ -691,25 +680,9 @@ fn exec_token_created_and_revoked_in_the_page() {
     let token = token.as_str().unwrap().to_string();
     assert_eq!(token.len(), 64);
 
-    let addr = host.addr("exec");
-    let tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(WAIT)).unwrap();
-    let mut ws = tungstenite::client(format!("ws://{addr}/websocket"), tcp)
-        .unwrap()
-        .0;
-    ws.send(Message::text(
-        json!({"cmd":"init","token":token}).to_string(),
-    ))
-    .unwrap();
-    loop {
-        match ws.read().unwrap() {
-            Message::Text(t) if t.contains("\"init\"") => {
-                assert!(t.contains("\"code\":\"1\""), "{t}");
-                break;
-            }
-            _ => continue,
-        }
-    }
+    let mut client = common::exec::Client::connect(&host);
+    let init = client.init(&token);
+    assert_eq!(init["code"], "1", "{init}");
     let id = admin(&host, "exec", json!({"op":"list-tokens"}))["tokens"][0]["id"]
         .as_str()
         .unwrap()
@@ -734,14 +707,7 @@ fn exec_token_created_and_revoked_in_the_page() {
         "the token gone from the list",
         &format!("!document.querySelector(\"{row}\")"),
     );
-    // The client was closed by the host.
-    let closed = loop {
-        match ws.read() {
-            Ok(Message::Close(_)) | Err(_) => break true,
-            Ok(_) => continue,
-        }
-    };
-    assert!(closed);
+    assert!(client.is_closed(), "the host closed the client");
     assert!(
         admin(&host, "exec", json!({"op":"list-tokens"}))["tokens"]
             .as_array()
@@ -814,12 +780,11 @@ fn plugin_reload_from_the_overview() {
 #[test]
 fn chat_users_and_the_smart_home_database() {
     let (host, _images) = start_host();
-    let mut alice = LineClient::connect(host.addr("chat"));
-    alice.send(br#"{"Command":"01","Name":"alice1"}"#);
-    assert!(alice.read_until(|_| true).contains("\"Flag\":1"));
-    let mut reg = LineClient::connect(host.addr("chat"));
-    reg.send(br#"{"Command":"02","Name":"Carol","Password":"s3cret"}"#);
-    assert!(reg.read_until(|_| true).contains("\"Flag\":1"));
+    let mut alice = common::chat::Client::tcp(host.addr("chat"));
+    alice.login_ok("alice1");
+    let mut carol = common::chat::Client::tcp(host.addr("chat"));
+    carol.send(json!({"Command":"02","Name":"Carol","Password":"s3cret"}));
+    assert_eq!(carol.recv(), json!({"Command":"12","Flag":1}));
 
     let b = logged_in(&host);
     b.click("#nav-chat");
@@ -893,10 +858,5 @@ fn chat_users_and_the_smart_home_database() {
     );
     b.screenshot("smarthome");
     // What the page uploaded is what a client downloads.
-    let mut c = TcpStream::connect(host.addr("smarthome")).unwrap();
-    use std::io::{Read, Write};
-    c.write_all(&0x4ci32.to_le_bytes()).unwrap();
-    let mut got = Vec::new();
-    c.read_to_end(&mut got).unwrap();
-    assert_eq!(&got[8..], &bytes[..]);
+    assert_eq!(&common::smarthome::request(&host, 0x4c)[8..], &bytes[..]);
 }
