@@ -324,7 +324,7 @@ fn admin(host: &Host, plugin: &str, body: Value) -> Value {
             "POST",
             &format!("/admin/{plugin}"),
             &[("Authorization", &auth)],
-            &body.to_string(),
+            body.to_string(),
         )
         .unwrap();
     assert_eq!(status, 200, "{text}");

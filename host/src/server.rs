@@ -122,10 +122,8 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
         admin,
         plugins.clone(),
         metrics.clone(),
-        image_dirs(&config),
         cluster_view,
-        config.admin.max_body_bytes,
-        token,
+        &config,
         shared.shutdown.clone(),
     ));
     tracing::info!(addr = %admin_addr, authenticated, "admin API listening");
@@ -167,21 +165,6 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Where each plate plugin's listeners keep their photos (the console
-/// shows them).
-fn image_dirs(config: &Config) -> crate::admin::ImageDirs {
-    config
-        .listeners
-        .iter()
-        .filter_map(|l| match &l.protocol {
-            protocol::Settings::Plate(p) => {
-                p.image_dir.clone().map(|dir| (l.conn.plugin.clone(), dir))
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 /// Where plugins' state lives: SQLite in this process, or the cluster's

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::{AdminState, error};
 use crate::protocol::plate::{IMAGE_EXTENSIONS, image_stem};
+use crate::protocol::{Config, Settings};
 
 const INDEX: &str = include_str!("console/index.html");
 const SCRIPT: &str = include_str!("console/app.js");
@@ -27,6 +28,18 @@ const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; i
 /// A plate plugin's image directories (one per plate listener that keeps
 /// images), from the configuration.
 pub type ImageDirs = Vec<(String, PathBuf)>;
+
+/// Where each plate plugin's listeners keep their photos.
+pub fn image_dirs(config: &Config) -> ImageDirs {
+    config
+        .listeners
+        .iter()
+        .filter_map(|l| match &l.protocol {
+            Settings::Plate(p) => p.image_dir.clone().map(|dir| (l.conn.plugin.clone(), dir)),
+            _ => None,
+        })
+        .collect()
+}
 
 pub async fn to_index() -> Redirect {
     Redirect::permanent("/ui/")

@@ -37,9 +37,10 @@ use crate::cluster::Cluster;
 use crate::cluster::directory::Directory;
 use crate::config::AdminToken;
 use crate::metrics::Metrics;
+use crate::protocol::Config;
 use crate::runtime::deploy::{Deployer, MAX_PLUGIN_BYTES, Refusal};
 use crate::runtime::{CallError, Plugins};
-pub use console::ImageDirs;
+use console::ImageDirs;
 
 #[derive(Clone)]
 struct AdminState {
@@ -57,16 +58,19 @@ pub struct ClusterView {
     pub deployer: Arc<Deployer>,
 }
 
-pub async fn serve(
+/// Serves the admin API on `listener` until `shutdown`: its token, body
+/// limit and the console's image directories come from `config`.
+pub fn serve(
     listener: TcpListener,
     plugins: Plugins,
     metrics: Arc<Metrics>,
-    images: ImageDirs,
     cluster: Option<ClusterView>,
-    max_body_bytes: usize,
-    token: Option<AdminToken>,
+    config: &Config,
     shutdown: CancellationToken,
-) {
+) -> impl Future<Output = ()> + use<> {
+    let token = config.admin.effective_token();
+    let max_body_bytes = config.admin.max_body_bytes;
+    let images = console::image_dirs(config);
     // everything but the health probe behind the token, if there is one
     let guarded = Router::new()
         .route("/metrics", get(render_metrics))
@@ -96,11 +100,13 @@ pub async fn serve(
             images: Arc::new(images),
             cluster,
         });
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-    {
-        tracing::error!(error = %e, "admin API stopped");
+    async move {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+        {
+            tracing::error!(error = %e, "admin API stopped");
+        }
     }
 }
 
