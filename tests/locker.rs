@@ -138,6 +138,16 @@ fn ten_parallel_devices(v: &Variant) {
         "wasmgate_messages_out_total{listener=\"locker\",protocol=\"locker\"}",
         200.0,
     );
+    // Every board is listed once, in id order (the console's board list).
+    let boards = host.admin_ok("locker", json!({"op":"boards"}));
+    let ids: Vec<&str> = boards["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["device"].as_str().unwrap())
+        .collect();
+    let want: Vec<String> = (0..10).map(|d| format!("dev{d}")).collect();
+    assert_eq!(ids, want, "{boards}");
 }
 
 /// The original board client: ten boards connect at once, each sends its
@@ -369,7 +379,7 @@ fn admin_error_messages_are_word_for_word(v: &Variant) {
         (
             json!({"op":"a\"\n\u{200b}é"}),
             400,
-            r#"unknown op "a\"\n\u{200b}é": expected assign, revoke, block, unblock, reset or status"#,
+            r#"unknown op "a\"\n\u{200b}é": expected assign, revoke, block, unblock, reset, status or boards"#,
         ),
         (json!([1, 2]), 400, "request must be a JSON object"),
         (json!({"op":5}), 400, r#""op" must be a string"#),

@@ -8,30 +8,15 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Host, Variant, WAIT};
-use md5::{Digest, Md5};
+use common::{Host, Variant, WAIT, padded, recognition_body};
 use serde_json::json;
 use tungstenite::{Message, WebSocket};
 
 type Ws = WebSocket<TcpStream>;
 
-fn padded(s: &str, width: usize) -> Vec<u8> {
-    let mut b = s.as_bytes().to_vec();
-    b.resize(width, 0);
-    b
-}
-
-/// `struct.pack("=BB8s8sB80s", 1, 0, city, park, server, token)`: struct
-/// pads a short field with NULs.
+/// `struct.pack("=BB8s8sB80s", 1, 0, city, park, server, token)`.
 fn login(city: &str, park: &str, server: u8, token: &str) -> Vec<u8> {
-    [
-        vec![1, 0],
-        padded(city, 8),
-        padded(park, 8),
-        vec![server],
-        padded(token, 80),
-    ]
-    .concat()
+    common::plate_login(city, park, server, token)
 }
 
 fn login_frame(token: &str) -> Vec<u8> {
@@ -41,19 +26,6 @@ fn login_frame(token: &str) -> Vec<u8> {
 /// The original client's login (City beijing, Park wanda, Server 6).
 fn original_login(token: &str) -> Vec<u8> {
     login("beijing", "wanda", 6, token)
-}
-
-fn recognition_body(camera: &str, identify: &str, image: &[u8]) -> Vec<u8> {
-    let md5 = hex::encode(Md5::digest(image));
-    [
-        vec![camera.len() as u8],
-        camera.as_bytes().to_vec(),
-        padded(identify, 19),
-        md5.into_bytes(),
-        (image.len() as u32).to_be_bytes().to_vec(),
-        image.to_vec(),
-    ]
-    .concat()
 }
 
 fn bz2(data: &[u8]) -> Vec<u8> {

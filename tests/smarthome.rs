@@ -33,6 +33,7 @@ variant_tests!(wasm => WASM, native => NATIVE; [
     the_article_client_downloads_a_real_database,
     unknown_command_gets_an_error_frame_and_close,
     a_client_that_sends_nothing_is_closed,
+    a_large_schema_is_listed_whole,
 ]);
 
 const LISTENER: &str = r#"
@@ -111,6 +112,10 @@ fn the_article_client_downloads_a_real_database(v: &Variant) {
     let current = host.admin_ok("smarthome", json!({"op":"current"}));
     assert_eq!(current["serving"]["bytes"], db.len());
     assert_eq!(current["serving"]["name"], "house.db");
+    assert_eq!(
+        current["serving"]["tables"],
+        json!([{"type":"table","name":"devices"}])
+    );
 
     // A newer upload replaces it, and it is still the one after a kill -9.
     let db2 = house_db(scratch.path(), &[("fan", "attic")]);
@@ -141,4 +146,40 @@ fn a_client_that_sends_nothing_is_closed(v: &Variant) {
     let mut all = Vec::new();
     s.read_to_end(&mut all).unwrap(); // the idle timeout (5 s) closes it
     assert!(all.is_empty());
+}
+
+/// The console lists a database's tables: read by the component from the
+/// file itself, across interior b-tree pages (small pages, 150 tables) and
+/// a schema entry whose SQL overflows its page.
+fn a_large_schema_is_listed_whole(v: &Variant) {
+    let host = start(v);
+    let scratch = tempfile::tempdir().unwrap();
+    let path = scratch.path().join("big.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mut sql = String::from("PRAGMA page_size = 512;");
+    for i in 0..150 {
+        sql += &format!("CREATE TABLE t{i:03} (id INTEGER PRIMARY KEY, v TEXT);");
+    }
+    let wide: Vec<String> = (0..200)
+        .map(|i| format!("column_number_{i} TEXT"))
+        .collect();
+    sql += &format!("CREATE TABLE wide ({});", wide.join(", "));
+    sql += "CREATE INDEX t000_v ON t000 (v); CREATE VIEW every AS SELECT * FROM t001;";
+    conn.execute_batch(&sql).unwrap();
+    drop(conn);
+    let db = std::fs::read(&path).unwrap();
+    assert_eq!(u16::from_be_bytes([db[16], db[17]]), 512);
+    assert_eq!(upload(&host, &db).0, 200);
+    let current = host.admin_ok("smarthome", json!({"op":"current"}));
+    let tables = current["serving"]["tables"].as_array().unwrap();
+    let mut names: Vec<(&str, &str)> = tables
+        .iter()
+        .map(|t| (t["type"].as_str().unwrap(), t["name"].as_str().unwrap()))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 153, "{current}");
+    assert!(names.contains(&("table", "wide")));
+    assert!(names.contains(&("index", "t000_v")));
+    assert!(names.contains(&("view", "every")));
+    assert_eq!(names.iter().filter(|(k, _)| *k == "table").count(), 151);
 }

@@ -123,8 +123,7 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
         plugins.clone(),
         metrics.clone(),
         cluster_view,
-        config.admin.max_body_bytes,
-        token,
+        &config,
         shared.shutdown.clone(),
     ));
     tracing::info!(addr = %admin_addr, authenticated, "admin API listening");

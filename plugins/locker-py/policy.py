@@ -129,6 +129,10 @@ def _hist_prefix(id): return f"dev/{id}/hist/"
 def _hist_key(id, at_ms, cell): return f"dev/{id}/hist/{U64_MAX - at_ms:020}-{cell:05}"
 def _blocked_key(id): return f"dev/{id}/blocked"
 def _reset_key(id): return f"dev/{id}/reset"
+# The index of boards that have reported (the `boards` op), one key each.
+BOARD_PREFIX = "board/"
+def _board_key(id): return f"{BOARD_PREFIX}{id}"
+MAX_BOARDS = 1000
 
 
 def valid_device_id(id):
@@ -254,25 +258,36 @@ def _load_last(h, id):
         raise ReportError(f"storage error: corrupt last report for {id}: {e}") from None
 
 
-def _live_codes(h, id, now):
-    """[(stored code, minutes left)] sorted by cell, one per cell. Expired
-    (the kv TTL should hide them already) and unreadable entries are skipped."""
+# How long an expired code stays in the store (its kv TTL is its life plus
+# this), so that `status` can show it as expired.
+EXPIRED_KEPT_MS = 3_600_000
+
+
+def _stored_codes(h, id):
+    """Every stored code, live or expired within EXPIRED_KEPT_MS, sorted by
+    cell, one per cell; unreadable entries are skipped."""
     out = []
     for key, value in _storage(h.kv_list, _code_prefix(id), LIST_ALL):
         try:
-            c = _parse_code(value)
+            out.append(_parse_code(value))
         except ValueError as e:
             h.warn(f"ignoring unreadable code entry {key}: {e}")
-            continue
+    out.sort(key=lambda c: c["cell"])  # stable, like Rust's sort_by_key
+    deduped = []
+    for c in out:
+        if not deduped or deduped[-1]["cell"] != c["cell"]:
+            deduped.append(c)
+    return deduped
+
+
+def _live_codes(h, id, now):
+    """[(stored code, minutes left)] of the live codes, sorted by cell."""
+    out = []
+    for c in _stored_codes(h, id):
         m = minutes_left(c["expires_at_ms"], now)
         if m is not None:
             out.append((c, m))
-    out.sort(key=lambda cm: cm[0]["cell"])  # stable, like Rust's sort_by_key
-    deduped = []
-    for cm in out:
-        if not deduped or deduped[-1][0]["cell"] != cm[0]["cell"]:
-            deduped.append(cm)
-    return deduped
+    return out
 
 
 def handle_report(h, r):
@@ -306,6 +321,9 @@ def handle_report(h, r):
         "act_con": [list(row) for row in r.act_con] if r.act_con is not None else pa,
     }
     _storage(h.kv_set, _last_key(id), _dumps(last), None)
+    if text is None:
+        # first report: into the index of boards (one write per board, ever)
+        _storage(h.kv_set, _board_key(id), "1", None)
 
     for cell in r.box_to:
         _storage(h.kv_delete, _code_key(id, cell))
@@ -411,9 +429,11 @@ def handle_admin(h, request):
         out = {"ok": True}
     elif op == "status":
         out = _status(h, obj)
+    elif op == "boards":
+        out = _boards(h)
     else:
         raise _bad(f"unknown op {_rust_debug_str(op)}: expected assign, revoke, block, "
-                   "unblock, reset or status")
+                   "unblock, reset, status or boards")
     # serde_json's json! objects come out with sorted keys.
     return json.dumps(out, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
@@ -456,9 +476,44 @@ def _assign(h, obj):
     now = h.now_ms()
     expires_at_ms = min(now + ttl, U64_MAX)
     stored = {"cell": cell, "code": code, "expires_at_ms": expires_at_ms, "assigned_at_ms": now}
-    _kv(h.kv_set, _code_key(device, cell), _dumps(stored), ttl)
+    _kv(h.kv_set, _code_key(device, cell), _dumps(stored), min(ttl + EXPIRED_KEPT_MS, U64_MAX))
     return {"ok": True, "device": device, "cell": cell, "code": code,
             "expires_at_ms": expires_at_ms}
+
+
+def _boards(h):
+    """Every board that has reported (at most MAX_BOARDS, by id)."""
+    now = h.now_ms()
+    out = []
+    for key, _ in _kv(h.kv_list, BOARD_PREFIX, MAX_BOARDS):
+        device = key[len(BOARD_PREFIX):]
+        l = _internal(_load_last, h, device)
+        if l is None:
+            continue
+        board = _board_json(device, l)
+        board["blocked"] = _kv(h.kv_get, _blocked_key(device)) is not None
+        board["active_codes"] = len(_internal(_live_codes, h, device, now))
+        out.append(board)
+    return {"boards": out}
+
+
+_NO_REPORT = {"at_ms": 0, "send": 0, "connection": None, "wifi_state": None,
+              "gsm_state": None, "state": [], "cols": None, "rows": None, "act_con": None}
+
+
+def _board_json(device, last):
+    """What `boards` and `status` both say of a board: its last report."""
+    l = last or _NO_REPORT
+    return {
+        "device": device,
+        "last_report_ms": last["at_ms"] if last else None,
+        "connection": l["connection"],
+        "wifi_state": l["wifi_state"],
+        "gsm_state": l["gsm_state"],
+        "state": l["state"],
+        "cols": l["cols"],
+        "rows": l["rows"],
+    }
 
 
 def _status(h, obj):
@@ -469,11 +524,15 @@ def _status(h, obj):
     last = _internal(_load_last, h, device)
     blocked = _kv(h.kv_get, _blocked_key(device)) is not None
     reset_pending = _kv(h.kv_get, _reset_key(device)) is not None
-    cells = [
-        {"cell": c["cell"], "code": c["code"], "minutes_left": m,
-         "expires_at_ms": c["expires_at_ms"]}
-        for c, m in _internal(_live_codes, h, device, now)
-    ]
+    cells, expired = [], []
+    for c in _internal(_stored_codes, h, device):
+        m = minutes_left(c["expires_at_ms"], now)
+        if m is not None:
+            cells.append({"cell": c["cell"], "code": c["code"], "minutes_left": m,
+                          "expires_at_ms": c["expires_at_ms"]})
+        else:
+            expired.append({"cell": c["cell"], "code": c["code"],
+                            "expired_at_ms": c["expires_at_ms"]})
     hist = []
     for _, v in _kv(h.kv_list, _hist_prefix(device), MAX_HISTORY):
         try:
@@ -483,24 +542,18 @@ def _status(h, obj):
     hist.sort()
     history = [{"cell": cell, "at_ms": at_ms} for at_ms, cell in hist]
 
-    l = last or {"at_ms": 0, "send": 0, "connection": None, "wifi_state": None,
-                 "gsm_state": None, "state": [], "cols": None, "rows": None, "act_con": None}
+    l = last or _NO_REPORT
     act_con = l["act_con"]
     connected_locks = sum(1 for row in act_con for b in row if b) if act_con else 0
-    return {
-        "device": device,
+    out = _board_json(device, last)
+    out.update({
         "known": last is not None,
-        "last_report_ms": last["at_ms"] if last else None,
-        "connection": l["connection"],
-        "wifi_state": l["wifi_state"],
-        "gsm_state": l["gsm_state"],
-        "state": l["state"],
-        "cols": l["cols"],
-        "rows": l["rows"],
         "act_con": act_con,
         "connected_locks": connected_locks,
         "blocked": blocked,
         "reset_pending": reset_pending,
         "cells": cells,
+        "expired": expired,
         "history": history,
-    }
+    })
+    return out

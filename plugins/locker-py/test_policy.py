@@ -239,12 +239,12 @@ class PolicyTest(unittest.TestCase):
             self.assertTrue(e.message)
         self.assertEqual(self.admin_error(h, {"op": "status", "device": "x" * 64}).status, 404)
         self.assertEqual(self.admin_error(h, {"op": "explode"}).message,
-                         'unknown op "explode": expected assign, revoke, block, unblock, reset or status')
+                         'unknown op "explode": expected assign, revoke, block, unblock, reset, status or boards')
         # Quoted as Rust's {:?} quotes: escapes for quotes, control and
         # invisible characters.
         self.assertEqual(self.admin_error(h, {"op": 'a"\n\u200b\u00e9'}).message,
                          'unknown op "a\\"\\n\\u{200b}\u00e9": expected assign, revoke, block, '
-                         'unblock, reset or status')
+                         'unblock, reset, status or boards')
 
     def test_revoke(self):
         h = known("d")
@@ -253,6 +253,33 @@ class PolicyTest(unittest.TestCase):
                          {"ok": True, "revoked": True})
         self.assertEqual(admin(h, {"op": "revoke", "device": "d", "cell": 3}),
                          {"ok": True, "revoked": False})
+
+    def test_boards_lists_every_board_that_reported(self):
+        h = known("1953")
+        self.assertEqual(admin(h, {"op": "boards"}), {"boards": [{
+            "device": "1953", "last_report_ms": T0, "connection": 1, "wifi_state": 3,
+            "gsm_state": None, "state": [0, 1], "cols": 2, "rows": 3, "blocked": False,
+            "active_codes": 0}]})
+        handle_report(h, report("A-2"))
+        assign(h, "1953", 2, "77", 5)
+        admin(h, {"op": "block", "device": "A-2"})
+        handle_report(h, report("1953"))
+        b = admin(h, {"op": "boards"})["boards"]
+        self.assertEqual([(x["device"], x["active_codes"], x["blocked"]) for x in b],
+                         [("1953", 1, False), ("A-2", 0, True)])
+        admin(h, {"op": "block", "device": "ghost"})
+        self.assertEqual(len(admin(h, {"op": "boards"})["boards"]), 2)
+
+    def test_an_expired_code_is_shown_as_expired_for_an_hour_and_never_sent(self):
+        h = known("d")
+        assign(h, "d", 4, "0042", 1)
+        h.now += 60_000
+        s = status(h, "d")
+        self.assertEqual(s["cells"], [])
+        self.assertEqual(s["expired"], [{"cell": 4, "code": "0042", "expired_at_ms": T0 + 60_000}])
+        self.assertEqual(handle_report(h, report("d"))[2], [])
+        h.now += policy.EXPIRED_KEPT_MS
+        self.assertEqual(status(h, "d")["expired"], [])
 
     def test_status_reports_last_report_and_keeps_the_size(self):
         h = known("1953")
@@ -263,7 +290,7 @@ class PolicyTest(unittest.TestCase):
             "device": "1953", "known": True, "last_report_ms": T0 + 10, "connection": 1,
             "wifi_state": 3, "gsm_state": 2, "state": [0, 1], "cols": 2, "rows": 3,
             "act_con": [[True, False], [True, True], [False, False]], "connected_locks": 3,
-            "blocked": False, "reset_pending": False, "cells": [], "history": []})
+            "blocked": False, "reset_pending": False, "cells": [], "expired": [], "history": []})
 
     def test_stored_json_is_the_rust_twins(self):
         h = known("d")
@@ -274,7 +301,7 @@ class PolicyTest(unittest.TestCase):
         assign(h, "d", 4, "0042", 1)
         self.assertEqual(h.kv["dev/d/code/00004"],
                          ('{"cell":4,"code":"0042","expires_at_ms":%d,"assigned_at_ms":%d}'
-                          % (T0 + 60_000, T0), T0 + 60_000))
+                          % (T0 + 60_000, T0), T0 + 60_000 + 3_600_000))
         # Sorted keys in admin answers, as serde_json writes them.
         self.assertEqual(handle_admin(h, '{"op":"revoke","device":"d","cell":4}'),
                          '{"ok":true,"revoked":true}')

@@ -1,4 +1,5 @@
-//! A minimal blocking HTTP/1.1 client for the host's admin API: one
+//! A minimal blocking HTTP/1.1 client for the host's admin API (and the
+//! tests' WebDriver, which needs a real Host header): one
 //! request per connection ([`request`]), or one kept-alive connection
 //! ([`Conn`]) opened ahead of a moment when the host may have no file
 //! descriptor left to accept a new one. Every exchange has a deadline.
@@ -28,7 +29,7 @@ pub fn request(
         .map(|(k, v)| format!("{k}: {v}\r\n"))
         .collect();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: wasmgate\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     send(&stream, &[head.as_bytes(), body], deadline).with_context(what)?;

@@ -397,3 +397,40 @@ pub fn read_timed_out(e: &std::io::Error) -> bool {
 pub fn timed_out(e: &tungstenite::Error) -> bool {
     matches!(e, tungstenite::Error::Io(io) if read_timed_out(io))
 }
+
+/// A plate frame's fixed-width text field: `struct` pads a short one with
+/// NULs.
+pub fn padded(s: &str, width: usize) -> Vec<u8> {
+    let mut b = s.as_bytes().to_vec();
+    b.resize(width, 0);
+    b
+}
+
+/// A plate camera's login frame, as the original client packs it:
+/// `struct.pack("=BB8s8sB80s", 1, 0, city, park, server, token)`.
+pub fn plate_login(city: &str, park: &str, server: u8, token: &str) -> Vec<u8> {
+    [
+        vec![1, 0],
+        padded(city, 8),
+        padded(park, 8),
+        vec![server],
+        padded(token, 80),
+    ]
+    .concat()
+}
+
+/// A plate recognition request's body (`!B%ds19s32sI` + the image), after
+/// the type and compress-mode bytes.
+pub fn recognition_body(camera: &str, identify: &str, image: &[u8]) -> Vec<u8> {
+    use md5::Digest as _;
+    let md5 = hex::encode(md5::Md5::digest(image));
+    [
+        vec![camera.len() as u8],
+        camera.as_bytes().to_vec(),
+        padded(identify, 19),
+        md5.into_bytes(),
+        (image.len() as u32).to_be_bytes().to_vec(),
+        image.to_vec(),
+    ]
+    .concat()
+}

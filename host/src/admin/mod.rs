@@ -9,10 +9,15 @@
 //! - `PUT /plugins/{name}` — a new version (the `.wasm` bytes): checked,
 //!   then swapped in here, or in a cluster on every host
 //! - `POST /admin/{plugin}` — JSON body to the component's `admin` export
+//! - `GET /images/{plugin}/{camera}/{identify}` — a recognition's saved photo
+//! - `GET /ui/` — the operator console ([`console`]), no token needed for
+//!   the page itself
 //!
 //! With a token configured (`admin.token` or `WASMGATE_ADMIN_TOKEN`), every
 //! request but `GET /health` must carry `Authorization: Bearer <token>`;
 //! otherwise it is answered 401.
+
+mod console;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -32,13 +37,16 @@ use crate::cluster::Cluster;
 use crate::cluster::directory::Directory;
 use crate::config::AdminToken;
 use crate::metrics::Metrics;
+use crate::protocol::Config;
 use crate::runtime::deploy::{Deployer, MAX_PLUGIN_BYTES, Refusal};
 use crate::runtime::{CallError, Plugins};
+use console::ImageDirs;
 
 #[derive(Clone)]
 struct AdminState {
     plugins: Plugins,
     metrics: Arc<Metrics>,
+    images: Arc<ImageDirs>,
     cluster: Option<ClusterView>,
 }
 
@@ -50,15 +58,19 @@ pub struct ClusterView {
     pub deployer: Arc<Deployer>,
 }
 
-pub async fn serve(
+/// Serves the admin API on `listener` until `shutdown`: its token, body
+/// limit and the console's image directories come from `config`.
+pub fn serve(
     listener: TcpListener,
     plugins: Plugins,
     metrics: Arc<Metrics>,
     cluster: Option<ClusterView>,
-    max_body_bytes: usize,
-    token: Option<AdminToken>,
+    config: &Config,
     shutdown: CancellationToken,
-) {
+) -> impl Future<Output = ()> + use<> {
+    let token = config.admin.effective_token();
+    let max_body_bytes = config.admin.max_body_bytes;
+    let images = console::image_dirs(config);
     // everything but the health probe behind the token, if there is one
     let guarded = Router::new()
         .route("/metrics", get(render_metrics))
@@ -69,24 +81,32 @@ pub async fn serve(
             put(upload).layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES)),
         )
         .route("/admin/{plugin}", post(admin_call))
+        .route("/images/{plugin}/{camera}/{identify}", get(console::image))
         .route_layer(middleware::from_fn_with_state(
             token.map(Arc::new),
             require_token,
         ));
     let app = Router::new()
         .route("/health", get(health))
+        .route("/ui", get(console::to_index))
+        .route("/ui/", get(console::index))
+        .route("/ui/app.js", get(console::script))
+        .route("/ui/app.css", get(console::style))
         .merge(guarded)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(AdminState {
             plugins,
             metrics,
+            images: Arc::new(images),
             cluster,
         });
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-    {
-        tracing::error!(error = %e, "admin API stopped");
+    async move {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+        {
+            tracing::error!(error = %e, "admin API stopped");
+        }
     }
 }
 

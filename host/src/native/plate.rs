@@ -15,13 +15,15 @@ impl PlateHandler for Native {
         Ok(plate::login(&self.0, &request.token))
     }
     fn recognize(&mut self, photo: Photo) -> wasmtime::Result<Result<wit::Plate, Failure>> {
-        Ok(match plate::recognize(&self.0, &photo.image) {
-            Ok((c, plate)) => Ok(wit::Plate {
-                colour: colour(c),
-                plate,
-            }),
-            Err(plate::Failure::NotRecognised) => Err(Failure::NotRecognised),
-            Err(plate::Failure::ImageNotReadable) => Err(Failure::ImageDisplayError),
-        })
+        Ok(
+            match plate::recognize(&self.0, &photo.camera, &photo.identify, &photo.image) {
+                Ok((c, plate)) => Ok(wit::Plate {
+                    colour: colour(c),
+                    plate,
+                }),
+                Err(plate::Failure::NotRecognised) => Err(Failure::NotRecognised),
+                Err(plate::Failure::ImageNotReadable) => Err(Failure::ImageDisplayError),
+            },
+        )
     }
 }

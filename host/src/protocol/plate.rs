@@ -351,6 +351,23 @@ impl Plate {
 /// `<camera>_<identify>.<ext>`, keeping letters, digits, `-` and `.` of
 /// each; None when nothing usable is left.
 fn image_name(camera: &str, identify: &str, image: &[u8]) -> Option<String> {
+    let ext = if image.starts_with(&[0xff, 0xd8]) {
+        "jpg"
+    } else if image.starts_with(b"\x89PNG") {
+        "png"
+    } else {
+        "bin"
+    };
+    Some(format!("{}.{ext}", image_stem(camera, identify)?))
+}
+
+/// The extensions an image is saved with ([`image_name`]).
+pub const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "png", "bin"];
+
+/// `<camera>_<identify>`, the name of a saved image without its extension
+/// (letters, digits, `-` and `.` of each, never a path); None when nothing
+/// usable is left. The admin API finds the image of a recognition by it.
+pub fn image_stem(camera: &str, identify: &str) -> Option<String> {
     let clean = |s: &str| -> String {
         s.chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.')
@@ -362,14 +379,7 @@ fn image_name(camera: &str, identify: &str, image: &[u8]) -> Option<String> {
     if camera.is_empty() || identify.is_empty() {
         return None;
     }
-    let ext = if image.starts_with(&[0xff, 0xd8]) {
-        "jpg"
-    } else if image.starts_with(b"\x89PNG") {
-        "png"
-    } else {
-        "bin"
-    };
-    Some(format!("{camera}_{identify}.{ext}"))
+    Some(format!("{camera}_{identify}"))
 }
 
 fn save_image(dir: &Path, name: &str, image: &[u8]) -> Result<PathBuf, String> {

@@ -8,10 +8,11 @@
 //! | key                                   | value                                              | TTL            |
 //! |---------------------------------------|----------------------------------------------------|----------------|
 //! | `dev/<id>/last`                       | last report, JSON [`LastReport`]                   | none           |
-//! | `dev/<id>/code/<cell:05>`             | JSON [`StoredCode`]                                | until expiry   |
+//! | `dev/<id>/code/<cell:05>`             | JSON [`StoredCode`]                                | expiry + 1 h   |
 //! | `dev/<id>/hist/<inv:020>-<cell:05>`   | `{"cell":N,"at_ms":T}`                             | `history_days` |
 //! | `dev/<id>/blocked`                    | `"1"` while blocked                                | none           |
 //! | `dev/<id>/reset`                      | `"1"` while a one-time reset is pending            | none           |
+//! | `board/<id>`                          | `"1"`: the board has reported (the `boards` list)   | none           |
 //!
 //! `inv` is `u64::MAX - at_ms`, so that a forward `kv-list` returns the newest
 //! openings first and `status` can fetch the latest 1000 without reading the
@@ -135,6 +136,14 @@ fn blocked_key(id: &str) -> String {
 fn reset_key(id: &str) -> String {
     format!("dev/{id}/reset")
 }
+/// The index of boards that have reported, one key each (`boards` lists it
+/// without reading every board's codes and history).
+const BOARD_PREFIX: &str = "board/";
+fn board_key(id: &str) -> String {
+    format!("{BOARD_PREFIX}{id}")
+}
+/// Boards the `boards` op lists at most.
+pub const MAX_BOARDS: usize = 1000;
 
 /// `device` must be 1..=64 chars of ASCII letters, digits, `-`, `_`.
 pub fn valid_device_id(id: &str) -> bool {
@@ -183,24 +192,32 @@ fn load_last<H: Host>(h: &H, id: &str) -> Result<Option<LastReport>, String> {
     }
 }
 
-/// Live codes of a device, sorted by cell. Entries that are expired (the kv
-/// TTL should already hide them) or unreadable are skipped.
-fn live_codes<H: Host>(h: &H, id: &str, now: u64) -> Result<Vec<(StoredCode, u32)>, String> {
+/// How long an expired code stays in the store (its kv TTL is its life
+/// plus this), so that `status` can show it as expired.
+pub const EXPIRED_KEPT_MS: u64 = 3_600_000;
+
+/// Every stored code of a device, live or expired within
+/// [`EXPIRED_KEPT_MS`], sorted by cell; unreadable entries are skipped.
+fn stored_codes<H: Host>(h: &H, id: &str) -> Result<Vec<StoredCode>, String> {
     let entries = storage(h.kv_list(&code_prefix(id), LIST_ALL))?;
     let mut out = Vec::with_capacity(entries.len());
     for (key, value) in entries {
         match serde_json::from_str::<StoredCode>(&value) {
-            Ok(c) => {
-                if let Some(m) = minutes_left(c.expires_at_ms, now) {
-                    out.push((c, m));
-                }
-            }
+            Ok(c) => out.push(c),
             Err(e) => h.warn(&format!("ignoring unreadable code entry {key}: {e}")),
         }
     }
-    out.sort_by_key(|(c, _)| c.cell);
-    out.dedup_by_key(|(c, _)| c.cell);
+    out.sort_by_key(|c| c.cell);
+    out.dedup_by_key(|c| c.cell);
     Ok(out)
+}
+
+/// Live codes of a device with their minutes left, sorted by cell.
+fn live_codes<H: Host>(h: &H, id: &str, now: u64) -> Result<Vec<(StoredCode, u32)>, String> {
+    Ok(stored_codes(h, id)?
+        .into_iter()
+        .filter_map(|c| minutes_left(c.expires_at_ms, now).map(|m| (c, m)))
+        .collect())
 }
 
 /// One device report: record it, apply BOX_TO / BOX_ACC, build the answer.
@@ -216,9 +233,10 @@ pub fn handle_report<H: Host>(h: &H, r: &Report) -> Result<Answer, String> {
 
     // A report without COLS/ROWS/ACT_CON keeps the values last reported: the
     // size of a board does not change between reports.
-    let prev = match storage(h.kv_get(&last_key(id)))? {
+    let prev_text = storage(h.kv_get(&last_key(id)))?;
+    let prev = match &prev_text {
         None => None,
-        Some(s) => serde_json::from_str::<LastReport>(&s)
+        Some(s) => serde_json::from_str::<LastReport>(s)
             .map_err(|e| h.warn(&format!("overwriting unreadable last report of {id}: {e}")))
             .ok(),
     };
@@ -239,6 +257,10 @@ pub fn handle_report<H: Host>(h: &H, r: &Report) -> Result<Answer, String> {
     };
     let json = serde_json::to_string(&last).map_err(|e| format!("encode error: {e}"))?;
     storage(h.kv_set(&last_key(id), &json, None))?;
+    if prev_text.is_none() {
+        // first report: into the index of boards (one write per board, ever)
+        storage(h.kv_set(&board_key(id), "1", None))?;
+    }
 
     for &cell in &r.box_to {
         storage(h.kv_delete(&code_key(id, cell)))?;
@@ -337,9 +359,10 @@ pub fn handle_admin<H: Host>(h: &H, request: &str) -> Result<String, AdminError>
             json!({ "ok": true })
         }
         "status" => status(h, &obj)?,
+        "boards" => boards(h)?,
         other => {
             return Err(bad(format!(
-                "unknown op {other:?}: expected assign, revoke, block, unblock, reset or status"
+                "unknown op {other:?}: expected assign, revoke, block, unblock, reset, status or boards"
             )));
         }
     };
@@ -413,8 +436,12 @@ fn assign<H: Host>(h: &H, obj: &Map<String, Value>) -> Result<Value, AdminError>
         assigned_at_ms: now,
     };
     let value = serde_json::to_string(&stored).map_err(|e| internal(e.to_string()))?;
-    h.kv_set(&code_key(&device, cell), &value, Some(ttl))
-        .map_err(kv_err)?;
+    h.kv_set(
+        &code_key(&device, cell),
+        &value,
+        Some(ttl.saturating_add(EXPIRED_KEPT_MS)),
+    )
+    .map_err(kv_err)?;
     Ok(json!({
         "ok": true,
         "device": device,
@@ -422,6 +449,40 @@ fn assign<H: Host>(h: &H, obj: &Map<String, Value>) -> Result<Value, AdminError>
         "code": code,
         "expires_at_ms": expires_at_ms,
     }))
+}
+
+/// Every board that has reported (at most [`MAX_BOARDS`], by id): its last
+/// report's time and states, size, blocked, and how many codes are active.
+fn boards<H: Host>(h: &H) -> Result<Value, AdminError> {
+    let now = h.now_ms();
+    let index = h.kv_list(BOARD_PREFIX, MAX_BOARDS as u32).map_err(kv_err)?;
+    let mut out = Vec::with_capacity(index.len());
+    for (key, _) in index {
+        let device = &key[BOARD_PREFIX.len()..];
+        let Some(l) = load_last(h, device).map_err(internal)? else {
+            continue;
+        };
+        let mut board = board_json(device, Some(&l));
+        board["blocked"] = json!(h.kv_get(&blocked_key(device)).map_err(kv_err)?.is_some());
+        board["active_codes"] = json!(live_codes(h, device, now).map_err(internal)?.len());
+        out.push(board);
+    }
+    Ok(json!({ "boards": out }))
+}
+
+/// What `boards` and `status` both say of a board: its last report.
+fn board_json(device: &str, last: Option<&LastReport>) -> Value {
+    let l = last.cloned().unwrap_or_default();
+    json!({
+        "device": device,
+        "last_report_ms": last.map(|l| l.at_ms),
+        "connection": l.connection,
+        "wifi_state": l.wifi_state,
+        "gsm_state": l.gsm_state,
+        "state": l.state,
+        "cols": l.cols,
+        "rows": l.rows,
+    })
 }
 
 fn status<H: Host>(h: &H, obj: &Map<String, Value>) -> Result<Value, AdminError> {
@@ -437,18 +498,23 @@ fn status<H: Host>(h: &H, obj: &Map<String, Value>) -> Result<Value, AdminError>
     let last = load_last(h, &device).map_err(internal)?;
     let blocked = h.kv_get(&blocked_key(&device)).map_err(kv_err)?.is_some();
     let reset_pending = h.kv_get(&reset_key(&device)).map_err(kv_err)?.is_some();
-    let cells: Vec<Value> = live_codes(h, &device, now)
-        .map_err(internal)?
-        .into_iter()
-        .map(|(c, m)| {
-            json!({
+    let mut cells = Vec::new();
+    let mut expired = Vec::new();
+    for c in stored_codes(h, &device).map_err(internal)? {
+        match minutes_left(c.expires_at_ms, now) {
+            Some(m) => cells.push(json!({
                 "cell": c.cell,
                 "code": c.code,
                 "minutes_left": m,
                 "expires_at_ms": c.expires_at_ms,
-            })
-        })
-        .collect();
+            })),
+            None => expired.push(json!({
+                "cell": c.cell,
+                "code": c.code,
+                "expired_at_ms": c.expires_at_ms,
+            })),
+        }
+    }
 
     let raw = h
         .kv_list(&hist_prefix(&device), MAX_HISTORY as u32)
@@ -468,23 +534,20 @@ fn status<H: Host>(h: &H, obj: &Map<String, Value>) -> Result<Value, AdminError>
         .act_con
         .as_ref()
         .map_or(0, |rows| rows.iter().flatten().filter(|b| **b).count());
-    Ok(json!({
-        "device": device,
-        "known": last.is_some(),
-        "last_report_ms": last.as_ref().map(|l| l.at_ms),
-        "connection": l.connection,
-        "wifi_state": l.wifi_state,
-        "gsm_state": l.gsm_state,
-        "state": l.state,
-        "cols": l.cols,
-        "rows": l.rows,
-        "act_con": l.act_con,
-        "connected_locks": connected_locks,
-        "blocked": blocked,
-        "reset_pending": reset_pending,
-        "cells": cells,
-        "history": history,
-    }))
+    let mut out = board_json(&device, last.as_ref());
+    for (k, v) in [
+        ("known", json!(last.is_some())),
+        ("act_con", json!(l.act_con)),
+        ("connected_locks", json!(connected_locks)),
+        ("blocked", json!(blocked)),
+        ("reset_pending", json!(reset_pending)),
+        ("cells", json!(cells)),
+        ("expired", json!(expired)),
+        ("history", json!(history)),
+    ] {
+        out[k] = v;
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -105,6 +105,10 @@ pub struct Recognition {
     pub plate: String,
     pub color: Color,
     pub confidence: f32,
+    /// Where the plate is in the photo: the corners of its (rotated or
+    /// sheared) box, in pixels of the full-size photo — top left, top
+    /// right, bottom right, bottom left.
+    pub corners: [[f32; 2]; 4],
 }
 
 /// An embedded model, loaded on the first call (a load error is kept and

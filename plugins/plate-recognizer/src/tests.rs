@@ -19,6 +19,7 @@ fn reading(text: &str, probs: &[f32]) -> Reading {
             plate: text.into(),
             color: Color::Blue,
             confidence: conf,
+            corners: [[0.0; 2]; 4],
         },
         reader_conf: conf,
         aligned: None,

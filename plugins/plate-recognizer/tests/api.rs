@@ -147,6 +147,24 @@ fn large_photo_reads_the_same_plate() {
         .unwrap()
         .expect("a plate");
     assert_eq!((r.plate.as_str(), r.color), ("京N62847", Color::Blue));
+    // The box is where the plate is: the small photo's box, scaled.
+    let s = recognize(&fixture("blue-京N62847.jpg")).unwrap().unwrap();
+    let (sx, sy) = (
+        3264.0 / small.width() as f32,
+        1836.0 / small.height() as f32,
+    );
+    let plate_w = s.corners[1][0] - s.corners[0][0];
+    let plate_h = s.corners[3][1] - s.corners[0][1];
+    assert!(plate_w > 2.0 * plate_h && plate_h > 5.0, "{s:?}");
+    for (a, b) in s.corners.iter().zip(&r.corners) {
+        assert!(
+            (a[0] * sx - b[0]).abs() < 0.06 * plate_w * sx
+                && (a[1] * sy - b[1]).abs() < 0.25 * plate_h * sy,
+            "{s:?} {r:?}"
+        );
+        assert!((0.0..=small.width() as f32).contains(&a[0]), "{s:?}");
+        assert!((0.0..=small.height() as f32).contains(&a[1]), "{s:?}");
+    }
 }
 
 /// Photos without a plate give Ok(None), not a guess.

@@ -32,20 +32,90 @@ pub enum Failure {
 
 pub use plate_recognizer::Color;
 
-/// Recognises the plate in `image` (JPEG or PNG): (colour, plate).
-pub fn recognize<H: Host>(h: &H, image: &[u8]) -> Result<(Color, String), Failure> {
-    match plate_recognizer::recognize(image) {
-        Ok(Some(r)) => Ok((r.color, r.plate)),
-        Ok(None) => Err(Failure::NotRecognised),
+/// Recognises the plate in `image` (JPEG or PNG) from `camera`: (colour,
+/// plate). The outcome is kept a day among the recent recognitions (the
+/// admin op `recent`).
+pub fn recognize<H: Host>(
+    h: &H,
+    camera: &str,
+    identify: &str,
+    image: &[u8],
+) -> Result<(Color, String), Failure> {
+    let (outcome, corners) = match plate_recognizer::recognize(image) {
+        Ok(Some(r)) => (Ok((r.color, r.plate)), Some(r.corners)),
+        Ok(None) => (Err(Failure::NotRecognised), None),
         Err(e) => {
             h.log(
                 Level::Info,
                 "recognize",
                 &format!("image not readable: {e}"),
             );
-            Err(Failure::ImageNotReadable)
+            (Err(Failure::ImageNotReadable), None)
+        }
+    };
+    remember(h, camera, identify, &outcome, corners);
+    outcome
+}
+
+/// Recent recognitions: `recent/<u64::MAX - at_ms:020>/<camera>/<identify>`
+/// (newest first in a forward list), kept [`RECENT_TTL_MS`].
+const RECENT_PREFIX: &str = "recent/";
+pub const RECENT_TTL_MS: u64 = 86_400_000;
+/// What `recent` answers at most.
+pub const MAX_RECENT: u64 = 200;
+
+/// Keeps one recognition's outcome; a failure to store it is logged, never
+/// the recognition's failure.
+fn remember<H: Host>(
+    h: &H,
+    camera: &str,
+    identify: &str,
+    outcome: &Result<(Color, String), Failure>,
+    corners: Option<[[f32; 2]; 4]>,
+) {
+    let at_ms = h.now_ms();
+    let mut entry = json!({ "camera": camera, "identify": identify, "at_ms": at_ms });
+    match outcome {
+        Ok((colour, plate)) => {
+            entry["plate"] = json!(plate);
+            entry["colour"] = json!(colour.as_str());
+            entry["corners"] = json!(corners);
+        }
+        Err(f) => {
+            let (name, code) = match f {
+                Failure::NotRecognised => ("not-recognised", 0),
+                Failure::ImageNotReadable => ("image-display-error", 4),
+            };
+            entry["failure"] = json!(name);
+            entry["err_code"] = json!(code);
         }
     }
+    let key = format!(
+        "{RECENT_PREFIX}{:020}/{camera}/{identify}",
+        u64::MAX - at_ms
+    );
+    if let Err(e) = h.kv_set(&key, &entry.to_string(), Some(RECENT_TTL_MS)) {
+        h.log(
+            Level::Warn,
+            "recognize",
+            &format!("recognition not kept among the recent ones: {e}"),
+        );
+    }
+}
+
+/// The newest `limit` recognitions, newest first.
+fn recent<H: Host>(h: &H, limit: u64) -> Result<Value, AdminError> {
+    let entries = h
+        .kv_list(RECENT_PREFIX, limit as u32)
+        .map_err(|e| AdminError {
+            status: 500,
+            message: format!("storage error: {e}"),
+        })?;
+    let list: Vec<Value> = entries
+        .iter()
+        .filter_map(|(_, v)| serde_json::from_str(v).ok())
+        .collect();
+    Ok(json!({ "recognitions": list }))
 }
 
 /// Defines `colour`, the WIT `plate-colour` of a recognised colour, for
@@ -173,7 +243,8 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
 pub use wasmgate_sdk::AdminError;
 
 /// `{"op":"mint-token","ttl_s":N}` → `{"token":"...","expires_at_s":T}`,
-/// T the token's expiry (Unix seconds, with a fraction as in the token).
+/// T the token's expiry (Unix seconds, with a fraction as in the token);
+/// `{"op":"recent","limit":N}` → `{"recognitions":[...]}`, newest first.
 pub fn admin<H: Host>(h: &H, request: &str) -> Result<String, AdminError> {
     let bad = |m: String| AdminError {
         status: 400,
@@ -201,7 +272,19 @@ pub fn admin<H: Host>(h: &H, request: &str) -> Result<String, AdminError> {
             let token = mint(&key, &expiry_text(expires));
             Ok(json!({ "token": token, "expires_at_s": expires }).to_string())
         }
-        Some(other) => Err(bad(format!("unknown op {other:?} (known: mint-token)"))),
+        Some("recent") => {
+            let limit = match req.get("limit") {
+                None => 50,
+                Some(v) => v
+                    .as_u64()
+                    .filter(|n| (1..=MAX_RECENT).contains(n))
+                    .ok_or_else(|| bad(format!("\"limit\" must be 1-{MAX_RECENT}")))?,
+            };
+            Ok(recent(h, limit)?.to_string())
+        }
+        Some(other) => Err(bad(format!(
+            "unknown op {other:?} (known: mint-token, recent)"
+        ))),
         None => Err(bad("missing \"op\"".into())),
     }
 }
@@ -223,8 +306,8 @@ mod component {
             crate::login(&WitHost, &request.token)
         }
 
-        fn recognize(_camera: String, _identify: String, image: Vec<u8>) -> Result<Plate, Failure> {
-            match crate::recognize(&WitHost, &image) {
+        fn recognize(camera: String, identify: String, image: Vec<u8>) -> Result<Plate, Failure> {
+            match crate::recognize(&WitHost, &camera, &identify, &image) {
                 Ok((c, plate)) => Ok(Plate {
                     colour: colour(c),
                     plate,
@@ -341,11 +424,46 @@ mod tests {
     fn an_unreadable_image_is_logged_and_not_recognised() {
         let h = host();
         assert_eq!(
-            recognize(&h, b"not an image"),
+            recognize(&h, "cam1", "id-1", b"not an image"),
             Err(Failure::ImageNotReadable)
         );
         assert_eq!(h.log_contexts(), ["recognize"]);
         assert!(h.logged(Level::Info)[0].starts_with("image not readable"));
+    }
+
+    #[test]
+    fn recent_recognitions_newest_first_with_the_box() {
+        let h = host();
+        let photo = include_bytes!("../../../tests/data/plate-浙C58306.jpg");
+        assert_eq!(
+            recognize(&h, "cam1", "a", photo).map(|r| r.1),
+            Ok("浙C58306".to_string())
+        );
+        h.advance(5);
+        recognize(&h, "cam/2", "b", b"junk").unwrap_err();
+        let v: Value =
+            serde_json::from_str(&admin(&h, r#"{"op":"recent"}"#).ok().unwrap()).unwrap();
+        let list = v["recognitions"].as_array().unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0]["camera"], "cam/2");
+        assert_eq!(list[0]["err_code"], 4);
+        assert_eq!(list[0]["failure"], "image-display-error");
+        assert_eq!(list[1]["plate"], "浙C58306");
+        assert_eq!(list[1]["colour"], "blue");
+        assert_eq!(list[1]["at_ms"], 1_700_000_000_000u64);
+        let corners = list[1]["corners"].as_array().unwrap();
+        assert_eq!(corners.len(), 4);
+        assert!(corners[1][0].as_f64().unwrap() > corners[0][0].as_f64().unwrap());
+        let v: Value =
+            serde_json::from_str(&admin(&h, r#"{"op":"recent","limit":1}"#).ok().unwrap()).unwrap();
+        assert_eq!(v["recognitions"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            admin(&h, r#"{"op":"recent","limit":0}"#)
+                .err()
+                .unwrap()
+                .status,
+            400
+        );
     }
 
     #[test]

@@ -538,3 +538,60 @@ fn assign_in_seconds_expires_exactly() {
         assert_eq!(admin(&h, req.clone()).unwrap_err().status, 400, "{req}");
     }
 }
+
+#[test]
+fn boards_lists_every_board_that_reported() {
+    let h = known("1953");
+    assert_eq!(
+        admin(&h, json!({"op":"boards"})).unwrap(),
+        json!({"boards":[{
+            "device":"1953","last_report_ms":T0,"connection":1,"wifi_state":3,"gsm_state":null,
+            "state":[0,1],"cols":2,"rows":3,"blocked":false,"active_codes":0
+        }]})
+    );
+    handle_report(&h, &report("A-2")).unwrap();
+    assign(&h, "1953", 2, "77", 5).unwrap();
+    admin(&h, json!({"op":"block","device":"A-2"})).unwrap();
+    // a second report does not index the board twice
+    handle_report(&h, &report("1953")).unwrap();
+    let b = admin(&h, json!({"op":"boards"})).unwrap();
+    let b = b["boards"].as_array().unwrap();
+    assert_eq!(b.len(), 2);
+    assert_eq!(
+        (&b[0]["device"], &b[0]["active_codes"]),
+        (&json!("1953"), &json!(1))
+    );
+    assert_eq!(
+        (&b[1]["device"], &b[1]["blocked"]),
+        (&json!("A-2"), &json!(true))
+    );
+    // a block of a board that never reported does not list it
+    admin(&h, json!({"op":"block","device":"ghost"})).unwrap();
+    assert_eq!(
+        admin(&h, json!({"op":"boards"})).unwrap()["boards"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn an_expired_code_is_shown_as_expired_for_an_hour_and_never_sent() {
+    let h = known("d");
+    assign(&h, "d", 4, "0042", 1).unwrap();
+    h.advance(60_000);
+    let s = status(&h, "d");
+    assert_eq!(s["cells"], json!([]));
+    assert_eq!(
+        s["expired"],
+        json!([{"cell":4,"code":"0042","expired_at_ms":T0 + 60_000}])
+    );
+    assert!(handle_report(&h, &report("d")).unwrap().cells.is_empty());
+    assert_eq!(
+        admin(&h, json!({"op":"boards"})).unwrap()["boards"][0]["active_codes"],
+        0
+    );
+    h.advance(EXPIRED_KEPT_MS);
+    assert_eq!(status(&h, "d")["expired"], json!([]));
+}

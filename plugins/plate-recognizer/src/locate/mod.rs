@@ -35,6 +35,22 @@ pub(crate) struct Cand {
     pub(crate) fallback: Fallback,
 }
 
+impl Cand {
+    /// The box's corners in the photo: top left, top right, bottom right,
+    /// bottom left (as `rectify` maps the crop's corners).
+    pub(crate) fn corners(&self) -> [[f32; 2]; 4] {
+        let (ca, sa) = (self.angle.cos(), self.angle.sin());
+        let (hw, hh) = (self.w / 2.0, self.h / 2.0);
+        [(-hw, -hh), (hw, -hh), (hw, hh), (-hw, hh)].map(|(u, v)| {
+            if self.shear {
+                [self.cx + u * ca, self.cy + u * sa + v]
+            } else {
+                [self.cx + u * ca - v * sa, self.cy + u * sa + v * ca]
+            }
+        })
+    }
+}
+
 /// When a candidate found by a looser test is read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum Fallback {

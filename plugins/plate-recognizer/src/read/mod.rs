@@ -151,14 +151,16 @@ pub(crate) fn read_prepared(
         }
     }
     let color = colour_of(&text).unwrap_or(color);
+    let at = aligned.clone().unwrap_or_else(|| src.c.clone());
     Some(Reading {
         rec: Recognition {
             plate: text.into_iter().collect(),
             color,
             confidence: conf(&probs),
+            corners: at.corners(),
         },
         reader_conf,
-        at: aligned.clone().unwrap_or_else(|| src.c.clone()),
+        at,
         aligned,
         dists,
     })
