@@ -10,6 +10,7 @@ pub mod admin;
 pub mod bindings;
 pub mod codec;
 pub mod config;
+pub mod logs;
 pub mod metrics;
 #[cfg(feature = "native")]
 pub mod native;
@@ -25,6 +26,7 @@ pub mod transport;
 const LAYERS: &[&str] = &[
     "bindings",
     "config",
+    "logs",
     "metrics",
     "state",
     "codec",

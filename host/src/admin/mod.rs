@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::AdminToken;
+use crate::logs::Esc;
 use crate::metrics::Metrics;
 use crate::runtime::{CallError, Plugins};
 
@@ -83,7 +84,7 @@ async fn require_token(
     if given.is_some_and(|g| same_secret(g.trim().as_bytes(), token.0.as_bytes())) {
         return next.run(request).await;
     }
-    tracing::warn!(path = %request.uri().path(), "admin API: request without a valid token refused");
+    crate::limited!(warn, path = %Esc(request.uri().path()), "admin API: request without a valid token refused");
     let mut answer = error(
         StatusCode::UNAUTHORIZED,
         "this admin API needs Authorization: Bearer <token>",

@@ -20,9 +20,10 @@ use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
+use super::backoff::Backoff;
 use super::driver::{Conn, End, Flow, Policy, Service, ask, call};
 use super::{Keys, Listen, NoSettings, Protocol};
-use crate::bindings::exec::{ExecRequest, ExecWorld};
+use crate::bindings::exec::{ExecRequest, ExecWorld, Outgoing};
 use crate::codec::exec::{HEARTBEAT, cmd_of, decode, error_response};
 use crate::runtime::Plugin;
 use crate::state::sessions::Target;
@@ -38,6 +39,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct Exec {
     plugin: Arc<Plugin<ExecWorld>>,
+    backoff: Arc<Backoff>,
 }
 
 /// A frame from a client.
@@ -67,8 +69,9 @@ impl Protocol for Exec {
         let mut policy = Policy::with_heartbeat(config, DEFAULT_HEARTBEAT, true).sessions(config);
         policy.close_timeout = CLOSE_TIMEOUT;
         let plugin = listen.plugin.clone();
-        let driver = listen.driver(Exec { plugin }, policy);
-        listen.serve_ws(DEFAULT_PATH, move |socket, peer, shutdown| {
+        let backoff = listen.backoff.clone();
+        let driver = listen.driver(Exec { plugin, backoff }, policy);
+        listen.serve_ws(DEFAULT_PATH, None, move |socket, peer, shutdown, _| {
             let driver = driver.clone();
             async move {
                 let (sink, frames) = socket.split();
@@ -88,6 +91,18 @@ impl Protocol for Exec {
     }
 }
 
+/// Whether the plugin's answer to an init accepted the token: its reply
+/// says `"code":"1"` or `"0"`.
+fn init_outcome(outgoing: &[Outgoing]) -> Option<bool> {
+    outgoing
+        .iter()
+        .filter(|o| matches!(Target::from(o.to.clone()), Target::Reply))
+        .find_map(|o| {
+            let v: serde_json::Value = serde_json::from_str(&o.text).ok()?;
+            (v["cmd"] == "init").then(|| v["code"] == "1")
+        })
+}
+
 impl Service for Exec {
     type In = In;
     type Out = Message;
@@ -103,7 +118,7 @@ impl Service for Exec {
             }
             In::TooLarge(error) => {
                 conn.malformed();
-                tracing::info!(%error, "message over max_message_bytes; closing");
+                crate::limited!(info, %error, "message over max_message_bytes; closing");
                 conn.reply(Message::Close(Some(CloseFrame {
                     code: CloseCode::Size,
                     reason: "message too large".into(),
@@ -117,9 +132,28 @@ impl Service for Exec {
         }
         let cmd = cmd_of(&request).to_string();
         let is_init = matches!(request, ExecRequest::Init(_));
+        // Every token is a guess at the same secret space: the identity of
+        // the backoff is the plugin.
+        let who = format!("exec:{}", self.plugin.name());
+        if is_init && let Err(wait) = self.backoff.check(conn.peer.ip(), &who) {
+            conn.throttled(wait);
+            let why = format!(
+                "too many failed logins; try again in {} s",
+                wait.as_secs().max(1)
+            );
+            conn.reply(Message::text(error_response(&cmd, &why)));
+            return Flow::Close;
+        }
         let id = conn.id();
         match ask(&self.plugin, &cmd, request, move |h, r| h.handle(id, r)).await {
             Ok(outgoing) => {
+                if is_init {
+                    match init_outcome(&outgoing) {
+                        Some(true) => self.backoff.succeeded(conn.peer.ip(), &who),
+                        Some(false) => self.backoff.failed(conn.peer.ip(), &who),
+                        None => {}
+                    }
+                }
                 conn.route(
                     outgoing
                         .into_iter()

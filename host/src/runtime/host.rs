@@ -18,6 +18,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::bindings::wasmgate::plugin::{
     blobs, config, keyvalue, logging, passwords, sessions as wit_sessions, types,
 };
+use crate::logs::Limit;
 use crate::state::kv::{self, Kv, KvError};
 use crate::state::sessions::{self, Sessions};
 
@@ -92,18 +93,43 @@ impl wasmgate_sdk::Host for PluginCtx {
     }
     fn log(&self, level: Level, context: &str, message: &str) {
         let (msg, cut_msg) = cut(message, MAX_LOG_BYTES);
+        // What a plugin logs often quotes a peer: escaped like theirs.
+        let msg = crate::logs::EscText(msg);
         let more = if cut_msg { "…" } else { "" };
         let (context, _) = cut(context, MAX_CONTEXT_BYTES);
         let plugin = &*self.plugin;
+        // A plugin logs what its peers make it log (a refused login each):
+        // rate-limited, problems apart from the rest so a flood of the one
+        // cannot hide the other.
+        static NOTES: Limit = Limit::new("plugin log (trace to info)");
+        static PROBLEMS: Limit = Limit::new("plugin log (warn and above)");
+        let limit = match level {
+            Level::Trace | Level::Debug | Level::Info => &NOTES,
+            Level::Warn | Level::Error | Level::Critical => &PROBLEMS,
+        };
+        let Some(suppressed) = limit.check() else {
+            return;
+        };
+        let suppressed = (suppressed > 0).then_some(suppressed);
         match level {
-            Level::Trace => tracing::trace!(target: "plugin", plugin, context, "{msg}{more}"),
-            Level::Debug => tracing::debug!(target: "plugin", plugin, context, "{msg}{more}"),
-            Level::Info => tracing::info!(target: "plugin", plugin, context, "{msg}{more}"),
-            Level::Warn => tracing::warn!(target: "plugin", plugin, context, "{msg}{more}"),
-            Level::Error => tracing::error!(target: "plugin", plugin, context, "{msg}{more}"),
+            Level::Trace => {
+                tracing::trace!(target: "plugin", plugin, context, suppressed, "{msg}{more}")
+            }
+            Level::Debug => {
+                tracing::debug!(target: "plugin", plugin, context, suppressed, "{msg}{more}")
+            }
+            Level::Info => {
+                tracing::info!(target: "plugin", plugin, context, suppressed, "{msg}{more}")
+            }
+            Level::Warn => {
+                tracing::warn!(target: "plugin", plugin, context, suppressed, "{msg}{more}")
+            }
+            Level::Error => {
+                tracing::error!(target: "plugin", plugin, context, suppressed, "{msg}{more}")
+            }
             // tracing has no level above error.
             Level::Critical => {
-                tracing::error!(target: "plugin", plugin, context, critical = true, "{msg}{more}")
+                tracing::error!(target: "plugin", plugin, context, suppressed, critical = true, "{msg}{more}")
             }
         }
     }

@@ -10,6 +10,7 @@
 mod cache;
 mod host;
 mod plugin;
+mod pool;
 mod watch;
 
 use std::path::Path;
@@ -26,6 +27,7 @@ pub use plugin::{
     Base, CallError, NativeBuild, NativeBuilds, Ops, Plugin, PluginControl, PluginInfo, Plugins,
     WorldOps, world_ops,
 };
+pub use pool::cpu;
 pub use watch::watch_plugin_dir;
 
 /// Builds the engine. `max_memory_bytes` is the largest memory cap of any

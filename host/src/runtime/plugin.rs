@@ -153,6 +153,8 @@ pub struct Plugin<W: World<HostState>> {
     current: ArcSwapOption<Loaded<W>>,
     warm: Mutex<Vec<Warm<W>>>,
     slots: Arc<Semaphore>,
+    /// Slots of [`Plugin::call_login`].
+    login_slots: Arc<Semaphore>,
     reload_lock: Mutex<()>,
     last_error: Mutex<Option<(String, u64)>>,
     generations: AtomicU64,
@@ -198,6 +200,7 @@ impl<W: World<HostState>> Plugin<W> {
             current: ArcSwapOption::empty(),
             warm: Mutex::new(Vec::new()),
             slots: Arc::new(Semaphore::new(c.max_concurrency as usize)),
+            login_slots: Arc::new(Semaphore::new(c.max_concurrency as usize)),
             reload_lock: Mutex::new(()),
             last_error: Mutex::new(None),
             generations: AtomicU64::new(0),
@@ -229,7 +232,34 @@ impl<W: World<HostState>> Plugin<W> {
         R: Send + 'static,
         F: FnOnce(&mut W::Handler<'_>, A) -> wasmtime::Result<R> + Send + 'static,
     {
-        let permit = self.acquire_slot().await?;
+        self.call_on(&self.slots, arg, f).await
+    }
+
+    /// [`Plugin::call`] for a login: logins have slots of their own (as
+    /// many as the other calls, with the same queue timeout), so they never
+    /// wait for, nor are refused because of, the plugin's long calls (a
+    /// recognition) — and those never wait for logins.
+    pub async fn call_login<A, R, F>(self: &Arc<Self>, arg: A, f: F) -> Result<R, CallError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: FnOnce(&mut W::Handler<'_>, A) -> wasmtime::Result<R> + Send + 'static,
+    {
+        self.call_on(&self.login_slots, arg, f).await
+    }
+
+    async fn call_on<A, R, F>(
+        self: &Arc<Self>,
+        slots: &Arc<Semaphore>,
+        arg: A,
+        f: F,
+    ) -> Result<R, CallError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: FnOnce(&mut W::Handler<'_>, A) -> wasmtime::Result<R> + Send + 'static,
+    {
+        let permit = self.acquire_slot(slots).await?;
         let this = self.clone();
         let joined = tokio::task::spawn_blocking(move || {
             let result = match this.native {
@@ -261,15 +291,18 @@ impl<W: World<HostState>> Plugin<W> {
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "panic".to_string());
             let err = CallError::Trap(format!("native plugin panicked: {why}"));
-            tracing::warn!(plugin = %self.name, error = %err, "call failed");
+            crate::limited!(warn, plugin = %self.name, error = %err, "call failed");
             err
         })?;
         // A native build's calls do not fail; an error is its own bug.
         result.map_err(|e| CallError::Trap(format!("native plugin failed: {e:#}")))
     }
 
-    async fn acquire_slot(&self) -> Result<OwnedSemaphorePermit, CallError> {
-        let slots = self.slots.clone();
+    async fn acquire_slot(
+        &self,
+        slots: &Arc<Semaphore>,
+    ) -> Result<OwnedSemaphorePermit, CallError> {
+        let slots = slots.clone();
         let permit = if self.queue_timeout.is_zero() {
             slots.try_acquire_owned().ok()
         } else {
@@ -398,7 +431,7 @@ impl<W: World<HostState>> Plugin<W> {
                 }
             }
         };
-        tracing::warn!(plugin = %self.name, error = %err, "call failed; instance discarded");
+        crate::limited!(warn, plugin = %self.name, error = %err, "call failed; instance discarded");
         err
     }
 

@@ -293,7 +293,7 @@ impl Sessions {
                 // Logged once: what else is sent to it until it is gone is
                 // dropped without a line each.
                 Err(Refused::Full) if !e.overflow.is_cancelled() => {
-                    tracing::warn!(session = id, peer = %e.peer, "outbox full (slow consumer); closing the session");
+                    crate::limited!(warn, session = id, peer = %e.peer, "outbox full (slow consumer); closing the session");
                     e.overflow.cancel();
                     e.close.cancel();
                 }

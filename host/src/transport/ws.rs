@@ -9,10 +9,13 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::WebSocketStream;
@@ -52,6 +55,87 @@ pub struct Settings {
     pub max_message_bytes: usize,
     /// Bounds the TLS handshake and, separately, the WebSocket handshake.
     pub handshake_timeout: Duration,
+    /// Bytes a connection may send (its handshakes included) until the
+    /// protocol lifts its [`ReadBudget`] — a login. None: no such bound.
+    pub login_budget: Option<usize>,
+}
+
+/// What a connection may still send before it has logged in; reads past
+/// it fail, so an unauthenticated peer holds at most this much of the
+/// host's memory, whatever `max_message_bytes` allows a logged-in one.
+#[derive(Debug)]
+pub struct ReadBudget {
+    left: AtomicUsize,
+    limit: usize,
+}
+
+impl ReadBudget {
+    pub fn new(limit: usize) -> Arc<ReadBudget> {
+        Arc::new(ReadBudget {
+            left: AtomicUsize::new(limit),
+            limit,
+        })
+    }
+
+    /// No bound any more (the peer logged in).
+    pub fn lift(&self) {
+        self.left.store(usize::MAX, Relaxed);
+    }
+
+    fn spend(&self, n: usize) {
+        let _ = self.left.fetch_update(Relaxed, Relaxed, |left| {
+            (left != usize::MAX).then(|| left.saturating_sub(n))
+        });
+    }
+}
+
+/// A stream whose reads are bounded by a [`ReadBudget`].
+struct Metered {
+    io: BoxedIo,
+    budget: Arc<ReadBudget>,
+}
+
+impl AsyncRead for Metered {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let left = self.budget.left.load(Relaxed);
+        if left == usize::MAX {
+            return Pin::new(&mut self.io).poll_read(cx, buf);
+        }
+        if left == 0 {
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("more than {} bytes before login", self.budget.limit),
+            )));
+        }
+        // A small read, at most what is left (the budget is small).
+        let mut tmp = [0u8; 4096];
+        let want = left.min(buf.remaining()).min(tmp.len());
+        let mut part = ReadBuf::new(&mut tmp[..want]);
+        ready!(Pin::new(&mut self.io).poll_read(cx, &mut part))?;
+        buf.put_slice(part.filled());
+        self.budget.spend(part.filled().len());
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Metered {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }
 
 impl Settings {
@@ -97,23 +181,30 @@ where
 
 /// TLS (when `tls` is set) and then the WebSocket handshake on an accepted
 /// TCP connection.
+/// TCP connection, its reads bounded by `budget` when there is one.
 pub async fn upgrade(
     stream: TcpStream,
     tls: Option<&TlsAcceptor>,
     settings: &Settings,
+    budget: Option<Arc<ReadBudget>>,
 ) -> std::io::Result<WebSocketStream<BoxedIo>> {
     let io = super::tls::secure(stream, tls, settings.handshake_timeout).await?;
+    let io: BoxedIo = match budget {
+        Some(budget) => Box::new(Metered { io, budget }),
+        None => io,
+    };
     accept(io, settings).await
 }
 
-/// Accepts WebSocket connections until `shutdown` (at most
-/// `max_connections` at once, see `transport::tcp::accept_loop`) and runs
-/// `handle` for each that completes its handshakes. A failed handshake is
-/// logged at debug level and counted as malformed.
+/// Accepts WebSocket connections until `shutdown` (within `limits`, see
+/// `transport::tcp::accept_loop`) and runs
+/// `handle` for each that completes its handshakes, with its read budget
+/// when `settings.login_budget` gives one. A failed handshake is logged
+/// at debug level and counted as malformed.
 #[allow(clippy::too_many_arguments)]
 pub async fn accept_loop<F, Fut>(
     listener: TcpListener,
-    max_connections: usize,
+    limits: super::tcp::ConnLimits,
     tls: Option<TlsAcceptor>,
     settings: Settings,
     metrics: Arc<ListenerMetrics>,
@@ -121,7 +212,10 @@ pub async fn accept_loop<F, Fut>(
     tracker: TaskTracker,
     handle: F,
 ) where
-    F: Fn(WebSocketStream<BoxedIo>, SocketAddr) -> Fut + Send + Sync + 'static,
+    F: Fn(WebSocketStream<BoxedIo>, SocketAddr, Option<Arc<ReadBudget>>) -> Fut
+        + Send
+        + Sync
+        + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let handle = Arc::new(handle);
@@ -130,7 +224,7 @@ pub async fn accept_loop<F, Fut>(
     let m = metrics.clone();
     super::tcp::accept_loop(
         listener,
-        max_connections,
+        limits,
         metrics,
         shutdown.clone(),
         tracker,
@@ -139,12 +233,13 @@ pub async fn accept_loop<F, Fut>(
                 (handle.clone(), settings.clone(), tls.clone(), m.clone());
             let shutdown = shutdown.clone();
             async move {
+                let budget = settings.login_budget.map(ReadBudget::new);
                 let upgraded = tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    r = upgrade(stream, tls.as_deref(), &settings) => r,
+                    r = upgrade(stream, tls.as_deref(), &settings, budget.clone()) => r,
                 };
                 match upgraded {
-                    Ok(ws) => handle(ws, peer).await,
+                    Ok(ws) => handle(ws, peer, budget).await,
                     Err(e) => {
                         m.malformed
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -179,6 +274,7 @@ mod tests {
             path: "/websocket".into(),
             max_message_bytes: max,
             handshake_timeout: Duration::from_secs(5),
+            login_budget: None,
         }
     }
 
