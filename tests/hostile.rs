@@ -130,25 +130,35 @@ fn ask(ws: &mut Ws, frame: Vec<u8>) -> Vec<u8> {
     read(ws)
 }
 
-/// The plate test variant (every login with token "test" succeeds, every
-/// image reads "blue 京A12345"), `plugin` lines and `listener` lines added.
-fn plate_host(plugin: &str, listener: &str) -> Host {
+/// A host with one plugin and one listener, both named `name` (world and
+/// protocol `name` too), the plugin the built `file`; lines added to
+/// `[limits]`, to the plugin's table, to the listener and to `[admin]`.
+fn host(name: &str, file: &str, limits: &str, plugin: &str, listener: &str, admin: &str) -> Host {
+    common::warm_cache(file, name, "");
     let body = format!(
         r#"
-[plugins.plate]
-world = "plate"
-file = "plate_variant.wasm"
+[limits]
+{limits}
+[plugins.{name}]
+world = "{name}"
+file = "{file}"
 {plugin}
 [[listener]]
-name = "plate"
-protocol = "plate"
+name = "{name}"
+protocol = "{name}"
 listen = "127.0.0.1:0"
-plugin = "plate"
-login_timeout_ms = 60000
+plugin = "{name}"
 {listener}
 "#
     );
-    Host::start(&body, &[("plate_variant.wasm", "plate_variant.wasm")])
+    Host::start_custom(&body, &[(file, file)], admin, &[], WAIT)
+}
+
+/// The plate test variant (every login with token "test" succeeds, every
+/// image reads "blue 京A12345"), `plugin` lines and `listener` lines added.
+fn plate_host(plugin: &str, listener: &str) -> Host {
+    let listener = format!("login_timeout_ms = 60000\n{listener}");
+    host("plate", "plate_variant.wasm", "", plugin, &listener, "")
 }
 
 /// Finding 1: A recognition request before the login costs nothing: a 106-byte
@@ -252,23 +262,14 @@ fn peer_strings_cannot_forge_log_lines() {
 // ---- chat -------------------------------------------------------------
 
 fn chat_host(limits: &str, listener: &str) -> Host {
-    let body = format!(
-        r#"
-[limits]
-{limits}
-[plugins.chat]
-world = "chat"
-queue_timeout_ms = 5000
-[[listener]]
-name = "chat"
-protocol = "chat"
-listen = "127.0.0.1:0"
-plugin = "chat"
-{listener}
-"#
-    );
-    common::warm_cache("chat.wasm", "chat", "");
-    Host::start(&body, &[("chat.wasm", "chat.wasm")])
+    host(
+        "chat",
+        "chat.wasm",
+        limits,
+        "queue_timeout_ms = 5000",
+        listener,
+        "",
+    )
 }
 
 /// The next chat object that is not a heartbeat.
@@ -341,19 +342,7 @@ fn wrong_password_logins_do_not_lock_the_owner_out() {
 /// a count of the rest. Before the fix each wrote its own line.
 #[test]
 fn a_flood_of_malformed_messages_is_summarised_in_the_log() {
-    common::warm_cache("locker.wasm", "locker", "");
-    let host = Host::start(
-        r#"
-[plugins.locker]
-world = "locker"
-[[listener]]
-name = "locker"
-protocol = "locker"
-listen = "127.0.0.1:0"
-plugin = "locker"
-"#,
-        &[("locker.wasm", "locker.wasm")],
-    );
+    let host = locker_host("", "");
     let mut dev = LineClient::connect(host.addr("locker"));
     const N: usize = 3000;
     dev.send("ACon_V1.0\r\nSEND=1\r\nCLOSE\r\n".repeat(N).as_bytes());
@@ -454,24 +443,7 @@ fn saved_images_keep_within_their_quota() {
 // ---- connections --------------------------------------------------------
 
 fn locker_host(limits: &str, listener: &str) -> Host {
-    common::warm_cache("locker.wasm", "locker", "");
-    Host::start(
-        &format!(
-            r#"
-[limits]
-{limits}
-[plugins.locker]
-world = "locker"
-[[listener]]
-name = "locker"
-protocol = "locker"
-listen = "127.0.0.1:0"
-plugin = "locker"
-{listener}
-"#
-        ),
-        &[("locker.wasm", "locker.wasm")],
-    )
+    host("locker", "locker.wasm", limits, "", listener, "")
 }
 
 /// Whether the host closes `tcp` without a word (EOF or reset) rather than
@@ -663,4 +635,42 @@ fn failed_camera_logins_back_off() {
         host.metric("wasmgate_logins_throttled_total{listener=\"plate\",protocol=\"plate\"}")
             >= 2.0
     );
+}
+
+// ---- smaller ones -------------------------------------------------------
+
+/// Finding 9: a request that is not a WebSocket upgrade gets HTTP 400 with
+/// the reason (it got a bare close); the admin API takes the `bearer`
+/// scheme in any case (RFC 9110); a real client is still served.
+#[test]
+fn a_malformed_upgrade_gets_400_and_bearer_is_case_insensitive() {
+    let host = host(
+        "plate",
+        "plate_variant.wasm",
+        "",
+        "",
+        "",
+        "token = \"tok123\"",
+    );
+    let mut tcp = TcpStream::connect(host.addr("plate")).unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    tcp.write_all(b"GET /park1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut tcp, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    assert!(answer.contains("Upgrade: websocket"), "{answer:?}");
+    let mut ws = connect(&host, "plate");
+    assert_eq!(ask(&mut ws, login_frame("test")), [2, 0, 0]);
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let auth = format!("{scheme} tok123");
+        let (status, _) = host
+            .request_with("GET", "/plugins", &[("Authorization", &auth)], "")
+            .unwrap();
+        assert_eq!(status, 200, "{scheme}");
+    }
+    let (status, _) = host
+        .request_with("GET", "/plugins", &[("Authorization", "Basic tok123")], "")
+        .unwrap();
+    assert_eq!(status, 401);
 }

@@ -176,6 +176,10 @@ pub struct RuntimeConfig {
     pub shutdown_grace_ms: u64,
     /// Instances the pooling allocator can hold at once, all plugins together.
     pub max_instances: u32,
+    /// Threads for blocking work (plugin calls, the store, decompression)
+    /// at most: each keeps its own malloc arena, so a flood of calls must
+    /// not grow the process past this many.
+    pub max_blocking_threads: usize,
     /// Where compiled components are kept between starts and reloads
     /// (unset: `compiled/` beside the store's file; `""`: no cache). Only
     /// the host's own user may write there: entries are loaded as code.
@@ -207,6 +211,7 @@ impl Default for RuntimeConfig {
             reload_debounce_ms: 250,
             shutdown_grace_ms: 5_000,
             max_instances: 1_000,
+            max_blocking_threads: 64,
             cache_dir: None,
         }
     }
@@ -509,8 +514,8 @@ impl<P: DeserializeOwned> Config<P> {
                 );
             }
         }
-        if self.runtime.epoch_tick_ms == 0 {
-            bail!("runtime.epoch_tick_ms must be > 0");
+        if self.runtime.epoch_tick_ms == 0 || self.runtime.max_blocking_threads == 0 {
+            bail!("runtime.epoch_tick_ms and runtime.max_blocking_threads must be > 0");
         }
         let l = &self.limits;
         if l.login_free_failures == 0 || l.login_backoff_max_ms < l.login_backoff_ms {

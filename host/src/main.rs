@@ -52,7 +52,11 @@ fn main() -> ExitCode {
                 }
             };
             tracing::info!(config = %origin, "starting");
-            let rt = match tokio::runtime::Runtime::new() {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .max_blocking_threads(config.runtime.max_blocking_threads)
+                .build();
+            let rt = match rt {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("wasmgate: starting the runtime: {e}");

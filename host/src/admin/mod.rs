@@ -80,7 +80,7 @@ async fn require_token(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(bearer);
     if given.is_some_and(|g| same_secret(g.trim().as_bytes(), token.0.as_bytes())) {
         return next.run(request).await;
     }
@@ -94,6 +94,13 @@ async fn require_token(
         header::HeaderValue::from_static("Bearer"),
     );
     answer
+}
+
+/// The credentials of `Authorization: Bearer <token>`; the scheme is
+/// case-insensitive (RFC 9110, 11.1).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
 }
 
 /// Equality of two secrets in time that depends on their lengths only.

@@ -33,7 +33,7 @@ use tracing::Instrument;
 use crate::bindings::World;
 use crate::config::ListenerConfig;
 use crate::metrics::ListenerMetrics;
-use crate::runtime::{CallError, HostState, Plugin};
+use crate::runtime::{CallError, HostState, Lane, Plugin};
 use crate::state::outbox::{self, Weigh};
 use crate::state::sessions::{SessionHandle, SessionId, Sessions, Target};
 
@@ -303,27 +303,11 @@ where
     R: Send + 'static,
     F: FnOnce(&mut W::Handler<'_>, A) -> wasmtime::Result<R> + Send + 'static,
 {
-    logged(what, plugin.call(arg, f).await)
+    logged(what, plugin.call(Lane::Work, arg, f).await)
 }
 
-/// [`call`] in the plugin's login slots ([`Plugin::call_login`]).
-pub async fn call_login<W, A, R, F>(
-    plugin: &Arc<Plugin<W>>,
-    what: &str,
-    arg: A,
-    f: F,
-) -> Result<R, CallError>
-where
-    W: World<HostState>,
-    A: Send + 'static,
-    R: Send + 'static,
-    F: FnOnce(&mut W::Handler<'_>, A) -> wasmtime::Result<R> + Send + 'static,
-{
-    logged(what, plugin.call_login(arg, f).await)
-}
-
-/// A call that gave no answer, logged.
-fn logged<R>(what: &str, result: Result<R, CallError>) -> Result<R, CallError> {
+/// A call that gave no answer, logged (`what` names the request).
+pub fn logged<R>(what: &str, result: Result<R, CallError>) -> Result<R, CallError> {
     result.inspect_err(|e| {
         crate::limited!(warn, request = what, error = %e, "no answer from the plugin");
     })

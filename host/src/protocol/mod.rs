@@ -12,6 +12,8 @@ pub mod backoff;
 pub mod chat;
 pub mod driver;
 pub mod exec;
+#[cfg(test)]
+mod fuzz;
 pub mod greet;
 pub mod locker;
 pub mod plate;

@@ -22,16 +22,14 @@ use futures::StreamExt;
 use serde::Deserialize;
 
 use super::backoff::Backoff;
-use super::driver::{
-    Conn, Failure as NoRead, Flow, Heartbeat, Idle, Policy, Service, ask, call_login,
-};
+use super::driver::{Conn, Failure as NoRead, Flow, Heartbeat, Idle, Policy, Service, ask, logged};
 use super::{Keys, Listen, Protocol};
 use crate::bindings::plate::{Failure, LoginRequest, Photo, PlateWorld};
 use crate::codec::plate::{self, Outcome, Recognition, Request, err, status};
 use crate::config::ListenerConfig;
 use crate::logs::Esc;
 use crate::metrics::ListenerMetrics;
-use crate::runtime::{CallError, Plugin, cpu};
+use crate::runtime::{CallError, Lane, Plugin, cpu};
 use crate::transport::ws::{self, Message, ReadBudget};
 
 const DEFAULT_LOGIN_TIMEOUT_MS: u64 = 2_000;
@@ -324,7 +322,8 @@ impl Plate {
                     server: request.server,
                     token: request.token,
                 };
-                let result = call_login(&self.plugin, "login", request, |h, r| h.login(r)).await;
+                let call = self.plugin.call(Lane::Login, request, |h, r| h.login(r));
+                let result = logged("login", call.await);
                 let (city, park) = (&identity.0, &identity.1);
                 // The token is a credential: never logged.
                 match result {

@@ -24,8 +24,8 @@ use wasmtime::{Config as WasmConfig, Engine, InstanceAllocationStrategy, Pooling
 pub use cache::CompileCache;
 pub use host::{HostState, PluginCtx};
 pub use plugin::{
-    Base, CallError, NativeBuild, NativeBuilds, Ops, Plugin, PluginControl, PluginInfo, Plugins,
-    WorldOps, world_ops,
+    Base, CallError, Lane, NativeBuild, NativeBuilds, Ops, Plugin, PluginControl, PluginInfo,
+    Plugins, WorldOps, world_ops,
 };
 pub use pool::cpu;
 pub use watch::watch_plugin_dir;

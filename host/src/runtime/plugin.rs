@@ -65,6 +65,16 @@ impl NativeBuilds {
     }
 }
 
+/// Which slots a call takes: logins have slots of their own (as many as
+/// the others, with the same queue timeout), so they never wait for, nor
+/// are refused because of, the plugin's long calls (a recognition) — and
+/// those never wait for logins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Work,
+    Login,
+}
+
 /// Why a call produced no answer from the component.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
@@ -153,7 +163,7 @@ pub struct Plugin<W: World<HostState>> {
     current: ArcSwapOption<Loaded<W>>,
     warm: Mutex<Vec<Warm<W>>>,
     slots: Arc<Semaphore>,
-    /// Slots of [`Plugin::call_login`].
+    /// Slots of [`Lane::Login`] calls.
     login_slots: Arc<Semaphore>,
     reload_lock: Mutex<()>,
     last_error: Mutex<Option<(String, u64)>>,
@@ -225,40 +235,17 @@ impl<W: World<HostState>> Plugin<W> {
     /// Calls the plugin: `f` gets the world's handler and `arg` — a warm
     /// instance of the current component version, within the plugin's
     /// limits, or the native build. It runs on a blocking thread, holding
-    /// one of the plugin's slots.
-    pub async fn call<A, R, F>(self: &Arc<Self>, arg: A, f: F) -> Result<R, CallError>
+    /// one of the plugin's slots of `lane`.
+    pub async fn call<A, R, F>(self: &Arc<Self>, lane: Lane, arg: A, f: F) -> Result<R, CallError>
     where
         A: Send + 'static,
         R: Send + 'static,
         F: FnOnce(&mut W::Handler<'_>, A) -> wasmtime::Result<R> + Send + 'static,
     {
-        self.call_on(&self.slots, arg, f).await
-    }
-
-    /// [`Plugin::call`] for a login: logins have slots of their own (as
-    /// many as the other calls, with the same queue timeout), so they never
-    /// wait for, nor are refused because of, the plugin's long calls (a
-    /// recognition) — and those never wait for logins.
-    pub async fn call_login<A, R, F>(self: &Arc<Self>, arg: A, f: F) -> Result<R, CallError>
-    where
-        A: Send + 'static,
-        R: Send + 'static,
-        F: FnOnce(&mut W::Handler<'_>, A) -> wasmtime::Result<R> + Send + 'static,
-    {
-        self.call_on(&self.login_slots, arg, f).await
-    }
-
-    async fn call_on<A, R, F>(
-        self: &Arc<Self>,
-        slots: &Arc<Semaphore>,
-        arg: A,
-        f: F,
-    ) -> Result<R, CallError>
-    where
-        A: Send + 'static,
-        R: Send + 'static,
-        F: FnOnce(&mut W::Handler<'_>, A) -> wasmtime::Result<R> + Send + 'static,
-    {
+        let slots = match lane {
+            Lane::Work => &self.slots,
+            Lane::Login => &self.login_slots,
+        };
         let permit = self.acquire_slot(slots).await?;
         let this = self.clone();
         let joined = tokio::task::spawn_blocking(move || {
@@ -583,7 +570,10 @@ impl<W: World<HostState>> PluginControl for Plugin<W> {
         self: Arc<Self>,
         request: String,
     ) -> BoxFuture<'static, Result<Result<String, AdminError>, CallError>> {
-        Box::pin(async move { self.call(request, |h, request| h.admin(&request)).await })
+        Box::pin(async move {
+            self.call(Lane::Work, request, |h, request| h.admin(&request))
+                .await
+        })
     }
 }
 
@@ -742,7 +732,7 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let answer = rt.block_on(plugin.call((), |h, ()| h.admin("{}")));
+        let answer = rt.block_on(plugin.call(Lane::Work, (), |h, ()| h.admin("{}")));
         assert!(
             matches!(&answer, Err(CallError::Trap(why)) if why.contains("a native build that fails")),
             "{answer:?}"
