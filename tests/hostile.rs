@@ -246,12 +246,9 @@ fn peer_strings_cannot_forge_log_lines() {
     for line in log.lines() {
         assert!(!line.starts_with("FORGED"), "forged line: {line:?}");
     }
-    // The peer's escape sequences arrive escaped (the log's own colours,
-    // if any, are the formatter's).
-    assert!(
-        !log.contains("\x1b[2J"),
-        "an escape sequence reached the log"
-    );
+    // The peer's escape sequences arrive escaped (and a log file has no
+    // colours of its own).
+    assert!(!log.contains('\x1b'), "an escape sequence reached the log");
     assert!(
         log.contains("FORGED ERROR root logged in\\u{1b}[31m"),
         "the camera name is not escaped"
@@ -673,4 +670,37 @@ fn a_malformed_upgrade_gets_400_and_bearer_is_case_insensitive() {
         .request_with("GET", "/plugins", &[("Authorization", "Basic tok123")], "")
         .unwrap();
     assert_eq!(status, 401);
+}
+
+/// Finding 9: what a plugin writes to stderr (a panic message) is logged
+/// with the plugin's name, escaped (it reached the log bare, unnamed).
+#[test]
+fn a_plugin_stderr_line_names_its_plugin() {
+    let host = host(
+        "locker",
+        "locker_variant.wasm",
+        "",
+        "config = { mode = \"trap\" }",
+        "",
+        "",
+    );
+    let mut dev = LineClient::connect(host.addr("locker"));
+    dev.send(b"ACon_V1.0\r\nID=dev\r\nSEND=1\r\nCLOSE\r\n");
+    assert!(dev.read_until(|_| true).starts_with("ERROR"));
+    let started = std::time::Instant::now();
+    loop {
+        let log = host.log();
+        if let Some(line) = log
+            .lines()
+            .find(|l| l.contains("trap requested for device"))
+        {
+            assert!(
+                line.contains("stderr") && line.contains("plugin=\"locker\""),
+                "{line}"
+            );
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "no panic message:\n{log}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -185,6 +185,117 @@ fn sdk_info(i: sessions::Info) -> wasmgate_sdk::SessionInfo {
     }
 }
 
+/// A component's stderr: each line logged (escaped, rate-limited) with
+/// the plugin's name, at warn level — it is where a guest's panic message
+/// goes.
+struct PluginStderr {
+    plugin: Arc<str>,
+}
+
+impl wasmtime_wasi::cli::IsTerminal for PluginStderr {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl wasmtime_wasi::cli::StdoutStream for PluginStderr {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(StderrLines {
+            plugin: self.plugin.clone(),
+            line: Vec::new(),
+        })
+    }
+    fn p2_stream(&self) -> Box<dyn wasmtime_wasi::p2::OutputStream> {
+        Box::new(StderrLines {
+            plugin: self.plugin.clone(),
+            line: Vec::new(),
+        })
+    }
+}
+
+/// The writer of [`PluginStderr`]: collects a line, logs it whole.
+struct StderrLines {
+    plugin: Arc<str>,
+    line: Vec<u8>,
+}
+
+impl StderrLines {
+    /// Longest line kept; a longer one is logged in pieces.
+    const MAX_LINE: usize = 4096;
+
+    fn take(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if b == b'\n' || self.line.len() == Self::MAX_LINE {
+                self.emit();
+            }
+            if b != b'\n' {
+                self.line.push(b);
+            }
+        }
+    }
+
+    fn emit(&mut self) {
+        if self.line.is_empty() {
+            return;
+        }
+        static STDERR: Limit = Limit::new("plugin stderr");
+        if let Some(suppressed) = STDERR.check() {
+            let text = String::from_utf8_lossy(&self.line);
+            let suppressed = (suppressed > 0).then_some(suppressed);
+            tracing::warn!(target: "plugin", plugin = &*self.plugin, suppressed, "stderr: {}", crate::logs::EscText(&text));
+        }
+        self.line.clear();
+    }
+}
+
+impl Drop for StderrLines {
+    fn drop(&mut self) {
+        self.emit();
+    }
+}
+
+impl tokio::io::AsyncWrite for StderrLines {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.take(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.emit();
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl wasmtime_wasi::p2::OutputStream for StderrLines {
+    fn write(&mut self, bytes: bytes::Bytes) -> wasmtime_wasi::p2::StreamResult<()> {
+        self.take(&bytes);
+        Ok(())
+    }
+    fn flush(&mut self) -> wasmtime_wasi::p2::StreamResult<()> {
+        Ok(())
+    }
+    fn check_write(&mut self) -> wasmtime_wasi::p2::StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl wasmtime_wasi::p2::Pollable for StderrLines {
+    async fn ready(&mut self) {}
+}
+
 /// What a component's store holds.
 pub struct HostState {
     pub(crate) ctx: PluginCtx,
@@ -201,9 +312,12 @@ pub struct HostState {
 impl HostState {
     pub fn new(ctx: PluginCtx, memory_cap: usize) -> Self {
         // Nothing is granted: no preopened directories, no environment, no
-        // network. stderr goes to the host's so a guest panic message is seen.
+        // network. stderr goes to the host's log, a line at a time with the
+        // plugin's name, so a guest panic message is seen.
         let wasi = wasmtime_wasi::WasiCtxBuilder::new()
-            .inherit_stderr()
+            .stderr(PluginStderr {
+                plugin: ctx.plugin.clone(),
+            })
             .build();
         HostState {
             ctx,
