@@ -704,3 +704,56 @@ fn a_plugin_stderr_line_names_its_plugin() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Finding 8: exec tokens cannot be guessed at network speed: after 5
+/// refused tokens from an address, its next init is refused unchecked
+/// (counted) — a valid token too; another address logs in.
+#[test]
+fn failed_exec_inits_back_off() {
+    let host = host("exec", "exec.wasm", "", "", "", "");
+    let token = host.admin_ok("exec", json!({"op":"create-token"}))["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let addr = host.addr("exec");
+    let init = |src: &str, token: &str| -> Value {
+        let (mut ws, _) =
+            tungstenite::client(format!("ws://{addr}/websocket"), tcp_from(addr, src)).unwrap();
+        ws.send(Message::text(
+            json!({"cmd":"init","token":token}).to_string(),
+        ))
+        .unwrap();
+        loop {
+            let text = match ws.read().unwrap() {
+                Message::Text(t) => t.to_string(),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected {other:?}"),
+            };
+            let v: Value = serde_json::from_str(&text).unwrap();
+            if v["cmd"] == "init" {
+                return v;
+            }
+        }
+    };
+    for _ in 0..5 {
+        let r = init("127.0.0.1", "guess-guess-guess-guess");
+        assert_eq!(r["code"], "0", "{r}");
+        assert!(
+            r["extra"]["msg"].as_str().unwrap().contains("invalid"),
+            "{r}"
+        );
+    }
+    let r = init("127.0.0.1", &token);
+    assert_eq!(r["code"], "0", "{r}");
+    assert!(
+        r["extra"]["msg"]
+            .as_str()
+            .unwrap()
+            .contains("too many failed logins"),
+        "{r}"
+    );
+    assert_eq!(init("127.0.0.2", &token)["code"], "1");
+    assert!(
+        host.metric("wasmgate_logins_throttled_total{listener=\"exec\",protocol=\"exec\"}") >= 1.0
+    );
+}
