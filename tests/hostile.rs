@@ -757,3 +757,63 @@ fn failed_exec_inits_back_off() {
         host.metric("wasmgate_logins_throttled_total{listener=\"exec\",protocol=\"exec\"}") >= 1.0
     );
 }
+
+/// Finding 6, for exec: before its init a connection may send only
+/// `login_max_bytes` (64 KiB): a 1 MiB frame is cut off (close 1009)
+/// instead of being read whole; after a good init it may send more.
+#[test]
+fn a_large_frame_before_init_is_cut_off() {
+    let host = host("exec", "exec.wasm", "", "", "", "");
+    let token = host.admin_ok("exec", json!({"op":"create-token"}))["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let addr = host.addr("exec");
+    let open = || {
+        let tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(WAIT)).unwrap();
+        tungstenite::client(format!("ws://{addr}/websocket"), tcp)
+            .unwrap()
+            .0
+    };
+    let big = format!(
+        "{{\"cmd\":\"execute\",\"data\":\"{}\"}}",
+        "x".repeat(1 << 20)
+    );
+    let mut early = open();
+    let _ = early.send(Message::text(big.clone()));
+    let closed = loop {
+        match early.read() {
+            Ok(Message::Close(frame)) => break frame.map(|f| u16::from(f.code)),
+            Ok(_) => continue,
+            Err(e) => panic!("no close frame: {e}"),
+        }
+    };
+    assert_eq!(closed, Some(1009));
+    // A member that logged in relays a large message to its room.
+    let mut a = open();
+    let mut b = open();
+    for ws in [&mut a, &mut b] {
+        ws.send(Message::text(
+            json!({"cmd":"init","token":token}).to_string(),
+        ))
+        .unwrap();
+        loop {
+            if let Message::Text(t) = ws.read().unwrap() {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["cmd"] == "init" {
+                    assert_eq!(v["code"], "1", "{v}");
+                    break;
+                }
+            }
+        }
+    }
+    a.send(Message::text(big.clone())).unwrap();
+    let got = loop {
+        match b.read().unwrap() {
+            Message::Text(t) if t.len() > 1000 => break t.to_string(),
+            _ => continue,
+        }
+    };
+    assert_eq!(got, big);
+}

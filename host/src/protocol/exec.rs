@@ -16,18 +16,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use serde::Deserialize;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::backoff::Backoff;
 use super::driver::{Conn, End, Flow, Policy, Service, ask, call};
-use super::{Keys, Listen, NoSettings, Protocol};
+use super::{Keys, Listen, Protocol};
 use crate::bindings::exec::{ExecRequest, ExecWorld, Outgoing};
 use crate::codec::exec::{HEARTBEAT, cmd_of, decode, error_response};
+use crate::config::ListenerConfig;
 use crate::runtime::Plugin;
 use crate::state::sessions::Target;
-use crate::transport::ws::{self, Message};
+use crate::transport::ws::{self, Message, ReadBudget};
 
 /// Request path when the listener sets no `ws_path` (the original server's;
 /// paths below it are accepted too, as its router did).
@@ -37,9 +39,23 @@ pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(20);
 /// Longest the closing handshake of a finished connection may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Bytes a connection may send before its init succeeds, unless the
+/// listener says otherwise: the handshake and an init (a token is at most
+/// 512 bytes), not command output.
+pub const DEFAULT_LOGIN_MAX_BYTES: usize = 64 * 1024;
+
 pub struct Exec {
     plugin: Arc<Plugin<ExecWorld>>,
     backoff: Arc<Backoff>,
+}
+
+/// The exec listener's own keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Bytes a connection may send before its init succeeds (WebSocket
+    /// handshake included); past them it is closed (1009).
+    pub login_max_bytes: Option<usize>,
 }
 
 /// A frame from a client.
@@ -54,13 +70,20 @@ pub enum In {
 impl Protocol for Exec {
     const NAME: &'static str = "exec";
     type World = ExecWorld;
-    type Settings = NoSettings;
+    type Settings = Settings;
     const KEYS: Keys = Keys {
         tls: true,
         heartbeat: true,
         ws_path: true,
         outbox: true,
     };
+
+    fn check(_: &ListenerConfig, settings: &Settings) -> anyhow::Result<()> {
+        if settings.login_max_bytes.is_some_and(|b| b < 1024) {
+            anyhow::bail!("login_max_bytes must be at least 1024 (a WebSocket handshake)");
+        }
+        Ok(())
+    }
     /// Command output: the original accepted 64 MiB, and a megabyte is normal.
     const MAX_MESSAGE_BYTES: usize = 16 << 20;
 
@@ -71,23 +94,37 @@ impl Protocol for Exec {
         let plugin = listen.plugin.clone();
         let backoff = listen.backoff.clone();
         let driver = listen.driver(Exec { plugin, backoff }, policy);
-        listen.serve_ws(DEFAULT_PATH, None, move |socket, peer, shutdown, _| {
-            let driver = driver.clone();
-            async move {
-                let (sink, frames) = socket.split();
-                let frames = ws::messages(frames).filter_map(|m| async move {
-                    match m {
-                        Ok(Message::Text(text)) => Some(Ok(In::Text(decode(&text)))),
-                        Ok(Message::Binary(b)) => Some(Ok(In::Binary(b.len()))),
-                        // Pings are answered by tungstenite; pongs mean nothing here.
-                        Ok(_) => None,
-                        Err(WsError::Capacity(e)) => Some(Ok(In::TooLarge(e.to_string()))),
-                        Err(e) => Some(Err(e)),
-                    }
-                });
-                driver.run(Box::pin(frames), sink, peer, (), shutdown).await
-            }
-        })
+        let budget = listen
+            .settings
+            .login_max_bytes
+            .unwrap_or(DEFAULT_LOGIN_MAX_BYTES);
+        listen.serve_ws(
+            DEFAULT_PATH,
+            Some(budget),
+            move |socket, peer, shutdown, budget| {
+                let driver = driver.clone();
+                async move {
+                    let (sink, frames) = socket.split();
+                    let frames = ws::messages(frames).filter_map(|m| async move {
+                        match m {
+                            Ok(Message::Text(text)) => Some(Ok(In::Text(decode(&text)))),
+                            Ok(Message::Binary(b)) => Some(Ok(In::Binary(b.len()))),
+                            // Pings are answered by tungstenite; pongs mean nothing here.
+                            Ok(_) => None,
+                            Err(WsError::Capacity(e)) => Some(Ok(In::TooLarge(e.to_string()))),
+                            // Past the budget before init (ws::ReadBudget).
+                            Err(WsError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                                Some(Ok(In::TooLarge(e.to_string())))
+                            }
+                            Err(e) => Some(Err(e)),
+                        }
+                    });
+                    driver
+                        .run(Box::pin(frames), sink, peer, budget, shutdown)
+                        .await
+                }
+            },
+        )
     }
 }
 
@@ -106,9 +143,15 @@ fn init_outcome(outgoing: &[Outgoing]) -> Option<bool> {
 impl Service for Exec {
     type In = In;
     type Out = Message;
-    type State = ();
+    /// What the connection may still send before its init.
+    type State = Option<Arc<ReadBudget>>;
 
-    async fn on_message(&self, conn: &mut Conn<Message>, _: &mut (), msg: In) -> Flow {
+    async fn on_message(
+        &self,
+        conn: &mut Conn<Message>,
+        budget: &mut Option<Arc<ReadBudget>>,
+        msg: In,
+    ) -> Flow {
         let request = match msg {
             In::Text(request) => request,
             In::Binary(bytes) => {
@@ -149,7 +192,12 @@ impl Service for Exec {
             Ok(outgoing) => {
                 if is_init {
                     match init_outcome(&outgoing) {
-                        Some(true) => self.backoff.succeeded(conn.peer.ip(), &who),
+                        Some(true) => {
+                            self.backoff.succeeded(conn.peer.ip(), &who);
+                            if let Some(budget) = budget {
+                                budget.lift();
+                            }
+                        }
                         Some(false) => self.backoff.failed(conn.peer.ip(), &who),
                         None => {}
                     }
@@ -170,13 +218,13 @@ impl Service for Exec {
         }
     }
 
-    fn heartbeat(&self, _: &mut ()) -> Option<Message> {
+    fn heartbeat(&self, _: &mut Option<Arc<ReadBudget>>) -> Option<Message> {
         Some(Message::text(HEARTBEAT))
     }
 
     /// The room forgets the connection before the closing handshake, which
     /// may take a while with a dead peer.
-    async fn closed(&self, conn: &mut Conn<Message>, _: (), _: End) {
+    async fn closed(&self, conn: &mut Conn<Message>, _: Option<Arc<ReadBudget>>, _: End) {
         let id = conn.id();
         let _ = call(&self.plugin, "closed", id, |h, id| h.closed(id)).await;
     }
