@@ -705,16 +705,22 @@ fn a_plugin_stderr_line_names_its_plugin() {
     }
 }
 
-/// Finding 8: exec tokens cannot be guessed at network speed: after 5
-/// refused tokens from an address, its next init is refused unchecked
-/// (counted) — a valid token too; another address logs in.
-#[test]
-fn failed_exec_inits_back_off() {
+/// An exec host and a token it made.
+fn exec_host() -> (Host, String) {
     let host = host("exec", "exec.wasm", "", "", "", "");
     let token = host.admin_ok("exec", json!({"op":"create-token"}))["token"]
         .as_str()
         .unwrap()
         .to_string();
+    (host, token)
+}
+
+/// Finding 8: exec tokens cannot be guessed at network speed: after 5
+/// refused tokens from an address, its next init is refused unchecked
+/// (counted) — a valid token too; another address logs in.
+#[test]
+fn failed_exec_inits_back_off() {
+    let (host, token) = exec_host();
     let addr = host.addr("exec");
     let init = |src: &str, token: &str| -> Value {
         let (mut ws, _) =
@@ -763,11 +769,7 @@ fn failed_exec_inits_back_off() {
 /// instead of being read whole; after a good init it may send more.
 #[test]
 fn a_large_frame_before_init_is_cut_off() {
-    let host = host("exec", "exec.wasm", "", "", "", "");
-    let token = host.admin_ok("exec", json!({"op":"create-token"}))["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (host, token) = exec_host();
     let addr = host.addr("exec");
     let open = || {
         let tcp = TcpStream::connect(addr).unwrap();

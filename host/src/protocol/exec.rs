@@ -79,10 +79,7 @@ impl Protocol for Exec {
     };
 
     fn check(_: &ListenerConfig, settings: &Settings) -> anyhow::Result<()> {
-        if settings.login_max_bytes.is_some_and(|b| b < 1024) {
-            anyhow::bail!("login_max_bytes must be at least 1024 (a WebSocket handshake)");
-        }
-        Ok(())
+        super::check_login_budget(settings.login_max_bytes)
     }
     /// Command output: the original accepted 64 MiB, and a megabyte is normal.
     const MAX_MESSAGE_BYTES: usize = 16 << 20;

@@ -106,6 +106,14 @@ impl Keys {
     }
 }
 
+/// Checks a WebSocket protocol's `login_max_bytes`: room for a handshake.
+fn check_login_budget(login_max_bytes: Option<usize>) -> anyhow::Result<()> {
+    if login_max_bytes.is_some_and(|b| b < 1024) {
+        bail!("login_max_bytes must be at least 1024 (a WebSocket handshake)");
+    }
+    Ok(())
+}
+
 /// The settings of a protocol that has none of its own: any key beyond
 /// the connection's is refused.
 #[derive(Debug, Clone, Deserialize)]

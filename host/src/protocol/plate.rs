@@ -108,10 +108,7 @@ impl Protocol for Plate {
         if settings.image_max_bytes == Some(0) || settings.image_max_files == Some(0) {
             anyhow::bail!("image_max_bytes and image_max_files must be > 0");
         }
-        if settings.login_max_bytes.is_some_and(|b| b < 1024) {
-            anyhow::bail!("login_max_bytes must be at least 1024 (a WebSocket handshake)");
-        }
-        Ok(())
+        super::check_login_budget(settings.login_max_bytes)
     }
 
     fn start(listen: Listen<Self>) -> anyhow::Result<()> {
