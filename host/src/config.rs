@@ -35,6 +35,8 @@ pub struct Config<P> {
     pub runtime: RuntimeConfig,
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
+    #[serde(default)]
+    pub limits: LimitsConfig,
     #[serde(default, rename = "listener")]
     pub listeners: Vec<Listener<P>>,
     /// Several hosts as one service, sharing state through NATS JetStream.
@@ -218,6 +220,54 @@ pub enum Synchronous {
     Full,
 }
 
+/// What one client may do, on every listener (README, "Limits and
+/// abuse").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Failed logins an address (or an identity: a chat name, a camera's
+    /// City/Park) may make before its logins are refused unchecked.
+    pub login_free_failures: u32,
+    /// How long they are refused after that many failures, doubling with
+    /// each further failure; 0 turns the backoff off.
+    pub login_backoff_ms: u64,
+    /// Longest backoff; failures older than this are forgotten.
+    pub login_backoff_max_ms: u64,
+    /// Chat registrations one address may make per minute (0: no limit).
+    pub registrations_per_minute: u32,
+    /// Connections open at once on all listeners together. None: the
+    /// process's descriptor limit less `fd_reserve`.
+    pub max_open_connections: Option<usize>,
+    /// Descriptors kept out of the connection budget: the admin API, the
+    /// store, plugin files, logs.
+    pub fd_reserve: usize,
+}
+
+impl LimitsConfig {
+    /// The connection budget, given the process's descriptor limit (None:
+    /// unknown).
+    pub fn open_connections(&self, fd_limit: Option<usize>) -> usize {
+        match (self.max_open_connections, fd_limit) {
+            (Some(n), _) => n,
+            (None, Some(fds)) => fds.saturating_sub(self.fd_reserve).max(1),
+            (None, None) => usize::MAX >> 4,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            login_free_failures: 5,
+            login_backoff_ms: 1_000,
+            login_backoff_max_ms: 60_000,
+            registrations_per_minute: 10,
+            max_open_connections: None,
+            fd_reserve: 256,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
@@ -248,6 +298,10 @@ pub struct RuntimeConfig {
     pub shutdown_grace_ms: u64,
     /// Instances the pooling allocator can hold at once, all plugins together.
     pub max_instances: u32,
+    /// Threads for blocking work (plugin calls, the store, decompression)
+    /// at most: each keeps its own malloc arena, so a flood of calls must
+    /// not grow the process past this many.
+    pub max_blocking_threads: usize,
     /// Where compiled components are kept between starts and reloads
     /// (unset: `compiled/` beside the store's file; `""`: no cache). Only
     /// the host's own user may write there: entries are loaded as code.
@@ -279,6 +333,7 @@ impl Default for RuntimeConfig {
             reload_debounce_ms: 250,
             shutdown_grace_ms: 5_000,
             max_instances: 1_000,
+            max_blocking_threads: 64,
             cache_dir: None,
         }
     }
@@ -364,11 +419,17 @@ mod defaults {
     pub fn max_connections() -> usize {
         10_000
     }
+    pub fn max_connections_per_ip() -> usize {
+        1_000
+    }
     pub fn idle_timeout_s() -> u64 {
         600
     }
     pub fn write_timeout_ms() -> u64 {
         10_000
+    }
+    pub fn message_timeout_ms() -> u64 {
+        30_000
     }
     pub fn outbox_capacity() -> usize {
         1024
@@ -414,12 +475,19 @@ pub struct ListenerConfig {
     pub plugin: String,
     #[serde(default = "defaults::max_connections")]
     pub max_connections: usize,
+    /// Connections one address may hold open on this listener.
+    #[serde(default = "defaults::max_connections_per_ip")]
+    pub max_connections_per_ip: usize,
     /// A connection silent this long is closed.
     #[serde(default = "defaults::idle_timeout_s")]
     pub idle_timeout_s: u64,
     /// A peer that does not take an answer within this is dropped.
     #[serde(default = "defaults::write_timeout_ms")]
     pub write_timeout_ms: u64,
+    /// A message must arrive whole within this of its first byte (TCP
+    /// protocols), or the connection is closed: a drip-feeding peer.
+    #[serde(default = "defaults::message_timeout_ms")]
+    pub message_timeout_ms: u64,
     /// Largest message accepted; larger ones are refused with the
     /// protocol's error. None: the protocol's default (see
     /// [`ListenerConfig::max_message_bytes`]).
@@ -472,6 +540,9 @@ impl ListenerConfig {
     }
     pub fn write_timeout(&self) -> Duration {
         Duration::from_millis(self.write_timeout_ms)
+    }
+    pub fn message_timeout(&self) -> Duration {
+        Duration::from_millis(self.message_timeout_ms)
     }
     /// Bound of the TLS handshake (`[listener.tls]`) and of a WebSocket
     /// handshake; 10 s when the listener has no TLS section.
@@ -544,11 +615,12 @@ impl<P: DeserializeOwned> Config<P> {
             }
             if l.max_message_bytes_set == Some(0)
                 || l.max_connections == 0
+                || l.max_connections_per_ip == 0
                 || l.outbox_capacity == Some(0)
                 || l.outbox_bytes == Some(0)
             {
                 bail!(
-                    "listener {:?}: max_message_bytes, max_connections, outbox_capacity and outbox_bytes must be > 0",
+                    "listener {:?}: max_message_bytes, max_connections, max_connections_per_ip, outbox_capacity and outbox_bytes must be > 0",
                     l.name
                 );
             }
@@ -564,8 +636,14 @@ impl<P: DeserializeOwned> Config<P> {
                 );
             }
         }
-        if self.runtime.epoch_tick_ms == 0 {
-            bail!("runtime.epoch_tick_ms must be > 0");
+        if self.runtime.epoch_tick_ms == 0 || self.runtime.max_blocking_threads == 0 {
+            bail!("runtime.epoch_tick_ms and runtime.max_blocking_threads must be > 0");
+        }
+        let l = &self.limits;
+        if l.login_free_failures == 0 || l.login_backoff_max_ms < l.login_backoff_ms {
+            bail!(
+                "limits: login_free_failures must be > 0 and login_backoff_max_ms at least login_backoff_ms"
+            );
         }
         if let Some(cluster) = &self.cluster {
             cluster.validate()?;

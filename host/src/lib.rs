@@ -12,6 +12,7 @@ pub mod bindings;
 pub mod cluster;
 pub mod codec;
 pub mod config;
+pub mod logs;
 pub mod metrics;
 #[cfg(feature = "native")]
 pub mod native;
@@ -27,6 +28,7 @@ pub mod transport;
 const LAYERS: &[&str] = &[
     "bindings",
     "config",
+    "logs",
     "metrics",
     "state",
     "cluster",

@@ -41,6 +41,8 @@ fn main() -> ExitCode {
             }),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: a log file gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
         Command::Serve { config, ready_file } => {
@@ -52,7 +54,11 @@ fn main() -> ExitCode {
                 }
             };
             tracing::info!(config = %origin, "starting");
-            let rt = match tokio::runtime::Runtime::new() {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .max_blocking_threads(config.runtime.max_blocking_threads)
+                .build();
+            let rt = match rt {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("wasmgate: starting the runtime: {e}");

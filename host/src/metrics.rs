@@ -46,6 +46,10 @@ pub struct ListenerMetrics {
     pub messages_in: AtomicU64,
     pub messages_out: AtomicU64,
     pub malformed: AtomicU64,
+    /// Saved images removed to keep a plate listener's image quota.
+    pub images_removed: AtomicU64,
+    /// Logins refused unchecked because of earlier failures (backoff).
+    pub logins_throttled: AtomicU64,
 }
 
 #[derive(Default)]
@@ -194,7 +198,7 @@ impl Metrics {
             .clone();
 
         type LField = fn(&ListenerMetrics) -> i64;
-        let lfields: [(&str, &str, &str, LField); 6] = [
+        let lfields: [(&str, &str, &str, LField); 8] = [
             (
                 "wasmgate_connections_open",
                 "gauge",
@@ -230,6 +234,18 @@ impl Metrics {
                 "counter",
                 "Malformed client messages refused",
                 |m| m.malformed.load(Relaxed) as i64,
+            ),
+            (
+                "wasmgate_images_removed_total",
+                "counter",
+                "Saved images removed, oldest first, to keep the image quota",
+                |m| m.images_removed.load(Relaxed) as i64,
+            ),
+            (
+                "wasmgate_logins_throttled_total",
+                "counter",
+                "Logins (and chat registrations) refused unchecked: backoff after failures, registration rate",
+                |m| m.logins_throttled.load(Relaxed) as i64,
             ),
         ];
         for (name, kind, help, get) in lfields {

@@ -96,6 +96,9 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
         metrics: metrics.clone(),
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
+        backoff: Arc::new(crate::protocol::backoff::Backoff::new(&config.limits)),
+        connections: Arc::new(tokio::sync::Semaphore::new(connection_budget(&config))),
+        limits: config.limits.clone(),
     };
     // Bind everything before serving anything: a port in use stops the start.
     let mut bound = BTreeMap::new();
@@ -132,6 +135,7 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
         Backing::Local(kv) => Some(tokio::spawn(purge_expired(kv.clone()))),
         Backing::Cluster { .. } => None,
     };
+    let summaries = tokio::spawn(report_suppressed());
     if let Some(path) = ready_file {
         write_ready_file(path, admin_addr, &bound)?;
     }
@@ -163,6 +167,8 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
     if let Some(purge) = purge {
         purge.abort();
     }
+    summaries.abort();
+    crate::logs::report_suppressed();
     let _ = admin_task.await;
     if let Backing::Local(kv) = &backing
         && let Err(e) = kv.checkpoint()
@@ -282,6 +288,51 @@ async fn publish_generations(plugins: Plugins, directory: Arc<Directory>) {
             })
             .collect();
         directory.set_status(serde_json::Value::Object(status));
+    }
+}
+
+/// The process's connection budget (`limits`), logged with what the
+/// listeners' own limits add up to when they could exceed it.
+fn connection_budget(config: &Config) -> usize {
+    let fds = fd_limit();
+    let budget = config
+        .limits
+        .open_connections(fds)
+        .min(tokio::sync::Semaphore::MAX_PERMITS);
+    let listeners: usize = config
+        .listeners
+        .iter()
+        .map(|l| l.conn.max_connections)
+        .sum();
+    tracing::info!(budget, descriptors = ?fds, "connection budget of all listeners");
+    if listeners > budget {
+        tracing::warn!(
+            budget,
+            listeners,
+            "the listeners' max_connections add up to more than the connection budget: connections past it are refused"
+        );
+    }
+    budget
+}
+
+/// The soft limit of open descriptors (`/proc/self/limits`), if known.
+fn fd_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The count of each rate-limited log event suppressed, every 5 s
+/// (`crate::logs`).
+async fn report_suppressed() {
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        every.tick().await;
+        crate::logs::report_suppressed();
     }
 }
 

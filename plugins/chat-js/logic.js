@@ -198,7 +198,8 @@ function login(h, session, name, password) {
   const bad = checkName(name);
   if (bad !== null) return loginFailed(h, name, bad);
   const key = asciiLower(name);
-  if (!h.claim(session, key)) return loginFailed(h, name, `${name} is already online`);
+  // The password is checked before the name is claimed: a login that fails
+  // never holds the name, so guessing at it cannot keep its owner out.
   const pw = password === null || password === undefined || password === "" ? null : password;
   let checked; // {name, guest} or {error}
   try {
@@ -219,9 +220,9 @@ function login(h, session, name, password) {
     h.log("warn", "login", e.message);
     checked = { error: "the user store is unavailable" };
   }
-  if (checked.error !== undefined) {
-    h.release(session, key);
-    return loginFailed(h, name, checked.error);
+  if (checked.error !== undefined) return loginFailed(h, name, checked.error);
+  if (!h.claim(session, key)) {
+    return loginFailed(h, checked.name, `${checked.name} is already online`);
   }
   h.setAttr(session, ATTR_NAME, checked.name);
   h.setAttr(session, ATTR_GUEST, checked.guest ? "1" : "0");

@@ -36,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cluster::Cluster;
 use crate::cluster::directory::Directory;
 use crate::config::AdminToken;
+use crate::logs::Esc;
 use crate::metrics::Metrics;
 use crate::protocol::Config;
 use crate::runtime::deploy::{Deployer, MAX_PLUGIN_BYTES, Refusal};
@@ -124,11 +125,11 @@ async fn require_token(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(bearer);
     if given.is_some_and(|g| same_secret(g.trim().as_bytes(), token.0.as_bytes())) {
         return next.run(request).await;
     }
-    tracing::warn!(path = %request.uri().path(), "admin API: request without a valid token refused");
+    crate::limited!(warn, path = %Esc(request.uri().path()), "admin API: request without a valid token refused");
     let mut answer = error(
         StatusCode::UNAUTHORIZED,
         "this admin API needs Authorization: Bearer <token>",
@@ -138,6 +139,13 @@ async fn require_token(
         header::HeaderValue::from_static("Bearer"),
     );
     answer
+}
+
+/// The credentials of `Authorization: Bearer <token>`; the scheme is
+/// case-insensitive (RFC 9110, 11.1).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
 }
 
 /// Equality of two secrets in time that depends on their lengths only.

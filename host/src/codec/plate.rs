@@ -126,6 +126,15 @@ impl Refused {
     }
 }
 
+impl Refused {
+    /// The host could not read the request (not the client's fault).
+    pub fn internal(reason: &str) -> Refused {
+        let mut r = Refused::malformed(false, reason);
+        r.code = err::RECOGNISER;
+        r
+    }
+}
+
 /// A fixed-width string field: NULs and surrounding white space stripped.
 fn field(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
@@ -133,7 +142,13 @@ fn field(bytes: &[u8]) -> String {
 }
 
 /// Decodes one frame. `max_body` caps the (decompressed) body.
-pub fn decode(frame: &[u8], max_body: usize) -> Result<Request, Refused> {
+///
+/// Before the login (`logged_in` false) nothing costly is done for anyone:
+/// a login body is never expanded past its 97 bytes, and a recognition
+/// request is refused ([`err::NOT_LOGGED_IN`]) without decompressing or
+/// hashing its image (naming its camera and identify when they can be
+/// read as they are).
+pub fn decode(frame: &[u8], max_body: usize, logged_in: bool) -> Result<Request, Refused> {
     let [kind, mode, body @ ..] = frame else {
         return Err(Refused::malformed(
             false,
@@ -147,11 +162,15 @@ pub fn decode(frame: &[u8], max_body: usize) -> Result<Request, Refused> {
             format!("unknown message type {kind}"),
         ));
     }
+    if !login && !logged_in {
+        return Err(not_logged_in(*mode, body));
+    }
+    // A login body has a fixed size: anything that expands further is
+    // malformed, so it is cut there.
+    let cap = if login { LOGIN_BODY } else { max_body };
     let body = match mode {
         0 => std::borrow::Cow::Borrowed(body),
-        1 => std::borrow::Cow::Owned(
-            bunzip2(body, max_body).map_err(|r| Refused::malformed(login, r))?,
-        ),
+        1 => std::borrow::Cow::Owned(bunzip2(body, cap).map_err(|r| Refused::malformed(login, r))?),
         other => {
             return Err(Refused::malformed(
                 login,
@@ -164,6 +183,25 @@ pub fn decode(frame: &[u8], max_body: usize) -> Result<Request, Refused> {
     } else {
         decode_recognition(&body)
     }
+}
+
+/// A recognition request before the login: refused, naming what can be
+/// read of it without work (an uncompressed body's camera and identify).
+fn not_logged_in(mode: u8, body: &[u8]) -> Refused {
+    let mut r = Refused::malformed(false, "recognition before login");
+    r.code = err::NOT_LOGGED_IN;
+    if mode == 0
+        && let Some((&n, rest)) = body.split_first()
+    {
+        let n = n as usize;
+        if rest.len() >= n {
+            r.camera = field(&rest[..n]);
+            if rest.len() >= n + IDENTIFY {
+                r.identify = field(&rest[n..n + IDENTIFY]);
+            }
+        }
+    }
+    r
 }
 
 fn bunzip2(data: &[u8], cap: usize) -> Result<Vec<u8>, String> {
@@ -325,19 +363,19 @@ pub(crate) mod tests {
             server: 2,
             token: "tok".into(),
         });
-        assert_eq!(decode(&login_frame("tok"), 1 << 20), Ok(want.clone()));
+        assert_eq!(decode(&login_frame("tok"), 1 << 20, true), Ok(want.clone()));
         let f = login_frame("tok");
         let compressed = [&[1u8, 1][..], &bz2(&f[2..])].concat();
-        assert_eq!(decode(&compressed, 1 << 20), Ok(want));
+        assert_eq!(decode(&compressed, 1 << 20, true), Ok(want));
         let short = &login_frame("tok")[..50];
-        assert!(decode(short, 1 << 20).unwrap_err().login);
+        assert!(decode(short, 1 << 20, true).unwrap_err().login);
     }
 
     #[test]
     fn recognition_checks_len_and_md5() {
         let body = recognition_body("cam1", "20240101120000123", b"JPEGDATA");
         let frame = [&[3u8, 0][..], &body].concat();
-        match decode(&frame, 1 << 20).unwrap() {
+        match decode(&frame, 1 << 20, true).unwrap() {
             Request::Recognition(r) => {
                 assert_eq!(
                     (r.camera.as_str(), r.identify.as_str(), &r.image[..]),
@@ -347,23 +385,26 @@ pub(crate) mod tests {
             other => panic!("{other:?}"),
         }
         // Wrong ImageLen (one byte missing) → malformed, naming the request.
-        let e = decode(&frame[..frame.len() - 1], 1 << 20).unwrap_err();
+        let e = decode(&frame[..frame.len() - 1], 1 << 20, true).unwrap_err();
         assert_eq!((e.code, e.camera.as_str()), (err::MALFORMED, "cam1"));
         // Image changed after its MD5 was taken → 7.
         let mut bad = frame.clone();
         *bad.last_mut().unwrap() ^= 1;
-        assert_eq!(decode(&bad, 1 << 20).unwrap_err().code, err::MD5_MISMATCH);
+        assert_eq!(
+            decode(&bad, 1 << 20, true).unwrap_err().code,
+            err::MD5_MISMATCH
+        );
         // Truncated before the image, unknown type, unknown mode.
         assert_eq!(
-            decode(&frame[..20], 1 << 20).unwrap_err().code,
+            decode(&frame[..20], 1 << 20, true).unwrap_err().code,
             err::MALFORMED
         );
         assert_eq!(
-            decode(&[9, 0, 1], 1 << 20).unwrap_err().code,
+            decode(&[9, 0, 1], 1 << 20, true).unwrap_err().code,
             err::MALFORMED
         );
         assert_eq!(
-            decode(&[3, 7, 1], 1 << 20).unwrap_err().code,
+            decode(&[3, 7, 1], 1 << 20, true).unwrap_err().code,
             err::MALFORMED
         );
     }
@@ -373,9 +414,34 @@ pub(crate) mod tests {
         let bomb = bz2(&vec![0u8; 50 << 20]); // 50 MiB of zeros in ~50 bytes
         assert!(bomb.len() < 10_000);
         let frame = [&[3u8, 1][..], &bomb].concat();
-        let e = decode(&frame, 1 << 20).unwrap_err();
+        let e = decode(&frame, 1 << 20, true).unwrap_err();
         assert_eq!(e.code, err::MALFORMED);
         assert!(e.reason.contains("expands past"), "{}", e.reason);
+    }
+
+    #[test]
+    fn nothing_costly_before_login() {
+        // A recognition request before the login: refused unread, whatever
+        // its image, bz2 or MD5 (a bomb with a wrong MD5 would otherwise
+        // cost its expansion and hash first).
+        let bomb = [&[3u8, 1][..], &bz2(&vec![0u8; 16 << 20])].concat();
+        let e = decode(&bomb, 16 << 20, false).unwrap_err();
+        assert_eq!((e.code, e.login), (err::NOT_LOGGED_IN, false));
+        let body = recognition_body("cam1", "id1", b"JPEG");
+        let e = decode(&[&[3u8, 0][..], &body].concat(), 1 << 20, false).unwrap_err();
+        assert_eq!(
+            (e.code, e.camera.as_str(), e.identify.as_str()),
+            (err::NOT_LOGGED_IN, "cam1", "id1")
+        );
+        // A login body is never expanded past its size.
+        let f = login_frame("tok");
+        let padded = [&f[2..], &vec![0u8; 1 << 20][..]].concat();
+        let e = decode(&[&[1u8, 1][..], &bz2(&padded)].concat(), 16 << 20, false).unwrap_err();
+        assert!(
+            e.login && e.reason.contains("expands past 97"),
+            "{}",
+            e.reason
+        );
     }
 
     #[test]

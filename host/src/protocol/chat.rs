@@ -9,13 +9,19 @@
 //! `closed` runs before the session is removed (it announces the logout),
 //! except at host shutdown.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::backoff::Backoff;
 use super::driver::{Conn, End, Flow, Policy, Service, ask, call};
 use super::{Keys, Listen, NoSettings, Protocol};
 use crate::bindings::chat::{ChatWorld, Outgoing};
-use crate::codec::chat::{ChatCodec, Inbound, Outbound, ServerMessage};
+use crate::codec::chat::{
+    ChatCodec, ClientRequest, Inbound, Login, LoginResult, Outbound, RegisterResult, ServerMessage,
+};
+use crate::logs::Esc;
 use crate::runtime::Plugin;
 use crate::state::outbox::Weigh;
 use crate::state::sessions::Target;
@@ -28,6 +34,32 @@ const CLOSED_ATTEMPTS: u32 = 3;
 
 pub struct Chat {
     plugin: Arc<Plugin<ChatWorld>>,
+    backoff: Arc<Backoff>,
+    registrations: Registrations,
+}
+
+/// Registrations per address in the current minute (`limits.registrations_per_minute`).
+struct Registrations {
+    per_minute: u32,
+    counts: Mutex<(u64, HashMap<IpAddr, u32>)>,
+}
+
+impl Registrations {
+    /// Whether `addr` may register once more this minute.
+    fn allow(&self, addr: IpAddr) -> bool {
+        if self.per_minute == 0 {
+            return true;
+        }
+        let minute = crate::state::now_ms() / 60_000;
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        // A new minute, or a table grown past reason: start afresh.
+        if counts.0 != minute || counts.1.len() > super::backoff::MAX_ENTRIES {
+            *counts = (minute, HashMap::new());
+        }
+        let n = counts.1.entry(addr).or_insert(0);
+        *n += 1;
+        *n <= self.per_minute
+    }
 }
 
 impl Protocol for Chat {
@@ -56,7 +88,15 @@ impl Protocol for Chat {
                 }
             })
         }));
-        let driver = listen.driver(Chat { plugin }, policy);
+        let chat = Chat {
+            plugin,
+            backoff: listen.backoff.clone(),
+            registrations: Registrations {
+                per_minute: listen.limits.registrations_per_minute,
+                counts: Mutex::new((0, HashMap::new())),
+            },
+        };
+        let driver = listen.driver(chat, policy);
         listen.serve_framed(driver, move || ChatCodec::new(max))
     }
 }
@@ -70,19 +110,64 @@ impl Service for Chat {
         let request = match msg {
             Inbound::Malformed(reason) => {
                 conn.malformed();
-                tracing::debug!(%reason, "malformed message refused");
+                crate::limited!(debug, reason = %Esc(&reason), "malformed message refused");
                 conn.reply(Outbound::Error(reason));
                 return Flow::Continue;
             }
             Inbound::Request(r) => r,
         };
+        let ip = conn.peer.ip();
+        // A login with a password tries a secret: the backoff decides
+        // whether it is checked at all.
+        let secret = match &request {
+            ClientRequest::Login(Login {
+                name,
+                password: Some(p),
+            }) if !p.is_empty() => Some(format!(
+                "chat:{}:{}",
+                self.plugin.name(),
+                name.to_ascii_lowercase()
+            )),
+            _ => None,
+        };
+        if let Some(who) = &secret
+            && let Err(wait) = self.backoff.check(ip, who)
+        {
+            conn.throttled(wait);
+            conn.reply(refused_login(format!(
+                "too many failed logins; try again in {} s",
+                wait.as_secs().max(1)
+            )));
+            return Flow::Continue;
+        }
+        if matches!(request, ClientRequest::Register(_)) && !self.registrations.allow(ip) {
+            conn.throttled(Duration::from_secs(60));
+            conn.reply(Outbound::Message(ServerMessage::RegisterResult(
+                RegisterResult {
+                    ok: false,
+                    message: Some(
+                        "too many registrations from this address; try again in a minute".into(),
+                    ),
+                },
+            )));
+            return Flow::Continue;
+        }
         let id = conn.id();
         match ask(&self.plugin, "request", request, move |h, r| {
             h.handle(id, r)
         })
         .await
         {
-            Ok(outgoing) => conn.route(routed(outgoing)),
+            Ok(outgoing) => {
+                if let Some(who) = &secret {
+                    match login_outcome(&outgoing) {
+                        Some(true) => self.backoff.succeeded(ip, who),
+                        Some(false) => self.backoff.failed(ip, who),
+                        None => {}
+                    }
+                }
+                conn.route(routed(outgoing))
+            }
             Err(failure) => conn.reply(Outbound::Error(failure.reason())),
         }
         Flow::Continue
@@ -115,6 +200,30 @@ async fn logout(plugin: &Arc<Plugin<ChatWorld>>, id: u64) -> Vec<Outgoing> {
         }
     }
     Vec::new()
+}
+
+/// Whether the plugin's answer to a login with a password says the
+/// password was right (`Some(true)`), wrong (`Some(false)`), or neither
+/// (the name was invalid, or already online after a right password).
+fn login_outcome(outgoing: &[Outgoing]) -> Option<bool> {
+    outgoing.iter().find_map(|o| match &o.message {
+        ServerMessage::LoginResult(r) if r.ok => Some(true),
+        ServerMessage::LoginResult(r) => r
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("wrong password"))
+            .then_some(false),
+        _ => None,
+    })
+}
+
+/// A refused login (11, Flag 0), as the plugin words its own.
+fn refused_login(why: String) -> Outbound {
+    Outbound::Message(ServerMessage::LoginResult(LoginResult {
+        ok: false,
+        friends: Vec::new(),
+        message: Some(why),
+    }))
 }
 
 /// The plugin's outgoing messages with their targets.

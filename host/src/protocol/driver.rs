@@ -33,7 +33,7 @@ use tracing::Instrument;
 use crate::bindings::World;
 use crate::config::ListenerConfig;
 use crate::metrics::ListenerMetrics;
-use crate::runtime::{CallError, HostState, Plugin};
+use crate::runtime::{CallError, HostState, Lane, Plugin};
 use crate::state::outbox::{self, Weigh, Wire};
 use crate::state::sessions::{SessionHandle, SessionId, Sessions, Target};
 
@@ -226,6 +226,17 @@ impl<O: Weigh + Wire + Clone + Send + Sync + 'static> Conn<O> {
         self.metrics.malformed.fetch_add(1, Relaxed);
     }
 
+    /// Counts and logs a login refused unchecked by the backoff
+    /// (`super::backoff`), `wait` before the next may be checked.
+    pub fn throttled(&self, wait: Duration) {
+        self.metrics.logins_throttled.fetch_add(1, Relaxed);
+        crate::limited!(
+            info,
+            wait_ms = wait.as_millis() as u64,
+            "login refused unchecked: too many failures"
+        );
+    }
+
     /// An answer to this connection.
     pub fn reply(&mut self, msg: O) {
         self.own.push(msg);
@@ -292,8 +303,13 @@ where
     R: Send + 'static,
     F: FnOnce(&mut W::Handler<'_>, A) -> wasmtime::Result<R> + Send + 'static,
 {
-    plugin.call(arg, f).await.inspect_err(|e| {
-        tracing::warn!(request = what, error = %e, "no answer from the plugin");
+    logged(what, plugin.call(Lane::Work, arg, f).await)
+}
+
+/// A call that gave no answer, logged (`what` names the request).
+pub fn logged<R>(what: &str, result: Result<R, CallError>) -> Result<R, CallError> {
+    result.inspect_err(|e| {
+        crate::limited!(warn, request = what, error = %e, "no answer from the plugin");
     })
 }
 
@@ -316,7 +332,7 @@ where
         Ok(Ok(answer)) => Ok(answer),
         Ok(Err(reason)) => {
             plugin.note_component_error();
-            tracing::info!(request = what, ?reason, "plugin refused the request");
+            crate::limited!(info, request = what, ?reason, "plugin refused the request");
             Err(Failure::Refused(reason))
         }
         Err(e) => Err(Failure::NoAnswer(e)),
@@ -461,12 +477,12 @@ impl<S: Service> Driver<S> {
             }
             let end = end.unwrap_or(End::Done);
             match end {
-                End::Idle => tracing::info!("idle timeout; closing"),
-                End::Dead => tracing::info!("heartbeat unanswered; closing"),
+                End::Idle => crate::limited!(info, "idle timeout; closing"),
+                End::Dead => crate::limited!(info, "heartbeat unanswered; closing"),
                 End::WriteTimeout => {
-                    tracing::warn!("peer did not take its messages in time; closing")
+                    crate::limited!(warn, "peer did not take its messages in time; closing")
                 }
-                End::SlowConsumer => tracing::warn!("slow consumer; closing"),
+                End::SlowConsumer => crate::limited!(warn, "slow consumer; closing"),
                 _ => tracing::debug!(reason = ?end, "connection ends"),
             }
             Box::pin(service.closed(&mut conn, state, end)).await;

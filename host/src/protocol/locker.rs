@@ -15,9 +15,10 @@ use super::driver::{Conn, Flow, Idle, Policy, Service, ask};
 use super::{Keys, Listen, NoSettings, Protocol};
 use crate::bindings::locker::{Answer, LockerWorld};
 use crate::codec::locker::{Inbound, LockerCodec, Outbound, Report, valid_code};
+use crate::logs::Esc;
 use crate::runtime::Plugin;
 use crate::state::outbox::Weigh;
-use crate::transport::tcp::Lean;
+use crate::transport::tcp::{Lean, Whole};
 
 pub struct Locker {
     plugin: Arc<Plugin<LockerWorld>>,
@@ -31,6 +32,7 @@ impl Protocol for Locker {
 
     fn start(listen: Listen<Self>) -> anyhow::Result<()> {
         let max = listen.config.max_message_bytes();
+        let message_timeout = listen.config.message_timeout();
         let policy = Policy::new(&listen.config, Idle::Silence(listen.config.idle_timeout()));
         let plugin = listen.plugin.clone();
         let driver = listen.driver(Locker { plugin }, policy);
@@ -38,7 +40,8 @@ impl Protocol for Locker {
             let driver = driver.clone();
             async move {
                 let local = stream.local_addr().ok();
-                let (sink, stream) = Lean::new(stream, LockerCodec::new(max)).split();
+                let lean = Lean::new(stream, LockerCodec::new(max));
+                let (sink, stream) = Whole::new(lean, message_timeout).split();
                 driver.run(stream, sink, peer, local, shutdown).await
             }
         });
@@ -61,7 +64,7 @@ impl Service for Locker {
         let out = match msg {
             Inbound::Malformed(reason) => {
                 conn.malformed();
-                tracing::info!(%reason, "malformed message refused");
+                crate::limited!(info, reason = %Esc(&reason), "malformed message refused");
                 Outbound::Error(reason)
             }
             Inbound::Report(report) => self.answer(report).await,

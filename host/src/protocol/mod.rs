@@ -8,9 +8,12 @@
 //! the listener's `protocol = "..."`, the settings it accepts, the world its
 //! plugin must implement and how it starts all follow from it.
 
+pub mod backoff;
 pub mod chat;
 pub mod driver;
 pub mod exec;
+#[cfg(test)]
+mod fuzz;
 pub mod greet;
 pub mod locker;
 pub mod plate;
@@ -36,6 +39,7 @@ use crate::bindings::World;
 use crate::config::{Listener, ListenerConfig};
 use crate::metrics::{ListenerMetrics, Metrics};
 use crate::runtime::{HostState, Ops, Plugin, Plugins, WorldOps};
+use crate::transport::tcp::Whole;
 use crate::transport::ws::{self, BoxedIo};
 use driver::{Driver, Policy, Service};
 
@@ -102,6 +106,14 @@ impl Keys {
     }
 }
 
+/// Checks a WebSocket protocol's `login_max_bytes`: room for a handshake.
+fn check_login_budget(login_max_bytes: Option<usize>) -> anyhow::Result<()> {
+    if login_max_bytes.is_some_and(|b| b < 1024) {
+        bail!("login_max_bytes must be at least 1024 (a WebSocket handshake)");
+    }
+    Ok(())
+}
+
 /// The settings of a protocol that has none of its own: any key beyond
 /// the connection's is refused.
 #[derive(Debug, Clone, Deserialize)]
@@ -117,6 +129,11 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
+    /// Failed logins on every listener ([`backoff`]).
+    pub backoff: Arc<backoff::Backoff>,
+    /// The process's connection budget (`limits.max_open_connections`).
+    pub connections: Arc<tokio::sync::Semaphore>,
+    pub limits: crate::config::LimitsConfig,
 }
 
 /// A bound listener about to be served as protocol `P`.
@@ -125,6 +142,9 @@ pub struct Listen<P: Protocol> {
     pub settings: P::Settings,
     pub plugin: Arc<Plugin<P::World>>,
     pub metrics: Arc<ListenerMetrics>,
+    /// Failed logins and the limits of clients, shared by every listener.
+    pub backoff: Arc<backoff::Backoff>,
+    pub limits: crate::config::LimitsConfig,
     tcp: TcpListener,
     shared: Shared,
 }
@@ -149,9 +169,10 @@ impl<P: Protocol> Listen<P> {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let shutdown = self.shared.shutdown.clone();
+        let limits = self.conn_limits();
         tokio::spawn(crate::transport::tcp::accept_loop(
             self.tcp,
-            self.config.max_connections,
+            limits,
             self.metrics,
             self.shared.shutdown.clone(),
             self.shared.tracker.clone(),
@@ -194,8 +215,10 @@ impl<P: Protocol> Listen<P> {
         <C as Decoder>::Error: std::fmt::Display + Send,
         <C as Encoder<S::Out>>::Error: std::fmt::Display + Send,
     {
+        let message_timeout = self.config.message_timeout();
         self.serve_stream(move |io, peer, shutdown| {
-            let (sink, frames) = Framed::new(io, codec()).split();
+            let framed = Whole::new(Framed::new(io, codec()), message_timeout);
+            let (sink, frames) = framed.split();
             let driver = driver.clone();
             async move {
                 driver
@@ -207,10 +230,21 @@ impl<P: Protocol> Listen<P> {
 
     /// Serves every WebSocket connection with `handle` (TLS when
     /// configured, then the handshake on `ws_path`, else `default_path`;
-    /// empty: any path).
-    pub fn serve_ws<F, Fut>(self, default_path: &str, handle: F) -> anyhow::Result<()>
+    /// empty: any path). With a `login_budget`, each connection may send
+    /// that many bytes until `handle` lifts its [`ws::ReadBudget`].
+    pub fn serve_ws<F, Fut>(
+        self,
+        default_path: &str,
+        login_budget: Option<usize>,
+        handle: F,
+    ) -> anyhow::Result<()>
     where
-        F: Fn(WebSocketStream<BoxedIo>, SocketAddr, CancellationToken) -> Fut
+        F: Fn(
+                WebSocketStream<BoxedIo>,
+                SocketAddr,
+                CancellationToken,
+                Option<Arc<ws::ReadBudget>>,
+            ) -> Fut
             + Send
             + Sync
             + 'static,
@@ -224,20 +258,30 @@ impl<P: Protocol> Listen<P> {
                 .unwrap_or_else(|| default_path.to_string()),
             max_message_bytes: self.config.max_message_bytes(),
             handshake_timeout: self.config.handshake_timeout(),
+            login_budget,
         };
         let tls = self.tls()?;
         let shutdown = self.shared.shutdown.clone();
+        let limits = self.conn_limits();
         tokio::spawn(ws::accept_loop(
             self.tcp,
-            self.config.max_connections,
+            limits,
             tls,
             settings,
             self.metrics,
             self.shared.shutdown.clone(),
             self.shared.tracker.clone(),
-            move |socket, peer| handle(socket, peer, shutdown.clone()),
+            move |socket, peer, budget| handle(socket, peer, shutdown.clone(), budget),
         ));
         Ok(())
+    }
+
+    fn conn_limits(&self) -> crate::transport::tcp::ConnLimits {
+        crate::transport::tcp::ConnLimits {
+            max: self.config.max_connections,
+            per_ip: self.config.max_connections_per_ip,
+            process: self.shared.connections.clone(),
+        }
     }
 
     fn tls(&self) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
@@ -305,6 +349,8 @@ fn start<P: Protocol>(
         })?;
     P::start(Listen {
         metrics: shared.metrics.listener(&config.name, P::NAME),
+        backoff: shared.backoff.clone(),
+        limits: shared.limits.clone(),
         config: config.clone(),
         settings: settings.clone(),
         plugin,

@@ -11,21 +11,26 @@
 //! `image_dir`. Whatever goes wrong becomes the protocol's answer: status 1
 //! with an errCode, or status 3 (refuse) when every recogniser slot is busy.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
 use serde::Deserialize;
 
-use super::driver::{Conn, Failure as NoRead, Flow, Heartbeat, Idle, Policy, Service, ask, call};
+use super::backoff::Backoff;
+use super::driver::{Conn, Failure as NoRead, Flow, Heartbeat, Idle, Policy, Service, ask, logged};
 use super::{Keys, Listen, Protocol};
 use crate::bindings::plate::{Failure, LoginRequest, Photo, PlateWorld};
 use crate::codec::plate::{self, Outcome, Recognition, Request, err, status};
 use crate::config::ListenerConfig;
-use crate::runtime::{CallError, Plugin};
-use crate::transport::ws::{self, Message};
+use crate::logs::Esc;
+use crate::metrics::ListenerMetrics;
+use crate::runtime::{CallError, Lane, Plugin, cpu};
+use crate::transport::ws::{self, Message, ReadBudget};
 
 const DEFAULT_LOGIN_TIMEOUT_MS: u64 = 2_000;
 const DEFAULT_PING: Duration = Duration::from_secs(10);
@@ -34,11 +39,21 @@ const MAX_MISSED_PINGS: u32 = 5;
 /// listener says otherwise (the login deadline alone would allow a guess
 /// every round trip).
 pub const DEFAULT_LOGIN_ATTEMPTS: u32 = 3;
+/// Bytes a connection may send before it has logged in, unless the
+/// listener says otherwise: its handshake and a few login frames (99
+/// bytes each), not a photo.
+pub const DEFAULT_LOGIN_MAX_BYTES: usize = 16 * 1024;
+
+/// The image quota unless the listener says otherwise.
+pub const DEFAULT_IMAGE_MAX_BYTES: u64 = 1 << 30;
+pub const DEFAULT_IMAGE_MAX_FILES: usize = 10_000;
 
 pub struct Plate {
     plugin: Arc<Plugin<PlateWorld>>,
+    backoff: Arc<Backoff>,
     settings: Settings,
     max_message_bytes: usize,
+    images: Option<Arc<Images>>,
 }
 
 /// The plate listener's own keys.
@@ -52,8 +67,15 @@ pub struct Settings {
     pub login_timeout_ms: Option<u64>,
     /// Failed logins a connection may make before it is closed.
     pub login_attempts: Option<u32>,
+    /// Bytes a connection may send before it has logged in (WebSocket
+    /// handshake included); past them it is answered errCode 6 and closed.
+    pub login_max_bytes: Option<usize>,
     /// The language of plate colours in answers, `en` or `zh`. None: `en`.
     pub color_names: Option<plate::ColorNames>,
+    /// Quota of `image_dir`: total bytes and number of files kept; past
+    /// either, the oldest images are removed.
+    pub image_max_bytes: Option<u64>,
+    pub image_max_files: Option<usize>,
 }
 
 /// A frame from a camera.
@@ -83,16 +105,24 @@ impl Protocol for Plate {
         if settings.login_attempts == Some(0) {
             anyhow::bail!("login_attempts must be > 0");
         }
-        Ok(())
+        if settings.image_max_bytes == Some(0) || settings.image_max_files == Some(0) {
+            anyhow::bail!("image_max_bytes and image_max_files must be > 0");
+        }
+        super::check_login_budget(settings.login_max_bytes)
     }
 
     fn start(listen: Listen<Self>) -> anyhow::Result<()> {
         let config = &listen.config;
         let settings = listen.settings.clone();
-        if let Some(dir) = &settings.image_dir {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| anyhow::anyhow!("creating image_dir {}: {e}", dir.display()))?;
-        }
+        let images = match &settings.image_dir {
+            Some(dir) => Some(Arc::new(Images::open(
+                dir,
+                settings.image_max_bytes.unwrap_or(DEFAULT_IMAGE_MAX_BYTES),
+                settings.image_max_files.unwrap_or(DEFAULT_IMAGE_MAX_FILES),
+                listen.metrics.clone(),
+            )?)),
+            None => None,
+        };
         let login_timeout = Duration::from_millis(
             settings
                 .login_timeout_ms
@@ -105,32 +135,39 @@ impl Protocol for Plate {
                 at_connect: false,
             }));
         let attempts = settings.login_attempts.unwrap_or(DEFAULT_LOGIN_ATTEMPTS);
+        let login_budget = settings.login_max_bytes.unwrap_or(DEFAULT_LOGIN_MAX_BYTES);
         let service = Plate {
             plugin: listen.plugin.clone(),
+            backoff: listen.backoff.clone(),
             settings,
             max_message_bytes: config.max_message_bytes(),
+            images,
         };
         let driver = listen.driver(service, policy);
         // The original served /park1, /park2, ...: any path unless ws_path names one.
-        listen.serve_ws("", move |socket, peer, shutdown| {
-            let driver = driver.clone();
-            async move {
-                let (sink, frames) = socket.split();
-                let frames = ws::messages(frames).filter_map(|m| async move {
-                    Some(Ok::<_, std::convert::Infallible>(match m {
-                        Ok(Message::Binary(b)) => In::Binary(b),
-                        Ok(Message::Text(_)) => In::Text,
-                        Ok(Message::Ping(_) | Message::Pong(_)) => In::Alive,
-                        Ok(_) => return None,
-                        Err(e) => In::Unreadable(e.to_string()),
-                    }))
-                });
-                let state = (LoginState::new(attempts), 0);
-                driver
-                    .run(Box::pin(frames), sink, peer, state, shutdown)
-                    .await
-            }
-        })
+        listen.serve_ws(
+            "",
+            Some(login_budget),
+            move |socket, peer, shutdown, budget| {
+                let driver = driver.clone();
+                async move {
+                    let (sink, frames) = socket.split();
+                    let frames = ws::messages(frames).filter_map(|m| async move {
+                        Some(Ok::<_, std::convert::Infallible>(match m {
+                            Ok(Message::Binary(b)) => In::Binary(b),
+                            Ok(Message::Text(_)) => In::Text,
+                            Ok(Message::Ping(_) | Message::Pong(_)) => In::Alive,
+                            Ok(_) => return None,
+                            Err(e) => In::Unreadable(e.to_string()),
+                        }))
+                    });
+                    let state = (LoginState::new(attempts, budget), 0);
+                    driver
+                        .run(Box::pin(frames), sink, peer, state, shutdown)
+                        .await
+                }
+            },
+        )
     }
 }
 
@@ -140,14 +177,24 @@ pub struct LoginState {
     identity: Option<(String, String, u8)>,
     failures: u32,
     max_failures: u32,
+    /// What the connection may still send before its login.
+    budget: Option<Arc<ReadBudget>>,
 }
 
 impl LoginState {
-    fn new(max_failures: u32) -> Self {
+    fn new(max_failures: u32, budget: Option<Arc<ReadBudget>>) -> Self {
         LoginState {
             identity: None,
             failures: 0,
             max_failures,
+            budget,
+        }
+    }
+
+    fn succeeded(&mut self, identity: (String, String, u8)) {
+        self.identity = Some(identity);
+        if let Some(budget) = &self.budget {
+            budget.lift();
         }
     }
 
@@ -187,7 +234,7 @@ impl Service for Plate {
         let (answer, flow) = match msg {
             In::Alive => return Flow::Continue,
             In::Binary(frame) => {
-                let (answer, flow) = self.answer(conn, &frame, login).await;
+                let (answer, flow) = self.answer(conn, frame, login).await;
                 if login.logged_in() {
                     conn.disarm_idle();
                 }
@@ -195,13 +242,13 @@ impl Service for Plate {
             }
             In::Text => {
                 conn.malformed();
-                tracing::info!("text frame refused");
+                crate::limited!(info, "text frame refused");
                 (malformed(), Flow::Continue)
             }
             In::Unreadable(error) => {
                 // Say so if we can, then close.
                 conn.malformed();
-                tracing::info!(%error, "unreadable frame; closing");
+                crate::limited!(info, %error, "unreadable frame; closing");
                 (malformed(), Flow::Close)
             }
         };
@@ -227,13 +274,19 @@ impl Plate {
     async fn answer(
         &self,
         conn: &Conn<Message>,
-        frame: &[u8],
+        frame: Bytes,
         login: &mut LoginState,
     ) -> (Vec<u8>, Flow) {
-        match plate::decode(frame, self.max_message_bytes) {
+        // Decompression and the MD5 check run on the bounded CPU pool, and
+        // before the login only what a login needs (see `plate::decode`).
+        let (max, logged_in) = (self.max_message_bytes, login.logged_in());
+        let decoded = cpu(move || plate::decode(&frame, max, logged_in))
+            .await
+            .unwrap_or_else(|| Err(plate::Refused::internal("the decoder failed")));
+        match decoded {
             Err(refused) => {
                 conn.malformed();
-                tracing::info!(code = refused.code, reason = %refused.reason, "request refused");
+                crate::limited!(info, code = refused.code, reason = %Esc(&refused.reason), camera = %Esc(&refused.camera), "request refused");
                 if refused.login {
                     return login.failed();
                 }
@@ -251,9 +304,14 @@ impl Plate {
                     return if *current == identity {
                         (plate::login_response(true), Flow::Continue)
                     } else {
-                        tracing::info!(city = %identity.0, park = %identity.1, "second login with another City/Park/Server; closing");
+                        crate::limited!(info, city = %Esc(&identity.0), park = %Esc(&identity.1), "second login with another City/Park/Server; closing");
                         login.failed()
                     };
+                }
+                let who = format!("plate:{}:{}/{}", self.plugin.name(), identity.0, identity.1);
+                if let Err(wait) = self.backoff.check(conn.peer.ip(), &who) {
+                    conn.throttled(wait);
+                    return login.failed();
                 }
                 let request = LoginRequest {
                     city: request.city,
@@ -261,28 +319,23 @@ impl Plate {
                     server: request.server,
                     token: request.token,
                 };
-                let result = call(&self.plugin, "login", request, |h, r| h.login(r)).await;
+                let call = self.plugin.call(Lane::Login, request, |h, r| h.login(r));
+                let result = logged("login", call.await);
                 let (city, park) = (&identity.0, &identity.1);
                 // The token is a credential: never logged.
+                match result {
+                    Ok(true) => self.backoff.succeeded(conn.peer.ip(), &who),
+                    Ok(false) => self.backoff.failed(conn.peer.ip(), &who),
+                    Err(_) => {}
+                }
                 if let Ok(true) = result {
-                    tracing::info!(%city, %park, "logged in");
-                    login.identity = Some(identity);
+                    crate::limited!(info, city = %Esc(city), park = %Esc(park), "logged in");
+                    login.succeeded(identity);
                     (plate::login_response(true), Flow::Continue)
                 } else {
-                    tracing::info!(%city, %park, attempt = login.failures + 1, "login refused");
+                    crate::limited!(info, city = %Esc(city), park = %Esc(park), attempt = login.failures + 1, "login refused");
                     login.failed()
                 }
-            }
-            Ok(Request::Recognition(r)) if !login.logged_in() => {
-                tracing::info!(camera = %r.camera, "recognition before login refused");
-                (
-                    plate::recognition_response(
-                        &r.camera,
-                        &r.identify,
-                        &Outcome::Failed(err::NOT_LOGGED_IN),
-                    ),
-                    Flow::Continue,
-                )
             }
             Ok(Request::Recognition(r)) => {
                 let outcome = self.recognize(&r).await;
@@ -296,12 +349,12 @@ impl Plate {
 
     async fn recognize(&self, r: &Recognition) -> Outcome {
         let Some(name) = image_name(&r.camera, &r.identify, &r.image) else {
-            tracing::info!(camera = %r.camera, identify = %r.identify, "no usable image name");
+            tracing::info!(camera = %Esc(&r.camera), identify = %Esc(&r.identify), "no usable image name");
             return Outcome::Failed(err::IMAGE_NAME);
         };
-        let save = self.settings.image_dir.clone().map(|dir| {
+        let save = self.images.clone().map(|images| {
             let image = r.image.clone();
-            tokio::task::spawn_blocking(move || save_image(&dir, &name, &image))
+            tokio::task::spawn_blocking(move || images.save(&name, &image))
         });
         let photo = Photo {
             camera: r.camera.clone(),
@@ -332,7 +385,7 @@ impl Plate {
                 .and_then(|r| r.map(Some)),
         };
         // The result is logged whatever happens next, so a failed save loses nothing.
-        tracing::info!(camera = %r.camera, identify = %r.identify, ?outcome, "recognition");
+        tracing::info!(camera = %Esc(&r.camera), identify = %Esc(&r.identify), ?outcome, "recognition");
         match saved {
             Ok(path) => {
                 if let Some(path) = path {
@@ -341,15 +394,19 @@ impl Plate {
                 outcome
             }
             Err(e) => {
-                tracing::error!(camera = %r.camera, identify = %r.identify, error = %e, "image not saved");
+                tracing::error!(camera = %Esc(&r.camera), identify = %Esc(&r.identify), error = %e, "image not saved");
                 Outcome::Failed(err::IMAGE_SAVE)
             }
         }
     }
 }
 
+/// Longest camera part of an image's name: with identify (19) and the
+/// rest, the name stays far below the 255 bytes file systems allow.
+const MAX_CAMERA_IN_NAME: usize = 128;
+
 /// `<camera>_<identify>.<ext>`, keeping letters, digits, `-` and `.` of
-/// each; None when nothing usable is left.
+/// each (at most 128 of the camera's); None when nothing usable is left.
 fn image_name(camera: &str, identify: &str, image: &[u8]) -> Option<String> {
     let ext = if image.starts_with(&[0xff, 0xd8]) {
         "jpg"
@@ -371,6 +428,7 @@ pub fn image_stem(camera: &str, identify: &str) -> Option<String> {
     let clean = |s: &str| -> String {
         s.chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.')
+            .take(MAX_CAMERA_IN_NAME)
             .collect::<String>()
             .trim_matches('.')
             .to_string()
@@ -382,16 +440,111 @@ pub fn image_stem(camera: &str, identify: &str) -> Option<String> {
     Some(format!("{camera}_{identify}"))
 }
 
-fn save_image(dir: &Path, name: &str, image: &[u8]) -> Result<PathBuf, String> {
-    let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, image)
-        .and_then(|()| std::fs::rename(&tmp, &path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            format!("{}: {e}", path.display())
-        })?;
-    Ok(path)
+/// The saved images of one listener, oldest first, kept within their
+/// quota (bytes and files): saving past it removes the oldest.
+pub struct Images {
+    dir: PathBuf,
+    max_bytes: u64,
+    max_files: usize,
+    kept: Mutex<Kept>,
+    metrics: Arc<ListenerMetrics>,
+}
+
+#[derive(Default)]
+struct Kept {
+    /// (name, bytes), oldest first.
+    files: VecDeque<(String, u64)>,
+    bytes: u64,
+}
+
+impl Images {
+    /// Creates `dir` if needed and takes stock of what it holds (oldest
+    /// first by modification time), trimmed to the quota.
+    fn open(
+        dir: &Path,
+        max_bytes: u64,
+        max_files: usize,
+        metrics: Arc<ListenerMetrics>,
+    ) -> anyhow::Result<Images> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("creating image_dir {}: {e}", dir.display()))?;
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir)?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            match entry.metadata() {
+                Ok(m) if m.is_file() && !name.starts_with('.') => {
+                    found.push((m.modified().ok(), name, m.len()))
+                }
+                _ => {}
+            }
+        }
+        found.sort();
+        let mut kept = Kept::default();
+        for (_, name, bytes) in found {
+            kept.bytes += bytes;
+            kept.files.push_back((name, bytes));
+        }
+        let images = Images {
+            dir: dir.to_path_buf(),
+            max_bytes,
+            max_files,
+            kept: Mutex::new(kept),
+            metrics,
+        };
+        images.trim(&mut images.kept.lock().unwrap_or_else(|p| p.into_inner()));
+        Ok(images)
+    }
+
+    /// Writes `image` as `name` (a temporary file renamed), then removes
+    /// the oldest images past the quota. Blocking.
+    fn save(&self, name: &str, image: &[u8]) -> Result<PathBuf, String> {
+        let path = self.dir.join(name);
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, image)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                format!("{}: {e}", path.display())
+            })?;
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        // Saved again under the same name: the old copy is gone.
+        if let Some(i) = kept.files.iter().position(|(n, _)| n == name) {
+            let (_, bytes) = kept.files.remove(i).expect("found");
+            kept.bytes -= bytes;
+        }
+        kept.files.push_back((name.to_string(), image.len() as u64));
+        kept.bytes += image.len() as u64;
+        self.trim(&mut kept);
+        Ok(path)
+    }
+
+    /// Removes the oldest images until the quota holds.
+    fn trim(&self, kept: &mut Kept) {
+        let mut removed = 0;
+        while kept.files.len() > self.max_files || kept.bytes > self.max_bytes {
+            let Some((name, bytes)) = kept.files.pop_front() else {
+                break;
+            };
+            kept.bytes -= bytes;
+            match std::fs::remove_file(self.dir.join(&name)) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    crate::limited!(warn, file = %Esc(&name), error = %e, "old image not removed")
+                }
+            }
+        }
+        if removed > 0 {
+            self.metrics.images_removed.fetch_add(removed, Relaxed);
+            crate::limited!(
+                info,
+                removed,
+                kept = kept.files.len(),
+                bytes = kept.bytes,
+                "image quota reached: oldest images removed"
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -409,6 +562,9 @@ mod tests {
             Some("etc_xy.png")
         );
         assert_eq!(image_name("", "id", b""), None);
+        // A 255-byte CameraNo still makes a valid file name.
+        let long = image_name(&"c".repeat(255), "id", b"").unwrap();
+        assert_eq!(long, format!("{}_id.bin", "c".repeat(128)));
         assert_eq!(image_name("///", "id", b""), None);
     }
 }

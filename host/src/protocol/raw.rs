@@ -16,6 +16,7 @@ use super::{Keys, Listen, Protocol};
 use crate::bindings::raw::{Outgoing, RawWorld};
 use crate::codec::frames::{Frame, FrameCodec, Framing};
 use crate::config::ListenerConfig;
+use crate::logs::Esc;
 use crate::runtime::Plugin;
 use crate::state::sessions::Target;
 use crate::transport::ws::{self, Message, Utf8Bytes};
@@ -73,7 +74,7 @@ impl Protocol for Raw {
         };
         let driver = listen.driver(service, policy);
         if let Framing::Websocket { text } = framing {
-            return listen.serve_ws("/", move |socket, peer, shutdown| {
+            return listen.serve_ws("/", None, move |socket, peer, shutdown, _| {
                 let driver = driver.clone();
                 async move {
                     let (sink, messages) = socket.split();
@@ -127,7 +128,7 @@ impl Service for Raw {
             }
             Frame::Oversize(reason) => {
                 conn.malformed();
-                tracing::info!(%reason, "frame refused");
+                crate::limited!(info, reason = %Esc(&reason), "frame refused");
                 self.error_reply(conn, &reason);
             }
         }

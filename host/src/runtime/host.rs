@@ -18,6 +18,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::bindings::wasmgate::plugin::{
     blobs, config, keyvalue, logging, passwords, sessions as wit_sessions, types,
 };
+use crate::logs::Limit;
 use crate::state::kv::{self, KvError, Store};
 use crate::state::sessions::{self, Sessions};
 
@@ -94,18 +95,43 @@ impl wasmgate_sdk::Host for PluginCtx {
     }
     fn log(&self, level: Level, context: &str, message: &str) {
         let (msg, cut_msg) = cut(message, MAX_LOG_BYTES);
+        // What a plugin logs often quotes a peer: escaped like theirs.
+        let msg = crate::logs::EscText(msg);
         let more = if cut_msg { "…" } else { "" };
         let (context, _) = cut(context, MAX_CONTEXT_BYTES);
         let plugin = &*self.plugin;
+        // A plugin logs what its peers make it log (a refused login each):
+        // rate-limited, problems apart from the rest so a flood of the one
+        // cannot hide the other.
+        static NOTES: Limit = Limit::new("plugin log (trace to info)");
+        static PROBLEMS: Limit = Limit::new("plugin log (warn and above)");
+        let limit = match level {
+            Level::Trace | Level::Debug | Level::Info => &NOTES,
+            Level::Warn | Level::Error | Level::Critical => &PROBLEMS,
+        };
+        let Some(suppressed) = limit.check() else {
+            return;
+        };
+        let suppressed = (suppressed > 0).then_some(suppressed);
         match level {
-            Level::Trace => tracing::trace!(target: "plugin", plugin, context, "{msg}{more}"),
-            Level::Debug => tracing::debug!(target: "plugin", plugin, context, "{msg}{more}"),
-            Level::Info => tracing::info!(target: "plugin", plugin, context, "{msg}{more}"),
-            Level::Warn => tracing::warn!(target: "plugin", plugin, context, "{msg}{more}"),
-            Level::Error => tracing::error!(target: "plugin", plugin, context, "{msg}{more}"),
+            Level::Trace => {
+                tracing::trace!(target: "plugin", plugin, context, suppressed, "{msg}{more}")
+            }
+            Level::Debug => {
+                tracing::debug!(target: "plugin", plugin, context, suppressed, "{msg}{more}")
+            }
+            Level::Info => {
+                tracing::info!(target: "plugin", plugin, context, suppressed, "{msg}{more}")
+            }
+            Level::Warn => {
+                tracing::warn!(target: "plugin", plugin, context, suppressed, "{msg}{more}")
+            }
+            Level::Error => {
+                tracing::error!(target: "plugin", plugin, context, suppressed, "{msg}{more}")
+            }
             // tracing has no level above error.
             Level::Critical => {
-                tracing::error!(target: "plugin", plugin, context, critical = true, "{msg}{more}")
+                tracing::error!(target: "plugin", plugin, context, suppressed, critical = true, "{msg}{more}")
             }
         }
     }
@@ -161,6 +187,117 @@ fn sdk_info(i: sessions::Info) -> wasmgate_sdk::SessionInfo {
     }
 }
 
+/// A component's stderr: each line logged (escaped, rate-limited) with
+/// the plugin's name, at warn level — it is where a guest's panic message
+/// goes.
+struct PluginStderr {
+    plugin: Arc<str>,
+}
+
+impl wasmtime_wasi::cli::IsTerminal for PluginStderr {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl wasmtime_wasi::cli::StdoutStream for PluginStderr {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(StderrLines {
+            plugin: self.plugin.clone(),
+            line: Vec::new(),
+        })
+    }
+    fn p2_stream(&self) -> Box<dyn wasmtime_wasi::p2::OutputStream> {
+        Box::new(StderrLines {
+            plugin: self.plugin.clone(),
+            line: Vec::new(),
+        })
+    }
+}
+
+/// The writer of [`PluginStderr`]: collects a line, logs it whole.
+struct StderrLines {
+    plugin: Arc<str>,
+    line: Vec<u8>,
+}
+
+impl StderrLines {
+    /// Longest line kept; a longer one is logged in pieces.
+    const MAX_LINE: usize = 4096;
+
+    fn take(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if b == b'\n' || self.line.len() == Self::MAX_LINE {
+                self.emit();
+            }
+            if b != b'\n' {
+                self.line.push(b);
+            }
+        }
+    }
+
+    fn emit(&mut self) {
+        if self.line.is_empty() {
+            return;
+        }
+        static STDERR: Limit = Limit::new("plugin stderr");
+        if let Some(suppressed) = STDERR.check() {
+            let text = String::from_utf8_lossy(&self.line);
+            let suppressed = (suppressed > 0).then_some(suppressed);
+            tracing::warn!(target: "plugin", plugin = &*self.plugin, suppressed, "stderr: {}", crate::logs::EscText(&text));
+        }
+        self.line.clear();
+    }
+}
+
+impl Drop for StderrLines {
+    fn drop(&mut self) {
+        self.emit();
+    }
+}
+
+impl tokio::io::AsyncWrite for StderrLines {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.take(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.emit();
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl wasmtime_wasi::p2::OutputStream for StderrLines {
+    fn write(&mut self, bytes: bytes::Bytes) -> wasmtime_wasi::p2::StreamResult<()> {
+        self.take(&bytes);
+        Ok(())
+    }
+    fn flush(&mut self) -> wasmtime_wasi::p2::StreamResult<()> {
+        Ok(())
+    }
+    fn check_write(&mut self) -> wasmtime_wasi::p2::StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl wasmtime_wasi::p2::Pollable for StderrLines {
+    async fn ready(&mut self) {}
+}
+
 /// What a component's store holds.
 pub struct HostState {
     pub(crate) ctx: PluginCtx,
@@ -177,9 +314,12 @@ pub struct HostState {
 impl HostState {
     pub fn new(ctx: PluginCtx, memory_cap: usize) -> Self {
         // Nothing is granted: no preopened directories, no environment, no
-        // network. stderr goes to the host's so a guest panic message is seen.
+        // network. stderr goes to the host's log, a line at a time with the
+        // plugin's name, so a guest panic message is seen.
         let wasi = wasmtime_wasi::WasiCtxBuilder::new()
-            .inherit_stderr()
+            .stderr(PluginStderr {
+                plugin: ctx.plugin.clone(),
+            })
             .build();
         HostState {
             ctx,

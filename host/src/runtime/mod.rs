@@ -11,6 +11,7 @@ mod cache;
 pub mod deploy;
 mod host;
 mod plugin;
+mod pool;
 mod watch;
 
 use std::path::Path;
@@ -24,9 +25,10 @@ use wasmtime::{Config as WasmConfig, Engine, InstanceAllocationStrategy, Pooling
 pub use cache::CompileCache;
 pub use host::{HostState, PluginCtx};
 pub use plugin::{
-    Base, CallError, NativeBuild, NativeBuilds, Ops, Plugin, PluginControl, PluginInfo, Plugins,
-    WorldOps, world_ops,
+    Base, CallError, Lane, NativeBuild, NativeBuilds, Ops, Plugin, PluginControl, PluginInfo,
+    Plugins, WorldOps, world_ops,
 };
+pub use pool::cpu;
 pub use watch::watch_plugin_dir;
 
 /// Builds the engine. `max_memory_bytes` is the largest memory cap of any

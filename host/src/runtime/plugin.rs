@@ -65,6 +65,16 @@ impl NativeBuilds {
     }
 }
 
+/// Which slots a call takes: logins have slots of their own (as many as
+/// the others, with the same queue timeout), so they never wait for, nor
+/// are refused because of, the plugin's long calls (a recognition) — and
+/// those never wait for logins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Work,
+    Login,
+}
+
 /// Why a call produced no answer from the component.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
@@ -166,6 +176,8 @@ pub struct Plugin<W: World<HostState>> {
     current: ArcSwapOption<Loaded<W>>,
     warm: Mutex<Vec<Warm<W>>>,
     slots: Arc<Semaphore>,
+    /// Slots of [`Lane::Login`] calls.
+    login_slots: Arc<Semaphore>,
     reload_lock: Mutex<()>,
     last_error: Mutex<Option<(String, u64)>>,
     generations: AtomicU64,
@@ -211,6 +223,7 @@ impl<W: World<HostState>> Plugin<W> {
             current: ArcSwapOption::empty(),
             warm: Mutex::new(Vec::new()),
             slots: Arc::new(Semaphore::new(c.max_concurrency as usize)),
+            login_slots: Arc::new(Semaphore::new(c.max_concurrency as usize)),
             reload_lock: Mutex::new(()),
             last_error: Mutex::new(None),
             generations: AtomicU64::new(0),
@@ -235,14 +248,18 @@ impl<W: World<HostState>> Plugin<W> {
     /// Calls the plugin: `f` gets the world's handler and `arg` — a warm
     /// instance of the current component version, within the plugin's
     /// limits, or the native build. It runs on a blocking thread, holding
-    /// one of the plugin's slots.
-    pub async fn call<A, R, F>(self: &Arc<Self>, arg: A, f: F) -> Result<R, CallError>
+    /// one of the plugin's slots of `lane`.
+    pub async fn call<A, R, F>(self: &Arc<Self>, lane: Lane, arg: A, f: F) -> Result<R, CallError>
     where
         A: Send + 'static,
         R: Send + 'static,
         F: FnOnce(&mut W::Handler<'_>, A) -> wasmtime::Result<R> + Send + 'static,
     {
-        let permit = self.acquire_slot().await?;
+        let slots = match lane {
+            Lane::Work => &self.slots,
+            Lane::Login => &self.login_slots,
+        };
+        let permit = self.acquire_slot(slots).await?;
         let this = self.clone();
         let joined = tokio::task::spawn_blocking(move || {
             let _unreachable = crate::state::sessions::UnreachableCheck::start();
@@ -278,15 +295,18 @@ impl<W: World<HostState>> Plugin<W> {
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "panic".to_string());
             let err = CallError::Trap(format!("native plugin panicked: {why}"));
-            tracing::warn!(plugin = %self.name, error = %err, "call failed");
+            crate::limited!(warn, plugin = %self.name, error = %err, "call failed");
             err
         })?;
         // A native build's calls do not fail; an error is its own bug.
         result.map_err(|e| CallError::Trap(format!("native plugin failed: {e:#}")))
     }
 
-    async fn acquire_slot(&self) -> Result<OwnedSemaphorePermit, CallError> {
-        let slots = self.slots.clone();
+    async fn acquire_slot(
+        &self,
+        slots: &Arc<Semaphore>,
+    ) -> Result<OwnedSemaphorePermit, CallError> {
+        let slots = slots.clone();
         let permit = if self.queue_timeout.is_zero() {
             slots.try_acquire_owned().ok()
         } else {
@@ -415,7 +435,7 @@ impl<W: World<HostState>> Plugin<W> {
                 }
             }
         };
-        tracing::warn!(plugin = %self.name, error = %err, "call failed; instance discarded");
+        crate::limited!(warn, plugin = %self.name, error = %err, "call failed; instance discarded");
         err
     }
 
@@ -581,7 +601,10 @@ impl<W: World<HostState>> PluginControl for Plugin<W> {
         self: Arc<Self>,
         request: String,
     ) -> BoxFuture<'static, Result<Result<String, AdminError>, CallError>> {
-        Box::pin(async move { self.call(request, |h, request| h.admin(&request)).await })
+        Box::pin(async move {
+            self.call(Lane::Work, request, |h, request| h.admin(&request))
+                .await
+        })
     }
 }
 
@@ -745,7 +768,7 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let answer = rt.block_on(plugin.call((), |h, ()| h.admin("{}")));
+        let answer = rt.block_on(plugin.call(Lane::Work, (), |h, ()| h.admin("{}")));
         assert!(
             matches!(&answer, Err(CallError::Trap(why)) if why.contains("a native build that fails")),
             "{answer:?}"

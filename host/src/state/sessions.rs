@@ -555,7 +555,7 @@ impl Sessions {
         match result {
             Ok(()) => true,
             Err(Refused::Full) if !local.overflow.is_cancelled() => {
-                tracing::warn!(session = id, peer = %e.peer, "outbox full (slow consumer); closing the session");
+                crate::limited!(warn, session = id, peer = %e.peer, "outbox full (slow consumer); closing the session");
                 local.overflow.cancel();
                 local.close.cancel();
                 false

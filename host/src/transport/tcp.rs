@@ -1,9 +1,10 @@
 //! The TCP accept loop shared by every TCP protocol.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use std::pin::Pin;
@@ -20,12 +21,54 @@ use tokio_util::task::TaskTracker;
 
 use crate::metrics::ListenerMetrics;
 
-/// Accepts connections until `shutdown`, at most `max_connections` open at
-/// once (a connection over the limit is closed at once and counted), and
-/// runs `handle` for each on a task tracked by `tracker`.
+/// How many connections may be open at once: on one listener, from one
+/// address on it, and in the whole process (a budget below its descriptor
+/// limit, shared by every listener, so the admin API and the store always
+/// have descriptors left).
+#[derive(Debug, Clone)]
+pub struct ConnLimits {
+    pub max: usize,
+    pub per_ip: usize,
+    pub process: Arc<Semaphore>,
+}
+
+/// Connections open per address on one listener.
+type PerIp = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// One connection counted against its address; uncounted when dropped.
+struct IpSlot(PerIp, IpAddr);
+
+impl IpSlot {
+    fn take(open: &PerIp, ip: IpAddr, max: usize) -> Option<IpSlot> {
+        let mut map = open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot(open.clone(), ip))
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.1);
+            }
+        }
+    }
+}
+
+/// Accepts connections until `shutdown`, within `limits` (a connection
+/// over one is closed at once, counted in `connections_refused` and
+/// logged, rate-limited), and runs `handle` for each on a task tracked by
+/// `tracker`.
 pub async fn accept_loop<F, Fut>(
     listener: TcpListener,
-    max_connections: usize,
+    limits: ConnLimits,
     metrics: Arc<ListenerMetrics>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -34,7 +77,8 @@ pub async fn accept_loop<F, Fut>(
     F: Fn(TcpStream, SocketAddr) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let limit = Arc::new(Semaphore::new(max_connections));
+    let limit = Arc::new(Semaphore::new(limits.max));
+    let per_ip = PerIp::default();
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -44,14 +88,25 @@ pub async fn accept_loop<F, Fut>(
             Ok(x) => x,
             Err(e) => {
                 // Typically out of file descriptors: back off instead of spinning.
-                tracing::warn!(listener = %metrics.name, error = %e, "accept failed");
+                crate::limited!(warn, listener = %metrics.name, error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
+        let refused = |limit: &str| {
             metrics.connections_refused.fetch_add(1, Relaxed);
-            tracing::warn!(listener = %metrics.name, %peer, max_connections, "connection limit reached; refusing");
+            crate::limited!(warn, listener = %metrics.name, %peer, limit, "connection limit reached; refusing");
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            refused("max_connections");
+            continue;
+        };
+        let Some(ip_slot) = IpSlot::take(&per_ip, peer.ip(), limits.per_ip) else {
+            refused("max_connections_per_ip");
+            continue;
+        };
+        let Ok(process) = limits.process.clone().try_acquire_owned() else {
+            refused("limits.max_open_connections");
             continue;
         };
         tune(&stream);
@@ -60,7 +115,7 @@ pub async fn accept_loop<F, Fut>(
         tracker.spawn(async move {
             fut.await;
             drop(open);
-            drop(permit);
+            drop((permit, ip_slot, process));
         });
     }
     tracing::debug!(listener = %metrics.name, "accept loop stopped");
@@ -133,6 +188,97 @@ impl<C: Encoder<I> + Unpin, I> Sink<I> for Lean<C> {
     }
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Pin::new(&mut self.get_mut().framed).poll_close(cx)
+    }
+}
+
+/// What a framed stream holds of a message not yet complete.
+pub trait Buffered {
+    fn buffered(&self) -> &[u8];
+}
+
+impl<T, C> Buffered for Framed<T, C> {
+    fn buffered(&self) -> &[u8] {
+        self.read_buffer()
+    }
+}
+
+impl<C> Buffered for Lean<C> {
+    fn buffered(&self) -> &[u8] {
+        self.framed.read_buffer()
+    }
+}
+
+/// A framed stream whose every message must arrive whole within `limit`
+/// of its first byte (`message_timeout_ms`): a peer that drips a message
+/// completes none, so no idle timer ever sees it; this one cuts it off
+/// with a read error. White space between messages starts none.
+pub struct Whole<F> {
+    inner: F,
+    limit: Duration,
+    started: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<F> Whole<F> {
+    pub fn new(inner: F, limit: Duration) -> Self {
+        Whole {
+            inner,
+            limit,
+            started: None,
+        }
+    }
+}
+
+impl<F, I, E> Stream for Whole<F>
+where
+    F: Stream<Item = Result<I, E>> + Buffered + Unpin,
+    E: From<std::io::Error>,
+{
+    type Item = Result<I, E>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Ready(item) => {
+                // A message is complete; what follows it starts anew.
+                this.started = None;
+                Poll::Ready(item)
+            }
+            Poll::Pending if this.inner.buffered().iter().all(u8::is_ascii_whitespace) => {
+                this.started = None;
+                Poll::Pending
+            }
+            Poll::Pending => {
+                let limit = this.limit;
+                let timer = this
+                    .started
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                match std::future::Future::poll(timer.as_mut(), cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("a message not completed within {} ms", limit.as_millis()),
+                    )
+                    .into()))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
+impl<F: Sink<I> + Unpin, I> Sink<I> for Whole<F> {
+    type Error = F::Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut self.get_mut().inner).poll_ready(cx)
+    }
+    fn start_send(self: Pin<&mut Self>, item: I) -> Result<(), Self::Error> {
+        Pin::new(&mut self.get_mut().inner).start_send(item)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut self.get_mut().inner).poll_close(cx)
     }
 }
 

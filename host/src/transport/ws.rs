@@ -9,10 +9,13 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::WebSocketStream;
@@ -52,6 +55,38 @@ pub struct Settings {
     pub max_message_bytes: usize,
     /// Bounds the TLS handshake and, separately, the WebSocket handshake.
     pub handshake_timeout: Duration,
+    /// Bytes a connection may send (its handshakes included) until the
+    /// protocol lifts its [`ReadBudget`] — a login. None: no such bound.
+    pub login_budget: Option<usize>,
+}
+
+/// What a connection may still send before it has logged in; reads past
+/// it fail, so an unauthenticated peer holds at most this much of the
+/// host's memory, whatever `max_message_bytes` allows a logged-in one.
+#[derive(Debug)]
+pub struct ReadBudget {
+    left: AtomicUsize,
+    limit: usize,
+}
+
+impl ReadBudget {
+    pub fn new(limit: usize) -> Arc<ReadBudget> {
+        Arc::new(ReadBudget {
+            left: AtomicUsize::new(limit),
+            limit,
+        })
+    }
+
+    /// No bound any more (the peer logged in).
+    pub fn lift(&self) {
+        self.left.store(usize::MAX, Relaxed);
+    }
+
+    fn spend(&self, n: usize) {
+        let _ = self.left.fetch_update(Relaxed, Relaxed, |left| {
+            (left != usize::MAX).then(|| left.saturating_sub(n))
+        });
+    }
 }
 
 impl Settings {
@@ -97,23 +132,184 @@ where
 
 /// TLS (when `tls` is set) and then the WebSocket handshake on an accepted
 /// TCP connection.
+/// TCP connection, its reads bounded by `budget` when there is one.
 pub async fn upgrade(
     stream: TcpStream,
     tls: Option<&TlsAcceptor>,
     settings: &Settings,
+    budget: Option<Arc<ReadBudget>>,
 ) -> std::io::Result<WebSocketStream<BoxedIo>> {
     let io = super::tls::secure(stream, tls, settings.handshake_timeout).await?;
-    accept(io, settings).await
+    let mut io = Guarded {
+        io,
+        head: Vec::new(),
+        at: 0,
+        budget,
+    };
+    io.head = tokio::time::timeout(settings.handshake_timeout, checked_head(&mut io))
+        .await
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "WebSocket handshake timed out",
+            )
+        })??;
+    accept(Box::new(io) as BoxedIo, settings).await
 }
 
-/// Accepts WebSocket connections until `shutdown` (at most
-/// `max_connections` at once, see `transport::tcp::accept_loop`) and runs
-/// `handle` for each that completes its handshakes. A failed handshake is
-/// logged at debug level and counted as malformed.
+/// Longest HTTP request head of a WebSocket upgrade.
+const MAX_HEAD: usize = 8 * 1024;
+
+/// Reads the HTTP request head and checks that it asks for a WebSocket
+/// upgrade; if not, answers `400 Bad Request` with the reason (tungstenite
+/// would only close) and fails. What was read (the head, and whatever
+/// came after it) is returned, for the handshake to read again.
+async fn checked_head(io: &mut Guarded) -> std::io::Result<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut read = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    let why = loop {
+        if let Some(end) = read.windows(4).position(|w| w == b"\r\n\r\n") {
+            match upgrade_refused(&read[..end + 4]) {
+                None => return Ok(read),
+                Some(why) => break why,
+            }
+        }
+        if read.len() >= MAX_HEAD {
+            break "request head over 8 KiB";
+        }
+        let n = io.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed during the WebSocket handshake",
+            ));
+        }
+        read.extend_from_slice(&chunk[..n]);
+    };
+    let answer = format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{why}\n",
+        why.len() + 1
+    );
+    let _ = io.write_all(answer.as_bytes()).await;
+    let _ = io.shutdown().await;
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("not a WebSocket upgrade: {why}"),
+    ))
+}
+
+/// Why `head` is not a WebSocket upgrade request (RFC 6455, 4.2.1), if it
+/// is not.
+fn upgrade_refused(head: &[u8]) -> Option<&'static str> {
+    let Ok(text) = std::str::from_utf8(head) else {
+        return Some("request head is not UTF-8");
+    };
+    let mut lines = text.split("\r\n");
+    let request = lines.next().unwrap_or("");
+    let mut parts = request.split(' ');
+    if parts.next() != Some("GET") || !parts.nth(1).is_some_and(|v| v.starts_with("HTTP/1.")) {
+        return Some("a WebSocket upgrade is a GET over HTTP/1.1");
+    }
+    let header = |name: &str| {
+        lines.clone().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    };
+    if !header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
+        return Some("missing Upgrade: websocket");
+    }
+    if !header("connection").is_some_and(|v| {
+        v.split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+    }) {
+        return Some("missing Connection: Upgrade");
+    }
+    if header("sec-websocket-key").is_none_or(str::is_empty) {
+        return Some("missing Sec-WebSocket-Key");
+    }
+    if header("sec-websocket-version") != Some("13") {
+        return Some("Sec-WebSocket-Version must be 13");
+    }
+    None
+}
+
+/// An accepted stream as the handshake and the protocol read it: first
+/// what was read ahead (`head`), then `io`, bounded by `budget` when the
+/// protocol has one.
+struct Guarded {
+    io: BoxedIo,
+    head: Vec<u8>,
+    at: usize,
+    budget: Option<Arc<ReadBudget>>,
+}
+
+impl AsyncRead for Guarded {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.at < this.head.len() {
+            let n = (this.head.len() - this.at).min(buf.remaining());
+            buf.put_slice(&this.head[this.at..this.at + n]);
+            this.at += n;
+            if this.at == this.head.len() {
+                (this.head, this.at) = (Vec::new(), 0);
+            }
+            return Poll::Ready(Ok(()));
+        }
+        let Some(budget) = &this.budget else {
+            return Pin::new(&mut this.io).poll_read(cx, buf);
+        };
+        let left = budget.left.load(Relaxed);
+        if left == usize::MAX {
+            return Pin::new(&mut this.io).poll_read(cx, buf);
+        }
+        if left == 0 {
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("more than {} bytes before login", budget.limit),
+            )));
+        }
+        // A small read, at most what is left (the budget is small).
+        let mut tmp = [0u8; 4096];
+        let want = left.min(buf.remaining()).min(tmp.len());
+        let mut part = ReadBuf::new(&mut tmp[..want]);
+        ready!(Pin::new(&mut this.io).poll_read(cx, &mut part))?;
+        buf.put_slice(part.filled());
+        budget.spend(part.filled().len());
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Guarded {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// Accepts WebSocket connections until `shutdown` (within `limits`, see
+/// `transport::tcp::accept_loop`) and runs
+/// `handle` for each that completes its handshakes, with its read budget
+/// when `settings.login_budget` gives one. A failed handshake is logged
+/// at debug level and counted as malformed.
 #[allow(clippy::too_many_arguments)]
 pub async fn accept_loop<F, Fut>(
     listener: TcpListener,
-    max_connections: usize,
+    limits: super::tcp::ConnLimits,
     tls: Option<TlsAcceptor>,
     settings: Settings,
     metrics: Arc<ListenerMetrics>,
@@ -121,7 +317,10 @@ pub async fn accept_loop<F, Fut>(
     tracker: TaskTracker,
     handle: F,
 ) where
-    F: Fn(WebSocketStream<BoxedIo>, SocketAddr) -> Fut + Send + Sync + 'static,
+    F: Fn(WebSocketStream<BoxedIo>, SocketAddr, Option<Arc<ReadBudget>>) -> Fut
+        + Send
+        + Sync
+        + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let handle = Arc::new(handle);
@@ -130,7 +329,7 @@ pub async fn accept_loop<F, Fut>(
     let m = metrics.clone();
     super::tcp::accept_loop(
         listener,
-        max_connections,
+        limits,
         metrics,
         shutdown.clone(),
         tracker,
@@ -139,12 +338,13 @@ pub async fn accept_loop<F, Fut>(
                 (handle.clone(), settings.clone(), tls.clone(), m.clone());
             let shutdown = shutdown.clone();
             async move {
+                let budget = settings.login_budget.map(ReadBudget::new);
                 let upgraded = tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    r = upgrade(stream, tls.as_deref(), &settings) => r,
+                    r = upgrade(stream, tls.as_deref(), &settings, budget.clone()) => r,
                 };
                 match upgraded {
-                    Ok(ws) => handle(ws, peer).await,
+                    Ok(ws) => handle(ws, peer, budget).await,
                     Err(e) => {
                         m.malformed
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -179,6 +379,7 @@ mod tests {
             path: "/websocket".into(),
             max_message_bytes: max,
             handshake_timeout: Duration::from_secs(5),
+            login_budget: None,
         }
     }
 

@@ -237,9 +237,9 @@ fn login(h: &impl Host, session: SessionId, name: &str, password: Option<&str>) 
         return login_failed(h, name, why);
     }
     let key = name.to_ascii_lowercase();
-    if !h.claim(session, &key) {
-        return login_failed(h, name, format!("{name} is already online"));
-    }
+    // The password is checked before the name is claimed: a login that
+    // fails never holds the name, so guessing at it cannot keep its owner
+    // out ("already online").
     let password = password.filter(|p| !p.is_empty());
     let checked = match (load_user(h, &key), password) {
         (Err(e), _) => {
@@ -263,11 +263,12 @@ fn login(h: &impl Host, session: SessionId, name: &str, password: Option<&str>) 
     };
     let (name, guest) = match checked {
         Ok(x) => x,
-        Err(why) => {
-            h.release(session, &key);
-            return login_failed(h, name, why);
-        }
+        Err(why) => return login_failed(h, name, why),
     };
+    if !h.claim(session, &key) {
+        let why = format!("{name} is already online");
+        return login_failed(h, &name, why);
+    }
     h.set_attr(session, ATTR_NAME, Some(&name));
     h.set_attr(session, ATTR_GUEST, Some(if guest { "1" } else { "0" }));
     h.join(session, ONLINE);

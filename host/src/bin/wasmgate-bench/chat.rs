@@ -30,6 +30,7 @@ protocol = "chat"
 listen = "127.0.0.1:0"
 plugin = "chat"
 max_connections = 100000
+max_connections_per_ip = 100000
 idle_timeout_s = 3600
 heartbeat_ms = 0
 outbox_capacity = 100000

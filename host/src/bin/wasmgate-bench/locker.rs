@@ -25,6 +25,7 @@ protocol = "locker"
 listen = "127.0.0.1:0"
 plugin = "locker"
 max_connections = 100000
+max_connections_per_ip = 100000
 idle_timeout_s = 3600
 "#;
 

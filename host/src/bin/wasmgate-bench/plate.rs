@@ -34,6 +34,7 @@ protocol = "plate"
 listen = "127.0.0.1:0"
 plugin = "plate"
 max_connections = 100000
+max_connections_per_ip = 100000
 max_message_bytes = 67108864
 login_timeout_ms = 10000
 heartbeat_ms = 600000

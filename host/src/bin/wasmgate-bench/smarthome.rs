@@ -26,6 +26,7 @@ protocol = "smarthome"
 listen = "127.0.0.1:0"
 plugin = "smarthome"
 max_connections = 100000
+max_connections_per_ip = 100000
 idle_timeout_s = 30
 "#;
 
