@@ -631,8 +631,25 @@ impl Directory {
         }
         for (no, inc) in dead {
             suspects.remove(&(no, inc));
-            let lock = format!("r.{no}.{inc}");
             let c = &self.cluster;
+            // This host's copy of the hosts bucket may lag (a watch being
+            // started again): ask the bucket itself before releasing anyone.
+            match c.op(self.hosts.entry(format!("n.{no}"))).await {
+                Ok(Some(e)) if e.operation == Operation::Put => {
+                    if let Ok(h) = serde_json::from_slice::<Host>(&e.value)
+                        && h.incarnation == inc
+                    {
+                        self.live
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(no, h);
+                        continue;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => continue,
+            }
+            let lock = format!("r.{no}.{inc}");
             // One survivor releases a dead incarnation: whoever creates the lock.
             match c
                 .kv_put(
