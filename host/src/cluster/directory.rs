@@ -42,7 +42,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::{Cluster, Unavailable, escape, unescape, with_timeout};
+use super::{Cluster, Unavailable, escape, unescape};
 use crate::state::sessions::{Change, Info, Link, SessionId, Sessions, node_of};
 
 /// Directory writes waiting for the writer; past it they are dropped and
@@ -331,71 +331,31 @@ impl Directory {
 
     /// Keeps the live hosts current from the hosts bucket.
     async fn follow_hosts(self: Arc<Self>) {
-        self.follow(self.hosts.clone(), |d, e| {
-            let Some(no) = e.key.strip_prefix("n.").and_then(|n| n.parse::<u16>().ok()) else {
-                return;
-            };
-            let mut live = d.live.lock().unwrap_or_else(|p| p.into_inner());
-            match e.operation {
-                Operation::Put => match serde_json::from_slice::<Host>(&e.value) {
-                    Ok(h) => {
+        let seen = AtomicU64::new(0);
+        self.cluster
+            .follow(&self.hosts, &seen, |e| {
+                let Some(no) = e.key.strip_prefix("n.").and_then(|n| n.parse::<u16>().ok()) else {
+                    return;
+                };
+                let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+                match (e.operation, serde_json::from_slice::<Host>(&e.value)) {
+                    (Operation::Put, Ok(h)) => {
                         live.insert(no, h);
                     }
-                    Err(_) => {
+                    _ => {
                         live.remove(&no);
                     }
-                },
-                Operation::Delete | Operation::Purge => {
-                    live.remove(&no);
                 }
-            }
-        })
-        .await
+            })
+            .await
     }
 
     /// Keeps the other hosts' sessions, memberships and claims current.
     async fn follow_directory(self: Arc<Self>) {
-        self.follow(self.dir.clone(), |d, e| d.apply(e)).await
-    }
-
-    /// Runs `apply` on every entry of `store`, from the start and then as
-    /// it changes; the watch is started again from the last revision when
-    /// it ends.
-    async fn follow(&self, store: kv::Store, apply: impl Fn(&Self, kv::Entry)) {
-        let last = AtomicU64::new(0);
-        loop {
-            let from = last.load(Relaxed);
-            let watch = if from == 0 {
-                with_timeout(store.watch_all()).await
-            } else {
-                with_timeout(store.watch_all_from_revision(from + 1)).await
-            };
-            match watch {
-                Ok(mut w) => {
-                    let seen = self.cluster.disconnects();
-                    loop {
-                        let entry = tokio::select! {
-                            entry = w.next() => entry,
-                            _ = self.cluster.lost_since(seen) => break,
-                            _ = self.cluster.stalled(&store, &last) => break,
-                        };
-                        match entry {
-                            Some(Ok(e)) => {
-                                last.store(e.revision, Relaxed);
-                                apply(self, e);
-                            }
-                            Some(Err(e)) => {
-                                tracing::debug!(error = %e, "watch ended; resuming");
-                                break;
-                            }
-                            None => break,
-                        }
-                    }
-                }
-                Err(e) => tracing::debug!(error = %e, "watch not started; retrying"),
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        let seen = AtomicU64::new(0);
+        self.cluster
+            .follow(&self.dir, &seen, |e| self.apply(e))
+            .await
     }
 
     fn apply(&self, e: kv::Entry) {
@@ -784,9 +744,7 @@ impl Link for Directory {
     }
 
     fn send(&self, plugin: &str, node: u16, ids: &[SessionId], msg: Vec<u8>) {
-        let mut body = BytesMut::with_capacity(1 + plugin.len() + 4 + ids.len() * 8 + msg.len());
-        body.put_u8(plugin.len() as u8);
-        body.put_slice(plugin.as_bytes());
+        let mut body = addressed(plugin, 4 + ids.len() * 8 + msg.len());
         body.put_u32(ids.len() as u32);
         for id in ids {
             body.put_u64(*id);
@@ -809,9 +767,7 @@ impl Link for Directory {
     }
 
     fn close(&self, plugin: &str, node: u16, id: SessionId) {
-        let mut body = BytesMut::with_capacity(1 + plugin.len() + 8);
-        body.put_u8(plugin.len() as u8);
-        body.put_slice(plugin.as_bytes());
+        let mut body = addressed(plugin, 8);
         body.put_u64(id);
         let subject = self.cluster.subject(&format!("node.{node}.close"));
         let _ = self.sends.try_send((subject, body.freeze()));
@@ -830,6 +786,16 @@ async fn sender(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<(String, Bytes)>) 
             cluster.metrics.cluster.dropped.fetch_add(1, Relaxed);
         }
     }
+}
+
+/// The start of a message to another host: the plugin's name (one byte of
+/// length, then the name), with room for `rest` more bytes. Read back by
+/// [`split_plugin`].
+fn addressed(plugin: &str, rest: usize) -> BytesMut {
+    let mut body = BytesMut::with_capacity(1 + plugin.len() + rest);
+    body.put_u8(plugin.len() as u8);
+    body.put_slice(plugin.as_bytes());
+    body
 }
 
 fn split_plugin(mut body: Bytes) -> Option<(String, Bytes)> {

@@ -21,7 +21,7 @@ pub mod directory;
 pub mod store;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -29,6 +29,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::object_store::{self, ObjectStore};
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
+use futures::StreamExt;
 
 use crate::config::ClusterConfig;
 use crate::metrics::Metrics;
@@ -163,7 +164,7 @@ impl Cluster {
     /// later revision than `seen`, and `seen` did not move for two checks
     /// two seconds apart (a consumer lost with a NATS node is not always
     /// noticed by the client).
-    pub async fn stalled(&self, store: &kv::Store, seen: &std::sync::atomic::AtomicU64) {
+    pub async fn stalled(&self, store: &kv::Store, seen: &AtomicU64) {
         let mut behind_at = None;
         loop {
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -179,6 +180,59 @@ impl Cluster {
             }
             behind_at = behind.then_some(now);
         }
+    }
+
+    /// Runs `apply` on every entry of `store`, from the start and then as
+    /// it changes, recording in `seen` the revision of the last entry
+    /// delivered. The watch is started again from there when it ends, when
+    /// the connection was lost, or when it stalls. Never returns.
+    pub async fn follow(
+        &self,
+        store: &kv::Store,
+        seen: &AtomicU64,
+        mut apply: impl FnMut(kv::Entry),
+    ) {
+        loop {
+            let from = seen.load(Relaxed);
+            let watch = if from == 0 {
+                with_timeout(store.watch_all()).await
+            } else {
+                with_timeout(store.watch_all_from_revision(from + 1)).await
+            };
+            match watch {
+                Ok(mut w) => {
+                    let lost = self.disconnects();
+                    loop {
+                        let entry = tokio::select! {
+                            entry = w.next() => entry,
+                            _ = self.lost_since(lost) => break,
+                            _ = self.stalled(store, seen) => break,
+                        };
+                        match entry {
+                            Some(Ok(e)) => {
+                                seen.store(e.revision, Relaxed);
+                                apply(e);
+                            }
+                            Some(Err(e)) => {
+                                tracing::debug!(bucket = %store.name, error = %e, "watch ended; resuming");
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(bucket = %store.name, error = %e, "watch not started; retrying")
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The bound of a transfer of `bytes` (an object, a plugin file): the
+    /// request timeout plus a second per MiB.
+    pub fn transfer_bound(&self, bytes: usize) -> Duration {
+        self.config.request_timeout() + Duration::from_secs(bytes as u64 >> 20)
     }
 
     /// A bucket or stream name of this cluster: `<name>_<what>`.

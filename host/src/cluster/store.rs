@@ -17,17 +17,16 @@
 //! operation is refused (`unavailable`): a stale copy is not served.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_nats::jetstream::kv::{self, Operation};
 use async_nats::jetstream::object_store::ObjectStore;
 use bytes::Bytes;
-use futures::StreamExt;
 use tokio::io::AsyncReadExt;
 
-use super::{Cluster, Unavailable, escape, unescape, with_timeout};
+use super::{Cluster, Unavailable, escape, unescape};
 use crate::state::kv::{KvError, MAX_BLOB_BYTES, MAX_LIST, Store, check_blob, check_entry};
 use crate::state::now_ms;
 
@@ -48,7 +47,6 @@ struct Bucket {
     revision: AtomicU64,
     /// Revision of the last entry the watch delivered.
     seen: AtomicU64,
-    ready: AtomicBool,
 }
 
 struct Item {
@@ -95,7 +93,6 @@ impl JetStore {
                 .kv_bucket(&format!("kv_{plugin}"), true, cluster.config.kv_max_bytes)
                 .await?;
             let objects = cluster.object_store(&format!("blob_{plugin}")).await?;
-            let empty = kv.status().await.map(|s| s.values() == 0).unwrap_or(false);
             let bucket = Arc::new(Bucket {
                 name: cluster.bucket(&format!("kv_{plugin}")),
                 kv,
@@ -103,20 +100,19 @@ impl JetStore {
                 copy: RwLock::default(),
                 revision: AtomicU64::new(0),
                 seen: AtomicU64::new(0),
-                ready: AtomicBool::new(empty),
             });
             tokio::spawn(follow(cluster.clone(), bucket.clone()));
             buckets.insert(plugin.to_string(), bucket);
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         for (plugin, b) in &buckets {
-            while !b.ready.load(Relaxed) {
+            while !b.loaded(&cluster).await {
                 if tokio::time::Instant::now() > deadline {
                     anyhow::bail!(
                         "the key-value bucket of plugin {plugin:?} did not load within 30 s"
                     );
                 }
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
         Ok(Arc::new(JetStore {
@@ -171,8 +167,19 @@ impl Bucket {
         self.revision.fetch_max(revision, Relaxed);
     }
 
+    /// Whether the copy holds what the bucket held when this was asked:
+    /// the watch has delivered the bucket's last revision, or the bucket
+    /// is empty (every entry expired or was removed).
+    async fn loaded(&self, cluster: &Cluster) -> bool {
+        match cluster.op(self.kv.status()).await {
+            Ok(status) => {
+                status.values() == 0 || self.seen.load(Relaxed) >= status.info.state.last_sequence
+            }
+            Err(_) => false,
+        }
+    }
+
     fn apply_entry(&self, e: kv::Entry) {
-        self.seen.fetch_max(e.revision, Relaxed);
         let Some(key) = unescape(&e.key) else {
             return;
         };
@@ -198,70 +205,22 @@ impl Bucket {
     }
 }
 
-/// Keeps a bucket's copy current: a watch from the last revision seen,
-/// started again whenever it ends (NATS restarted, the consumer was lost).
+/// Keeps a bucket's copy current (resuming from the last revision the
+/// watch delivered, never from one this host wrote itself, which may be
+/// later than another host's write not yet seen), and drops expired
+/// entries from it.
 async fn follow(cluster: Arc<Cluster>, bucket: Arc<Bucket>) {
-    let mut purge = tokio::time::interval(Duration::from_secs(30));
-    loop {
-        let from = bucket.revision.load(Relaxed);
-        let watch = if from == 0 {
-            with_timeout(bucket.kv.watch_all()).await
-        } else {
-            with_timeout(bucket.kv.watch_all_from_revision(from + 1)).await
-        };
-        let mut watch = match watch {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::debug!(bucket = %bucket.name, error = %e, "watch not started; retrying");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-        };
-        // An ordered consumer delivers nothing when nothing is left to
-        // replay (every entry expired or deleted): a second of silence at
-        // the start means the copy is complete.
-        if !bucket.ready.load(Relaxed) {
-            match tokio::time::timeout(Duration::from_secs(1), watch.next()).await {
-                Err(_) => bucket.ready.store(true, Relaxed),
-                Ok(Some(Ok(e))) => {
-                    let caught_up = e.delta == 0;
-                    bucket.apply_entry(e);
-                    if caught_up {
-                        bucket.ready.store(true, Relaxed);
-                    }
-                }
-                Ok(_) => {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
-            }
-        }
-        let seen = cluster.disconnects();
+    let purger = bucket.clone();
+    tokio::spawn(async move {
+        let mut purge = tokio::time::interval(Duration::from_secs(30));
         loop {
-            tokio::select! {
-                _ = cluster.lost_since(seen) => break,
-                _ = cluster.stalled(&bucket.kv, &bucket.seen) => break,
-                entry = watch.next() => match entry {
-                    Some(Ok(e)) => {
-                        let caught_up = e.delta == 0;
-                        bucket.apply_entry(e);
-                        if caught_up {
-                            bucket.ready.store(true, Relaxed);
-                        }
-                    }
-                    Some(Err(e)) => {
-                        tracing::warn!(bucket = %bucket.name, error = %e, "watch failed; resuming");
-                        break;
-                    }
-                    None => break,
-                },
-                _ = purge.tick() => {
-                    bucket.purge_expired();
-                }
-            }
+            purge.tick().await;
+            purger.purge_expired();
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    });
+    cluster
+        .follow(&bucket.kv, &bucket.seen, |e| bucket.apply_entry(e))
+        .await
 }
 
 impl Store for JetStore {
@@ -361,9 +320,7 @@ impl Store for JetStore {
                 Err(e) => return Err(e),
             };
             let mut data = Vec::with_capacity(info.size);
-            // A larger transfer gets its own longer bound: 1 s per MiB.
-            let bound =
-                c.config.request_timeout() + Duration::from_millis((info.size as u64 >> 20) * 1000);
+            let bound = c.transfer_bound(info.size);
             match tokio::time::timeout(bound, object.read_to_end(&mut data)).await {
                 Ok(Ok(_)) => Ok(Some(data)),
                 Ok(Err(e)) => Err(Unavailable::Nats(e.to_string())),
@@ -377,8 +334,7 @@ impl Store for JetStore {
         check_blob(name, data)?;
         let b = self.bucket(ns)?;
         let c = &self.cluster;
-        let bound =
-            c.config.request_timeout() + Duration::from_millis((data.len() as u64 >> 20) * 1000);
+        let bound = c.transfer_bound(data.len());
         c.block(async {
             let mut reader = data;
             match tokio::time::timeout(bound, b.objects.put(name, &mut reader)).await {

@@ -78,8 +78,7 @@ impl Deployer {
                 .await
                 .map_err(|e| Refusal::Invalid(e.to_string()))?
                 .map_err(Refusal::Invalid)?;
-        let bound = self.cluster.config.request_timeout()
-            + Duration::from_millis((bytes.len() as u64 >> 20) * 1000);
+        let bound = self.cluster.transfer_bound(bytes.len());
         let mut reader = bytes.as_slice();
         match tokio::time::timeout(bound, self.objects.put(file.as_str(), &mut reader)).await {
             Ok(Ok(_)) => Ok(sha256),
@@ -193,8 +192,7 @@ impl Deployer {
     }
 
     async fn download(&self, file: &str, size: usize) -> anyhow::Result<Vec<u8>> {
-        let bound = self.cluster.config.request_timeout()
-            + Duration::from_millis((size as u64 >> 20) * 1000);
+        let bound = self.cluster.transfer_bound(size);
         tokio::time::timeout(bound, async {
             let mut object = self.objects.get(file).await?;
             let mut bytes = Vec::with_capacity(size);
