@@ -85,6 +85,11 @@ impl Host {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         setup.wait = wait;
+        Host::start_from(&setup, body, plugins)
+    }
+
+    /// [`Host::start`] from a [`setup`] the test has changed.
+    pub fn start_from(setup: &Setup, body: &str, plugins: &[(&str, &str)]) -> Host {
         let plugins: Vec<(PathBuf, &str)> = plugins
             .iter()
             .map(|(file, name)| (built(file), *name))
