@@ -168,9 +168,13 @@ impl Cluster {
         let mut behind_at = None;
         loop {
             tokio::time::sleep(Duration::from_secs(2)).await;
-            let Ok(status) = self.op(store.status()).await else {
-                behind_at = None;
-                continue;
+            let status = match self.op(store.status()).await {
+                Ok(status) => status,
+                Err(e) => {
+                    tracing::debug!(bucket = %store.name, error = %e, "bucket status unknown");
+                    behind_at = None;
+                    continue;
+                }
             };
             let now = seen.load(Relaxed);
             let behind = status.info.state.last_sequence > now;
@@ -201,6 +205,7 @@ impl Cluster {
             };
             match watch {
                 Ok(mut w) => {
+                    tracing::debug!(bucket = %store.name, from, "watch started");
                     let lost = self.disconnects();
                     loop {
                         let entry = tokio::select! {
@@ -297,7 +302,7 @@ impl Cluster {
             limit_markers: ttl.then_some(Duration::from_secs(1)),
             ..Default::default()
         };
-        opening(&bucket, || async {
+        opening(&format!("opening bucket {bucket}"), || async {
             match self.js.get_key_value(&bucket).await {
                 Ok(store) => Ok(store),
                 Err(_) => Ok(self.js.create_key_value(config.clone()).await?),
@@ -309,7 +314,7 @@ impl Cluster {
     /// An object store of this cluster, created if missing.
     pub async fn object_store(&self, what: &str) -> anyhow::Result<ObjectStore> {
         let bucket = self.bucket(what);
-        opening(&bucket, || async {
+        opening(&format!("opening bucket {bucket}"), || async {
             match self.js.get_object_store(&bucket).await {
                 Ok(store) => Ok(store),
                 Err(_) => Ok(self
@@ -377,10 +382,12 @@ pub async fn with_timeout<T, E: std::fmt::Display>(
     }
 }
 
-/// Opens a bucket, trying again for a while: a NATS cluster that has just
-/// started has no JetStream leader yet, and two hosts may create the same
-/// bucket at once (the second then opens it).
-async fn opening<T, F, Fut>(bucket: &str, mut open: F) -> anyhow::Result<T>
+/// Runs one step of joining the cluster (opening a bucket, claiming a node
+/// number), trying again for a while: a NATS cluster that has just started
+/// has no JetStream leader yet (its requests fail or time out for a few
+/// seconds), and two hosts may create the same bucket at once (the second
+/// then opens it).
+pub(crate) async fn opening<T, F, Fut>(what: &str, mut open: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<T>>,
@@ -390,10 +397,10 @@ where
         match open().await {
             Ok(v) => return Ok(v),
             Err(e) if tokio::time::Instant::now() > deadline => {
-                return Err(e.context(format!("opening bucket {bucket}")));
+                return Err(e.context(format!("joining the cluster: {what}")));
             }
             Err(e) => {
-                tracing::debug!(bucket, error = %e, "bucket not open yet; retrying");
+                tracing::debug!(what, error = %e, "not done yet; retrying");
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
