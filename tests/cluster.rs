@@ -441,7 +441,8 @@ fn r3_buckets_survive_a_nats_node() {
     {
         assert!(
             Instant::now() < deadline,
-            "B does not see a login on A after the node died; B's log:\n{}\nNATS 1:\n{}\nNATS 2:\n{}",
+            "B does not see a login on A after the node died; A's log:\n{}\nB's log:\n{}\nNATS 1:\n{}\nNATS 2:\n{}",
+            a.log(),
             b.log(),
             nats.servers[1].log(),
             nats.servers[2].log()
