@@ -95,8 +95,10 @@ impl Cluster {
                             m.cluster.disconnects.fetch_add(1, Relaxed);
                             tracing::error!("NATS connection lost: the cluster's state is unavailable until it returns");
                         }
-                        async_nats::Event::SlowConsumer(_) => {
+                        async_nats::Event::SlowConsumer(sid) => {
                             m.cluster.dropped.fetch_add(1, Relaxed);
+                            crate::limited!(warn, subscription = sid,
+                                "NATS: a subscription's buffer (inbox_capacity) is full; messages for this host are dropped");
                         }
                         other => tracing::info!(event = %other, "NATS"),
                     }
