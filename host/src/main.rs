@@ -31,6 +31,20 @@ enum Command {
         #[arg(long)]
         world: String,
     },
+    /// Write a new plugin project for a world: handler, unit test, build
+    /// script, README and the world's WIT.
+    New {
+        /// The world to implement (locker, chat, exec, plate, raw, smarthome, greet).
+        world: String,
+        /// rust, python or js.
+        #[arg(long)]
+        lang: String,
+        /// The plugin's name (default: DIR's name, else my-<world>).
+        #[arg(long)]
+        name: Option<String>,
+        /// Where to write it, absent or empty (default: ./<name>).
+        dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -88,5 +102,20 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::New {
+            world,
+            lang,
+            name,
+            dir,
+        } => match wasmgate::kit::new_command(&world, &lang, name.as_deref(), dir.as_deref()) {
+            Ok(said) => {
+                println!("{said}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("wasmgate new: {e}");
+                ExitCode::from(2)
+            }
+        },
     }
 }
