@@ -180,7 +180,10 @@ mod component {
     /// `POST /admin/%%name%%`: who is online.
     impl admin::Guest for Plugin {
         fn handle(_request: String) -> Result<String, AdminError> {
-            Ok(format!(r#"{{"online":{}}}"#, sessions::members(ONLINE).len()))
+            Ok(format!(
+                r#"{{"online":{}}}"#,
+                sessions::members(ONLINE).len()
+            ))
         }
     }
 

@@ -24,7 +24,10 @@ pub mod logic {
             Some(t) if !t.is_empty() => {
                 // The same time whatever the first differing byte is.
                 t.len() == given.len()
-                    && t.bytes().zip(given.bytes()).fold(0, |d, (a, b)| d | (a ^ b)) == 0
+                    && t.bytes()
+                        .zip(given.bytes())
+                        .fold(0, |d, (a, b)| d | (a ^ b))
+                        == 0
             }
             _ => false,
         }
@@ -110,7 +113,10 @@ mod component {
     /// `POST /admin/%%name%%`: how many clients are in the room.
     impl admin::Guest for Plugin {
         fn handle(_request: String) -> Result<String, AdminError> {
-            Ok(format!(r#"{{"members":{}}}"#, sessions::members(ROOM).len()))
+            Ok(format!(
+                r#"{{"members":{}}}"#,
+                sessions::members(ROOM).len()
+            ))
         }
     }
 
@@ -132,9 +138,18 @@ mod tests {
 
     #[test]
     fn answers_are_the_protocol_objects() {
-        assert_eq!(init_reply(true), r#"{"cmd":"init","code":"1","session_id":"room"}"#);
+        assert_eq!(
+            init_reply(true),
+            r#"{"cmd":"init","code":"1","session_id":"room"}"#
+        );
         assert!(init_reply(false).contains(r#""code":"0""#));
-        assert_eq!(check_device_reply(1), r#"{"cmd":"checkDevice","code":"0","extra":{}}"#);
-        assert_eq!(check_device_reply(2), r#"{"cmd":"checkDevice","code":"1","extra":{}}"#);
+        assert_eq!(
+            check_device_reply(1),
+            r#"{"cmd":"checkDevice","code":"0","extra":{}}"#
+        );
+        assert_eq!(
+            check_device_reply(2),
+            r#"{"cmd":"checkDevice","code":"1","extra":{}}"#
+        );
     }
 }

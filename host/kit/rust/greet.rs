@@ -55,7 +55,10 @@ mod tests {
     #[test]
     fn greets_with_the_configured_greeting() {
         assert_eq!(greet("Ada", None).unwrap(), "Hello, Ada!");
-        assert_eq!(greet("Ada", Some("Good morning")).unwrap(), "Good morning, Ada!");
+        assert_eq!(
+            greet("Ada", Some("Good morning")).unwrap(),
+            "Good morning, Ada!"
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub mod logic {
 
     /// The bytes that `hex` spells.
     pub fn from_hex(hex: &str) -> Result<Vec<u8>, String> {
-        if hex.len() % 2 != 0 {
+        if !hex.len().is_multiple_of(2) {
             return Err("data_hex has an odd number of digits".to_string());
         }
         (0..hex.len())
@@ -130,9 +130,15 @@ mod tests {
 
     #[test]
     fn the_database_is_served_for_0x4c() {
-        assert_eq!(answer(0x4c, Some(b"db".to_vec())), Ok((DATABASE, b"db".to_vec())));
+        assert_eq!(
+            answer(0x4c, Some(b"db".to_vec())),
+            Ok((DATABASE, b"db".to_vec()))
+        );
         assert!(answer(0x4c, None).is_err());
-        assert_eq!(answer(0x99, Some(vec![1])), Err("unknown command word 0x99".to_string()));
+        assert_eq!(
+            answer(0x99, Some(vec![1])),
+            Err("unknown command word 0x99".to_string())
+        );
     }
 
     #[test]
@@ -142,7 +148,12 @@ mod tests {
             Ok(AdminOp::Upload(b"SQL".to_vec()))
         );
         assert_eq!(admin_op(r#"{"op":"current"}"#), Ok(AdminOp::Current));
-        for bad in [r#"{"op":"upload","data_hex":"5"}"#, r#"{"op":"upload"}"#, "nope", "{}"] {
+        for bad in [
+            r#"{"op":"upload","data_hex":"5"}"#,
+            r#"{"op":"upload"}"#,
+            "nope",
+            "{}",
+        ] {
             assert_eq!(admin_op(bad).unwrap_err().0, 400, "{bad}");
         }
         assert!(from_hex("zz").is_err());

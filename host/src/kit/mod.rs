@@ -88,6 +88,7 @@ pub fn world_names() -> Vec<&'static str> {
 
 /// Names cargo, Python or npm refuse or that would shadow something: Rust's
 /// keywords and its standard crates.
+#[rustfmt::skip]
 const RESERVED: &[&str] = &[
     "abstract", "alloc", "as", "async", "await", "become", "box", "break", "const", "continue",
     "core", "crate", "do", "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen",

@@ -136,16 +136,22 @@ pub static WIT: &[(&str, &str)] = &[
     ("smarthome.wit", include_str!("../../../wit/smarthome.wit")),
     ("types.wit", include_str!("../../../wit/types.wit")),
     ("worlds.wit", include_str!("../../../wit/worlds.wit")),
-    ("deps/clocks.wit", include_str!("../../../wit/deps/clocks.wit")),
+    (
+        "deps/clocks.wit",
+        include_str!("../../../wit/deps/clocks.wit"),
+    ),
     ("deps/io.wit", include_str!("../../../wit/deps/io.wit")),
-    ("deps/random.wit", include_str!("../../../wit/deps/random.wit")),
+    (
+        "deps/random.wit",
+        include_str!("../../../wit/deps/random.wit"),
+    ),
 ];
 
 /// The worlds a WIT file defines (`world NAME {` at the start of a line).
 fn worlds_defined(text: &str) -> impl Iterator<Item = &str> {
     text.lines().filter_map(|l| {
         let rest = l.trim_start().strip_prefix("world ")?;
-        Some(rest.split(|c: char| c.is_whitespace() || c == '{').next()?)
+        rest.split(|c: char| c.is_whitespace() || c == '{').next()
     })
 }
 
@@ -321,7 +327,10 @@ pub fn files(world: &World, lang: Lang, name: &str) -> Vec<File> {
     ];
     match lang {
         Lang::Rust => {
-            files.push(file("Cargo.toml", include_str!("../../kit/rust/Cargo.toml")));
+            files.push(file(
+                "Cargo.toml",
+                include_str!("../../kit/rust/Cargo.toml"),
+            ));
             files.push(file("src/lib.rs", world.rust));
         }
         Lang::Python => {

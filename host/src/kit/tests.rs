@@ -12,7 +12,10 @@ fn paths(p: &Project) -> BTreeSet<&str> {
 fn the_kit_knows_every_world_the_host_serves() {
     let host: BTreeSet<&str> = crate::protocol::WORLDS.iter().map(|w| w.name()).collect();
     let kit: BTreeSet<&str> = world_names().into_iter().collect();
-    assert_eq!(kit, host, "a protocol world without a kit template, or the reverse");
+    assert_eq!(
+        kit, host,
+        "a protocol world without a kit template, or the reverse"
+    );
 }
 
 #[test]
@@ -23,13 +26,21 @@ fn the_embedded_wit_is_the_whole_package() {
         for e in std::fs::read_dir(&dir).unwrap() {
             let path = e.unwrap().path();
             if path.extension().is_some_and(|x| x == "wit") {
-                let rel = path.strip_prefix(&root).unwrap().to_str().unwrap().to_string();
+                let rel = path
+                    .strip_prefix(&root)
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_string();
                 on_disk.insert(rel);
             }
         }
     }
     let embedded: BTreeSet<String> = WIT.iter().map(|(p, _)| p.to_string()).collect();
-    assert_eq!(embedded, on_disk, "templates::WIT must list every file of wit/");
+    assert_eq!(
+        embedded, on_disk,
+        "templates::WIT must list every file of wit/"
+    );
 }
 
 #[test]
@@ -38,7 +49,13 @@ fn a_world_gets_the_shared_wit_and_its_own_file_only() {
         let files: BTreeSet<&str> = wit_for(w.name).into_iter().map(|(p, _)| p).collect();
         let own = format!("{}.wit", w.name);
         assert!(files.contains(own.as_str()), "{}: {files:?}", w.name);
-        for shared in ["worlds.wit", "admin.wit", "sessions.wit", "types.wit", "deps/io.wit"] {
+        for shared in [
+            "worlds.wit",
+            "admin.wit",
+            "sessions.wit",
+            "types.wit",
+            "deps/io.wit",
+        ] {
             assert!(files.contains(shared), "{}: no {shared}", w.name);
         }
         for other in WORLDS.iter().filter(|o| o.name != w.name) {
@@ -51,11 +68,25 @@ fn a_world_gets_the_shared_wit_and_its_own_file_only() {
 #[test]
 fn each_language_has_its_files() {
     let rust = Project::new("locker", Lang::Rust, "door").unwrap();
-    for f in ["Cargo.toml", "src/lib.rs", "build.sh", "README.md", ".gitignore", "wit/locker.wit"] {
+    for f in [
+        "Cargo.toml",
+        "src/lib.rs",
+        "build.sh",
+        "README.md",
+        ".gitignore",
+        "wit/locker.wit",
+    ] {
         assert!(paths(&rust).contains(f), "rust: no {f}");
     }
     let py = Project::new("raw", Lang::Python, "echo").unwrap();
-    for f in ["app.py", "handler.py", "test_handler.py", "requirements.txt", "build.sh", "wit/raw.wit"] {
+    for f in [
+        "app.py",
+        "handler.py",
+        "test_handler.py",
+        "requirements.txt",
+        "build.sh",
+        "wit/raw.wit",
+    ] {
         assert!(paths(&py).contains(f), "python: no {f}");
     }
     let js = Project::new("chat", Lang::Js, "talk").unwrap();
@@ -70,7 +101,12 @@ fn each_language_has_its_files() {
     ] {
         assert!(paths(&js).contains(f), "js: no {f}");
     }
-    let scripts: Vec<_> = js.files.iter().filter(|f| f.executable).map(|f| &f.path).collect();
+    let scripts: Vec<_> = js
+        .files
+        .iter()
+        .filter(|f| f.executable)
+        .map(|f| &f.path)
+        .collect();
     assert_eq!(scripts, ["build.sh"]);
 }
 
@@ -95,11 +131,23 @@ fn every_template_is_filled_in() {
                 "plugin = \"my-plugin\"",
                 "mv /path/to/plugins/.my-plugin.wasm.tmp",
             ] {
-                assert!(readme.contains(needle), "{} {lang}: README lacks {needle:?}", w.name);
+                assert!(
+                    readme.contains(needle),
+                    "{} {lang}: README lacks {needle:?}",
+                    w.name
+                );
             }
             let build = &p.files.iter().find(|f| f.path == "build.sh").unwrap().text;
-            assert!(build.contains(&format!("-w {}", w.name)) || build.contains(&format!("--world {}", w.name)) || lang == Lang::Rust);
-            assert!(build.contains("\"my-plugin.wasm\""), "{} {lang}: build.sh", w.name);
+            assert!(
+                build.contains(&format!("-w {}", w.name))
+                    || build.contains(&format!("--world {}", w.name))
+                    || lang == Lang::Rust
+            );
+            assert!(
+                build.contains("\"my-plugin.wasm\""),
+                "{} {lang}: build.sh",
+                w.name
+            );
         }
     }
 }
@@ -107,13 +155,29 @@ fn every_template_is_filled_in() {
 #[test]
 fn rust_projects_stand_alone_with_the_workspace_wit_bindgen() {
     let p = Project::new("raw", Lang::Rust, "my-echo").unwrap();
-    let manifest = &p.files.iter().find(|f| f.path == "Cargo.toml").unwrap().text;
+    let manifest = &p
+        .files
+        .iter()
+        .find(|f| f.path == "Cargo.toml")
+        .unwrap()
+        .text;
     let t: toml::Table = manifest.parse().unwrap();
     assert_eq!(t["package"]["name"].as_str(), Some("my-echo"));
-    assert!(t.contains_key("workspace"), "no [workspace]: a parent workspace would claim it");
+    assert!(
+        t.contains_key("workspace"),
+        "no [workspace]: a parent workspace would claim it"
+    );
     let wasm = &t["target"]["cfg(target_arch = \"wasm32\")"]["dependencies"];
-    assert_eq!(wasm["wit-bindgen"].as_str(), Some(wit_bindgen_version().as_str()));
-    let lib = &p.files.iter().find(|f| f.path == "src/lib.rs").unwrap().text;
+    assert_eq!(
+        wasm["wit-bindgen"].as_str(),
+        Some(wit_bindgen_version().as_str())
+    );
+    let lib = &p
+        .files
+        .iter()
+        .find(|f| f.path == "src/lib.rs")
+        .unwrap()
+        .text;
     assert!(lib.contains(r#"world: "raw", path: "wit""#));
     let build = &p.files.iter().find(|f| f.path == "build.sh").unwrap().text;
     assert!(build.contains("release/my_echo.wasm"), "{build}");
@@ -122,7 +186,12 @@ fn rust_projects_stand_alone_with_the_workspace_wit_bindgen() {
 #[test]
 fn python_and_js_projects_pin_the_repository_toolchains() {
     let py = Project::new("locker", Lang::Python, "door").unwrap();
-    let req = &py.files.iter().find(|f| f.path == "requirements.txt").unwrap().text;
+    let req = &py
+        .files
+        .iter()
+        .find(|f| f.path == "requirements.txt")
+        .unwrap()
+        .text;
     assert_eq!(req, templates::PY_REQUIREMENTS);
     assert!(req.starts_with("componentize-py=="));
 
@@ -136,8 +205,14 @@ fn python_and_js_projects_pin_the_repository_toolchains() {
     assert_eq!(package["name"], "echo");
     assert_eq!(package["devDependencies"]["componentize-qjs"], qjs.as_str());
     assert_eq!(lock["name"], "echo");
-    assert_eq!(lock["packages"][""]["devDependencies"], package["devDependencies"]);
-    assert_eq!(lock["packages"]["node_modules/componentize-qjs"]["version"], qjs.as_str());
+    assert_eq!(
+        lock["packages"][""]["devDependencies"],
+        package["devDependencies"]
+    );
+    assert_eq!(
+        lock["packages"]["node_modules/componentize-qjs"]["version"],
+        qjs.as_str()
+    );
 }
 
 #[test]
@@ -178,7 +253,10 @@ fn refusals_say_what_is_known() {
     assert!(Project::new("plugin", Lang::Rust, "x").is_err());
     assert!(Project::new("imports", Lang::Rust, "x").is_err());
     let e = "go".parse::<Lang>().unwrap_err();
-    assert_eq!(e.to_string(), "unknown language \"go\" (known: rust, python, js)");
+    assert_eq!(
+        e.to_string(),
+        "unknown language \"go\" (known: rust, python, js)"
+    );
     assert_eq!("Python".parse::<Lang>().unwrap(), Lang::Python);
     assert_eq!("javascript".parse::<Lang>().unwrap(), Lang::Js);
 }
@@ -195,7 +273,10 @@ fn a_project_is_written_only_into_an_empty_or_new_directory() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(fresh.join("build.sh")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(fresh.join("build.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o111, 0o111, "build.sh is not executable");
     }
 
@@ -210,7 +291,10 @@ fn a_project_is_written_only_into_an_empty_or_new_directory() {
 
     let file = tmp.path().join("file");
     std::fs::write(&file, "x").unwrap();
-    assert!(matches!(p.write(&file).unwrap_err(), KitError::NotADirectory(_)));
+    assert!(matches!(
+        p.write(&file).unwrap_err(),
+        KitError::NotADirectory(_)
+    ));
 }
 
 #[test]
@@ -223,9 +307,21 @@ fn the_command_names_the_project_after_its_directory() {
     assert!(manifest.contains("name = \"door-policy\""));
 
     // A directory whose name is not a plugin name needs --name.
-    let e = new_command("locker", "rust", None, Some(&tmp.path().join("Door Policy"))).unwrap_err();
+    let e = new_command(
+        "locker",
+        "rust",
+        None,
+        Some(&tmp.path().join("Door Policy")),
+    )
+    .unwrap_err();
     assert!(matches!(e, KitError::InvalidName { .. }), "{e}");
-    new_command("locker", "rust", Some("door"), Some(&tmp.path().join("Door Policy"))).unwrap();
+    new_command(
+        "locker",
+        "rust",
+        Some("door"),
+        Some(&tmp.path().join("Door Policy")),
+    )
+    .unwrap();
 
     // The world and the language are checked before the name.
     assert!(matches!(
