@@ -29,6 +29,15 @@ pub enum Lang {
 impl Lang {
     pub const ALL: [Lang; 3] = [Lang::Rust, Lang::Python, Lang::Js];
 
+    /// The language's own name.
+    pub fn title(self) -> &'static str {
+        match self {
+            Lang::Rust => "Rust",
+            Lang::Python => "Python",
+            Lang::Js => "JavaScript",
+        }
+    }
+
     /// The name `--lang` takes.
     pub fn name(self) -> &'static str {
         match self {
@@ -236,12 +245,14 @@ pub fn new_command(
         "wrote a {lang} plugin of world {world:?} named {name:?} in {d} ({files} files)\n\
          next:\n  \
          cd {d}\n  \
-         {test}      # its unit tests\n  \
-         ./build.sh  # makes {name}.wasm\n  \
+         {test:<22}# its unit tests\n  \
+         {build:<22}# makes {name}.wasm\n  \
          wasmgate check {name}.wasm --world {world}\n\
          then copy {name}.wasm into the host's plugin directory: {d}/README.md says how",
+        lang = lang.title(),
         files = project.files.len(),
         test = templates::test_command(lang),
+        build = "./build.sh",
     ))
 }
 

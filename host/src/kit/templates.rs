@@ -306,6 +306,7 @@ pub fn files(world: &World, lang: Lang, name: &str) -> Vec<File> {
     let mut vars = base.to_vec();
     vars.extend([
         ("lang", lang.name()),
+        ("lang_title", lang.title()),
         ("lang_section", lang_readme.as_str()),
         ("summary", summary.as_str()),
         ("listener", listener.as_str()),
