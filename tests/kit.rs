@@ -15,7 +15,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{Host, LineClient, chat, exec, locker, smarthome};
+use common::plate::ask;
+use common::{Host, LineClient, chat, exec, locker, plate, smarthome};
 use serde_json::json;
 
 /// Generous: a Python component takes 10-15 s of Cranelift on a loaded
@@ -317,26 +318,9 @@ const PLATE: &str = "[[listener]]\nname = \"p\"\nprotocol = \"plate\"\nlisten = 
 /// photo is "not recognised" (errCode 0), bytes that are no photo "not
 /// readable" (errCode 4).
 fn plate(lang: &'static str) {
-    use tungstenite::Message;
     let host = Project::serve("plate", lang, "tokens = \"cam-1, cam-2\"", PLATE);
     let addr = host.addr("p");
-    let connect = || {
-        let tcp = std::net::TcpStream::connect(addr).unwrap();
-        tcp.set_read_timeout(Some(common::WAIT)).unwrap();
-        tungstenite::client(format!("ws://{addr}/park1"), tcp)
-            .unwrap()
-            .0
-    };
-    let ask = |ws: &mut tungstenite::WebSocket<std::net::TcpStream>, frame: Vec<u8>| {
-        ws.send(Message::binary(frame)).unwrap();
-        loop {
-            match ws.read().unwrap() {
-                Message::Binary(b) => return b.to_vec(),
-                Message::Ping(_) | Message::Pong(_) => continue,
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-    };
+    let connect = || plate::connect(addr);
     let mut ws = connect();
     assert_eq!(
         ask(&mut ws, common::plate_login("0571", "P001", 2, "nope")),

@@ -10,6 +10,7 @@
 pub mod chat;
 pub mod exec;
 pub mod locker;
+pub mod plate;
 pub mod smarthome;
 
 use std::io::{Read, Write};
