@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,7 +19,6 @@ use base64::Engine as _;
 use common::locker::{exchange, report};
 use common::{Host, LineClient, WAIT, plate_login, recognition_body};
 use serde_json::{Value, json};
-use tungstenite::Message;
 
 const TOKEN: &str = "console-test-token-0123456789";
 const CHROMIUM: &str = "/usr/bin/chromium";

@@ -399,11 +399,11 @@ fn refusals_are_clear() {
     };
     refused(
         &["new", "ftp", "--lang", "rust"],
-        "unknown world \"ftp\" (known: locker, chat, exec, plate, raw, smarthome, greet)",
+        "invalid value 'ftp' for '<WORLD>'\n  [possible values: locker, chat, exec, plate, raw, smarthome, greet]",
     );
     refused(
         &["new", "raw", "--lang", "cobol"],
-        "unknown language \"cobol\" (known: rust, python, js)",
+        "invalid value 'cobol' for '--lang <LANG>'\n  [possible values: rust, python, js]",
     );
     refused(
         &["new", "raw", "--lang", "rust", "--name", "My_Plugin"],
