@@ -1,3 +1,4 @@
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -68,7 +69,8 @@ fn main() -> ExitCode {
             dir,
         } => match wasmgate::kit::new_command(&world, &lang, name.as_deref(), dir.as_deref()) {
             Ok(said) => {
-                println!("{said}");
+                // A closed stdout (`| head`) is no failure of the command.
+                let _ = writeln!(std::io::stdout(), "{said}");
                 ExitCode::SUCCESS
             }
             Err(e) => {

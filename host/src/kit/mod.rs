@@ -179,41 +179,86 @@ impl Project {
     }
 
     /// Writes the project into `dir`, which must be absent or empty (it is
-    /// created with its parents). Returns the paths written.
+    /// created with its parents). A failure leaves nothing behind: a new
+    /// directory is written under a hidden name beside it and renamed into
+    /// place; an empty one is emptied again. Returns the paths written.
     pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, KitError> {
-        let io = |what, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| KitError::Io { what, path, source }
-        };
         match std::fs::metadata(dir) {
-            Ok(m) if !m.is_dir() => return Err(KitError::NotADirectory(dir.to_path_buf())),
+            Ok(m) if !m.is_dir() => Err(KitError::NotADirectory(dir.to_path_buf())),
             Ok(_) => {
-                let mut entries = std::fs::read_dir(dir).map_err(io("reading", dir))?;
+                let mut entries = std::fs::read_dir(dir).map_err(io_error("reading", dir))?;
                 if entries.next().is_some() {
                     return Err(KitError::NotEmpty(dir.to_path_buf()));
                 }
+                self.write_files(dir).inspect_err(|_| self.remove_from(dir))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io("reading", dir)(e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let parent = match dir.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => Path::new("."),
+                };
+                std::fs::create_dir_all(parent).map_err(io_error("creating", parent))?;
+                let staging = parent.join(format!(
+                    ".{}.wasmgate-new-{}",
+                    self.name,
+                    std::process::id()
+                ));
+                let written = self
+                    .write_files(&staging)
+                    .and_then(|_| std::fs::rename(&staging, dir).map_err(io_error("creating", dir)))
+                    .inspect_err(|_| {
+                        let _ = std::fs::remove_dir_all(&staging);
+                    });
+                written.map(|()| self.files.iter().map(|f| dir.join(&f.path)).collect())
+            }
+            Err(e) => Err(io_error("reading", dir)(e)),
         }
-        std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    }
+
+    /// Removes what [`Project::write_files`] may have written under `root`
+    /// (best effort: the error to report is the write's).
+    fn remove_from(&self, root: &Path) {
+        let mut dirs = std::collections::BTreeSet::new();
+        for f in &self.files {
+            let _ = std::fs::remove_file(root.join(&f.path));
+            dirs.extend(
+                Path::new(&f.path)
+                    .ancestors()
+                    .skip(1)
+                    .filter(|d| !d.as_os_str().is_empty()),
+            );
+        }
+        // Deepest first; a directory holding anything else stays.
+        for d in dirs.iter().rev() {
+            let _ = std::fs::remove_dir(root.join(d));
+        }
+    }
+
+    /// Writes every file under `root` (created if absent).
+    fn write_files(&self, root: &Path) -> Result<Vec<PathBuf>, KitError> {
         let mut written = Vec::with_capacity(self.files.len());
         for f in &self.files {
-            let path = dir.join(&f.path);
+            let path = root.join(&f.path);
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(io("creating", parent))?;
+                std::fs::create_dir_all(parent).map_err(io_error("creating", parent))?;
             }
-            std::fs::write(&path, &f.text).map_err(io("writing", &path))?;
+            std::fs::write(&path, &f.text).map_err(io_error("writing", &path))?;
             #[cfg(unix)]
             if f.executable {
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-                    .map_err(io("making executable", &path))?;
+                    .map_err(io_error("making executable", &path))?;
             }
             written.push(path);
         }
         Ok(written)
     }
+}
+
+/// Wraps an I/O error with what was being done to which path.
+fn io_error(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> KitError {
+    let path = path.to_path_buf();
+    move |source| KitError::Io { what, path, source }
 }
 
 /// `wasmgate new WORLD --lang LANG [--name NAME] [DIR]`: writes the project
@@ -231,8 +276,13 @@ pub fn new_command(
     }
     let name = match (name, dir) {
         (Some(n), _) => n.to_string(),
-        (None, Some(d)) => match d.file_name().and_then(|n| n.to_str()) {
-            Some(n) => n.to_string(),
+        // `.` or `..` are named after the directory they are.
+        (None, Some(d)) => match d
+            .canonicalize()
+            .unwrap_or_else(|_| d.to_path_buf())
+            .file_name()
+        {
+            Some(n) => n.to_string_lossy().into_owned(),
             None => format!("my-{world}"),
         },
         (None, None) => format!("my-{world}"),
@@ -244,8 +294,7 @@ pub fn new_command(
     Ok(format!(
         "wrote a {lang} plugin of world {world:?} named {name:?} in {d} ({files} files)\n\
          next:\n  \
-         cd {d}\n  \
-         {test:<22}# its unit tests\n  \
+         {cd}{test:<22}# its unit tests\n  \
          {build:<22}# makes {name}.wasm\n  \
          wasmgate check {name}.wasm --world {world}\n\
          then copy {name}.wasm into the host's plugin directory: {d}/README.md says how",
@@ -253,6 +302,11 @@ pub fn new_command(
         files = project.files.len(),
         test = templates::test_command(lang),
         build = "./build.sh",
+        cd = if dir == Path::new(".") {
+            String::new()
+        } else {
+            format!("cd {d}\n  ")
+        },
     ))
 }
 

@@ -4,6 +4,20 @@ use std::path::Path;
 use super::templates::{WIT, componentize_qjs_version, wit_bindgen_version, wit_for};
 use super::*;
 
+/// Every path under `dir`, sorted.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        }
+        out.push(path);
+    }
+    out.sort();
+    out
+}
+
 fn paths(p: &Project) -> BTreeSet<&str> {
     p.files.iter().map(|f| f.path.as_str()).collect()
 }
@@ -269,7 +283,19 @@ fn a_project_is_written_only_into_an_empty_or_new_directory() {
     let fresh = tmp.path().join("a/b/echo");
     let written = p.write(&fresh).unwrap();
     assert_eq!(written.len(), p.files.len());
+    assert!(written.iter().all(|f| f.starts_with(&fresh) && f.is_file()));
     assert!(fresh.join("wit/deps/io.wit").is_file());
+    // Written beside it under a hidden name, then renamed: nothing else left.
+    let beside: Vec<_> = std::fs::read_dir(tmp.path().join("a/b")).unwrap().collect();
+    assert_eq!(beside.len(), 1);
+
+    // What a failed write into an empty directory leaves: nothing.
+    let emptied = tmp.path().join("emptied");
+    p.write_files(&emptied).unwrap();
+    std::fs::write(emptied.join("wit/mine.txt"), "not the kit's").unwrap();
+    p.remove_from(&emptied);
+    let left: Vec<_> = walk(&emptied);
+    assert_eq!(left, [emptied.join("wit"), emptied.join("wit/mine.txt")]);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -305,6 +331,13 @@ fn the_command_names_the_project_after_its_directory() {
     assert!(said.contains("named \"door-policy\""), "{said}");
     let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
     assert!(manifest.contains("name = \"door-policy\""));
+
+    // An existing directory given as `.` names the project too.
+    let here = tmp.path().join("here");
+    std::fs::create_dir(&here).unwrap();
+    let said = new_command("raw", "js", None, Some(&here.join("../here/."))).unwrap();
+    assert!(said.contains("named \"here\""), "{said}");
+    assert!(here.join("package.json").is_file());
 
     // A directory whose name is not a plugin name needs --name.
     let e = new_command(
