@@ -14,7 +14,7 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::plate::ask;
 use common::{Host, LineClient, chat, exec, locker, plate, smarthome};
@@ -153,24 +153,10 @@ impl Project {
         let host = Host::start(&body, &[]);
         assert_eq!(host.plugin_info(&p.name)["loaded"], false);
         host.replace_plugin(&format!("{}.wasm", p.name), &wasm);
-        wait_loaded(&host, &p.name);
+        host.wait_plugin_within(&p.name, "hot-loading", LOAD_WAIT, |info| {
+            info["loaded"] == true
+        });
         host
-    }
-}
-
-fn wait_loaded(host: &Host, name: &str) {
-    let started = Instant::now();
-    loop {
-        let info = host.plugin_info(name);
-        if info["loaded"] == true {
-            return;
-        }
-        assert!(
-            started.elapsed() < LOAD_WAIT,
-            "{name} was not hot-loaded: {info}\n{}",
-            host.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
