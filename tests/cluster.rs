@@ -531,3 +531,75 @@ fn a_stopped_host_leaves_without_waiting_for_its_ttl() {
     let mut again = chat(&a);
     again.login_ok("leaving");
 }
+
+/// Sends `signal` (`-STOP`, `-CONT`) to the host's process.
+fn signal(host: &Host, signal: &str) {
+    let pid = host.pid().expect("host running").to_string();
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+/// A host that stops reading (a stalled process, an overloaded machine:
+/// here SIGSTOP) is not buffered for without bound: the NATS server cuts
+/// it off at its `max_pending` while the other host keeps sending to its
+/// user; once it runs again it counts the lost connection, reconnects by
+/// itself, and messages from the other host reach its user again. (What
+/// was sent to it meanwhile is lost: core NATS is at most once; the
+/// sender had receipt Flag 1, "queued".)
+#[test]
+fn a_host_that_stops_reading_is_cut_off_and_comes_back() {
+    let nats = Nats::start_with("max_pending: 262144\nmax_payload: 65536\nwrite_deadline: \"2s\"\n")
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    // Not declared dead while stopped: that is another test.
+    let a = host(&nats, "a", 1, 60_000);
+    let b = host(&nats, "b", 1, 60_000);
+    let mut alice = chat(&a);
+    alice.login_ok("alice");
+    online_at(&b, "alice");
+    let mut bob = chat(&b);
+    bob.login_ok("bobby");
+    assert_eq!(alice.recv()["Command"], "30");
+    online_at(&a, "bobby");
+    let before = b.metric("wasmgate_cluster_disconnects_total");
+
+    signal(&b, "-STOP");
+    let big = "x".repeat(1024);
+    let mut sent = 0;
+    while !nats.servers[0].log().contains("Slow Consumer") {
+        for _ in 0..100 {
+            alice.send(json!({"Command":"04","FriendName":"bobby","Message":big}));
+            assert_eq!(alice.recv(), json!({"Command":"14","Flag":1}));
+        }
+        sent += 100;
+        assert!(
+            sent <= 20_000,
+            "the NATS server never cut the stopped host off: {}",
+            nats.servers[0].log()
+        );
+    }
+    signal(&b, "-CONT");
+
+    eventually("B counted the lost connection", || {
+        b.metric("wasmgate_cluster_disconnects_total") > before
+    });
+    eventually("B connected again", || {
+        b.metric("wasmgate_cluster_connected") == 1.0
+    });
+    let mut n = 0;
+    eventually("a message from A reaches bobby after B came back", || {
+        n += 1;
+        let text = format!("after {n}");
+        alice.send(json!({"Command":"04","FriendName":"bobby","Message":text}));
+        assert_eq!(alice.recv()["Command"], "14");
+        // Skip what B had read before it was cut off.
+        while let Some(m) = bob.recv_within(Duration::from_millis(300)) {
+            if m["Message"] == text {
+                return true;
+            }
+        }
+        false
+    });
+}

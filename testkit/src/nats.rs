@@ -111,18 +111,32 @@ impl Nats {
         Nats::cluster(1)
     }
 
+    /// One server with JetStream and `config` (nats-server's
+    /// configuration syntax, e.g. `max_pending: 65536`).
+    pub fn start_with(config: &str) -> Result<Nats> {
+        Nats::cluster_with(1, config)
+    }
+
     /// `n` servers with JetStream; with more than one, a NATS cluster
     /// (R3 buckets need 3).
     pub fn cluster(n: usize) -> Result<Nats> {
+        Nats::cluster_with(n, "")
+    }
+
+    fn cluster_with(n: usize, config: &str) -> Result<Nats> {
         let dir = tempfile::Builder::new()
             .prefix("wasmgate-nats-")
             .tempdir()?;
+        let config_file = dir.path().join("nats.conf");
+        std::fs::write(&config_file, config)?;
         let client: Vec<u16> = (0..n).map(|_| free_port()).collect::<Result<_>>()?;
         let routes: Vec<u16> = (0..n).map(|_| free_port()).collect::<Result<_>>()?;
         let mut servers = Vec::new();
         for i in 0..n {
             let store = dir.path().join(format!("n{i}"));
             let mut args = vec![
+                "-c".to_string(),
+                config_file.display().to_string(),
                 "-js".to_string(),
                 "-a".into(),
                 "127.0.0.1".into(),
