@@ -17,6 +17,7 @@ pub mod metrics;
 #[cfg(feature = "native")]
 pub mod native;
 pub mod protocol;
+pub mod remote;
 pub mod runtime;
 pub mod server;
 pub mod state;
@@ -39,6 +40,7 @@ const LAYERS: &[&str] = &[
     "protocol",
     "admin",
     "server",
+    "remote",
 ];
 
 #[cfg(test)]
