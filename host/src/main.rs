@@ -19,7 +19,8 @@ enum Command {
     /// Start every listener in the configuration.
     Serve {
         /// Configuration file. Default: ./wasmgate.toml, else
-        /// ./config/wasmgate.toml, else the embedded defaults.
+        /// ./config/wasmgate.toml, else wasmgate.toml beside this binary,
+        /// else the embedded defaults.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         /// Directory of the plugins' .wasm files (instead of

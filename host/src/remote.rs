@@ -33,7 +33,8 @@ use serde_json::Value;
 /// `wasmgate plugins`: where the host is, and what to do.
 #[derive(clap::Args, Debug)]
 pub struct PluginsArgs {
-    /// The host's admin API (http:// or https://).
+    /// The host's admin API (http:// or https://); its token is read from
+    /// $WASMGATE_ADMIN_TOKEN.
     #[arg(
         long,
         global = true,

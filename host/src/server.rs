@@ -98,6 +98,15 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
         connections: Arc::new(tokio::sync::Semaphore::new(connection_budget(&config))),
         limits: config.limits.clone(),
     };
+    // The admin API's certificate before anything serves: a bad one stops
+    // the start.
+    let admin_tls = match &config.admin.tls {
+        None => None,
+        Some(tls) => Some((
+            crate::transport::tls::acceptor(tls, &state_dir).context("admin API: [admin.tls]")?,
+            Duration::from_millis(tls.handshake_timeout_ms),
+        )),
+    };
     // Bind everything before serving anything: a port in use stops the start.
     let mut bound = BTreeMap::new();
     for l in &config.listeners {
@@ -122,19 +131,13 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
         tracing::warn!(addr = %admin_addr, "admin API on a non-loopback address without TLS: its token crosses the network in clear; add [admin.tls]");
     }
     let authenticated = token.is_some();
-    let https = config.admin.tls.is_some();
-    let admin =
-        match &config.admin.tls {
-            None => crate::admin::Listener::Plain(admin),
-            Some(tls) => {
-                let acceptor = crate::transport::tls::acceptor(tls, &state_dir)
-                    .context("admin API: [admin.tls]")?;
-                let timeout = Duration::from_millis(tls.handshake_timeout_ms);
-                crate::admin::Listener::Tls(crate::admin::Https(
-                    crate::transport::tls::Incoming::new(admin, acceptor, timeout, "admin API")?,
-                ))
-            }
-        };
+    let https = admin_tls.is_some();
+    let admin = match admin_tls {
+        None => crate::admin::Listener::Plain(admin),
+        Some((acceptor, timeout)) => crate::admin::Listener::Tls(crate::admin::Https(
+            crate::transport::tls::Incoming::new(admin, acceptor, timeout, "admin API")?,
+        )),
+    };
     let admin_task = tokio::spawn(crate::admin::serve(
         admin,
         plugins.clone(),
