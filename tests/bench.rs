@@ -182,3 +182,32 @@ fn the_cluster_scenario_loses_nothing_acknowledged() {
         "{report:#}"
     );
 }
+
+/// The soak scenario, shortened: every protocol at once with hot swaps
+/// and hostile clients; every legitimate request answered, every hostile
+/// client refused or closed, a sample per interval.
+#[test]
+fn the_soak_scenario_serves_everyone_through_swaps_and_attacks() {
+    let report = bench(&[
+        "soak",
+        "--soak-seconds",
+        "18",
+        "--soak-interval",
+        "6",
+        "--soak-swap-every",
+        "4",
+    ]);
+    let r = clean(&report, "soak", "wasm");
+    let x = &r["extra"];
+    for proto in ["locker", "chat", "exec", "smarthome", "plate"] {
+        assert!(x[proto]["requests"].as_u64().unwrap() > 0, "{proto}: {r:#}");
+    }
+    assert!(x["samples"].as_array().unwrap().len() >= 3, "{r:#}");
+    assert!(x["swaps"].as_u64().unwrap() >= 3, "{r:#}");
+    // Each swap is a new generation (the first load is generation 1).
+    assert!(x["locker_generation"].as_u64().unwrap() >= 3, "{r:#}");
+    for kind in ["drip", "bomb", "guess", "garbage"] {
+        let h = &x[format!("hostile_{kind}")];
+        assert!(h["refused"].as_u64().unwrap() > 0, "{kind}: {r:#}");
+    }
+}

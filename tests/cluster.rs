@@ -430,10 +430,25 @@ fn r3_buckets_survive_a_nats_node() {
     eventually("a login after the node died", || {
         x.login("xavier")["Flag"] == 1
     });
-    // Not asserted here: that B's copy of the directory sees xavier. Under
-    // load, B's watch sometimes does not recover from the node's death
-    // within 90 s (issue 18's note); the store's buckets do.
-    drop(b);
+    // B's copy of the directory follows too (its watch resumed on a
+    // surviving node).
+    let deadline = Instant::now() + ELECTION;
+    while !b.admin_ok("chat", json!({"op":"online"}))["online"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["name"] == "xavier")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "B does not see a login on A after the node died; A's log:\n{}\nB's log:\n{}\nNATS 1:\n{}\nNATS 2:\n{}",
+            a.log(),
+            b.log(),
+            nats.servers[1].log(),
+            nats.servers[2].log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// A plugin uploaded through one host's admin API is swapped in on every

@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,7 +19,6 @@ use base64::Engine as _;
 use common::locker::{exchange, report};
 use common::{Host, LineClient, WAIT, plate_login, recognition_body};
 use serde_json::{Value, json};
-use tungstenite::Message;
 
 const TOKEN: &str = "console-test-token-0123456789";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -578,22 +577,8 @@ fn a_recognition_appears_with_its_photo_and_box() {
     let token = token.as_str().unwrap().to_string();
 
     // The camera: login with that token, then the photo.
-    let addr = host.addr("plate");
-    let tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(WAIT)).unwrap();
-    let mut ws = tungstenite::client(format!("ws://{addr}/park1"), tcp)
-        .unwrap()
-        .0;
-    let mut ask = |frame: Vec<u8>| -> Vec<u8> {
-        ws.send(Message::binary(frame)).unwrap();
-        loop {
-            match ws.read().unwrap() {
-                Message::Binary(b) => return b.to_vec(),
-                Message::Ping(_) | Message::Pong(_) => continue,
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-    };
+    let mut ws = common::plate::connect(host.addr("plate"));
+    let mut ask = |frame: Vec<u8>| common::plate::ask(&mut ws, frame);
     assert_eq!(ask(plate_login("0571", "P001", 2, &token)), [2, 0, 0]);
     let photo = std::fs::read(common::root().join("tests/data/plate-浙C58306.jpg")).unwrap();
     let answer = ask([

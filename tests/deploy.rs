@@ -268,20 +268,8 @@ fn the_bundle_serves_every_protocol_from_its_own_directory() {
 
     // plate: a camera logs in, the real recogniser reads a real photo, the
     // image is kept in data/images
-    let addr = host.addr("plate");
-    let tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(WAIT)).unwrap();
-    let (mut ws, _) = tungstenite::client(format!("ws://{addr}/park1"), tcp).unwrap();
-    let mut ask = |frame: Vec<u8>| {
-        ws.send(tungstenite::Message::binary(frame)).unwrap();
-        loop {
-            match ws.read().unwrap() {
-                tungstenite::Message::Binary(b) => return b.to_vec(),
-                tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_) => continue,
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-    };
+    let mut camera = common::plate::connect(host.addr("plate"));
+    let mut ask = |frame: Vec<u8>| common::plate::ask(&mut camera, frame);
     assert_eq!(
         ask(common::plate_login("0571", "P001", 2, "dist-camera")),
         [2, 0, 0]

@@ -332,6 +332,95 @@ fn wrong_password_logins_do_not_lock_the_owner_out() {
     assert!(tries.load(Ordering::Relaxed) >= 5);
 }
 
+/// The host's thread count now.
+fn threads(host: &Host) -> usize {
+    let pid = host.pid().expect("host running");
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
+/// Finding 9: A flood of password checks from many addresses does not grow
+/// the host by a thread (and a malloc arena) per concurrent call: plugin
+/// calls run on the blocking pool, capped by `max_blocking_threads`, here 3
+/// while the chat plugin admits 16 calls at once. Before the cap the pool
+/// grew to one thread per concurrent call (tokio's default cap is 512).
+/// The owner is still served during the flood.
+#[test]
+fn a_password_flood_stays_within_the_blocking_thread_cap() {
+    const CAP: usize = 3;
+    let mut setup = common::setup();
+    setup.runtime_lines = format!("max_blocking_threads = {CAP}");
+    common::warm_cache("chat.wasm", "chat", "");
+    let host = Host::start_from(
+        &setup,
+        r#"
+[limits]
+login_backoff_ms = 0
+[plugins.chat]
+world = "chat"
+file = "chat.wasm"
+max_concurrency = 16
+queue_timeout_ms = 10000
+[[listener]]
+name = "chat"
+protocol = "chat"
+listen = "127.0.0.1:0"
+plugin = "chat"
+"#,
+        &[("chat.wasm", "chat.wasm")],
+    );
+    let addr = host.addr("chat");
+    let mut owner = LineClient::on(tcp_from(addr, "127.0.0.2"));
+    let r = chat_ask(
+        &mut owner,
+        json!({"Command":"02","Name":"owner1","Password":"right1"}),
+    );
+    assert_eq!(r["Flag"], 1, "{r}");
+    let before = threads(&host);
+    let stop = Arc::new(AtomicBool::new(false));
+    let tries = Arc::new(AtomicUsize::new(0));
+    let flood: Vec<_> = (0..24)
+        .map(|i| {
+            let (stop, tries) = (stop.clone(), tries.clone());
+            std::thread::spawn(move || {
+                let mut c = LineClient::on(tcp_from(addr, &format!("127.0.1.{}", i + 1)));
+                while !stop.load(Ordering::Relaxed) {
+                    let r = chat_ask(
+                        &mut c,
+                        json!({"Command":"01","Name":"owner1","Password":"wrong"}),
+                    );
+                    assert_eq!(r["Flag"], 0, "{r}");
+                    tries.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let mut peak = before;
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(3) || tries.load(Ordering::Relaxed) < 200 {
+        peak = peak.max(threads(&host));
+        std::thread::sleep(Duration::from_millis(10));
+        assert!(started.elapsed() < WAIT, "the flood made no progress");
+    }
+    let r = chat_ask(
+        &mut owner,
+        json!({"Command":"01","Name":"owner1","Password":"right1"}),
+    );
+    assert_eq!(r["Flag"], 1, "the owner was refused during the flood: {r}");
+    stop.store(true, Ordering::Relaxed);
+    for f in flood {
+        f.join().unwrap();
+    }
+    assert!(
+        peak <= before + CAP,
+        "{peak} threads during the flood, {before} before (cap {CAP})"
+    );
+}
+
 // ---- logs -------------------------------------------------------------
 
 /// Finding 4: A flood of bad input does not flood the log: 3,000 malformed locker

@@ -8,11 +8,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use common::plate::{Ws, ask, read};
 use common::{Host, Variant, WAIT, padded, recognition_body};
 use serde_json::json;
 use tungstenite::{Message, WebSocket};
-
-type Ws = WebSocket<TcpStream>;
 
 /// `struct.pack("=BB8s8sB80s", 1, 0, city, park, server, token)`.
 fn login(city: &str, park: &str, server: u8, token: &str) -> Vec<u8> {
@@ -58,28 +57,7 @@ fn failed(camera: &str, identify: &str, code: u8) -> Vec<u8> {
 }
 
 fn connect(host: &Host, listener: &str) -> Ws {
-    let addr = host.addr(listener);
-    let tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(WAIT)).unwrap();
-    tungstenite::client(format!("ws://{addr}/park1"), tcp)
-        .unwrap()
-        .0
-}
-
-/// The next binary message (pings are answered by tungstenite on read).
-fn read<S: Read + Write>(ws: &mut WebSocket<S>) -> Vec<u8> {
-    loop {
-        match ws.read().unwrap() {
-            Message::Binary(b) => return b.to_vec(),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-}
-
-fn ask<S: Read + Write>(ws: &mut WebSocket<S>, frame: Vec<u8>) -> Vec<u8> {
-    ws.send(Message::binary(frame)).unwrap();
-    read(ws)
+    common::plate::connect(host.addr(listener))
 }
 
 /// True once the server has closed the connection; false when it sends

@@ -12,6 +12,7 @@ pub mod bindings;
 pub mod cluster;
 pub mod codec;
 pub mod config;
+pub mod kit;
 pub mod logs;
 pub mod metrics;
 #[cfg(feature = "native")]
@@ -40,6 +41,7 @@ const LAYERS: &[&str] = &[
     "protocol",
     "admin",
     "server",
+    "kit",
     "remote",
 ];
 

@@ -1,6 +1,8 @@
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::builder::PossibleValuesParser;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -16,6 +18,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Write a new plugin project for a world: handler, unit test, build
+    /// script, README and the world's WIT.
+    New {
+        /// The world to implement.
+        #[arg(value_parser = PossibleValuesParser::new(wasmgate::kit::world_names()))]
+        world: String,
+        /// The language of the project.
+        #[arg(long, value_parser = PossibleValuesParser::new(wasmgate::kit::Lang::ALL.map(|l| l.name())))]
+        lang: String,
+        /// The plugin's name (default: DIR's name, else my-<world>).
+        #[arg(long)]
+        name: Option<String>,
+        /// Where to write it, absent or empty (default: ./<name>).
+        dir: Option<PathBuf>,
+    },
     /// Start every listener in the configuration.
     Serve {
         /// Configuration file. Default: ./wasmgate.toml, else
@@ -57,6 +74,22 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
+        Command::New {
+            world,
+            lang,
+            name,
+            dir,
+        } => match wasmgate::kit::new_command(&world, &lang, name.as_deref(), dir.as_deref()) {
+            Ok(said) => {
+                // A closed stdout (`| head`) is no failure of the command.
+                let _ = writeln!(std::io::stdout(), "{said}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("wasmgate new: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Serve {
             config,
             plugins,

@@ -226,8 +226,10 @@ function login(h, session, name, password) {
   }
   h.setAttr(session, ATTR_NAME, checked.name);
   h.setAttr(session, ATTR_GUEST, checked.guest ? "1" : "0");
-  h.join(session, ONLINE);
+  // The user's own group first: whoever sees this session in ONLINE (on any
+  // host) can then already reach it through that group.
   h.join(session, userGroup(key));
+  h.join(session, ONLINE);
   const friends = [];
   for (const m of h.members(ONLINE)) {
     const n = attr(m, ATTR_NAME);

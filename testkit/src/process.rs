@@ -26,6 +26,8 @@ pub struct Setup {
     pub shutdown_grace_ms: u64,
     /// More lines for the `[admin]` section (after `listen`).
     pub admin_lines: String,
+    /// More lines for the `[runtime]` section (after the settings above).
+    pub runtime_lines: String,
     /// `RUST_LOG` of the host.
     pub log_level: String,
     /// More environment variables for the process. `WASMGATE_ADMIN_TOKEN`
@@ -54,6 +56,7 @@ impl Setup {
             reload_debounce_ms: 100,
             shutdown_grace_ms: 2000,
             admin_lines: String::new(),
+            runtime_lines: String::new(),
             log_level: "info,wasmgate=debug".to_string(),
             env: Vec::new(),
             wait: Duration::from_secs(20),
@@ -97,7 +100,7 @@ impl Setup {
         std::fs::create_dir_all(&self.cache_dir)
             .with_context(|| format!("making {}", self.cache_dir.display()))?;
         let config = format!(
-            "[admin]\nlisten = \"127.0.0.1:0\"\n{}\n[store]\npath = {:?}\n[runtime]\nplugin_dir = {:?}\nstate_dir = {:?}\ncache_dir = {:?}\nreload_debounce_ms = {}\nshutdown_grace_ms = {}\n\n{body}",
+            "[admin]\nlisten = \"127.0.0.1:0\"\n{}\n[store]\npath = {:?}\n[runtime]\nplugin_dir = {:?}\nstate_dir = {:?}\ncache_dir = {:?}\nreload_debounce_ms = {}\nshutdown_grace_ms = {}\n{}\n\n{body}",
             self.admin_lines,
             dir.path().join("kv.db"),
             plugin_dir,
@@ -105,6 +108,7 @@ impl Setup {
             self.cache_dir,
             self.reload_debounce_ms,
             self.shutdown_grace_ms,
+            self.runtime_lines,
         );
         let file = dir.path().join("wasmgate.toml");
         std::fs::write(&file, config)?;

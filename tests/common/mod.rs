@@ -10,6 +10,7 @@
 pub mod chat;
 pub mod exec;
 pub mod locker;
+pub mod plate;
 pub mod smarthome;
 
 use std::io::{Read, Write};
@@ -91,6 +92,11 @@ impl Host {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         setup.wait = wait;
+        Host::start_from(&setup, body, plugins)
+    }
+
+    /// [`Host::start`] from a [`setup`] the test has changed.
+    pub fn start_from(setup: &Setup, body: &str, plugins: &[(&str, &str)]) -> Host {
         let plugins: Vec<(PathBuf, &str)> = plugins
             .iter()
             .map(|(file, name)| (built(file), *name))
@@ -159,6 +165,17 @@ impl Host {
         what: &str,
         cond: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
+        self.wait_plugin_within(name, what, WAIT, cond)
+    }
+
+    /// [`Host::wait_plugin`], waiting up to `wait`.
+    pub fn wait_plugin_within(
+        &self,
+        name: &str,
+        what: &str,
+        wait: Duration,
+        cond: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let started = Instant::now();
         loop {
             let info = self.plugin_info(name);
@@ -166,7 +183,7 @@ impl Host {
                 return info;
             }
             assert!(
-                started.elapsed() < WAIT,
+                started.elapsed() < wait,
                 "plugin {name}: {what} did not happen: {info}\n{}",
                 self.log()
             );

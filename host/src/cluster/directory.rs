@@ -107,7 +107,10 @@ impl Directory {
         let hosts = cluster.kv_bucket("hosts", true, -1).await?;
         let incarnation = rand_u64();
         let started_ms = crate::state::now_ms();
-        let (node_no, _) = claim_node(&cluster, &hosts, incarnation, started_ms).await?;
+        let (node_no, _) = super::opening("claiming a node number", || {
+            claim_node(&cluster, &hosts, incarnation, started_ms)
+        })
+        .await?;
         crate::state::sessions::seed_ids(started_ms.saturating_mul(1000));
         let (writes, write_rx) = mpsc::channel(WRITE_QUEUE);
         let (sends, send_rx) = mpsc::channel(SEND_QUEUE);

@@ -95,8 +95,10 @@ impl Cluster {
                             m.cluster.disconnects.fetch_add(1, Relaxed);
                             tracing::error!("NATS connection lost: the cluster's state is unavailable until it returns");
                         }
-                        async_nats::Event::SlowConsumer(_) => {
+                        async_nats::Event::SlowConsumer(sid) => {
                             m.cluster.dropped.fetch_add(1, Relaxed);
+                            crate::limited!(warn, subscription = sid,
+                                "NATS: a subscription's buffer (inbox_capacity) is full; messages for this host are dropped");
                         }
                         other => tracing::info!(event = %other, "NATS"),
                     }
@@ -168,18 +170,31 @@ impl Cluster {
         let mut behind_at = None;
         loop {
             tokio::time::sleep(Duration::from_secs(2)).await;
-            let Ok(status) = self.op(store.status()).await else {
-                behind_at = None;
-                continue;
+            let state = match self.bucket_state(store).await {
+                Ok(state) => state,
+                Err(e) => {
+                    tracing::debug!(bucket = %store.name, error = %e, "bucket state unknown");
+                    behind_at = None;
+                    continue;
+                }
             };
             let now = seen.load(Relaxed);
-            let behind = status.info.state.last_sequence > now;
+            let behind = state.last_sequence > now;
             if behind && behind_at == Some(now) {
-                tracing::debug!(bucket = %status.bucket, "watch stalled; starting it again");
+                tracing::debug!(bucket = %store.name, "watch stalled; starting it again");
                 return;
             }
             behind_at = behind.then_some(now);
         }
+    }
+
+    /// The bucket's stream state as the server has it now. (Not
+    /// `kv::Store::status`, which answers what the store was opened with.)
+    pub async fn bucket_state(
+        &self,
+        store: &kv::Store,
+    ) -> Result<async_nats::jetstream::stream::State, Unavailable> {
+        self.op(store.stream.get_info()).await.map(|info| info.state)
     }
 
     /// Runs `apply` on every entry of `store`, from the start and then as
@@ -201,12 +216,21 @@ impl Cluster {
             };
             match watch {
                 Ok(mut w) => {
+                    tracing::debug!(bucket = %store.name, from, "watch started");
                     let lost = self.disconnects();
                     loop {
                         let entry = tokio::select! {
                             entry = w.next() => entry,
                             _ = self.lost_since(lost) => break,
-                            _ = self.stalled(store, seen) => break,
+                            _ = self.stalled(store, seen) => {
+                                // The consumer behind the watch can be lost
+                                // with a NATS node and, placed there again,
+                                // deliver nothing for a while: read what it
+                                // missed from any replica first.
+                                let read = self.catch_up(store, seen, &mut apply).await;
+                                tracing::debug!(bucket = %store.name, read, "caught up past a stalled watch");
+                                break;
+                            }
                         };
                         match entry {
                             Some(Ok(e)) => {
@@ -227,6 +251,52 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    /// Applies the entries of `store` after `seen`, read one by one from
+    /// the bucket's stream by direct get (which any replica answers, not
+    /// only a consumer's node), until the end of the stream, an error, or
+    /// [`CATCH_UP_MAX`] entries. Returns how many it applied.
+    async fn catch_up(
+        &self,
+        store: &kv::Store,
+        seen: &AtomicU64,
+        apply: &mut impl FnMut(kv::Entry),
+    ) -> usize {
+        let prefix = format!("$KV.{}.", store.name);
+        let filter = format!("{prefix}>");
+        for read in 0..CATCH_UP_MAX {
+            let from = seen.load(Relaxed) + 1;
+            let next = store
+                .stream
+                .direct_get_next_for_subject(filter.clone(), Some(from));
+            // Not found (the end) or NATS unavailable: the watch goes on.
+            let Ok(m) = self.op(next).await else {
+                return read;
+            };
+            seen.store(m.sequence, Relaxed);
+            let Some(key) = m.subject.strip_prefix(prefix.as_str()) else {
+                continue;
+            };
+            let header = |name: &str| m.headers.get(name).map(|v| v.as_str().to_string());
+            let operation = match (header("KV-Operation"), header("Nats-Marker-Reason")) {
+                (Some(op), _) => op.parse().unwrap_or(kv::Operation::Put),
+                (None, Some(reason)) if reason == "Remove" => kv::Operation::Delete,
+                (None, Some(_)) => kv::Operation::Purge,
+                (None, None) => kv::Operation::Put,
+            };
+            apply(kv::Entry {
+                bucket: store.name.clone(),
+                key: key.to_string(),
+                value: m.payload,
+                revision: m.sequence,
+                delta: 0,
+                created: m.time,
+                operation,
+                seen_current: false,
+            });
+        }
+        CATCH_UP_MAX
     }
 
     /// The bound of a transfer of `bytes` (an object, a plugin file): the
@@ -297,7 +367,7 @@ impl Cluster {
             limit_markers: ttl.then_some(Duration::from_secs(1)),
             ..Default::default()
         };
-        opening(&bucket, || async {
+        opening(&format!("opening bucket {bucket}"), || async {
             match self.js.get_key_value(&bucket).await {
                 Ok(store) => Ok(store),
                 Err(_) => Ok(self.js.create_key_value(config.clone()).await?),
@@ -309,7 +379,7 @@ impl Cluster {
     /// An object store of this cluster, created if missing.
     pub async fn object_store(&self, what: &str) -> anyhow::Result<ObjectStore> {
         let bucket = self.bucket(what);
-        opening(&bucket, || async {
+        opening(&format!("opening bucket {bucket}"), || async {
             match self.js.get_object_store(&bucket).await {
                 Ok(store) => Ok(store),
                 Err(_) => Ok(self
@@ -377,10 +447,16 @@ pub async fn with_timeout<T, E: std::fmt::Display>(
     }
 }
 
-/// Opens a bucket, trying again for a while: a NATS cluster that has just
-/// started has no JetStream leader yet, and two hosts may create the same
-/// bucket at once (the second then opens it).
-async fn opening<T, F, Fut>(bucket: &str, mut open: F) -> anyhow::Result<T>
+/// Entries one catch-up past a stalled watch reads at most (the watch,
+/// started again, delivers the rest, or the next catch-up does).
+const CATCH_UP_MAX: usize = 10_000;
+
+/// Runs one step of joining the cluster (opening a bucket, claiming a node
+/// number), trying again for a while: a NATS cluster that has just started
+/// has no JetStream leader yet (its requests fail or time out for a few
+/// seconds), and two hosts may create the same bucket at once (the second
+/// then opens it).
+pub(crate) async fn opening<T, F, Fut>(what: &str, mut open: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<T>>,
@@ -390,10 +466,10 @@ where
         match open().await {
             Ok(v) => return Ok(v),
             Err(e) if tokio::time::Instant::now() > deadline => {
-                return Err(e.context(format!("opening bucket {bucket}")));
+                return Err(e.context(format!("joining the cluster: {what}")));
             }
             Err(e) => {
-                tracing::debug!(bucket, error = %e, "bucket not open yet; retrying");
+                tracing::debug!(what, error = %e, "not done yet; retrying");
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
@@ -466,5 +542,62 @@ mod tests {
         assert_eq!(escape("a.b"), "a=2Eb");
         assert_eq!(unescape("=4"), None);
         assert_eq!(unescape("=ZZ"), None);
+    }
+
+    /// What a stalled watch missed is read from the stream itself, each
+    /// entry with the operation a watch would have given it: a put (with
+    /// or without a TTL), a delete, a purge, and the marker a TTL leaves.
+    #[test]
+    fn catch_up_reads_every_kind_of_entry_from_the_stream() {
+        let nats = wasmgate_testkit::nats::Nats::start().unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let config = ClusterConfig {
+                urls: nats.urls(),
+                ..Default::default()
+            };
+            let c = Cluster::connect(&config, Arc::new(crate::metrics::Metrics::default()))
+                .await
+                .unwrap();
+            let store = c.kv_bucket("catchup", true, -1).await.unwrap();
+            let name = c.bucket("catchup");
+            let ttl = Some(Duration::from_millis(1500));
+            store.put("a", "1".into()).await.unwrap();
+            store.put("b", "2".into()).await.unwrap();
+            c.kv_put(&name, "c", "3".into(), ttl, None).await.unwrap();
+            store.put("d", "4".into()).await.unwrap();
+            store.delete("a").await.unwrap();
+            store.purge("b").await.unwrap();
+            let seen = AtomicU64::new(0);
+            let mut got = Vec::new();
+            let read = c
+                .catch_up(&store, &seen, &mut |e| {
+                    got.push((e.key, e.operation, e.value, e.revision))
+                })
+                .await;
+            let ops: Vec<_> = got.iter().map(|(k, o, v, _)| (k.as_str(), *o, &v[..])).collect();
+            // In stream order; history 1 keeps the last entry of each key.
+            assert_eq!(
+                ops,
+                [
+                    ("c", kv::Operation::Put, &b"3"[..]),
+                    ("d", kv::Operation::Put, &b"4"[..]),
+                    ("a", kv::Operation::Delete, &b""[..]),
+                    ("b", kv::Operation::Purge, &b""[..]),
+                ]
+            );
+            assert_eq!(read, 4);
+            assert_eq!(seen.load(Relaxed), got.last().unwrap().3);
+            // Nothing new: nothing read, `seen` unchanged.
+            let before = seen.load(Relaxed);
+            assert_eq!(c.catch_up(&store, &seen, &mut |_| {}).await, 0);
+            assert_eq!(seen.load(Relaxed), before);
+            // The TTL ends: the server's marker reads as a purge of c.
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            let mut after = Vec::new();
+            c.catch_up(&store, &seen, &mut |e| after.push((e.key, e.operation)))
+                .await;
+            assert_eq!(after, [("c".to_string(), kv::Operation::Purge)]);
+        });
     }
 }

@@ -171,10 +171,8 @@ impl Bucket {
     /// the watch has delivered the bucket's last revision, or the bucket
     /// is empty (every entry expired or was removed).
     async fn loaded(&self, cluster: &Cluster) -> bool {
-        match cluster.op(self.kv.status()).await {
-            Ok(status) => {
-                status.values() == 0 || self.seen.load(Relaxed) >= status.info.state.last_sequence
-            }
+        match cluster.bucket_state(&self.kv).await {
+            Ok(state) => state.messages == 0 || self.seen.load(Relaxed) >= state.last_sequence,
             Err(_) => false,
         }
     }

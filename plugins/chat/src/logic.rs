@@ -271,8 +271,10 @@ fn login(h: &impl Host, session: SessionId, name: &str, password: Option<&str>) 
     }
     h.set_attr(session, ATTR_NAME, Some(&name));
     h.set_attr(session, ATTR_GUEST, Some(if guest { "1" } else { "0" }));
-    h.join(session, ONLINE);
+    // The user's own group first: whoever sees this session in ONLINE (on
+    // any host) can then already reach it through that group.
     h.join(session, &user_group(&key));
+    h.join(session, ONLINE);
     let friends = h
         .members(ONLINE)
         .into_iter()

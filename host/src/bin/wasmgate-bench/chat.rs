@@ -17,6 +17,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::stats::{Pacer, Schedule, Stats};
+use wasmgate_testkit::Host;
+
 use crate::{Load, epoch_ns, io_timeout};
 
 pub const CONFIG: &str = r#"
@@ -92,6 +94,24 @@ pub async fn connect_all(
         }
     }
     out
+}
+
+/// Waits (up to the io timeout) until the number of chat users `host`
+/// sees online, cluster-wide (the component's `online` admin op), passes
+/// `want`.
+pub async fn wait_online(host: &Host, want: impl Fn(usize) -> bool) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + io_timeout();
+    loop {
+        let v = crate::blocking(|| host.admin("chat", &serde_json::json!({"op": "online"})))?;
+        let seen = v["online"].as_array().map_or(0, Vec::len);
+        if want(seen) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!("the host still sees {seen} chat users online");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 pub struct UserConn(User);

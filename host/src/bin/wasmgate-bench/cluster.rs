@@ -102,15 +102,16 @@ async fn spread(
     let mut stats = Stats::default();
     let (s, elapsed) = if proto == "chat" {
         let users = chat::connect_all(&addrs, load.clients, &mut stats).await;
-        // Let every host's copy of the directory hold every user.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let online = users.iter().flatten().count();
+        all_online(&hosts, online).await?;
         chat::run(users, load, &|_| false).await
     } else {
         let members = [addrs[0], *addrs.last().unwrap_or(&addrs[0])];
-        let rooms = exec::connect_all(&a, members, load.clients, &mut stats).await?;
-        // A's copy of the directory learns B's members a moment after they
-        // join; a relay sent before that reaches only A's side.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut rooms = exec::connect_all(&a, members, load.clients, &mut stats).await?;
+        // Each side's copy of the directory learns the other's member a
+        // moment after it joins; a relay sent before that reaches only its
+        // own side. So every member first sees the other (checkDevice).
+        exec::all_paired(&mut rooms).await?;
         exec::run(rooms, load).await
     };
     stats.merge(s);
@@ -133,7 +134,8 @@ async fn host_kill(setup: &Setup, nats: &Nats, load: &Load, row: &mut Row) -> an
         .collect::<anyhow::Result<_>>()?;
     let mut stats = Stats::default();
     let users = chat::connect_all(&addrs, load.clients, &mut stats).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let online = users.iter().flatten().count();
+    all_online(&hosts.iter().collect::<Vec<_>>(), online).await?;
     let mut c = hosts.pop().expect("three hosts");
     let half = load.duration / 2;
     let killer = tokio::spawn(async move {
@@ -157,5 +159,15 @@ async fn host_kill(setup: &Setup, nats: &Nats, load: &Load, row: &mut Row) -> an
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     row.set("reaped_by_survivors", reaped);
+    Ok(())
+}
+
+/// Waits until every host's copy of the directory holds `n` chat users:
+/// messages sent before could find their friend missing on the sender's
+/// host.
+async fn all_online(hosts: &[&Host], n: usize) -> anyhow::Result<()> {
+    for host in hosts {
+        chat::wait_online(host, |seen| seen >= n).await?;
+    }
     Ok(())
 }

@@ -106,6 +106,37 @@ pub async fn connect_all(
     Ok(rooms)
 }
 
+/// Waits until both members of every room see each other (`checkDevice`
+/// answers code 1 on each side): the rooms of a cluster are complete on
+/// every host before the load starts.
+pub async fn all_paired(rooms: &mut [Room]) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + io_timeout();
+    for room in rooms.iter_mut() {
+        for ws in [&mut room.a, &mut room.b] {
+            loop {
+                let check = json!({"cmd":"checkDevice","extra":{}}).to_string();
+                ws.send(Message::text(check)).await?;
+                let v = loop {
+                    let v = tokio::time::timeout_at(deadline, next_json(ws))
+                        .await
+                        .map_err(|_| anyhow::anyhow!("no checkDevice answer"))??;
+                    if v["cmd"] == "checkDevice" {
+                        break v;
+                    }
+                };
+                if v["code"] == "1" {
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    anyhow::bail!("a room member never saw the other member");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    Ok(())
+}
+
 pub async fn run(rooms: Vec<Room>, load: &Load) -> (Stats, Duration) {
     let clock = Schedule::new(rooms.len(), load.rate, load.duration);
     let stop = CancellationToken::new();

@@ -26,6 +26,7 @@ mod locker;
 mod plate;
 mod report;
 mod smarthome;
+mod soak;
 mod stats;
 mod swap;
 
@@ -57,7 +58,7 @@ const SCENARIOS: [&str; 9] = [
 #[command(
     name = "wasmgate-bench",
     about = "Load generator for wasmgate: every protocol over loopback, WASM against native",
-    after_help = "Scenarios: all, locker, chat, exec, plate, smarthome, hotswap, connections, languages, cluster"
+    after_help = "Scenarios: all, locker, chat, exec, plate, smarthome, hotswap, connections, languages, cluster; and soak (not part of all: it runs for --soak-seconds)"
 )]
 struct Cli {
     /// Scenarios to run (default: all).
@@ -92,6 +93,15 @@ struct Cli {
     /// Host's reload_debounce_ms.
     #[arg(long, default_value_t = 100)]
     debounce_ms: u64,
+    /// Soak: how long the mixed load runs (seconds).
+    #[arg(long, default_value_t = 300.0)]
+    soak_seconds: f64,
+    /// Soak: seconds between two samples (the clients reconnect each time).
+    #[arg(long, default_value_t = 10.0)]
+    soak_interval: f64,
+    /// Soak: seconds between two hot swaps of the locker component.
+    #[arg(long, default_value_t = 30.0)]
+    soak_swap_every: f64,
     /// Connections: idle connections to try (the host's fd limit caps what it can hold).
     #[arg(long, default_value_t = 20000)]
     connections: usize,
@@ -281,9 +291,12 @@ async fn real_main(cli: Cli) -> i32 {
             cli.scenarios.clone()
         };
     scenarios.dedup();
-    if let Some(bad) = scenarios.iter().find(|s| !SCENARIOS.contains(&s.as_str())) {
+    if let Some(bad) = scenarios
+        .iter()
+        .find(|s| !SCENARIOS.contains(&s.as_str()) && *s != "soak")
+    {
         eprintln!(
-            "wasmgate-bench: unknown scenario {bad:?}; known: all, {}",
+            "wasmgate-bench: unknown scenario {bad:?}; known: all, {}, soak",
             SCENARIOS.join(", ")
         );
         return 2;
@@ -322,6 +335,26 @@ async fn real_main(cli: Cli) -> i32 {
                     sources: cli.sources,
                 };
                 let row = conns::run(&setup, &o).await;
+                report::print_row(&row);
+                rows.push(row);
+            }
+            "soak" => {
+                let photo = cli.photo.clone().unwrap_or_else(default_photo);
+                let photo = match std::fs::read(&photo) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        eprintln!("wasmgate-bench: photo {}: {e}", photo.display());
+                        return 2;
+                    }
+                };
+                let secs = |s: f64| Duration::from_secs_f64(s.max(0.1));
+                let o = soak::SoakOpts {
+                    duration: secs(cli.soak_seconds),
+                    interval: secs(cli.soak_interval),
+                    swap_every: secs(cli.soak_swap_every),
+                    photo,
+                };
+                let row = soak::run(&setup, &o).await;
                 report::print_row(&row);
                 rows.push(row);
             }
