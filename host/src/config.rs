@@ -1,8 +1,16 @@
 //! The configuration file (`wasmgate.toml`): listeners, plugins, limits, store.
 //!
 //! Every field has a default, so a file only says what differs. A copy of
-//! `config/wasmgate.toml` is embedded in the binary and used when `serve` is
-//! started without a config file present.
+//! `config/wasmgate.toml` is embedded in the binary and used when `serve`
+//! finds no config file ([`locate`]).
+//!
+//! Paths ([`Config::place`]): a relative path the operator provides
+//! (`runtime.plugin_dir`, `runtime.state_dir`, TLS `cert`/`key`,
+//! `cluster.credentials`) is relative to the directory of the config
+//! file; a relative path of what the host writes (`store.path`,
+//! `runtime.cache_dir`, a plate listener's `image_dir`) is relative to the
+//! state directory. The embedded defaults behave as the file
+//! `config/wasmgate.toml` under the working directory.
 //!
 //! Plain data, below every other module: a listener is its connection
 //! settings ([`ListenerConfig`], the same keys for every protocol) plus its
@@ -175,6 +183,10 @@ pub struct AdminConfig {
     /// `WASMGATE_ADMIN_TOKEN`, when set and not empty, takes its place (keeps
     /// the secret out of the file). None: no authentication.
     pub token: Option<AdminToken>,
+    /// Serve the admin API over HTTPS, with the same rules as a listener's
+    /// `[listener.tls]` (PEM files, or the self-signed certificate kept in
+    /// `<state dir>/tls/`), so the token never crosses a network in clear.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for AdminConfig {
@@ -183,6 +195,7 @@ impl Default for AdminConfig {
             listen: "127.0.0.1:9000".parse().expect("valid address"),
             max_body_bytes: 16 << 20,
             token: None,
+            tls: None,
         }
     }
 }
@@ -271,15 +284,16 @@ impl Default for LimitsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// SQLite file of the key-value store (created with its directory).
-    pub path: PathBuf,
+    /// SQLite file of the key-value store (created with its directory);
+    /// relative to the state directory. None: `wasmgate.db` there.
+    pub path: Option<PathBuf>,
     pub synchronous: Synchronous,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
-            path: PathBuf::from("data/wasmgate.db"),
+            path: None,
             synchronous: Synchronous::Normal,
         }
     }
@@ -289,7 +303,14 @@ impl Default for StoreConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
     /// Directory holding the plugins' `.wasm` files; watched for changes.
+    /// `serve --plugins DIR` takes its place.
     pub plugin_dir: PathBuf,
+    /// Directory of what the host writes: the store, the compile cache, the
+    /// self-signed TLS certificate, by default the plate images.
+    /// `serve --state-dir DIR`, then `$STATE_DIRECTORY` (systemd's
+    /// `StateDirectory=`), take its place. None: `data` beside the
+    /// config file.
+    pub state_dir: Option<PathBuf>,
     /// Granularity of call deadlines (the epoch tick).
     pub epoch_tick_ms: u64,
     /// Quiet time after the last change to a `.wasm` before it is reloaded.
@@ -302,33 +323,135 @@ pub struct RuntimeConfig {
     /// at most: each keeps its own malloc arena, so a flood of calls must
     /// not grow the process past this many.
     pub max_blocking_threads: usize,
-    /// Where compiled components are kept between starts and reloads
-    /// (unset: `compiled/` beside the store's file; `""`: no cache). Only
-    /// the host's own user may write there: entries are loaded as code.
+    /// Where compiled components are kept between starts and reloads,
+    /// relative to the state directory (unset: `compiled`; `""`: no
+    /// cache). Only the host's own user may write there: entries are
+    /// loaded as code.
     pub cache_dir: Option<PathBuf>,
 }
 
+/// The state directory when nothing names one: `data` beside the config.
+const DEFAULT_STATE_DIR: &str = "data";
+
 impl<P> Config<P> {
+    /// The state directory ([`RuntimeConfig::state_dir`]).
+    pub fn state_dir(&self) -> &Path {
+        self.runtime
+            .state_dir
+            .as_deref()
+            .unwrap_or(Path::new(DEFAULT_STATE_DIR))
+    }
+
+    /// A path of something the host writes: as given when absolute, else
+    /// inside the state directory.
+    pub fn in_state_dir(&self, path: &Path) -> PathBuf {
+        self.state_dir().join(path)
+    }
+
+    /// The SQLite file of the store.
+    pub fn store_path(&self) -> PathBuf {
+        self.in_state_dir(
+            self.store
+                .path
+                .as_deref()
+                .unwrap_or(Path::new("wasmgate.db")),
+        )
+    }
+
     /// The compile cache directory, if caching is on.
     pub fn cache_dir(&self) -> Option<PathBuf> {
         match &self.runtime.cache_dir {
             Some(d) if d.as_os_str().is_empty() => None,
-            Some(d) => Some(d.clone()),
-            None => Some(
-                self.store
-                    .path
-                    .parent()
-                    .unwrap_or(Path::new(""))
-                    .join("compiled"),
-            ),
+            Some(d) => Some(self.in_state_dir(d)),
+            None => Some(self.in_state_dir(Path::new("compiled"))),
         }
     }
+
+    /// Resolves the paths the operator provides against `base` (the
+    /// config file's directory) and fixes the state directory: `overrides`
+    /// first, then `$STATE_DIRECTORY`, then `runtime.state_dir`, then
+    /// `data`. Paths of what the host writes stay relative to the state
+    /// directory (see [`Config::in_state_dir`]).
+    pub fn place(&mut self, base: &Path, overrides: &Placement) {
+        let from_systemd = std::env::var_os("STATE_DIRECTORY")
+            // systemd joins several StateDirectory= entries with ':'
+            .and_then(|v| std::env::split_paths(&v).next())
+            .filter(|v| !v.as_os_str().is_empty());
+        self.place_with(base, overrides, from_systemd);
+    }
+
+    /// [`Config::place`] with `$STATE_DIRECTORY`'s value given.
+    fn place_with(&mut self, base: &Path, overrides: &Placement, from_systemd: Option<PathBuf>) {
+        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+        let base = Based(&base);
+        self.runtime.plugin_dir = match &overrides.plugin_dir {
+            Some(dir) => dir.clone(),
+            None => base.join(&self.runtime.plugin_dir),
+        };
+        self.runtime.state_dir = Some(match (&overrides.state_dir, from_systemd) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(dir)) => dir,
+            (None, None) => base.join(
+                self.runtime
+                    .state_dir
+                    .as_deref()
+                    .unwrap_or(Path::new(DEFAULT_STATE_DIR)),
+            ),
+        });
+        let tls = self.admin.tls.iter_mut().chain(
+            self.listeners
+                .iter_mut()
+                .filter_map(|l| l.conn.tls.as_mut()),
+        );
+        for t in tls {
+            for file in [&mut t.cert, &mut t.key].into_iter().flatten() {
+                *file = base.join(&*file);
+            }
+        }
+        if let Some(creds) = self.cluster.as_mut().and_then(|c| c.credentials.as_mut()) {
+            *creds = base.join(&*creds);
+        }
+    }
+}
+
+/// A directory relative paths are joined to, `..` taken lexically: the
+/// embedded defaults' `../target/plugins` must not need a `config/`
+/// directory to exist, and logs show plain paths.
+struct Based<'a>(&'a Path);
+
+impl Based<'_> {
+    fn join(&self, path: &Path) -> PathBuf {
+        let mut out = PathBuf::new();
+        for part in self.0.join(path).components() {
+            match part {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir => {
+                    if !out.pop() {
+                        out.push(part);
+                    }
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    }
+}
+
+/// What `serve`'s command line says about where things are; it wins over
+/// the config file.
+#[derive(Debug, Clone, Default)]
+pub struct Placement {
+    /// `--plugins DIR`
+    pub plugin_dir: Option<PathBuf>,
+    /// `--state-dir DIR`
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
-            plugin_dir: PathBuf::from("target/plugins"),
+            plugin_dir: PathBuf::from("plugins"),
+            state_dir: None,
             epoch_tick_ms: 10,
             reload_debounce_ms: 250,
             shutdown_grace_ms: 5_000,
@@ -521,7 +644,8 @@ pub struct ListenerConfig {
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM certificate chain and private key. With neither, the host makes a
-    /// self-signed certificate on first start and keeps it beside the store.
+    /// self-signed certificate on first start and keeps it in the state
+    /// directory (`tls/`).
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
     #[serde(default = "defaults::handshake_timeout_ms")]
@@ -570,17 +694,56 @@ impl ListenerConfig {
     }
 }
 
-/// The text of the configuration at `path`, and where it came from; when
-/// the file does not exist and `fallback_embedded` is set, the embedded
-/// defaults.
-pub fn read(path: &Path, fallback_embedded: bool) -> anyhow::Result<(String, String)> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok((text, path.display().to_string())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && fallback_embedded => {
-            Ok((EMBEDDED.to_string(), "embedded defaults".to_string()))
-        }
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+/// Where `serve` looks for its configuration when `--config` is not given,
+/// in the working directory and in order: a release bundle's layout, then
+/// a checkout's. Then `wasmgate.toml` beside the executable (a bundle's
+/// binary started from elsewhere); none: [`EMBEDDED`].
+pub const SEARCH: &[&str] = &["wasmgate.toml", "config/wasmgate.toml"];
+
+/// A configuration's text, where it came from, and the directory its
+/// relative paths are relative to.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub text: String,
+    /// The file's path, or "embedded defaults".
+    pub origin: String,
+    pub base: PathBuf,
+}
+
+/// The configuration `serve` runs: the file `path` when given (it must
+/// exist: a mistyped name does not quietly serve the defaults), else the
+/// first of [`SEARCH`] that exists under the working directory, else
+/// `wasmgate.toml` beside the executable, else the embedded defaults
+/// (whose paths are those of `config/wasmgate.toml`).
+pub fn locate(path: Option<&Path>) -> anyhow::Result<Source> {
+    let read = |path: &Path| -> anyhow::Result<Source> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Ok(Source {
+            text,
+            origin: path.display().to_string(),
+            base: path.parent().unwrap_or(Path::new("")).to_path_buf(),
+        })
+    };
+    if let Some(path) = path {
+        return read(path);
     }
+    let beside_binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("wasmgate.toml")));
+    let candidates = SEARCH.iter().map(PathBuf::from).chain(beside_binary);
+    for candidate in candidates {
+        match std::fs::metadata(&candidate) {
+            Ok(_) => return read(&candidate),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", candidate.display())),
+        }
+    }
+    Ok(Source {
+        text: EMBEDDED.to_string(),
+        origin: "embedded defaults".to_string(),
+        base: PathBuf::from("config"),
+    })
 }
 
 impl<P: DeserializeOwned> Config<P> {
@@ -704,6 +867,70 @@ mod tests {
         let err =
             Plain::parse(&listener("").replace("plugin = \"p\"", "plugin = \"q\"")).unwrap_err();
         assert!(format!("{err:#}").contains("not in [plugins]"), "{err:#}");
+    }
+
+    #[test]
+    fn paths_follow_the_config_file_and_the_state_directory() {
+        let text = r#"
+            [admin.tls]
+            cert = "pki/admin.crt"
+            key = "/abs/admin.key"
+            [store]
+            path = "db/kv.db"
+            [runtime]
+            plugin_dir = "wasm"
+            state_dir = "../var"
+            cache_dir = "cc"
+            [cluster]
+            credentials = "nats.creds"
+            "#;
+        let base = Path::new("/etc/wg");
+        let mut c = Plain::parse(text).unwrap();
+        c.place_with(base, &Placement::default(), None);
+        assert_eq!(c.runtime.plugin_dir, Path::new("/etc/wg/wasm"));
+        assert_eq!(c.state_dir(), Path::new("/etc/var"));
+        assert_eq!(c.store_path(), Path::new("/etc/var/db/kv.db"));
+        assert_eq!(c.cache_dir().unwrap(), Path::new("/etc/var/cc"));
+        let tls = c.admin.tls.as_ref().unwrap();
+        assert_eq!(
+            tls.cert.as_deref(),
+            Some(Path::new("/etc/wg/pki/admin.crt"))
+        );
+        assert_eq!(tls.key.as_deref(), Some(Path::new("/abs/admin.key")));
+        let creds = c.cluster.as_ref().unwrap().credentials.as_deref();
+        assert_eq!(creds, Some(Path::new("/etc/wg/nats.creds")));
+
+        // systemd's $STATE_DIRECTORY wins over the file, the command line over both
+        let mut c = Plain::parse(text).unwrap();
+        c.place_with(base, &Placement::default(), Some("/var/lib/wg".into()));
+        assert_eq!(c.store_path(), Path::new("/var/lib/wg/db/kv.db"));
+        let mut c = Plain::parse(text).unwrap();
+        let flags = Placement {
+            plugin_dir: Some("/opt/wg/plugins".into()),
+            state_dir: Some("/srv/wg".into()),
+        };
+        c.place_with(base, &flags, Some("/var/lib/wg".into()));
+        assert_eq!(c.runtime.plugin_dir, Path::new("/opt/wg/plugins"));
+        assert_eq!(c.state_dir(), Path::new("/srv/wg"));
+
+        // nothing said: data/ beside the file, wasmgate.db and compiled/ in it
+        let mut c = Plain::parse("").unwrap();
+        c.place_with(base, &Placement::default(), None);
+        assert_eq!(c.runtime.plugin_dir, Path::new("/etc/wg/plugins"));
+        assert_eq!(c.store_path(), Path::new("/etc/wg/data/wasmgate.db"));
+        assert_eq!(c.cache_dir().unwrap(), Path::new("/etc/wg/data/compiled"));
+        let mut c = Plain::parse("[runtime]\ncache_dir = \"\"\n").unwrap();
+        c.place_with(base, &Placement::default(), None);
+        assert_eq!(c.cache_dir(), None);
+    }
+
+    #[test]
+    fn the_embedded_defaults_keep_a_checkout_s_paths() {
+        // as config/wasmgate.toml, under the working directory
+        let mut c = Plain::parse(EMBEDDED).unwrap();
+        c.place_with(Path::new("/repo/config"), &Placement::default(), None);
+        assert_eq!(c.runtime.plugin_dir, Path::new("/repo/target/plugins"));
+        assert_eq!(c.store_path(), Path::new("/repo/data/wasmgate.db"));
     }
 
     #[test]

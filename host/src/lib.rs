@@ -18,6 +18,7 @@ pub mod metrics;
 #[cfg(feature = "native")]
 pub mod native;
 pub mod protocol;
+pub mod remote;
 pub mod runtime;
 pub mod server;
 pub mod state;
@@ -41,6 +42,7 @@ const LAYERS: &[&str] = &[
     "admin",
     "server",
     "kit",
+    "remote",
 ];
 
 #[cfg(test)]

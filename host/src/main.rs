@@ -35,9 +35,19 @@ enum Command {
     },
     /// Start every listener in the configuration.
     Serve {
-        /// Configuration file; when it does not exist, the embedded defaults are used.
-        #[arg(long, default_value = "config/wasmgate.toml")]
-        config: PathBuf,
+        /// Configuration file. Default: ./wasmgate.toml, else
+        /// ./config/wasmgate.toml, else wasmgate.toml beside this binary,
+        /// else the embedded defaults.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Directory of the plugins' .wasm files (instead of
+        /// runtime.plugin_dir).
+        #[arg(long, value_name = "DIR")]
+        plugins: Option<PathBuf>,
+        /// Directory of the store, the compile cache and the self-signed TLS
+        /// certificate (instead of $STATE_DIRECTORY or runtime.state_dir).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
         /// Write the bound addresses here (JSON) once every listener is up.
         #[arg(long)]
         ready_file: Option<PathBuf>,
@@ -48,6 +58,8 @@ enum Command {
         #[arg(long)]
         world: String,
     },
+    /// A running host's plugins, through its admin API: list, reload, check.
+    Plugins(wasmgate::remote::PluginsArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,14 +90,24 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Serve { config, ready_file } => {
-            let (config, origin) = match wasmgate::server::load_config(&config, true) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("wasmgate: {e:#}");
-                    return ExitCode::from(2);
-                }
+        Command::Serve {
+            config,
+            plugins,
+            state_dir,
+            ready_file,
+        } => {
+            let placement = wasmgate::config::Placement {
+                plugin_dir: plugins,
+                state_dir,
             };
+            let (config, origin) =
+                match wasmgate::server::load_config(config.as_deref(), &placement) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("wasmgate: {e:#}");
+                        return ExitCode::from(2);
+                    }
+                };
             tracing::info!(config = %origin, "starting");
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -106,20 +128,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Check { file, world } => {
-            match wasmgate::runtime::check_file(&file, &world, wasmgate::protocol::WORLDS) {
-                Ok(()) => {
-                    println!("ok: {} implements world {world:?}", file.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    println!(
-                        "no: {} does not implement world {world:?}: {e:#}",
-                        file.display()
-                    );
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        Command::Check { file, world } => wasmgate::remote::check(&file, &world),
+        Command::Plugins(args) => wasmgate::remote::main(args),
     }
 }

@@ -25,6 +25,10 @@ use crate::state::kv::{Kv, Store};
 use crate::state::sessions::Link;
 
 pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()> {
+    let state_dir = config.state_dir().to_path_buf();
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("creating the state directory {}", state_dir.display()))?;
+    tracing::info!(dir = %state_dir.display(), "state directory");
     let metrics = Arc::new(Metrics::default());
     let backing = Backing::open(&config, &metrics).await?;
 
@@ -84,21 +88,24 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
     )?;
     tracing::info!(dir = %dir.display(), "watching plugin directory");
 
-    let data_dir = config
-        .store
-        .path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
     let shared = Shared {
         plugins: plugins.clone(),
-        data_dir,
+        state_dir: state_dir.clone(),
         metrics: metrics.clone(),
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
         backoff: Arc::new(crate::protocol::backoff::Backoff::new(&config.limits)),
         connections: Arc::new(tokio::sync::Semaphore::new(connection_budget(&config))),
         limits: config.limits.clone(),
+    };
+    // The admin API's certificate before anything serves: a bad one stops
+    // the start.
+    let admin_tls = match &config.admin.tls {
+        None => None,
+        Some(tls) => Some((
+            crate::transport::tls::acceptor(tls, &state_dir).context("admin API: [admin.tls]")?,
+            Duration::from_millis(tls.handshake_timeout_ms),
+        )),
     };
     // Bind everything before serving anything: a port in use stops the start.
     let mut bound = BTreeMap::new();
@@ -120,7 +127,17 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
     if token.is_none() && !admin_addr.ip().is_loopback() {
         tracing::warn!(addr = %admin_addr, "admin API on a non-loopback address without a token: set admin.token or WASMGATE_ADMIN_TOKEN");
     }
+    if token.is_some() && config.admin.tls.is_none() && !admin_addr.ip().is_loopback() {
+        tracing::warn!(addr = %admin_addr, "admin API on a non-loopback address without TLS: its token crosses the network in clear; add [admin.tls]");
+    }
     let authenticated = token.is_some();
+    let https = admin_tls.is_some();
+    let admin = match admin_tls {
+        None => crate::admin::Listener::Plain(admin),
+        Some((acceptor, timeout)) => crate::admin::Listener::Tls(crate::admin::Https(
+            crate::transport::tls::Incoming::new(admin, acceptor, timeout, "admin API")?,
+        )),
+    };
     let admin_task = tokio::spawn(crate::admin::serve(
         admin,
         plugins.clone(),
@@ -129,7 +146,7 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
         &config,
         shared.shutdown.clone(),
     ));
-    tracing::info!(addr = %admin_addr, authenticated, "admin API listening");
+    tracing::info!(addr = %admin_addr, authenticated, https, "admin API listening");
 
     let purge = match &backing {
         Backing::Local(kv) => Some(tokio::spawn(purge_expired(kv.clone()))),
@@ -193,8 +210,9 @@ enum Backing {
 impl Backing {
     async fn open(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<Backing> {
         let Some(cluster) = &config.cluster else {
-            let kv = Arc::new(Kv::open(&config.store.path, config.store.synchronous)?);
-            tracing::info!(path = %config.store.path.display(), "key-value store open");
+            let path = config.store_path();
+            let kv = Arc::new(Kv::open(&path, config.store.synchronous)?);
+            tracing::info!(path = %path.display(), "key-value store open");
             return Ok(Backing::Local(kv));
         };
         for name in config.plugins.keys() {
@@ -246,13 +264,18 @@ pub fn natives() -> NativeBuilds {
     NativeBuilds::default()
 }
 
-/// Reads and checks the configuration at `path` (the embedded defaults when
-/// it does not exist and `fallback_embedded` is set); returns it with where
-/// it came from.
-pub fn load_config(path: &Path, fallback_embedded: bool) -> anyhow::Result<(Config, String)> {
-    let (text, origin) = crate::config::read(path, fallback_embedded)?;
-    let config = protocol::parse(&text).with_context(|| format!("in {origin}"))?;
-    Ok((config, origin))
+/// Finds, reads and checks the configuration (`path`, else the search of
+/// [`crate::config::locate`]), with its paths placed (the command line's
+/// `placement` first); returns it with where it came from.
+pub fn load_config(
+    path: Option<&Path>,
+    placement: &crate::config::Placement,
+) -> anyhow::Result<(Config, String)> {
+    let source = crate::config::locate(path)?;
+    let mut config =
+        protocol::parse(&source.text).with_context(|| format!("in {}", source.origin))?;
+    config.place(&source.base, placement);
+    Ok((config, source.origin))
 }
 
 /// Loads every plugin at start. A plugin that fails to load is reported and

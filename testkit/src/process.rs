@@ -100,20 +100,48 @@ impl Setup {
         std::fs::create_dir_all(&self.cache_dir)
             .with_context(|| format!("making {}", self.cache_dir.display()))?;
         let config = format!(
-            "[admin]\nlisten = \"127.0.0.1:0\"\n{}\n[store]\npath = {:?}\n[runtime]\nplugin_dir = {:?}\ncache_dir = {:?}\nreload_debounce_ms = {}\nshutdown_grace_ms = {}\n{}\n\n{body}",
+            "[admin]\nlisten = \"127.0.0.1:0\"\n{}\n[store]\npath = {:?}\n[runtime]\nplugin_dir = {:?}\nstate_dir = {:?}\ncache_dir = {:?}\nreload_debounce_ms = {}\nshutdown_grace_ms = {}\n{}\n\n{body}",
             self.admin_lines,
             dir.path().join("kv.db"),
             plugin_dir,
+            dir.path(),
             self.cache_dir,
             self.reload_debounce_ms,
             self.shutdown_grace_ms,
             self.runtime_lines,
         );
-        std::fs::write(dir.path().join("wasmgate.toml"), config)?;
+        let file = dir.path().join("wasmgate.toml");
+        std::fs::write(&file, config)?;
+        let args = vec!["--config".into(), file.into_os_string()];
+        self.launch(dir, None, args)
+    }
+
+    /// Starts `serve ARGS` in the working directory `cwd`, with only what
+    /// the arguments and `cwd` make the binary find (e.g. a release
+    /// bundle's own `wasmgate.toml`). `dir` holds the ready file and the
+    /// log, and is removed when the host is dropped.
+    pub fn start_in(
+        &self,
+        dir: tempfile::TempDir,
+        cwd: &Path,
+        args: &[&std::ffi::OsStr],
+    ) -> Result<Host> {
+        let args = args.iter().map(|a| a.to_os_string()).collect();
+        self.launch(dir, Some(cwd.to_path_buf()), args)
+    }
+
+    fn launch(
+        &self,
+        dir: tempfile::TempDir,
+        cwd: Option<PathBuf>,
+        args: Vec<std::ffi::OsString>,
+    ) -> Result<Host> {
         let mut host = Host {
             setup: self.clone(),
             child: None,
             dir,
+            cwd,
+            args,
             admin: SocketAddr::from(([0, 0, 0, 0], 0)),
             listeners: HashMap::new(),
         };
@@ -138,6 +166,10 @@ pub struct Host {
     setup: Setup,
     child: Option<Child>,
     dir: tempfile::TempDir,
+    /// Working directory of the process (None: the caller's).
+    cwd: Option<PathBuf>,
+    /// What follows `serve` (before `--ready-file`).
+    args: Vec<std::ffi::OsString>,
     admin: SocketAddr,
     listeners: HashMap<String, SocketAddr>,
 }
@@ -153,14 +185,19 @@ impl Host {
             .create(true)
             .append(true)
             .open(self.log_path())?;
-        let child = Command::new(&self.setup.binary)
+        let mut command = Command::new(&self.setup.binary);
+        if let Some(cwd) = &self.cwd {
+            command.current_dir(cwd);
+        }
+        let child = command
             .arg("serve")
-            .arg("--config")
-            .arg(self.dir.path().join("wasmgate.toml"))
+            .args(&self.args)
             .arg("--ready-file")
             .arg(&ready)
             .env("RUST_LOG", &self.setup.log_level)
+            // from the caller's shell or a systemd unit, never inherited
             .env_remove("WASMGATE_ADMIN_TOKEN")
+            .env_remove("STATE_DIRECTORY")
             .envs(self.setup.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -197,7 +234,9 @@ impl Host {
     }
 
     /// The host's directory: `wasmgate.toml`, the store, `plugins/`,
-    /// `host.log`, and whatever the host writes (e.g. `tls/`).
+    /// `host.log`, and whatever the host writes (e.g. `tls/`), which is its
+    /// state directory (for [`Setup::start_in`], only the log and the
+    /// ready file).
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }

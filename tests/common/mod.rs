@@ -57,6 +57,12 @@ impl std::ops::Deref for Host {
     }
 }
 
+impl From<wasmgate_testkit::Host> for Host {
+    fn from(host: wasmgate_testkit::Host) -> Host {
+        Host(host)
+    }
+}
+
 impl Host {
     /// Starts a host with `body` (plugins and listeners) after the harness's
     /// own admin/store/runtime sections. `plugins` are (built file, name in

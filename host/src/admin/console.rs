@@ -35,7 +35,9 @@ pub fn image_dirs(config: &Config) -> ImageDirs {
         .listeners
         .iter()
         .filter_map(|l| match &l.protocol {
-            Settings::Plate(p) => p.image_dir.clone().map(|dir| (l.conn.plugin.clone(), dir)),
+            Settings::Plate(p) => p
+                .images_in(config.state_dir())
+                .map(|dir| (l.conn.plugin.clone(), dir)),
             _ => None,
         })
         .collect()

@@ -15,7 +15,8 @@
 //!
 //! With a token configured (`admin.token` or `WASMGATE_ADMIN_TOKEN`), every
 //! request but `GET /health` must carry `Authorization: Bearer <token>`;
-//! otherwise it is answered 401.
+//! otherwise it is answered 401. With `[admin.tls]` it is served over
+//! HTTPS only ([`Listener::Tls`]), with the listeners' TLS code.
 
 mod console;
 
@@ -59,10 +60,32 @@ pub struct ClusterView {
     pub deployer: Arc<Deployer>,
 }
 
+/// Where the admin API is served: plain HTTP, or HTTPS (`[admin.tls]`).
+pub enum Listener {
+    Plain(TcpListener),
+    Tls(Https),
+}
+
+/// The admin API's TLS connections, handshaken by the transport.
+pub struct Https(pub crate::transport::tls::Incoming);
+
+impl axum::serve::Listener for Https {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        self.0.next().await
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.0.local_addr())
+    }
+}
+
 /// Serves the admin API on `listener` until `shutdown`: its token, body
 /// limit and the console's image directories come from `config`.
 pub fn serve(
-    listener: TcpListener,
+    listener: Listener,
     plugins: Plugins,
     metrics: Arc<Metrics>,
     cluster: Option<ClusterView>,
@@ -102,10 +125,19 @@ pub fn serve(
             cluster,
         });
     async move {
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-        {
+        let stopped = match listener {
+            Listener::Plain(tcp) => {
+                axum::serve(tcp, app)
+                    .with_graceful_shutdown(shutdown.cancelled_owned())
+                    .await
+            }
+            Listener::Tls(https) => {
+                axum::serve(https, app)
+                    .with_graceful_shutdown(shutdown.cancelled_owned())
+                    .await
+            }
+        };
+        if let Err(e) = stopped {
             tracing::error!(error = %e, "admin API stopped");
         }
     }

@@ -124,8 +124,9 @@ pub struct NoSettings {}
 #[derive(Clone)]
 pub struct Shared {
     pub plugins: Plugins,
-    /// Directory of the store; TLS keeps its self-signed certificate here.
-    pub data_dir: std::path::PathBuf,
+    /// The state directory: TLS keeps its self-signed certificate here,
+    /// relative image directories are in it.
+    pub state_dir: std::path::PathBuf,
     pub metrics: Arc<Metrics>,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
@@ -288,7 +289,7 @@ impl<P: Protocol> Listen<P> {
         self.config
             .tls
             .as_ref()
-            .map(|t| crate::transport::tls::acceptor(t, &self.shared.data_dir))
+            .map(|t| crate::transport::tls::acceptor(t, &self.shared.state_dir))
             .transpose()
     }
 }

@@ -60,7 +60,8 @@ pub struct Plate {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// Where each image is saved (named from camera and identify). None:
+    /// Where each image is saved (named from camera and identify),
+    /// relative to the state directory ([`Settings::images_in`]). None:
     /// images are not saved.
     pub image_dir: Option<PathBuf>,
     /// Time a new connection has to log in.
@@ -86,6 +87,13 @@ pub enum In {
     Alive,
     /// Over `max_message_bytes`, or a broken stream: why.
     Unreadable(String),
+}
+
+impl Settings {
+    /// The image directory, a relative `image_dir` taken inside `state_dir`.
+    pub fn images_in(&self, state_dir: &Path) -> Option<PathBuf> {
+        self.image_dir.as_ref().map(|dir| state_dir.join(dir))
+    }
 }
 
 impl Protocol for Plate {
@@ -114,9 +122,9 @@ impl Protocol for Plate {
     fn start(listen: Listen<Self>) -> anyhow::Result<()> {
         let config = &listen.config;
         let settings = listen.settings.clone();
-        let images = match &settings.image_dir {
+        let images = match settings.images_in(&listen.shared.state_dir) {
             Some(dir) => Some(Arc::new(Images::open(
-                dir,
+                &dir,
                 settings.image_max_bytes.unwrap_or(DEFAULT_IMAGE_MAX_BYTES),
                 settings.image_max_files.unwrap_or(DEFAULT_IMAGE_MAX_FILES),
                 listen.metrics.clone(),
