@@ -281,6 +281,34 @@ fn chat_ask(c: &mut LineClient, request: Value) -> Value {
     }
 }
 
+/// `n` clients, client i from address `source(i)`, logging in as owner1
+/// with a wrong password until `stop`; every answer must be a refusal,
+/// counted in `tries`.
+fn guessers(
+    addr: std::net::SocketAddr,
+    n: usize,
+    source: impl Fn(usize) -> String,
+    stop: &Arc<AtomicBool>,
+    tries: &Arc<AtomicUsize>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..n)
+        .map(|i| {
+            let (stop, tries, from) = (stop.clone(), tries.clone(), source(i));
+            std::thread::spawn(move || {
+                let mut c = LineClient::on(tcp_from(addr, &from));
+                while !stop.load(Ordering::Relaxed) {
+                    let r = chat_ask(
+                        &mut c,
+                        json!({"Command":"01","Name":"owner1","Password":"wrong"}),
+                    );
+                    assert_eq!(r["Flag"], 0, "{r}");
+                    tries.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect()
+}
+
 /// Finding 2: A login that fails does not hold the name: while attackers loop
 /// logins of a registered name with a wrong password, every correct login
 /// of its owner succeeds. Before the fix the name was claimed before the
@@ -298,22 +326,7 @@ fn wrong_password_logins_do_not_lock_the_owner_out() {
     assert_eq!(r["Flag"], 1, "{r}");
     let stop = Arc::new(AtomicBool::new(false));
     let tries = Arc::new(AtomicUsize::new(0));
-    let attackers: Vec<_> = (0..2)
-        .map(|_| {
-            let (stop, tries) = (stop.clone(), tries.clone());
-            std::thread::spawn(move || {
-                let mut c = LineClient::connect(addr);
-                while !stop.load(Ordering::Relaxed) {
-                    let r = chat_ask(
-                        &mut c,
-                        json!({"Command":"01","Name":"owner1","Password":"wrong"}),
-                    );
-                    assert_eq!(r["Flag"], 0, "{r}");
-                    tries.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
+    let attackers = guessers(addr, 2, |_| "127.0.0.1".into(), &stop, &tries);
     while tries.load(Ordering::Relaxed) < 5 {
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -383,22 +396,7 @@ plugin = "chat"
     let before = threads(&host);
     let stop = Arc::new(AtomicBool::new(false));
     let tries = Arc::new(AtomicUsize::new(0));
-    let flood: Vec<_> = (0..24)
-        .map(|i| {
-            let (stop, tries) = (stop.clone(), tries.clone());
-            std::thread::spawn(move || {
-                let mut c = LineClient::on(tcp_from(addr, &format!("127.0.1.{}", i + 1)));
-                while !stop.load(Ordering::Relaxed) {
-                    let r = chat_ask(
-                        &mut c,
-                        json!({"Command":"01","Name":"owner1","Password":"wrong"}),
-                    );
-                    assert_eq!(r["Flag"], 0, "{r}");
-                    tries.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
+    let flood = guessers(addr, 24, |i| format!("127.0.1.{}", i + 1), &stop, &tries);
     let mut peak = before;
     let started = std::time::Instant::now();
     while started.elapsed() < Duration::from_secs(3) || tries.load(Ordering::Relaxed) < 200 {
