@@ -1,6 +1,6 @@
 //! Fuzzing of every codec and of the configuration parser, on stable Rust
-//! (issue 20). Not coverage-guided (cargo-fuzz needs nightly, which this
-//! machine does not have): a seeded mutation fuzzer — bit flips, byte
+//! (issue 20). Not coverage-guided yet (see the README's Tests section):
+//! a seeded mutation fuzzer — bit flips, byte
 //! changes, insertions, deletions, duplicated and spliced runs, extreme
 //! length fields — over corpora of valid messages taken from the tests,
 //! each input fed to the decoder in random pieces, as TCP delivers it.
