@@ -551,8 +551,9 @@ fn signal(host: &Host, signal: &str) {
 /// sender had receipt Flag 1, "queued".)
 #[test]
 fn a_host_that_stops_reading_is_cut_off_and_comes_back() {
-    let nats = Nats::start_with("max_pending: 262144\nmax_payload: 65536\nwrite_deadline: \"2s\"\n")
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let nats =
+        Nats::start_with("max_pending: 262144\nmax_payload: 65536\nwrite_deadline: \"2s\"\n")
+            .unwrap_or_else(|e| panic!("{e:#}"));
     // Not declared dead while stopped: that is another test.
     let a = host(&nats, "a", 1, 60_000);
     let b = host(&nats, "b", 1, 60_000);

@@ -304,19 +304,31 @@ impl Host {
 
     /// The process's resident and peak resident memory (/proc/PID/status).
     pub fn mem(&self) -> Result<Mem> {
+        let [rss_kib, hwm_kib] = self.status(["VmRSS:", "VmHWM:"])?;
+        Ok(Mem { rss_kib, hwm_kib })
+    }
+
+    /// The process's threads now.
+    pub fn threads(&self) -> Result<u64> {
+        let [n] = self.status(["Threads:"])?;
+        Ok(n)
+    }
+
+    /// Number fields of /proc/PID/status (the first word after each name),
+    /// read at one instant.
+    fn status<const N: usize>(&self, names: [&str; N]) -> Result<[u64; N]> {
         let path = format!("/proc/{}/status", self.running()?);
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-        let field = |name: &str| {
-            text.lines()
+        let mut out = [0; N];
+        for (v, name) in out.iter_mut().zip(names) {
+            *v = text
+                .lines()
                 .find_map(|l| l.strip_prefix(name))
                 .and_then(|v| v.split_whitespace().next())
                 .and_then(|v| v.parse().ok())
-                .ok_or_else(|| anyhow!("no {name} in {path}"))
-        };
-        Ok(Mem {
-            rss_kib: field("VmRSS:")?,
-            hwm_kib: field("VmHWM:")?,
-        })
+                .ok_or_else(|| anyhow!("no {name} in {path}"))?;
+        }
+        Ok(out)
     }
 
     /// The process's open file descriptors (/proc/PID/fd).

@@ -194,7 +194,9 @@ impl Cluster {
         &self,
         store: &kv::Store,
     ) -> Result<async_nats::jetstream::stream::State, Unavailable> {
-        self.op(store.stream.get_info()).await.map(|info| info.state)
+        self.op(store.stream.get_info())
+            .await
+            .map(|info| info.state)
     }
 
     /// Runs `apply` on every entry of `store`, from the start and then as
@@ -575,7 +577,10 @@ mod tests {
                     got.push((e.key, e.operation, e.value, e.revision))
                 })
                 .await;
-            let ops: Vec<_> = got.iter().map(|(k, o, v, _)| (k.as_str(), *o, &v[..])).collect();
+            let ops: Vec<_> = got
+                .iter()
+                .map(|(k, o, v, _)| (k.as_str(), *o, &v[..]))
+                .collect();
             // In stream order; history 1 keeps the last entry of each key.
             assert_eq!(
                 ops,

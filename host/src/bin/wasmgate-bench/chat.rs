@@ -16,9 +16,9 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::stats::{Pacer, Schedule, Stats};
 use wasmgate_testkit::Host;
 
+use crate::stats::{Pacer, Schedule, Stats};
 use crate::{Load, epoch_ns, io_timeout};
 
 pub const CONFIG: &str = r#"

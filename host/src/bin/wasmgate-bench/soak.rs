@@ -18,8 +18,6 @@
 //! - `garbage`: random bytes to the smart-home listener.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
@@ -126,86 +124,73 @@ async fn run_inner(setup: &Setup, o: &SoakOpts, row: &mut Row) -> anyhow::Result
 
     let stop = CancellationToken::new();
     let hostile = Hostile::start(&host, stop.clone())?;
-    let swaps = Arc::new(AtomicU64::new(0));
-    let swapper = {
-        let plugin_dir = host.plugin_dir();
-        let swaps = swaps.clone();
-        let stop = stop.clone();
-        let every = o.swap_every;
-        tokio::spawn(async move {
-            let mut k = 0u64;
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(every) => {}
-                }
-                k += 1;
-                // New bytes every time (a custom section), as each deploy
-                // is: the compile cache sees a new entry each swap.
-                let base = if k % 2 == 1 { &variant } else { &real };
-                let bytes = with_custom_section(base, "wasmgate-soak", format!("{k}").as_bytes());
-                let tmp = plugin_dir.join(".locker.wasm.soak");
-                let wrote = std::fs::write(&tmp, &bytes)
-                    .and_then(|()| std::fs::rename(&tmp, plugin_dir.join("locker.wasm")));
-                if wrote.is_ok() {
-                    swaps.fetch_add(1, Relaxed);
-                }
+    let mut swaps = 0u64;
+    let swapper = async {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(o.swap_every) => {}
             }
-        })
+            // New bytes every time (a custom section), as each deploy is:
+            // the compile cache sees a new entry each swap.
+            let k = swaps + 1;
+            let base = if k % 2 == 1 { &variant } else { &real };
+            let bytes = with_custom_section(base, "wasmgate-soak", format!("{k}").as_bytes());
+            if host.replace_plugin("locker.wasm", &bytes).is_ok() {
+                swaps = k;
+            }
+        }
     };
 
     let started = Instant::now();
-    let mut total = Stats::default();
     let mut samples = Vec::new();
-    let mut per_proto: Vec<(&'static str, Stats)> = Vec::new();
-    while started.elapsed() < o.duration {
-        let interval = o.interval.min(o.duration - started.elapsed());
-        let load = |(_, rate): (usize, f64)| Load {
-            clients: 0,
-            duration: interval,
-            rate,
-        };
-        let (l, c, e, s, p) = tokio::join!(
-            locker_interval(&host, load(LOCKER)),
-            chat_interval(&host, load(CHAT)),
-            exec_interval(&host, load(EXEC)),
-            smarthome_interval(&host, db.len(), load(SMARTHOME)),
-            plate_interval(&host, &o.photo, load(PLATE)),
-        );
-        let mut p99_us = Vec::new();
-        let mut requests = 0;
-        for (proto, stats) in [
-            ("locker", l),
-            ("chat", c),
-            ("exec", e),
-            ("smarthome", s),
-            ("plate", p),
-        ] {
-            let mut stats = stats?;
-            p99_us.push((proto, stats.percentiles_us().1));
-            requests += stats.requests;
-            match per_proto.iter_mut().find(|(p, _)| *p == proto) {
-                Some((_, all)) => all.merge(stats.clone()),
-                None => per_proto.push((proto, stats.clone())),
+    let mut per_proto =
+        ["locker", "chat", "exec", "smarthome", "plate"].map(|p| (p, Stats::default()));
+    let sampler = async {
+        while started.elapsed() < o.duration {
+            let interval = o.interval.min(o.duration - started.elapsed());
+            let load = |(_, rate): (usize, f64)| Load {
+                clients: 0,
+                duration: interval,
+                rate,
+            };
+            let (l, c, e, s, p) = tokio::join!(
+                locker_interval(&host, load(LOCKER)),
+                chat_interval(&host, load(CHAT)),
+                exec_interval(&host, load(EXEC)),
+                smarthome_interval(&host, db.len(), load(SMARTHOME)),
+                plate_interval(&host, &o.photo, load(PLATE)),
+            );
+            let mut p99_us = Vec::new();
+            let mut requests = 0;
+            for ((proto, all), stats) in per_proto.iter_mut().zip([l, c, e, s, p]) {
+                let mut stats = stats?;
+                p99_us.push((*proto, stats.percentiles_us().1));
+                requests += stats.requests;
+                all.merge(stats);
             }
-            total.merge(stats);
+            let mem = host.mem()?;
+            let sample = Sample {
+                at_s: started.elapsed().as_secs_f64(),
+                rss_kib: mem.rss_kib,
+                fds: host.fds()?,
+                threads: host.threads()?,
+                p99_us,
+                requests,
+            };
+            println!("soak: {}", sample.json());
+            samples.push(sample);
         }
-        let mem = host.mem()?;
-        let sample = Sample {
-            at_s: started.elapsed().as_secs_f64(),
-            rss_kib: mem.rss_kib,
-            fds: host.fds()?,
-            threads: threads(&host),
-            p99_us,
-            requests,
-        };
-        println!("soak: {}", sample.json());
-        samples.push(sample);
-    }
-    let elapsed = started.elapsed();
-    stop.cancel();
-    let _ = swapper.await;
+        stop.cancel();
+        anyhow::Ok(started.elapsed())
+    };
+    let ((), elapsed) = tokio::join!(swapper, sampler);
+    let elapsed = elapsed?;
     let attacks = hostile.finish().await;
+    let mut total = Stats::default();
+    for (_, stats) in &per_proto {
+        total.merge(stats.clone());
+    }
     row.fill(total, elapsed, host.mem()?);
 
     row.set(
@@ -253,11 +238,14 @@ async fn run_inner(setup: &Setup, o: &SoakOpts, row: &mut Row) -> anyhow::Result
             }),
         );
     }
-    row.set("swaps", swaps.load(Relaxed));
+    row.set("swaps", swaps);
     let generation = blocking(|| host.plugin_info("locker"))?["generation"].clone();
     row.set("locker_generation", generation);
     for (kind, (tries, refused)) in attacks {
-        row.set(&format!("hostile_{kind}"), json!({"tries": tries, "refused": refused}));
+        row.set(
+            &format!("hostile_{kind}"),
+            json!({"tries": tries, "refused": refused}),
+        );
     }
     let m = blocking(|| host.metrics())?;
     row.set(
@@ -265,19 +253,6 @@ async fn run_inner(setup: &Setup, o: &SoakOpts, row: &mut Row) -> anyhow::Result
         m.get("wasmgate_connections_refused_total"),
     );
     Ok(())
-}
-
-/// The host's thread count (0 when it cannot be read).
-fn threads(host: &Host) -> u64 {
-    let Some(pid) = host.pid() else { return 0 };
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Threads:"))
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 async fn locker_interval(host: &Host, mut load: Load) -> anyhow::Result<Stats> {
@@ -341,13 +316,12 @@ impl Hostile {
         let plate = host.addr("plate")?;
         let chat = host.addr("chat")?;
         let smarthome = host.addr("smarthome")?;
-        let spawn = |f: futures::future::BoxFuture<'static, (u64, u64)>| tokio::spawn(f);
         Ok(Hostile {
             tasks: vec![
-                ("drip", spawn(Box::pin(drip(locker, stop.clone())))),
-                ("bomb", spawn(Box::pin(bomb(plate, stop.clone())))),
-                ("guess", spawn(Box::pin(guess(chat, stop.clone())))),
-                ("garbage", spawn(Box::pin(garbage(smarthome, stop)))),
+                ("drip", tokio::spawn(drip(locker, stop.clone()))),
+                ("bomb", tokio::spawn(bomb(plate, stop.clone()))),
+                ("guess", tokio::spawn(guess(chat, stop.clone()))),
+                ("garbage", tokio::spawn(garbage(smarthome, stop))),
             ],
         })
     }
@@ -412,7 +386,11 @@ async fn drip(addr: SocketAddr, stop: CancellationToken) -> (u64, u64) {
     while !stop.is_cancelled() {
         tries += 1;
         if let Ok(mut s) = connect_from(addr).await {
-            let feed = |i: u64| report.get(i as usize % report.len()..).map(|b| b[..1].to_vec());
+            let feed = |i: u64| {
+                report
+                    .get(i as usize % report.len()..)
+                    .map(|b| b[..1].to_vec())
+            };
             if closed_by_host(&mut s, &stop, feed, Duration::from_secs(1)).await {
                 refused += 1;
             }
@@ -444,8 +422,10 @@ async fn bomb(addr: SocketAddr, stop: CancellationToken) -> (u64, u64) {
             ws.send(Message::binary(frame.clone())).await?;
             // The answer is the protocol's error (not logged in), or a close.
             let answer = ws.next().await;
-            anyhow::Ok(matches!(answer, Some(Ok(Message::Binary(ref b))) if b.first() == Some(&4))
-                || !matches!(answer, Some(Ok(_))))
+            anyhow::Ok(
+                matches!(answer, Some(Ok(Message::Binary(ref b))) if b.first() == Some(&4))
+                    || !matches!(answer, Some(Ok(_))),
+            )
         };
         if let Ok(Ok(true)) = tokio::time::timeout(Duration::from_secs(10), go).await {
             refused += 1;
