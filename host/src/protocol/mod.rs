@@ -12,8 +12,8 @@ pub mod backoff;
 pub mod chat;
 pub mod driver;
 pub mod exec;
-#[cfg(test)]
-mod fuzz;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod greet;
 pub mod locker;
 pub mod plate;
