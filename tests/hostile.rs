@@ -408,6 +408,61 @@ plugin = "chat"
     );
 }
 
+/// Finding 9: memory follows a password flood back down. Each password
+/// hash takes 7 MiB, on the blocking pool's threads; glibc gives each of
+/// those threads an arena of its own and, once a freed mapping has raised
+/// its dynamic mmap threshold, keeps every later 7 MiB buffer in that
+/// arena. With the default pool (64 threads) memory stayed up after the
+/// flood. The host fixes the mmap threshold at start, so large buffers
+/// are mapped and unmapped and the memory goes back when the load does.
+#[test]
+fn memory_follows_a_password_flood_back_down() {
+    let host = chat_host("login_backoff_ms = 0", "");
+    let addr = host.addr("chat");
+    let mut owner = LineClient::connect(addr);
+    let r = chat_ask(
+        &mut owner,
+        json!({"Command":"02","Name":"owner1","Password":"right1"}),
+    );
+    assert_eq!(r["Flag"], 1, "{r}");
+    let before = host.mem().unwrap().rss_kib;
+    let stop = Arc::new(AtomicBool::new(false));
+    let tries = Arc::new(AtomicUsize::new(0));
+    let flood = guessers(addr, 32, |i| format!("127.0.2.{}", i + 1), &stop, &tries);
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(4) || tries.load(Ordering::Relaxed) < 300 {
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(started.elapsed() < WAIT, "the flood made no progress");
+    }
+    stop.store(true, Ordering::Relaxed);
+    for f in flood {
+        f.join().unwrap();
+    }
+    let peak = host.mem().unwrap().hwm_kib;
+    // The flood's buffers are gone once its hashes are done: a few
+    // seconds at most.
+    let settled = std::time::Instant::now();
+    let mut after = host.mem().unwrap().rss_kib;
+    while after > before + 48 * 1024 && settled.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(250));
+        after = host.mem().unwrap().rss_kib;
+    }
+    eprintln!(
+        "{} wrong logins: RSS {} MiB before, peak {} MiB, {} MiB after",
+        tries.load(Ordering::Relaxed),
+        before / 1024,
+        peak / 1024,
+        after / 1024
+    );
+    assert!(
+        after <= before + 48 * 1024,
+        "RSS {} MiB before the flood, {} MiB 10 s after it (peak {} MiB)",
+        before / 1024,
+        after / 1024,
+        peak / 1024
+    );
+}
+
 // ---- logs -------------------------------------------------------------
 
 /// Finding 4: A flood of bad input does not flood the log: 3,000 malformed locker

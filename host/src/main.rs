@@ -62,6 +62,26 @@ enum Command {
     Plugins(wasmgate::remote::PluginsArgs),
 }
 
+/// Large buffers (a password hash's 7 MiB, a plate image, a relayed exec
+/// result) are mapped and unmapped by the allocator, so memory follows the
+/// load back down. glibc raises its mmap threshold to the size of each
+/// mapped buffer freed, after which such buffers stay in the arena of the
+/// thread that made them, one arena per blocking thread: a password flood
+/// left 1.4 GB resident after it ended (tests/hostile.rs,
+/// `memory_follows_a_password_flood_back_down`). Setting the threshold
+/// turns that adjustment off.
+fn fix_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        const THRESHOLD: libc::c_int = 1 << 20;
+        // SAFETY: mallopt only sets a parameter of glibc's allocator, under
+        // its own locks.
+        if unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, THRESHOLD) } != 1 {
+            tracing::warn!("could not set the allocator's mmap threshold");
+        }
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -109,6 +129,7 @@ fn main() -> ExitCode {
                     }
                 };
             tracing::info!(config = %origin, "starting");
+            fix_mmap_threshold();
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .max_blocking_threads(config.runtime.max_blocking_threads)
