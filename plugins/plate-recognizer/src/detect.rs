@@ -81,7 +81,7 @@ impl Detector {
     #[inline(always)]
     pub fn forward(&self, x: &[f32], h: usize, w: usize, cache: &mut Cache) -> Vec<f32> {
         assert_eq!(x.len(), CH[0] * h * w);
-        assert!(h % STRIDE == 0 && w % STRIDE == 0);
+        assert!(h.is_multiple_of(STRIDE) && w.is_multiple_of(STRIDE));
         cache.dims.clear();
         cache.col.resize(CONVS, Vec::new());
         cache.a.resize(CONVS, Vec::new());

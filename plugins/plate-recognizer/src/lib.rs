@@ -1,8 +1,10 @@
 //! Chinese licence-plate recogniser: classical computer vision locates
 //! candidate plates, a small convolutional sequence reader (CTC,
 //! LPRNet-like) reads each rectified candidate without segmenting it, and a
-//! second small CNN double-checks the province character. Pure Rust, both
-//! models embedded (`model/reader.bin`, `model/province-cnn.bin`); builds
+//! second small CNN double-checks the province character; a small learned
+//! detector finds plates the classical locator cannot read. Pure Rust, the
+//! models embedded (`model/reader.bin`, `model/province-cnn.bin`,
+//! `model/detector.bin`); builds
 //! natively and for `wasm32-wasip2`.
 //!
 //! The pipeline, one module (room) per stage; [`recognize`] runs it:
@@ -34,7 +36,9 @@
 //!    by `layout`); of several plates the main one wins (`search::main_plate`:
 //!    the widest near the centre among the confident reads), its most
 //!    confident read answered, each of its characters voted on by every
-//!    read of the same plate unless the vote makes no valid plate.
+//!    read of the same plate unless the vote makes no valid plate;
+//! 8. **detect** ([`detect`]): when all that read nothing, the learned
+//!    detector's boxes are read the same way.
 //!
 //! The crate README gives the thresholds, the figures and their history.
 

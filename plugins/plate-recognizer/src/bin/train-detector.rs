@@ -21,6 +21,8 @@ use plate_recognizer::detect::{self, Cache, Detector, OUT, STRIDE};
 use plate_recognizer::synth::{self, Glyphs, Kind, Rng};
 use std::path::Path;
 
+/// Of the pasted plates, the share that are real crops (with `LPRNET`).
+const REAL_SHARE: f32 = 0.5;
 const W: usize = 256;
 const H: usize = 192;
 const GW: usize = W / STRIDE;
@@ -156,11 +158,16 @@ fn paste_plate(
     img: &mut RgbImage,
     boxes: &[PlateBox],
     g: &Glyphs,
+    real: &[RgbImage],
     rng: &mut Rng,
 ) -> Option<PlateBox> {
-    let kind = Kind::ALL[rng.below(Kind::ALL.len())];
-    let text = synth::random_text(kind, rng);
-    let plate = synth::render_plate(g, kind, &text, 0.0, rng);
+    let plate = if !real.is_empty() && rng.chance(REAL_SHARE) {
+        real[rng.below(real.len())].clone()
+    } else {
+        let kind = Kind::ALL[rng.below(Kind::ALL.len())];
+        let text = synth::random_text(kind, rng);
+        synth::render_plate(g, kind, &text, 0.0, rng)
+    };
     let w = rng.range(18.0, 100.0);
     let h = w * plate.height() as f32 / plate.width() as f32 * rng.range(0.85, 1.15);
     let angle = rng.range(-0.2, 0.2);
@@ -245,9 +252,9 @@ fn photometric(img: &mut RgbImage, rng: &mut Rng) {
     ];
     let noise = rng.range(0.0, 8.0);
     for p in img.pixels_mut() {
-        for k in 0..3 {
-            let v = (p.0[k] as f32 - 128.0) * contrast + 128.0 + bright;
-            p.0[k] = (v * cast[k] + noise * rng.gauss()).clamp(0.0, 255.0) as u8;
+        for (c, k) in p.0.iter_mut().zip(cast) {
+            let v = (*c as f32 - 128.0) * contrast + 128.0 + bright;
+            *c = (v * k + noise * rng.gauss()).clamp(0.0, 255.0) as u8;
         }
     }
     if rng.chance(0.3) {
@@ -255,11 +262,16 @@ fn photometric(img: &mut RgbImage, rng: &mut Rng) {
     }
 }
 
-fn sample(photos: &[Photo], g: &Glyphs, rng: &mut Rng) -> (RgbImage, Vec<PlateBox>) {
+fn sample(
+    photos: &[Photo],
+    g: &Glyphs,
+    real: &[RgbImage],
+    rng: &mut Rng,
+) -> (RgbImage, Vec<PlateBox>) {
     let (mut img, mut boxes) = window(&photos[rng.below(photos.len())], rng);
     let pasted = if rng.chance(0.7) { 1 + rng.below(2) } else { 0 };
     for _ in 0..pasted {
-        if let Some(b) = paste_plate(&mut img, &boxes, g, rng) {
+        if let Some(b) = paste_plate(&mut img, &boxes, g, real, rng) {
             boxes.push(b);
         }
     }
@@ -430,10 +442,27 @@ fn main() {
         photos.len(),
         photos.iter().map(|p| p.boxes.len()).sum::<usize>()
     );
+    // Real plate crops to paste besides synthetic ones (LPRNet's, tight
+    // crops of blue plates), when `LPRNET=DIR` is given.
+    let real: Vec<RgbImage> = match std::env::var("LPRNET") {
+        Ok(dir) => {
+            let mut files: Vec<_> = std::fs::read_dir(&dir)
+                .expect("LPRNET dir")
+                .map(|e| e.expect("dir entry").path())
+                .filter(|p| p.extension().is_some_and(|e| e == "jpg" || e == "png"))
+                .collect();
+            files.sort();
+            files
+                .iter()
+                .map(|p| image::open(p).expect("a plate crop").to_rgb8())
+                .collect()
+        }
+        Err(_) => Vec::new(),
+    };
     let mut rng = Rng::new(env("SEED", 7));
     if let Ok(dir) = std::env::var("DUMP") {
         for i in 0..24 {
-            let (mut img, boxes) = sample(&photos, &glyphs, &mut rng);
+            let (mut img, boxes) = sample(&photos, &glyphs, &real, &mut rng);
             for b in &boxes {
                 draw(&mut img, b);
             }
@@ -466,7 +495,7 @@ fn main() {
         let mut grads: Vec<Vec<f32>> = det.p.iter().map(|t| vec![0.0; t.len()]).collect();
         let mut cache = Cache::default();
         for _ in 0..batch {
-            let (img, boxes) = sample(&photos, &glyphs, &mut rng);
+            let (img, boxes) = sample(&photos, &glyphs, &real, &mut rng);
             let x = detect::planes(&img);
             let out = det.forward(&x, H, W, &mut cache);
             let (l, mut g) = loss(&out, &boxes);
