@@ -60,16 +60,7 @@ fn norm(s: &str) -> Vec<char> {
     s.chars().map(|c| if c == 'O' { '0' } else { c }).collect()
 }
 
-/// The fixed tuning / held-out split: a photo is held out when the 32-bit
-/// FNV-1a hash of its file name (UTF-8, extension included) is a multiple
-/// of 3. Chosen before looking at any result; it depends on nothing but
-/// the name.
-fn held_out(file_name: &str) -> bool {
-    let h = file_name.bytes().fold(0x811c_9dc5u32, |h, b| {
-        (h ^ b as u32).wrapping_mul(0x0100_0193)
-    });
-    h % 3 == 0
-}
+use plate_recognizer::held_out;
 
 const PARTS: [&str; 3] = ["tuning", "held-out", "full"];
 

@@ -222,9 +222,10 @@ pub(crate) const TAKE_N: usize = 16;
 /// At most this many (deduplicated) candidates are read.
 pub(crate) const MAX_CANDIDATES: usize = 48;
 
-/// Box-filter downscale (each output pixel averages its source area).
+/// Box-filter downscale (each output pixel averages its source area): the
+/// working-size copy, the detector's input.
 #[inline(always)]
-pub(crate) fn resize_box(img: &RgbImage, nw: u32, nh: u32) -> RgbImage {
+pub fn resize_box(img: &RgbImage, nw: u32, nh: u32) -> RgbImage {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let (nw, nh) = (nw as usize, nh as usize);
     let raw = img.as_raw();

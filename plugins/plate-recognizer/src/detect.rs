@@ -1,0 +1,332 @@
+//! The learned plate detector: a small fully convolutional network that
+//! marks plate centres on a 256-px-wide copy of the photo and, at each
+//! centre, the plate's size and rotation (a CenterNet-like head). Its
+//! boxes become candidates for the reader beside the classical locator's.
+//!
+//! Five 3×3 convolutions (3-16-32-48-48-48 channels, ReLU, 2×2 max-pooling
+//! after the first three) give, per cell of an 8-px grid, the plate-centre
+//! logit, the centre's offset within the cell, the log of the plate's width
+//! and height, and its angle. Trained by `src/bin/train-detector.rs` (fixed
+//! seeds) on the tuning part of the EasyPR photos with their labelled
+//! boxes and synthetic plates of every colour and layout pasted into them.
+
+use crate::cnn::{im2col, mm, mm_fwd, model_from_bytes, model_to_bytes, pool, relu};
+use crate::locate::{Cand, Fallback};
+use image::RgbImage;
+
+/// The detector's input width; the height follows the photo's aspect, in
+/// multiples of [`STRIDE`].
+pub const IN_W: usize = 256;
+/// Input pixels per output cell.
+pub const STRIDE: usize = 8;
+const CH: [usize; 6] = [3, 16, 32, 48, 48, 48];
+const CONVS: usize = 5;
+/// Convolutions followed by 2×2 max-pooling (the first ones).
+const POOLED: usize = 3;
+/// Outputs per cell: centre logit, dx, dy, ln(w / 32), ln(h / 8), angle.
+pub const OUT: usize = 6;
+/// Least centre probability for a box.
+const MIN_SCORE: f32 = 0.3;
+/// Most boxes per photo.
+const MAX_BOXES: usize = 6;
+
+/// Tensor shapes: per convolution weights and biases, then the head's.
+pub fn shapes(_: usize) -> Vec<(usize, usize)> {
+    let mut s = Vec::new();
+    for i in 0..CONVS {
+        s.push((CH[i + 1], CH[i] * 9));
+        s.push((CH[i + 1], 1));
+    }
+    s.push((OUT, CH[CONVS]));
+    s.push((OUT, 1));
+    s
+}
+
+pub struct Detector {
+    pub p: Vec<Vec<f32>>,
+}
+
+/// Intermediate values of one forward pass (for training).
+#[derive(Default)]
+pub struct Cache {
+    dims: Vec<(usize, usize)>,
+    col: Vec<Vec<f32>>,
+    a: Vec<Vec<f32>>,
+    idx: Vec<Vec<u32>>,
+}
+
+/// A box found by the detector, in the detector's input pixels.
+#[derive(Clone, Copy, Debug)]
+pub struct Found {
+    pub score: f32,
+    pub cx: f32,
+    pub cy: f32,
+    pub w: f32,
+    pub h: f32,
+    pub angle: f32,
+}
+
+impl Detector {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        model_to_bytes(b"PLD1", &[], &self.p)
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Result<Detector, String> {
+        let (_, p) = model_from_bytes(b"PLD1", b, shapes)?;
+        Ok(Detector { p })
+    }
+
+    /// Forward pass over a prepared input (`CH[0]` planes of `h` × `w`):
+    /// [`OUT`] planes of (h / 8) × (w / 8).
+    #[inline(always)]
+    pub fn forward(&self, x: &[f32], h: usize, w: usize, cache: &mut Cache) -> Vec<f32> {
+        assert_eq!(x.len(), CH[0] * h * w);
+        assert!(h.is_multiple_of(STRIDE) && w.is_multiple_of(STRIDE));
+        cache.dims.clear();
+        cache.col.resize(CONVS, Vec::new());
+        cache.a.resize(CONVS, Vec::new());
+        cache.idx.resize(CONVS, Vec::new());
+        let (mut h, mut w) = (h, w);
+        let mut cur = x.to_vec();
+        for i in 0..CONVS {
+            let (cin, cout) = (CH[i], CH[i + 1]);
+            cache.dims.push((h, w));
+            im2col(&cur, cin, h, w, &mut cache.col[i]);
+            let n = h * w;
+            let mut z = vec![0f32; cout * n];
+            for o in 0..cout {
+                z[o * n..(o + 1) * n].fill(self.p[2 * i + 1][o]);
+            }
+            mm_fwd(cout, cin * 9, n, &self.p[2 * i], &cache.col[i], &mut z);
+            relu(&mut z);
+            if i < POOLED {
+                let (out, idx) = pool(&z, cout, h, w, 2, 2);
+                cache.idx[i] = idx;
+                cur = out;
+                h /= 2;
+                w /= 2;
+            } else {
+                cache.idx[i].clear();
+                cur = z.clone();
+            }
+            cache.a[i] = z;
+        }
+        let n = h * w;
+        let mut out = vec![0f32; OUT * n];
+        for o in 0..OUT {
+            out[o * n..(o + 1) * n].fill(self.p[2 * CONVS + 1][o]);
+        }
+        mm_fwd(OUT, CH[CONVS], n, &self.p[2 * CONVS], &cur, &mut out);
+        out
+    }
+
+    /// Backward pass from d(loss)/d(output); accumulates into `grads`.
+    pub fn backward(&self, cache: &Cache, dout: &[f32], grads: &mut [Vec<f32>]) {
+        let feat = &cache.a[CONVS - 1];
+        let c = CH[CONVS];
+        let n = feat.len() / c;
+        // head: out = W · feat + b
+        mm(
+            OUT,
+            n,
+            c,
+            dout,
+            false,
+            feat,
+            true,
+            &mut grads[2 * CONVS],
+            1.0,
+        );
+        for o in 0..OUT {
+            grads[2 * CONVS + 1][o] += dout[o * n..(o + 1) * n].iter().sum::<f32>();
+        }
+        let mut dcur = vec![0f32; c * n];
+        mm(
+            c,
+            OUT,
+            n,
+            &self.p[2 * CONVS],
+            true,
+            dout,
+            false,
+            &mut dcur,
+            0.0,
+        );
+        for i in (0..CONVS).rev() {
+            let (h, w) = cache.dims[i];
+            let (cin, cout) = (CH[i], CH[i + 1]);
+            let n = h * w;
+            let mut dz = if cache.idx[i].is_empty() {
+                dcur
+            } else {
+                let mut d = vec![0f32; cout * n];
+                for (g, &j) in dcur.iter().zip(&cache.idx[i]) {
+                    d[j as usize] += *g;
+                }
+                d
+            };
+            for (d, &a) in dz.iter_mut().zip(&cache.a[i]) {
+                if a <= 0.0 {
+                    *d = 0.0;
+                }
+            }
+            mm(
+                cout,
+                n,
+                cin * 9,
+                &dz,
+                false,
+                &cache.col[i],
+                true,
+                &mut grads[2 * i],
+                1.0,
+            );
+            for o in 0..cout {
+                grads[2 * i + 1][o] += dz[o * n..(o + 1) * n].iter().sum::<f32>();
+            }
+            if i == 0 {
+                break;
+            }
+            let mut dcol = vec![0f32; cin * 9 * n];
+            mm(
+                cin * 9,
+                cout,
+                n,
+                &self.p[2 * i],
+                true,
+                &dz,
+                false,
+                &mut dcol,
+                0.0,
+            );
+            dz = vec![0f32; cin * n];
+            crate::cnn::col2im(&dcol, cin, h, w, &mut dz);
+            dcur = dz;
+        }
+    }
+
+    /// The boxes of a forward pass's output (`gh` × `gw` cells), best first:
+    /// local maxima of the centre probability of at least [`MIN_SCORE`].
+    pub fn boxes(out: &[f32], gh: usize, gw: usize) -> Vec<Found> {
+        let n = gh * gw;
+        let heat: Vec<f32> = out[..n].iter().map(|&v| sigmoid(v)).collect();
+        let mut found = Vec::new();
+        for gy in 0..gh {
+            for gx in 0..gw {
+                let s = heat[gy * gw + gx];
+                if s < MIN_SCORE {
+                    continue;
+                }
+                let peak = (gy.saturating_sub(1)..(gy + 2).min(gh)).all(|y| {
+                    (gx.saturating_sub(1)..(gx + 2).min(gw))
+                        .all(|x| heat[y * gw + x] <= s || (y, x) == (gy, gx))
+                });
+                if !peak {
+                    continue;
+                }
+                let at = |o: usize| out[o * n + gy * gw + gx];
+                found.push(Found {
+                    score: s,
+                    cx: (gx as f32 + 0.5 + at(1)) * STRIDE as f32,
+                    cy: (gy as f32 + 0.5 + at(2)) * STRIDE as f32,
+                    w: at(3).clamp(-3.0, 3.0).exp() * 32.0,
+                    h: at(4).clamp(-3.0, 3.0).exp() * 8.0,
+                    angle: at(5).clamp(-0.8, 0.8),
+                });
+            }
+        }
+        found.sort_by(|a, b| b.score.total_cmp(&a.score));
+        found.truncate(MAX_BOXES);
+        found
+    }
+
+    /// The detector's candidates for a photo, in its full-resolution
+    /// coordinates, most likely first.
+    pub(crate) fn candidates(&self, full: &RgbImage) -> Vec<Cand> {
+        #[cfg(target_arch = "wasm32")]
+        {
+            // SAFETY: as in `locate::Scene::new` (SIMD128 either validates
+            // or the module does not load).
+            unsafe { self.candidates_simd(full) }
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        self.candidates_impl(full)
+    }
+
+    /// Compiled with SIMD128 (the resize, convolutions and pooling are
+    /// inlined into it).
+    #[cfg(target_arch = "wasm32")]
+    #[target_feature(enable = "simd128")]
+    unsafe fn candidates_simd(&self, full: &RgbImage) -> Vec<Cand> {
+        self.candidates_impl(full)
+    }
+
+    #[inline(always)]
+    fn candidates_impl(&self, full: &RgbImage) -> Vec<Cand> {
+        let (x, h, w, sx, sy) = prepare(full);
+        let out = self.forward(&x, h, w, &mut Cache::default());
+        Detector::boxes(&out, h / STRIDE, w / STRIDE)
+            .into_iter()
+            .map(|f| {
+                // The angle is the photo's (scales differ little in x and y).
+                Cand {
+                    cx: f.cx / sx,
+                    cy: f.cy / sy,
+                    w: f.w / sx,
+                    h: f.h / sy,
+                    angle: f.angle,
+                    color: None,
+                    shear: false,
+                    fallback: Fallback::No,
+                }
+            })
+            .collect()
+    }
+}
+
+/// The embedded detector (`model/detector.bin`), loaded on the first call.
+pub fn model() -> Result<&'static Detector, String> {
+    static MODEL: std::sync::OnceLock<Result<Detector, String>> = std::sync::OnceLock::new();
+    crate::load_once(&MODEL, || {
+        Detector::from_bytes(include_bytes!("../model/detector.bin"))
+    })
+}
+
+pub fn sigmoid(v: f32) -> f32 {
+    1.0 / (1.0 + (-v).exp())
+}
+
+/// The input size for a photo of `fw` × `fh`: [`IN_W`] wide, the height
+/// in whole cells.
+pub fn input_size(fw: u32, fh: u32) -> (usize, usize) {
+    let h = (IN_W as f32 * fh as f32 / fw as f32 / STRIDE as f32).round() as usize;
+    (h.clamp(2, 64) * STRIDE, IN_W)
+}
+
+/// The detector's input for a photo: RGB planes scaled to [-0.5, 0.5],
+/// its height and width, and the scales (input / photo) in x and y.
+#[inline(always)]
+pub fn prepare(full: &RgbImage) -> (Vec<f32>, usize, usize, f32, f32) {
+    let (h, w) = input_size(full.width(), full.height());
+    let small = crate::locate::resize_box(full, w as u32, h as u32);
+    (
+        planes(&small),
+        h,
+        w,
+        w as f32 / full.width() as f32,
+        h as f32 / full.height() as f32,
+    )
+}
+
+/// RGB planes of an image, scaled to [-0.5, 0.5].
+#[inline(always)]
+pub fn planes(img: &RgbImage) -> Vec<f32> {
+    let n = (img.width() * img.height()) as usize;
+    let mut x = vec![0f32; 3 * n];
+    for (i, p) in img.pixels().enumerate() {
+        for k in 0..3 {
+            x[k * n + i] = p.0[k] as f32 / 255.0 - 0.5;
+        }
+    }
+    x
+}
