@@ -250,11 +250,14 @@ impl Net {
     /// column-wise class probabilities.
     pub fn read_aligned(&self, x: &[f32]) -> Read {
         READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        #[cfg(target_arch = "wasm32")]
-        // SAFETY: see `mm_fwd`.
-        let lg = unsafe { self.infer_simd(x) };
-        #[cfg(not(target_arch = "wasm32"))]
-        let lg = self.forward(x, &mut Cache::default());
+        let lg = crate::stage::timed(&crate::stage::READER, || {
+            #[cfg(target_arch = "wasm32")]
+            // SAFETY: see `mm_fwd`.
+            let lg = unsafe { self.infer_simd(x) };
+            #[cfg(not(target_arch = "wasm32"))]
+            let lg = self.forward(x, &mut Cache::default());
+            lg
+        });
         let read = greedy(softmax_cols(&lg, self.classes.len()), &self.classes);
         if format::uses_in_place(&read.text) {
             return read;

@@ -178,11 +178,14 @@ impl PNet {
     /// Softmax probabilities for a 20 × 20 glyph.
     pub fn predict(&self, x: &[f32]) -> Vec<f32> {
         let mut c = PCache::default();
-        #[cfg(target_arch = "wasm32")]
-        // SAFETY: see `cnn::mm_fwd`.
-        let mut lg = unsafe { self.forward_simd(x, &mut c) };
-        #[cfg(not(target_arch = "wasm32"))]
-        let mut lg = self.forward(x, &mut c);
+        let mut lg = crate::stage::timed(&crate::stage::PROVINCE_CNN, || {
+            #[cfg(target_arch = "wasm32")]
+            // SAFETY: see `cnn::mm_fwd`.
+            let lg = unsafe { self.forward_simd(x, &mut c) };
+            #[cfg(not(target_arch = "wasm32"))]
+            let lg = self.forward(x, &mut c);
+            lg
+        });
         let mx = lg.iter().copied().fold(f32::MIN, f32::max);
         let mut s = 0f32;
         lg.iter_mut().for_each(|v| {

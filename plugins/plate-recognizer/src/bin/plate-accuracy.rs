@@ -201,12 +201,14 @@ fn main() {
     if args.iter().any(|a| a == "--times") {
         // for `--component`: one line per photo, nothing else
         for o in &outcomes {
+            let p = &o.prof;
             println!(
-                "{TIMES_TAG}\t{}\t{}\t{}\t{}",
+                "{TIMES_TAG}\t{}\t{}\t{}\t{}\t{}",
                 o.name,
                 o.ms,
                 o.got,
-                o.color.unwrap_or("-")
+                o.color.unwrap_or("-"),
+                stage_ms(p).map(|v| v.to_string()).join("\t")
             );
         }
         return;
@@ -524,6 +526,31 @@ fn crops(dir: &Path) {
     }
 }
 
+/// The stages of a photo's time, as `--times` prints them after the
+/// plate: decode, locate, read, and of read the reader's forward passes,
+/// the province check and of that its CNN (ms).
+fn stage_ms(p: &plate_recognizer::Profile) -> [f64; 6] {
+    [
+        p.decode_ms,
+        p.locate_ms,
+        p.read_ms,
+        p.reader_ms,
+        p.province_ms,
+        p.province_cnn_ms,
+    ]
+}
+
+/// Names of [`stage_ms`].
+#[cfg(all(feature = "wasm-runner", not(target_arch = "wasm32")))]
+const STAGES: [&str; 6] = [
+    "decode",
+    "locate",
+    "read",
+    "reader CNN",
+    "province check",
+    "province CNN",
+];
+
 /// First field of the `--times` lines: file name, ms, plate read, colour.
 const TIMES_TAG: &str = "PLATE-TIME";
 
@@ -531,7 +558,7 @@ const TIMES_TAG: &str = "PLATE-TIME";
 /// natively and inside the component in one run, side by side.
 #[cfg(all(feature = "wasm-runner", not(target_arch = "wasm32")))]
 mod side_by_side {
-    use super::{PARTS, held_out, in_part, norm, photos, resized, run, stats};
+    use super::{PARTS, STAGES, held_out, in_part, norm, photos, resized, run, stage_ms, stats};
     use std::collections::HashMap;
     use std::path::{Path, PathBuf};
     use std::time::Instant;
@@ -546,6 +573,8 @@ mod side_by_side {
         held: bool,
         native_ms: f64,
         component_ms: f64,
+        /// Per stage (`stage_ms`): native, component.
+        stages: [(f64, f64); 6],
     }
 
     /// For the original photos (the first `n`) and for their copies
@@ -597,22 +626,27 @@ mod side_by_side {
             let out = out
                 .unwrap_or_else(|e| fail("component", e))
                 .expect("captured stdout");
-            // file name -> (ms, plate, colour)
-            let mut guest: HashMap<String, (f64, String, String)> = HashMap::new();
+            // file name -> (ms, plate, colour, stages)
+            let mut guest: HashMap<String, (f64, String, String, [f64; 6])> = HashMap::new();
             for line in String::from_utf8_lossy(&out).lines() {
                 let f: Vec<&str> = line.split('\t').collect();
-                if f.len() == 5 && f[0] == super::TIMES_TAG {
-                    let ms = f[2]
-                        .parse()
-                        .unwrap_or_else(|e| fail(&format!("component line {line:?}"), e));
-                    guest.insert(f[1].to_string(), (ms, f[3].to_string(), f[4].to_string()));
+                if f.len() == 11 && f[0] == super::TIMES_TAG {
+                    let num = |s: &str| -> f64 {
+                        s.parse()
+                            .unwrap_or_else(|e| fail(&format!("component line {line:?}"), e))
+                    };
+                    let stages = std::array::from_fn(|i| num(f[5 + i]));
+                    guest.insert(
+                        f[1].to_string(),
+                        (num(f[2]), f[3].to_string(), f[4].to_string(), stages),
+                    );
                 }
             }
             let mut pairs = Vec::new();
             let mut differ = Vec::new();
             let mut same = 0;
             for o in &native {
-                let Some((ms, plate, color)) = guest.remove(&o.name) else {
+                let Some((ms, plate, color, gs)) = guest.remove(&o.name) else {
                     differ.push(format!("{}: not timed in the component", o.name));
                     continue;
                 };
@@ -625,10 +659,12 @@ mod side_by_side {
                 } else {
                     same += 1;
                 }
+                let ns = stage_ms(&o.prof);
                 pairs.push(Pair {
                     held: held_out(&o.name),
                     native_ms: o.ms,
                     component_ms: ms,
+                    stages: std::array::from_fn(|i| (ns[i], gs[i])),
                 });
             }
             for name in guest.keys() {
@@ -668,6 +704,23 @@ mod side_by_side {
                     cell(com),
                     com[0] / nat[0],
                     com[2] / nat[2]
+                );
+            }
+        }
+        println!();
+        println!(
+            "| mean ms per photo (full set) | stage | native | component | component ÷ native | component − native |"
+        );
+        println!("|---|---|---|---|---|---|");
+        for (what, pairs) in &rows {
+            let k = pairs.len().max(1) as f64;
+            for (i, name) in STAGES.iter().enumerate() {
+                let nat = pairs.iter().map(|p| p.stages[i].0).sum::<f64>() / k;
+                let com = pairs.iter().map(|p| p.stages[i].1).sum::<f64>() / k;
+                println!(
+                    "| {what} | {name} | {nat:.2} | {com:.2} | {:.2} × | {:+.2} |",
+                    com / nat.max(1e-9),
+                    com - nat
                 );
             }
         }
