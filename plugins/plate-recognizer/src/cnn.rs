@@ -183,7 +183,7 @@ impl Net {
             } else {
                 let tiles = h * w / 4;
                 let mut v = vec![0f32; winograd::XI * cin * tiles];
-                winograd::input(&xp, cin, h, w, &mut v);
+                wasm::winograd_input(&xp, cin, h, w, &mut v);
                 let mut m = vec![0f32; winograd::XI * cout * tiles];
                 for xi in 0..winograd::XI {
                     wasm::gemm_packed(
@@ -522,7 +522,11 @@ pub(crate) fn pool(
 pub fn softmax_cols(lg: &[f32], nc: usize) -> Vec<f32> {
     let mut p = vec![0f32; nc * T];
     for t in 0..T {
-        let mx = (0..nc).map(|k| lg[k * T + t]).fold(f32::MIN, f32::max);
+        // (not `f32::max`: a call to `fmaxf` in wasm32; the same value
+        // for these non-NaN logits)
+        let mx = (0..nc)
+            .map(|k| lg[k * T + t])
+            .fold(f32::MIN, crate::colour::fmax);
         let mut s = 0f32;
         for k in 0..nc {
             let e = (lg[k * T + t] - mx).exp();

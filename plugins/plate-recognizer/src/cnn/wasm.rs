@@ -368,6 +368,74 @@ pub fn gemm_packed(m: usize, k: usize, n: usize, apk: &[f32], b: &[f32], c: &mut
     }
 }
 
+/// `winograd::input` with SIMD128 (the same operations per value): the
+/// transformed input patches `V[ξ]` [16 × cin × tiles] of a zero-padded
+/// input `xp` [cin × (h+2) × (w+2)]; `h` even, `w` a multiple of 8 and at
+/// most 64.
+#[inline(never)]
+#[target_feature(enable = "simd128")]
+pub fn winograd_input(xp: &[f32], cin: usize, h: usize, w: usize, v: &mut [f32]) {
+    let (wp, tw) = (w + 2, w / 2);
+    let tiles = (h / 2) * tw;
+    let plane = (h + 2) * wp;
+    assert!(h.is_multiple_of(2) && w.is_multiple_of(8) && w <= 64);
+    assert!(xp.len() >= cin * plane && v.len() >= 16 * cin * tiles);
+    let stride = cin * tiles;
+    // Bᵀ d of a row of patches, 4 rows of up to 66 columns (+ 6 read past
+    // the last patch by the column step below, zero)
+    let mut e = [[0f32; 72]; 4];
+    // SAFETY: input rows 2·ty + r < h + 2 of plane ci, columns below wp;
+    // `e` reads below 2·(tw − 4) + 12 = w + 4 ≤ 68; V at ξ·stride + ci·tiles
+    // + t + 3 with t + 3 < tiles.
+    unsafe {
+        for ci in 0..cin {
+            let x = xp.as_ptr().add(ci * plane);
+            for ty in 0..h / 2 {
+                let r0 = x.add(2 * ty * wp);
+                let (r1, r2, r3) = (r0.add(wp), r0.add(2 * wp), r0.add(3 * wp));
+                let mut c = 0;
+                while c + 4 <= wp {
+                    let (d0, d1, d2, d3) =
+                        (ld(r0.add(c)), ld(r1.add(c)), ld(r2.add(c)), ld(r3.add(c)));
+                    st(e[0].as_mut_ptr().add(c), f32x4_sub(d0, d2));
+                    st(e[1].as_mut_ptr().add(c), f32x4_add(d1, d2));
+                    st(e[2].as_mut_ptr().add(c), f32x4_sub(d2, d1));
+                    st(e[3].as_mut_ptr().add(c), f32x4_sub(d1, d3));
+                    c += 4;
+                }
+                while c < wp {
+                    let (d0, d1, d2, d3) = (*r0.add(c), *r1.add(c), *r2.add(c), *r3.add(c));
+                    e[0][c] = d0 - d2;
+                    e[1][c] = d1 + d2;
+                    e[2][c] = d2 - d1;
+                    e[3][c] = d1 - d3;
+                    c += 1;
+                }
+                let base = ci * tiles + ty * tw;
+                for (i, e) in e.iter().enumerate() {
+                    let dst = v.as_mut_ptr().add(i * 4 * stride + base);
+                    for tx in (0..tw).step_by(4) {
+                        // columns 2·tx .. 2·tx + 11 of the row
+                        let p = e.as_ptr().add(2 * tx);
+                        let (a, b, cc) = (ld(p), ld(p.add(4)), ld(p.add(8)));
+                        let c0 = i32x4_shuffle::<0, 2, 4, 6>(a, b);
+                        let c1 = i32x4_shuffle::<1, 3, 5, 7>(a, b);
+                        let c2 =
+                            i32x4_shuffle::<1, 2, 5, 6>(c0, i32x4_shuffle::<0, 2, 4, 6>(b, cc));
+                        let c3 =
+                            i32x4_shuffle::<1, 2, 5, 6>(c1, i32x4_shuffle::<1, 3, 5, 7>(b, cc));
+                        let d = dst.add(tx);
+                        st(d, f32x4_sub(c0, c2));
+                        st(d.add(stride), f32x4_add(c1, c2));
+                        st(d.add(2 * stride), f32x4_sub(c2, c1));
+                        st(d.add(3 * stride), f32x4_sub(c1, c3));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// `winograd::output` with SIMD128, 4 tiles at a time (the same
 /// operations in the same order per tile): the outputs `Aᵀ m A` of the
 /// products `m` [16 × cout × tiles] plus the bias, then ReLU, into `out`

@@ -11,7 +11,9 @@
 //! costs there), with the products done by `wasm::gemm_packed`. The same
 //! network, computed with other roundings: the logits differ from the
 //! direct convolution's in their last bits (tested below against it).
-//! The transforms here are plain Rust.
+//! The transforms here are plain Rust, the reference (tested) for the
+//! SIMD128 ones of `wasm` (`winograd_input`, `winograd_output`), which
+//! do the same operations on 4 tiles at a time.
 
 /// Patch positions: the 4 × 4 transformed patch.
 pub(crate) const XI: usize = 16;
@@ -51,7 +53,7 @@ pub(crate) fn weights(w: &[f32], cout: usize, cin: usize) -> Vec<f32> {
 /// The transformed input patches `V[ξ]` ([16 × cin × tiles], tiles of
 /// 2 × 2 outputs row by row) of a zero-padded input `xp` [cin × (h+2) ×
 /// (w+2)]; `h` and `w` even.
-#[inline(never)]
+#[cfg(test)]
 pub(crate) fn input(xp: &[f32], cin: usize, h: usize, w: usize, v: &mut [f32]) {
     let (wp, tw) = (w + 2, w / 2);
     let tiles = (h / 2) * tw;
