@@ -143,7 +143,28 @@ struct Outcome {
     err: Option<String>,
     ms: f64,
     prof: plate_recognizer::Profile,
+    /// The photo's size in megapixels (0 if its header cannot be read).
+    mp: f64,
 }
+
+/// A photo's size in megapixels, from its header (0 if unreadable).
+fn megapixels(bytes: &[u8]) -> f64 {
+    image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()
+        .and_then(|r| r.into_dimensions().ok())
+        .map_or(0.0, |(w, h)| w as f64 * h as f64 / 1e6)
+}
+
+/// Photo sizes the times are also given for: (name, from, below), in
+/// megapixels.
+const SIZES: [(&str, f64, f64); 5] = [
+    ("< 0.5 MP", 0.0, 0.5),
+    ("0.5-1 MP", 0.5, 1.0),
+    ("1-2 MP", 1.0, 2.0),
+    ("2-4 MP", 2.0, 4.0),
+    (">= 4 MP", 4.0, f64::INFINITY),
+];
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -203,11 +224,12 @@ fn main() {
         for o in &outcomes {
             let p = &o.prof;
             println!(
-                "{TIMES_TAG}\t{}\t{}\t{}\t{}\t{}",
+                "{TIMES_TAG}\t{}\t{}\t{}\t{}\t{}\t{}",
                 o.name,
                 o.ms,
                 o.got,
                 o.color.unwrap_or("-"),
+                o.mp,
                 stage_ms(p).map(|v| v.to_string()).join("\t")
             );
         }
@@ -283,6 +305,7 @@ fn run(inputs: &[(std::path::PathBuf, Vec<u8>)], verbose: bool) -> Vec<Outcome> 
             err,
             ms,
             prof,
+            mp: megapixels(bytes),
         };
         if verbose {
             println!(
@@ -375,6 +398,20 @@ fn report(all: &[Outcome], labels: Option<&Labels>) {
             None => "-".into(),
         }
     });
+    println!("ms by photo size: photos: mean/p90 (decode mean)");
+    for (name, from, below) in SIZES {
+        row(&format!("  {name}"), &|p| {
+            let of: Vec<&&Outcome> = p.iter().filter(|o| (from..below).contains(&o.mp)).collect();
+            let ms: Vec<f64> = of.iter().map(|o| o.ms).collect();
+            let decode = of.iter().map(|o| o.prof.decode_ms).sum::<f64>() / of.len().max(1) as f64;
+            match stats(ms) {
+                Some([mean, _, p90, _]) => {
+                    format!("{}: {mean:.1}/{p90:.1} ({decode:.1})", of.len())
+                }
+                None => "-".into(),
+            }
+        });
+    }
     let Some(l) = labels else { return };
     let mut types: Vec<&String> = l.types.values().collect();
     types.sort();
@@ -558,7 +595,9 @@ const TIMES_TAG: &str = "PLATE-TIME";
 /// natively and inside the component in one run, side by side.
 #[cfg(all(feature = "wasm-runner", not(target_arch = "wasm32")))]
 mod side_by_side {
-    use super::{PARTS, STAGES, held_out, in_part, norm, photos, resized, run, stage_ms, stats};
+    use super::{
+        PARTS, SIZES, STAGES, held_out, in_part, norm, photos, resized, run, stage_ms, stats,
+    };
     use std::collections::HashMap;
     use std::path::{Path, PathBuf};
     use std::time::Instant;
@@ -575,6 +614,8 @@ mod side_by_side {
         component_ms: f64,
         /// Per stage (`stage_ms`): native, component.
         stages: [(f64, f64); 6],
+        /// The photo's megapixels.
+        mp: f64,
     }
 
     /// For the original photos (the first `n`) and for their copies
@@ -630,12 +671,12 @@ mod side_by_side {
             let mut guest: HashMap<String, (f64, String, String, [f64; 6])> = HashMap::new();
             for line in String::from_utf8_lossy(&out).lines() {
                 let f: Vec<&str> = line.split('\t').collect();
-                if f.len() == 11 && f[0] == super::TIMES_TAG {
+                if f.len() == 12 && f[0] == super::TIMES_TAG {
                     let num = |s: &str| -> f64 {
                         s.parse()
                             .unwrap_or_else(|e| fail(&format!("component line {line:?}"), e))
                     };
-                    let stages = std::array::from_fn(|i| num(f[5 + i]));
+                    let stages = std::array::from_fn(|i| num(f[6 + i]));
                     guest.insert(
                         f[1].to_string(),
                         (num(f[2]), f[3].to_string(), f[4].to_string(), stages),
@@ -665,6 +706,7 @@ mod side_by_side {
                     native_ms: o.ms,
                     component_ms: ms,
                     stages: std::array::from_fn(|i| (ns[i], gs[i])),
+                    mp: o.mp,
                 });
             }
             for name in guest.keys() {
@@ -702,6 +744,41 @@ mod side_by_side {
                     of.len(),
                     cell(nat),
                     cell(com),
+                    com[0] / nat[0],
+                    com[2] / nat[2]
+                );
+            }
+        }
+        println!();
+        println!(
+            "| ms per photo by photo size (full set) | size | photos | native mean / p90 | native decode, mean | component mean / p90 | component decode, mean | component ÷ native, mean | at p90 |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|");
+        for (what, pairs) in &rows {
+            for (name, from, below) in SIZES {
+                let of: Vec<&Pair> = pairs
+                    .iter()
+                    .filter(|p| (from..below).contains(&p.mp))
+                    .collect();
+                let (Some(nat), Some(com)) = (
+                    stats(of.iter().map(|p| p.native_ms).collect()),
+                    stats(of.iter().map(|p| p.component_ms).collect()),
+                ) else {
+                    continue;
+                };
+                let k = of.len() as f64;
+                let dec = |side: fn(&(f64, f64)) -> f64| {
+                    of.iter().map(|p| side(&p.stages[0])).sum::<f64>() / k
+                };
+                println!(
+                    "| {what} | {name} | {} | {:.1} / {:.1} | {:.1} | {:.1} / {:.1} | {:.1} | {:.2} × | {:.2} × |",
+                    of.len(),
+                    nat[0],
+                    nat[2],
+                    dec(|s| s.0),
+                    com[0],
+                    com[2],
+                    dec(|s| s.1),
                     com[0] / nat[0],
                     com[2] / nat[2]
                 );
