@@ -58,7 +58,7 @@ pub(crate) fn input(xp: &[f32], cin: usize, h: usize, w: usize, v: &mut [f32]) {
     let (wp, tw) = (w + 2, w / 2);
     let tiles = (h / 2) * tw;
     let plane = (h + 2) * wp;
-    assert!(h % 2 == 0 && w % 2 == 0 && xp.len() >= cin * plane);
+    assert!(h.is_multiple_of(2) && w.is_multiple_of(2) && xp.len() >= cin * plane);
     assert!(v.len() >= XI * cin * tiles);
     let stride = cin * tiles;
     for ci in 0..cin {
