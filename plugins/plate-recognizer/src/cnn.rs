@@ -123,21 +123,45 @@ impl Net {
     }
 
     /// The forward pass for reading in wasm32: explicit SIMD128 kernels
-    /// (see [`wasm`]), no cache for a backward pass; the same logits as
-    /// `forward` with `gemm_tiled`.
+    /// (see [`wasm`]), no cache for a backward pass. The first convolution
+    /// is direct, in the order of operations of `forward` with
+    /// `gemm_tiled`; the three larger ones are computed by Winograd's
+    /// F(2×2, 3×3) ([`winograd`]: 16 products per 2 × 2 outputs and channel
+    /// pair instead of 36) with fused multiply-adds, so the logits differ
+    /// from `forward`'s in their last bits.
     #[cfg(target_arch = "wasm32")]
-    #[target_feature(enable = "simd128")]
+    #[target_feature(enable = "simd128,relaxed-simd")]
     unsafe fn infer_simd(&self, x: &[f32]) -> Vec<f32> {
         assert_eq!(x.len(), IN_H * IN_W);
         let nc = self.classes.len();
-        // the convolution weights packed for the kernel, kept for the
-        // loaded model (recognised by its buffers and first tensor)
-        static PACKED: std::sync::OnceLock<(Vec<usize>, Vec<f32>, Vec<Vec<f32>>)> =
-            std::sync::OnceLock::new();
+        // the convolution weights packed for the kernels (the first layer's
+        // for `conv3x3_relu`, the others' transformed for Winograd, each
+        // ξ's matrix packed for `gemm_packed`), kept for the loaded model
+        // (recognised by its buffers and first tensor)
+        type Packed = (Vec<usize>, Vec<f32>, Vec<Vec<f32>>);
+        static PACKED: std::sync::OnceLock<Packed> = std::sync::OnceLock::new();
         let key: Vec<usize> = (0..4).map(|i| self.p[2 * i].as_ptr() as usize).collect();
         let pack = || -> Vec<Vec<f32>> {
-            (0..4)
-                .map(|i| wasm::pack4(&self.p[2 * i], CH[i + 1], CH[i] * 9))
+            (0..5)
+                .map(|i| {
+                    if i == 4 {
+                        // the fully connected layers, the last one padded
+                        // with zero rows to a multiple of 4
+                        let mut fc = wasm::pack4(&self.p[8], FC_H, CH[4] * FH);
+                        let mut w2 = self.p[10].clone();
+                        w2.resize(nc.next_multiple_of(4) * FC_H, 0.0);
+                        fc.extend(wasm::pack4(&w2, nc.next_multiple_of(4), FC_H));
+                        return fc;
+                    }
+                    let (cin, cout) = (CH[i], CH[i + 1]);
+                    if i == 0 {
+                        return wasm::pack4(&self.p[0], cout, cin * 9);
+                    }
+                    let u = winograd::weights(&self.p[2 * i], cout, cin);
+                    u.chunks_exact(cout * cin)
+                        .flat_map(|m| wasm::pack4(m, cout, cin))
+                        .collect()
+                })
                 .collect()
         };
         let cached = PACKED.get_or_init(|| (key.clone(), self.p[0].clone(), pack()));
@@ -154,7 +178,25 @@ impl Net {
         for i in 0..4 {
             let (cin, cout) = (CH[i], CH[i + 1]);
             let mut z = vec![0f32; cout * h * w];
-            wasm::conv3x3_relu(&xp, cin, h, w, &packed[i], &self.p[2 * i + 1], cout, &mut z);
+            if i == 0 {
+                wasm::conv3x3_relu(&xp, cin, h, w, &packed[0], &self.p[1], cout, &mut z);
+            } else {
+                let tiles = h * w / 4;
+                let mut v = vec![0f32; winograd::XI * cin * tiles];
+                wasm::winograd_input(&xp, cin, h, w, &mut v);
+                let mut m = vec![0f32; winograd::XI * cout * tiles];
+                for xi in 0..winograd::XI {
+                    wasm::gemm_packed(
+                        cout,
+                        cin,
+                        tiles,
+                        &packed[i][xi * cout * cin..(xi + 1) * cout * cin],
+                        &v[xi * cin * tiles..(xi + 1) * cin * tiles],
+                        &mut m[xi * cout * tiles..(xi + 1) * cout * tiles],
+                    );
+                }
+                wasm::winograd_output(&m, &self.p[2 * i + 1], cout, h, w, &mut z);
+            }
             match i {
                 0 | 1 => {
                     xp = wasm::pool2x2(&z, cout, h, w, true);
@@ -173,13 +215,15 @@ impl Net {
         for o in 0..FC_H {
             h1[o * T..(o + 1) * T].fill(self.p[9][o]);
         }
-        wasm::gemm(FC_H, CH[4] * FH, T, &self.p[8], &feat, &mut h1);
+        let (fc1, fc2) = packed[4].split_at(FC_H * CH[4] * FH);
+        wasm::gemm_packed(FC_H, CH[4] * FH, T, fc1, &feat, &mut h1);
         wasm::relu(&mut h1);
-        let mut lg = vec![0f32; nc * T];
+        let mut lg = vec![0f32; nc.next_multiple_of(4) * T];
         for o in 0..nc {
             lg[o * T..(o + 1) * T].fill(self.p[11][o]);
         }
-        wasm::gemm(nc, FC_H, T, &self.p[10], &h1, &mut lg);
+        wasm::gemm_packed(nc.next_multiple_of(4), FC_H, T, fc2, &h1, &mut lg);
+        lg.truncate(nc * T);
         lg
     }
 
@@ -250,11 +294,14 @@ impl Net {
     /// column-wise class probabilities.
     pub fn read_aligned(&self, x: &[f32]) -> Read {
         READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        #[cfg(target_arch = "wasm32")]
-        // SAFETY: see `mm_fwd`.
-        let lg = unsafe { self.infer_simd(x) };
-        #[cfg(not(target_arch = "wasm32"))]
-        let lg = self.forward(x, &mut Cache::default());
+        let lg = crate::stage::timed(&crate::stage::READER, || {
+            #[cfg(target_arch = "wasm32")]
+            // SAFETY: see `mm_fwd`.
+            let lg = unsafe { self.infer_simd(x) };
+            #[cfg(not(target_arch = "wasm32"))]
+            let lg = self.forward(x, &mut Cache::default());
+            lg
+        });
         let read = greedy(softmax_cols(&lg, self.classes.len()), &self.classes);
         if format::uses_in_place(&read.text) {
             return read;
@@ -475,7 +522,11 @@ pub(crate) fn pool(
 pub fn softmax_cols(lg: &[f32], nc: usize) -> Vec<f32> {
     let mut p = vec![0f32; nc * T];
     for t in 0..T {
-        let mx = (0..nc).map(|k| lg[k * T + t]).fold(f32::MIN, f32::max);
+        // (not `f32::max`: a call to `fmaxf` in wasm32; the same value
+        // for these non-NaN logits)
+        let mx = (0..nc)
+            .map(|k| lg[k * T + t])
+            .fold(f32::MIN, crate::colour::fmax);
         let mut s = 0f32;
         for k in 0..nc {
             let e = (lg[k * T + t] - mx).exp();
@@ -618,6 +669,8 @@ mod tests {
 mod train;
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod wasm;
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub(crate) mod winograd;
 
 pub(crate) use train::col2im;
 pub use train::{ctc_loss, he_init};

@@ -27,8 +27,16 @@ pub(crate) fn color_classes(img: &RgbImage) -> Vec<u8> {
     };
     let raw = img.as_raw();
     let mut out = vec![0u8; raw.len() / 3];
+    #[cfg(target_arch = "wasm32")]
+    // SAFETY: see `cnn::mm_fwd` (SIMD128 validates or the module does
+    // not load); `unsafe` only without the global `+simd128` flag
+    #[allow(unused_unsafe)]
+    let done = unsafe { color_classes_simd(raw, &mut out) };
+    #[cfg(not(target_arch = "wasm32"))]
+    let done = 0;
+    let (raw, out_rest) = (&raw[3 * done..], &mut out[done..]);
     // 4 pixels per iteration (fewer loop back-edges in wasm32)
-    let mut o4 = out.chunks_exact_mut(4);
+    let mut o4 = out_rest.chunks_exact_mut(4);
     let mut p4 = raw.chunks_exact(12);
     for (o, p) in (&mut o4).zip(&mut p4) {
         o[0] = class(&p[0..3]);
@@ -44,6 +52,89 @@ pub(crate) fn color_classes(img: &RgbImage) -> Vec<u8> {
         *o = class(p);
     }
     out
+}
+
+/// `color_classes` of the first pixels of `raw` (RGB) into `out`, 4
+/// pixels per SIMD128 step, with the same operations per pixel as
+/// `class` and `hsv` (the same divisions, comparisons for `fmax` /
+/// `fmin` / `rem6`, the branches as selections): the same classes.
+/// Returns how many pixels it did (a multiple of 4, leaving at least 2
+/// at the end: each step loads 16 bytes for 12).
+#[cfg(target_arch = "wasm32")]
+#[target_feature(enable = "simd128")]
+fn color_classes_simd(raw: &[u8], out: &mut [u8]) -> usize {
+    use core::arch::wasm32::*;
+    let n = out.len().min(raw.len() / 3);
+    // 4 pixels = 12 bytes, loaded as 16: stop while 16 bytes remain
+    let steps = if raw.len() >= 16 {
+        (raw.len() - 16) / 12 + 1
+    } else {
+        0
+    };
+    let steps = steps.min(n / 4);
+    let f = f32x4_splat;
+    let lane = |v: v128, i: [u8; 4]| -> v128 {
+        // bytes i of v into the low byte of each 32-bit lane, zeros above
+        let idx = u8x16(
+            i[0], 255, 255, 255, i[1], 255, 255, 255, i[2], 255, 255, 255, i[3], 255, 255, 255,
+        );
+        u8x16_swizzle(v, idx)
+    };
+    for k in 0..steps {
+        // SAFETY: 12·k + 16 ≤ raw.len() by `steps`.
+        let px = unsafe { v128_load(raw.as_ptr().add(12 * k) as *const v128) };
+        let (ri, gi, bi) = (
+            lane(px, [0, 3, 6, 9]),
+            lane(px, [1, 4, 7, 10]),
+            lane(px, [2, 5, 8, 11]),
+        );
+        // cheap rejection: mx − mn < mx / 10 + 1 (integers; mx ≤ 255, so
+        // mx / 10 = (mx · 6554) >> 16)
+        let mxi = u32x4_max(u32x4_max(ri, gi), bi);
+        let mni = u32x4_min(u32x4_min(ri, gi), bi);
+        let tenth = u32x4_shr(i32x4_mul(mxi, u32x4_splat(6554)), 16);
+        let grey = i32x4_lt(i32x4_sub(mxi, mni), i32x4_add(tenth, u32x4_splat(1)));
+        // hsv
+        let r = f32x4_div(f32x4_convert_u32x4(ri), f(255.0));
+        let g = f32x4_div(f32x4_convert_u32x4(gi), f(255.0));
+        let b = f32x4_div(f32x4_convert_u32x4(bi), f(255.0));
+        let mx = f32x4_pmax(f32x4_pmax(r, g), b);
+        let mn = f32x4_pmin(f32x4_pmin(r, g), b);
+        let d = f32x4_sub(mx, mn);
+        let v = mx;
+        let s = v128_bitselect(f32x4_div(d, mx), f(0.0), f32x4_gt(mx, f(0.0)));
+        let xr = f32x4_div(f32x4_sub(g, b), d);
+        let xr = v128_bitselect(f32x4_add(xr, f(6.0)), xr, f32x4_lt(xr, f(0.0)));
+        let hr = f32x4_mul(f(60.0), xr);
+        let hg = f32x4_mul(f(60.0), f32x4_add(f32x4_div(f32x4_sub(b, r), d), f(2.0)));
+        let hb = f32x4_mul(f(60.0), f32x4_add(f32x4_div(f32x4_sub(r, g), d), f(4.0)));
+        let h = v128_bitselect(hg, hb, f32x4_eq(mx, g));
+        let h = v128_bitselect(hr, h, f32x4_eq(mx, r));
+        let h = v128_bitselect(f(0.0), h, f32x4_le(d, f(0.0)));
+        let within = |lo: f32, hi: f32, smin: f32, vmin: f32| {
+            v128_and(
+                v128_and(f32x4_ge(h, f(lo)), f32x4_le(h, f(hi))),
+                v128_and(f32x4_gt(s, f(smin)), f32x4_gt(v, f(vmin))),
+            )
+        };
+        let bits = v128_or(
+            v128_or(
+                v128_and(within(190.0, 260.0, 0.25, 0.18), u32x4_splat(1)),
+                v128_and(within(18.0, 62.0, 0.35, 0.3), u32x4_splat(2)),
+            ),
+            v128_or(
+                v128_and(within(75.0, 165.0, 0.25, 0.3), u32x4_splat(4)),
+                v128_and(within(165.0, 255.0, 0.1, 0.25), u32x4_splat(8)),
+            ),
+        );
+        let bits = v128_andnot(bits, grey);
+        let o = &mut out[4 * k..4 * k + 4];
+        o[0] = u32x4_extract_lane::<0>(bits) as u8;
+        o[1] = u32x4_extract_lane::<1>(bits) as u8;
+        o[2] = u32x4_extract_lane::<2>(bits) as u8;
+        o[3] = u32x4_extract_lane::<3>(bits) as u8;
+    }
+    4 * steps
 }
 
 /// The bit of `color_classes` for a plate colour.

@@ -201,6 +201,33 @@ fn read_or_detect(
     })
 }
 
+/// Time spent inside the read stage, accumulated by the timing tools
+/// (nanoseconds, all calls since the start; [`recognize_profiled`] gives
+/// the share of one photo).
+pub mod stage {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// The sequence reader's forward passes.
+    pub static READER: AtomicU64 = AtomicU64::new(0);
+    /// The province CNN's forward passes.
+    pub static PROVINCE_CNN: AtomicU64 = AtomicU64::new(0);
+    /// The whole province check (cutting the glyphs, binarising, the CNN).
+    pub static PROVINCE: AtomicU64 = AtomicU64::new(0);
+
+    /// Runs `f`, adding its time to `to`.
+    #[inline(always)]
+    pub(crate) fn timed<R>(to: &AtomicU64, f: impl FnOnce() -> R) -> R {
+        let t = std::time::Instant::now();
+        let r = f();
+        to.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        r
+    }
+
+    pub(crate) fn ms(of: &AtomicU64) -> f64 {
+        of.load(Ordering::Relaxed) as f64 / 1e6
+    }
+}
+
 /// Time spent per stage by [`recognize_profiled`], in milliseconds.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Profile {
@@ -212,6 +239,12 @@ pub struct Profile {
     pub candidates: usize,
     /// Crops read by the sequence reader.
     pub reads: usize,
+    /// Of `read_ms`: the sequence reader's forward passes.
+    pub reader_ms: f64,
+    /// Of `read_ms`: the province check (its CNN included).
+    pub province_ms: f64,
+    /// Of `province_ms`: the province CNN's forward passes.
+    pub province_cnn_ms: f64,
 }
 
 /// [`recognize`] with the time each stage took (for the timing tools).
@@ -234,8 +267,12 @@ pub fn recognize_profiled(image_bytes: &[u8]) -> (Result<Option<Recognition>, St
     prof.candidates = cands.len();
     let t = std::time::Instant::now();
     let n0 = cnn::READS.load(std::sync::atomic::Ordering::Relaxed);
+    let s0 = [&stage::READER, &stage::PROVINCE, &stage::PROVINCE_CNN].map(stage::ms);
     let r = read_or_detect(&rgb, &scene, cands, net);
     prof.read_ms = t.elapsed().as_secs_f64() * 1e3;
+    let s1 = [&stage::READER, &stage::PROVINCE, &stage::PROVINCE_CNN].map(stage::ms);
+    (prof.reader_ms, prof.province_ms, prof.province_cnn_ms) =
+        (s1[0] - s0[0], s1[1] - s0[1], s1[2] - s0[2]);
     prof.reads = cnn::READS.load(std::sync::atomic::Ordering::Relaxed) - n0;
     (Ok(r), prof)
 }

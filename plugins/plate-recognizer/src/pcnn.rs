@@ -65,11 +65,51 @@ impl PNet {
         Ok(PNet { classes, p })
     }
 
-    /// `forward` compiled with SIMD128 (helpers inlined), see `cnn::mm_fwd`.
+    /// The forward pass for inference in wasm32: the convolutions' products
+    /// by `cnn::wasm::gemm_packed` (fused multiply-adds, weights packed
+    /// once for the loaded model), the rest as in `forward` (whose logits
+    /// these are, to the last bits).
     #[cfg(target_arch = "wasm32")]
-    #[target_feature(enable = "simd128")]
-    unsafe fn forward_simd(&self, x: &[f32], c: &mut PCache) -> Vec<f32> {
-        self.forward(x, c)
+    #[target_feature(enable = "simd128,relaxed-simd")]
+    unsafe fn forward_simd(&self, x: &[f32]) -> Vec<f32> {
+        use crate::cnn::wasm::{gemm_packed, pack4};
+        type Packed = (usize, Vec<f32>, [Vec<f32>; 2]);
+        static PACKED: std::sync::OnceLock<Packed> = std::sync::OnceLock::new();
+        let key = self.p[0].as_ptr() as usize;
+        let pack = || [pack4(&self.p[0], C1, 9), pack4(&self.p[2], C2, C1 * 9)];
+        let cached = PACKED.get_or_init(|| (key, self.p[0].clone(), pack()));
+        let own;
+        let pk = if cached.0 == key && cached.1 == self.p[0] {
+            &cached.2
+        } else {
+            own = pack();
+            &own
+        };
+        let nc = self.classes.len();
+        let mut col = Vec::new();
+        im2col(&x[..S * S], 1, S, S, &mut col);
+        let mut z = vec![0f32; C1 * S * S];
+        for o in 0..C1 {
+            z[o * S * S..(o + 1) * S * S].fill(self.p[1][o]);
+        }
+        gemm_packed(C1, 9, S * S, &pk[0], &col, &mut z);
+        relu(&mut z);
+        let (p1, _) = pool(&z, C1, S, S, 2, 2);
+        let s2 = S / 2;
+        im2col(&p1, C1, s2, s2, &mut col);
+        let mut z = vec![0f32; C2 * s2 * s2];
+        for o in 0..C2 {
+            z[o * s2 * s2..(o + 1) * s2 * s2].fill(self.p[3][o]);
+        }
+        gemm_packed(C2, C1 * 9, s2 * s2, &pk[1], &col, &mut z);
+        relu(&mut z);
+        let (p2, _) = pool(&z, C2, s2, s2, 2, 2);
+        let mut h = self.p[5].clone();
+        mm_fwd(H, F, 1, &self.p[4], &p2, &mut h);
+        relu(&mut h);
+        let mut lg = self.p[7].clone();
+        mm_fwd(nc, H, 1, &self.p[6], &h, &mut lg);
+        lg
     }
 
     /// Logits for a 20 × 20 glyph (values 0..1).
@@ -177,12 +217,14 @@ impl PNet {
 
     /// Softmax probabilities for a 20 × 20 glyph.
     pub fn predict(&self, x: &[f32]) -> Vec<f32> {
-        let mut c = PCache::default();
-        #[cfg(target_arch = "wasm32")]
-        // SAFETY: see `cnn::mm_fwd`.
-        let mut lg = unsafe { self.forward_simd(x, &mut c) };
-        #[cfg(not(target_arch = "wasm32"))]
-        let mut lg = self.forward(x, &mut c);
+        let mut lg = crate::stage::timed(&crate::stage::PROVINCE_CNN, || {
+            #[cfg(target_arch = "wasm32")]
+            // SAFETY: see `cnn::mm_fwd`.
+            let lg = unsafe { self.forward_simd(x) };
+            #[cfg(not(target_arch = "wasm32"))]
+            let lg = self.forward(x, &mut PCache::default());
+            lg
+        });
         let mx = lg.iter().copied().fold(f32::MIN, f32::max);
         let mut s = 0f32;
         lg.iter_mut().for_each(|v| {

@@ -161,7 +161,7 @@ pub(crate) fn segment(
                     let d = tall
                         .iter()
                         .map(|t| (t.cx() - c).abs())
-                        .fold(f32::MAX, f32::min);
+                        .fold(f32::MAX, crate::colour::fmin);
                     if d < tol {
                         score += 1.0 - 0.5 * d / tol;
                     }

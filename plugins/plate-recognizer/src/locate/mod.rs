@@ -10,7 +10,7 @@ mod edges;
 pub(crate) mod mask;
 
 use crate::Color;
-use crate::colour::color_classes;
+use crate::colour::{color_classes, fmax, fmin};
 use colour_mask::{color_candidates, textured_candidates};
 use edges::{edge_candidates, vertical_edges};
 use image::RgbImage;
@@ -332,10 +332,11 @@ pub(crate) fn pca_rect(pix: &[u32], w: usize) -> Cand {
         let dy = (i as usize / w) as f32 - my;
         let u = dx * c + dy * s;
         let v = -dx * s + dy * c;
-        u0 = u0.min(u);
-        u1 = u1.max(u);
-        v0 = v0.min(v);
-        v1 = v1.max(v);
+        // (not `f32::min` / `max`: calls in wasm32)
+        u0 = fmin(u0, u);
+        u1 = fmax(u1, u);
+        v0 = fmin(v0, v);
+        v1 = fmax(v1, v);
     }
     let uc = (u0 + u1) / 2.0;
     let vc = (v0 + v1) / 2.0;

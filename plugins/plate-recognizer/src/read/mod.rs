@@ -145,7 +145,9 @@ pub(crate) fn read_prepared(
     let mut aligned = None;
     if single_row {
         aligned = align(src.c, src.ew, &read);
-        if let Some(d) = refine_province(src, &read, color, net, PROVINCE_MLP_WEIGHT) {
+        if let Some(d) = crate::stage::timed(&crate::stage::PROVINCE, || {
+            refine_province(src, &read, color, net, PROVINCE_MLP_WEIGHT)
+        }) {
             (text[0], probs[0]) = argmax(&d);
             dists[0] = d;
         }
