@@ -672,5 +672,5 @@ pub(crate) mod wasm;
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub(crate) mod winograd;
 
-pub(crate) use train::col2im;
+pub(crate) use train::{ConvLayer, col2im, conv_backward};
 pub use train::{ctc_loss, he_init};

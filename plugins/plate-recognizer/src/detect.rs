@@ -10,7 +10,9 @@
 //! seeds) on the tuning part of the EasyPR photos with their labelled
 //! boxes and synthetic plates of every colour and layout pasted into them.
 
-use crate::cnn::{im2col, mm, mm_fwd, model_from_bytes, model_to_bytes, pool, relu};
+use crate::cnn::{
+    ConvLayer, conv_backward, im2col, mm, mm_fwd, model_from_bytes, model_to_bytes, pool, relu,
+};
 use crate::locate::{Cand, Fallback};
 use image::RgbImage;
 
@@ -154,54 +156,24 @@ impl Detector {
         );
         for i in (0..CONVS).rev() {
             let (h, w) = cache.dims[i];
-            let (cin, cout) = (CH[i], CH[i + 1]);
-            let n = h * w;
-            let mut dz = if cache.idx[i].is_empty() {
-                dcur
-            } else {
-                let mut d = vec![0f32; cout * n];
-                for (g, &j) in dcur.iter().zip(&cache.idx[i]) {
-                    d[j as usize] += *g;
-                }
-                d
-            };
-            for (d, &a) in dz.iter_mut().zip(&cache.a[i]) {
-                if a <= 0.0 {
-                    *d = 0.0;
-                }
-            }
-            mm(
-                cout,
-                n,
-                cin * 9,
-                &dz,
-                false,
-                &cache.col[i],
-                true,
-                &mut grads[2 * i],
-                1.0,
-            );
-            for o in 0..cout {
-                grads[2 * i + 1][o] += dz[o * n..(o + 1) * n].iter().sum::<f32>();
-            }
-            if i == 0 {
+            let Some(d) = conv_backward(
+                ConvLayer {
+                    w: &self.p[2 * i],
+                    col: &cache.col[i],
+                    a: &cache.a[i],
+                    idx: &cache.idx[i],
+                    cin: CH[i],
+                    cout: CH[i + 1],
+                    h,
+                    wd: w,
+                },
+                dcur,
+                &mut grads[2 * i..2 * i + 2],
+                i > 0,
+            ) else {
                 break;
-            }
-            let mut dcol = vec![0f32; cin * 9 * n];
-            mm(
-                cin * 9,
-                cout,
-                n,
-                &self.p[2 * i],
-                true,
-                &dz,
-                false,
-                &mut dcol,
-                0.0,
-            );
-            dz = vec![0f32; cin * n];
-            crate::cnn::col2im(&dcol, cin, h, w, &mut dz);
-            dcur = dz;
+            };
+            dcur = d;
         }
     }
 

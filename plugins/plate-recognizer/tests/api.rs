@@ -366,6 +366,54 @@ fn net_gradient() {
     }
 }
 
+/// The detector's backward pass matches finite differences (a few weights
+/// of every tensor), for a loss weighting every output.
+#[test]
+fn detector_gradient() {
+    use plate_recognizer::detect::{self, Cache, Detector};
+    use plate_recognizer::synth::Rng;
+    let mut rng = Rng::new(5);
+    let mut det = Detector {
+        p: cnn::he_init(detect::shapes(0), &mut rng),
+    };
+    let (h, w) = (24, 32);
+    let x: Vec<f32> = (0..3 * h * w).map(|_| rng.gauss() * 0.5).collect();
+    let n_out = detect::OUT * (h / detect::STRIDE) * (w / detect::STRIDE);
+    let weights: Vec<f32> = (0..n_out).map(|_| rng.gauss()).collect();
+    let loss = |det: &Detector| -> f64 {
+        let out = det.forward(&x, h, w, &mut Cache::default());
+        out.iter().zip(&weights).map(|(o, k)| (o * k) as f64).sum()
+    };
+    let mut cache = Cache::default();
+    det.forward(&x, h, w, &mut cache);
+    let mut grads: Vec<Vec<f32>> = det.p.iter().map(|t| vec![0.0; t.len()]).collect();
+    det.backward(&cache, &weights, &mut grads);
+    let mut checked = 0;
+    for k in 0..det.p.len() {
+        let n = det.p[k].len();
+        for j in [0, n / 3, n / 2, n - 1] {
+            let e = 2e-3f32;
+            let orig = det.p[k][j];
+            det.p[k][j] = orig + e;
+            let lp = loss(&det);
+            det.p[k][j] = orig - e;
+            let lm = loss(&det);
+            det.p[k][j] = orig;
+            let num = ((lp - lm) / (2.0 * e as f64)) as f32;
+            let an = grads[k][j];
+            assert!(
+                (num - an).abs() <= 0.05 * an.abs().max(num.abs()) + 0.02,
+                "tensor {k} index {j}: numeric {num} vs analytic {an}"
+            );
+            checked += usize::from(an != 0.0);
+        }
+    }
+    assert!(
+        checked > det.p.len(),
+        "only {checked} non-zero gradients checked"
+    );
+}
+
 #[test]
 fn province_model_loads_and_round_trips() {
     let p = plate_recognizer::province_model().expect("province model loads");
