@@ -702,7 +702,9 @@ pub fn augment_crop_at(
     out
 }
 
-fn bilinear(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
+/// The colour at (x, y), bilinearly interpolated (x + 1 and y + 1 inside
+/// the image).
+pub fn bilinear(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
     let (x0, y0) = (x.floor() as u32, y.floor() as u32);
     let (ax, ay) = (x - x0 as f32, y - y0 as f32);
     let p00 = img.get_pixel(x0, y0).0;

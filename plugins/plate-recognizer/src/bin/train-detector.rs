@@ -208,7 +208,7 @@ fn paste_plate(
             if px < 0.0 || py < 0.0 || px >= sw - 1.0 || py >= sh - 1.0 {
                 continue;
             }
-            let c = bilinear(&small, px, py);
+            let c = synth::bilinear(&small, px, py);
             img.put_pixel(x, y, Rgb(c.map(|v| (v * gain).clamp(0.0, 255.0) as u8)));
         }
     }
@@ -219,26 +219,6 @@ fn paste_plate(
         h,
         angle: angle + shear * 0.5,
     })
-}
-
-fn bilinear(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
-    let (x0, y0) = (x as u32, y as u32);
-    let (ax, ay) = (x - x0 as f32, y - y0 as f32);
-    let px = |x, y| img.get_pixel(x, y).0;
-    let (a, b, c, d) = (
-        px(x0, y0),
-        px(x0 + 1, y0),
-        px(x0, y0 + 1),
-        px(x0 + 1, y0 + 1),
-    );
-    let mut o = [0f32; 3];
-    for k in 0..3 {
-        o[k] = a[k] as f32 * (1.0 - ax) * (1.0 - ay)
-            + b[k] as f32 * ax * (1.0 - ay)
-            + c[k] as f32 * (1.0 - ax) * ay
-            + d[k] as f32 * ax * ay;
-    }
-    o
 }
 
 /// Lighting, colour cast, blur and noise over the whole window.
