@@ -281,32 +281,64 @@ fn chat_ask(c: &mut LineClient, request: Value) -> Value {
     }
 }
 
-/// `n` clients, client i from address `source(i)`, logging in as owner1
-/// with a wrong password until `stop`; every answer must be a refusal,
-/// counted in `tries`.
-fn guessers(
-    addr: std::net::SocketAddr,
-    n: usize,
-    source: impl Fn(usize) -> String,
-    stop: &Arc<AtomicBool>,
-    tries: &Arc<AtomicUsize>,
-) -> Vec<std::thread::JoinHandle<()>> {
-    (0..n)
-        .map(|i| {
-            let (stop, tries, from) = (stop.clone(), tries.clone(), source(i));
-            std::thread::spawn(move || {
-                let mut c = LineClient::on(tcp_from(addr, &from));
-                while !stop.load(Ordering::Relaxed) {
-                    let r = chat_ask(
-                        &mut c,
-                        json!({"Command":"01","Name":"owner1","Password":"wrong"}),
-                    );
-                    assert_eq!(r["Flag"], 0, "{r}");
-                    tries.fetch_add(1, Ordering::Relaxed);
-                }
+/// Registers owner1 (password right1) on `c`.
+fn register_owner(c: &mut LineClient) {
+    let r = chat_ask(
+        c,
+        json!({"Command":"02","Name":"owner1","Password":"right1"}),
+    );
+    assert_eq!(r["Flag"], 1, "{r}");
+}
+
+/// Clients logging in as owner1 with a wrong password until stopped; every
+/// answer must be a refusal.
+struct Guessers {
+    stop: Arc<AtomicBool>,
+    tries: Arc<AtomicUsize>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Guessers {
+    /// `n` clients, client i from address `source(i)`.
+    fn start(addr: std::net::SocketAddr, n: usize, source: impl Fn(usize) -> String) -> Guessers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let tries = Arc::new(AtomicUsize::new(0));
+        let threads = (0..n)
+            .map(|i| {
+                let (stop, tries, from) = (stop.clone(), tries.clone(), source(i));
+                std::thread::spawn(move || {
+                    let mut c = LineClient::on(tcp_from(addr, &from));
+                    while !stop.load(Ordering::Relaxed) {
+                        let r = chat_ask(
+                            &mut c,
+                            json!({"Command":"01","Name":"owner1","Password":"wrong"}),
+                        );
+                        assert_eq!(r["Flag"], 0, "{r}");
+                        tries.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
             })
-        })
-        .collect()
+            .collect();
+        Guessers {
+            stop,
+            tries,
+            threads,
+        }
+    }
+
+    /// Wrong logins refused so far.
+    fn tries(&self) -> usize {
+        self.tries.load(Ordering::Relaxed)
+    }
+
+    /// Stops every client and waits for it; the wrong logins refused.
+    fn end(self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        self.tries.load(Ordering::Relaxed)
+    }
 }
 
 /// Finding 2: A login that fails does not hold the name: while attackers loop
@@ -319,15 +351,9 @@ fn wrong_password_logins_do_not_lock_the_owner_out() {
     let host = chat_host("login_backoff_ms = 0", "");
     let addr = host.addr("chat");
     let mut owner = LineClient::connect(addr);
-    let r = chat_ask(
-        &mut owner,
-        json!({"Command":"02","Name":"owner1","Password":"right1"}),
-    );
-    assert_eq!(r["Flag"], 1, "{r}");
-    let stop = Arc::new(AtomicBool::new(false));
-    let tries = Arc::new(AtomicUsize::new(0));
-    let attackers = guessers(addr, 2, |_| "127.0.0.1".into(), &stop, &tries);
-    while tries.load(Ordering::Relaxed) < 5 {
+    register_owner(&mut owner);
+    let attackers = Guessers::start(addr, 2, |_| "127.0.0.1".into());
+    while attackers.tries() < 5 {
         std::thread::sleep(Duration::from_millis(10));
     }
     for _ in 0..20 {
@@ -338,11 +364,7 @@ fn wrong_password_logins_do_not_lock_the_owner_out() {
         assert_eq!(r["Flag"], 1, "the owner was refused: {r}");
         owner.send(b"{\"Command\":\"03\"}\n");
     }
-    stop.store(true, Ordering::Relaxed);
-    for a in attackers {
-        a.join().unwrap();
-    }
-    assert!(tries.load(Ordering::Relaxed) >= 5);
+    assert!(attackers.end() >= 5);
 }
 
 /// Finding 9: A flood of password checks from many addresses does not grow
@@ -377,18 +399,12 @@ plugin = "chat"
     );
     let addr = host.addr("chat");
     let mut owner = LineClient::on(tcp_from(addr, "127.0.0.2"));
-    let r = chat_ask(
-        &mut owner,
-        json!({"Command":"02","Name":"owner1","Password":"right1"}),
-    );
-    assert_eq!(r["Flag"], 1, "{r}");
+    register_owner(&mut owner);
     let before = host.threads().unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let tries = Arc::new(AtomicUsize::new(0));
-    let flood = guessers(addr, 24, |i| format!("127.0.1.{}", i + 1), &stop, &tries);
+    let flood = Guessers::start(addr, 24, |i| format!("127.0.1.{}", i + 1));
     let mut peak = before;
     let started = std::time::Instant::now();
-    while started.elapsed() < Duration::from_secs(3) || tries.load(Ordering::Relaxed) < 200 {
+    while started.elapsed() < Duration::from_secs(3) || flood.tries() < 200 {
         peak = peak.max(host.threads().unwrap());
         std::thread::sleep(Duration::from_millis(10));
         assert!(started.elapsed() < WAIT, "the flood made no progress");
@@ -398,10 +414,7 @@ plugin = "chat"
         json!({"Command":"01","Name":"owner1","Password":"right1"}),
     );
     assert_eq!(r["Flag"], 1, "the owner was refused during the flood: {r}");
-    stop.store(true, Ordering::Relaxed);
-    for f in flood {
-        f.join().unwrap();
-    }
+    flood.end();
     assert!(
         peak <= before + CAP,
         "{peak} threads during the flood, {before} before (cap {CAP})"
@@ -420,24 +433,15 @@ fn memory_follows_a_password_flood_back_down() {
     let host = chat_host("login_backoff_ms = 0", "");
     let addr = host.addr("chat");
     let mut owner = LineClient::connect(addr);
-    let r = chat_ask(
-        &mut owner,
-        json!({"Command":"02","Name":"owner1","Password":"right1"}),
-    );
-    assert_eq!(r["Flag"], 1, "{r}");
+    register_owner(&mut owner);
     let before = host.mem().unwrap().rss_kib;
-    let stop = Arc::new(AtomicBool::new(false));
-    let tries = Arc::new(AtomicUsize::new(0));
-    let flood = guessers(addr, 32, |i| format!("127.0.2.{}", i + 1), &stop, &tries);
+    let flood = Guessers::start(addr, 32, |i| format!("127.0.2.{}", i + 1));
     let started = std::time::Instant::now();
-    while started.elapsed() < Duration::from_secs(4) || tries.load(Ordering::Relaxed) < 300 {
+    while started.elapsed() < Duration::from_secs(4) || flood.tries() < 300 {
         std::thread::sleep(Duration::from_millis(50));
         assert!(started.elapsed() < WAIT, "the flood made no progress");
     }
-    stop.store(true, Ordering::Relaxed);
-    for f in flood {
-        f.join().unwrap();
-    }
+    let tries = flood.end();
     let peak = host.mem().unwrap().hwm_kib;
     // The flood's buffers are gone once its hashes are done: a few
     // seconds at most.
@@ -448,8 +452,7 @@ fn memory_follows_a_password_flood_back_down() {
         after = host.mem().unwrap().rss_kib;
     }
     eprintln!(
-        "{} wrong logins: RSS {} MiB before, peak {} MiB, {} MiB after",
-        tries.load(Ordering::Relaxed),
+        "{tries} wrong logins: RSS {} MiB before, peak {} MiB, {} MiB after",
         before / 1024,
         peak / 1024,
         after / 1024
@@ -699,11 +702,7 @@ fn failed_chat_logins_back_off_and_registrations_are_limited() {
     );
     let addr = host.addr("chat");
     let mut owner = LineClient::on(tcp_from(addr, "127.0.0.2"));
-    let r = chat_ask(
-        &mut owner,
-        json!({"Command":"02","Name":"owner1","Password":"right1"}),
-    );
-    assert_eq!(r["Flag"], 1, "{r}");
+    register_owner(&mut owner);
     let mut guesser = LineClient::on(tcp_from(addr, "127.0.0.1"));
     let guess = json!({"Command":"01","Name":"owner1","Password":"wrong"});
     for _ in 0..5 {
