@@ -237,17 +237,13 @@ impl Net {
         let mut cur = x.to_vec();
         for i in 0..4 {
             let (cin, cout) = (CH[i], CH[i + 1]);
-            im2col(&cur, cin, h, w, &mut cache.col[i]);
-            let n = h * w;
-            let mut z = vec![0f32; cout * n];
-            for o in 0..cout {
-                z[o * n..(o + 1) * n].fill(self.p[2 * i + 1][o]);
-            }
-            mm_fwd(cout, cin * 9, n, &self.p[2 * i], &cache.col[i], &mut z);
-            for v in z.iter_mut() {
-                *v = v.max(0.0);
-            }
-            cache.a[i] = z;
+            cache.a[i] = conv_relu(
+                &cur,
+                (cin, cout, h, w),
+                &self.p[2 * i],
+                &self.p[2 * i + 1],
+                &mut cache.col[i],
+            );
             let (ph, pw) = match i {
                 0 | 1 => (2, 2),
                 3 => (2, 1),
@@ -354,6 +350,28 @@ pub(crate) fn mm_fwd(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut
     wasm::gemm(m, k, n, a, b, c);
     #[cfg(not(target_arch = "wasm32"))]
     mm(m, k, n, a, false, b, false, c, 1.0)
+}
+
+/// One 3×3 convolution (padding 1) with its bias and ReLU over `x`
+/// (`cin` planes of `h` × `w`): `cout` planes of the same size. Its
+/// im2col input is left in `col` (for a backward pass).
+#[inline(always)]
+pub(crate) fn conv_relu(
+    x: &[f32],
+    (cin, cout, h, w): (usize, usize, usize, usize),
+    weights: &[f32],
+    bias: &[f32],
+    col: &mut Vec<f32>,
+) -> Vec<f32> {
+    im2col(x, cin, h, w, col);
+    let n = h * w;
+    let mut z = vec![0f32; cout * n];
+    for o in 0..cout {
+        z[o * n..(o + 1) * n].fill(bias[o]);
+    }
+    mm_fwd(cout, cin * 9, n, weights, col, &mut z);
+    relu(&mut z);
+    z
 }
 
 /// In-place ReLU (`max(v, 0)`); SIMD128 in wasm32, where `f32::max` is a
@@ -672,5 +690,5 @@ pub(crate) mod wasm;
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub(crate) mod winograd;
 
-pub(crate) use train::{ConvLayer, col2im, conv_backward};
+pub(crate) use train::{ConvStack, col2im, convs_backward};
 pub use train::{ctc_loss, he_init};

@@ -11,7 +11,7 @@
 //! boxes and synthetic plates of every colour and layout pasted into them.
 
 use crate::cnn::{
-    ConvLayer, conv_backward, im2col, mm, mm_fwd, model_from_bytes, model_to_bytes, pool, relu,
+    ConvStack, conv_relu, convs_backward, mm, mm_fwd, model_from_bytes, model_to_bytes, pool,
 };
 use crate::locate::{Cand, Fallback};
 use image::RgbImage;
@@ -93,14 +93,13 @@ impl Detector {
         for i in 0..CONVS {
             let (cin, cout) = (CH[i], CH[i + 1]);
             cache.dims.push((h, w));
-            im2col(&cur, cin, h, w, &mut cache.col[i]);
-            let n = h * w;
-            let mut z = vec![0f32; cout * n];
-            for o in 0..cout {
-                z[o * n..(o + 1) * n].fill(self.p[2 * i + 1][o]);
-            }
-            mm_fwd(cout, cin * 9, n, &self.p[2 * i], &cache.col[i], &mut z);
-            relu(&mut z);
+            let z = conv_relu(
+                &cur,
+                (cin, cout, h, w),
+                &self.p[2 * i],
+                &self.p[2 * i + 1],
+                &mut cache.col[i],
+            );
             if i < POOLED {
                 let (out, idx) = pool(&z, cout, h, w, 2, 2);
                 cache.idx[i] = idx;
@@ -154,27 +153,18 @@ impl Detector {
             &mut dcur,
             0.0,
         );
-        for i in (0..CONVS).rev() {
-            let (h, w) = cache.dims[i];
-            let Some(d) = conv_backward(
-                ConvLayer {
-                    w: &self.p[2 * i],
-                    col: &cache.col[i],
-                    a: &cache.a[i],
-                    idx: &cache.idx[i],
-                    cin: CH[i],
-                    cout: CH[i + 1],
-                    h,
-                    wd: w,
-                },
-                dcur,
-                &mut grads[2 * i..2 * i + 2],
-                i > 0,
-            ) else {
-                break;
-            };
-            dcur = d;
-        }
+        convs_backward(
+            ConvStack {
+                p: &self.p,
+                ch: &CH,
+                dims: &cache.dims,
+                col: &cache.col,
+                a: &cache.a,
+                idx: &cache.idx,
+            },
+            dcur,
+            grads,
+        );
     }
 
     /// The boxes of a forward pass's output (`gh` × `gw` cells), best first:

@@ -38,7 +38,7 @@ impl Net {
         }
         // fc1
         let nf = CH[4] * FH;
-        let mut dcur = dense_backward(&self.p[8], &cache.feat, &dh1, FC_H, nf, &mut grads[8..10]);
+        let dcur = dense_backward(&self.p[8], &cache.feat, &dh1, FC_H, nf, &mut grads[8..10]);
         // convs, last to first
         let dims = [
             (IN_H, IN_W),
@@ -46,92 +46,93 @@ impl Net {
             (IN_H / 4, IN_W / 4),
             (IN_H / 4, IN_W / 4),
         ];
-        for i in (0..4).rev() {
-            let (h, w) = dims[i];
-            let Some(d) = conv_backward(
-                ConvLayer {
-                    w: &self.p[2 * i],
-                    col: &cache.col[i],
-                    a: &cache.a[i],
-                    idx: &cache.idx[i],
-                    cin: CH[i],
-                    cout: CH[i + 1],
-                    h,
-                    wd: w,
-                },
-                dcur,
-                &mut grads[2 * i..2 * i + 2],
-                i > 0,
-            ) else {
-                break;
-            };
-            dcur = d;
-        }
+        convs_backward(
+            ConvStack {
+                p: &self.p,
+                ch: &CH,
+                dims: &dims,
+                col: &cache.col,
+                a: &cache.a,
+                idx: &cache.idx,
+            },
+            dcur,
+            grads,
+        );
     }
 }
 
-/// One 3×3 convolution (padding 1, ReLU, then max-pooling where `idx`
-/// is not empty) as its forward pass left it: weights, im2col input,
-/// activations, pooling argmax, channels and size.
-pub(crate) struct ConvLayer<'a> {
-    pub(crate) w: &'a [f32],
-    pub(crate) col: &'a [f32],
-    pub(crate) a: &'a [f32],
-    pub(crate) idx: &'a [u32],
-    pub(crate) cin: usize,
-    pub(crate) cout: usize,
-    pub(crate) h: usize,
-    pub(crate) wd: usize,
+/// A stack of 3×3 convolutions (padding 1, ReLU, then max-pooling where
+/// a layer's `idx` is not empty) as its forward pass left it: the
+/// parameters (weights and biases of layer i at 2i and 2i + 1), the
+/// channels (`ch[i]` in, `ch[i + 1]` out), and per layer its input size,
+/// im2col input, activations and pooling argmax.
+pub(crate) struct ConvStack<'a> {
+    pub(crate) p: &'a [Vec<f32>],
+    pub(crate) ch: &'a [usize],
+    pub(crate) dims: &'a [(usize, usize)],
+    pub(crate) col: &'a [Vec<f32>],
+    pub(crate) a: &'a [Vec<f32>],
+    pub(crate) idx: &'a [Vec<u32>],
 }
 
-/// Backward through a [`ConvLayer`] from d/d(its output) `dout` (pooled
-/// size where it pools): adds d/dw and d/db to `g` (`[weights, biases]`)
-/// and returns d/d(its input) when `input_grad` (not for the first
-/// layer).
-pub(crate) fn conv_backward(
-    l: ConvLayer<'_>,
-    dout: Vec<f32>,
-    g: &mut [Vec<f32>],
-    input_grad: bool,
-) -> Option<Vec<f32>> {
-    let n = l.h * l.wd;
-    // un-pool
-    let mut dz = if l.idx.is_empty() {
-        dout
-    } else {
-        let mut d = vec![0f32; l.cout * n];
-        for (g, &j) in dout.iter().zip(l.idx) {
-            d[j as usize] += *g;
+/// Backward through a [`ConvStack`], last layer to first, from d/d(its
+/// output) `dout` (pooled size where the last layer pools): adds d/dw and
+/// d/db of every layer into `grads` (indexed as `p`).
+pub(crate) fn convs_backward(s: ConvStack<'_>, dout: Vec<f32>, grads: &mut [Vec<f32>]) {
+    let mut dcur = dout;
+    for i in (0..s.dims.len()).rev() {
+        let (h, w) = s.dims[i];
+        let (cin, cout) = (s.ch[i], s.ch[i + 1]);
+        let n = h * w;
+        // un-pool
+        let mut dz = if s.idx[i].is_empty() {
+            dcur
+        } else {
+            let mut d = vec![0f32; cout * n];
+            for (g, &j) in dcur.iter().zip(&s.idx[i]) {
+                d[j as usize] += *g;
+            }
+            d
+        };
+        for (d, &a) in dz.iter_mut().zip(&s.a[i]) {
+            if a <= 0.0 {
+                *d = 0.0;
+            }
         }
-        d
-    };
-    for (d, &a) in dz.iter_mut().zip(l.a) {
-        if a <= 0.0 {
-            *d = 0.0;
+        let g = &mut grads[2 * i..2 * i + 2];
+        mm(
+            cout,
+            n,
+            cin * 9,
+            &dz,
+            false,
+            &s.col[i],
+            true,
+            &mut g[0],
+            1.0,
+        );
+        for o in 0..cout {
+            g[1][o] += dz[o * n..(o + 1) * n].iter().sum::<f32>();
         }
+        if i == 0 {
+            break;
+        }
+        let mut dcol = vec![0f32; cin * 9 * n];
+        mm(
+            cin * 9,
+            cout,
+            n,
+            &s.p[2 * i],
+            true,
+            &dz,
+            false,
+            &mut dcol,
+            0.0,
+        );
+        dz = vec![0f32; cin * n];
+        col2im(&dcol, cin, h, w, &mut dz);
+        dcur = dz;
     }
-    mm(
-        l.cout,
-        n,
-        l.cin * 9,
-        &dz,
-        false,
-        l.col,
-        true,
-        &mut g[0],
-        1.0,
-    );
-    for o in 0..l.cout {
-        g[1][o] += dz[o * n..(o + 1) * n].iter().sum::<f32>();
-    }
-    if !input_grad {
-        return None;
-    }
-    let mut dcol = vec![0f32; l.cin * 9 * n];
-    mm(l.cin * 9, l.cout, n, l.w, true, &dz, false, &mut dcol, 0.0);
-    dz = vec![0f32; l.cin * n];
-    col2im(&dcol, l.cin, l.h, l.wd, &mut dz);
-    Some(dz)
 }
 
 /// Backward pass through a column-wise dense layer, `y = w · x + b` with
