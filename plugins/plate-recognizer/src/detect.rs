@@ -14,6 +14,7 @@ use crate::cnn::{
     ConvStack, conv_relu, convs_backward, mm, mm_fwd, model_from_bytes, model_to_bytes, pool,
 };
 use crate::locate::{Cand, Fallback};
+use crate::photo::Photo;
 use image::RgbImage;
 
 /// The detector's input width; the height follows the photo's aspect, in
@@ -204,7 +205,7 @@ impl Detector {
 
     /// The detector's candidates for a photo, in its full-resolution
     /// coordinates, most likely first.
-    pub(crate) fn candidates(&self, full: &RgbImage) -> Vec<Cand> {
+    pub(crate) fn candidates(&self, full: &Photo) -> Vec<Cand> {
         #[cfg(target_arch = "wasm32")]
         {
             // SAFETY: as in `locate::Scene::new` (SIMD128 either validates
@@ -219,13 +220,13 @@ impl Detector {
     /// inlined into it).
     #[cfg(target_arch = "wasm32")]
     #[target_feature(enable = "simd128")]
-    unsafe fn candidates_simd(&self, full: &RgbImage) -> Vec<Cand> {
+    unsafe fn candidates_simd(&self, full: &Photo) -> Vec<Cand> {
         self.candidates_impl(full)
     }
 
     #[inline(always)]
-    fn candidates_impl(&self, full: &RgbImage) -> Vec<Cand> {
-        let (x, h, w, sx, sy) = prepare(full);
+    fn candidates_impl(&self, full: &Photo) -> Vec<Cand> {
+        let (x, h, w, sx, sy) = prepare_photo(full);
         let out = self.forward(&x, h, w, &mut Cache::default());
         Detector::boxes(&out, h / STRIDE, w / STRIDE)
             .into_iter()
@@ -271,6 +272,21 @@ pub fn input_size(fw: u32, fh: u32) -> (usize, usize) {
 pub fn prepare(full: &RgbImage) -> (Vec<f32>, usize, usize, f32, f32) {
     let (h, w) = input_size(full.width(), full.height());
     let small = crate::locate::resize_box(full, w as u32, h as u32);
+    (
+        planes(&small),
+        h,
+        w,
+        w as f32 / full.width() as f32,
+        h as f32 / full.height() as f32,
+    )
+}
+
+/// [`prepare`] for a photo: its 256-px copy made from a JPEG's
+/// coefficients at a reduced scale where possible (`Photo::working_copy`).
+#[inline(always)]
+pub(crate) fn prepare_photo(full: &Photo) -> (Vec<f32>, usize, usize, f32, f32) {
+    let (h, w) = input_size(full.width(), full.height());
+    let small = full.working_copy(w as u32, h as u32);
     (
         planes(&small),
         h,

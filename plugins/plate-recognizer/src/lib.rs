@@ -9,8 +9,11 @@
 //!
 //! The pipeline, one module (room) per stage; [`recognize`] runs it:
 //!
-//! 1. **decode** ([`decode`], here): JPEG or PNG with size and allocation
-//!    limits;
+//! 1. **decode** ([`Photo::decode`], `photo`, `jpeg`): JPEG or PNG with
+//!    size and allocation limits; a baseline JPEG is entropy-decoded by our
+//!    own decoder and kept as DCT coefficients, its pixels made at a
+//!    reduced scale for locating and at full resolution only where crops
+//!    are cut;
 //! 2. **locate** (`locate/`): a working copy at most [`WORK_WIDTH`] wide;
 //!    per plate colour an HSV mask (`colour`), closed and opened, whose
 //!    connected components with a plate-like principal-axis rectangle are
@@ -45,10 +48,12 @@
 pub mod cnn;
 mod colour;
 pub mod detect;
+mod jpeg;
 mod layout;
 mod locate;
 pub mod mlp;
 pub mod pcnn;
+mod photo;
 mod province;
 mod read;
 mod rectify;
@@ -61,6 +66,7 @@ mod tests;
 pub mod wasm_host;
 
 pub use locate::{WORK_WIDTH, resize_box};
+pub use photo::Photo;
 pub use province::{
     PROVINCE_MLP_WEIGHT, READER_KEEP_PROVINCE, READER_REAL_SHARE, diagnose_crop, province_model,
 };
@@ -135,30 +141,20 @@ fn debug_on() -> bool {
 /// Recognise the main plate in an encoded image (JPEG or PNG).
 /// `Err` = cannot decode (or no model); `Ok(None)` = no plate found.
 pub fn recognize(image_bytes: &[u8]) -> Result<Option<Recognition>, String> {
-    let rgb = decode(image_bytes)?;
+    let photo = Photo::decode(image_bytes)?;
     let net = model()?;
-    let r = std::panic::catch_unwind(|| recognize_rgb(&rgb, net));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        recognize_photo(&photo, net)
+    }));
     r.map_err(|_| "internal error".to_string())
 }
 
-/// Decode with size limits (bounded memory on hostile input).
+/// Decode the whole photo with size limits (bounded memory on hostile
+/// input): a baseline JPEG by our own decoder (the same pixels
+/// [`recognize`] cuts its crops from), anything else by the `image` crate.
 pub fn decode(image_bytes: &[u8]) -> Result<RgbImage, String> {
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(image_bytes))
-        .with_guessed_format()
-        .map_err(|e| format!("cannot read image: {e}"))?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(10_000);
-    limits.max_image_height = Some(10_000);
-    limits.max_alloc = Some(400 * 1024 * 1024);
-    reader.limits(limits);
-    let img = reader
-        .decode()
-        .map_err(|e| format!("cannot decode image: {e}"))?;
-    if img.width() < 16 || img.height() < 8 {
-        return Err("image too small".into());
-    }
-    // (no copy when the image is already RGB8, as JPEG photos are)
-    Ok(img.into_rgb8())
+    let photo = Photo::decode(image_bytes)?;
+    Ok(photo.to_rgb())
 }
 
 /// The evaluation split of a photo set (the crate README, "The split"): a
@@ -175,8 +171,13 @@ pub fn held_out(file_name: &str) -> bool {
 
 /// Recognise from decoded pixels.
 pub fn recognize_rgb(full: &RgbImage, net: &cnn::Net) -> Option<Recognition> {
+    recognize_photo(&Photo::from_rgb(full), net)
+}
+
+/// Recognise from a decoded photo (its pixels made where needed).
+pub fn recognize_photo(full: &Photo, net: &cnn::Net) -> Option<Recognition> {
     let scene = Scene::new(full);
-    let cands = scene.candidates(full, Fallback::No, &[]);
+    let cands = scene.candidates(Fallback::No, &[]);
     read_or_detect(full, &scene, cands, net)
 }
 
@@ -187,7 +188,7 @@ pub fn recognize_rgb(full: &RgbImage, net: &cnn::Net) -> Option<Recognition> {
 /// held-out EasyPR photos it finds fewer plates than the classical one (the
 /// crate README, "The learned detector").
 fn read_or_detect(
-    full: &RgbImage,
+    full: &Photo,
     scene: &Scene,
     cands: Vec<locate::Cand>,
     net: &cnn::Net,
@@ -213,6 +214,10 @@ pub mod stage {
     pub static PROVINCE_CNN: AtomicU64 = AtomicU64::new(0);
     /// The whole province check (cutting the glyphs, binarising, the CNN).
     pub static PROVINCE: AtomicU64 = AtomicU64::new(0);
+    /// Making a JPEG's pixels from its coefficients (IDCT, upsampling,
+    /// colour conversion): the reduced-scale working copies and the
+    /// full-resolution regions of crops.
+    pub static PIXELS: AtomicU64 = AtomicU64::new(0);
 
     /// Runs `f`, adding its time to `to`.
     #[inline(always)]
@@ -231,6 +236,8 @@ pub mod stage {
 /// Time spent per stage by [`recognize_profiled`], in milliseconds.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Profile {
+    /// Decoding: for a baseline JPEG the entropy decoding only (its pixels
+    /// are made later, in `pixels_ms`), otherwise the whole decode.
     pub decode_ms: f64,
     /// Locating the candidates every photo gets.
     pub locate_ms: f64,
@@ -245,13 +252,16 @@ pub struct Profile {
     pub province_ms: f64,
     /// Of `province_ms`: the province CNN's forward passes.
     pub province_cnn_ms: f64,
+    /// Of `locate_ms` and `read_ms`: making a JPEG's pixels from its
+    /// coefficients (reduced-scale copies, full-resolution regions).
+    pub pixels_ms: f64,
 }
 
 /// [`recognize`] with the time each stage took (for the timing tools).
 pub fn recognize_profiled(image_bytes: &[u8]) -> (Result<Option<Recognition>, String>, Profile) {
     let mut prof = Profile::default();
     let t = std::time::Instant::now();
-    let rgb = match decode(image_bytes) {
+    let rgb = match Photo::decode(image_bytes) {
         Ok(r) => r,
         Err(e) => return (Err(e), prof),
     };
@@ -260,9 +270,10 @@ pub fn recognize_profiled(image_bytes: &[u8]) -> (Result<Option<Recognition>, St
         Ok(n) => n,
         Err(e) => return (Err(e), prof),
     };
+    let px0 = stage::ms(&stage::PIXELS);
     let t = std::time::Instant::now();
     let scene = Scene::new(&rgb);
-    let cands = scene.candidates(&rgb, Fallback::No, &[]);
+    let cands = scene.candidates(Fallback::No, &[]);
     prof.locate_ms = t.elapsed().as_secs_f64() * 1e3;
     prof.candidates = cands.len();
     let t = std::time::Instant::now();
@@ -274,5 +285,6 @@ pub fn recognize_profiled(image_bytes: &[u8]) -> (Result<Option<Recognition>, St
     (prof.reader_ms, prof.province_ms, prof.province_cnn_ms) =
         (s1[0] - s0[0], s1[1] - s0[1], s1[2] - s0[2]);
     prof.reads = cnn::READS.load(std::sync::atomic::Ordering::Relaxed) - n0;
+    prof.pixels_ms = stage::ms(&stage::PIXELS) - px0;
     (Ok(r), prof)
 }

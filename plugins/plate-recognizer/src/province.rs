@@ -50,7 +50,8 @@ pub fn diagnose_crop(
         shear: false,
         fallback: Fallback::No,
     };
-    let crop = rectify(img, &c, 1.08, 1.2, cnn::IN_W as u32, cnn::IN_H as u32);
+    let photo = crate::photo::Photo::from_rgb(img);
+    let crop = rectify(&photo, &c, 1.08, 1.2, cnn::IN_W as u32, cnn::IN_H as u32);
     let read = net.read_aligned(&cnn::prepare(&crop, false));
     let text: String = read.text.iter().collect();
     if !valid_plate(&read.text) {
@@ -62,7 +63,7 @@ pub fn diagnose_crop(
             let mut t = read.text.clone();
             if let Some(d) = refine_province(
                 Source {
-                    full: img,
+                    full: &photo,
                     c: &c,
                     ew: 1.08,
                     eh: 1.2,

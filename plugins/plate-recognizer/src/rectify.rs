@@ -1,21 +1,25 @@
 //! Rectifying: a candidate's rotated (or sheared) rectangle, or a window
 //! of it, cut out of the full-resolution photo by bilinear interpolation.
+//! Only the pixels of the region a crop samples are made (`Photo::pixels`:
+//! the bounding box of the sampled area plus the bilinear neighbours).
 
+use crate::colour::{fmax, fmin};
 use crate::locate::Cand;
+use crate::photo::Photo;
 use image::RgbImage;
 
 /// Where a crop of a candidate comes from: the photo, the candidate and
 /// the margins (width and height factors) it was cut out with.
 #[derive(Clone, Copy)]
 pub(crate) struct Source<'a> {
-    pub(crate) full: &'a RgbImage,
+    pub(crate) full: &'a Photo<'a>,
     pub(crate) c: &'a Cand,
     pub(crate) ew: f32,
     pub(crate) eh: f32,
 }
 
 pub(crate) fn rectify(
-    full: &RgbImage,
+    full: &Photo,
     c: &Cand,
     exp_w: f32,
     exp_h: f32,
@@ -28,7 +32,7 @@ pub(crate) fn rectify(
 /// Like `rectify`, for the window [u0, u1] × [v0, v1] of the crop
 /// (normalised crop coordinates).
 pub(crate) fn rectify_window(
-    full: &RgbImage,
+    full: &Photo,
     c: &Cand,
     exp_w: f32,
     exp_h: f32,
@@ -41,17 +45,38 @@ pub(crate) fn rectify_window(
     let (fw, fh) = (full.width() as f32, full.height() as f32);
     let (ca, sa) = (c.angle.cos(), c.angle.sin());
     let mut out = RgbImage::new(ow, oh);
-    let raw = full.as_raw();
+    let to_photo = |u: f32, v: f32| {
+        if c.shear {
+            (c.cx + u * ca, c.cy + u * sa + v)
+        } else {
+            (c.cx + u * ca - v * sa, c.cy + u * sa + v * ca)
+        }
+    };
+    // the region sampled: the window's corners (the samples lie inside
+    // them), clamped as the samples are, plus the bilinear neighbours and
+    // a pixel for rounding
+    let (mut bx0, mut by0, mut bx1, mut by1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    for (wu, wv) in [(0, 2), (1, 2), (0, 3), (1, 3)] {
+        let (x, y) = to_photo((win[wu] - 0.5) * rw, (win[wv] - 0.5) * rh);
+        let (x, y) = (
+            (x - 0.5).clamp(0.0, fw - 1.001),
+            (y - 0.5).clamp(0.0, fh - 1.001),
+        );
+        (bx0, by0) = (fmin(bx0, x), fmin(by0, y));
+        (bx1, by1) = (fmax(bx1, x), fmax(by1, y));
+    }
+    let raw = full.pixels(
+        (bx0 as i32 - 1).max(0) as u32,
+        (by0 as i32 - 1).max(0) as u32,
+        bx1 as i32 as u32 + 3,
+        by1 as i32 as u32 + 3,
+    );
     let stride = full.width() as usize * 3;
     for oy in 0..oh {
         for ox in 0..ow {
             let u = (win[0] + (ox as f32 + 0.5) / ow as f32 * (win[1] - win[0]) - 0.5) * rw;
             let v = (win[2] + (oy as f32 + 0.5) / oh as f32 * (win[3] - win[2]) - 0.5) * rh;
-            let (x, y) = if c.shear {
-                (c.cx + u * ca, c.cy + u * sa + v)
-            } else {
-                (c.cx + u * ca - v * sa, c.cy + u * sa + v * ca)
-            };
+            let (x, y) = to_photo(u, v);
             let x = (x - 0.5).clamp(0.0, fw - 1.001);
             let y = (y - 0.5).clamp(0.0, fh - 1.001);
             // (x, y ≥ 0: truncation is floor, and a signed conversion is

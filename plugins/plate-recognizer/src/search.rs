@@ -6,11 +6,11 @@
 
 use crate::colour::plate_color;
 use crate::locate::{Cand, Fallback, Scene, zoom};
+use crate::photo::Photo;
 use crate::read::format::fits;
 use crate::read::{Reading, read_candidate, read_prepared};
 use crate::rectify::{Source, rectify};
 use crate::{Recognition, cnn, debug_on};
-use image::RgbImage;
 
 /// Is a candidate of this kind still to be read?
 pub(crate) fn wanted(kind: Fallback, st: &Search) -> bool {
@@ -24,7 +24,7 @@ pub(crate) fn wanted(kind: Fallback, st: &Search) -> bool {
 /// Reads every candidate (and the fallback candidates of `scene` while
 /// nothing is confident); the most confident valid read wins.
 pub(crate) fn read_candidates(
-    full: &RgbImage,
+    full: &Photo,
     scene: &Scene,
     mut cands: Vec<Cand>,
     net: &cnn::Net,
@@ -55,7 +55,7 @@ pub(crate) fn read_candidates(
                 // kind of fallback, if still wanted
                 match fallbacks.by_ref().find(|&k| wanted(k, &st)) {
                     Some(kind) => {
-                        let more = scene.candidates(full, kind, &cands);
+                        let more = scene.candidates(kind, &cands);
                         cands.extend(more);
                         promise.resize(cands.len(), 0);
                         continue;

@@ -219,7 +219,7 @@ fn blue_photo() -> RgbImage {
 
 /// The candidate its blue colour finds in a photo.
 fn blue_candidate(img: &RgbImage) -> Cand {
-    locate(img)
+    locate(&crate::Photo::from_rgb(img))
         .into_iter()
         .find(|c| c.color == Some(Color::Blue))
         .expect("the plate is found by its colour")
@@ -266,7 +266,14 @@ fn a_loose_box_is_fitted_to_the_characters() {
     let mut loose = plate.clone();
     loose.w *= 1.4;
     loose.cx += 0.12 * plate.w;
-    let crop = rectify(&img, &loose, 1.08, 1.2, cnn::IN_W as u32, cnn::IN_H as u32);
+    let crop = rectify(
+        &crate::Photo::from_rgb(&img),
+        &loose,
+        1.08,
+        1.2,
+        cnn::IN_W as u32,
+        cnn::IN_H as u32,
+    );
     let read = net.read_aligned(&cnn::prepare(&crop, false));
     // (the reader alone is weak on provinces; the layout fit ignores it)
     assert_eq!(read.text[1..].iter().collect::<String>(), "N62847");
@@ -332,7 +339,7 @@ fn pale_blue_plate_is_located() {
             .count()
     };
     let plate = blue_candidate(&img);
-    let located = locate(&pale);
+    let located = locate(&crate::Photo::from_rgb(&pale));
     assert_eq!(plain(&located), 0, "plain blue mask: {located:?}");
     assert!(
         located.iter().any(|c| c.fallback == Fallback::Unsure

@@ -11,6 +11,7 @@ pub(crate) mod mask;
 
 use crate::Color;
 use crate::colour::{color_classes, fmax, fmin};
+use crate::photo::Photo;
 use colour_mask::{color_candidates, textured_candidates};
 use edges::{edge_candidates, vertical_edges};
 use image::RgbImage;
@@ -65,11 +66,11 @@ pub(crate) enum Fallback {
 
 /// Every candidate plate rectangle (full-resolution coordinates),
 /// deduplicated, most promising first, the fallbacks last.
-pub(crate) fn locate(full: &RgbImage) -> Vec<Cand> {
+pub(crate) fn locate(full: &Photo) -> Vec<Cand> {
     let scene = Scene::new(full);
-    let mut cands = scene.candidates(full, Fallback::No, &[]);
+    let mut cands = scene.candidates(Fallback::No, &[]);
     for kind in [Fallback::Unsure, Fallback::Unread] {
-        let more = scene.candidates(full, kind, &cands);
+        let more = scene.candidates(kind, &cands);
         cands.extend(more);
     }
     cands
@@ -79,8 +80,9 @@ pub(crate) fn locate(full: &RgbImage) -> Vec<Cand> {
 /// `WORK_WIDTH` wide), colour classes and vertical edges. The fallback
 /// candidates are located from it only when the search needs them.
 pub(crate) struct Scene {
-    /// The working-size copy; `None` when the photo is small enough.
-    small: Option<RgbImage>,
+    /// The working-size copy (the photo itself, when small enough; from a
+    /// JPEG at a reduced scale: `Photo::working_copy`).
+    img: RgbImage,
     /// Working size / full size.
     scale: f32,
     classes: Vec<u8>,
@@ -88,7 +90,7 @@ pub(crate) struct Scene {
 }
 
 impl Scene {
-    pub(crate) fn new(full: &RgbImage) -> Scene {
+    pub(crate) fn new(full: &Photo) -> Scene {
         #[cfg(target_arch = "wasm32")]
         {
             // SAFETY: see `cnn::mm_fwd` (SIMD128 either validates or the
@@ -102,27 +104,28 @@ impl Scene {
     /// Compiled with SIMD128 (its helpers are inlined into it).
     #[cfg(target_arch = "wasm32")]
     #[target_feature(enable = "simd128")]
-    unsafe fn new_simd(full: &RgbImage) -> Scene {
+    unsafe fn new_simd(full: &Photo) -> Scene {
         Self::new_impl(full)
     }
 
     #[inline(always)]
-    fn new_impl(full: &RgbImage) -> Scene {
+    fn new_impl(full: &Photo) -> Scene {
         let (fw, fh) = full.dimensions();
         let scale = if fw > WORK_WIDTH {
             WORK_WIDTH as f32 / fw as f32
         } else {
             1.0
         };
-        let small = (scale < 1.0).then(|| {
+        let img = if scale < 1.0 {
             let nh = ((fh as f32 * scale).round() as u32).max(1);
-            resize_box(full, WORK_WIDTH, nh)
-        });
-        let img = small.as_ref().unwrap_or(full);
+            full.working_copy(WORK_WIDTH, nh)
+        } else {
+            full.working_copy(fw, fh)
+        };
         Scene {
-            classes: color_classes(img),
-            edges: vertical_edges(img),
-            small,
+            classes: color_classes(&img),
+            edges: vertical_edges(&img),
+            img,
             scale,
         }
     }
@@ -130,25 +133,25 @@ impl Scene {
     /// Candidates of one kind, in full-resolution coordinates, without
     /// near-duplicates of each other or of `known`; `known` and these
     /// together are at most `MAX_CANDIDATES`.
-    pub(crate) fn candidates(&self, full: &RgbImage, kind: Fallback, known: &[Cand]) -> Vec<Cand> {
+    pub(crate) fn candidates(&self, kind: Fallback, known: &[Cand]) -> Vec<Cand> {
         #[cfg(target_arch = "wasm32")]
         {
             // SAFETY: as in `new`.
-            unsafe { self.candidates_simd(full, kind, known) }
+            unsafe { self.candidates_simd(kind, known) }
         }
         #[cfg(not(target_arch = "wasm32"))]
-        self.candidates_impl(full, kind, known)
+        self.candidates_impl(kind, known)
     }
 
     #[cfg(target_arch = "wasm32")]
     #[target_feature(enable = "simd128")]
-    unsafe fn candidates_simd(&self, full: &RgbImage, kind: Fallback, known: &[Cand]) -> Vec<Cand> {
-        self.candidates_impl(full, kind, known)
+    unsafe fn candidates_simd(&self, kind: Fallback, known: &[Cand]) -> Vec<Cand> {
+        self.candidates_impl(kind, known)
     }
 
     #[inline(always)]
-    fn candidates_impl(&self, full: &RgbImage, kind: Fallback, known: &[Cand]) -> Vec<Cand> {
-        let img = self.small.as_ref().unwrap_or(full);
+    fn candidates_impl(&self, kind: Fallback, known: &[Cand]) -> Vec<Cand> {
+        let img = &self.img;
         let mut cands = Vec::new();
         match kind {
             Fallback::No => {
@@ -194,7 +197,7 @@ impl Scene {
 
 /// Candidates located inside a (large) candidate's box, at most 4, each
 /// smaller than it.
-pub(crate) fn zoom(full: &RgbImage, c: &Cand) -> Vec<Cand> {
+pub(crate) fn zoom(full: &Photo, c: &Cand) -> Vec<Cand> {
     let (fw, fh) = (full.width() as f32, full.height() as f32);
     let (hw, hh) = (0.6 * c.w.max(c.h), 0.6 * c.w.max(c.h) * 0.6);
     let x0 = (c.cx - hw).clamp(0.0, fw - 1.0) as u32;
@@ -204,7 +207,7 @@ pub(crate) fn zoom(full: &RgbImage, c: &Cand) -> Vec<Cand> {
     if x1 < x0 + 48 || y1 < y0 + 16 {
         return Vec::new();
     }
-    let sub = image::imageops::crop_imm(full, x0, y0, x1 - x0, y1 - y0).to_image();
+    let sub = Photo::from(full.crop(x0, y0, x1 - x0, y1 - y0));
     let mut out = locate(&sub);
     out.retain(|k| k.w < 0.8 * c.w);
     out.truncate(4);
@@ -227,8 +230,12 @@ pub(crate) const MAX_CANDIDATES: usize = 48;
 #[inline(always)]
 pub fn resize_box(img: &RgbImage, nw: u32, nh: u32) -> RgbImage {
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let (nw, nh) = (nw as usize, nh as usize);
-    let raw = img.as_raw();
+    resize_box_raw(img.as_raw(), w, h, nw as usize, nh as usize)
+}
+
+/// [`resize_box`] of the RGB pixels `raw` (`w` × `h`).
+#[inline(always)]
+pub(crate) fn resize_box_raw(raw: &[u8], w: usize, h: usize, nw: usize, nh: usize) -> RgbImage {
     if w == 2 * nw && h == 2 * nh {
         // exact halving (1280 × 720 → 640 × 360): average 2 × 2 blocks
         let mut out = vec![0u8; nw * nh * 3];

@@ -9,11 +9,11 @@ pub(crate) mod format;
 use crate::colour::plate_color;
 use crate::layout::align;
 use crate::locate::Cand;
+use crate::photo::Photo;
 use crate::province::{PROVINCE_MLP_WEIGHT, refine_province};
 use crate::rectify::{Source, rectify};
 use crate::{Color, Recognition, cnn, debug_on};
 use format::{colour_of, fits, fix_format, valid_with};
-use image::RgbImage;
 use std::sync::OnceLock;
 
 /// The plate reader, loaded once.
@@ -27,7 +27,7 @@ pub fn model() -> Result<&'static cnn::Net, String> {
 /// Reads of one candidate: single row, and for plates that may be double
 /// row (yellow or white, aspect below 2.6) the two-row reading too.
 pub(crate) fn read_candidate(
-    full: &RgbImage,
+    full: &Photo,
     c: &Cand,
     net: &cnn::Net,
     pass: usize,

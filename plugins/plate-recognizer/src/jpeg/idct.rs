@@ -1,0 +1,204 @@
+//! The inverse DCT of a block (T.81, A.3.3), at full size or reduced: the
+//! `nx` × `ny` lowest-frequency coefficients through an `nx`-point and an
+//! `ny`-point IDCT (n = 8, 4, 2, 1) give the block's samples at 1/(8/n)
+//! scale. The n-point transform evaluates the 8-point one's cosines at the
+//! centre of each group of 8/n samples: cos((2x+1)uπ/16) with
+//! x = (8/n)x' + (8/n − 1)/2 is cos((2x'+1)uπ/(2n)), so the same
+//! normalisation holds (a flat block gives the same level at every
+//! scale) and the frequencies above n/2 cycles per block, which the
+//! smaller grid cannot hold, are left out.
+//!
+//! f32 arithmetic in a fixed order (no fused multiply-add): the same
+//! samples natively and in wasm32.
+
+use std::sync::OnceLock;
+
+/// `T[n][x][u] = C(u)/2 · cos((2x+1)uπ/(2n))` for n = 1, 2, 4, 8 (index
+/// by `log2 n`), C(0) = 1/√2, C(u) = 1 otherwise; 8 × 8 entries each.
+fn tables() -> &'static [[f32; 64]; 4] {
+    static T: OnceLock<[[f32; 64]; 4]> = OnceLock::new();
+    T.get_or_init(|| {
+        let mut t = [[0f32; 64]; 4];
+        for (l, tab) in t.iter_mut().enumerate() {
+            let n = 1usize << l;
+            for x in 0..n {
+                for u in 0..n {
+                    let c = if u == 0 {
+                        std::f64::consts::FRAC_1_SQRT_2
+                    } else {
+                        1.0
+                    };
+                    let a = ((2 * x + 1) * u) as f64 * std::f64::consts::PI / (2 * n) as f64;
+                    tab[x * 8 + u] = (c / 2.0 * a.cos()) as f32;
+                }
+            }
+        }
+        t
+    })
+}
+
+fn log2(n: usize) -> usize {
+    match n {
+        1 => 0,
+        2 => 1,
+        4 => 2,
+        _ => 3,
+    }
+}
+
+/// One block's `nx` × `ny` samples (level shifted, rounded, clamped) into
+/// `out` (row stride `stride`), from its quantised coefficients `coef`
+/// (natural order) and the quantisation factors `q`.
+#[inline(always)]
+pub(crate) fn idct(
+    coef: &[i16],
+    q: &[u16; 64],
+    nx: usize,
+    ny: usize,
+    out: &mut [u8],
+    stride: usize,
+) {
+    match (nx, ny) {
+        (8, 8) => idct_n::<8, 8>(coef, q, out, stride),
+        (4, 4) => idct_n::<4, 4>(coef, q, out, stride),
+        (2, 2) => idct_n::<2, 2>(coef, q, out, stride),
+        (1, 1) => idct_n::<1, 1>(coef, q, out, stride),
+        (8, 4) => idct_n::<8, 4>(coef, q, out, stride),
+        (4, 8) => idct_n::<4, 8>(coef, q, out, stride),
+        (4, 2) => idct_n::<4, 2>(coef, q, out, stride),
+        (2, 4) => idct_n::<2, 4>(coef, q, out, stride),
+        (2, 1) => idct_n::<2, 1>(coef, q, out, stride),
+        (1, 2) => idct_n::<1, 2>(coef, q, out, stride),
+        (8, 2) => idct_n::<8, 2>(coef, q, out, stride),
+        (2, 8) => idct_n::<2, 8>(coef, q, out, stride),
+        (4, 1) => idct_n::<4, 1>(coef, q, out, stride),
+        (1, 4) => idct_n::<1, 4>(coef, q, out, stride),
+        (8, 1) => idct_n::<8, 1>(coef, q, out, stride),
+        _ => idct_n::<1, 8>(coef, q, out, stride),
+    }
+}
+
+#[inline(always)]
+fn idct_n<const NX: usize, const NY: usize>(
+    coef: &[i16],
+    q: &[u16; 64],
+    out: &mut [u8],
+    stride: usize,
+) {
+    let t = tables();
+    let (tx, ty) = (&t[log2(NX)], &t[log2(NY)]);
+    let (fx, fy) = (NX, NY);
+    let coef = &coef[..64];
+    // dequantised low frequencies: f[v][u], v < NY, u < NX
+    let mut f = [[0f32; 8]; 8];
+    let mut col_ac = [false; 8]; // any non-zero beyond the DC of column u
+    for v in 0..fy {
+        for u in 0..fx {
+            let c = coef[v * 8 + u];
+            f[v][u] = (c as i32 * q[v * 8 + u] as i32) as f32;
+            if v > 0 && c != 0 {
+                col_ac[u] = true;
+            }
+        }
+    }
+    // columns: g[y][u] = Σ_v T[y][v] f[v][u]
+    let mut g = [[0f32; 8]; 8];
+    let mut row_ac = [false; 8];
+    for u in 0..fx {
+        if !col_ac[u] {
+            let d = ty[0] * f[0][u];
+            for gy in g.iter_mut().take(NY) {
+                gy[u] = d;
+            }
+        } else {
+            for y in 0..NY {
+                let mut s = 0f32;
+                for v in 0..fy {
+                    s += ty[y * 8 + v] * f[v][u];
+                }
+                g[y][u] = s;
+            }
+        }
+        if u > 0 {
+            for (y, r) in row_ac.iter_mut().take(NY).enumerate() {
+                *r |= g[y][u] != 0.0;
+            }
+        }
+    }
+    // rows: out[y][x] = Σ_u T[x][u] g[y][u] + 128
+    for y in 0..NY {
+        let o = &mut out[y * stride..y * stride + NX];
+        if !row_ac[y] {
+            let p = to_u8(tx[0] * g[y][0]);
+            o.fill(p);
+            continue;
+        }
+        for (x, o) in o.iter_mut().enumerate() {
+            let mut s = 0f32;
+            for u in 0..fx {
+                s += tx[x * 8 + u] * g[y][u];
+            }
+            *o = to_u8(s);
+        }
+    }
+}
+
+/// A level-shifted sample, rounded (halves up) and clamped to 0..=255.
+#[inline(always)]
+fn to_u8(v: f32) -> u8 {
+    // (clamped first: the conversion is then a plain truncation, also in
+    // wasm32)
+    (v + 128.5).clamp(0.0, 255.5) as i32 as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The separable transform against T.81's formula written out.
+    #[test]
+    fn idct_matches_the_formula() {
+        let mut coef = [0i16; 64];
+        let mut s = 12345u32;
+        for (i, c) in coef.iter_mut().enumerate() {
+            s = s.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            if i < 20 {
+                *c = ((s >> 16) % 61) as i16 - 30;
+            }
+        }
+        let q = [2u16; 64];
+        let mut out = [0u8; 64];
+        idct(&coef, &q, 8, 8, &mut out, 8);
+        for y in 0..8 {
+            for x in 0..8 {
+                let mut sum = 0f64;
+                for v in 0..8 {
+                    for u in 0..8 {
+                        let cu = if u == 0 { 0.5f64.sqrt() } else { 1.0 };
+                        let cv = if v == 0 { 0.5f64.sqrt() } else { 1.0 };
+                        sum += cu
+                            * cv
+                            * (coef[v * 8 + u] as f64 * 2.0)
+                            * (((2 * x + 1) * u) as f64 * std::f64::consts::PI / 16.0).cos()
+                            * (((2 * y + 1) * v) as f64 * std::f64::consts::PI / 16.0).cos();
+                    }
+                }
+                let want = (sum / 4.0 + 128.0).round().clamp(0.0, 255.0);
+                assert!(
+                    (out[y * 8 + x] as f64 - want).abs() <= 1.0,
+                    "{x},{y}: {} vs {want}",
+                    out[y * 8 + x]
+                );
+            }
+        }
+        // a flat block gives the same level at every scale
+        let mut flat = [0i16; 64];
+        flat[0] = 40; // 40 · 2 / 8 = +10
+        for n in [8, 4, 2, 1] {
+            let mut o = [0u8; 64];
+            idct(&flat, &q, n, n, &mut o, 8);
+            assert_eq!(o[0], 138);
+            assert_eq!(o[(n - 1) * 8 + n - 1], 138);
+        }
+    }
+}

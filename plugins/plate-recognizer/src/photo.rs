@@ -1,0 +1,444 @@
+//! A decoded photo whose pixels are made only where they are needed.
+//!
+//! A baseline JPEG (`crate::jpeg`) is entropy-decoded once and kept as DCT
+//! coefficients. The locator's and the detector's working copies are made
+//! from the coefficients at a reduced scale ([`Photo::working_copy`]: 1/2,
+//! 1/4 or 1/8 by a reduced IDCT, then box-filtered the rest of the way),
+//! and full-resolution pixels only for the regions crops are cut from
+//! ([`Photo::pixels`]): per MCU, cached, the IDCT of the blocks involved,
+//! chroma upsampled (triangle filter, "fancy" upsampling: 3/4 of the
+//! nearer chroma sample, 1/4 of the farther, in each direction) and
+//! converted to RGB (JFIF). A region's pixels are the same as a full
+//! decode's ([`Photo::to_rgb`]) by construction: both come from the same
+//! per-MCU code. Any other photo (PNG, progressive JPEG, ...) is decoded
+//! whole by the `image` crate, as before, and simply has all its pixels.
+//!
+//! Single-threaded (interior mutability through `RefCell`), `Send`.
+
+use crate::jpeg::{self, Jpeg, idct::idct};
+use crate::locate::resize_box_raw;
+use image::RgbImage;
+use std::borrow::Cow;
+use std::cell::{Ref, RefCell};
+
+/// A photo: all its pixels, or a JPEG's coefficients with pixels made on
+/// demand.
+pub struct Photo<'a> {
+    width: u32,
+    height: u32,
+    src: Src<'a>,
+}
+
+enum Src<'a> {
+    Pixels(Cow<'a, RgbImage>),
+    Jpeg(RefCell<Lazy>),
+}
+
+/// A JPEG's coefficients and the full-resolution samples and pixels made
+/// from them so far.
+struct Lazy {
+    jpeg: Jpeg,
+    /// Per component, its samples at full resolution (`bw * 8` ×
+    /// `bh * 8`), allocated on first use, and which blocks are done.
+    planes: Vec<Vec<u8>>,
+    block_done: Vec<Vec<bool>>,
+    /// RGB pixels, `width * height * 3`, allocated on first use, and which
+    /// MCUs are done.
+    rgb: Vec<u8>,
+    mcu_done: Vec<bool>,
+}
+
+/// The pixels of a photo (RGB, `width * 3` bytes per row), valid at least
+/// in the region they were asked for.
+pub(crate) enum Pixels<'b> {
+    Slice(&'b [u8]),
+    Cell(Ref<'b, [u8]>),
+}
+
+impl std::ops::Deref for Pixels<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Pixels::Slice(s) => s,
+            Pixels::Cell(r) => r,
+        }
+    }
+}
+
+impl<'a> Photo<'a> {
+    /// Decodes JPEG (our own baseline decoder, else the `image` crate) or
+    /// PNG with size and allocation limits (bounded memory on hostile
+    /// input).
+    pub fn decode(bytes: &[u8]) -> Result<Photo<'static>, String> {
+        // a baseline JPEG in scope; anything else, or a JPEG our decoder
+        // finds malformed, goes to the `image` crate as before
+        if let Ok(Some(j)) = jpeg::parse(bytes) {
+            if j.width < 16 || j.height < 8 {
+                return Err("image too small".into());
+            }
+            return Ok(Photo {
+                width: j.width as u32,
+                height: j.height as u32,
+                src: Src::Jpeg(RefCell::new(Lazy::new(j))),
+            });
+        }
+        Ok(Photo::from(decode_image(bytes)?))
+    }
+
+    /// A photo of decoded pixels (borrowed).
+    pub fn from_rgb(img: &'a RgbImage) -> Photo<'a> {
+        Photo {
+            width: img.width(),
+            height: img.height(),
+            src: Src::Pixels(Cow::Borrowed(img)),
+        }
+    }
+
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    pub fn dimensions(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// Decoded by our own JPEG decoder (pixels made on demand)?
+    pub fn is_lazy(&self) -> bool {
+        matches!(self.src, Src::Jpeg(_))
+    }
+
+    /// The whole photo's pixels.
+    pub fn to_rgb(&self) -> RgbImage {
+        let (w, h) = (self.width, self.height);
+        let raw = self.pixels(0, 0, w, h).to_vec();
+        RgbImage::from_raw(w, h, raw).expect("buffer size")
+    }
+
+    /// The pixels of the region [x0, x1) × [y0, y1) (clamped to the photo)
+    /// made, and the photo's pixel buffer (`width * 3` bytes per row) in
+    /// which they are; elsewhere the buffer may hold zeros.
+    pub(crate) fn pixels(&self, x0: u32, y0: u32, x1: u32, y1: u32) -> Pixels<'_> {
+        match &self.src {
+            Src::Pixels(img) => Pixels::Slice(img.as_raw()),
+            Src::Jpeg(cell) => {
+                crate::stage::timed(&crate::stage::PIXELS, || {
+                    cell.borrow_mut().make(
+                        x0.min(self.width) as usize,
+                        y0.min(self.height) as usize,
+                        x1.min(self.width) as usize,
+                        y1.min(self.height) as usize,
+                    )
+                });
+                Pixels::Cell(Ref::map(cell.borrow(), |l| l.rgb.as_slice()))
+            }
+        }
+    }
+
+    /// The region [x0, x0 + w) × [y0, y0 + h) (inside the photo) as an
+    /// image of its own.
+    pub(crate) fn crop(&self, x0: u32, y0: u32, w: u32, h: u32) -> RgbImage {
+        let px = self.pixels(x0, y0, x0 + w, y0 + h);
+        let stride = self.width as usize * 3;
+        let mut out = Vec::with_capacity((w * h * 3) as usize);
+        for y in y0..y0 + h {
+            let s = y as usize * stride + x0 as usize * 3;
+            out.extend_from_slice(&px[s..s + w as usize * 3]);
+        }
+        RgbImage::from_raw(w, h, out).expect("buffer size")
+    }
+
+    /// The photo box-filtered to `nw` × `nh` (not larger than the photo):
+    /// from a JPEG's coefficients at the smallest scale (1/8, 1/4, 1/2 by
+    /// a reduced IDCT) that is still at least `nw` × `nh`, then
+    /// box-filtered the rest of the way; from the full-resolution pixels
+    /// when no reduction is that large.
+    pub(crate) fn working_copy(&self, nw: u32, nh: u32) -> RgbImage {
+        let (w, h) = (self.width as usize, self.height as usize);
+        let (nw, nh) = (nw as usize, nh as usize);
+        let r = [8usize, 4, 2]
+            .into_iter()
+            .find(|&r| w.div_ceil(r) >= nw && h.div_ceil(r) >= nh);
+        match (&self.src, r) {
+            (Src::Jpeg(cell), Some(r)) => {
+                let small =
+                    crate::stage::timed(&crate::stage::PIXELS, || cell.borrow().jpeg.reduced(r));
+                let (sw, sh) = (w.div_ceil(r), h.div_ceil(r));
+                if (sw, sh) == (nw, nh) {
+                    return RgbImage::from_raw(nw as u32, nh as u32, small).expect("buffer size");
+                }
+                resize_box_raw(&small, sw, sh, nw, nh)
+            }
+            _ => {
+                let px = self.pixels(0, 0, self.width, self.height);
+                if (w, h) == (nw, nh) {
+                    return RgbImage::from_raw(nw as u32, nh as u32, px[..w * h * 3].to_vec())
+                        .expect("buffer size");
+                }
+                resize_box_raw(&px, w, h, nw, nh)
+            }
+        }
+    }
+}
+
+impl From<RgbImage> for Photo<'static> {
+    fn from(img: RgbImage) -> Photo<'static> {
+        Photo {
+            width: img.width(),
+            height: img.height(),
+            src: Src::Pixels(Cow::Owned(img)),
+        }
+    }
+}
+
+/// The `image` crate's decode with the limits of our own decoder.
+pub(crate) fn decode_image(bytes: &[u8]) -> Result<RgbImage, String> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| format!("cannot read image: {e}"))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(jpeg::MAX_SIDE as u32);
+    limits.max_image_height = Some(jpeg::MAX_SIDE as u32);
+    limits.max_alloc = Some(jpeg::MAX_ALLOC as u64);
+    reader.limits(limits);
+    let img = reader
+        .decode()
+        .map_err(|e| format!("cannot decode image: {e}"))?;
+    if img.width() < 16 || img.height() < 8 {
+        return Err("image too small".into());
+    }
+    // (no copy when the image is already RGB8, as JPEG photos are)
+    Ok(img.into_rgb8())
+}
+
+impl Lazy {
+    fn new(jpeg: Jpeg) -> Lazy {
+        let nc = jpeg.comps.len();
+        Lazy {
+            planes: vec![Vec::new(); nc],
+            block_done: jpeg
+                .comps
+                .iter()
+                .map(|c| vec![false; c.bw * c.bh])
+                .collect(),
+            rgb: Vec::new(),
+            mcu_done: vec![false; jpeg.mcus_x * jpeg.mcus_y],
+            jpeg,
+        }
+    }
+
+    /// Makes the RGB pixels of every MCU meeting [x0, x1) × [y0, y1).
+    fn make(&mut self, x0: usize, y0: usize, x1: usize, y1: usize) {
+        if x0 >= x1 || y0 >= y1 {
+            return;
+        }
+        let (mw, mh) = (8 * self.jpeg.hmax, 8 * self.jpeg.vmax);
+        if self.rgb.is_empty() {
+            self.rgb = vec![0; self.jpeg.width * self.jpeg.height * 3];
+        }
+        for my in y0 / mh..y1.div_ceil(mh) {
+            for mx in x0 / mw..x1.div_ceil(mw) {
+                if !self.mcu_done[my * self.jpeg.mcus_x + mx] {
+                    self.make_mcu(mx, my);
+                    self.mcu_done[my * self.jpeg.mcus_x + mx] = true;
+                }
+            }
+        }
+    }
+
+    /// The samples of component `k`'s blocks [bx0, bx1) × [by0, by1)
+    /// (clamped to its blocks) at full resolution.
+    fn make_blocks(&mut self, k: usize, bx0: isize, by0: isize, bx1: isize, by1: isize) {
+        let c = &self.jpeg.comps[k];
+        let stride = c.bw * 8;
+        if self.planes[k].is_empty() {
+            self.planes[k] = vec![0; c.bw * 8 * c.bh * 8];
+        }
+        let (bx0, bx1) = (bx0.max(0) as usize, (bx1.max(0) as usize).min(c.bw));
+        let (by0, by1) = (by0.max(0) as usize, (by1.max(0) as usize).min(c.bh));
+        for by in by0..by1 {
+            for bx in bx0..bx1 {
+                let b = by * c.bw + bx;
+                if self.block_done[k][b] {
+                    continue;
+                }
+                let out = &mut self.planes[k][by * 8 * stride + bx * 8..];
+                idct(&c.coefs[b * 64..b * 64 + 64], &c.q, 8, 8, out, stride);
+                self.block_done[k][b] = true;
+            }
+        }
+    }
+
+    /// One MCU's RGB pixels (inside the photo).
+    fn make_mcu(&mut self, mx: usize, my: usize) {
+        let (hmax, vmax) = (self.jpeg.hmax, self.jpeg.vmax);
+        let (w, h) = (self.jpeg.width, self.jpeg.height);
+        // each component's blocks of this MCU and, when upsampled, one
+        // block around them (the triangle filter's neighbours)
+        for k in 0..self.jpeg.comps.len() {
+            let c = &self.jpeg.comps[k];
+            let (ch, cv) = (c.h as isize, c.v as isize);
+            let (ex, ey) = ((c.h < hmax) as isize, (c.v < vmax) as isize);
+            let (bx, by) = (mx as isize * ch, my as isize * cv);
+            self.make_blocks(k, bx - ex, by - ey, bx + ch + ex, by + cv + ey);
+        }
+        let px0 = mx * 8 * hmax;
+        let py0 = my * 8 * vmax;
+        let px1 = (px0 + 8 * hmax).min(w);
+        let py1 = (py0 + 8 * vmax).min(h);
+        let n = px1 - px0;
+        let mut rows = [[0u8; 32]; 3];
+        for y in py0..py1 {
+            for (k, row) in rows.iter_mut().enumerate().take(self.jpeg.comps.len()) {
+                self.component_row(k, y, px0, &mut row[..n]);
+            }
+            let out = &mut self.rgb[(y * w + px0) * 3..(y * w + px1) * 3];
+            if self.jpeg.comps.len() == 1 {
+                for (o, &g) in out.chunks_exact_mut(3).zip(&rows[0][..n]) {
+                    o.fill(g);
+                }
+            } else {
+                ycc_to_rgb(&rows[0][..n], &rows[1][..n], &rows[2][..n], out);
+            }
+        }
+    }
+
+    /// Component `k`'s values at the full-resolution pixels (x0.., y).
+    fn component_row(&self, k: usize, y: usize, x0: usize, out: &mut [u8]) {
+        let c = &self.jpeg.comps[k];
+        let (hr, vr) = (self.jpeg.hmax / c.h, self.jpeg.vmax / c.v);
+        let plane = &self.planes[k];
+        let stride = c.bw * 8;
+        // the component's valid width (beyond it, the MCU's padding; as
+        // zune-jpeg does, the last column is repeated but the padding rows
+        // below the last row are used)
+        let cw = (self.jpeg.width * c.h).div_ceil(self.jpeg.hmax);
+        // vertical: the nearer row and the farther one (weights 3 and 1)
+        let (ra, rb) = if vr == 2 {
+            let i = y / 2;
+            let j = if y.is_multiple_of(2) {
+                i.saturating_sub(1)
+            } else {
+                i + 1
+            };
+            (i, j.min(c.bh * 8 - 1))
+        } else {
+            (y / vr, y / vr)
+        };
+        let (a, b) = (&plane[ra * stride..], &plane[rb * stride..]);
+        match (hr, vr) {
+            (1, 1) => out.copy_from_slice(&a[x0..x0 + out.len()]),
+            (2, 2) | (2, 1) => {
+                // (2, 1): the rows are the same, 3a + b = 4a
+                let wv = if vr == 2 { [3u16, 1] } else { [4, 0] };
+                for (i, o) in out.iter_mut().enumerate() {
+                    let x = x0 + i;
+                    let s = x / 2;
+                    let t = if x.is_multiple_of(2) {
+                        s.saturating_sub(1)
+                    } else {
+                        (s + 1).min(cw - 1)
+                    };
+                    let near = wv[0] * a[s] as u16 + wv[1] * b[s] as u16;
+                    let far = wv[0] * a[t] as u16 + wv[1] * b[t] as u16;
+                    *o = ((3 * near + far + 8) >> 4) as u8;
+                }
+            }
+            (1, 2) => {
+                for (i, o) in out.iter_mut().enumerate() {
+                    let x = x0 + i;
+                    *o = ((3 * a[x] as u16 + b[x] as u16 + 2) >> 2) as u8;
+                }
+            }
+            _ => {
+                // other ratios (4): the nearest sample
+                let a = &plane[(y / vr) * stride..];
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = a[(x0 + i) / hr];
+                }
+            }
+        }
+    }
+}
+
+/// YCbCr (JFIF) to RGB: R = Y + 1.402 Cr', G = Y − 0.344136 Cb' −
+/// 0.714136 Cr', B = Y + 1.772 Cb' (Cb' = Cb − 128, Cr' = Cr − 128), in
+/// 16-bit fixed point, rounded.
+#[inline(always)]
+pub(crate) fn ycc_to_rgb(y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
+    for (((o, &y), &cb), &cr) in out.chunks_exact_mut(3).zip(y).zip(cb).zip(cr) {
+        let (y, cb, cr) = (y as i32, cb as i32 - 128, cr as i32 - 128);
+        let r = y + ((91_881 * cr + 32_768) >> 16);
+        let g = y + ((-22_554 * cb - 46_802 * cr + 32_768) >> 16);
+        let b = y + ((116_130 * cb + 32_768) >> 16);
+        o[0] = r.clamp(0, 255) as u8;
+        o[1] = g.clamp(0, 255) as u8;
+        o[2] = b.clamp(0, 255) as u8;
+    }
+}
+
+impl Jpeg {
+    /// The photo at 1/`r` scale (r = 2, 4, 8), `ceil(w / r)` ×
+    /// `ceil(h / r)` RGB: each component's blocks through the reduced IDCT
+    /// at the scale its sampling needs (chroma subsampled by 2 is reduced
+    /// by r / 2), replicated where the component is coarser than the
+    /// output.
+    pub(crate) fn reduced(&self, r: usize) -> Vec<u8> {
+        let (ow, oh) = (self.width.div_ceil(r), self.height.div_ceil(r));
+        // per component: its reduced plane, its size and replication
+        let planes: Vec<(Vec<u8>, usize, usize, usize)> = self
+            .comps
+            .iter()
+            .map(|c| {
+                let (hr, vr) = (self.hmax / c.h, self.vmax / c.v);
+                // samples per block across and down, replication factors
+                let (nx, ux) = if hr >= r {
+                    (8, hr / r)
+                } else {
+                    (8 * hr / r, 1)
+                };
+                let (ny, uy) = if vr >= r {
+                    (8, vr / r)
+                } else {
+                    (8 * vr / r, 1)
+                };
+                let stride = c.bw * nx;
+                let mut p = vec![0u8; stride * c.bh * ny];
+                for by in 0..c.bh {
+                    for bx in 0..c.bw {
+                        let b = by * c.bw + bx;
+                        let out = &mut p[by * ny * stride + bx * nx..];
+                        idct(&c.coefs[b * 64..b * 64 + 64], &c.q, nx, ny, out, stride);
+                    }
+                }
+                (p, stride, ux, uy)
+            })
+            .collect();
+        let mut out = vec![0u8; ow * oh * 3];
+        let mut row = vec![vec![0u8; ow]; self.comps.len()];
+        for y in 0..oh {
+            for (k, (p, stride, ux, uy)) in planes.iter().enumerate() {
+                let src = &p[(y / uy) * stride..];
+                if *ux == 1 {
+                    row[k].copy_from_slice(&src[..ow]);
+                } else {
+                    for (x, o) in row[k].iter_mut().enumerate() {
+                        *o = src[x / ux];
+                    }
+                }
+            }
+            let o = &mut out[y * ow * 3..(y + 1) * ow * 3];
+            if self.comps.len() == 1 {
+                for (o, &g) in o.chunks_exact_mut(3).zip(&row[0]) {
+                    o.fill(g);
+                }
+            } else {
+                ycc_to_rgb(&row[0], &row[1], &row[2], o);
+            }
+        }
+        out
+    }
+}
