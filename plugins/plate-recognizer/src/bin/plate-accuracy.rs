@@ -250,10 +250,11 @@ fn main() {
         let k = o.len() as f64;
         let mean = |f: fn(&Outcome) -> f64| o.iter().map(f).sum::<f64>() / k;
         println!(
-            "per stage (mean, full): decode {:.1} ms, locate {:.1} ms, read {:.1} ms ({:.1} candidates, {:.1} crops read); {} of {} over 50 ms",
+            "per stage (mean, full): decode {:.1} ms, locate {:.1} ms, read {:.1} ms (of locate and read: JPEG pixels {:.1} ms) ({:.1} candidates, {:.1} crops read); {} of {} over 50 ms",
             mean(|r| r.prof.decode_ms),
             mean(|r| r.prof.locate_ms),
             mean(|r| r.prof.read_ms),
+            mean(|r| r.prof.pixels_ms),
             mean(|r| r.prof.candidates as f64),
             mean(|r| r.prof.reads as f64),
             o.iter().filter(|r| r.ms > 50.0).count(),
@@ -559,8 +560,9 @@ fn crops(dir: &Path) {
 
 /// The stages of a photo's time, as `--times` prints them after the
 /// plate: decode, locate, read, and of read the reader's forward passes,
-/// the province check and of that its CNN (ms).
-fn stage_ms(p: &plate_recognizer::Profile) -> [f64; 6] {
+/// the province check and of that its CNN, and of locate and read the
+/// making of a JPEG's pixels from its coefficients (ms).
+fn stage_ms(p: &plate_recognizer::Profile) -> [f64; 7] {
     [
         p.decode_ms,
         p.locate_ms,
@@ -568,18 +570,20 @@ fn stage_ms(p: &plate_recognizer::Profile) -> [f64; 6] {
         p.reader_ms,
         p.province_ms,
         p.province_cnn_ms,
+        p.pixels_ms,
     ]
 }
 
 /// Names of [`stage_ms`].
 #[cfg(all(feature = "wasm-runner", not(target_arch = "wasm32")))]
-const STAGES: [&str; 6] = [
+const STAGES: [&str; 7] = [
     "decode",
     "locate",
     "read",
     "reader CNN",
     "province check",
     "province CNN",
+    "JPEG pixels (of locate + read)",
 ];
 
 /// First field of the `--times` lines: file name, ms, plate read, colour.
@@ -661,7 +665,7 @@ mod side_by_side {
             }
             let _ = plate_recognizer::recognize(&inputs[0].1); // loads the models
             // file name -> (ms, plate, colour, stages)
-            let mut guest: HashMap<String, (f64, String, String, [f64; 6])> = HashMap::new();
+            let mut guest: HashMap<String, (f64, String, String, [f64; 7])> = HashMap::new();
             let mut native: Vec<super::Outcome> = Vec::new();
             for pass in 1..=passes {
                 eprintln!(
@@ -686,7 +690,7 @@ mod side_by_side {
                     .expect("captured stdout");
                 for line in String::from_utf8_lossy(&out).lines() {
                     let f: Vec<&str> = line.split('\t').collect();
-                    if f.len() == 12 && f[0] == super::TIMES_TAG {
+                    if f.len() == 13 && f[0] == super::TIMES_TAG {
                         let num = |s: &str| -> f64 {
                             s.parse()
                                 .unwrap_or_else(|e| fail(&format!("component line {line:?}"), e))
