@@ -46,6 +46,8 @@ struct Lazy {
     /// MCUs are done.
     rgb: Vec<u8>,
     mcu_done: Vec<bool>,
+    /// Rows of component values (reused).
+    scratch: Vec<Vec<u8>>,
 }
 
 /// The pixels of a photo (RGB, `width * 3` bytes per row), valid at least
@@ -226,6 +228,7 @@ impl Lazy {
                 .collect(),
             rgb: Vec::new(),
             mcu_done: vec![false; jpeg.mcus_x * jpeg.mcus_y],
+            scratch: Vec::new(),
             jpeg,
         }
     }
@@ -239,12 +242,22 @@ impl Lazy {
         if self.rgb.is_empty() {
             self.rgb = vec![0; self.jpeg.width * self.jpeg.height * 3];
         }
+        let (mx0, mx1) = (x0 / mw, x1.div_ceil(mw));
         for my in y0 / mh..y1.div_ceil(mh) {
-            for mx in x0 / mw..x1.div_ceil(mw) {
-                if !self.mcu_done[my * self.jpeg.mcus_x + mx] {
-                    self.make_mcu(mx, my);
-                    self.mcu_done[my * self.jpeg.mcus_x + mx] = true;
+            // runs of MCUs not made yet, each made as one strip
+            let row = my * self.jpeg.mcus_x;
+            let mut mx = mx0;
+            while mx < mx1 {
+                if self.mcu_done[row + mx] {
+                    mx += 1;
+                    continue;
                 }
+                let start = mx;
+                while mx < mx1 && !self.mcu_done[row + mx] {
+                    self.mcu_done[row + mx] = true;
+                    mx += 1;
+                }
+                self.make_mcus(start, mx, my);
             }
         }
     }
@@ -272,25 +285,31 @@ impl Lazy {
         }
     }
 
-    /// One MCU's RGB pixels (inside the photo).
-    fn make_mcu(&mut self, mx: usize, my: usize) {
+    /// The RGB pixels of the MCUs [mx0, mx1) of MCU row `my` (inside
+    /// the photo).
+    fn make_mcus(&mut self, mx0: usize, mx1: usize, my: usize) {
         let (hmax, vmax) = (self.jpeg.hmax, self.jpeg.vmax);
         let (w, h) = (self.jpeg.width, self.jpeg.height);
-        // each component's blocks of this MCU and, when upsampled, one
+        // each component's blocks of these MCUs and, when upsampled, one
         // block around them (the triangle filter's neighbours)
         for k in 0..self.jpeg.comps.len() {
             let c = &self.jpeg.comps[k];
             let (ch, cv) = (c.h as isize, c.v as isize);
             let (ex, ey) = ((c.h < hmax) as isize, (c.v < vmax) as isize);
-            let (bx, by) = (mx as isize * ch, my as isize * cv);
-            self.make_blocks(k, bx - ex, by - ey, bx + ch + ex, by + cv + ey);
+            let by = my as isize * cv;
+            let (bx0, bx1) = (mx0 as isize * ch, mx1 as isize * ch);
+            self.make_blocks(k, bx0 - ex, by - ey, bx1 + ex, by + cv + ey);
         }
-        let px0 = mx * 8 * hmax;
+        let px0 = mx0 * 8 * hmax;
         let py0 = my * 8 * vmax;
-        let px1 = (px0 + 8 * hmax).min(w);
+        let px1 = (mx1 * 8 * hmax).min(w);
         let py1 = (py0 + 8 * vmax).min(h);
         let n = px1 - px0;
-        let mut rows = [[0u8; 32]; 3];
+        let mut rows = std::mem::take(&mut self.scratch);
+        rows.resize(3, Vec::new());
+        for r in rows.iter_mut() {
+            r.resize(n, 0);
+        }
         for y in py0..py1 {
             for (k, row) in rows.iter_mut().enumerate().take(self.jpeg.comps.len()) {
                 self.component_row(k, y, px0, &mut row[..n]);
@@ -304,6 +323,7 @@ impl Lazy {
                 ycc_to_rgb(&rows[0][..n], &rows[1][..n], &rows[2][..n], out);
             }
         }
+        self.scratch = rows;
     }
 
     /// Component `k`'s values at the full-resolution pixels (x0.., y).
@@ -332,19 +352,31 @@ impl Lazy {
         match (hr, vr) {
             (1, 1) => out.copy_from_slice(&a[x0..x0 + out.len()]),
             (2, 2) | (2, 1) => {
-                // (2, 1): the rows are the same, 3a + b = 4a
+                // column sums of the two rows (3a + b; (2, 1): the rows
+                // are the same, 4a) over the samples s0 − 1 ..= s1 + 1,
+                // then per pixel 3 × the nearer column + the farther
                 let wv = if vr == 2 { [3u16, 1] } else { [4, 0] };
-                for (i, o) in out.iter_mut().enumerate() {
-                    let x = x0 + i;
-                    let s = x / 2;
-                    let t = if x.is_multiple_of(2) {
-                        s.saturating_sub(1)
-                    } else {
-                        (s + 1).min(cw - 1)
-                    };
-                    let near = wv[0] * a[s] as u16 + wv[1] * b[s] as u16;
-                    let far = wv[0] * a[t] as u16 + wv[1] * b[t] as u16;
-                    *o = ((3 * near + far + 8) >> 4) as u8;
+                let s0 = x0 / 2;
+                let s1 = (x0 + out.len() - 1) / 2;
+                // (s0 − 1 ..= s1 + 1, clamped to the valid samples)
+                let cols: Vec<u16> = (0..s1 - s0 + 3)
+                    .map(|i| {
+                        let s = (s0 + i).saturating_sub(1).min(cw - 1);
+                        wv[0] * a[s] as u16 + wv[1] * b[s] as u16
+                    })
+                    .collect();
+                let mut i = 0;
+                if x0 % 2 == 1 {
+                    // the odd first pixel
+                    out[0] = ((3 * cols[1] + cols[2] + 8) >> 4) as u8;
+                    i = 1;
+                }
+                // pairs: the even pixel leans left, the odd one right
+                for (o, j) in out[i..].chunks_mut(2).zip((x0 + i) / 2 - s0 + 1..) {
+                    o[0] = ((3 * cols[j] + cols[j - 1] + 8) >> 4) as u8;
+                    if let Some(o1) = o.get_mut(1) {
+                        *o1 = ((3 * cols[j] + cols[j + 1] + 8) >> 4) as u8;
+                    }
                 }
             }
             (1, 2) => {
@@ -369,14 +401,28 @@ impl Lazy {
 /// 16-bit fixed point, rounded.
 #[inline(always)]
 pub(crate) fn ycc_to_rgb(y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
-    for (((o, &y), &cb), &cr) in out.chunks_exact_mut(3).zip(y).zip(cb).zip(cr) {
-        let (y, cb, cr) = (y as i32, cb as i32 - 128, cr as i32 - 128);
-        let r = y + ((91_881 * cr + 32_768) >> 16);
-        let g = y + ((-22_554 * cb - 46_802 * cr + 32_768) >> 16);
-        let b = y + ((116_130 * cb + 32_768) >> 16);
-        o[0] = r.clamp(0, 255) as u8;
-        o[1] = g.clamp(0, 255) as u8;
-        o[2] = b.clamp(0, 255) as u8;
+    // (in runs of 32: the arithmetic vectorised, then interleaved)
+    for (((o, y), cb), cr) in out
+        .chunks_mut(96)
+        .zip(y.chunks(32))
+        .zip(cb.chunks(32))
+        .zip(cr.chunks(32))
+    {
+        let mut rgb = [[0u8; 32]; 3];
+        for i in 0..y.len().min(cb.len()).min(cr.len()) {
+            let (y, cb, cr) = (y[i] as i32, cb[i] as i32 - 128, cr[i] as i32 - 128);
+            let r = y + ((91_881 * cr + 32_768) >> 16);
+            let g = y + ((-22_554 * cb - 46_802 * cr + 32_768) >> 16);
+            let b = y + ((116_130 * cb + 32_768) >> 16);
+            rgb[0][i] = r.clamp(0, 255) as u8;
+            rgb[1][i] = g.clamp(0, 255) as u8;
+            rgb[2][i] = b.clamp(0, 255) as u8;
+        }
+        for (i, o) in o.chunks_exact_mut(3).enumerate() {
+            o[0] = rgb[0][i];
+            o[1] = rgb[1][i];
+            o[2] = rgb[2][i];
+        }
     }
 }
 

@@ -611,7 +611,7 @@ mod side_by_side {
         native_ms: f64,
         component_ms: f64,
         /// Per stage (`stage_ms`): native, component.
-        stages: [(f64, f64); 6],
+        stages: [(f64, f64); 7],
         /// The photo's megapixels.
         mp: f64,
     }

@@ -493,3 +493,50 @@ fn photos_are_send() {
     fn send<T: Send>() {}
     send::<Photo<'static>>();
 }
+
+/// Development aid: `JPEG_FILE=... cargo test --release -p plate-recognizer
+/// -- --ignored time_stages --nocapture`.
+#[test]
+#[ignore]
+fn time_stages() {
+    let bytes = std::fs::read(std::env::var("JPEG_FILE").expect("JPEG_FILE")).unwrap();
+    let img = decode_image(&bytes).unwrap();
+    let mut enc = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut enc, 90)
+        .encode_image(&img)
+        .unwrap();
+    for (what, b) in [("original", &bytes), ("re-encoded q90 4:4:4", &enc)] {
+        let n = 30;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            let _ = parse(b).unwrap().unwrap();
+        }
+        let parse_ms = t.elapsed().as_secs_f64() * 1e3 / n as f64;
+        let p = Photo::decode(b).unwrap();
+        let (w, h) = p.dimensions();
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            let _ = p.working_copy(640.min(w), (h * 640.min(w)) / w);
+        }
+        let wc_ms = t.elapsed().as_secs_f64() * 1e3 / n as f64;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            let p = Photo::decode(b).unwrap();
+            let _ = p.pixels(w / 4, h / 3, w / 2, h / 2);
+        }
+        let region_ms = t.elapsed().as_secs_f64() * 1e3 / n as f64 - parse_ms;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            let _ = Photo::decode(b).unwrap().to_rgb();
+        }
+        let full_ms = t.elapsed().as_secs_f64() * 1e3 / n as f64 - parse_ms;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            let _ = decode_image(b).unwrap();
+        }
+        let zune_ms = t.elapsed().as_secs_f64() * 1e3 / n as f64;
+        println!(
+            "{what} {w}x{h}: entropy {parse_ms:.2} ms, working copy {wc_ms:.2}, 1/16 region {region_ms:.2}, all pixels {full_ms:.2}; image crate {zune_ms:.2}"
+        );
+    }
+}
