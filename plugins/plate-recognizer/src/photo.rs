@@ -15,7 +15,7 @@
 //!
 //! Single-threaded (interior mutability through `RefCell`), `Send`.
 
-use crate::jpeg::{self, Jpeg, idct::idct};
+use crate::jpeg::{self, Jpeg, idct::idct, pool};
 use crate::locate::resize_box_raw;
 use image::RgbImage;
 use std::borrow::Cow;
@@ -216,6 +216,16 @@ pub(crate) fn decode_image(bytes: &[u8]) -> Result<RgbImage, String> {
     Ok(img.into_rgb8())
 }
 
+impl Drop for Lazy {
+    /// The large buffers go back to the pool for the next photo.
+    fn drop(&mut self) {
+        pool::give_bytes(std::mem::take(&mut self.rgb));
+        for p in self.planes.drain(..) {
+            pool::give_bytes(p);
+        }
+    }
+}
+
 impl Lazy {
     fn new(jpeg: Jpeg) -> Lazy {
         let nc = jpeg.comps.len();
@@ -240,7 +250,7 @@ impl Lazy {
         }
         let (mw, mh) = (8 * self.jpeg.hmax, 8 * self.jpeg.vmax);
         if self.rgb.is_empty() {
-            self.rgb = vec![0; self.jpeg.width * self.jpeg.height * 3];
+            self.rgb = pool::bytes(self.jpeg.width * self.jpeg.height * 3);
         }
         let (mx0, mx1) = (x0 / mw, x1.div_ceil(mw));
         for my in y0 / mh..y1.div_ceil(mh) {
@@ -268,7 +278,7 @@ impl Lazy {
         let c = &self.jpeg.comps[k];
         let stride = c.bw * 8;
         if self.planes[k].is_empty() {
-            self.planes[k] = vec![0; c.bw * 8 * c.bh * 8];
+            self.planes[k] = pool::bytes(c.bw * 8 * c.bh * 8);
         }
         let (bx0, bx1) = (bx0.max(0) as usize, (bx1.max(0) as usize).min(c.bw));
         let (by0, by1) = (by0.max(0) as usize, (by1.max(0) as usize).min(c.bh));

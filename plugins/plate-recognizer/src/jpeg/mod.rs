@@ -21,6 +21,7 @@
 //! blocks the frame header declares.
 
 pub(crate) mod idct;
+pub(crate) mod pool;
 
 /// Largest width or height accepted (as the `image` path's limits).
 pub(crate) const MAX_SIDE: usize = 10_000;
@@ -64,6 +65,15 @@ pub(crate) struct Jpeg {
     pub(crate) mcus_y: usize,
     /// 1 (grey) or 3 (Y, Cb, Cr).
     pub(crate) comps: Vec<Component>,
+}
+
+impl Drop for Jpeg {
+    /// The coefficients go back to the pool for the next photo.
+    fn drop(&mut self) {
+        for c in self.comps.iter_mut() {
+            pool::give_words(std::mem::take(&mut c.coefs));
+        }
+    }
 }
 
 impl Jpeg {
@@ -499,7 +509,7 @@ fn entropy_decode(
     restart_interval: usize,
 ) -> Result<(), String> {
     for c in f.comps.iter_mut() {
-        c.coefs = vec![0i16; c.bw * c.bh * 64];
+        c.coefs = pool::words(c.bw * c.bh * 64);
     }
     let mut bits = Bits::new(data, start);
     let mut pred = [0i32; 3];
