@@ -172,6 +172,10 @@ fn main() {
         crops(dir);
         return;
     }
+    if args.iter().any(|a| a == "--pixel-hashes") {
+        pixel_hashes(dir);
+        return;
+    }
     let bench = args.iter().position(|a| a == "--bench").map(|i| {
         args.get(i + 1)
             .and_then(|v| v.parse().ok())
@@ -555,6 +559,30 @@ fn crops(dir: &Path) {
     println!("crops: {n}, reader alone exact {ctc_ok}");
     for (k, w) in weights.iter().enumerate() {
         println!("  province CNN weight {w}: exact {}", prov_ok[k]);
+    }
+}
+
+/// `--pixel-hashes`: per photo, the FNV-1a hash of `decode`'s pixels (to
+/// check that the native build and the component make the same pixels:
+/// run both and compare).
+fn pixel_hashes(dir: &Path) {
+    for p in photos(dir) {
+        let bytes = std::fs::read(&p).expect("read file");
+        let name = p.file_name().map(|n| n.to_string_lossy().to_string());
+        match plate_recognizer::decode(&bytes) {
+            Ok(img) => {
+                let h = img.as_raw().iter().fold(0x811c_9dc5u32, |h, &b| {
+                    (h ^ b as u32).wrapping_mul(0x0100_0193)
+                });
+                println!(
+                    "{}\t{}x{}\t{h:08x}",
+                    name.unwrap_or_default(),
+                    img.width(),
+                    img.height()
+                );
+            }
+            Err(e) => println!("{}\terror\t{e}", name.unwrap_or_default()),
+        }
     }
 }
 
