@@ -45,6 +45,7 @@
 pub mod cnn;
 mod colour;
 pub mod detect;
+pub mod labels;
 mod layout;
 mod locate;
 pub mod mlp;

@@ -88,35 +88,17 @@ struct Labels {
 }
 
 impl Labels {
-    /// labels.tsv: file, filename_plate, plate, color_zh, cx, cy, w, h, ...
     fn read(dir: &Path) -> Option<Labels> {
-        let text = std::fs::read_to_string(dir.join("labels.tsv")).ok()?;
         let mut l = Labels::default();
-        for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split('\t').collect();
-            if f.len() >= 3 {
-                l.all_plates
-                    .entry(f[1].to_string())
-                    .or_default()
-                    .push(norm(f[2]));
-            }
-            if f.len() >= 4 && f[1] == f[2] {
-                let c = match f[3] {
-                    "蓝牌" => "blue",
-                    "黄牌" => "yellow",
-                    "绿牌" => "green",
-                    "白牌" => "white",
-                    "黑牌" => "black",
-                    _ => continue,
-                };
-                l.colors.insert(f[1].to_string(), c);
-                let side = |i: usize| f.get(i).and_then(|v| v.parse::<f32>().ok());
-                let layout = match (side(6), side(7)) {
-                    _ if f[2].chars().count() == 8 => "new-energy",
-                    (Some(w), Some(h)) if w.max(h) < 2.2 * w.min(h) => "double-row",
-                    _ => "single-row",
-                };
-                l.types.insert(f[1].to_string(), format!("{c} {layout}"));
+        for p in plate_recognizer::labels::read(dir).ok()? {
+            l.all_plates
+                .entry(p.main.clone())
+                .or_default()
+                .push(norm(&p.plate));
+            if let (true, Some(c)) = (p.is_main(), p.colour) {
+                l.colors.insert(p.main.clone(), c);
+                l.types
+                    .insert(p.main.clone(), format!("{c} {}", p.layout()));
             }
         }
         Some(l)
