@@ -315,6 +315,20 @@ fn share(k: usize, n: usize) -> String {
     format!("{k}/{n} = {:.1} %", 100.0 * k as f64 / n.max(1) as f64)
 }
 
+/// Photos whose file name is not the plate the photo shows, found by
+/// looking at every photo the recogniser misread (all 12 of the 162 EasyPR
+/// photos, tuning and held-out, at the commit that added this list; 4×
+/// enlarged crops of the labelled box): file, the plate in the photo.
+/// Reported as a second row, "exact, names fixed"; the row "exact plates"
+/// stays by file name. A misread photo whose name is also wrong would
+/// still be counted as misread, and a photo read as its wrong name cannot
+/// exist in practice, so looking only at misreads finds them all but by
+/// chance.
+const MISNAMED: &[(&str, &str)] = &[
+    // the fifth character is an A, plainly, in the 195-px-wide plate
+    ("粤A94372.JPG", "粤A9A372"),
+];
+
 /// The figures of each part, side by side.
 fn report(all: &[Outcome], labels: Option<&Labels>) {
     let parts: Vec<Vec<&Outcome>> = (0..3)
@@ -331,6 +345,15 @@ fn report(all: &[Outcome], labels: Option<&Labels>) {
     row("exact plates", &|p| {
         share(p.iter().filter(|o| exact(o)).count(), p.len())
     });
+    let fixed = |o: &Outcome| {
+        let shown = MISNAMED.iter().find(|m| m.0 == o.name).map(|m| m.1);
+        shown.map_or_else(|| exact(o), |t| norm(&o.got) == norm(t))
+    };
+    if all.iter().any(|o| MISNAMED.iter().any(|m| m.0 == o.name)) {
+        row("exact, names fixed", &|p| {
+            share(p.iter().filter(|o| fixed(o)).count(), p.len())
+        });
+    }
     if let Some(l) = labels {
         row("a plate of photo", &|p| {
             let k = p
