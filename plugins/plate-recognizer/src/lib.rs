@@ -49,6 +49,7 @@ pub mod cnn;
 mod colour;
 pub mod detect;
 mod jpeg;
+pub mod labels;
 mod layout;
 mod locate;
 pub mod mlp;

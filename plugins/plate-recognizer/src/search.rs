@@ -104,9 +104,17 @@ pub(crate) fn read_candidates(
     }
     // pass 3: read the most confident plates again from boxes fitted to
     // their characters (a box that cut the province off, or held more than
-    // the plate, gets a whole, centred plate); the most confident one also
-    // with other margins
+    // the plate, gets a whole, centred plate); the most confident one, and
+    // the main plate's most confident box when that is another plate (the
+    // plate `answer` may choose), also with other margins
     st.fitted.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let main = main_fitted(&st.fitted, full.width() as f32).filter(|&m| m > 0);
+    if let Some(m) = main {
+        // second, so that it is among the `REFITS` read again
+        let f = st.fitted.remove(m);
+        st.fitted.insert(1, f);
+    }
+    let main_at = main.map(|_| st.fitted[1].1.clone());
     let mut done: Vec<Cand> = Vec::new();
     for (conf, c) in std::mem::take(&mut st.fitted) {
         if conf < MIN_CONFIDENCE / 2.0 || done.len() == REFITS {
@@ -123,7 +131,8 @@ pub(crate) fn read_candidates(
             rd.aligned = None;
             st.consider(rd, &format!("refit {c:?}"));
         }
-        if done.is_empty() {
+        let main = main_at.as_ref().is_some_and(|m| same_place(m, &c));
+        if done.is_empty() || main {
             // the most confident plate: also with tighter and looser
             // margins, more votes for each character
             for (ew, eh) in CONFIRM_MARGINS {
@@ -205,9 +214,8 @@ impl Search {
         let most_confident =
             |of: &mut dyn Iterator<Item = usize>| of.max_by(|&a, &b| conf(a).total_cmp(&conf(b)));
         let at: Vec<&Cand> = self.reads.iter().map(|r| &r.1.at).collect();
-        let floor = MIN_CONFIDENCE.max(self.best_conf() - MAIN_MARGIN);
-        let contenders = (0..self.reads.len()).filter(|&i| conf(i) >= floor);
-        let top = match main_plate(&at, contenders, photo_w) {
+        let scored: Vec<(f32, &Cand)> = (0..at.len()).map(|i| (conf(i), at[i])).collect();
+        let top = match main_among(&scored, photo_w) {
             // the most confident read of the main plate
             Some(m) => most_confident(&mut (0..at.len()).filter(|&i| same_place(at[i], at[m])))?,
             None => most_confident(&mut (0..at.len()))?,
@@ -280,7 +288,7 @@ pub(crate) const MAIN_MARGIN: f32 = 0.15;
 /// centre's horizontal distance from the photo's centre, to half at the
 /// left or right edge (a car passing at the side of the picture is not the
 /// one at the barrier). `None` without contenders.
-pub(crate) fn main_plate(
+fn main_plate(
     at: &[&Cand],
     contenders: impl Iterator<Item = usize>,
     photo_w: f32,
@@ -288,6 +296,29 @@ pub(crate) fn main_plate(
     let half = (photo_w / 2.0).max(1.0);
     let prominence = |c: &Cand| c.w * (1.0 - 0.5 * ((c.cx - half).abs() / half).min(1.0));
     contenders.max_by(|&a, &b| prominence(at[a]).total_cmp(&prominence(at[b])))
+}
+
+/// Of boxes fitted to reads (confidence, box; most confident first), the
+/// first one at the main plate's place, chosen among them as `answer`
+/// chooses among reads (`main_plate`).
+pub(crate) fn main_fitted(fitted: &[(f32, Cand)], photo_w: f32) -> Option<usize> {
+    let scored: Vec<(f32, &Cand)> = fitted.iter().map(|f| (f.0, &f.1)).collect();
+    let m = main_among(&scored, photo_w)?;
+    (0..fitted.len()).find(|&i| same_place(&fitted[i].1, &fitted[m].1))
+}
+
+/// The main plate of reads (or boxes) with their confidence: by
+/// [`main_plate`] among the contenders, those at least `MIN_CONFIDENCE`
+/// and at most `MAIN_MARGIN` below the most confident.
+pub(crate) fn main_among(scored: &[(f32, &Cand)], photo_w: f32) -> Option<usize> {
+    let best = scored.iter().map(|s| s.0).fold(0.0, f32::max);
+    let floor = MIN_CONFIDENCE.max(best - MAIN_MARGIN);
+    let at: Vec<&Cand> = scored.iter().map(|s| s.1).collect();
+    main_plate(
+        &at,
+        (0..at.len()).filter(|&i| scored[i].0 >= floor),
+        photo_w,
+    )
 }
 
 /// Are two boxes the same plate's (centres less than half the wider

@@ -231,20 +231,9 @@ fn blue_candidate(img: &RgbImage) -> Cand {
 #[test]
 fn the_main_plate_is_the_near_central_one() {
     let main = |plates: &[(f32, f32, f32)]| {
-        let mut st = Search::default();
-        for &(cx, w, conf) in plates {
-            let mut rd = reading("京A12345", &[conf; 7]);
-            rd.at = plate_box(cx, w);
-            st.consider(rd, "");
-        }
         let at: Vec<Cand> = plates.iter().map(|&(cx, w, _)| plate_box(cx, w)).collect();
-        let at: Vec<&Cand> = at.iter().collect();
-        let floor = MIN_CONFIDENCE.max(st.best_conf() - MAIN_MARGIN);
-        main_plate(
-            &at,
-            (0..plates.len()).filter(|&i| plates[i].2 >= floor),
-            1000.0,
-        )
+        let scored: Vec<(f32, &Cand)> = plates.iter().map(|p| p.2).zip(&at).collect();
+        main_among(&scored, 1000.0)
     };
     // the wider plate, though less confident
     assert_eq!(main(&[(500.0, 100.0, 0.99), (450.0, 150.0, 0.9)]), Some(1));
@@ -254,6 +243,33 @@ fn the_main_plate_is_the_near_central_one() {
     // much less confident than the best read: a texture, no contender
     assert_eq!(main(&[(500.0, 100.0, 0.99), (450.0, 300.0, 0.7)]), Some(0));
     assert_eq!(main(&[(500.0, 100.0, 0.4)]), None);
+}
+
+/// Pass 3 reads the main plate again with other margins, not only the
+/// most confident one: of the boxes fitted to reads (most confident
+/// first), the first at the main plate's place.
+#[test]
+fn the_main_plate_gets_the_extra_reads() {
+    let fitted = |boxes: &[(f32, f32, f32)]| -> Vec<(f32, Cand)> {
+        boxes
+            .iter()
+            .map(|&(cx, w, conf)| (conf, plate_box(cx, w)))
+            .collect()
+    };
+    // a plate at the side read most confidently; the near central plate
+    // twice, the wider box the less confident one
+    let f = fitted(&[
+        (60.0, 120.0, 0.95),
+        (500.0, 200.0, 0.9),
+        (505.0, 210.0, 0.85),
+    ]);
+    assert_eq!(main_fitted(&f, 1000.0), Some(1));
+    // one plate: its most confident box
+    let f = fitted(&[(500.0, 200.0, 0.9), (505.0, 210.0, 0.85)]);
+    assert_eq!(main_fitted(&f, 1000.0), Some(0));
+    // a wide texture far below the best read is no contender
+    let f = fitted(&[(500.0, 120.0, 0.95), (450.0, 300.0, 0.6)]);
+    assert_eq!(main_fitted(&f, 1000.0), Some(0));
 }
 
 /// A box that holds more than the plate (40 % too wide, off-centre) is

@@ -93,6 +93,13 @@ fn consulate_plate() {
     expect("consulate-沪A2061领.jpg", "沪A2061领", Color::Black);
 }
 
+/// 使 and six digits, the dot after the fourth character; black, the red
+/// 使 read only first.
+#[test]
+fn embassy_plate() {
+    expect("embassy-使014578.jpg", "使014578", Color::Black);
+}
+
 #[test]
 fn black_plate() {
     expect("black-沪G3X508.jpg", "沪G3X508", Color::Black);

@@ -88,35 +88,17 @@ struct Labels {
 }
 
 impl Labels {
-    /// labels.tsv: file, filename_plate, plate, color_zh, cx, cy, w, h, ...
     fn read(dir: &Path) -> Option<Labels> {
-        let text = std::fs::read_to_string(dir.join("labels.tsv")).ok()?;
         let mut l = Labels::default();
-        for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split('\t').collect();
-            if f.len() >= 3 {
-                l.all_plates
-                    .entry(f[1].to_string())
-                    .or_default()
-                    .push(norm(f[2]));
-            }
-            if f.len() >= 4 && f[1] == f[2] {
-                let c = match f[3] {
-                    "蓝牌" => "blue",
-                    "黄牌" => "yellow",
-                    "绿牌" => "green",
-                    "白牌" => "white",
-                    "黑牌" => "black",
-                    _ => continue,
-                };
-                l.colors.insert(f[1].to_string(), c);
-                let side = |i: usize| f.get(i).and_then(|v| v.parse::<f32>().ok());
-                let layout = match (side(6), side(7)) {
-                    _ if f[2].chars().count() == 8 => "new-energy",
-                    (Some(w), Some(h)) if w.max(h) < 2.2 * w.min(h) => "double-row",
-                    _ => "single-row",
-                };
-                l.types.insert(f[1].to_string(), format!("{c} {layout}"));
+        for p in plate_recognizer::labels::read(dir).ok()? {
+            l.all_plates
+                .entry(p.main.clone())
+                .or_default()
+                .push(norm(&p.plate));
+            if let (true, Some(c)) = (p.is_main(), p.colour) {
+                l.colors.insert(p.main.clone(), c);
+                l.types
+                    .insert(p.main.clone(), format!("{c} {}", p.layout()));
             }
         }
         Some(l)
@@ -338,6 +320,20 @@ fn share(k: usize, n: usize) -> String {
     format!("{k}/{n} = {:.1} %", 100.0 * k as f64 / n.max(1) as f64)
 }
 
+/// Photos whose file name is not the plate the photo shows, found by
+/// looking at every photo the recogniser misread (all 12 of the 162 EasyPR
+/// photos, tuning and held-out, at the commit that added this list; 4×
+/// enlarged crops of the labelled box): file, the plate in the photo.
+/// Reported as a second row, "exact, names fixed"; the row "exact plates"
+/// stays by file name. A misread photo whose name is also wrong would
+/// still be counted as misread, and a photo read as its wrong name cannot
+/// exist in practice, so looking only at misreads finds them all but by
+/// chance.
+const MISNAMED: &[(&str, &str)] = &[
+    // the fifth character is an A, plainly, in the 195-px-wide plate
+    ("粤A94372.JPG", "粤A9A372"),
+];
+
 /// The figures of each part, side by side.
 fn report(all: &[Outcome], labels: Option<&Labels>) {
     let parts: Vec<Vec<&Outcome>> = (0..3)
@@ -354,6 +350,15 @@ fn report(all: &[Outcome], labels: Option<&Labels>) {
     row("exact plates", &|p| {
         share(p.iter().filter(|o| exact(o)).count(), p.len())
     });
+    let fixed = |o: &Outcome| {
+        let shown = MISNAMED.iter().find(|m| m.0 == o.name).map(|m| m.1);
+        shown.map_or_else(|| exact(o), |t| norm(&o.got) == norm(t))
+    };
+    if all.iter().any(|o| MISNAMED.iter().any(|m| m.0 == o.name)) {
+        row("exact, names fixed", &|p| {
+            share(p.iter().filter(|o| fixed(o)).count(), p.len())
+        });
+    }
     if let Some(l) = labels {
         row("a plate of photo", &|p| {
             let k = p

@@ -81,7 +81,7 @@ fn main() -> Result<(), String> {
     if args[2] == "--fixtures" {
         let dir = Path::new(&args[3]);
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-        let set: [(Kind, &str); 14] = [
+        let set: [(Kind, &str); 15] = [
             (Kind::Blue, "京N62847"),
             (Kind::Yellow, "鲁B7K391"),
             (Kind::YellowDouble, "苏E45Q82"),
@@ -96,6 +96,7 @@ fn main() -> Result<(), String> {
             (Kind::HongKongMacau, "粤Z3C16港"),
             (Kind::HongKongMacau, "粤Z0947澳"),
             (Kind::Consulate, "沪A2061领"),
+            (Kind::Embassy, "使014578"),
         ];
         for (i, (kind, plate)) in set.iter().enumerate() {
             let text: Vec<char> = plate.chars().collect();

@@ -52,23 +52,14 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 /// The tuning photos, at most 1024 px wide, with their labelled boxes.
 fn load_photos(dir: &Path, held_out: bool) -> Vec<Photo> {
-    let text = std::fs::read_to_string(dir.join("labels.tsv")).expect("labels.tsv");
     let mut by_file: std::collections::BTreeMap<String, Vec<PlateBox>> = Default::default();
-    for line in text.lines().skip(1) {
-        let f: Vec<&str> = line.split('\t').collect();
-        let num = |i: usize| f[i].parse::<f32>().expect("a number in labels.tsv");
-        let (mut w, mut h, mut deg) = (num(6), num(7), num(8));
-        // OpenCV's rotated rectangles: a plate may be written tall at -90°.
-        if h > w {
-            std::mem::swap(&mut w, &mut h);
-            deg += 90.0;
-        }
-        by_file.entry(f[0].to_string()).or_default().push(PlateBox {
-            cx: num(4),
-            cy: num(5),
-            w,
-            h,
-            angle: deg.to_radians(),
+    for l in plate_recognizer::labels::read(dir).expect("labels.tsv") {
+        by_file.entry(l.file).or_default().push(PlateBox {
+            cx: l.cx,
+            cy: l.cy,
+            w: l.w,
+            h: l.h,
+            angle: l.angle,
         });
     }
     let mut photos = Vec::new();

@@ -48,9 +48,16 @@ struct Data {
     glyphs: Glyphs,
     lpr: Vec<(RgbImage, Vec<char>)>,
     lpr_val: Vec<(RgbImage, Vec<char>)>,
+    /// Plates cut out of the tuning EasyPR photos (`EASYPR`): crop, text,
+    /// whether it is blue (light ink on a dark plate).
+    easypr: Vec<(RgbImage, Vec<char>, bool)>,
     classes: Vec<char>,
     /// Plates are cut out at MIN_RES to 260 px wide.
     res: (f32, f32),
+    /// Share of the samples from `easypr`, and of those whose province is
+    /// swapped.
+    easypr_share: f32,
+    easypr_swap: f32,
 }
 
 impl Data {
@@ -61,6 +68,29 @@ impl Data {
     }
     /// One training example: net input, label, kind (None = real crop).
     fn sample(&self, rng: &mut Rng) -> (Vec<f32>, Vec<char>, Option<Kind>) {
+        if !self.easypr.is_empty() && rng.chance(self.easypr_share) {
+            let (img, text, blue) = &self.easypr[rng.below(self.easypr.len())];
+            let mut text = text.clone();
+            // the provinces of one photo set are its region's: swap some of
+            // them (blue plates: the swap needs light ink on a dark plate)
+            let swapped = if *blue && rng.chance(self.easypr_swap) {
+                synth::swap_province(img, &self.glyphs, rng)
+            } else {
+                None
+            };
+            let img = match swapped {
+                Some((im, c)) => {
+                    text[0] = c;
+                    im
+                }
+                None => img.clone(),
+            };
+            // at most a little above the resolution it was photographed at
+            let w = img.width() as f32;
+            let res = ((0.55 * w).max(40.0), (1.15 * w).max(50.0));
+            let crop = synth::augment_crop_at(&img, cnn::IN_W as u32, cnn::IN_H as u32, res, rng);
+            return (cnn::prepare(&crop, false), text, None);
+        }
         if !self.lpr.is_empty() && rng.chance(plate_recognizer::READER_REAL_SHARE) {
             let (img, text) = &self.lpr[rng.below(self.lpr.len())];
             // almost all LPRNet crops are 皖: give most of them another
@@ -182,10 +212,18 @@ fn main() -> Result<(), String> {
         lpr_val.len(),
         classes.len()
     );
+    let easypr = match std::env::var("EASYPR") {
+        Ok(dir) => easypr_crops(Path::new(&dir), &classes)?,
+        Err(_) => Vec::new(),
+    };
+    eprintln!("easypr tuning plates {}", easypr.len());
     let data = Data {
         glyphs,
         lpr,
         lpr_val,
+        easypr,
+        easypr_share: env("EASYPR_SHARE", 0.15),
+        easypr_swap: env("EASYPR_SWAP", 0.5),
         classes: classes.clone(),
         res: (env("MIN_RES", 80.0), 260.0),
     };
@@ -221,6 +259,14 @@ fn main() -> Result<(), String> {
             image::imageops::overlay(&mut lp, &big, (i % 2) as i64 * 282, (i / 2) as i64 * 72);
         }
         lp.save(Path::new(&dir).join("lpr.png"))
+            .map_err(|e| e.to_string())?;
+        let mut ez = image::RgbImage::new(94 * 3 * 2, 24 * 3 * 12);
+        for (i, (img, _, _)) in data.easypr.iter().take(24).enumerate() {
+            let big =
+                image::imageops::resize(img, 94 * 3, 24 * 3, image::imageops::FilterType::Triangle);
+            image::imageops::overlay(&mut ez, &big, (i % 2) as i64 * 282, (i / 2) as i64 * 72);
+        }
+        ez.save(Path::new(&dir).join("easypr.png"))
             .map_err(|e| e.to_string())?;
         return Ok(());
     }
@@ -340,6 +386,47 @@ fn main() -> Result<(), String> {
     }
     eprintln!("wrote {out}");
     Ok(())
+}
+
+/// Every single-row plate of the **tuning** EasyPR photos (`labels.tsv`;
+/// never a held-out photo: `held_out`), cut out along its labelled rotated
+/// box at the photo's resolution.
+fn easypr_crops(dir: &Path, classes: &[char]) -> Result<Vec<(RgbImage, Vec<char>, bool)>, String> {
+    let mut by_file: std::collections::BTreeMap<String, Vec<plate_recognizer::labels::Label>> =
+        Default::default();
+    for l in plate_recognizer::labels::read(dir)? {
+        by_file.entry(l.file.clone()).or_default().push(l);
+    }
+    let mut out = Vec::new();
+    for (file, plates) in by_file {
+        if plate_recognizer::held_out(&file) {
+            continue;
+        }
+        let bytes = std::fs::read(dir.join(&file)).map_err(|e| format!("{file}: {e}"))?;
+        let photo = plate_recognizer::decode(&bytes)?;
+        for l in plates {
+            let text: Vec<char> = l.plate.chars().collect();
+            if text.len() != 7
+                || l.layout() != "single-row"
+                || !text.iter().all(|c| classes.contains(c))
+            {
+                continue;
+            }
+            let (w, h) = (l.w.round().max(8.0) as u32, l.h.round().max(4.0) as u32);
+            let (ca, sa) = (l.angle.cos(), l.angle.sin());
+            let (pw, ph) = (photo.width() as f32, photo.height() as f32);
+            let crop = RgbImage::from_fn(w, h, |x, y| {
+                let u = x as f32 + 0.5 - w as f32 / 2.0;
+                let v = y as f32 + 0.5 - h as f32 / 2.0;
+                let px = (l.cx + u * ca - v * sa).clamp(0.0, pw - 1.001);
+                let py = (l.cy + u * sa + v * ca).clamp(0.0, ph - 1.001);
+                let c = synth::bilinear(&photo, px, py);
+                image::Rgb(c.map(|v| v.round().clamp(0.0, 255.0) as u8))
+            });
+            out.push((crop, text, l.colour == Some("blue")));
+        }
+    }
+    Ok(out)
 }
 
 /// Adds the classes of `classes` after the net's own (a prefix of them) to

@@ -1,0 +1,91 @@
+//! The labelled plates of a photo set (`labels.tsv` of the EasyPR photos):
+//! every plate of every photo, with its text, colour and rotated box. Read
+//! by the tools that measure (`plate-accuracy`) and train (`train`,
+//! `train-detector`); never by the recogniser itself.
+
+use std::path::Path;
+
+/// One labelled plate.
+#[derive(Clone, Debug)]
+pub struct Label {
+    /// The photo's file name (e.g. `京A88731.jpg`).
+    pub file: String,
+    /// The photo's main plate (its file name's plate).
+    pub main: String,
+    /// This plate's text.
+    pub plate: String,
+    /// `blue`, `yellow`, `green`, `white` or `black` (`None`: unknown).
+    pub colour: Option<&'static str>,
+    /// Centre, width and height in the photo's pixels; the width is the
+    /// longer side (OpenCV's rectangles written tall at −90° turned back).
+    pub cx: f32,
+    pub cy: f32,
+    pub w: f32,
+    pub h: f32,
+    /// Rotation, radians, clockwise.
+    pub angle: f32,
+}
+
+impl Label {
+    /// The photo's main plate (the one its file name gives).
+    pub fn is_main(&self) -> bool {
+        self.main == self.plate
+    }
+
+    /// Layout by the box's proportions (a double-row plate is 440 × 220 mm,
+    /// a single-row one 440 × 140) and, for 8 characters, new energy.
+    pub fn layout(&self) -> &'static str {
+        if self.plate.chars().count() == 8 {
+            "new-energy"
+        } else if self.w < 2.2 * self.h {
+            "double-row"
+        } else {
+            "single-row"
+        }
+    }
+}
+
+/// Reads `DIR/labels.tsv` (header line; then file, filename_plate, plate,
+/// color_zh, cx, cy, w, h, rotation in degrees, ...).
+pub fn read(dir: &Path) -> Result<Vec<Label>, String> {
+    let path = dir.join("labels.tsv");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let num = |i: usize| {
+            f.get(i).and_then(|v| v.parse::<f32>().ok()).ok_or_else(|| {
+                format!(
+                    "{}:{}: no number in column {}",
+                    path.display(),
+                    n + 1,
+                    i + 1
+                )
+            })
+        };
+        let (mut w, mut h, mut deg) = (num(6)?, num(7)?, num(8)?);
+        if h > w {
+            std::mem::swap(&mut w, &mut h);
+            deg += 90.0;
+        }
+        out.push(Label {
+            file: f[0].to_string(),
+            main: f[1].to_string(),
+            plate: f[2].to_string(),
+            colour: match f[3] {
+                "蓝牌" => Some("blue"),
+                "黄牌" => Some("yellow"),
+                "绿牌" => Some("green"),
+                "白牌" => Some("white"),
+                "黑牌" => Some("black"),
+                _ => None,
+            },
+            cx: num(4)?,
+            cy: num(5)?,
+            w,
+            h,
+            angle: deg.to_radians(),
+        });
+    }
+    Ok(out)
+}
