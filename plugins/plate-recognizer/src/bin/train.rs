@@ -390,15 +390,10 @@ fn main() -> Result<(), String> {
 
 /// Every single-row plate of the **tuning** EasyPR photos (`labels.tsv`;
 /// never a held-out photo: `held_out`), cut out along its labelled rotated
-/// box at the photo's resolution.
+/// box at the photo's resolution by the recogniser's own cutter (`cut_box`).
 fn easypr_crops(dir: &Path, classes: &[char]) -> Result<Vec<(RgbImage, Vec<char>, bool)>, String> {
-    let mut by_file: std::collections::BTreeMap<String, Vec<plate_recognizer::labels::Label>> =
-        Default::default();
-    for l in plate_recognizer::labels::read(dir)? {
-        by_file.entry(l.file.clone()).or_default().push(l);
-    }
     let mut out = Vec::new();
-    for (file, plates) in by_file {
+    for (file, plates) in plate_recognizer::labels::by_photo(dir)? {
         if plate_recognizer::held_out(&file) {
             continue;
         }
@@ -413,16 +408,7 @@ fn easypr_crops(dir: &Path, classes: &[char]) -> Result<Vec<(RgbImage, Vec<char>
                 continue;
             }
             let (w, h) = (l.w.round().max(8.0) as u32, l.h.round().max(4.0) as u32);
-            let (ca, sa) = (l.angle.cos(), l.angle.sin());
-            let (pw, ph) = (photo.width() as f32, photo.height() as f32);
-            let crop = RgbImage::from_fn(w, h, |x, y| {
-                let u = x as f32 + 0.5 - w as f32 / 2.0;
-                let v = y as f32 + 0.5 - h as f32 / 2.0;
-                let px = (l.cx + u * ca - v * sa).clamp(0.0, pw - 1.001);
-                let py = (l.cy + u * sa + v * ca).clamp(0.0, ph - 1.001);
-                let c = synth::bilinear(&photo, px, py);
-                image::Rgb(c.map(|v| v.round().clamp(0.0, 255.0) as u8))
-            });
+            let crop = plate_recognizer::cut_box(&photo, [l.cx, l.cy, l.w, l.h, l.angle], w, h);
             out.push((crop, text, l.colour == Some("blue")));
         }
     }
