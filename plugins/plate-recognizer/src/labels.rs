@@ -3,6 +3,7 @@
 //! by the tools that measure (`plate-accuracy`) and train (`train`,
 //! `train-detector`); never by the recogniser itself.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// One labelled plate.
@@ -88,4 +89,13 @@ pub fn read(dir: &Path) -> Result<Vec<Label>, String> {
         });
     }
     Ok(out)
+}
+
+/// [`read`], the plates of each photo together, by file name (in order).
+pub fn by_photo(dir: &Path) -> Result<BTreeMap<String, Vec<Label>>, String> {
+    let mut by: BTreeMap<String, Vec<Label>> = BTreeMap::new();
+    for l in read(dir)? {
+        by.entry(l.file.clone()).or_default().push(l);
+    }
+    Ok(by)
 }

@@ -73,6 +73,7 @@ pub use province::{
 };
 pub use read::format::valid_plate;
 pub use read::model;
+pub use rectify::cut_box;
 pub use search::MIN_CONFIDENCE;
 
 use image::RgbImage;

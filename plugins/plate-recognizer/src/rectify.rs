@@ -4,7 +4,7 @@
 //! the bounding box of the sampled area plus the bilinear neighbours).
 
 use crate::colour::{fmax, fmin};
-use crate::locate::Cand;
+use crate::locate::{Cand, Fallback};
 use crate::photo::Photo;
 use image::RgbImage;
 
@@ -27,6 +27,24 @@ pub(crate) fn rectify(
     oh: u32,
 ) -> RgbImage {
     rectify_window(full, c, exp_w, exp_h, [0.0, 1.0, 0.0, 1.0], ow, oh)
+}
+
+/// The rotated rectangle centred at (`cx`, `cy`), `w` × `h`, turned by
+/// `angle` (radians, clockwise), cut out of `photo` as an `ow` × `oh`
+/// image the way the recogniser cuts its candidates (for the training
+/// tools: a labelled plate).
+pub fn cut_box(photo: &RgbImage, [cx, cy, w, h, angle]: [f32; 5], ow: u32, oh: u32) -> RgbImage {
+    let c = Cand {
+        cx,
+        cy,
+        w,
+        h,
+        angle,
+        color: None,
+        shear: false,
+        fallback: Fallback::No,
+    };
+    rectify(&Photo::from_rgb(photo), &c, 1.0, 1.0, ow, oh)
 }
 
 /// Like `rectify`, for the window [u0, u1] × [v0, v1] of the crop

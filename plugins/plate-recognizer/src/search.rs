@@ -108,15 +108,17 @@ pub(crate) fn read_candidates(
     // the main plate's most confident box when that is another plate (the
     // plate `answer` may choose), also with other margins
     st.fitted.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let main = main_fitted(&st.fitted, full.width() as f32).filter(|&m| m > 0);
-    if let Some(m) = main {
-        // second, so that it is among the `REFITS` read again
-        let f = st.fitted.remove(m);
-        st.fitted.insert(1, f);
-    }
-    let main_at = main.map(|_| st.fitted[1].1.clone());
+    let main_second = match main_fitted(&st.fitted, full.width() as f32) {
+        Some(m) if m > 0 => {
+            // second, so that it is among the `REFITS` read again
+            let f = st.fitted.remove(m);
+            st.fitted.insert(1, f);
+            true
+        }
+        _ => false,
+    };
     let mut done: Vec<Cand> = Vec::new();
-    for (conf, c) in std::mem::take(&mut st.fitted) {
+    for (i, (conf, c)) in std::mem::take(&mut st.fitted).into_iter().enumerate() {
         if conf < MIN_CONFIDENCE / 2.0 || done.len() == REFITS {
             break;
         }
@@ -131,10 +133,9 @@ pub(crate) fn read_candidates(
             rd.aligned = None;
             st.consider(rd, &format!("refit {c:?}"));
         }
-        let main = main_at.as_ref().is_some_and(|m| same_place(m, &c));
-        if done.is_empty() || main {
-            // the most confident plate: also with tighter and looser
-            // margins, more votes for each character
+        if done.is_empty() || (main_second && i == 1) {
+            // the most confident plate, and the main one: also with
+            // tighter and looser margins, more votes for each character
             for (ew, eh) in CONFIRM_MARGINS {
                 let crop = rectify(full, &c, ew, eh, cnn::IN_W as u32, cnn::IN_H as u32);
                 let color = c.color.unwrap_or_else(|| plate_color(&crop));

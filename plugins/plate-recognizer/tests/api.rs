@@ -142,17 +142,29 @@ fn the_central_plate_wins_over_a_wider_one_at_the_side() {
 }
 
 /// A large photo (the blue fixture scaled up to 3264 × 1836, 6 MP) reads
-/// the same plate and colour: located on a downscaled copy, read from the
-/// full-resolution crop.
+/// the same plate, colour and box: decoded by our own decoder (from
+/// `LAZY_FROM_PIXELS`), located on a copy made at reduced scale, read from
+/// full-resolution crops.
 #[test]
 fn large_photo_reads_the_same_plate() {
     let small = image::load_from_memory(&fixture("blue-京N62847.jpg")).unwrap();
     let large = small
         .resize_exact(3264, 1836, image::imageops::FilterType::Triangle)
         .to_rgb8();
-    let r = recognize(&encode(&large, image::ImageFormat::Jpeg))
-        .unwrap()
-        .expect("a plate");
+    let large_jpeg = encode(&large, image::ImageFormat::Jpeg);
+    // 6 MP: decoded by our own decoder, located at reduced scale; the
+    // small photo by the `image` crate, whole
+    assert!(
+        plate_recognizer::Photo::decode(&large_jpeg)
+            .unwrap()
+            .is_lazy()
+    );
+    assert!(
+        !plate_recognizer::Photo::decode(&fixture("blue-京N62847.jpg"))
+            .unwrap()
+            .is_lazy()
+    );
+    let r = recognize(&large_jpeg).unwrap().expect("a plate");
     assert_eq!((r.plate.as_str(), r.color), ("京N62847", Color::Blue));
     // The box is where the plate is: the small photo's box, scaled.
     let s = recognize(&fixture("blue-京N62847.jpg")).unwrap().unwrap();

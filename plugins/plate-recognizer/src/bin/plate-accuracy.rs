@@ -32,7 +32,11 @@
 //! centre-cropped to 1280×720 and re-encoded as JPEG (quality 90) in
 //! memory, plus the time per stage (decode, locate, read) and how many
 //! photos took over 50 ms. `--size WxH` resizes to W×H instead (e.g.
-//! `3264x2448`, 8 MP: time against megapixels). `PLATE_BENCH_REPS=R` times each photo R times
+//! `3264x2448`, 8 MP: time against megapixels). `--scale F` (without
+//! `--bench`): every photo's width and height times `F` (0 < F ≤ 8), nothing
+//! cut off, re-encoded the same way; how much the figures depend on the
+//! resolution (`--scale 1` is the re-encoding alone; `--write OUT` keeps
+//! the scaled photos in `OUT`). `PLATE_BENCH_REPS=R` times each photo R times
 //! and keeps the fastest run (steadier on a busy machine). The same binary
 //! builds for `wasm32-wasip2` and runs inside a component with the
 //! `wasm-run` tool (see the crate README), which gives the in-component
@@ -145,7 +149,9 @@ const SIZES: [(&str, f64, f64); 5] = [
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(dir) = args.get(1) else {
-        eprintln!("usage: plate-accuracy DIR [-v] [--bench [N]] [--size WxH] [--crops]");
+        eprintln!(
+            "usage: plate-accuracy DIR [-v] [--bench [N]] [--size WxH] [--scale F] [--crops]"
+        );
         std::process::exit(2);
     };
     let verbose = args.iter().any(|a| a == "-v");
@@ -171,6 +177,11 @@ fn main() {
             Some((w.parse().ok()?, h.parse().ok()?))
         })
         .unwrap_or((1280, 720));
+    let scale: Option<f64> = args
+        .iter()
+        .position(|a| a == "--scale")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .filter(|f: &f64| *f > 0.0 && *f <= 8.0);
     if let Some(i) = args.iter().position(|a| a == "--component") {
         let Some(wasm) = args.get(i + 1) else {
             eprintln!("--component needs the path of plate-accuracy.wasm");
@@ -180,9 +191,26 @@ fn main() {
         side_by_side::main(dir, bench.unwrap_or(usize::MAX), size, wasm, epoch);
         return;
     }
-    let inputs = match bench {
-        Some(n) => resized(dir, n, size),
-        None => photos(dir)
+    let inputs = match (bench, scale) {
+        (Some(n), _) => resized(dir, n, Resize::Fill(size.0, size.1)),
+        (None, Some(f)) => {
+            let inputs = resized(dir, usize::MAX, Resize::Scale(f));
+            // `--write OUT`: also keep the scaled photos (to look at one)
+            if let Some(out) = args
+                .iter()
+                .position(|a| a == "--write")
+                .and_then(|i| args.get(i + 1))
+            {
+                std::fs::create_dir_all(out).expect("create --write directory");
+                for (p, bytes) in &inputs {
+                    let name = p.file_stem().unwrap_or_default().to_string_lossy();
+                    std::fs::write(Path::new(out).join(format!("{name}.jpg")), bytes)
+                        .expect("write scaled photo");
+                }
+            }
+            inputs
+        }
+        (None, None) => photos(dir)
             .into_iter()
             .map(|p| {
                 let bytes = std::fs::read(&p).expect("read file");
@@ -221,6 +249,8 @@ fn main() {
         outcomes.len(),
         if bench.is_some() {
             format!("resized to {}x{}", size.0, size.1)
+        } else if let Some(f) = scale {
+            format!("each side scaled by {f}")
         } else {
             "original size".to_string()
         },
@@ -471,9 +501,18 @@ fn photos(dir: &Path) -> Vec<std::path::PathBuf> {
     files
 }
 
-/// The first `n` photos, resized and centre-cropped to `w` × `h` and
-/// re-encoded as JPEG (quality 90).
-fn resized(dir: &Path, n: usize, (w, h): (u32, u32)) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+/// How `resized` changes a photo.
+#[derive(Clone, Copy)]
+enum Resize {
+    /// Resized and centre-cropped to `w` × `h` (`--bench`, `--size`).
+    Fill(u32, u32),
+    /// Both sides times the factor, nothing cut off (`--scale`).
+    Scale(f64),
+}
+
+/// The first `n` photos, resized as `how` says and re-encoded as JPEG
+/// (quality 90).
+fn resized(dir: &Path, n: usize, how: Resize) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     let mut inputs = Vec::new();
     for p in photos(dir).into_iter().take(n) {
         // by content, not extension (a few EasyPR ".jpg" files are not JPEG)
@@ -484,7 +523,14 @@ fn resized(dir: &Path, n: usize, (w, h): (u32, u32)) -> Vec<(std::path::PathBuf,
             eprintln!("skipped {}: not decodable", p.display());
             continue;
         };
-        let img = img.resize_to_fill(w, h, image::imageops::FilterType::Triangle);
+        let filter = image::imageops::FilterType::Triangle;
+        let img = match how {
+            Resize::Fill(w, h) => img.resize_to_fill(w, h, filter),
+            Resize::Scale(f) => {
+                let side = |v: u32| ((v as f64 * f).round() as u32).max(1);
+                img.resize_exact(side(img.width()), side(img.height()), filter)
+            }
+        };
         let mut jpg = std::io::Cursor::new(Vec::new());
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpg, 90)
             .encode_image(&img.to_rgb8())
@@ -627,7 +673,8 @@ const TIMES_TAG: &str = "PLATE-TIME";
 #[cfg(all(feature = "wasm-runner", not(target_arch = "wasm32")))]
 mod side_by_side {
     use super::{
-        PARTS, SIZES, STAGES, held_out, in_part, norm, photos, resized, run, stage_ms, stats,
+        PARTS, Resize, SIZES, STAGES, held_out, in_part, norm, photos, resized, run, stage_ms,
+        stats,
     };
     use std::collections::HashMap;
     use std::path::{Path, PathBuf};
@@ -681,7 +728,10 @@ mod side_by_side {
             .collect();
         let sets = [
             ("original size".to_string(), originals),
-            (format!("{} × {}", size.0, size.1), resized(dir, n, size)),
+            (
+                format!("{} × {}", size.0, size.1),
+                resized(dir, n, Resize::Fill(size.0, size.1)),
+            ),
         ];
         let mut rows = Vec::new();
         for (what, inputs) in sets {

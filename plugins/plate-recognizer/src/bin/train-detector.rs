@@ -52,18 +52,8 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 /// The tuning photos, at most 1024 px wide, with their labelled boxes.
 fn load_photos(dir: &Path, held_out: bool) -> Vec<Photo> {
-    let mut by_file: std::collections::BTreeMap<String, Vec<PlateBox>> = Default::default();
-    for l in plate_recognizer::labels::read(dir).expect("labels.tsv") {
-        by_file.entry(l.file).or_default().push(PlateBox {
-            cx: l.cx,
-            cy: l.cy,
-            w: l.w,
-            h: l.h,
-            angle: l.angle,
-        });
-    }
     let mut photos = Vec::new();
-    for (file, boxes) in by_file {
+    for (file, boxes) in plate_recognizer::labels::by_photo(dir).expect("labels.tsv") {
         if plate_recognizer::held_out(&file) != held_out {
             continue;
         }

@@ -70,47 +70,20 @@ impl Data {
     fn sample(&self, rng: &mut Rng) -> (Vec<f32>, Vec<char>, Option<Kind>) {
         if !self.easypr.is_empty() && rng.chance(self.easypr_share) {
             let (img, text, blue) = &self.easypr[rng.below(self.easypr.len())];
-            let mut text = text.clone();
             // the provinces of one photo set are its region's: swap some of
             // them (blue plates: the swap needs light ink on a dark plate)
-            let swapped = if *blue && rng.chance(self.easypr_swap) {
-                synth::swap_province(img, &self.glyphs, rng)
-            } else {
-                None
-            };
-            let img = match swapped {
-                Some((im, c)) => {
-                    text[0] = c;
-                    im
-                }
-                None => img.clone(),
-            };
+            let swap = *blue && rng.chance(self.easypr_swap);
             // at most a little above the resolution it was photographed at
             let w = img.width() as f32;
             let res = ((0.55 * w).max(40.0), (1.15 * w).max(50.0));
-            let crop = synth::augment_crop_at(&img, cnn::IN_W as u32, cnn::IN_H as u32, res, rng);
-            return (cnn::prepare(&crop, false), text, None);
+            return self.real_crop(img, text, swap, res, rng);
         }
         if !self.lpr.is_empty() && rng.chance(plate_recognizer::READER_REAL_SHARE) {
             let (img, text) = &self.lpr[rng.below(self.lpr.len())];
             // almost all LPRNet crops are 皖: give most of them another
             // province so that the reader does not learn "real photo = 皖"
-            let mut text = text.clone();
-            let swapped = if rng.chance(1.0 - plate_recognizer::READER_KEEP_PROVINCE) {
-                synth::swap_province(img, &self.glyphs, rng)
-            } else {
-                None
-            };
-            let img = match swapped {
-                Some((im, c)) => {
-                    text[0] = c;
-                    im
-                }
-                None => img.clone(),
-            };
-            let crop =
-                synth::augment_crop_at(&img, cnn::IN_W as u32, cnn::IN_H as u32, self.res, rng);
-            return (cnn::prepare(&crop, false), text, None);
+            let swap = rng.chance(1.0 - plate_recognizer::READER_KEEP_PROVINCE);
+            return self.real_crop(img, text, swap, self.res, rng);
         }
         let r = rng.f();
         let kind = if r < 0.36 {
@@ -127,6 +100,33 @@ impl Data {
             Kind::Black
         };
         self.synthetic(for_a_use(kind, rng), rng)
+    }
+    /// A real plate crop as a training example: its province glyph
+    /// replaced by another's when `swap` (and the crop allows it), cut
+    /// out at `res` px wide with the whole augmentation.
+    fn real_crop(
+        &self,
+        img: &RgbImage,
+        text: &[char],
+        swap: bool,
+        res: (f32, f32),
+        rng: &mut Rng,
+    ) -> (Vec<f32>, Vec<char>, Option<Kind>) {
+        let mut text = text.to_vec();
+        let swapped = if swap {
+            synth::swap_province(img, &self.glyphs, rng)
+        } else {
+            None
+        };
+        let img = match swapped {
+            Some((im, c)) => {
+                text[0] = c;
+                im
+            }
+            None => img.clone(),
+        };
+        let crop = synth::augment_crop_at(&img, cnn::IN_W as u32, cnn::IN_H as u32, res, rng);
+        (cnn::prepare(&crop, false), text, None)
     }
     fn synthetic(&self, kind: Kind, rng: &mut Rng) -> (Vec<f32>, Vec<char>, Option<Kind>) {
         let text = synth::random_text(kind, rng);
@@ -390,15 +390,10 @@ fn main() -> Result<(), String> {
 
 /// Every single-row plate of the **tuning** EasyPR photos (`labels.tsv`;
 /// never a held-out photo: `held_out`), cut out along its labelled rotated
-/// box at the photo's resolution.
+/// box at the photo's resolution by the recogniser's own cutter (`cut_box`).
 fn easypr_crops(dir: &Path, classes: &[char]) -> Result<Vec<(RgbImage, Vec<char>, bool)>, String> {
-    let mut by_file: std::collections::BTreeMap<String, Vec<plate_recognizer::labels::Label>> =
-        Default::default();
-    for l in plate_recognizer::labels::read(dir)? {
-        by_file.entry(l.file.clone()).or_default().push(l);
-    }
     let mut out = Vec::new();
-    for (file, plates) in by_file {
+    for (file, plates) in plate_recognizer::labels::by_photo(dir)? {
         if plate_recognizer::held_out(&file) {
             continue;
         }
@@ -413,16 +408,7 @@ fn easypr_crops(dir: &Path, classes: &[char]) -> Result<Vec<(RgbImage, Vec<char>
                 continue;
             }
             let (w, h) = (l.w.round().max(8.0) as u32, l.h.round().max(4.0) as u32);
-            let (ca, sa) = (l.angle.cos(), l.angle.sin());
-            let (pw, ph) = (photo.width() as f32, photo.height() as f32);
-            let crop = RgbImage::from_fn(w, h, |x, y| {
-                let u = x as f32 + 0.5 - w as f32 / 2.0;
-                let v = y as f32 + 0.5 - h as f32 / 2.0;
-                let px = (l.cx + u * ca - v * sa).clamp(0.0, pw - 1.001);
-                let py = (l.cy + u * sa + v * ca).clamp(0.0, ph - 1.001);
-                let c = synth::bilinear(&photo, px, py);
-                image::Rgb(c.map(|v| v.round().clamp(0.0, 255.0) as u8))
-            });
+            let crop = plate_recognizer::cut_box(&photo, [l.cx, l.cy, l.w, l.h, l.angle], w, h);
             out.push((crop, text, l.colour == Some("blue")));
         }
     }

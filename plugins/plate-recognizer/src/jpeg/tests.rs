@@ -36,7 +36,7 @@ fn compare_dir() {
             println!("{}: not ours", p.display());
             continue;
         };
-        let ours = Photo::decode(&bytes).unwrap().to_rgb();
+        let ours = Photo::decode_lazy_from(&bytes, 0).unwrap().to_rgb();
         let theirs = decode_image(&bytes).unwrap();
         let (mean, max) = diff(&ours, &theirs);
         let w = ours.width() as usize;
@@ -293,7 +293,7 @@ fn encode(img: &RgbImage, samp: &[(usize, usize)], qs: u16, ri: usize) -> Vec<u8
 /// Our full decode against the `image` crate's of the same file.
 fn close_to_image_crate(bytes: &[u8], what: &str) {
     assert!(matches!(parse(bytes), Ok(Some(_))), "{what}: our decoder's");
-    let photo = Photo::decode(bytes).unwrap();
+    let photo = Photo::decode_lazy_from(bytes, 0).unwrap();
     assert!(photo.is_lazy(), "{what}");
     let ours = photo.to_rgb();
     let theirs = decode_image(bytes).unwrap();
@@ -350,7 +350,7 @@ fn reduced_scales_are_close_to_a_box_filtered_full_decode() {
             "4:2:2",
         ),
     ] {
-        let photo = Photo::decode(&bytes).unwrap();
+        let photo = Photo::decode_lazy_from(&bytes, 0).unwrap();
         let full = photo.to_rgb();
         let (w, h) = full.dimensions();
         for r in [2, 4, 8] {
@@ -378,8 +378,8 @@ fn regions_are_the_full_decode() {
         encode(&scene(203, 121), &[(2, 2), (1, 1), (1, 1)], 3, 2),
         encode(&scene(203, 121), &[(1, 2), (1, 1), (1, 1)], 3, 0),
     ] {
-        let full = Photo::decode(&bytes).unwrap().to_rgb();
-        let photo = Photo::decode(&bytes).unwrap();
+        let full = Photo::decode_lazy_from(&bytes, 0).unwrap().to_rgb();
+        let photo = Photo::decode_lazy_from(&bytes, 0).unwrap();
         let (w, h) = photo.dimensions();
         let mut s = 7u32;
         for _ in 0..12 {
@@ -400,7 +400,7 @@ fn regions_are_the_full_decode() {
 /// Decodes without panicking and, when it succeeds, makes pixels at every
 /// scale without panicking.
 fn survives(bytes: &[u8]) {
-    if let Ok(p) = Photo::decode(bytes) {
+    if let Ok(p) = Photo::decode_lazy_from(bytes, 0) {
         let (w, h) = p.dimensions();
         let _ = p.working_copy(w.div_ceil(4).max(1), h.div_ceil(4).max(1));
         let _ = p.to_rgb();
@@ -458,7 +458,7 @@ fn huge_headers_are_refused_before_allocating() {
     assert!(matches!(parse(&with_size(9_000, 9_000)), Ok(None)));
     // within the budget: decoded (the data ends early: grey)
     let b = with_size(3_000, 2_000);
-    let p = Photo::decode(&b).unwrap();
+    let p = Photo::decode_lazy_from(&b, 0).unwrap();
     assert!(p.is_lazy());
 }
 
@@ -471,7 +471,7 @@ fn other_formats_fall_back() {
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .unwrap();
     assert!(matches!(parse(&png), Ok(None)));
-    let p = Photo::decode(&png).unwrap();
+    let p = Photo::decode_lazy_from(&png, 0).unwrap();
     assert!(!p.is_lazy());
     assert_eq!(p.to_rgb(), img);
     // a progressive frame header: not ours
@@ -481,7 +481,7 @@ fn other_formats_fall_back() {
         .unwrap();
     prog[sof + 1] = 0xC2;
     assert!(matches!(parse(&prog), Ok(None)));
-    assert!(Photo::decode(&prog).map_or(true, |p| !p.is_lazy()));
+    assert!(Photo::decode_lazy_from(&prog, 0).map_or(true, |p| !p.is_lazy()));
     // 12-bit samples: not ours
     let mut twelve = encode(&img, &[(1, 1)], 4, 0);
     twelve[sof + 4] = 12;
@@ -512,7 +512,7 @@ fn time_stages() {
             let _ = parse(b).unwrap().unwrap();
         }
         let parse_ms = t.elapsed().as_secs_f64() * 1e3 / n as f64;
-        let p = Photo::decode(b).unwrap();
+        let p = Photo::decode_lazy_from(b, 0).unwrap();
         let (w, h) = p.dimensions();
         let t = std::time::Instant::now();
         for _ in 0..n {
@@ -521,13 +521,13 @@ fn time_stages() {
         let wc_ms = t.elapsed().as_secs_f64() * 1e3 / n as f64;
         let t = std::time::Instant::now();
         for _ in 0..n {
-            let p = Photo::decode(b).unwrap();
+            let p = Photo::decode_lazy_from(b, 0).unwrap();
             let _ = p.pixels(w / 4, h / 3, w / 2, h / 2);
         }
         let region_ms = t.elapsed().as_secs_f64() * 1e3 / n as f64 - parse_ms;
         let t = std::time::Instant::now();
         for _ in 0..n {
-            let _ = Photo::decode(b).unwrap().to_rgb();
+            let _ = Photo::decode_lazy_from(b, 0).unwrap().to_rgb();
         }
         let full_ms = t.elapsed().as_secs_f64() * 1e3 / n as f64 - parse_ms;
         let t = std::time::Instant::now();
