@@ -101,7 +101,8 @@ variant_tests!(wasm => WASM, native => NATIVE; [
 /// Two plugins of the real component (or its native build), each with its
 /// own token key, behind two listeners; the second names colours in
 /// Chinese (`color_names`, a listener setting: the component answers the
-/// WIT enum `plate-colour`).
+/// WIT enum `plate-colour`). The first has the default memory limit (64
+/// MB), the second the shipped configuration's 256 MB.
 fn real(v: &Variant) -> String {
     format!(
         r#"
@@ -113,6 +114,7 @@ config = {{ token_key = "secret-key", static_tokens = "camera-static-1, camera-s
 [plugins.other]
 world = "plate"
 file = "plate.wasm"
+memory_mb = 256
 config = {{ token_key = "another-key" }}
 {table}
 [[listener]]
@@ -585,7 +587,10 @@ fn jpeg(img: &image::RgbImage) -> Vec<u8> {
 /// Through the host, over the real protocol: a photo with two cars
 /// answers the main (near) plate, not the more confidently read far one
 /// (the recogniser's synthetic fixture); a camera's 8 MP photo reads like
-/// its small original; a photo without a plate answers errCode 0.
+/// its small original, in 64 MB of memory (the recogniser's own decoder
+/// needs more: the `image` crate's whole decode instead) and in 256 MB
+/// (our decoder, located at reduced scale); a photo without a plate
+/// answers errCode 0.
 fn main_plate_large_photo_and_no_plate_over_the_protocol(v: &Variant) {
     let host = start_real(v);
     let mut ws = connect(&host, "plate");
@@ -605,9 +610,20 @@ fn main_plate_large_photo_and_no_plate_over_the_protocol(v: &Variant) {
         .unwrap()
         .resize_exact(3264, 2448, image::imageops::FilterType::Triangle)
         .to_rgb8();
+    let large = jpeg(&large);
     assert_eq!(
-        recognise("eight-megapixel", &jpeg(&large)),
+        recognise("eight-megapixel", &large),
         success("gate-1", "eight-megapixel", "blue", "浙C58306")
+    );
+    let mut roomy = connect(&host, "other");
+    assert_eq!(
+        ask(&mut roomy, login_frame(&mint(&host, "other", 60))),
+        [2, 0, 0]
+    );
+    let body = recognition_body("gate-2", "eight-megapixel", &large);
+    assert_eq!(
+        ask(&mut roomy, [vec![3, 1], bz2(&body)].concat()),
+        success("gate-2", "eight-megapixel", "蓝", "浙C58306")
     );
     let street = image::RgbImage::from_fn(1280, 720, |x, y| {
         image::Rgb([(x / 5) as u8, (y / 3) as u8, 90])

@@ -33,6 +33,15 @@ use std::cell::{Ref, RefCell};
 /// of re-encoding, about ± 4).
 pub const LAZY_FROM_PIXELS: u64 = 2_000_000;
 
+/// ... and at most this many (12 MP). Our decoder keeps the coefficients
+/// (2 bytes each), the sample planes and the RGB pixels: about 7.5 bytes
+/// per pixel for 4:2:0 and 12 for 4:4:4, where the `image` crate's whole
+/// decode needs the 3 bytes of RGB and its working rows. Larger photos go
+/// to the `image` crate so that a plugin's memory limit (`memory_mb`; the
+/// shipped configuration gives the plate plugin 256) holds the photos a
+/// camera sends with room to spare: 12 MP at 4:4:4 is 144 MB.
+pub const LAZY_TO_PIXELS: u64 = 12_000_000;
+
 /// A photo: all its pixels, or a JPEG's coefficients with pixels made on
 /// demand.
 pub struct Photo<'a> {
@@ -46,15 +55,20 @@ enum Src<'a> {
     Jpeg(RefCell<Lazy>),
 }
 
+/// Memory that must be free besides our decoder's buffers for it to take
+/// a photo: the rest of the recognition (working copies, crops, a zoomed
+/// region of the photo, the networks) runs in what is left.
+const HEADROOM: usize = 16 << 20;
+
 /// A JPEG's coefficients and the full-resolution samples and pixels made
 /// from them so far.
 struct Lazy {
     jpeg: Jpeg,
     /// Per component, its samples at full resolution (`bw * 8` ×
-    /// `bh * 8`), allocated on first use, and which blocks are done.
+    /// `bh * 8`), allocated with the photo, and which blocks are done.
     planes: Vec<Vec<u8>>,
     block_done: Vec<Vec<bool>>,
-    /// RGB pixels, `width * height * 3`, allocated on first use, and which
+    /// RGB pixels, `width * height * 3`, allocated with the photo, and which
     /// MCUs are done.
     rgb: Vec<u8>,
     mcu_done: Vec<bool>,
@@ -81,15 +95,16 @@ impl std::ops::Deref for Pixels<'_> {
 
 impl<'a> Photo<'a> {
     /// Decodes JPEG or PNG with size and allocation limits (bounded memory
-    /// on hostile input): a baseline JPEG of at least [`LAZY_FROM_PIXELS`]
-    /// pixels by our own decoder (pixels made on demand), anything else by
-    /// the `image` crate, whole.
+    /// on hostile input): a baseline JPEG of [`LAZY_FROM_PIXELS`] to
+    /// [`LAZY_TO_PIXELS`] pixels by our own decoder (pixels made on
+    /// demand), anything else by the `image` crate, whole.
     pub fn decode(bytes: &[u8]) -> Result<Photo<'static>, String> {
         Photo::decode_lazy_from(bytes, LAZY_FROM_PIXELS)
     }
 
     /// [`Photo::decode`] with another size from which a baseline JPEG is
-    /// decoded by our own decoder (0: every one; the tests).
+    /// decoded by our own decoder, up to [`LAZY_TO_PIXELS`] (0: every one
+    /// within the decoder's own allocation budget; the tests).
     pub fn decode_lazy_from(bytes: &[u8], min_pixels: u64) -> Result<Photo<'static>, String> {
         // the header's size first (no entropy decoding): a smaller photo
         // is decoded once, by the `image` crate
@@ -98,7 +113,9 @@ impl<'a> Photo<'a> {
                 .with_guessed_format()
                 .ok()
                 .and_then(|r| r.into_dimensions().ok())
-                .is_some_and(|(w, h)| u64::from(w) * u64::from(h) >= min_pixels)
+                .is_some_and(|(w, h)| {
+                    (min_pixels..=LAZY_TO_PIXELS).contains(&(u64::from(w) * u64::from(h)))
+                })
         };
         // a baseline JPEG in scope; anything else, or a JPEG our decoder
         // finds malformed, goes to the `image` crate
@@ -107,11 +124,16 @@ impl<'a> Photo<'a> {
                 if j.width < 16 || j.height < 8 {
                     return Err("image too small".into());
                 }
-                return Ok(Photo {
-                    width: j.width as u32,
-                    height: j.height as u32,
-                    src: Src::Jpeg(RefCell::new(Lazy::new(j))),
-                });
+                let (width, height) = (j.width as u32, j.height as u32);
+                // (None: not the memory our buffers need, in a component
+                // near its limit; the whole decode below needs less)
+                if let Some(lazy) = Lazy::new(j) {
+                    return Ok(Photo {
+                        width,
+                        height,
+                        src: Src::Jpeg(RefCell::new(lazy)),
+                    });
+                }
             }
         }
         Ok(Photo::from(decode_image(bytes)?))
@@ -257,20 +279,36 @@ impl Drop for Lazy {
 }
 
 impl Lazy {
-    fn new(jpeg: Jpeg) -> Lazy {
-        let nc = jpeg.comps.len();
-        Lazy {
-            planes: vec![Vec::new(); nc],
+    /// The buffers for a photo's planes and pixels, allocated now (`None`
+    /// without the memory for them and [`HEADROOM`] more).
+    fn new(jpeg: Jpeg) -> Option<Lazy> {
+        let mut rgb = pool::bytes(jpeg.width * jpeg.height * 3);
+        let mut planes = Vec::new();
+        for c in &jpeg.comps {
+            planes.push(pool::bytes(c.bw * 8 * c.bh * 8));
+        }
+        let fits = rgb.is_some()
+            && planes.iter().all(Option::is_some)
+            && Vec::<u8>::new().try_reserve_exact(HEADROOM).is_ok();
+        if !fits {
+            if let Some(v) = rgb.take() {
+                pool::give_bytes(v);
+            }
+            planes.into_iter().flatten().for_each(pool::give_bytes);
+            return None;
+        }
+        Some(Lazy {
+            planes: planes.into_iter().flatten().collect(),
             block_done: jpeg
                 .comps
                 .iter()
                 .map(|c| vec![false; c.bw * c.bh])
                 .collect(),
-            rgb: Vec::new(),
+            rgb: rgb.unwrap_or_default(),
             mcu_done: vec![false; jpeg.mcus_x * jpeg.mcus_y],
             scratch: Vec::new(),
             jpeg,
-        }
+        })
     }
 
     /// Makes the RGB pixels of every MCU meeting [x0, x1) × [y0, y1).
@@ -279,9 +317,6 @@ impl Lazy {
             return;
         }
         let (mw, mh) = (8 * self.jpeg.hmax, 8 * self.jpeg.vmax);
-        if self.rgb.is_empty() {
-            self.rgb = pool::bytes(self.jpeg.width * self.jpeg.height * 3);
-        }
         let (mx0, mx1) = (x0 / mw, x1.div_ceil(mw));
         for my in y0 / mh..y1.div_ceil(mh) {
             // runs of MCUs not made yet, each made as one strip
@@ -307,9 +342,6 @@ impl Lazy {
     fn make_blocks(&mut self, k: usize, bx0: isize, by0: isize, bx1: isize, by1: isize) {
         let c = &self.jpeg.comps[k];
         let stride = c.bw * 8;
-        if self.planes[k].is_empty() {
-            self.planes[k] = pool::bytes(c.bw * 8 * c.bh * 8);
-        }
         let (bx0, bx1) = (bx0.max(0) as usize, (bx1.max(0) as usize).min(c.bw));
         let (by0, by1) = (by0.max(0) as usize, (by1.max(0) as usize).min(c.bh));
         for by in by0..by1 {

@@ -143,8 +143,8 @@ fn the_central_plate_wins_over_a_wider_one_at_the_side() {
 
 /// A large photo (the blue fixture scaled up to 3264 × 1836, 6 MP) reads
 /// the same plate, colour and box: decoded by our own decoder (from
-/// `LAZY_FROM_PIXELS`), located on a copy made at reduced scale, read from
-/// full-resolution crops.
+/// `LAZY_FROM_PIXELS` to `LAZY_TO_PIXELS`), located on a copy made at
+/// reduced scale, read from full-resolution crops.
 #[test]
 fn large_photo_reads_the_same_plate() {
     let small = image::load_from_memory(&fixture("blue-京N62847.jpg")).unwrap();
@@ -161,6 +161,13 @@ fn large_photo_reads_the_same_plate() {
     );
     assert!(
         !plate_recognizer::Photo::decode(&fixture("blue-京N62847.jpg"))
+            .unwrap()
+            .is_lazy()
+    );
+    // beyond 12 MP the `image` crate again (bounded memory)
+    let huge = RgbImage::from_pixel(4200, 3000, Rgb([90, 90, 90]));
+    assert!(
+        !plate_recognizer::Photo::decode(&encode(&huge, image::ImageFormat::Jpeg))
             .unwrap()
             .is_lazy()
     );

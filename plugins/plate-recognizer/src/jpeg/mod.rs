@@ -509,7 +509,7 @@ fn entropy_decode(
     restart_interval: usize,
 ) -> Result<(), String> {
     for c in f.comps.iter_mut() {
-        c.coefs = pool::words(c.bw * c.bh * 64);
+        c.coefs = pool::words(c.bw * c.bh * 64).ok_or("out of memory for the coefficients")?;
     }
     let mut bits = Bits::new(data, start);
     let mut pred = [0i32; 3];

@@ -3,19 +3,26 @@
 //! tens of megabytes is zeroed by the kernel page by page on first touch
 //! (natively, one page fault per 4 KiB: on a VM about as slow as decoding
 //! them); a kept buffer is zeroed by one `memset`. At most [`KEEP`] bytes
-//! are kept per thread.
+//! are kept per thread. Allocations are fallible: without the memory, the
+//! caller decodes the photo the `image` crate's way, which needs less.
 
 use std::cell::RefCell;
 
 /// Most bytes kept per thread (an 8 MP 4:2:0 photo needs about 60 MB).
+/// None in wasm32: there the allocator reuses freed memory without the
+/// page faults, and memory kept would count against the instance's limit
+/// while the next (smaller) photo is decoded another way.
+#[cfg(not(target_arch = "wasm32"))]
 const KEEP: usize = 96 << 20;
+#[cfg(target_arch = "wasm32")]
+const KEEP: usize = 0;
 
 thread_local! {
     static BYTES: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
     static WORDS: RefCell<Vec<Vec<i16>>> = const { RefCell::new(Vec::new()) };
 }
 
-fn take<T: Copy + Default>(pool: &RefCell<Vec<Vec<T>>>, n: usize) -> Vec<T> {
+fn take<T: Copy + Default>(pool: &RefCell<Vec<Vec<T>>>, n: usize) -> Option<Vec<T>> {
     let mut p = pool.borrow_mut();
     // the smallest kept buffer that holds n, else the largest (grown)
     let i = (0..p.len())
@@ -24,8 +31,9 @@ fn take<T: Copy + Default>(pool: &RefCell<Vec<Vec<T>>>, n: usize) -> Vec<T> {
         .or_else(|| (0..p.len()).max_by_key(|&i| p[i].capacity()));
     let mut v = i.map(|i| p.swap_remove(i)).unwrap_or_default();
     v.clear();
+    v.try_reserve_exact(n).ok()?;
     v.resize(n, T::default());
-    v
+    Some(v)
 }
 
 fn give<T>(pool: &RefCell<Vec<Vec<T>>>, v: Vec<T>) {
@@ -44,13 +52,13 @@ fn give<T>(pool: &RefCell<Vec<Vec<T>>>, v: Vec<T>) {
     });
 }
 
-/// `n` zero bytes.
-pub(crate) fn bytes(n: usize) -> Vec<u8> {
+/// `n` zero bytes (`None`: out of memory).
+pub(crate) fn bytes(n: usize) -> Option<Vec<u8>> {
     BYTES.with(|p| take(p, n))
 }
 
-/// `n` zero `i16`s.
-pub(crate) fn words(n: usize) -> Vec<i16> {
+/// `n` zero `i16`s (`None`: out of memory).
+pub(crate) fn words(n: usize) -> Option<Vec<i16>> {
     WORDS.with(|p| take(p, n))
 }
 
