@@ -10,10 +10,11 @@
 //! The pipeline, one module (room) per stage; [`recognize`] runs it:
 //!
 //! 1. **decode** ([`Photo::decode`], `photo`, `jpeg`): JPEG or PNG with
-//!    size and allocation limits; a baseline JPEG is entropy-decoded by our
-//!    own decoder and kept as DCT coefficients, its pixels made at a
-//!    reduced scale for locating and at full resolution only where crops
-//!    are cut;
+//!    size and allocation limits; a baseline JPEG of 2 to 12 megapixels
+//!    (when the memory for it is there) is entropy-decoded by our own
+//!    decoder and kept as DCT coefficients, its pixels made at a reduced
+//!    scale for locating and at full resolution only where crops are cut;
+//!    anything else is decoded whole by the `image` crate;
 //! 2. **locate** (`locate/`): a working copy at most [`WORK_WIDTH`] wide;
 //!    per plate colour an HSV mask (`colour`), closed and opened, whose
 //!    connected components with a plate-like principal-axis rectangle are
