@@ -119,21 +119,22 @@ impl<'a> Photo<'a> {
         };
         // a baseline JPEG in scope; anything else, or a JPEG our decoder
         // finds malformed, goes to the `image` crate
-        if jpeg::is_jpeg(bytes) && (min_pixels == 0 || large()) {
-            if let Ok(Some(j)) = jpeg::parse(bytes) {
-                if j.width < 16 || j.height < 8 {
-                    return Err("image too small".into());
-                }
-                let (width, height) = (j.width as u32, j.height as u32);
-                // (None: not the memory our buffers need, in a component
-                // near its limit; the whole decode below needs less)
-                if let Some(lazy) = Lazy::new(j) {
-                    return Ok(Photo {
-                        width,
-                        height,
-                        src: Src::Jpeg(RefCell::new(lazy)),
-                    });
-                }
+        if jpeg::is_jpeg(bytes)
+            && (min_pixels == 0 || large())
+            && let Ok(Some(j)) = jpeg::parse(bytes)
+        {
+            if j.width < 16 || j.height < 8 {
+                return Err("image too small".into());
+            }
+            let (width, height) = (j.width as u32, j.height as u32);
+            // (None: not the memory our buffers need, in a component near
+            // its limit; the whole decode below needs less)
+            if let Some(lazy) = Lazy::new(j) {
+                return Ok(Photo {
+                    width,
+                    height,
+                    src: Src::Jpeg(RefCell::new(lazy)),
+                });
             }
         }
         Ok(Photo::from(decode_image(bytes)?))
