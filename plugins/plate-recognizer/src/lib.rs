@@ -153,8 +153,9 @@ pub fn recognize(image_bytes: &[u8]) -> Result<Option<Recognition>, String> {
 }
 
 /// Decode the whole photo with size limits (bounded memory on hostile
-/// input): a baseline JPEG by our own decoder (the same pixels
-/// [`recognize`] cuts its crops from), anything else by the `image` crate.
+/// input), as [`Photo::decode`] decodes it (a baseline JPEG of 2 to 12 MP
+/// by our own decoder, anything else by the `image` crate): the same pixels
+/// [`recognize`] cuts its crops from.
 pub fn decode(image_bytes: &[u8]) -> Result<RgbImage, String> {
     let photo = Photo::decode(image_bytes)?;
     Ok(photo.to_rgb())
