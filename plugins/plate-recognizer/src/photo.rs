@@ -283,33 +283,28 @@ impl Lazy {
     /// The buffers for a photo's planes and pixels, allocated now (`None`
     /// without the memory for them and [`HEADROOM`] more).
     fn new(jpeg: Jpeg) -> Option<Lazy> {
-        let mut rgb = pool::bytes(jpeg.width * jpeg.height * 3);
-        let mut planes = Vec::new();
-        for c in &jpeg.comps {
-            planes.push(pool::bytes(c.bw * 8 * c.bh * 8));
-        }
-        let fits = rgb.is_some()
-            && planes.iter().all(Option::is_some)
-            && Vec::<u8>::new().try_reserve_exact(HEADROOM).is_ok();
-        if !fits {
-            if let Some(v) = rgb.take() {
-                pool::give_bytes(v);
-            }
-            planes.into_iter().flatten().for_each(pool::give_bytes);
-            return None;
-        }
-        Some(Lazy {
-            planes: planes.into_iter().flatten().collect(),
+        // (a buffer allocated before one that fails is freed on return)
+        let rgb = pool::bytes(jpeg.width * jpeg.height * 3)?;
+        let planes = jpeg
+            .comps
+            .iter()
+            .map(|c| pool::bytes(c.bw * 8 * c.bh * 8))
+            .collect::<Option<Vec<_>>>()?;
+        let lazy = Lazy {
+            planes,
             block_done: jpeg
                 .comps
                 .iter()
                 .map(|c| vec![false; c.bw * c.bh])
                 .collect(),
-            rgb: rgb.unwrap_or_default(),
+            rgb,
             mcu_done: vec![false; jpeg.mcus_x * jpeg.mcus_y],
             scratch: Vec::new(),
             jpeg,
-        })
+        };
+        // without the headroom, dropped: its buffers go back to the pool
+        Vec::<u8>::new().try_reserve_exact(HEADROOM).ok()?;
+        Some(lazy)
     }
 
     /// Makes the RGB pixels of every MCU meeting [x0, x1) × [y0, y1).
