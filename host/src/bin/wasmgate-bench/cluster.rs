@@ -111,7 +111,15 @@ async fn spread(
         // Each side's copy of the directory learns the other's member a
         // moment after it joins; a relay sent before that reaches only its
         // own side. So every member first sees the other (checkDevice).
-        exec::all_paired(&mut rooms).await?;
+        if let Err(e) = exec::all_paired(&mut rooms).await {
+            // What the hosts said is the only clue to which side lost
+            // track of the room.
+            anyhow::bail!(
+                "{e:#}; host A log: {}; host B log: {}",
+                a.log_tail(12),
+                b.log_tail(12)
+            );
+        }
         exec::run(rooms, load).await
     };
     stats.merge(s);

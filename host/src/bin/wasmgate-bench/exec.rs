@@ -111,15 +111,22 @@ pub async fn connect_all(
 /// every host before the load starts.
 pub async fn all_paired(rooms: &mut [Room]) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + io_timeout();
-    for room in rooms.iter_mut() {
-        for ws in [&mut room.a, &mut room.b] {
+    for (i, room) in rooms.iter_mut().enumerate() {
+        for (side, ws) in [("a", &mut room.a), ("b", &mut room.b)] {
+            let mut asked = 0u32;
             loop {
                 let check = json!({"cmd":"checkDevice","extra":{}}).to_string();
                 ws.send(Message::text(check)).await?;
+                asked += 1;
+                // An answer is always waited for a while, even past the
+                // deadline: its absence is then the host's, not ours.
+                let wait = deadline.max(tokio::time::Instant::now() + Duration::from_secs(2));
                 let v = loop {
-                    let v = tokio::time::timeout_at(deadline, next_json(ws))
+                    let v = tokio::time::timeout_at(wait, next_json(ws))
                         .await
-                        .map_err(|_| anyhow::anyhow!("no checkDevice answer"))??;
+                        .map_err(|_| {
+                            anyhow::anyhow!("room {i}, member {side}: no answer to checkDevice {asked}")
+                        })??;
                     if v["cmd"] == "checkDevice" {
                         break v;
                     }
@@ -128,7 +135,10 @@ pub async fn all_paired(rooms: &mut [Room]) -> anyhow::Result<()> {
                     break;
                 }
                 if tokio::time::Instant::now() >= deadline {
-                    anyhow::bail!("a room member never saw the other member");
+                    anyhow::bail!(
+                        "room {i}, member {side}: still alone after {asked} checkDevice in {:?} (last answer {v})",
+                        io_timeout()
+                    );
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
