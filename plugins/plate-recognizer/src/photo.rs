@@ -1,17 +1,22 @@
 //! A decoded photo whose pixels are made only where they are needed.
 //!
 //! A baseline JPEG (`crate::jpeg`) is entropy-decoded once and kept as DCT
-//! coefficients. The locator's and the detector's working copies are made
-//! from the coefficients at a reduced scale ([`Photo::working_copy`]: 1/2,
-//! 1/4 or 1/8 by a reduced IDCT, then box-filtered the rest of the way),
-//! and full-resolution pixels only for the regions crops are cut from
-//! ([`Photo::pixels`]): per MCU, cached, the IDCT of the blocks involved,
-//! chroma upsampled (triangle filter, "fancy" upsampling: 3/4 of the
-//! nearer chroma sample, 1/4 of the farther, in each direction) and
-//! converted to RGB (JFIF). A region's pixels are the same as a full
-//! decode's ([`Photo::to_rgb`]) by construction: both come from the same
-//! per-MCU code. Any other photo (PNG, progressive JPEG, ...) is decoded
-//! whole by the `image` crate, as before, and simply has all its pixels.
+//! coefficients. Its pixels are made per MCU, cached, at the scale asked
+//! for ([`Photo::pixels_at`]): full resolution, or 1/2, 1/4, 1/8 through a
+//! reduced IDCT of each block's lowest frequencies. The locator's and
+//! the detector's working copies are the whole photo at the smallest such
+//! scale still large enough, box-filtered the rest of the way
+//! ([`Photo::working_copy`]); crops come from the regions they sample, at
+//! full resolution or, for a plate large in the photo, at a reduced
+//! scale (`crate::rectify`). At full resolution chroma is upsampled by
+//! the triangle filter ("fancy" upsampling: 3/4 of the nearer chroma
+//! sample, 1/4 of the farther, in each direction), at reduced scales
+//! replicated, then converted to RGB (JFIF). A region's pixels are the
+//! same as the whole photo's made at once at that scale
+//! ([`Photo::to_rgb`] at full resolution) by construction: both come from
+//! the same per-MCU code. Any other photo (PNG, progressive JPEG, ...) is
+//! decoded whole by the `image` crate, as before, and simply has all its
+//! pixels (at full resolution only).
 //!
 //! Single-threaded (interior mutability through `RefCell`), `Send`.
 
@@ -52,7 +57,7 @@ pub struct Photo<'a> {
 
 enum Src<'a> {
     Pixels(Cow<'a, RgbImage>),
-    Jpeg(RefCell<Lazy>),
+    Jpeg(Box<RefCell<Lazy>>),
 }
 
 /// Memory that must be free besides our decoder's buffers for it to take
@@ -60,20 +65,40 @@ enum Src<'a> {
 /// region of the photo, the networks) runs in what is left.
 const HEADROOM: usize = 16 << 20;
 
-/// A JPEG's coefficients and the full-resolution samples and pixels made
-/// from them so far.
+/// A JPEG's coefficients and the pixels made from them so far, at full
+/// resolution and at the reduced scales asked for.
 struct Lazy {
     jpeg: Jpeg,
-    /// Per component, its samples at full resolution (`bw * 8` ×
-    /// `bh * 8`), allocated with the photo, and which blocks are done.
-    planes: Vec<Vec<u8>>,
-    block_done: Vec<Vec<bool>>,
-    /// RGB pixels, `width * height * 3`, allocated with the photo, and which
-    /// MCUs are done.
-    rgb: Vec<u8>,
-    mcu_done: Vec<bool>,
+    /// Scale 1 (full resolution, allocated with the photo), 1/2, 1/4, 1/8
+    /// (allocated when first asked for; `None` until then, or without the
+    /// memory for them).
+    levels: [Option<Level>; 4],
     /// Rows of component values (reused).
     scratch: Vec<Vec<u8>>,
+}
+
+/// The scales of [`Lazy::levels`], in order.
+const SCALES: [usize; 4] = [1, 2, 4, 8];
+
+/// The photo at scale 1/`r`: `ceil(width / r)` × `ceil(height / r)`
+/// pixels, made per MCU from per-component sample planes, each block
+/// through the IDCT of the size its component needs at this scale
+/// (reduced for r > 1). Chroma coarser than the pixels is upsampled by the
+/// triangle filter at full resolution (as libjpeg and zune-jpeg do) and
+/// replicated at reduced scales.
+struct Level {
+    r: usize,
+    width: usize,
+    height: usize,
+    /// Per component: samples per block across and down at this scale.
+    block: Vec<(usize, usize)>,
+    /// Per component, its samples (`bw * nx` × `bh * ny`), and which
+    /// blocks are done.
+    planes: Vec<Vec<u8>>,
+    block_done: Vec<Vec<bool>>,
+    /// RGB pixels, `width * height * 3`, and which MCUs are done.
+    rgb: Vec<u8>,
+    mcu_done: Vec<bool>,
 }
 
 /// The pixels of a photo (RGB, `width * 3` bytes per row), valid at least
@@ -133,7 +158,7 @@ impl<'a> Photo<'a> {
                 return Ok(Photo {
                     width,
                     height,
-                    src: Src::Jpeg(RefCell::new(lazy)),
+                    src: Src::Jpeg(Box::new(RefCell::new(lazy))),
                 });
             }
         }
@@ -177,19 +202,59 @@ impl<'a> Photo<'a> {
     /// made, and the photo's pixel buffer (`width * 3` bytes per row) in
     /// which they are; elsewhere the buffer may hold zeros.
     pub(crate) fn pixels(&self, x0: u32, y0: u32, x1: u32, y1: u32) -> Pixels<'_> {
+        self.pixels_at(1, [x0, y0, x1, y1])
+            .expect("full resolution is always there")
+            .0
+    }
+
+    /// [`Photo::pixels`] of the photo at scale 1/`r` (1, 2, 4, 8), the
+    /// region in its pixels: the buffer (`width * 3` bytes per row) and its
+    /// width and height (`ceil(photo's / r)`). `None` for r > 1 unless the
+    /// photo is a JPEG of our decoder with the memory for that scale.
+    pub(crate) fn pixels_at(
+        &self,
+        r: usize,
+        region: [u32; 4],
+    ) -> Option<(Pixels<'_>, usize, usize)> {
+        let (w, h) = (
+            (self.width as usize).div_ceil(r),
+            (self.height as usize).div_ceil(r),
+        );
+        let [x0, y0, x1, y1] = region.map(|v| v as usize);
         match &self.src {
-            Src::Pixels(img) => Pixels::Slice(img.as_raw()),
+            Src::Pixels(img) => (r == 1).then(|| (Pixels::Slice(img.as_raw()), w, h)),
             Src::Jpeg(cell) => {
-                crate::stage::timed(&crate::stage::PIXELS, || {
-                    cell.borrow_mut().make(
-                        x0.min(self.width) as usize,
-                        y0.min(self.height) as usize,
-                        x1.min(self.width) as usize,
-                        y1.min(self.height) as usize,
-                    )
+                let made = crate::stage::timed(&crate::stage::PIXELS, || {
+                    cell.borrow_mut()
+                        .make(r, x0.min(w), y0.min(h), x1.min(w), y1.min(h))
                 });
-                Pixels::Cell(Ref::map(cell.borrow(), |l| l.rgb.as_slice()))
+                let i = SCALES.iter().position(|&s| s == r)?;
+                let rgb = Ref::filter_map(cell.borrow(), |l| {
+                    l.levels[i].as_ref().map(|level| level.rgb.as_slice())
+                })
+                .ok()?;
+                made.then_some((Pixels::Cell(rgb), w, h))
             }
+        }
+    }
+
+    /// Which scales (1, 1/2, 1/4, 1/8) have been allocated (tests).
+    #[cfg(test)]
+    pub(crate) fn scales_made(&self) -> [bool; 4] {
+        match &self.src {
+            Src::Pixels(_) => [true, false, false, false],
+            Src::Jpeg(cell) => cell.borrow().levels.each_ref().map(Option::is_some),
+        }
+    }
+
+    /// How many MCUs have been made at full resolution (tests).
+    #[cfg(test)]
+    pub(crate) fn full_resolution_made(&self) -> usize {
+        match &self.src {
+            Src::Pixels(_) => 0,
+            Src::Jpeg(cell) => cell.borrow().levels[0]
+                .as_ref()
+                .map_or(0, |l| l.mcu_done.iter().filter(|d| **d).count()),
         }
     }
 
@@ -217,25 +282,20 @@ impl<'a> Photo<'a> {
         let r = [8usize, 4, 2]
             .into_iter()
             .find(|&r| w.div_ceil(r) >= nw && h.div_ceil(r) >= nh);
-        match (&self.src, r) {
-            (Src::Jpeg(cell), Some(r)) => {
-                let small =
-                    crate::stage::timed(&crate::stage::PIXELS, || cell.borrow().jpeg.reduced(r));
-                let (sw, sh) = (w.div_ceil(r), h.div_ceil(r));
-                if (sw, sh) == (nw, nh) {
-                    return RgbImage::from_raw(nw as u32, nh as u32, small).expect("buffer size");
-                }
-                resize_box_raw(&small, sw, sh, nw, nh)
+        let all = [0, 0, u32::MAX, u32::MAX];
+        if let Some((small, sw, sh)) = r.and_then(|r| self.pixels_at(r, all)) {
+            if (sw, sh) == (nw, nh) {
+                let raw = small[..sw * sh * 3].to_vec();
+                return RgbImage::from_raw(nw as u32, nh as u32, raw).expect("buffer size");
             }
-            _ => {
-                let px = self.pixels(0, 0, self.width, self.height);
-                if (w, h) == (nw, nh) {
-                    return RgbImage::from_raw(nw as u32, nh as u32, px[..w * h * 3].to_vec())
-                        .expect("buffer size");
-                }
-                resize_box_raw(&px, w, h, nw, nh)
-            }
+            return resize_box_raw(&small, sw, sh, nw, nh);
         }
+        let px = self.pixels(0, 0, self.width, self.height);
+        if (w, h) == (nw, nh) {
+            return RgbImage::from_raw(nw as u32, nh as u32, px[..w * h * 3].to_vec())
+                .expect("buffer size");
+        }
+        resize_box_raw(&px, w, h, nw, nh)
     }
 }
 
@@ -272,25 +332,42 @@ pub(crate) fn decode_image(bytes: &[u8]) -> Result<RgbImage, String> {
 impl Drop for Lazy {
     /// The large buffers go back to the pool for the next photo.
     fn drop(&mut self) {
-        pool::give_bytes(std::mem::take(&mut self.rgb));
-        for p in self.planes.drain(..) {
-            pool::give_bytes(p);
+        for level in self.levels.iter_mut().filter_map(Option::take) {
+            pool::give_bytes(level.rgb);
+            for p in level.planes {
+                pool::give_bytes(p);
+            }
         }
     }
 }
 
-impl Lazy {
-    /// The buffers for a photo's planes and pixels, allocated now (`None`
-    /// without the memory for them and [`HEADROOM`] more).
-    fn new(jpeg: Jpeg) -> Option<Lazy> {
+impl Level {
+    /// The buffers of scale 1/`r` for `jpeg` (`None`: not the memory).
+    fn new(jpeg: &Jpeg, r: usize) -> Option<Level> {
+        let (width, height) = (jpeg.width.div_ceil(r), jpeg.height.div_ceil(r));
+        let block: Vec<(usize, usize)> = jpeg
+            .comps
+            .iter()
+            .map(|c| {
+                // a component subsampled by `hr` is at 1/hr already: its
+                // blocks are reduced by what is left of r (none at r <= hr)
+                let n = |sub: usize| if sub >= r { 8 } else { 8 * sub / r };
+                (n(jpeg.hmax / c.h), n(jpeg.vmax / c.v))
+            })
+            .collect();
         // (a buffer allocated before one that fails is freed on return)
-        let rgb = pool::bytes(jpeg.width * jpeg.height * 3)?;
+        let rgb = pool::bytes(width * height * 3)?;
         let planes = jpeg
             .comps
             .iter()
-            .map(|c| pool::bytes(c.bw * 8 * c.bh * 8))
+            .zip(&block)
+            .map(|(c, (nx, ny))| pool::bytes(c.bw * nx * c.bh * ny))
             .collect::<Option<Vec<_>>>()?;
-        let lazy = Lazy {
+        Some(Level {
+            r,
+            width,
+            height,
+            block,
             planes,
             block_done: jpeg
                 .comps
@@ -299,6 +376,18 @@ impl Lazy {
                 .collect(),
             rgb,
             mcu_done: vec![false; jpeg.mcus_x * jpeg.mcus_y],
+        })
+    }
+}
+
+impl Lazy {
+    /// The buffers for a photo's full-resolution planes and pixels,
+    /// allocated now (`None` without the memory for them and [`HEADROOM`]
+    /// more).
+    fn new(jpeg: Jpeg) -> Option<Lazy> {
+        let full = Level::new(&jpeg, 1)?;
+        let lazy = Lazy {
+            levels: [Some(full), None, None, None],
             scratch: Vec::new(),
             jpeg,
         };
@@ -307,82 +396,122 @@ impl Lazy {
         Some(lazy)
     }
 
-    /// Makes the RGB pixels of every MCU meeting [x0, x1) × [y0, y1).
-    fn make(&mut self, x0: usize, y0: usize, x1: usize, y1: usize) {
-        if x0 >= x1 || y0 >= y1 {
-            return;
+    /// The level of scale 1/`r`, allocated now if it was not (`None`: not
+    /// one of [`SCALES`], or not the memory for it).
+    fn level(&mut self, r: usize) -> Option<&mut Level> {
+        let i = SCALES.iter().position(|&s| s == r)?;
+        if self.levels[i].is_none() {
+            self.levels[i] = Level::new(&self.jpeg, r);
         }
-        let (mw, mh) = (8 * self.jpeg.hmax, 8 * self.jpeg.vmax);
-        let (mx0, mx1) = (x0 / mw, x1.div_ceil(mw));
-        for my in y0 / mh..y1.div_ceil(mh) {
+        self.levels[i].as_mut()
+    }
+
+    /// Makes the RGB pixels of every MCU meeting [x0, x1) × [y0, y1) of
+    /// the level of scale 1/`r` (in its pixels); false without that level.
+    fn make(&mut self, r: usize, x0: usize, y0: usize, x1: usize, y1: usize) -> bool {
+        let (hmax, vmax) = (self.jpeg.hmax, self.jpeg.vmax);
+        let (mcus_x, mcus_y) = (self.jpeg.mcus_x, self.jpeg.mcus_y);
+        let Some(level) = self.level(r) else {
+            return false;
+        };
+        if x0 >= x1 || y0 >= y1 {
+            return true;
+        }
+        // an MCU at this scale (r <= 8 <= 8 * hmax: at least a pixel)
+        let (mw, mh) = (8 * hmax / r, 8 * vmax / r);
+        let (mx0, mx1) = (x0 / mw, x1.div_ceil(mw).min(mcus_x));
+        let mut runs = Vec::new();
+        for my in y0 / mh..y1.div_ceil(mh).min(mcus_y) {
             // runs of MCUs not made yet, each made as one strip
-            let row = my * self.jpeg.mcus_x;
+            let row = my * mcus_x;
             let mut mx = mx0;
             while mx < mx1 {
-                if self.mcu_done[row + mx] {
+                if level.mcu_done[row + mx] {
                     mx += 1;
                     continue;
                 }
                 let start = mx;
-                while mx < mx1 && !self.mcu_done[row + mx] {
-                    self.mcu_done[row + mx] = true;
+                while mx < mx1 && !level.mcu_done[row + mx] {
+                    level.mcu_done[row + mx] = true;
                     mx += 1;
                 }
-                self.make_mcus(start, mx, my);
+                runs.push((start, mx, my));
             }
         }
+        let i = SCALES.iter().position(|&s| s == r).expect("a level");
+        let mut level = self.levels[i].take().expect("allocated above");
+        for (mx0, mx1, my) in runs {
+            self.make_mcus(&mut level, mx0, mx1, my);
+        }
+        self.levels[i] = Some(level);
+        true
     }
 
     /// The samples of component `k`'s blocks [bx0, bx1) × [by0, by1)
-    /// (clamped to its blocks) at full resolution.
-    fn make_blocks(&mut self, k: usize, bx0: isize, by0: isize, bx1: isize, by1: isize) {
+    /// (clamped to its blocks) at the level's scale.
+    fn make_blocks(
+        &self,
+        level: &mut Level,
+        k: usize,
+        bx0: isize,
+        by0: isize,
+        bx1: isize,
+        by1: isize,
+    ) {
         let c = &self.jpeg.comps[k];
-        let stride = c.bw * 8;
+        let (nx, ny) = level.block[k];
+        let stride = c.bw * nx;
         let (bx0, bx1) = (bx0.max(0) as usize, (bx1.max(0) as usize).min(c.bw));
         let (by0, by1) = (by0.max(0) as usize, (by1.max(0) as usize).min(c.bh));
         for by in by0..by1 {
             for bx in bx0..bx1 {
                 let b = by * c.bw + bx;
-                if self.block_done[k][b] {
+                if level.block_done[k][b] {
                     continue;
                 }
-                let out = &mut self.planes[k][by * 8 * stride + bx * 8..];
-                idct(&c.coefs[b * 64..b * 64 + 64], &c.q, 8, 8, out, stride);
-                self.block_done[k][b] = true;
+                let out = &mut level.planes[k][by * ny * stride + bx * nx..];
+                idct(&c.coefs[b * 64..b * 64 + 64], &c.q, nx, ny, out, stride);
+                level.block_done[k][b] = true;
             }
         }
     }
 
     /// The RGB pixels of the MCUs [mx0, mx1) of MCU row `my` (inside
-    /// the photo).
-    fn make_mcus(&mut self, mx0: usize, mx1: usize, my: usize) {
+    /// the photo) at the level's scale.
+    fn make_mcus(&mut self, level: &mut Level, mx0: usize, mx1: usize, my: usize) {
         let (hmax, vmax) = (self.jpeg.hmax, self.jpeg.vmax);
-        let (w, h) = (self.jpeg.width, self.jpeg.height);
-        // each component's blocks of these MCUs and, when upsampled, one
-        // block around them (the triangle filter's neighbours)
+        let r = level.r;
+        let (w, h) = (level.width, level.height);
+        // each component's blocks of these MCUs and, when upsampled by the
+        // triangle filter (full resolution), one block around them
         for k in 0..self.jpeg.comps.len() {
             let c = &self.jpeg.comps[k];
             let (ch, cv) = (c.h as isize, c.v as isize);
-            let (ex, ey) = ((c.h < hmax) as isize, (c.v < vmax) as isize);
+            let full = r == 1;
+            let (ex, ey) = ((full && c.h < hmax) as isize, (full && c.v < vmax) as isize);
             let by = my as isize * cv;
             let (bx0, bx1) = (mx0 as isize * ch, mx1 as isize * ch);
-            self.make_blocks(k, bx0 - ex, by - ey, bx1 + ex, by + cv + ey);
+            self.make_blocks(level, k, bx0 - ex, by - ey, bx1 + ex, by + cv + ey);
         }
-        let px0 = mx0 * 8 * hmax;
-        let py0 = my * 8 * vmax;
-        let px1 = (mx1 * 8 * hmax).min(w);
-        let py1 = (py0 + 8 * vmax).min(h);
+        let px0 = mx0 * 8 * hmax / r;
+        let py0 = my * 8 * vmax / r;
+        let px1 = (mx1 * 8 * hmax / r).min(w);
+        let py1 = (py0 + 8 * vmax / r).min(h);
         let n = px1 - px0;
         let mut rows = std::mem::take(&mut self.scratch);
         rows.resize(3, Vec::new());
-        for r in rows.iter_mut() {
-            r.resize(n, 0);
+        for row in rows.iter_mut() {
+            row.resize(n, 0);
         }
         for y in py0..py1 {
             for (k, row) in rows.iter_mut().enumerate().take(self.jpeg.comps.len()) {
-                self.component_row(k, y, px0, &mut row[..n]);
+                if r == 1 {
+                    self.component_row(level, k, y, px0, &mut row[..n]);
+                } else {
+                    self.component_row_replicated(level, k, y, px0, &mut row[..n]);
+                }
             }
-            let out = &mut self.rgb[(y * w + px0) * 3..(y * w + px1) * 3];
+            let out = &mut level.rgb[(y * w + px0) * 3..(y * w + px1) * 3];
             if self.jpeg.comps.len() == 1 {
                 for (o, &g) in out.chunks_exact_mut(3).zip(&rows[0][..n]) {
                     o.fill(g);
@@ -394,11 +523,37 @@ impl Lazy {
         self.scratch = rows;
     }
 
-    /// Component `k`'s values at the full-resolution pixels (x0.., y).
-    fn component_row(&self, k: usize, y: usize, x0: usize, out: &mut [u8]) {
+    /// Component `k`'s values at the pixels (x0.., y) of a reduced level:
+    /// its samples, each repeated where the component is coarser than the
+    /// level.
+    fn component_row_replicated(
+        &self,
+        level: &Level,
+        k: usize,
+        y: usize,
+        x0: usize,
+        out: &mut [u8],
+    ) {
         let c = &self.jpeg.comps[k];
         let (hr, vr) = (self.jpeg.hmax / c.h, self.jpeg.vmax / c.v);
-        let plane = &self.planes[k];
+        let r = level.r;
+        let (ux, uy) = ((hr / r).max(1), (vr / r).max(1));
+        let stride = c.bw * level.block[k].0;
+        let src = &level.planes[k][(y / uy) * stride..];
+        if ux == 1 {
+            out.copy_from_slice(&src[x0..x0 + out.len()]);
+        } else {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = src[(x0 + i) / ux];
+            }
+        }
+    }
+
+    /// Component `k`'s values at the full-resolution pixels (x0.., y).
+    fn component_row(&self, level: &Level, k: usize, y: usize, x0: usize, out: &mut [u8]) {
+        let c = &self.jpeg.comps[k];
+        let (hr, vr) = (self.jpeg.hmax / c.h, self.jpeg.vmax / c.v);
+        let plane = &level.planes[k];
         let stride = c.bw * 8;
         // the component's valid width (beyond it, the MCU's padding; as
         // zune-jpeg does, the last column is repeated but the padding rows
@@ -491,68 +646,5 @@ pub(crate) fn ycc_to_rgb(y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
             o[1] = rgb[1][i];
             o[2] = rgb[2][i];
         }
-    }
-}
-
-impl Jpeg {
-    /// The photo at 1/`r` scale (r = 2, 4, 8), `ceil(w / r)` ×
-    /// `ceil(h / r)` RGB: each component's blocks through the reduced IDCT
-    /// at the scale its sampling needs (chroma subsampled by 2 is reduced
-    /// by r / 2), replicated where the component is coarser than the
-    /// output.
-    pub(crate) fn reduced(&self, r: usize) -> Vec<u8> {
-        let (ow, oh) = (self.width.div_ceil(r), self.height.div_ceil(r));
-        // per component: its reduced plane, its size and replication
-        let planes: Vec<(Vec<u8>, usize, usize, usize)> = self
-            .comps
-            .iter()
-            .map(|c| {
-                let (hr, vr) = (self.hmax / c.h, self.vmax / c.v);
-                // samples per block across and down, replication factors
-                let (nx, ux) = if hr >= r {
-                    (8, hr / r)
-                } else {
-                    (8 * hr / r, 1)
-                };
-                let (ny, uy) = if vr >= r {
-                    (8, vr / r)
-                } else {
-                    (8 * vr / r, 1)
-                };
-                let stride = c.bw * nx;
-                let mut p = vec![0u8; stride * c.bh * ny];
-                for by in 0..c.bh {
-                    for bx in 0..c.bw {
-                        let b = by * c.bw + bx;
-                        let out = &mut p[by * ny * stride + bx * nx..];
-                        idct(&c.coefs[b * 64..b * 64 + 64], &c.q, nx, ny, out, stride);
-                    }
-                }
-                (p, stride, ux, uy)
-            })
-            .collect();
-        let mut out = vec![0u8; ow * oh * 3];
-        let mut row = vec![vec![0u8; ow]; self.comps.len()];
-        for y in 0..oh {
-            for (k, (p, stride, ux, uy)) in planes.iter().enumerate() {
-                let src = &p[(y / uy) * stride..];
-                if *ux == 1 {
-                    row[k].copy_from_slice(&src[..ow]);
-                } else {
-                    for (x, o) in row[k].iter_mut().enumerate() {
-                        *o = src[x / ux];
-                    }
-                }
-            }
-            let o = &mut out[y * ow * 3..(y + 1) * ow * 3];
-            if self.comps.len() == 1 {
-                for (o, &g) in o.chunks_exact_mut(3).zip(&row[0]) {
-                    o.fill(g);
-                }
-            } else {
-                ycc_to_rgb(&row[0], &row[1], &row[2], o);
-            }
-        }
-        out
     }
 }

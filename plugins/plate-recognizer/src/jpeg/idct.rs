@@ -87,56 +87,56 @@ fn idct_n<const NX: usize, const NY: usize>(
 ) {
     let t = tables();
     let (tx, ty) = (&t[log2(NX)], &t[log2(NY)]);
-    let (fx, fy) = (NX, NY);
     let coef = &coef[..64];
-    // dequantised low frequencies: f[v][u], v < NY, u < NX
-    let mut f = [[0f32; 8]; 8];
-    let mut col_ac = [false; 8]; // any non-zero beyond the DC of column u
-    for v in 0..fy {
-        for u in 0..fx {
+    // dequantised low frequencies: f[v][u], v < NY, u < NX (arrays of
+    // the block's reduced size: nothing else to clear)
+    let mut f = [[0f32; NX]; NY];
+    let mut col_ac = [false; NX]; // any non-zero beyond the DC of column u
+    for (v, fv) in f.iter_mut().enumerate() {
+        for (u, fvu) in fv.iter_mut().enumerate() {
             let c = coef[v * 8 + u];
-            f[v][u] = (c as i32 * q[v * 8 + u] as i32) as f32;
+            *fvu = (c as i32 * q[v * 8 + u] as i32) as f32;
             if v > 0 && c != 0 {
                 col_ac[u] = true;
             }
         }
     }
     // columns: g[y][u] = Σ_v T[y][v] f[v][u]
-    let mut g = [[0f32; 8]; 8];
-    let mut row_ac = [false; 8];
-    for u in 0..fx {
+    let mut g = [[0f32; NX]; NY];
+    let mut row_ac = [false; NY];
+    for u in 0..NX {
         if !col_ac[u] {
             let d = ty[0] * f[0][u];
-            for gy in g.iter_mut().take(NY) {
+            for gy in g.iter_mut() {
                 gy[u] = d;
             }
         } else {
-            for y in 0..NY {
+            for (y, gy) in g.iter_mut().enumerate() {
                 let mut s = 0f32;
-                for v in 0..fy {
-                    s += ty[y * 8 + v] * f[v][u];
+                for (v, fv) in f.iter().enumerate() {
+                    s += ty[y * 8 + v] * fv[u];
                 }
-                g[y][u] = s;
+                gy[u] = s;
             }
         }
         if u > 0 {
-            for (y, r) in row_ac.iter_mut().take(NY).enumerate() {
-                *r |= g[y][u] != 0.0;
+            for (r, gy) in row_ac.iter_mut().zip(&g) {
+                *r |= gy[u] != 0.0;
             }
         }
     }
     // rows: out[y][x] = Σ_u T[x][u] g[y][u] + 128
-    for y in 0..NY {
+    for (y, gy) in g.iter().enumerate() {
         let o = &mut out[y * stride..y * stride + NX];
         if !row_ac[y] {
-            let p = to_u8(tx[0] * g[y][0]);
+            let p = to_u8(tx[0] * gy[0]);
             o.fill(p);
             continue;
         }
         for (x, o) in o.iter_mut().enumerate() {
             let mut s = 0f32;
-            for u in 0..fx {
-                s += tx[x * 8 + u] * g[y][u];
+            for (u, gyu) in gy.iter().enumerate() {
+                s += tx[x * 8 + u] * gyu;
             }
             *o = to_u8(s);
         }
