@@ -13,8 +13,7 @@
 //!    size and allocation limits; a baseline JPEG of 2 to 12 megapixels
 //!    (when the memory for it is there) is entropy-decoded by our own
 //!    decoder and kept as DCT coefficients, its pixels made at a reduced
-//!    scale for locating and only where crops are cut (at full resolution,
-//!    or at a reduced scale for a plate large in the photo);
+//!    scale for locating and at full resolution only where crops are cut;
 //!    anything else is decoded whole by the `image` crate;
 //! 2. **locate** (`locate/`): a working copy at most [`WORK_WIDTH`] wide;
 //!    per plate colour an HSV mask (`colour`), closed and opened, whose
@@ -22,10 +21,8 @@
 //!    candidates, plus vertical-edge-density candidates for plates of any
 //!    colour; looser *fallback* candidates (pale blue, textured colour) are
 //!    located only when the search still wants them;
-//! 3. **rectify** (`rectify`): each candidate is cut out of the photo
-//!    along its rotated (or sheared) rectangle: from full resolution, or
-//!    from the photo at 1/r scale when the crop steps over at least
-//!    1.5 × r of its pixels (r = 2, 4, 8; our decoder's photos only);
+//! 3. **rectify** (`rectify`): each candidate is cut out of the
+//!    full-resolution photo along its rotated (or sheared) rectangle;
 //! 4. **read** (`read/`): the sequence reader ([`cnn`]) reads the 32 × 128
 //!    grey crop (double-row plates stitched side by side); a read that
 //!    breaks the plate format by one character is mended (`read/format`);

@@ -6,9 +6,8 @@
 //! reduced IDCT of each block's lowest frequencies. The locator's and
 //! the detector's working copies are the whole photo at the smallest such
 //! scale still large enough, box-filtered the rest of the way
-//! ([`Photo::working_copy`]); crops come from the regions they sample, at
-//! full resolution or, for a plate large in the photo, at a reduced
-//! scale (`crate::rectify`). At full resolution chroma is upsampled by
+//! ([`Photo::working_copy`]); crops come from the full-resolution pixels
+//! of the regions they sample (`crate::rectify`). At full resolution chroma is upsampled by
 //! the triangle filter ("fancy" upsampling: 3/4 of the nearer chroma
 //! sample, 1/4 of the farther, in each direction), at reduced scales
 //! replicated, then converted to RGB (JFIF). A region's pixels are the
@@ -235,26 +234,6 @@ impl<'a> Photo<'a> {
                 .ok()?;
                 made.then_some((Pixels::Cell(rgb), w, h))
             }
-        }
-    }
-
-    /// Which scales (1, 1/2, 1/4, 1/8) have been allocated (tests).
-    #[cfg(test)]
-    pub(crate) fn scales_made(&self) -> [bool; 4] {
-        match &self.src {
-            Src::Pixels(_) => [true, false, false, false],
-            Src::Jpeg(cell) => cell.borrow().levels.each_ref().map(Option::is_some),
-        }
-    }
-
-    /// How many MCUs have been made at full resolution (tests).
-    #[cfg(test)]
-    pub(crate) fn full_resolution_made(&self) -> usize {
-        match &self.src {
-            Src::Pixels(_) => 0,
-            Src::Jpeg(cell) => cell.borrow().levels[0]
-                .as_ref()
-                .map_or(0, |l| l.mcu_done.iter().filter(|d| **d).count()),
         }
     }
 

@@ -1,12 +1,7 @@
 //! Rectifying: a candidate's rotated (or sheared) rectangle, or a window
-//! of it, cut out of the photo by bilinear interpolation. Only the pixels
-//! of the region a crop samples are made (`Photo::pixels_at`: the
-//! bounding box of the sampled area plus the bilinear neighbours). From a
-//! JPEG of our decoder, a crop that steps over at least 1.5 × r pixels of
-//! the photo per crop pixel (r = 2, 4, 8; a plate large in a large photo)
-//! is cut from the photo made at scale 1/r, so that the pixels made for
-//! a plate do not grow with the photo's resolution; any other crop from
-//! full resolution.
+//! of it, cut out of the full-resolution photo by bilinear interpolation.
+//! Only the pixels of the region a crop samples are made (`Photo::pixels`:
+//! the bounding box of the sampled area plus the bilinear neighbours).
 
 use crate::colour::{fmax, fmin};
 use crate::locate::{Cand, Fallback};
@@ -22,13 +17,6 @@ pub(crate) struct Source<'a> {
     pub(crate) ew: f32,
     pub(crate) eh: f32,
 }
-
-/// A crop is cut from the photo at scale 1/r when it steps over at least
-/// this many times r pixels of the photo (r = 8, 4, 2; else full
-/// resolution). Chosen on the tuning part of the five versions of the
-/// EasyPR photos (crate README, "Crops at reduced scale"): 1.0 lost 2
-/// tuning reads, 1.5 and 2.0 none.
-const CROP_SCALE_STEP: f32 = 1.5;
 
 pub(crate) fn rectify(
     full: &Photo,
@@ -72,80 +60,49 @@ pub(crate) fn rectify_window(
 ) -> RgbImage {
     let rw = c.w * exp_w;
     let rh = c.h * exp_h;
+    let (fw, fh) = (full.width() as f32, full.height() as f32);
     let (ca, sa) = (c.angle.cos(), c.angle.sin());
     let mut out = RgbImage::new(ow, oh);
-    // photo pixels per crop pixel, across and down: from a JPEG of ours,
-    // a crop that steps over r ≥ 2 pixels is cut from the photo at scale
-    // 1/r (made from fewer coefficients, and already low-passed) instead
-    // of from full resolution
-    let step = fmin(
-        rw * (win[1] - win[0]) / ow as f32,
-        rh * (win[3] - win[2]) / oh as f32,
-    );
-    let r = if full.is_lazy() {
-        [8usize, 4, 2]
-            .into_iter()
-            .find(|&r| step >= CROP_SCALE_STEP * r as f32)
-            .unwrap_or(1)
-    } else {
-        1
-    };
-    let to_level = |r: usize, u: f32, v: f32| {
-        let (x, y) = if c.shear {
+    let to_photo = |u: f32, v: f32| {
+        if c.shear {
             (c.cx + u * ca, c.cy + u * sa + v)
         } else {
             (c.cx + u * ca - v * sa, c.cy + u * sa + v * ca)
-        };
-        (x / r as f32, y / r as f32)
+        }
     };
     // the region sampled: the window's corners (the samples lie inside
     // them), clamped as the samples are, plus the bilinear neighbours and
     // a pixel for rounding
-    let region = |r: usize| {
-        let lw = (full.width() as usize).div_ceil(r) as f32;
-        let lh = (full.height() as usize).div_ceil(r) as f32;
-        let (mut bx0, mut by0, mut bx1, mut by1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
-        for (wu, wv) in [(0, 2), (1, 2), (0, 3), (1, 3)] {
-            let (x, y) = to_level(r, (win[wu] - 0.5) * rw, (win[wv] - 0.5) * rh);
-            let (x, y) = (
-                (x - 0.5).clamp(0.0, lw - 1.001),
-                (y - 0.5).clamp(0.0, lh - 1.001),
-            );
-            (bx0, by0) = (fmin(bx0, x), fmin(by0, y));
-            (bx1, by1) = (fmax(bx1, x), fmax(by1, y));
-        }
-        [
-            (bx0 as i32 - 1).max(0) as u32,
-            (by0 as i32 - 1).max(0) as u32,
-            bx1 as i32 as u32 + 3,
-            by1 as i32 as u32 + 3,
-        ]
-    };
-    // (a reduced scale without the memory for it: full resolution)
-    let (raw, lw, lh, r) = match full.pixels_at(r, region(r)) {
-        Some((raw, lw, lh)) => (raw, lw, lh, r),
-        None => {
-            let (raw, lw, lh) = full
-                .pixels_at(1, region(1))
-                .expect("full resolution is always there");
-            (raw, lw, lh, 1)
-        }
-    };
-    let (fw, fh) = (lw as f32, lh as f32);
-    let stride = lw * 3;
+    let (mut bx0, mut by0, mut bx1, mut by1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    for (wu, wv) in [(0, 2), (1, 2), (0, 3), (1, 3)] {
+        let (x, y) = to_photo((win[wu] - 0.5) * rw, (win[wv] - 0.5) * rh);
+        let (x, y) = (
+            (x - 0.5).clamp(0.0, fw - 1.001),
+            (y - 0.5).clamp(0.0, fh - 1.001),
+        );
+        (bx0, by0) = (fmin(bx0, x), fmin(by0, y));
+        (bx1, by1) = (fmax(bx1, x), fmax(by1, y));
+    }
+    let raw = full.pixels(
+        (bx0 as i32 - 1).max(0) as u32,
+        (by0 as i32 - 1).max(0) as u32,
+        bx1 as i32 as u32 + 3,
+        by1 as i32 as u32 + 3,
+    );
+    let stride = full.width() as usize * 3;
     for oy in 0..oh {
         for ox in 0..ow {
             let u = (win[0] + (ox as f32 + 0.5) / ow as f32 * (win[1] - win[0]) - 0.5) * rw;
             let v = (win[2] + (oy as f32 + 0.5) / oh as f32 * (win[3] - win[2]) - 0.5) * rh;
-            let (x, y) = to_level(r, u, v);
+            let (x, y) = to_photo(u, v);
             let x = (x - 0.5).clamp(0.0, fw - 1.001);
             let y = (y - 0.5).clamp(0.0, fh - 1.001);
             // (x, y ≥ 0: truncation is floor, and a signed conversion is
             // cheaper than an unsigned one in wasm32)
             let (x0, y0) = (x as i32 as usize, y as i32 as usize);
             let (ax, ay) = (x - x0 as f32, y - y0 as f32);
-            let x1 = (x0 + 1).min(lw - 1);
-            let y1 = (y0 + 1).min(lh - 1);
+            let x1 = (x0 + 1).min(full.width() as usize - 1);
+            let y1 = (y0 + 1).min(full.height() as usize - 1);
             let mut px = [0u8; 3];
             for k in 0..3 {
                 let p00 = raw[y0 * stride + x0 * 3 + k] as f32;

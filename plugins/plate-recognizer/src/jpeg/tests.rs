@@ -434,62 +434,6 @@ fn reduced_regions_are_the_whole_reduced_copy() {
     }
 }
 
-/// A crop that steps over at least 3 pixels of the photo per crop pixel
-/// (a plate large in the photo) is cut from the photo at 1/2 scale, 6
-/// pixels at 1/4: close to the same crop cut from the full decode
-/// box-filtered to that scale, and the full-resolution pixels of its
-/// region are never made. Below 3, the crop is the full-resolution one.
-#[test]
-fn crops_of_large_plates_come_from_a_reduced_scale() {
-    use crate::locate::{Cand, Fallback};
-    // the scene with bars 16 px wide in its box: within what a 1/4 copy
-    // holds, so a crop from it differs from one from the box-filtered
-    // photo only by how each scale rounds, not by aliasing
-    let background = scene(960, 540);
-    let img = RgbImage::from_fn(960, 540, |x, y| {
-        let inside = (288..672).contains(&x) && (216..324).contains(&y);
-        if inside && (x / 16) % 2 == 0 {
-            image::Rgb([235, 240, 245])
-        } else if inside {
-            image::Rgb([20, 60, 190])
-        } else {
-            *background.get_pixel(x, y)
-        }
-    });
-    let bytes = encode(&img, &[(2, 2), (1, 1), (1, 1)], 2, 0);
-    let decoded = Photo::decode_lazy_from(&bytes, 0).unwrap().to_rgb();
-    // the scene's plate-like box (384 × 108 px), at 1/`s` scale
-    let plate = |s: f32| Cand {
-        cx: 480.0 / s,
-        cy: 270.0 / s,
-        w: 384.0 / s,
-        h: 108.0 / s,
-        angle: 0.03,
-        color: None,
-        shear: false,
-        fallback: Fallback::No,
-    };
-    for ((ow, oh), scale) in [((128, 32), 2), ((64, 18), 4), ((160, 40), 1)] {
-        let lazy = Photo::decode_lazy_from(&bytes, 0).unwrap();
-        let ours = crate::rectify::rectify(&lazy, &plate(1.0), 1.0, 1.0, ow, oh);
-        assert_eq!(
-            lazy.scales_made(),
-            [true, scale == 2, scale == 4, false],
-            "{ow}x{oh}"
-        );
-        // no full-resolution pixels for a crop at reduced scale
-        assert_eq!(lazy.full_resolution_made() == 0, scale > 1, "{ow}x{oh}");
-        let boxed = Photo::from(crate::resize_box(&decoded, 960 / scale, 540 / scale));
-        let reference = crate::rectify::rectify(&boxed, &plate(scale as f32), 1.0, 1.0, ow, oh);
-        if scale == 1 {
-            assert_eq!(ours, reference);
-        } else {
-            let (mean, _) = diff(&ours, &reference);
-            assert!(mean < 3.0, "1/{scale}, {ow}x{oh}: mean {mean}");
-        }
-    }
-}
-
 /// Decodes without panicking and, when it succeeds, makes pixels at every
 /// scale without panicking.
 fn survives(bytes: &[u8]) {
