@@ -122,11 +122,42 @@ pub(crate) fn rectify_window(
 }
 
 /// `v.round().clamp(0.0, 255.0) as u8` without the call to `roundf` that
-/// `round` is in wasm32, and with a signed conversion: `v - trunc(v)` is
-/// exact; out of [-1, 256] (and NaN) both give the same as at its ends.
+/// `round` is in wasm32 (nor to `truncf`, which `trunc` is natively on
+/// x86-64 without SSE4.1), with a signed conversion: within [-1, 256]
+/// `v as i32` is `trunc(v)` exactly and `v - trunc(v)` is exact; out of
+/// it (and NaN) both give the same as at its ends.
 #[inline(always)]
 pub(crate) fn round_u8(v: f32) -> u8 {
     let v = v.clamp(-1.0, 256.0);
-    let t = v.trunc();
-    ((t as i32) + ((v - t >= 0.5) as i32)).clamp(0, 255) as u8
+    let i = v as i32;
+    (i + ((v - i as f32 >= 0.5) as i32)).clamp(0, 255) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_u8;
+
+    #[test]
+    fn round_u8_is_round_then_clamp() {
+        let mut vs: Vec<f32> = (-4000..=30000).map(|i| i as f32 / 100.0).collect();
+        vs.extend([
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.49999997,
+            254.49998,
+            255.49998,
+            -0.5,
+            1e9,
+            -1e9,
+        ]);
+        for v in vs {
+            let want = if v.is_nan() {
+                0
+            } else {
+                v.round().clamp(0.0, 255.0) as u8
+            };
+            assert_eq!(round_u8(v), want, "{v}");
+        }
+    }
 }
