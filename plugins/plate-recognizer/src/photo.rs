@@ -208,13 +208,15 @@ impl<'a> Photo<'a> {
 
     /// [`Photo::pixels`] of the photo at scale 1/`r` (1, 2, 4, 8), the
     /// region in its pixels: the buffer (`width * 3` bytes per row) and its
-    /// width and height (`ceil(photo's / r)`). `None` for r > 1 unless the
-    /// photo is a JPEG of our decoder with the memory for that scale.
+    /// width and height (`ceil(photo's / r)`). `None` for any other r, and
+    /// for r > 1 unless the photo is a JPEG of our decoder with the memory
+    /// for that scale.
     pub(crate) fn pixels_at(
         &self,
         r: usize,
         region: [u32; 4],
     ) -> Option<(Pixels<'_>, usize, usize)> {
+        let i = SCALES.iter().position(|&s| s == r)?;
         let (w, h) = (
             (self.width as usize).div_ceil(r),
             (self.height as usize).div_ceil(r),
@@ -227,7 +229,6 @@ impl<'a> Photo<'a> {
                     cell.borrow_mut()
                         .make(r, x0.min(w), y0.min(h), x1.min(w), y1.min(h))
                 });
-                let i = SCALES.iter().position(|&s| s == r)?;
                 let rgb = Ref::filter_map(cell.borrow(), |l| {
                     l.levels[i].as_ref().map(|level| level.rgb.as_slice())
                 })

@@ -411,6 +411,7 @@ fn reduced_regions_are_the_whole_reduced_copy() {
         for r in [2usize, 4, 8] {
             let all = [0, 0, u32::MAX, u32::MAX];
             let whole = Photo::decode_lazy_from(&bytes, 0).unwrap();
+            assert!(whole.pixels_at(0, all).is_none() && whole.pixels_at(3, all).is_none());
             let (want, w, h) = whole.pixels_at(r, all).unwrap();
             assert_eq!(want.len(), w * h * 3);
             let photo = Photo::decode_lazy_from(&bytes, 0).unwrap();
