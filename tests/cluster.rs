@@ -279,6 +279,25 @@ fn an_exec_room_spans_hosts() {
     eventually("A sees the room shrink", || on_a.check_device() == "0");
 }
 
+/// A host started after another already has sessions learns them: a
+/// member already in an exec room on A is counted by a member joining on
+/// B, started afterwards (its copy of the directory begins with what the
+/// others wrote before it came; an entry delivered before its plugins
+/// were registered would have been skipped for good).
+#[test]
+fn a_host_started_later_sees_the_rooms_already_there() {
+    let nats = nats();
+    let a = host(&nats, "a", 1, 3000);
+    let token = exec_token(&a);
+    let mut on_a = Exec::connect_at(a.addr("exec"));
+    assert_eq!(on_a.init(&token)["code"], "1");
+    assert_eq!(on_a.check_device(), "0", "alone in the room");
+    let b = host(&nats, "b", 1, 3000);
+    let mut on_b = exec_member(&b, &token);
+    eventually("B counts the member on A", || on_b.check_device() == "1");
+    eventually("A counts the member on B", || on_a.check_device() == "1");
+}
+
 /// Many logins of one name at once, half on each host: exactly one wins.
 #[test]
 fn one_name_one_winner_across_hosts() {

@@ -59,6 +59,7 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()
         for p in plugins.all() {
             directory.register(p.sessions().clone());
         }
+        directory.follow_others();
     }
 
     let dir = &config.runtime.plugin_dir;

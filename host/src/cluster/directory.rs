@@ -74,6 +74,8 @@ pub struct Directory {
     status: Mutex<serde_json::Value>,
     /// Set at shutdown: the liveness key is no longer refreshed.
     leaving: AtomicBool,
+    /// Set once the directory watch is started.
+    following: AtomicBool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,7 +103,8 @@ enum Write {
 
 impl Directory {
     /// Joins the directory: picks this host's node number, starts the
-    /// watches, the writer, the inbox and the liveness loop.
+    /// hosts' watch, the writer, the inbox and the liveness loop (the
+    /// directory's watch waits for [`Directory::follow_others`]).
     pub async fn join(cluster: Arc<Cluster>) -> anyhow::Result<Arc<Directory>> {
         let dir = cluster.kv_bucket("dir", false, -1).await?;
         let hosts = cluster.kv_bucket("hosts", true, -1).await?;
@@ -130,6 +133,7 @@ impl Directory {
             rewrite: AtomicBool::new(false),
             status: Mutex::new(serde_json::Value::Null),
             leaving: AtomicBool::new(false),
+            following: AtomicBool::new(false),
         });
         tracing::info!(node = %cluster.node, node_no, "joined the cluster's directory");
         let inbox = cluster
@@ -140,12 +144,23 @@ impl Directory {
         tokio::spawn(d.clone().writer(write_rx));
         tokio::spawn(sender(cluster.clone(), send_rx));
         tokio::spawn(d.clone().follow_hosts());
-        tokio::spawn(d.clone().follow_directory());
         tokio::spawn(d.clone().liveness(started_ms));
         Ok(d)
     }
 
-    /// Registers a plugin's sessions (before any connection opens).
+    /// Starts following the other hosts' sessions, memberships and claims,
+    /// once every plugin's sessions are registered ([`Directory::register`]):
+    /// the watch moves past an entry of a plugin not registered yet, so a
+    /// host joining a cluster whose sessions were delivered before its
+    /// plugins were registered would never learn of them. Once per host.
+    pub fn follow_others(self: &Arc<Self>) {
+        if !self.following.swap(true, Relaxed) {
+            tokio::spawn(self.clone().follow_directory());
+        }
+    }
+
+    /// Registers a plugin's sessions (before any connection opens, and
+    /// before [`Directory::follow_others`]).
     pub fn register(&self, sessions: Arc<Sessions>) {
         self.plugins
             .write()

@@ -212,7 +212,11 @@ impl Cluster {
         loop {
             let from = seen.load(Relaxed);
             let watch = if from == 0 {
-                with_timeout(store.watch_all()).await
+                // every key's current value first, then the changes (not
+                // `watch_all`, which delivers only changes made after the
+                // watch begins: a host joining later would never learn the
+                // sessions and hosts already there)
+                with_timeout(store.watch_with_history(">")).await
             } else {
                 with_timeout(store.watch_all_from_revision(from + 1)).await
             };

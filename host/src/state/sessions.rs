@@ -119,6 +119,11 @@ struct Inner {
     groups: HashMap<String, Vec<SessionId>>,
     /// Names claimed by this host's sessions.
     claims: HashMap<String, SessionId>,
+    /// Memberships of another host's sessions heard before their record:
+    /// a watch that begins with every key's last value delivers them in
+    /// the order they were last written, and a record rewritten after its
+    /// session joined (an attribute set) comes after the membership.
+    pending: HashMap<SessionId, BTreeSet<String>>,
 }
 
 struct Entry {
@@ -571,6 +576,7 @@ impl Sessions {
             return;
         }
         let mut inner = self.lock();
+        let pending = inner.pending.remove(&info.id).unwrap_or_default();
         let e = inner.sessions.entry(info.id).or_insert_with(|| Entry {
             listener: info.listener.as_str().into(),
             peer: String::new(),
@@ -581,6 +587,13 @@ impl Sessions {
         });
         e.peer = info.peer;
         e.attrs = info.attrs.into_iter().collect();
+        let joined: Vec<String> = pending
+            .into_iter()
+            .filter(|g| e.groups.insert(g.clone()))
+            .collect();
+        for g in joined {
+            inner.groups.entry(g).or_default().push(info.id);
+        }
     }
 
     /// Another host's session joined (true) or left `group`.
@@ -590,6 +603,16 @@ impl Sessions {
         }
         let mut inner = self.lock();
         let Some(e) = inner.sessions.get_mut(&id) else {
+            // before the session's record: kept until it comes
+            let pending = inner.pending.entry(id).or_default();
+            if joined {
+                pending.insert(group.to_string());
+            } else {
+                pending.remove(group);
+                if pending.is_empty() {
+                    inner.pending.remove(&id);
+                }
+            }
             return;
         };
         if joined && e.groups.insert(group.to_string()) {
@@ -605,6 +628,7 @@ impl Sessions {
             return;
         }
         let mut inner = self.lock();
+        inner.pending.remove(&id);
         if let Some(e) = inner.sessions.remove(&id) {
             for g in &e.groups {
                 Self::unlist(&mut inner, g, id);
@@ -706,6 +730,38 @@ mod tests {
         s.leave(b.id, "room");
         assert!(s.members("room").is_empty());
         assert_eq!(s.len(), 1);
+    }
+
+    /// A membership of another host's session heard before its record (as
+    /// a watch that starts with every key's last value delivers them when
+    /// the record was rewritten later) counts once the record comes; one
+    /// left before it does not; a removed session leaves nothing behind.
+    #[test]
+    fn remote_memberships_may_come_before_the_record() {
+        let s = Arc::new(Sessions::default());
+        let remote = |n: u64| (7u64 << NODE_SHIFT) | n;
+        let record = |id| Info {
+            id,
+            listener: "l".into(),
+            peer: "10.0.0.1:1".into(),
+            attrs: Vec::new(),
+        };
+        s.remote_member(remote(1), "room", true);
+        s.remote_member(remote(2), "room", true);
+        s.remote_member(remote(2), "room", false);
+        s.remote_member(remote(3), "room", true);
+        assert!(s.members("room").is_empty(), "no member without a record");
+        s.remote_record(record(remote(1)));
+        s.remote_record(record(remote(2)));
+        assert_eq!(
+            s.members("room").iter().map(|i| i.id).collect::<Vec<_>>(),
+            [remote(1)]
+        );
+        s.remote_removed(remote(3));
+        s.remote_record(record(remote(3)));
+        assert_eq!(s.members("room").len(), 1, "removed before its record");
+        s.remote_member(remote(1), "room", false);
+        assert!(s.members("room").is_empty());
     }
 
     #[test]

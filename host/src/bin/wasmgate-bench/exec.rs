@@ -125,7 +125,9 @@ pub async fn all_paired(rooms: &mut [Room]) -> anyhow::Result<()> {
                     let v = tokio::time::timeout_at(wait, next_json(ws))
                         .await
                         .map_err(|_| {
-                            anyhow::anyhow!("room {i}, member {side}: no answer to checkDevice {asked}")
+                            anyhow::anyhow!(
+                                "room {i}, member {side}: no answer to checkDevice {asked}"
+                            )
                         })??;
                     if v["cmd"] == "checkDevice" {
                         break v;
