@@ -225,15 +225,16 @@ impl<'a> Photo<'a> {
         match &self.src {
             Src::Pixels(img) => (r == 1).then(|| (Pixels::Slice(img.as_raw()), w, h)),
             Src::Jpeg(cell) => {
-                let made = crate::stage::timed(&crate::stage::PIXELS, || {
+                crate::stage::timed(&crate::stage::PIXELS, || {
                     cell.borrow_mut()
-                        .make(r, x0.min(w), y0.min(h), x1.min(w), y1.min(h))
+                        .make(i, x0.min(w), y0.min(h), x1.min(w), y1.min(h))
                 });
+                // (no level: not the memory for it)
                 let rgb = Ref::filter_map(cell.borrow(), |l| {
                     l.levels[i].as_ref().map(|level| level.rgb.as_slice())
                 })
                 .ok()?;
-                made.then_some((Pixels::Cell(rgb), w, h))
+                Some((Pixels::Cell(rgb), w, h))
             }
         }
     }
@@ -262,20 +263,18 @@ impl<'a> Photo<'a> {
         let r = [8usize, 4, 2]
             .into_iter()
             .find(|&r| w.div_ceil(r) >= nw && h.div_ceil(r) >= nh);
+        // (full resolution when no reduction is that large, or without the
+        // memory for it, and for photos not of our decoder)
         let all = [0, 0, u32::MAX, u32::MAX];
-        if let Some((small, sw, sh)) = r.and_then(|r| self.pixels_at(r, all)) {
-            if (sw, sh) == (nw, nh) {
-                let raw = small[..sw * sh * 3].to_vec();
-                return RgbImage::from_raw(nw as u32, nh as u32, raw).expect("buffer size");
-            }
-            return resize_box_raw(&small, sw, sh, nw, nh);
-        }
-        let px = self.pixels(0, 0, self.width, self.height);
-        if (w, h) == (nw, nh) {
-            return RgbImage::from_raw(nw as u32, nh as u32, px[..w * h * 3].to_vec())
+        let (px, sw, sh) = r
+            .and_then(|r| self.pixels_at(r, all))
+            .or_else(|| self.pixels_at(1, all))
+            .expect("full resolution is always there");
+        if (sw, sh) == (nw, nh) {
+            return RgbImage::from_raw(nw as u32, nh as u32, px[..sw * sh * 3].to_vec())
                 .expect("buffer size");
         }
-        resize_box_raw(&px, w, h, nw, nh)
+        resize_box_raw(&px, sw, sh, nw, nh)
     }
 }
 
@@ -376,32 +375,30 @@ impl Lazy {
         Some(lazy)
     }
 
-    /// The level of scale 1/`r`, allocated now if it was not (`None`: not
-    /// one of [`SCALES`], or not the memory for it).
-    fn level(&mut self, r: usize) -> Option<&mut Level> {
-        let i = SCALES.iter().position(|&s| s == r)?;
+    /// Makes the RGB pixels of every MCU meeting [x0, x1) × [y0, y1) of
+    /// the level `i` (scale 1/`SCALES[i]`, in its pixels), allocating the
+    /// level first if it was not; without the memory for it, nothing (and
+    /// `levels[i]` stays `None`).
+    fn make(&mut self, i: usize, x0: usize, y0: usize, x1: usize, y1: usize) {
+        let r = SCALES[i];
         if self.levels[i].is_none() {
             self.levels[i] = Level::new(&self.jpeg, r);
         }
-        self.levels[i].as_mut()
-    }
-
-    /// Makes the RGB pixels of every MCU meeting [x0, x1) × [y0, y1) of
-    /// the level of scale 1/`r` (in its pixels); false without that level.
-    fn make(&mut self, r: usize, x0: usize, y0: usize, x1: usize, y1: usize) -> bool {
-        let (hmax, vmax) = (self.jpeg.hmax, self.jpeg.vmax);
-        let (mcus_x, mcus_y) = (self.jpeg.mcus_x, self.jpeg.mcus_y);
-        let Some(level) = self.level(r) else {
-            return false;
+        // (taken out while its MCUs are made, which borrows `self`)
+        let Some(mut level) = self.levels[i].take() else {
+            return;
         };
-        if x0 >= x1 || y0 >= y1 {
-            return true;
-        }
+        let (mcus_x, mcus_y) = (self.jpeg.mcus_x, self.jpeg.mcus_y);
         // an MCU at this scale (r <= 8 <= 8 * hmax: at least a pixel)
-        let (mw, mh) = (8 * hmax / r, 8 * vmax / r);
+        let (mw, mh) = (8 * self.jpeg.hmax / r, 8 * self.jpeg.vmax / r);
         let (mx0, mx1) = (x0 / mw, x1.div_ceil(mw).min(mcus_x));
-        let mut runs = Vec::new();
-        for my in y0 / mh..y1.div_ceil(mh).min(mcus_y) {
+        // (an empty region: no rows)
+        let rows = if x0 < x1 && y0 < y1 {
+            y0 / mh..y1.div_ceil(mh).min(mcus_y)
+        } else {
+            0..0
+        };
+        for my in rows {
             // runs of MCUs not made yet, each made as one strip
             let row = my * mcus_x;
             let mut mx = mx0;
@@ -415,16 +412,10 @@ impl Lazy {
                     level.mcu_done[row + mx] = true;
                     mx += 1;
                 }
-                runs.push((start, mx, my));
+                self.make_mcus(&mut level, start, mx, my);
             }
         }
-        let i = SCALES.iter().position(|&s| s == r).expect("a level");
-        let mut level = self.levels[i].take().expect("allocated above");
-        for (mx0, mx1, my) in runs {
-            self.make_mcus(&mut level, mx0, mx1, my);
-        }
         self.levels[i] = Some(level);
-        true
     }
 
     /// The samples of component `k`'s blocks [bx0, bx1) × [by0, by1)

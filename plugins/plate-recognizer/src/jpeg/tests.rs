@@ -370,6 +370,22 @@ fn reduced_scales_are_close_to_a_box_filtered_full_decode() {
     }
 }
 
+/// 12 non-empty regions [x0, y0, x1, y1] of a `w` × `h` photo, at
+/// random (a fixed sequence per `seed`).
+fn random_regions(w: usize, h: usize, seed: u32) -> Vec<[usize; 4]> {
+    let mut s = seed;
+    let mut next = |n: usize| {
+        s = s.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        (s >> 8) as usize % n
+    };
+    (0..12)
+        .map(|_| {
+            let (x0, y0) = (next(w), next(h));
+            [x0, y0, x0 + 1 + next(w - x0), y0 + 1 + next(h - y0)]
+        })
+        .collect()
+}
+
 /// Pixels made region by region (in any order) are the full decode's.
 #[test]
 fn regions_are_the_full_decode() {
@@ -381,14 +397,9 @@ fn regions_are_the_full_decode() {
         let full = Photo::decode_lazy_from(&bytes, 0).unwrap().to_rgb();
         let photo = Photo::decode_lazy_from(&bytes, 0).unwrap();
         let (w, h) = photo.dimensions();
-        let mut s = 7u32;
-        for _ in 0..12 {
-            let mut next = |n: u32| {
-                s = s.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                (s >> 8) % n
-            };
-            let (x0, y0) = (next(w), next(h));
-            let (rw, rh) = (1 + next(w - x0), 1 + next(h - y0));
+        for [x0, y0, x1, y1] in random_regions(w as usize, h as usize, 7) {
+            let [x0, y0, x1, y1] = [x0, y0, x1, y1].map(|v| v as u32);
+            let (rw, rh) = (x1 - x0, y1 - y0);
             let crop = photo.crop(x0, y0, rw, rh);
             let want = image::imageops::crop_imm(&full, x0, y0, rw, rh).to_image();
             assert_eq!(crop, want, "region {x0},{y0} {rw}x{rh}");
@@ -415,14 +426,7 @@ fn reduced_regions_are_the_whole_reduced_copy() {
             let (want, w, h) = whole.pixels_at(r, all).unwrap();
             assert_eq!(want.len(), w * h * 3);
             let photo = Photo::decode_lazy_from(&bytes, 0).unwrap();
-            let mut s = 11u32;
-            for _ in 0..12 {
-                let mut next = |n: usize| {
-                    s = s.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                    (s >> 8) as usize % n
-                };
-                let (x0, y0) = (next(w), next(h));
-                let (x1, y1) = (x0 + 1 + next(w - x0), y0 + 1 + next(h - y0));
+            for [x0, y0, x1, y1] in random_regions(w, h, 11) {
                 let region = [x0, y0, x1, y1].map(|v| v as u32);
                 let (got, gw, gh) = photo.pixels_at(r, region).unwrap();
                 assert_eq!((gw, gh), (w, h));
