@@ -399,9 +399,12 @@ fn a_failed_image_save_answers_3_and_the_result_is_logged() {
 
 /// The original server's `generate_token` and `certify_token` (Python), run
 /// with `python3`: `python3 - KEY generate TTL` prints a token,
-/// `python3 - KEY certify TOKEN` prints True or False. `generate-short`
-/// writes the expiry with 3 decimals (a shorter token, NUL-padded in the
-/// 80-byte field).
+/// `python3 - KEY certify TOKEN` prints True or False. `generate` writes
+/// the expiry as the original's `str(time.time() + expire)` usually does,
+/// with 7 decimals (an 80-character token, the whole field; `str` prints
+/// the shortest repr, now and then fewer digits, which made this test
+/// flaky); `generate-short` with 3 decimals (a shorter token, NUL-padded
+/// in the 80-byte field).
 const ORIGINAL_TOKENS_PY: &str = r#"
 import base64, hmac, sys, time
 
@@ -425,7 +428,7 @@ def certify_token(key, token):
 
 key, op, arg = sys.argv[1:4]
 if op == "generate":
-    print(generate_token(key, float(arg)))
+    print(generate_token(key, ts_str="%.7f" % (time.time() + float(arg))))
 elif op == "generate-short":
     print(generate_token(key, ts_str="%.3f" % (time.time() + float(arg))))
 else:
