@@ -126,8 +126,8 @@ impl Net {
     /// (see [`wasm`]), no cache for a backward pass. The first convolution
     /// is direct, in the order of operations of `forward` with
     /// `gemm_tiled`; the three larger ones are computed by Winograd's
-    /// F(2×2, 3×3) ([`winograd`]: 16 products per 2 × 2 outputs and channel
-    /// pair instead of 36) with fused multiply-adds, so the logits differ
+    /// F(4×4, 3×3) ([`winograd`]: 36 products per 4 × 4 outputs and channel
+    /// pair instead of 144) with fused multiply-adds, so the logits differ
     /// from `forward`'s in their last bits.
     #[cfg(target_arch = "wasm32")]
     #[target_feature(enable = "simd128,relaxed-simd")]
@@ -181,7 +181,7 @@ impl Net {
             if i == 0 {
                 wasm::conv3x3_relu(&xp, cin, h, w, &packed[0], &self.p[1], cout, &mut z);
             } else {
-                let tiles = h * w / 4;
+                let tiles = h * w / (winograd::TILE * winograd::TILE);
                 let mut v = vec![0f32; winograd::XI * cin * tiles];
                 wasm::winograd_input(&xp, cin, h, w, &mut v);
                 let mut m = vec![0f32; winograd::XI * cout * tiles];

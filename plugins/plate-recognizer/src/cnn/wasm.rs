@@ -375,67 +375,115 @@ pub fn gemm_packed(m: usize, k: usize, n: usize, apk: &[f32], b: &[f32], c: &mut
     }
 }
 
-/// `winograd::input` with SIMD128 (the same operations per value): the
-/// transformed input patches `V[ξ]` [16 × cin × tiles] of a zero-padded
-/// input `xp` [cin × (h+2) × (w+2)]; `h` even, `w` a multiple of 8 and at
-/// most 64.
+/// Four lanes as a value of the Winograd transforms ([`winograd::Val`]),
+/// so that the SIMD128 transforms are the reference ones, 4 tiles at a
+/// time. (The components are built with SIMD128 enabled globally, as
+/// `scripts/build-plugins` does, so these inline into their callers.)
+#[derive(Clone, Copy)]
+struct F4(v128);
+
+impl core::ops::Add for F4 {
+    type Output = F4;
+    #[inline(always)]
+    fn add(self, o: F4) -> F4 {
+        #[allow(unused_unsafe)]
+        // SAFETY: SIMD128 is enabled for the whole build (see above).
+        F4(unsafe { f32x4_add(self.0, o.0) })
+    }
+}
+
+impl core::ops::Sub for F4 {
+    type Output = F4;
+    #[inline(always)]
+    fn sub(self, o: F4) -> F4 {
+        #[allow(unused_unsafe)]
+        // SAFETY: as for `add`.
+        F4(unsafe { f32x4_sub(self.0, o.0) })
+    }
+}
+
+impl core::ops::Mul<f32> for F4 {
+    type Output = F4;
+    #[inline(always)]
+    fn mul(self, k: f32) -> F4 {
+        #[allow(unused_unsafe)]
+        // SAFETY: as for `add`.
+        F4(unsafe { f32x4_mul(self.0, f32x4_splat(k)) })
+    }
+}
+
+/// The 4 × 4 transpose: lane `t` of result `j` is lane `j` of input `t`.
+#[inline]
+#[target_feature(enable = "simd128")]
+fn transpose4([p0, p1, p2, p3]: [v128; 4]) -> [v128; 4] {
+    let t0 = i32x4_shuffle::<0, 4, 1, 5>(p0, p1);
+    let t1 = i32x4_shuffle::<0, 4, 1, 5>(p2, p3);
+    let t2 = i32x4_shuffle::<2, 6, 3, 7>(p0, p1);
+    let t3 = i32x4_shuffle::<2, 6, 3, 7>(p2, p3);
+    [
+        i32x4_shuffle::<0, 1, 4, 5>(t0, t1),
+        i32x4_shuffle::<2, 3, 6, 7>(t0, t1),
+        i32x4_shuffle::<0, 1, 4, 5>(t2, t3),
+        i32x4_shuffle::<2, 3, 6, 7>(t2, t3),
+    ]
+}
+
+/// `winograd::input` with SIMD128, 4 tiles at a time (the same
+/// operations per value): the transformed input patches `V[ξ]` [36 × cin
+/// × tiles] of a zero-padded input `xp` [cin × (h+2) × (w+2)]; `h` a
+/// multiple of 4, `w` of 16 and at most 64.
 #[inline(never)]
 #[target_feature(enable = "simd128")]
 pub fn winograd_input(xp: &[f32], cin: usize, h: usize, w: usize, v: &mut [f32]) {
-    let (wp, tw) = (w + 2, w / 2);
-    let tiles = (h / 2) * tw;
+    use super::winograd::{TILE, XI, bt};
+    let (wp, tw) = (w + 2, w / TILE);
+    let tiles = (h / TILE) * tw;
     let plane = (h + 2) * wp;
-    assert!(h.is_multiple_of(2) && w.is_multiple_of(8) && w <= 64);
-    assert!(xp.len() >= cin * plane && v.len() >= 16 * cin * tiles);
+    assert!(h.is_multiple_of(TILE) && w.is_multiple_of(16) && w <= 64);
+    assert!(xp.len() >= cin * plane && v.len() >= XI * cin * tiles);
     let stride = cin * tiles;
-    // Bᵀ d of a row of patches, 4 rows of up to 66 columns (+ 6 read past
-    // the last patch by the column step below, zero)
-    let mut e = [[0f32; 72]; 4];
-    // SAFETY: input rows 2·ty + r < h + 2 of plane ci, columns below wp;
-    // `e` reads below 2·(tw − 4) + 12 = w + 4 ≤ 68; V at ξ·stride + ci·tiles
-    // + t + 3 with t + 3 < tiles.
+    // Bᵀ d of a row of patches: 6 rows of up to 66 columns (+ 2 read past
+    // the last patch by the column step below, never used, zero)
+    let mut e = [[0f32; 72]; 6];
+    // SAFETY: input rows 4·ty + r < h + 2 of plane ci, columns below wp;
+    // `e` reads below 16·(tw/4 − 1) + 20 = w + 4 ≤ 68; V at ξ·stride +
+    // ci·tiles + t + 3 with t + 3 < tiles.
     unsafe {
         for ci in 0..cin {
             let x = xp.as_ptr().add(ci * plane);
-            for ty in 0..h / 2 {
-                let r0 = x.add(2 * ty * wp);
-                let (r1, r2, r3) = (r0.add(wp), r0.add(2 * wp), r0.add(3 * wp));
+            for ty in 0..h / TILE {
+                let r: [*const f32; 6] = core::array::from_fn(|k| x.add((TILE * ty + k) * wp));
                 let mut c = 0;
                 while c + 4 <= wp {
-                    let (d0, d1, d2, d3) =
-                        (ld(r0.add(c)), ld(r1.add(c)), ld(r2.add(c)), ld(r3.add(c)));
-                    st(e[0].as_mut_ptr().add(c), f32x4_sub(d0, d2));
-                    st(e[1].as_mut_ptr().add(c), f32x4_add(d1, d2));
-                    st(e[2].as_mut_ptr().add(c), f32x4_sub(d2, d1));
-                    st(e[3].as_mut_ptr().add(c), f32x4_sub(d1, d3));
+                    let rows = bt(core::array::from_fn(|k| F4(ld(r[k].add(c)))));
+                    for (i, row) in rows.iter().enumerate() {
+                        st(e[i].as_mut_ptr().add(c), row.0);
+                    }
                     c += 4;
                 }
                 while c < wp {
-                    let (d0, d1, d2, d3) = (*r0.add(c), *r1.add(c), *r2.add(c), *r3.add(c));
-                    e[0][c] = d0 - d2;
-                    e[1][c] = d1 + d2;
-                    e[2][c] = d2 - d1;
-                    e[3][c] = d1 - d3;
+                    let rows = bt(core::array::from_fn(|k| *r[k].add(c)));
+                    for (i, &row) in rows.iter().enumerate() {
+                        e[i][c] = row;
+                    }
                     c += 1;
                 }
                 let base = ci * tiles + ty * tw;
                 for (i, e) in e.iter().enumerate() {
-                    let dst = v.as_mut_ptr().add(i * 4 * stride + base);
-                    for tx in (0..tw).step_by(4) {
-                        // columns 2·tx .. 2·tx + 11 of the row
-                        let p = e.as_ptr().add(2 * tx);
-                        let (a, b, cc) = (ld(p), ld(p.add(4)), ld(p.add(8)));
-                        let c0 = i32x4_shuffle::<0, 2, 4, 6>(a, b);
-                        let c1 = i32x4_shuffle::<1, 3, 5, 7>(a, b);
-                        let c2 =
-                            i32x4_shuffle::<1, 2, 5, 6>(c0, i32x4_shuffle::<0, 2, 4, 6>(b, cc));
-                        let c3 =
-                            i32x4_shuffle::<1, 2, 5, 6>(c1, i32x4_shuffle::<1, 3, 5, 7>(b, cc));
-                        let d = dst.add(tx);
-                        st(d, f32x4_sub(c0, c2));
-                        st(d.add(stride), f32x4_add(c1, c2));
-                        st(d.add(2 * stride), f32x4_sub(c2, c1));
-                        st(d.add(3 * stride), f32x4_sub(c1, c3));
+                    let dst = v.as_mut_ptr().add(i * 6 * stride + base);
+                    for g in (0..tw).step_by(4) {
+                        // columns 4·g .. 4·g + 19 of the row: lane t of
+                        // column j is tile g + t's column j
+                        let p = e.as_ptr().add(TILE * g);
+                        let [c0, c1, c2, c3] =
+                            transpose4([ld(p), ld(p.add(4)), ld(p.add(8)), ld(p.add(12))]);
+                        let p4 = ld(p.add(16));
+                        let c4 = i32x4_shuffle::<1, 2, 3, 4>(c0, p4);
+                        let c5 = i32x4_shuffle::<1, 2, 3, 5>(c1, p4);
+                        let cols = bt([c0, c1, c2, c3, c4, c5].map(F4));
+                        for (j, col) in cols.iter().enumerate() {
+                            st(dst.add(j * stride + g), col.0);
+                        }
                     }
                 }
             }
@@ -444,50 +492,43 @@ pub fn winograd_input(xp: &[f32], cin: usize, h: usize, w: usize, v: &mut [f32])
 }
 
 /// `winograd::output` with SIMD128, 4 tiles at a time (the same
-/// operations in the same order per tile): the outputs `Aᵀ m A` of the
-/// products `m` [16 × cout × tiles] plus the bias, then ReLU, into `out`
-/// [cout × h × w]; `w` a multiple of 8.
+/// operations per value): the outputs `Aᵀ m A` of the products `m` [36 ×
+/// cout × tiles] plus the bias, then ReLU, into `out` [cout × h × w]; `h`
+/// a multiple of 4, `w` of 16.
 #[inline(never)]
 #[target_feature(enable = "simd128")]
 pub fn winograd_output(m: &[f32], bias: &[f32], cout: usize, h: usize, w: usize, out: &mut [f32]) {
-    let tw = w / 2;
-    let tiles = (h / 2) * tw;
+    use super::winograd::{TILE, XI, at};
+    let tw = w / TILE;
+    let tiles = (h / TILE) * tw;
     let stride = cout * tiles;
-    assert!(h.is_multiple_of(2) && w.is_multiple_of(8));
-    assert!(m.len() >= 16 * stride && out.len() >= cout * h * w && bias.len() >= cout);
-    // SAFETY: tile t + 3 < (o + 1)·tiles ≤ stride, ξ < 16: inside `m`;
+    assert!(h.is_multiple_of(TILE) && w.is_multiple_of(16));
+    assert!(m.len() >= XI * stride && out.len() >= cout * h * w && bias.len() >= cout);
+    // SAFETY: tile t + 3 < (o + 1)·tiles ≤ stride, ξ < 36: inside `m`;
     // outputs inside plane o of `out`.
     unsafe {
         for (o, &bo) in bias.iter().enumerate().take(cout) {
             let b = f32x4_splat(bo);
-            for ty in 0..h / 2 {
-                for tx in (0..tw).step_by(4) {
-                    let p = m.as_ptr().add(o * tiles + ty * tw + tx);
-                    macro_rules! mm {
-                        ($i:expr, $j:expr) => {
-                            ld(p.add(($i * 4 + $j) * stride))
-                        };
-                    }
-                    macro_rules! s0 {
-                        ($j:expr) => {
-                            f32x4_add(f32x4_add(mm!(0, $j), mm!(1, $j)), mm!(2, $j))
-                        };
-                    }
-                    macro_rules! s1 {
-                        ($j:expr) => {
-                            f32x4_sub(f32x4_sub(mm!(1, $j), mm!(2, $j)), mm!(3, $j))
-                        };
-                    }
-                    let rows = [
-                        [s0!(0), s0!(1), s0!(2), s0!(3)],
-                        [s1!(0), s1!(1), s1!(2), s1!(3)],
-                    ];
-                    for (a, s) in rows.iter().enumerate() {
-                        let y0 = relu4(f32x4_add(b, f32x4_add(f32x4_add(s[0], s[1]), s[2])));
-                        let y1 = relu4(f32x4_add(b, f32x4_sub(f32x4_sub(s[1], s[2]), s[3])));
-                        let d = out.as_mut_ptr().add(o * h * w + (2 * ty + a) * w + 2 * tx);
-                        st(d, i32x4_shuffle::<0, 4, 1, 5>(y0, y1));
-                        st(d.add(4), i32x4_shuffle::<2, 6, 3, 7>(y0, y1));
+            for ty in 0..h / TILE {
+                for g in (0..tw).step_by(4) {
+                    let p = m.as_ptr().add(o * tiles + ty * tw + g);
+                    // Aᵀ m over the rows, per column j
+                    let s: [[F4; 4]; 6] = core::array::from_fn(|j| {
+                        at(core::array::from_fn(|i| {
+                            F4(ld(p.add((i * 6 + j) * stride)))
+                        }))
+                    });
+                    // then over the columns, per output row a
+                    #[allow(clippy::needless_range_loop)]
+                    for a in 0..TILE {
+                        let y = at(core::array::from_fn(|j| s[j][a]));
+                        let y = y.map(|y| relu4(f32x4_add(b, y.0)));
+                        let d = out
+                            .as_mut_ptr()
+                            .add(o * h * w + (TILE * ty + a) * w + TILE * g);
+                        for (t, q) in transpose4(y).into_iter().enumerate() {
+                            st(d.add(TILE * t), q);
+                        }
                     }
                 }
             }

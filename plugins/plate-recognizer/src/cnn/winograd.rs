@@ -1,7 +1,7 @@
-//! 3×3 convolutions (padding 1) by Winograd's minimal filtering F(2×2, 3×3)
-//! (Lavin & Gray, 2015): each 2 × 2 block of outputs is computed from the
-//! 4 × 4 input patch around it with 16 products per (input, output)
-//! channel pair instead of 36. Per patch position ξ (16 of them) the sum
+//! 3×3 convolutions (padding 1) by Winograd's minimal filtering F(4×4, 3×3)
+//! (Lavin & Gray, 2015): each 4 × 4 block of outputs is computed from the
+//! 6 × 6 input patch around it with 36 products per (input, output)
+//! channel pair instead of 144. Per patch position ξ (36 of them) the sum
 //! over input channels is a matrix product, `M[ξ] = U[ξ] · V[ξ]`, with
 //! `U` the transformed weights (`G g Gᵀ`, computed once per model) and `V`
 //! the transformed input patches (`Bᵀ d B`); the outputs are `Aᵀ m A`.
@@ -11,38 +11,78 @@
 //! costs there), with the products done by `wasm::gemm_packed`. The same
 //! network, computed with other roundings: the logits differ from the
 //! direct convolution's in their last bits (tested below against it).
-//! The transforms here are plain Rust, the reference (tested) for the
-//! SIMD128 ones of `wasm` (`winograd_input`, `winograd_output`), which
-//! do the same operations on 4 tiles at a time.
+//!
+//! The one-dimensional transforms [`bt`] and [`at`] are generic over the
+//! value type: plain `f32` here (the reference, tested), four lanes of
+//! SIMD128 in `wasm` (`winograd_input`, `winograd_output`, 4 tiles at a
+//! time), so both do the same operations in the same order per value.
 
-/// Patch positions: the 4 × 4 transformed patch.
-pub(crate) const XI: usize = 16;
+use core::ops::{Add, Mul, Sub};
 
-/// The transformed weights `U[ξ]` ([16 × cout × cin]) of 3×3 weights `w`
-/// [cout × cin·9] (row `ci·9 + ky·3 + kx`, as `im2col` orders them).
+/// Patch positions: the 6 × 6 transformed patch.
+pub(crate) const XI: usize = 36;
+/// Outputs per tile side.
+pub(crate) const TILE: usize = 4;
+
+/// What the transforms compute with: `f32`, or a SIMD vector of them.
+pub(crate) trait Val:
+    Copy + Add<Output = Self> + Sub<Output = Self> + Mul<f32, Output = Self>
+{
+}
+impl<T: Copy + Add<Output = T> + Sub<Output = T> + Mul<f32, Output = T>> Val for T {}
+
+/// `Bᵀ d` of 6 values (a row or a column of a patch).
+#[inline(always)]
+pub(crate) fn bt<T: Val>([d0, d1, d2, d3, d4, d5]: [T; 6]) -> [T; 6] {
+    let a = d4 - d2 * 4.0;
+    let b = d3 - d1 * 4.0;
+    let c = d4 - d2;
+    let e = (d3 - d1) * 2.0;
+    [
+        d0 * 4.0 - d2 * 5.0 + d4,
+        a + b,
+        a - b,
+        c + e,
+        c - e,
+        d1 * 4.0 - d3 * 5.0 + d5,
+    ]
+}
+
+/// `Aᵀ m` of 6 values: 4 outputs.
+#[inline(always)]
+pub(crate) fn at<T: Val>([m0, m1, m2, m3, m4, m5]: [T; 6]) -> [T; 4] {
+    let a = m1 + m2;
+    let b = m1 - m2;
+    let c = m3 + m4;
+    let d = m3 - m4;
+    [m0 + a + c, b + d * 2.0, a + c * 4.0, b + d * 8.0 + m5]
+}
+
+/// The transformed weights `U[ξ]` ([36 × cout × cin]) of 3×3 weights `w`
+/// [cout × cin·9] (row `ci·9 + ky·3 + kx`, as `im2col` orders them),
+/// computed in f64 and rounded once.
 pub(crate) fn weights(w: &[f32], cout: usize, cin: usize) -> Vec<f32> {
+    const G: [[f64; 3]; 6] = [
+        [0.25, 0.0, 0.0],
+        [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+        [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+        [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+        [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+        [0.0, 0.0, 1.0],
+    ];
     assert!(w.len() >= cout * cin * 9);
     let mut u = vec![0f32; XI * cout * cin];
     for o in 0..cout {
         for ci in 0..cin {
             let g = &w[(o * cin + ci) * 9..(o * cin + ci + 1) * 9];
-            // q = G g (4 × 3), then U = q Gᵀ (4 × 4)
-            let mut q = [[0f32; 3]; 4];
-            for c in 0..3 {
-                q[0][c] = g[c];
-                q[1][c] = 0.5 * (g[c] + g[3 + c] + g[6 + c]);
-                q[2][c] = 0.5 * (g[c] - g[3 + c] + g[6 + c]);
-                q[3][c] = g[6 + c];
-            }
-            for (i, q) in q.iter().enumerate() {
-                let r = [
-                    q[0],
-                    0.5 * (q[0] + q[1] + q[2]),
-                    0.5 * (q[0] - q[1] + q[2]),
-                    q[2],
-                ];
-                for (j, v) in r.into_iter().enumerate() {
-                    u[((i * 4 + j) * cout + o) * cin + ci] = v;
+            // q = G g (6 × 3), then U = q Gᵀ (6 × 6)
+            let q: [[f64; 3]; 6] = std::array::from_fn(|i| {
+                std::array::from_fn(|c| (0..3).map(|k| G[i][k] * g[k * 3 + c] as f64).sum())
+            });
+            for i in 0..6 {
+                for j in 0..6 {
+                    let v: f64 = (0..3).map(|k| q[i][k] * G[j][k]).sum();
+                    u[((i * 6 + j) * cout + o) * cin + ci] = v as f32;
                 }
             }
         }
@@ -50,70 +90,61 @@ pub(crate) fn weights(w: &[f32], cout: usize, cin: usize) -> Vec<f32> {
     u
 }
 
-/// The transformed input patches `V[ξ]` ([16 × cin × tiles], tiles of
-/// 2 × 2 outputs row by row) of a zero-padded input `xp` [cin × (h+2) ×
-/// (w+2)]; `h` and `w` even.
+/// The transformed input patches `V[ξ]` ([36 × cin × tiles], tiles of
+/// 4 × 4 outputs row by row) of a zero-padded input `xp` [cin × (h+2) ×
+/// (w+2)]; `h` and `w` multiples of 4.
 #[cfg(test)]
 pub(crate) fn input(xp: &[f32], cin: usize, h: usize, w: usize, v: &mut [f32]) {
-    let (wp, tw) = (w + 2, w / 2);
-    let tiles = (h / 2) * tw;
+    let (wp, tw) = (w + 2, w / TILE);
+    let tiles = (h / TILE) * tw;
     let plane = (h + 2) * wp;
-    assert!(h.is_multiple_of(2) && w.is_multiple_of(2) && xp.len() >= cin * plane);
+    assert!(h.is_multiple_of(TILE) && w.is_multiple_of(TILE) && xp.len() >= cin * plane);
     assert!(v.len() >= XI * cin * tiles);
     let stride = cin * tiles;
     for ci in 0..cin {
         let x = &xp[ci * plane..(ci + 1) * plane];
-        for ty in 0..h / 2 {
-            let rows: [&[f32]; 4] =
-                std::array::from_fn(|r| &x[(2 * ty + r) * wp..(2 * ty + r + 1) * wp]);
+        for ty in 0..h / TILE {
             // Bᵀ d over the rows, whole rows at once
-            let mut e = [[0f32; 66]; 4];
-            assert!(wp <= 66, "row too wide for the transform buffer");
-            for c in 0..wp {
-                let (d0, d1, d2, d3) = (rows[0][c], rows[1][c], rows[2][c], rows[3][c]);
-                e[0][c] = d0 - d2;
-                e[1][c] = d1 + d2;
-                e[2][c] = d2 - d1;
-                e[3][c] = d1 - d3;
-            }
-            let base = ci * tiles + ty * tw;
-            for (i, e) in e.iter().enumerate() {
-                // (Bᵀ d) B over the columns, one tile after the other
-                for tx in 0..tw {
-                    let c = 2 * tx;
-                    let t = base + tx;
-                    v[(i * 4) * stride + t] = e[c] - e[c + 2];
-                    v[(i * 4 + 1) * stride + t] = e[c + 1] + e[c + 2];
-                    v[(i * 4 + 2) * stride + t] = e[c + 2] - e[c + 1];
-                    v[(i * 4 + 3) * stride + t] = e[c + 1] - e[c + 3];
+            let e: Vec<[f32; 6]> = (0..wp)
+                .map(|c| bt(std::array::from_fn(|r| x[(TILE * ty + r) * wp + c])))
+                .collect();
+            for tx in 0..tw {
+                // (Bᵀ d) B over the columns
+                let t = ci * tiles + ty * tw + tx;
+                for i in 0..6 {
+                    let row = bt(std::array::from_fn(|j| e[TILE * tx + j][i]));
+                    for (j, val) in row.into_iter().enumerate() {
+                        v[(i * 6 + j) * stride + t] = val;
+                    }
                 }
             }
         }
     }
 }
 
-/// The outputs `Aᵀ m A` of the products `m` ([16 × cout × tiles]), plus
+/// The outputs `Aᵀ m A` of the products `m` ([36 × cout × tiles]), plus
 /// the bias, then ReLU, into `out` [cout × h × w].
 #[cfg(test)]
 pub(crate) fn output(m: &[f32], bias: &[f32], cout: usize, h: usize, w: usize, out: &mut [f32]) {
-    let tw = w / 2;
-    let tiles = (h / 2) * tw;
+    let tw = w / TILE;
+    let tiles = (h / TILE) * tw;
     let stride = cout * tiles;
     assert!(m.len() >= XI * stride && out.len() >= cout * h * w && bias.len() >= cout);
     for (o, &b) in bias.iter().enumerate().take(cout) {
-        for ty in 0..h / 2 {
+        for ty in 0..h / TILE {
             for tx in 0..tw {
                 let t = o * tiles + ty * tw + tx;
-                let mm = |i: usize, j: usize| m[(i * 4 + j) * stride + t];
-                let s0: [f32; 4] = std::array::from_fn(|j| mm(0, j) + mm(1, j) + mm(2, j));
-                let s1: [f32; 4] = std::array::from_fn(|j| mm(1, j) - mm(2, j) - mm(3, j));
-                let y = |s: &[f32; 4]| [s[0] + s[1] + s[2], s[1] - s[2] - s[3]];
-                let relu = |v: f32| if v > 0.0 { v } else { 0.0 };
-                for (a, s) in [s0, s1].iter().enumerate() {
-                    let [y0, y1] = y(s);
-                    let d = o * h * w + (2 * ty + a) * w + 2 * tx;
-                    out[d] = relu(b + y0);
-                    out[d + 1] = relu(b + y1);
+                // Aᵀ m over the rows (per column j), then over the columns
+                let s: [[f32; 4]; 6] = std::array::from_fn(|j| {
+                    at(std::array::from_fn(|i| m[(i * 6 + j) * stride + t]))
+                });
+                #[allow(clippy::needless_range_loop)]
+                for a in 0..TILE {
+                    let y = at(std::array::from_fn(|j| s[j][a]));
+                    for (c, y) in y.into_iter().enumerate() {
+                        let d = o * h * w + (TILE * ty + a) * w + TILE * tx + c;
+                        out[d] = if b + y > 0.0 { b + y } else { 0.0 };
+                    }
                 }
             }
         }
@@ -140,7 +171,8 @@ mod tests {
             (16, 32, 16, 64),
             (32, 64, 8, 32),
             (64, 64, 8, 32),
-            (3, 4, 2, 2),
+            (3, 4, 4, 4),
+            (2, 8, 4, 16),
         ] {
             let x: Vec<f32> = (0..cin * h * w).map(|_| 4.0 * rnd()).collect();
             let wt: Vec<f32> = (0..cout * cin * 9).map(|_| rnd()).collect();
@@ -163,7 +195,7 @@ mod tests {
                     xp[d..d + w].copy_from_slice(&x[(ci * h + y) * w..(ci * h + y + 1) * w]);
                 }
             }
-            let tiles = h * w / 4;
+            let tiles = h * w / (TILE * TILE);
             let u = weights(&wt, cout, cin);
             let mut v = vec![0f32; XI * cin * tiles];
             input(&xp, cin, h, w, &mut v);
