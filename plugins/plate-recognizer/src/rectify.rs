@@ -90,35 +90,105 @@ pub(crate) fn rectify_window(
         by1 as i32 as u32 + 3,
     );
     let stride = full.width() as usize * 3;
-    for oy in 0..oh {
-        for ox in 0..ow {
+    let (last_x, last_y) = (full.width() as usize - 1, full.height() as usize - 1);
+    // `to_photo` split into what depends on the column and what on the
+    // row, with the same operations per sample: x = (cx + u·cos) − v·sin
+    // (or cx + u·cos when sheared), y = (cy + u·sin) + v·cos (or + v)
+    let cols: Vec<(f32, f32)> = (0..ow)
+        .map(|ox| {
             let u = (win[0] + (ox as f32 + 0.5) / ow as f32 * (win[1] - win[0]) - 0.5) * rw;
-            let v = (win[2] + (oy as f32 + 0.5) / oh as f32 * (win[3] - win[2]) - 0.5) * rh;
-            let (x, y) = to_photo(u, v);
+            (c.cx + u * ca, c.cy + u * sa)
+        })
+        .collect();
+    let rows = (0..oh).map(|oy| {
+        let v = (win[2] + (oy as f32 + 0.5) / oh as f32 * (win[3] - win[2]) - 0.5) * rh;
+        if c.shear { (0.0, v) } else { (v * sa, v * ca) }
+    });
+    let dst = out.as_mut();
+    for ((vx, vy), line) in rows.zip(dst.chunks_exact_mut(ow as usize * 3)) {
+        for (&(ux, uy), px) in cols.iter().zip(line.chunks_exact_mut(3)) {
+            let x = if c.shear { ux } else { ux - vx };
+            let y = uy + vy;
             let x = (x - 0.5).clamp(0.0, fw - 1.001);
             let y = (y - 0.5).clamp(0.0, fh - 1.001);
             // (x, y ≥ 0: truncation is floor, and a signed conversion is
             // cheaper than an unsigned one in wasm32)
             let (x0, y0) = (x as i32 as usize, y as i32 as usize);
             let (ax, ay) = (x - x0 as f32, y - y0 as f32);
-            let x1 = (x0 + 1).min(full.width() as usize - 1);
-            let y1 = (y0 + 1).min(full.height() as usize - 1);
-            let mut px = [0u8; 3];
-            for k in 0..3 {
-                let p00 = raw[y0 * stride + x0 * 3 + k] as f32;
-                let p10 = raw[y0 * stride + x1 * 3 + k] as f32;
-                let p01 = raw[y1 * stride + x0 * 3 + k] as f32;
-                let p11 = raw[y1 * stride + x1 * 3 + k] as f32;
-                let v = p00 * (1.0 - ax) * (1.0 - ay)
-                    + p10 * ax * (1.0 - ay)
-                    + p01 * (1.0 - ax) * ay
-                    + p11 * ax * ay;
-                px[k] = round_u8(v);
-            }
-            out.put_pixel(ox, oy, image::Rgb(px));
+            let x1 = (x0 + 1).min(last_x);
+            let y1 = (y0 + 1).min(last_y);
+            let at = |y: usize, x: usize| y * stride + x * 3;
+            let quad = [at(y0, x0), at(y0, x1), at(y1, x0), at(y1, x1)];
+            blend(&raw, quad, ax, ay, px);
         }
     }
     out
+}
+
+/// Writes to `px` the bilinear blend, rounded, of the RGB pixels at byte
+/// offsets `q` (top left, top right, bottom left, bottom right) of `raw`,
+/// at (`ax`, `ay`) between them. In wasm32 the three channels are three
+/// lanes of SIMD128 with the same operations per lane, so the same bytes.
+#[inline(always)]
+fn blend(raw: &[u8], q: [usize; 4], ax: f32, ay: f32, px: &mut [u8]) {
+    #[cfg(target_arch = "wasm32")]
+    #[allow(unused_unsafe)]
+    // SAFETY: only SIMD128 is needed, and the components are built with it
+    // (`scripts/build-plugins`); a module using it validates or does not load.
+    unsafe {
+        blend_simd(raw, q, ax, ay, px)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let p: [&[u8]; 4] = q.map(|i| &raw[i..i + 3]);
+        for k in 0..3 {
+            let v = p[0][k] as f32 * (1.0 - ax) * (1.0 - ay)
+                + p[1][k] as f32 * ax * (1.0 - ay)
+                + p[2][k] as f32 * (1.0 - ax) * ay
+                + p[3][k] as f32 * ax * ay;
+            px[k] = round_u8(v);
+        }
+    }
+}
+
+/// [`blend`] with the channels in lanes (the fourth lane, the next
+/// pixel's first byte or 0, is computed and dropped); [`round_u8`] per lane.
+#[cfg(target_arch = "wasm32")]
+#[inline]
+#[target_feature(enable = "simd128")]
+fn blend_simd(raw: &[u8], q: [usize; 4], ax: f32, ay: f32, px: &mut [u8]) {
+    use core::arch::wasm32::*;
+    let load = |i: usize| {
+        let b: [u8; 4] = match raw.get(i..i + 4) {
+            Some(b) => b.try_into().expect("4 bytes"),
+            None => [raw[i], raw[i + 1], raw[i + 2], 0],
+        };
+        let v = u32x4(u32::from_le_bytes(b), 0, 0, 0);
+        f32x4_convert_u32x4(u32x4_extend_low_u16x8(u16x8_extend_low_u8x16(v)))
+    };
+    let [p00, p10, p01, p11] = q.map(load);
+    let (wx, wy) = (f32x4_splat(1.0 - ax), f32x4_splat(1.0 - ay));
+    let (ax, ay) = (f32x4_splat(ax), f32x4_splat(ay));
+    let term = |p: v128, a: v128, b: v128| f32x4_mul(f32x4_mul(p, a), b);
+    let v = f32x4_add(
+        f32x4_add(
+            f32x4_add(term(p00, wx, wy), term(p10, ax, wy)),
+            term(p01, wx, ay),
+        ),
+        term(p11, ax, ay),
+    );
+    // round_u8: clamp to [-1, 256], truncate, + 1 from a fraction of 0.5
+    let v = f32x4_pmin(f32x4_splat(256.0), f32x4_pmax(f32x4_splat(-1.0), v));
+    let i = i32x4_trunc_sat_f32x4(v);
+    let up = f32x4_ge(f32x4_sub(v, f32x4_convert_i32x4(i)), f32x4_splat(0.5));
+    let i = i32x4_min(
+        i32x4_max(i32x4_sub(i, up), i32x4_splat(0)),
+        i32x4_splat(255),
+    );
+    let b = u8x16_narrow_i16x8(i16x8_narrow_i32x4(i, i), i16x8_splat(0));
+    px[0] = u8x16_extract_lane::<0>(b);
+    px[1] = u8x16_extract_lane::<1>(b);
+    px[2] = u8x16_extract_lane::<2>(b);
 }
 
 /// `v.round().clamp(0.0, 255.0) as u8` without the call to `roundf` that
@@ -127,6 +197,7 @@ pub(crate) fn rectify_window(
 /// `v as i32` is `trunc(v)` exactly and `v - trunc(v)` is exact; out of
 /// it (and NaN) both give the same as at its ends.
 #[inline(always)]
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub(crate) fn round_u8(v: f32) -> u8 {
     let v = v.clamp(-1.0, 256.0);
     let i = v as i32;
