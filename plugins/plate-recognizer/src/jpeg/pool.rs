@@ -36,6 +36,9 @@ fn take<T: Copy + Default>(pool: &RefCell<Vec<Vec<T>>>, n: usize) -> Option<Vec<
     Some(v)
 }
 
+// (in wasm32 KEEP is 0 and nothing is kept: `total <= KEEP` is then
+// `total == 0`, which is what it should mean there)
+#[cfg_attr(target_arch = "wasm32", allow(clippy::absurd_extreme_comparisons))]
 fn give<T>(pool: &RefCell<Vec<Vec<T>>>, v: Vec<T>) {
     let size = |v: &Vec<T>| v.capacity() * std::mem::size_of::<T>();
     if v.capacity() == 0 || size(&v) > KEEP {
