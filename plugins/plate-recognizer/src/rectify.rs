@@ -92,8 +92,9 @@ pub(crate) fn rectify_window(
     let stride = full.width() as usize * 3;
     let (last_x, last_y) = (full.width() as usize - 1, full.height() as usize - 1);
     // `to_photo` split into what depends on the column and what on the
-    // row, with the same operations per sample: x = (cx + u·cos) − v·sin
-    // (or cx + u·cos when sheared), y = (cy + u·sin) + v·cos (or + v)
+    // row, with the same operations per sample: x = (cx + u·cos) − v·sin,
+    // y = (cy + u·sin) + v·cos; sheared, x = (cx + u·cos) − 0 (the same
+    // value, bit for bit) and y = (cy + u·sin) + v
     let cols: Vec<(f32, f32)> = (0..ow)
         .map(|ox| {
             let u = (win[0] + (ox as f32 + 0.5) / ow as f32 * (win[1] - win[0]) - 0.5) * rw;
@@ -107,8 +108,7 @@ pub(crate) fn rectify_window(
     let dst = out.as_mut();
     for ((vx, vy), line) in rows.zip(dst.chunks_exact_mut(ow as usize * 3)) {
         for (&(ux, uy), px) in cols.iter().zip(line.chunks_exact_mut(3)) {
-            let x = if c.shear { ux } else { ux - vx };
-            let y = uy + vy;
+            let (x, y) = (ux - vx, uy + vy);
             let x = (x - 0.5).clamp(0.0, fw - 1.001);
             let y = (y - 0.5).clamp(0.0, fh - 1.001);
             // (x, y ≥ 0: truncation is floor, and a signed conversion is
