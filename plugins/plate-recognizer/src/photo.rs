@@ -13,7 +13,11 @@
 //! replicated, then converted to RGB (JFIF). A region's pixels are the
 //! same as the whole photo's made at once at that scale
 //! ([`Photo::to_rgb`] at full resolution) by construction: both come from
-//! the same per-MCU code. Any other photo (PNG, progressive JPEG, ...) is
+//! the same per-MCU code. At full resolution they are also zune-jpeg's
+//! (the `image` crate's decoder, which the recogniser was tuned on), bit
+//! for bit: the same integer IDCT, upsampling and colour conversion. So in
+//! wasm32, where zune-jpeg runs scalar code, smaller baseline JPEGs are
+//! decoded whole by this code instead ([`decode_whole`]). Any other photo (PNG, progressive JPEG, ...) is
 //! decoded whole by the `image` crate, as before, and simply has all its
 //! pixels (at full resolution only).
 //!
@@ -74,6 +78,8 @@ struct Lazy {
     levels: [Option<Level>; 4],
     /// Rows of component values (reused).
     scratch: Vec<Vec<u8>>,
+    /// Blended chroma samples of a row (reused).
+    cols: Vec<u16>,
 }
 
 /// The scales of [`Lazy::levels`], in order.
@@ -160,6 +166,9 @@ impl<'a> Photo<'a> {
                     src: Src::Jpeg(Box::new(RefCell::new(lazy))),
                 });
             }
+        }
+        if WHOLE_BY_OURS && let Some(img) = decode_whole(bytes) {
+            return Ok(Photo::from(img));
         }
         Ok(Photo::from(decode_image(bytes)?))
     }
@@ -288,6 +297,44 @@ impl From<RgbImage> for Photo<'static> {
     }
 }
 
+/// Whether a smaller baseline JPEG (below [`LAZY_FROM_PIXELS`]) is decoded
+/// whole by our decoder ([`decode_whole`]) rather than by the `image`
+/// crate: in wasm32, where zune-jpeg (the `image` crate's decoder) runs
+/// scalar code and ours runs its IDCT with SIMD128; not natively, where
+/// zune-jpeg has AVX2. Either way the pixels are the same, bit for bit.
+pub(crate) const WHOLE_BY_OURS: bool = cfg!(target_arch = "wasm32");
+
+/// A baseline JPEG decoded whole by our decoder, with the very pixels
+/// zune-jpeg gives (its integer IDCT, upsampling and colour conversion;
+/// `crate::jpeg::tests` compares them): `None` for anything it should not
+/// take, which then goes to the `image` crate: not a baseline JPEG in our
+/// decoder's scope, entropy-coded data cut short or corrupted (decoders
+/// differ in what they make of the rest), sampling ratios other than 1
+/// and 2 (zune-jpeg repeats samples there; not compared), more than
+/// [`LAZY_TO_PIXELS`], or not the memory.
+pub(crate) fn decode_whole(bytes: &[u8]) -> Option<RgbImage> {
+    if !jpeg::is_jpeg(bytes) {
+        return None;
+    }
+    let j = jpeg::parse(bytes).ok()??;
+    let ratios_1_2 = j.comps.iter().all(|c| {
+        [j.hmax / c.h, j.vmax / c.v]
+            .iter()
+            .all(|r| (1..=2).contains(r))
+    });
+    let pixels = j.width as u64 * j.height as u64;
+    if !j.complete || !ratios_1_2 || j.width < 16 || j.height < 8 || pixels > LAZY_TO_PIXELS {
+        return None;
+    }
+    let (w, h) = (j.width, j.height);
+    let mut lazy = Lazy::new(j)?;
+    lazy.make(0, 0, 0, w, h);
+    let level = lazy.levels[0].as_mut()?;
+    let mut rgb = std::mem::take(&mut level.rgb);
+    rgb.truncate(w * h * 3);
+    RgbImage::from_raw(w as u32, h as u32, rgb)
+}
+
 /// The `image` crate's decode with the limits of our own decoder.
 pub(crate) fn decode_image(bytes: &[u8]) -> Result<RgbImage, String> {
     let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
@@ -368,6 +415,7 @@ impl Lazy {
         let lazy = Lazy {
             levels: [Some(full), None, None, None],
             scratch: Vec::new(),
+            cols: Vec::new(),
             jpeg,
         };
         // without the headroom, dropped: its buffers go back to the pool
@@ -470,6 +518,7 @@ impl Lazy {
         let py1 = (py0 + 8 * vmax / r).min(h);
         let n = px1 - px0;
         let mut rows = std::mem::take(&mut self.scratch);
+        let mut cols = std::mem::take(&mut self.cols);
         rows.resize(3, Vec::new());
         for row in rows.iter_mut() {
             row.resize(n, 0);
@@ -477,7 +526,7 @@ impl Lazy {
         for y in py0..py1 {
             for (k, row) in rows.iter_mut().enumerate().take(self.jpeg.comps.len()) {
                 if r == 1 {
-                    self.component_row(level, k, y, px0, &mut row[..n]);
+                    self.component_row(level, k, y, px0, &mut row[..n], &mut cols);
                 } else {
                     self.component_row_replicated(level, k, y, px0, &mut row[..n]);
                 }
@@ -492,6 +541,7 @@ impl Lazy {
             }
         }
         self.scratch = rows;
+        self.cols = cols;
     }
 
     /// Component `k`'s values at the pixels (x0.., y) of a reduced level:
@@ -520,17 +570,30 @@ impl Lazy {
         }
     }
 
-    /// Component `k`'s values at the full-resolution pixels (x0.., y).
-    fn component_row(&self, level: &Level, k: usize, y: usize, x0: usize, out: &mut [u8]) {
+    /// Component `k`'s values at the full-resolution pixels (x0.., y),
+    /// upsampled as zune-jpeg upsamples them (the `image` crate's decoder,
+    /// which the recogniser was tuned on), bit for bit: a component at
+    /// half the vertical resolution is first blended from its nearer row
+    /// and its farther one, `(3·near + far + 2) >> 2`, then one at half the
+    /// horizontal resolution the same way from its nearer and farther
+    /// columns of that (two roundings); at the edges of the component's
+    /// padded plane (whole MCUs, beyond the photo's own edge: zune-jpeg
+    /// upsamples the padding too) the edge sample is its own neighbour.
+    /// Other ratios (4) repeat the nearest sample. `cols`: scratch.
+    fn component_row(
+        &self,
+        level: &Level,
+        k: usize,
+        y: usize,
+        x0: usize,
+        out: &mut [u8],
+        cols: &mut Vec<u16>,
+    ) {
         let c = &self.jpeg.comps[k];
         let (hr, vr) = (self.jpeg.hmax / c.h, self.jpeg.vmax / c.v);
         let plane = &level.planes[k];
-        let stride = c.bw * 8;
-        // the component's valid width (beyond it, the MCU's padding; as
-        // zune-jpeg does, the last column is repeated but the padding rows
-        // below the last row are used)
-        let cw = (self.jpeg.width * c.h).div_ceil(self.jpeg.hmax);
-        // vertical: the nearer row and the farther one (weights 3 and 1)
+        let (sw, sh) = (c.bw * 8, c.bh * 8);
+        // vertical: the nearer row and the farther one
         let (ra, rb) = if vr == 2 {
             let i = y / 2;
             let j = if y.is_multiple_of(2) {
@@ -538,50 +601,44 @@ impl Lazy {
             } else {
                 i + 1
             };
-            (i, j.min(c.bh * 8 - 1))
+            (i, j.min(sh - 1))
         } else {
             (y / vr, y / vr)
         };
-        let (a, b) = (&plane[ra * stride..], &plane[rb * stride..]);
+        let (a, b) = (&plane[ra * sw..][..sw], &plane[rb * sw..][..sw]);
+        let n = out.len();
         match (hr, vr) {
-            (1, 1) => out.copy_from_slice(&a[x0..x0 + out.len()]),
-            (2, 2) | (2, 1) => {
-                // column sums of the two rows (3a + b; (2, 1): the rows
-                // are the same, 4a) over the samples s0 − 1 ..= s1 + 1,
-                // then per pixel 3 × the nearer column + the farther
-                let wv = if vr == 2 { [3u16, 1] } else { [4, 0] };
-                let s0 = x0 / 2;
-                let s1 = (x0 + out.len() - 1) / 2;
-                // (s0 − 1 ..= s1 + 1, clamped to the valid samples)
-                let cols: Vec<u16> = (0..s1 - s0 + 3)
-                    .map(|i| {
-                        let s = (s0 + i).saturating_sub(1).min(cw - 1);
-                        wv[0] * a[s] as u16 + wv[1] * b[s] as u16
-                    })
-                    .collect();
-                let mut i = 0;
-                if x0 % 2 == 1 {
-                    // the odd first pixel
-                    out[0] = ((3 * cols[1] + cols[2] + 8) >> 4) as u8;
-                    i = 1;
-                }
-                // pairs: the even pixel leans left, the odd one right
-                for (o, j) in out[i..].chunks_mut(2).zip((x0 + i) / 2 - s0 + 1..) {
-                    o[0] = ((3 * cols[j] + cols[j - 1] + 8) >> 4) as u8;
-                    if let Some(o1) = o.get_mut(1) {
-                        *o1 = ((3 * cols[j] + cols[j + 1] + 8) >> 4) as u8;
-                    }
+            (1, 1) => out.copy_from_slice(&a[x0..x0 + n]),
+            (1, 2) => {
+                for ((o, &a), &b) in out.iter_mut().zip(&a[x0..x0 + n]).zip(&b[x0..x0 + n]) {
+                    *o = ((3 * a as u16 + b as u16 + 2) >> 2) as u8;
                 }
             }
-            (1, 2) => {
+            (2, 1) | (2, 2) => {
+                // the rows blended over the samples s0 − 1 ..= s1 + 1
+                // (clamped to the plane), then each pixel from its sample
+                // and the one on its side: an even pixel leans left, an
+                // odd one right
+                let (s0, s1) = (x0 / 2, (x0 + n - 1) / 2);
+                cols.clear();
+                cols.extend((0..s1 - s0 + 3).map(|i| {
+                    let s = (s0 + i).saturating_sub(1).min(sw - 1);
+                    if vr == 2 {
+                        (3 * a[s] as u16 + b[s] as u16 + 2) >> 2
+                    } else {
+                        a[s] as u16
+                    }
+                }));
                 for (i, o) in out.iter_mut().enumerate() {
                     let x = x0 + i;
-                    *o = ((3 * a[x] as u16 + b[x] as u16 + 2) >> 2) as u8;
+                    let j = x / 2 - s0 + 1;
+                    let side = if x % 2 == 0 { cols[j - 1] } else { cols[j + 1] };
+                    *o = ((3 * cols[j] + side + 2) >> 2) as u8;
                 }
             }
             _ => {
                 // other ratios (4): the nearest sample
-                let a = &plane[(y / vr) * stride..];
+                let a = &plane[(y / vr) * sw..];
                 for (i, o) in out.iter_mut().enumerate() {
                     *o = a[(x0 + i) / hr];
                 }
@@ -590,9 +647,10 @@ impl Lazy {
     }
 }
 
-/// YCbCr (JFIF) to RGB: R = Y + 1.402 Cr', G = Y − 0.344136 Cb' −
-/// 0.714136 Cr', B = Y + 1.772 Cb' (Cb' = Cb − 128, Cr' = Cr − 128), in
-/// 16-bit fixed point, rounded.
+/// YCbCr (JFIF) to RGB as zune-jpeg converts (bit for bit): R = Y +
+/// 1.402 Cr', G = Y − 0.344136 Cb' − 0.714136 Cr', B = Y + 1.772 Cb' (Cb' =
+/// Cb − 128, Cr' = Cr − 128) in 14-bit fixed point, `Y · 2^14 + 2^13 − 1`
+/// and the chroma terms summed, then `>> 14` and clamped.
 #[inline(always)]
 pub(crate) fn ycc_to_rgb(y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
     // (in runs of 32: the arithmetic vectorised, then interleaved)
@@ -604,10 +662,11 @@ pub(crate) fn ycc_to_rgb(y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
     {
         let mut rgb = [[0u8; 32]; 3];
         for i in 0..y.len().min(cb.len()).min(cr.len()) {
-            let (y, cb, cr) = (y[i] as i32, cb[i] as i32 - 128, cr[i] as i32 - 128);
-            let r = y + ((91_881 * cr + 32_768) >> 16);
-            let g = y + ((-22_554 * cb - 46_802 * cr + 32_768) >> 16);
-            let b = y + ((116_130 * cb + 32_768) >> 16);
+            let (cb, cr) = (cb[i] as i32 - 128, cr[i] as i32 - 128);
+            let y0 = y[i] as i32 * 16384 + 8191;
+            let r = (y0 + 22_970 * cr) >> 14;
+            let g = (y0 - 11_700 * cr - 5_638 * cb) >> 14;
+            let b = (y0 + 29_032 * cb) >> 14;
             rgb[0][i] = r.clamp(0, 255) as u8;
             rgb[1][i] = g.clamp(0, 255) as u8;
             rgb[2][i] = b.clamp(0, 255) as u8;

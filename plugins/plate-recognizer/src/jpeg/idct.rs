@@ -8,8 +8,10 @@
 //! scale) and the frequencies above n/2 cycles per block, which the
 //! smaller grid cannot hold, are left out.
 //!
-//! f32 arithmetic in a fixed order (no fused multiply-add): the same
-//! samples natively and in wasm32.
+//! The reduced sizes: f32 arithmetic in a fixed order (no fused
+//! multiply-add), the same samples natively and in wasm32. The full 8 × 8
+//! transform: zune-jpeg's integer one ([`idct8`]), so that full-resolution
+//! pixels are the `image` crate's, bit for bit.
 
 use std::sync::OnceLock;
 
@@ -143,82 +145,269 @@ fn idct_n<const NX: usize, const NY: usize>(
     }
 }
 
-/// The full 8 × 8 IDCT: the same sums as [`idct_n`] (`T[8]`), each
-/// 1-D pass split into its even and odd frequencies (`T[7 − x][u] =
-/// (−1)^u T[x][u]`: the samples x and 7 − x are the even part plus and
-/// minus the odd part), on whole rows of 8 at a time (vectorised, also by
-/// SIMD128 in wasm32).
+/// The full 8 × 8 IDCT in integers, the one zune-jpeg computes (its
+/// `idct_int`, after stb_image and the IJG's "islow" transform): 12-bit
+/// fixed-point factors, columns first (rounded, `>> 10`), then rows with
+/// the level shift and rounding folded into one constant (`>> 17`), then
+/// clamped. So a photo's full-resolution samples are the ones the
+/// recogniser was tuned on (the `image` crate decodes with zune-jpeg), bit
+/// for bit. A block with no AC coefficient is flat: `(dc + 4 + 1024) >> 3`,
+/// which is what the two passes give for it (zune-jpeg's shortcut). The
+/// sums are wrapping (as zune-jpeg's: hostile coefficients give some
+/// samples, never a panic), so the order of the additions does not change
+/// a bit; in wasm32 both passes run 4 columns (then 4 rows) per SIMD128
+/// vector through the same [`pass`].
 #[inline(always)]
 fn idct8(coef: &[i16], q: &[u16; 64], out: &mut [u8], stride: usize) {
     let coef: &[i16; 64] = coef[..64].try_into().expect("64 coefficients");
-    let mut flat = [0f32; 64];
-    for i in 0..64 {
-        // (exact: |c · q| < 2^24 for 8-bit data; otherwise rounded once,
-        // as the product of the exact floats)
-        flat[i] = coef[i] as f32 * q[i] as f32;
-    }
-    let mut f = [[0f32; 8]; 8];
-    for (fr, fl) in f.iter_mut().zip(flat.chunks_exact(8)) {
-        fr.copy_from_slice(fl);
-    }
     // (an OR over all 64, vectorised, minus the DC)
     let ac = coef.iter().fold(0i16, |a, &c| a | c) != 0 && coef[1..].iter().any(|&c| c != 0);
     if !ac {
-        // a flat block
-        let p = to_u8(tables()[3][0] * tables()[3][0] * f[0][0]);
+        let dc = (coef[0] as i32).wrapping_mul(q[0] as i32);
+        let p = (dc.wrapping_add(4 + 1024) >> 3).clamp(0, 255) as u8;
         for y in 0..8 {
             out[y * stride..y * stride + 8].fill(p);
         }
         return;
     }
-    let t = &tables()[3];
-    // columns: g[y][·] = Σ_v T[y][v] f[v][·], then transposed
-    let g = transpose(&half_pass(&f, t));
-    // rows: h[x][·] = Σ_u T[x][u] g^T[u][·] = out[·][x]
-    let h = half_pass(&g, t);
-    for y in 0..8 {
-        let o = &mut out[y * stride..y * stride + 8];
-        for x in 0..8 {
-            o[x] = to_u8(h[x][y]);
-        }
+    #[cfg(target_arch = "wasm32")]
+    // SAFETY: `out` holds 8 rows of `stride` (>= 8) samples from its start,
+    // which `idct8_simd` checks before writing
+    unsafe {
+        simd::idct8_simd(coef, q, out, stride)
     }
-}
-
-/// `g[y] = Σ_v T[y][v] f[v]` for rows `f[v]` of 8, by even and odd v.
-#[inline(always)]
-fn half_pass(f: &[[f32; 8]; 8], t: &[f32; 64]) -> [[f32; 8]; 8] {
-    let mut g = [[0f32; 8]; 8];
-    for y in 0..4 {
-        let (mut e, mut o) = ([0f32; 8], [0f32; 8]);
-        for v in [0, 2, 4, 6] {
-            let c = t[y * 8 + v];
-            for u in 0..8 {
-                e[u] += c * f[v][u];
-            }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let mut f = [[0i32; 8]; 8];
+        for (i, (&c, &q)) in coef.iter().zip(q).enumerate() {
+            f[i / 8][i % 8] = (c as i32).wrapping_mul(q as i32);
         }
-        for v in [1, 3, 5, 7] {
-            let c = t[y * 8 + v];
-            for u in 0..8 {
-                o[u] += c * f[v][u];
-            }
-        }
+        // columns: the 8 rows' values of column u through the pass
+        let mut g = [[0i32; 8]; 8];
         for u in 0..8 {
-            g[y][u] = e[u] + o[u];
-            g[7 - y][u] = e[u] - o[u];
+            let col = pass(std::array::from_fn(|v| f[v][u]), COL_BIAS, COL_SHIFT);
+            for (y, v) in col.into_iter().enumerate() {
+                g[y][u] = v;
+            }
+        }
+        // rows
+        for (y, row) in g.iter().enumerate() {
+            let px = pass(*row, ROW_BIAS, ROW_SHIFT);
+            for (o, v) in out[y * stride..y * stride + 8].iter_mut().zip(px) {
+                *o = v.clamp(0, 255) as u8;
+            }
         }
     }
-    g
 }
 
+/// The column pass's rounding, and its shift.
+const COL_BIAS: i32 = 512;
+const COL_SHIFT: u32 = 10;
+/// The row pass's: rounding (`1 << 16`), the column pass's remainder
+/// (512) and the level shift (`128 << 17`).
+const ROW_BIAS: i32 = 512 + 65536 + (128 << 17);
+const ROW_SHIFT: u32 = 17;
+
+/// What [`pass`] computes with: `i32` (wrapping), or 4 of them in a
+/// SIMD128 vector.
+trait Lanes: Copy {
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn mul(self, c: i32) -> Self;
+    fn shl12(self) -> Self;
+    fn shr(self, n: u32) -> Self;
+    fn splat(c: i32) -> Self;
+}
+
+impl Lanes for i32 {
+    #[inline(always)]
+    fn add(self, o: i32) -> i32 {
+        self.wrapping_add(o)
+    }
+    #[inline(always)]
+    fn sub(self, o: i32) -> i32 {
+        self.wrapping_sub(o)
+    }
+    #[inline(always)]
+    fn mul(self, c: i32) -> i32 {
+        self.wrapping_mul(c)
+    }
+    #[inline(always)]
+    fn shl12(self) -> i32 {
+        self.wrapping_shl(12)
+    }
+    #[inline(always)]
+    fn shr(self, n: u32) -> i32 {
+        self >> n
+    }
+    #[inline(always)]
+    fn splat(c: i32) -> i32 {
+        c
+    }
+}
+
+/// One 8-point pass of [`idct8`] over `v` (the 8 frequencies of a column
+/// or a row, lowest first): the even part (0, 2, 4, 6) with `bias` added,
+/// the odd part (1, 3, 5, 7), then sample x and 7 − x as their sum and
+/// difference, `>> shift`.
 #[inline(always)]
-fn transpose(a: &[[f32; 8]; 8]) -> [[f32; 8]; 8] {
-    let mut t = [[0f32; 8]; 8];
-    for (y, row) in a.iter().enumerate() {
-        for (x, &v) in row.iter().enumerate() {
-            t[x][y] = v;
+fn pass<T: Lanes>(v: [T; 8], bias: i32, shift: u32) -> [T; 8] {
+    // even part
+    let p1 = v[2].add(v[6]).mul(2217);
+    let t2 = p1.add(v[6].mul(-7567));
+    let t3 = p1.add(v[2].mul(3135));
+    let t0 = v[0].add(v[4]).shl12();
+    let t1 = v[0].sub(v[4]).shl12();
+    let b = T::splat(bias);
+    let x0 = t0.add(t3).add(b);
+    let x3 = t0.sub(t3).add(b);
+    let x1 = t1.add(t2).add(b);
+    let x2 = t1.sub(t2).add(b);
+    // odd part
+    let (o7, o5, o3, o1) = (v[7], v[5], v[3], v[1]);
+    let p3 = o7.add(o3);
+    let p4 = o5.add(o1);
+    let p5 = p3.add(p4).mul(4816);
+    let p1 = p5.add(o7.add(o1).mul(-3685));
+    let p2 = p5.add(o5.add(o3).mul(-10497));
+    let p3 = p3.mul(-8034);
+    let p4 = p4.mul(-1597);
+    let t3 = o1.mul(6149).add(p1).add(p4);
+    let t2 = o3.mul(12586).add(p2).add(p3);
+    let t1 = o5.mul(8410).add(p2).add(p4);
+    let t0 = o7.mul(1223).add(p1).add(p3);
+    [
+        x0.add(t3).shr(shift),
+        x1.add(t2).shr(shift),
+        x2.add(t1).shr(shift),
+        x3.add(t0).shr(shift),
+        x3.sub(t0).shr(shift),
+        x2.sub(t1).shr(shift),
+        x1.sub(t2).shr(shift),
+        x0.sub(t3).shr(shift),
+    ]
+}
+
+/// [`idct8`] with SIMD128: the column pass on columns 0–3 and 4–7 (a
+/// vector per row), the 8 × 8 values transposed as four 4 × 4 tiles, the
+/// row pass on rows 0–3 and 4–7 (a vector per column), transposed back,
+/// narrowed with saturation (the clamp to 0..=255).
+#[cfg(target_arch = "wasm32")]
+mod simd {
+    use super::{COL_BIAS, COL_SHIFT, Lanes, ROW_BIAS, ROW_SHIFT, pass};
+    use core::arch::wasm32::*;
+
+    #[derive(Clone, Copy)]
+    struct I4(v128);
+
+    impl Lanes for I4 {
+        #[inline(always)]
+        fn add(self, o: I4) -> I4 {
+            I4(i32x4_add(self.0, o.0))
+        }
+        #[inline(always)]
+        fn sub(self, o: I4) -> I4 {
+            I4(i32x4_sub(self.0, o.0))
+        }
+        #[inline(always)]
+        fn mul(self, c: i32) -> I4 {
+            I4(i32x4_mul(self.0, i32x4_splat(c)))
+        }
+        #[inline(always)]
+        fn shl12(self) -> I4 {
+            I4(i32x4_shl(self.0, 12))
+        }
+        #[inline(always)]
+        fn shr(self, n: u32) -> I4 {
+            I4(i32x4_shr(self.0, n))
+        }
+        #[inline(always)]
+        fn splat(c: i32) -> I4 {
+            I4(i32x4_splat(c))
         }
     }
-    t
+
+    /// The 4 × 4 tile `[a, b, c, d]` (a vector per row) transposed.
+    #[inline(always)]
+    fn transpose4([a, b, c, d]: [v128; 4]) -> [v128; 4] {
+        let ab_lo = i32x4_shuffle::<0, 4, 1, 5>(a, b);
+        let ab_hi = i32x4_shuffle::<2, 6, 3, 7>(a, b);
+        let cd_lo = i32x4_shuffle::<0, 4, 1, 5>(c, d);
+        let cd_hi = i32x4_shuffle::<2, 6, 3, 7>(c, d);
+        [
+            i64x2_shuffle::<0, 2>(ab_lo, cd_lo),
+            i64x2_shuffle::<1, 3>(ab_lo, cd_lo),
+            i64x2_shuffle::<0, 2>(ab_hi, cd_hi),
+            i64x2_shuffle::<1, 3>(ab_hi, cd_hi),
+        ]
+    }
+
+    /// `m[half][k]`: the vector of lanes 4·half.. of line k, transposed
+    /// (lines become lanes).
+    #[inline(always)]
+    fn transpose8(m: [[v128; 8]; 2]) -> [[v128; 8]; 2] {
+        let t = |half: usize, k0: usize| {
+            transpose4([
+                m[half][k0],
+                m[half][k0 + 1],
+                m[half][k0 + 2],
+                m[half][k0 + 3],
+            ])
+        };
+        let (a, b, c, d) = (t(0, 0), t(1, 0), t(0, 4), t(1, 4));
+        [
+            [a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]],
+            [c[0], c[1], c[2], c[3], d[0], d[1], d[2], d[3]],
+        ]
+    }
+
+    /// # Safety
+    /// `out` must hold `7 * stride + 8` samples (checked: a shorter one
+    /// panics).
+    #[inline]
+    #[target_feature(enable = "simd128")]
+    pub(super) unsafe fn idct8_simd(
+        coef: &[i16; 64],
+        q: &[u16; 64],
+        out: &mut [u8],
+        stride: usize,
+    ) {
+        assert!(stride >= 8 && out.len() >= 7 * stride + 8);
+        // dequantised rows, columns 0–3 and 4–7: m[half][row]
+        let mut m = [[i32x4_splat(0); 8]; 2];
+        for row in 0..8 {
+            // SAFETY: 8 i16 and 8 u16 at row * 8 of 64-element arrays
+            let (c, k) = unsafe {
+                (
+                    v128_load(coef.as_ptr().add(row * 8) as *const v128),
+                    v128_load(q.as_ptr().add(row * 8) as *const v128),
+                )
+            };
+            let lo = i32x4_mul(i32x4_extend_low_i16x8(c), u32x4_extend_low_u16x8(k));
+            let hi = i32x4_mul(i32x4_extend_high_i16x8(c), u32x4_extend_high_u16x8(k));
+            m[0][row] = lo;
+            m[1][row] = hi;
+        }
+        // columns (a vector holds 4 columns of one row)
+        for half in m.iter_mut() {
+            let r = pass(half.map(I4), COL_BIAS, COL_SHIFT);
+            *half = r.map(|v| v.0);
+        }
+        // rows: transposed, a vector holds 4 rows of one column
+        let mut t = transpose8(m);
+        for half in t.iter_mut() {
+            let r = pass(half.map(I4), ROW_BIAS, ROW_SHIFT);
+            *half = r.map(|v| v.0);
+        }
+        // back to a vector per row (4 columns), narrowed to u8
+        let m = transpose8(t);
+        for row in 0..8 {
+            let w = i16x8_narrow_i32x4(m[0][row], m[1][row]);
+            let b = u8x16_narrow_i16x8(w, w);
+            // SAFETY: checked above: 8 bytes at row * stride
+            unsafe { v128_store64_lane::<0>(b, out.as_mut_ptr().add(row * stride) as *mut u64) };
+        }
+    }
 }
 
 /// A level-shifted sample, rounded (halves up) and clamped to 0..=255.
@@ -272,6 +461,28 @@ mod tests {
                     out[y * 8 + x]
                 );
             }
+        }
+        // the integer transform's flat-block shortcut is what its two
+        // passes give for a block with only a DC coefficient
+        for dc in -2100..2100 {
+            let col = pass(
+                std::array::from_fn(|v| if v == 0 { dc } else { 0 }),
+                COL_BIAS,
+                COL_SHIFT,
+            );
+            let row = pass(
+                std::array::from_fn(|u| if u == 0 { col[0] } else { 0 }),
+                ROW_BIAS,
+                ROW_SHIFT,
+            );
+            let mut o = [0u8; 64];
+            let mut c = [0i16; 64];
+            c[0] = dc as i16;
+            idct(&c, &[1; 64], 8, 8, &mut o, 8);
+            assert!(
+                o.iter().all(|&p| p as i32 == row[0].clamp(0, 255)),
+                "dc {dc}"
+            );
         }
         // a flat block gives the same level at every scale
         let mut flat = [0i16; 64];

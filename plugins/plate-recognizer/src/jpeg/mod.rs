@@ -65,6 +65,9 @@ pub(crate) struct Jpeg {
     pub(crate) mcus_y: usize,
     /// 1 (grey) or 3 (Y, Cb, Cr).
     pub(crate) comps: Vec<Component>,
+    /// Every MCU was decoded from the entropy-coded data (none was cut
+    /// short or skipped after a corrupted restart interval).
+    pub(crate) complete: bool,
 }
 
 impl Drop for Jpeg {
@@ -497,6 +500,7 @@ fn frame_header(seg: &[u8]) -> Result<Option<Jpeg>, String> {
         mcus_x,
         mcus_y,
         comps,
+        complete: false,
     }))
 }
 
@@ -522,6 +526,7 @@ fn entropy_decode(
         (f.mcus_x, f.mcus_y)
     };
     let mut todo = restart_interval;
+    let mut cut = false;
     for my in 0..units_y {
         for mx in 0..units_x {
             if restart_interval > 0 {
@@ -535,6 +540,7 @@ fn entropy_decode(
             // data cut short: the blocks it lacks keep zero coefficients
             // (mid-grey); with restarts, decoding resumes at the next one
             if bits.ended || bits.overrun() {
+                cut = true;
                 if restart_interval == 0 || bits.ended {
                     return Ok(());
                 }
@@ -552,6 +558,7 @@ fn entropy_decode(
             }
         }
     }
+    f.complete = !cut && !bits.overrun();
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! decode, hostile input.
 
 use super::parse;
-use crate::photo::{Photo, decode_image};
+use crate::photo::{Photo, decode_image, decode_whole};
 use image::RgbImage;
 
 /// Mean and largest absolute difference per channel value.
@@ -20,7 +20,8 @@ fn diff(a: &RgbImage, b: &RgbImage) -> (f64, u8) {
 
 /// Development aid: `JPEG_DIR=... cargo test --release -p plate-recognizer
 /// -- --ignored compare_dir --nocapture` compares every baseline JPEG of a
-/// directory with the `image` crate's decode.
+/// directory with the `image` crate's decode (and says whether
+/// `decode_whole` takes it and gives the same pixels).
 #[test]
 #[ignore]
 fn compare_dir() {
@@ -53,8 +54,13 @@ fn compare_dir() {
             .zip(theirs.as_raw())
             .filter(|(a, b)| a.abs_diff(**b) > 8)
             .count();
+        let whole = match decode_whole(&bytes) {
+            None => "not taken",
+            Some(img) if img == theirs => "same",
+            Some(_) => "DIFFERS",
+        };
         println!(
-            "{}: mean {mean:.3} max {max} at {},{} of {:?}, {big} over 8",
+            "{}: mean {mean:.3} max {max} at {},{} of {:?}, {big} over 8; whole: {whole}",
             p.display(),
             at % w,
             at / w,
@@ -290,22 +296,28 @@ fn encode(img: &RgbImage, samp: &[(usize, usize)], qs: u16, ri: usize) -> Vec<u8
     out
 }
 
-/// Our full decode against the `image` crate's of the same file.
-fn close_to_image_crate(bytes: &[u8], what: &str) {
+/// Our full decode against the `image` crate's of the same file: the
+/// same pixels, bit for bit (the same IDCT, upsampling and colour
+/// conversion as zune-jpeg's).
+fn same_as_image_crate(bytes: &[u8], what: &str) {
     assert!(matches!(parse(bytes), Ok(Some(_))), "{what}: our decoder's");
     let photo = Photo::decode_lazy_from(bytes, 0).unwrap();
     assert!(photo.is_lazy(), "{what}");
     let ours = photo.to_rgb();
     let theirs = decode_image(bytes).unwrap();
     let (mean, max) = diff(&ours, &theirs);
-    assert!(mean < 0.5 && max <= 8, "{what}: mean {mean} max {max}");
+    assert!(ours == theirs, "{what}: mean {mean} max {max}");
+    // the whole photo at once (what the component decodes smaller photos
+    // with instead of the `image` crate)
+    let whole = decode_whole(bytes).expect(what);
+    assert!(whole == theirs, "{what}: decoded whole");
 }
 
 #[test]
 fn fixtures_decode_as_the_image_crate_does() {
     // (the fixtures are the `image` crate encoder's: 4:4:4)
     for name in ["blue-京N62847.jpg", "yellow2-苏E45Q82.jpg", "multi.jpg"] {
-        close_to_image_crate(&fixture(name), name);
+        same_as_image_crate(&fixture(name), name);
     }
 }
 
@@ -323,7 +335,7 @@ fn every_sampling_layout_and_restarts_decode_as_the_image_crate_does() {
     for samp in layouts {
         for ri in [0, 1, 5] {
             let bytes = encode(&img, samp, 3, ri);
-            close_to_image_crate(&bytes, &format!("{samp:?} restart {ri}"));
+            same_as_image_crate(&bytes, &format!("{samp:?} restart {ri}"));
         }
     }
     // the restart markers are there and decoding resynchronises on them:
@@ -442,6 +454,7 @@ fn reduced_regions_are_the_whole_reduced_copy() {
 /// Decodes without panicking and, when it succeeds, makes pixels at every
 /// scale without panicking.
 fn survives(bytes: &[u8]) {
+    let _ = decode_whole(bytes);
     if let Ok(p) = Photo::decode_lazy_from(bytes, 0) {
         let (w, h) = p.dimensions();
         let _ = p.working_copy(w.div_ceil(4).max(1), h.div_ceil(4).max(1));
@@ -458,6 +471,11 @@ fn truncated_and_corrupted_input_fails_cleanly() {
     // a photo cut inside its entropy-coded data decodes (the rest grey)
     let cut = &bytes[..bytes.len() * 3 / 4];
     assert!(matches!(parse(cut), Ok(Some(_))));
+    // ... but is not decoded whole in place of the `image` crate, whose
+    // decoder makes something else of the missing part
+    assert!(parse(&bytes).unwrap().unwrap().complete);
+    assert!(!parse(cut).unwrap().unwrap().complete);
+    assert!(decode_whole(&bytes).is_some() && decode_whole(cut).is_none());
     let mut s = 99u32;
     let mut rand = || {
         s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
