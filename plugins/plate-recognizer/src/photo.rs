@@ -23,7 +23,7 @@
 //!
 //! Single-threaded (interior mutability through `RefCell`), `Send`.
 
-use crate::jpeg::{self, Jpeg, idct::idct, pool};
+use crate::jpeg::{self, Jpeg, idct::idct, pool, rows};
 use crate::locate::resize_box_raw;
 use image::RgbImage;
 use std::borrow::Cow;
@@ -79,7 +79,7 @@ struct Lazy {
     /// Rows of component values (reused).
     scratch: Vec<Vec<u8>>,
     /// Blended chroma samples of a row (reused).
-    cols: Vec<u16>,
+    cols: Vec<u8>,
 }
 
 /// The scales of [`Lazy::levels`], in order.
@@ -316,18 +316,71 @@ pub(crate) fn decode_whole(bytes: &[u8]) -> Option<RgbImage> {
     if !jpeg::is_jpeg(bytes) {
         return None;
     }
-    let j = jpeg::parse(bytes).ok()??;
-    let ratios_1_2 = j.comps.iter().all(|c| {
-        [j.hmax / c.h, j.vmax / c.v]
-            .iter()
-            .all(|r| (1..=2).contains(r))
-    });
-    let pixels = j.width as u64 * j.height as u64;
-    if !j.complete || !ratios_1_2 || j.width < 16 || j.height < 8 || pixels > LAZY_TO_PIXELS {
+    // each row of MCUs through the IDCT as soon as it is decoded (its
+    // coefficients still in cache, and no buffer for all of them), into
+    // the full-resolution planes
+    let mut planes: Option<Vec<Vec<u8>>> = None;
+    let mut taken = true;
+    let mut sink = |j: &Jpeg, my: usize| {
+        if !taken {
+            return;
+        }
+        if planes.is_none() {
+            let ratios_1_2 = j.comps.iter().all(|c| {
+                [j.hmax / c.h, j.vmax / c.v]
+                    .iter()
+                    .all(|r| (1..=2).contains(r))
+            });
+            let pixels = j.width as u64 * j.height as u64;
+            planes = (ratios_1_2 && j.width >= 16 && j.height >= 8 && pixels <= LAZY_TO_PIXELS)
+                .then(|| {
+                    j.comps
+                        .iter()
+                        .map(|c| pool::bytes(c.bw * 8 * c.bh * 8))
+                        .collect::<Option<Vec<_>>>()
+                })
+                .flatten();
+            taken = planes.is_some();
+        }
+        let Some(planes) = planes.as_mut() else {
+            return;
+        };
+        for (c, plane) in j.comps.iter().zip(planes.iter_mut()) {
+            let stride = c.bw * 8;
+            for by in 0..c.v {
+                let row = &mut plane[(my * c.v + by) * 8 * stride..];
+                for bx in 0..c.bw {
+                    let b = by * c.bw + bx;
+                    idct(
+                        &c.coefs[b * 64..b * 64 + 64],
+                        &c.q,
+                        8,
+                        8,
+                        &mut row[bx * 8..],
+                        stride,
+                    );
+                }
+            }
+        }
+    };
+    let j = jpeg::parse_with(bytes, Some(&mut sink)).ok()??;
+    let planes = planes?;
+    if !taken || !j.complete {
+        for p in planes {
+            pool::give_bytes(p);
+        }
         return None;
     }
     let (w, h) = (j.width, j.height);
-    let mut lazy = Lazy::new(j)?;
+    let Some(full) = Level::new(&j, 1, Some(planes)) else {
+        return None;
+    };
+    let mut lazy = Lazy {
+        levels: [Some(full), None, None, None],
+        scratch: Vec::new(),
+        cols: Vec::new(),
+        jpeg: j,
+    };
     lazy.make(0, 0, 0, w, h);
     let level = lazy.levels[0].as_mut()?;
     let mut rgb = std::mem::take(&mut level.rgb);
@@ -368,8 +421,10 @@ impl Drop for Lazy {
 }
 
 impl Level {
-    /// The buffers of scale 1/`r` for `jpeg` (`None`: not the memory).
-    fn new(jpeg: &Jpeg, r: usize) -> Option<Level> {
+    /// The buffers of scale 1/`r` for `jpeg` (`None`: not the memory), or
+    /// at full resolution (`r` = 1) around `planes` already made (every
+    /// block of every component, through the IDCT).
+    fn new(jpeg: &Jpeg, r: usize, planes: Option<Vec<Vec<u8>>>) -> Option<Level> {
         let (width, height) = (jpeg.width.div_ceil(r), jpeg.height.div_ceil(r));
         let block: Vec<(usize, usize)> = jpeg
             .comps
@@ -382,24 +437,29 @@ impl Level {
             })
             .collect();
         // (a buffer allocated before one that fails is freed on return)
-        let rgb = pool::bytes(width * height * 3)?;
-        let planes = jpeg
-            .comps
-            .iter()
-            .zip(&block)
-            .map(|(c, (nx, ny))| pool::bytes(c.bw * nx * c.bh * ny))
-            .collect::<Option<Vec<_>>>()?;
+        let made = planes.is_some();
+        let planes = match planes {
+            Some(p) => p,
+            None => jpeg
+                .comps
+                .iter()
+                .zip(&block)
+                .map(|(c, (nx, ny))| pool::bytes(c.bw * nx * c.bh * ny))
+                .collect::<Option<Vec<_>>>()?,
+        };
+        let Some(rgb) = pool::bytes(width * height * 3) else {
+            for p in planes {
+                pool::give_bytes(p);
+            }
+            return None;
+        };
         Some(Level {
             r,
             width,
             height,
             block,
             planes,
-            block_done: jpeg
-                .comps
-                .iter()
-                .map(|c| vec![false; c.bw * c.bh])
-                .collect(),
+            block_done: jpeg.comps.iter().map(|c| vec![made; c.bw * c.bh]).collect(),
             rgb,
             mcu_done: vec![false; jpeg.mcus_x * jpeg.mcus_y],
         })
@@ -411,7 +471,7 @@ impl Lazy {
     /// allocated now (`None` without the memory for them and [`HEADROOM`]
     /// more).
     fn new(jpeg: Jpeg) -> Option<Lazy> {
-        let full = Level::new(&jpeg, 1)?;
+        let full = Level::new(&jpeg, 1, None)?;
         let lazy = Lazy {
             levels: [Some(full), None, None, None],
             scratch: Vec::new(),
@@ -430,7 +490,7 @@ impl Lazy {
     fn make(&mut self, i: usize, x0: usize, y0: usize, x1: usize, y1: usize) {
         let r = SCALES[i];
         if self.levels[i].is_none() {
-            self.levels[i] = Level::new(&self.jpeg, r);
+            self.levels[i] = Level::new(&self.jpeg, r, None);
         }
         // (taken out while its MCUs are made, which borrows `self`)
         let Some(mut level) = self.levels[i].take() else {
@@ -517,14 +577,14 @@ impl Lazy {
         let px1 = (mx1 * 8 * hmax / r).min(w);
         let py1 = (py0 + 8 * vmax / r).min(h);
         let n = px1 - px0;
-        let mut rows = std::mem::take(&mut self.scratch);
+        let mut bufs = std::mem::take(&mut self.scratch);
         let mut cols = std::mem::take(&mut self.cols);
-        rows.resize(3, Vec::new());
-        for row in rows.iter_mut() {
+        bufs.resize(3, Vec::new());
+        for row in bufs.iter_mut() {
             row.resize(n, 0);
         }
         for y in py0..py1 {
-            for (k, row) in rows.iter_mut().enumerate().take(self.jpeg.comps.len()) {
+            for (k, row) in bufs.iter_mut().enumerate().take(self.jpeg.comps.len()) {
                 if r == 1 {
                     self.component_row(level, k, y, px0, &mut row[..n], &mut cols);
                 } else {
@@ -533,14 +593,14 @@ impl Lazy {
             }
             let out = &mut level.rgb[(y * w + px0) * 3..(y * w + px1) * 3];
             if self.jpeg.comps.len() == 1 {
-                for (o, &g) in out.chunks_exact_mut(3).zip(&rows[0][..n]) {
+                for (o, &g) in out.chunks_exact_mut(3).zip(&bufs[0][..n]) {
                     o.fill(g);
                 }
             } else {
-                ycc_to_rgb(&rows[0][..n], &rows[1][..n], &rows[2][..n], out);
+                rows::ycc_to_rgb(&bufs[0][..n], &bufs[1][..n], &bufs[2][..n], out);
             }
         }
-        self.scratch = rows;
+        self.scratch = bufs;
         self.cols = cols;
     }
 
@@ -587,7 +647,7 @@ impl Lazy {
         y: usize,
         x0: usize,
         out: &mut [u8],
-        cols: &mut Vec<u16>,
+        cols: &mut Vec<u8>,
     ) {
         let c = &self.jpeg.comps[k];
         let (hr, vr) = (self.jpeg.hmax / c.h, self.jpeg.vmax / c.v);
@@ -609,31 +669,28 @@ impl Lazy {
         let n = out.len();
         match (hr, vr) {
             (1, 1) => out.copy_from_slice(&a[x0..x0 + n]),
-            (1, 2) => {
-                for ((o, &a), &b) in out.iter_mut().zip(&a[x0..x0 + n]).zip(&b[x0..x0 + n]) {
-                    *o = ((3 * a as u16 + b as u16 + 2) >> 2) as u8;
-                }
-            }
+            (1, 2) => rows::blend_rows(&a[x0..x0 + n], &b[x0..x0 + n], out),
             (2, 1) | (2, 2) => {
                 // the rows blended over the samples s0 − 1 ..= s1 + 1
-                // (clamped to the plane), then each pixel from its sample
-                // and the one on its side: an even pixel leans left, an
-                // odd one right
+                // (the edge sample its own neighbour), then doubled
                 let (s0, s1) = (x0 / 2, (x0 + n - 1) / 2);
+                let m = s1 - s0 + 1;
+                let at = |s: usize| if vr == 2 { rows::tri(a[s], b[s]) } else { a[s] };
                 cols.clear();
-                cols.extend((0..s1 - s0 + 3).map(|i| {
-                    let s = (s0 + i).saturating_sub(1).min(sw - 1);
-                    if vr == 2 {
-                        (3 * a[s] as u16 + b[s] as u16 + 2) >> 2
-                    } else {
-                        a[s] as u16
-                    }
-                }));
-                for (i, o) in out.iter_mut().enumerate() {
-                    let x = x0 + i;
-                    let j = x / 2 - s0 + 1;
-                    let side = if x % 2 == 0 { cols[j - 1] } else { cols[j + 1] };
-                    *o = ((3 * cols[j] + side + 2) >> 2) as u8;
+                cols.resize(m + 2, 0);
+                if vr == 2 {
+                    rows::blend_rows(&a[s0..=s1], &b[s0..=s1], &mut cols[1..=m]);
+                } else {
+                    cols[1..=m].copy_from_slice(&a[s0..=s1]);
+                }
+                cols[0] = if s0 > 0 { at(s0 - 1) } else { cols[1] };
+                cols[m + 1] = if s1 + 1 < sw { at(s1 + 1) } else { cols[m] };
+                if x0 % 2 == 0 {
+                    rows::double_row(cols, out);
+                } else {
+                    // an odd first pixel leans right
+                    out[0] = rows::tri(cols[1], cols[2]);
+                    rows::double_row(&cols[1..], &mut out[1..]);
                 }
             }
             _ => {
@@ -643,38 +700,6 @@ impl Lazy {
                     *o = a[(x0 + i) / hr];
                 }
             }
-        }
-    }
-}
-
-/// YCbCr (JFIF) to RGB as zune-jpeg converts (bit for bit): R = Y +
-/// 1.402 Cr', G = Y − 0.344136 Cb' − 0.714136 Cr', B = Y + 1.772 Cb' (Cb' =
-/// Cb − 128, Cr' = Cr − 128) in 14-bit fixed point, `Y · 2^14 + 2^13 − 1`
-/// and the chroma terms summed, then `>> 14` and clamped.
-#[inline(always)]
-pub(crate) fn ycc_to_rgb(y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
-    // (in runs of 32: the arithmetic vectorised, then interleaved)
-    for (((o, y), cb), cr) in out
-        .chunks_mut(96)
-        .zip(y.chunks(32))
-        .zip(cb.chunks(32))
-        .zip(cr.chunks(32))
-    {
-        let mut rgb = [[0u8; 32]; 3];
-        for i in 0..y.len().min(cb.len()).min(cr.len()) {
-            let (cb, cr) = (cb[i] as i32 - 128, cr[i] as i32 - 128);
-            let y0 = y[i] as i32 * 16384 + 8191;
-            let r = (y0 + 22_970 * cr) >> 14;
-            let g = (y0 - 11_700 * cr - 5_638 * cb) >> 14;
-            let b = (y0 + 29_032 * cb) >> 14;
-            rgb[0][i] = r.clamp(0, 255) as u8;
-            rgb[1][i] = g.clamp(0, 255) as u8;
-            rgb[2][i] = b.clamp(0, 255) as u8;
-        }
-        for (i, o) in o.chunks_exact_mut(3).enumerate() {
-            o[0] = rgb[0][i];
-            o[1] = rgb[1][i];
-            o[2] = rgb[2][i];
         }
     }
 }

@@ -373,9 +373,38 @@ mod simd {
         stride: usize,
     ) {
         assert!(stride >= 8 && out.len() >= 7 * stride + 8);
+        // SAFETY: 8 i16 at row * 8 of a 64-element array
+        let ld = |row: usize| unsafe { v128_load(coef.as_ptr().add(row * 8) as *const v128) };
+        // all the non-zero coefficients in the top-left 4 × 4 (most blocks
+        // of chroma, many of luma)? then half the work is on zeros
+        let low_rows = v128_or(v128_or(ld(0), ld(1)), v128_or(ld(2), ld(3)));
+        let high_rows = v128_or(v128_or(ld(4), ld(5)), v128_or(ld(6), ld(7)));
+        let outside = v128_or(high_rows, i64x2_shuffle::<1, 1>(low_rows, low_rows));
+        // SAFETY: as this function's (same arguments)
+        unsafe {
+            if v128_any_true(outside) {
+                transform::<false>(coef, q, out, stride)
+            } else {
+                transform::<true>(coef, q, out, stride)
+            }
+        }
+    }
+
+    /// [`idct8_simd`]'s transform; `LOW`: only the top-left 4 × 4
+    /// coefficients are not zero (the others are not read, and the
+    /// operations on them, zero constants, fold away). The same values
+    /// either way: a column of zeros gives zeros from the column pass
+    /// (`512 >> 10`).
+    #[inline(always)]
+    unsafe fn transform<const LOW: bool>(
+        coef: &[i16; 64],
+        q: &[u16; 64],
+        out: &mut [u8],
+        stride: usize,
+    ) {
         // dequantised rows, columns 0–3 and 4–7: m[half][row]
         let mut m = [[i32x4_splat(0); 8]; 2];
-        for row in 0..8 {
+        for row in 0..if LOW { 4 } else { 8 } {
             // SAFETY: 8 i16 and 8 u16 at row * 8 of 64-element arrays
             let (c, k) = unsafe {
                 (
@@ -383,13 +412,13 @@ mod simd {
                     v128_load(q.as_ptr().add(row * 8) as *const v128),
                 )
             };
-            let lo = i32x4_mul(i32x4_extend_low_i16x8(c), u32x4_extend_low_u16x8(k));
-            let hi = i32x4_mul(i32x4_extend_high_i16x8(c), u32x4_extend_high_u16x8(k));
-            m[0][row] = lo;
-            m[1][row] = hi;
+            m[0][row] = i32x4_mul(i32x4_extend_low_i16x8(c), u32x4_extend_low_u16x8(k));
+            if !LOW {
+                m[1][row] = i32x4_mul(i32x4_extend_high_i16x8(c), u32x4_extend_high_u16x8(k));
+            }
         }
         // columns (a vector holds 4 columns of one row)
-        for half in m.iter_mut() {
+        for half in m.iter_mut().take(if LOW { 1 } else { 2 }) {
             let r = pass(half.map(I4), COL_BIAS, COL_SHIFT);
             *half = r.map(|v| v.0);
         }
@@ -404,7 +433,7 @@ mod simd {
         for row in 0..8 {
             let w = i16x8_narrow_i32x4(m[0][row], m[1][row]);
             let b = u8x16_narrow_i16x8(w, w);
-            // SAFETY: checked above: 8 bytes at row * stride
+            // SAFETY: checked by the caller: 8 bytes at row * stride
             unsafe { v128_store64_lane::<0>(b, out.as_mut_ptr().add(row * stride) as *mut u64) };
         }
     }

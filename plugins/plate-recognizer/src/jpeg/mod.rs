@@ -22,6 +22,7 @@
 
 pub(crate) mod idct;
 pub(crate) mod pool;
+pub(crate) mod rows;
 
 /// Largest width or height accepted (as the `image` path's limits).
 pub(crate) const MAX_SIDE: usize = 10_000;
@@ -299,6 +300,19 @@ pub(crate) fn is_jpeg(data: &[u8]) -> bool {
 /// JPEG. `Ok(None)`: not a JPEG, or one outside this decoder's scope (see
 /// the module documentation); `Err`: malformed.
 pub(crate) fn parse(data: &[u8]) -> Result<Option<Jpeg>, String> {
+    parse_with(data, None)
+}
+
+/// What is done with each row of MCUs as soon as it is entropy-decoded:
+/// called with the frame, whose components then hold the coefficients of
+/// that one row only (`c.v` rows of `c.bw` blocks each), and the row's
+/// index.
+pub(crate) type RowSink<'s> = &'s mut dyn FnMut(&Jpeg, usize);
+
+/// [`parse`], keeping every coefficient (`None`) or handing them to `sink`
+/// one row of MCUs at a time (the frame returned then holds the last
+/// row's).
+pub(crate) fn parse_with(data: &[u8], mut sink: Option<RowSink>) -> Result<Option<Jpeg>, String> {
     if !is_jpeg(data) {
         return Ok(None);
     }
@@ -427,7 +441,7 @@ pub(crate) fn parse(data: &[u8]) -> Result<Option<Jpeg>, String> {
                 for c in f.comps.iter_mut() {
                     c.q = qt[c.tq].ok_or("no quantisation table")?;
                 }
-                entropy_decode(&mut f, &tables, data, pos, restart_interval)?;
+                entropy_decode(&mut f, &tables, data, pos, restart_interval, sink.take())?;
                 return Ok(Some(f));
             }
             // APPn, COM and anything else with a length: skipped
@@ -504,16 +518,19 @@ fn frame_header(seg: &[u8]) -> Result<Option<Jpeg>, String> {
     }))
 }
 
-/// Decodes the scan's MCUs (T.81, F.2) into the components' coefficients.
+/// Decodes the scan's MCUs (T.81, F.2) into the components' coefficients
+/// (with a `sink`, one row of MCUs at a time, each handed to it).
 fn entropy_decode(
     f: &mut Jpeg,
     tables: &[(Huffman, Huffman)],
     data: &[u8],
     start: usize,
     restart_interval: usize,
+    mut sink: Option<RowSink>,
 ) -> Result<(), String> {
     for c in f.comps.iter_mut() {
-        c.coefs = pool::words(c.bw * c.bh * 64).ok_or("out of memory for the coefficients")?;
+        let rows = if sink.is_some() { c.v } else { c.bh };
+        c.coefs = pool::words(c.bw * rows * 64).ok_or("out of memory for the coefficients")?;
     }
     let mut bits = Bits::new(data, start);
     let mut pred = [0i32; 3];
@@ -546,15 +563,23 @@ fn entropy_decode(
                 }
                 continue;
             }
+            // (with a sink, the row's blocks only)
+            let row = if sink.is_some() { 0 } else { my };
             for (k, c) in f.comps.iter_mut().enumerate() {
                 let (dct, act) = (&tables[k].0, &tables[k].1);
                 for by in 0..c.v {
                     for bx in 0..c.h {
-                        let b = (my * c.v + by) * c.bw + mx * c.h + bx;
+                        let b = (row * c.v + by) * c.bw + mx * c.h + bx;
                         let blk = &mut c.coefs[b * 64..b * 64 + 64];
                         decode_block(&mut bits, dct, act, &mut pred[k], blk)?;
                     }
                 }
+            }
+        }
+        if let Some(sink) = sink.as_deref_mut() {
+            sink(f, my);
+            for c in f.comps.iter_mut() {
+                c.coefs.fill(0);
             }
         }
     }
