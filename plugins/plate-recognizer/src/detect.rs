@@ -113,13 +113,7 @@ impl Detector {
             }
             cache.a[i] = z;
         }
-        let n = h * w;
-        let mut out = vec![0f32; OUT * n];
-        for o in 0..OUT {
-            out[o * n..(o + 1) * n].fill(self.p[2 * CONVS + 1][o]);
-        }
-        mm_fwd(OUT, CH[CONVS], n, &self.p[2 * CONVS], &cur, &mut out);
-        out
+        self.head(&cur, h * w)
     }
 
     /// Backward pass from d(loss)/d(output); accumulates into `grads`.
@@ -224,9 +218,74 @@ impl Detector {
         self.candidates_impl(full)
     }
 
+    /// The forward pass for detecting in wasm32: each convolution by the
+    /// reader's direct SIMD128 kernel (`cnn::wasm::conv3x3_relu`: tiles of
+    /// 4 output channels × 8 pixels, no im2col matrix), no cache for a
+    /// backward pass. [`Detector::forward`]'s matrix products, in wasm32,
+    /// read the im2col matrix once per output channel (a row of 16
+    /// columns at a time): 5 to 7 times slower than the native build's
+    /// `matrixmultiply`, and the component's slowest photos were those the
+    /// detector is run for. The same sums in the same order (products
+    /// summed from 0.0 in k order, then the bias, then ReLU), as in
+    /// `forward` with `gemm_tiled`.
+    #[cfg(target_arch = "wasm32")]
+    #[inline(always)]
+    fn infer(&self, x: &[f32], h: usize, w: usize) -> Vec<f32> {
+        use crate::cnn::wasm;
+        // the weights packed for the kernel, kept for the loaded model
+        // (recognised by its first tensor's buffer)
+        static PACKED: std::sync::OnceLock<(usize, Vec<Vec<f32>>)> = std::sync::OnceLock::new();
+        let pack = || -> Vec<Vec<f32>> {
+            (0..CONVS)
+                .map(|i| wasm::pack4(&self.p[2 * i], CH[i + 1], CH[i] * 9))
+                .collect()
+        };
+        let key = self.p[0].as_ptr() as usize;
+        let cached = PACKED.get_or_init(|| (key, pack()));
+        let own;
+        let packed: &[Vec<f32>] = if cached.0 == key {
+            &cached.1
+        } else {
+            own = pack();
+            &own
+        };
+        assert_eq!(x.len(), CH[0] * h * w);
+        assert!(h.is_multiple_of(STRIDE) && w.is_multiple_of(STRIDE));
+        let (mut h, mut w) = (h, w);
+        let mut cur = x.to_vec();
+        for i in 0..CONVS {
+            let (cin, cout) = (CH[i], CH[i + 1]);
+            let xp = wasm::pad(&cur, cin, h, w);
+            let mut z = vec![0f32; cout * h * w];
+            wasm::conv3x3_relu(&xp, cin, h, w, &packed[i], &self.p[2 * i + 1], cout, &mut z);
+            if i < POOLED {
+                cur = pool(&z, cout, h, w, 2, 2).0;
+                h /= 2;
+                w /= 2;
+            } else {
+                cur = z;
+            }
+        }
+        self.head(&cur, h * w)
+    }
+
+    /// The 1×1 head over the last features (`n` cells).
+    #[inline(always)]
+    fn head(&self, feat: &[f32], n: usize) -> Vec<f32> {
+        let mut out = vec![0f32; OUT * n];
+        for o in 0..OUT {
+            out[o * n..(o + 1) * n].fill(self.p[2 * CONVS + 1][o]);
+        }
+        mm_fwd(OUT, CH[CONVS], n, &self.p[2 * CONVS], feat, &mut out);
+        out
+    }
+
     #[inline(always)]
     fn candidates_impl(&self, full: &Photo) -> Vec<Cand> {
         let (x, h, w, sx, sy) = prepare_photo(full);
+        #[cfg(target_arch = "wasm32")]
+        let out = self.infer(&x, h, w);
+        #[cfg(not(target_arch = "wasm32"))]
         let out = self.forward(&x, h, w, &mut Cache::default());
         Detector::boxes(&out, h / STRIDE, w / STRIDE)
             .into_iter()

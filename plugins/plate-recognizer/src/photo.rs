@@ -372,9 +372,7 @@ pub(crate) fn decode_whole(bytes: &[u8]) -> Option<RgbImage> {
         return None;
     }
     let (w, h) = (j.width, j.height);
-    let Some(full) = Level::new(&j, 1, Some(planes)) else {
-        return None;
-    };
+    let full = Level::new(&j, 1, Some(planes))?;
     let mut lazy = Lazy {
         levels: [Some(full), None, None, None],
         scratch: Vec::new(),
@@ -685,7 +683,7 @@ impl Lazy {
                 }
                 cols[0] = if s0 > 0 { at(s0 - 1) } else { cols[1] };
                 cols[m + 1] = if s1 + 1 < sw { at(s1 + 1) } else { cols[m] };
-                if x0 % 2 == 0 {
+                if x0.is_multiple_of(2) {
                     rows::double_row(cols, out);
                 } else {
                     // an odd first pixel leans right

@@ -687,6 +687,7 @@ mod side_by_side {
 
     /// One photo timed on both sides.
     struct Pair {
+        name: String,
         held: bool,
         native_ms: f64,
         component_ms: f64,
@@ -809,6 +810,7 @@ mod side_by_side {
                 }
                 let ns = stage_ms(&o.prof);
                 pairs.push(Pair {
+                    name: o.name.clone(),
                     held: held_out(&o.name),
                     native_ms: o.ms,
                     component_ms: ms,
@@ -905,6 +907,34 @@ mod side_by_side {
                     "| {what} | {name} | {nat:.2} | {com:.2} | {:.2} × | {:+.2} |",
                     com / nat.max(1e-9),
                     com - nat
+                );
+            }
+        }
+        // where the p90 comes from: the photos the component is slowest on
+        // relative to the native build, with the stages' differences
+        println!();
+        println!(
+            "| the 8 photos of largest ratio | photo | native ms | component ms | ratio | component − native: decode / locate / read / of read, reader CNN |"
+        );
+        println!("|---|---|---|---|---|---|");
+        for (what, pairs) in &rows {
+            let mut by: Vec<&Pair> = pairs.iter().collect();
+            by.sort_by(|a, b| {
+                let r = |p: &Pair| p.component_ms / p.native_ms.max(1e-9);
+                r(b).total_cmp(&r(a))
+            });
+            for p in by.iter().take(8) {
+                let d = |i: usize| p.stages[i].1 - p.stages[i].0;
+                println!(
+                    "| {what} | {} | {:.1} | {:.1} | {:.2} × | {:+.1} / {:+.1} / {:+.1} / {:+.1} |",
+                    p.name,
+                    p.native_ms,
+                    p.component_ms,
+                    p.component_ms / p.native_ms.max(1e-9),
+                    d(0),
+                    d(1),
+                    d(2),
+                    d(3)
                 );
             }
         }

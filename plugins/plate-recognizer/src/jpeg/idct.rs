@@ -396,6 +396,7 @@ mod simd {
     /// either way: a column of zeros gives zeros from the column pass
     /// (`512 >> 10`).
     #[inline(always)]
+    #[allow(clippy::needless_range_loop)] // (rows index two halves and a pointer)
     unsafe fn transform<const LOW: bool>(
         coef: &[i16; 64],
         q: &[u16; 64],
