@@ -319,12 +319,9 @@ pub(crate) fn decode_whole(bytes: &[u8]) -> Option<RgbImage> {
     // each row of MCUs through the IDCT as soon as it is decoded (its
     // coefficients still in cache, and no buffer for all of them), into
     // the full-resolution planes
+    // (stopped at the first row when the photo is not for this path)
     let mut planes: Option<Vec<Vec<u8>>> = None;
-    let mut taken = true;
     let mut sink = |j: &Jpeg, my: usize| {
-        if !taken {
-            return;
-        }
         if planes.is_none() {
             let ratios_1_2 = j.comps.iter().all(|c| {
                 [j.hmax / c.h, j.vmax / c.v]
@@ -340,10 +337,9 @@ pub(crate) fn decode_whole(bytes: &[u8]) -> Option<RgbImage> {
                         .collect::<Option<Vec<_>>>()
                 })
                 .flatten();
-            taken = planes.is_some();
         }
         let Some(planes) = planes.as_mut() else {
-            return;
+            return false;
         };
         for (c, plane) in j.comps.iter().zip(planes.iter_mut()) {
             let stride = c.bw * 8;
@@ -362,10 +358,11 @@ pub(crate) fn decode_whole(bytes: &[u8]) -> Option<RgbImage> {
                 }
             }
         }
+        true
     };
     let j = jpeg::parse_with(bytes, Some(&mut sink)).ok()??;
     let planes = planes?;
-    if !taken || !j.complete {
+    if !j.complete {
         for p in planes {
             pool::give_bytes(p);
         }

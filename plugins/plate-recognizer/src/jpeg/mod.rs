@@ -306,8 +306,9 @@ pub(crate) fn parse(data: &[u8]) -> Result<Option<Jpeg>, String> {
 /// What is done with each row of MCUs as soon as it is entropy-decoded:
 /// called with the frame, whose components then hold the coefficients of
 /// that one row only (`c.v` rows of `c.bw` blocks each), and the row's
-/// index.
-pub(crate) type RowSink<'s> = &'s mut dyn FnMut(&Jpeg, usize);
+/// index; `false` stops decoding there (the frame is then not
+/// `complete`).
+pub(crate) type RowSink<'s> = &'s mut dyn FnMut(&Jpeg, usize) -> bool;
 
 /// [`parse`], keeping every coefficient (`None`) or handing them to `sink`
 /// one row of MCUs at a time (the frame returned then holds the last
@@ -577,7 +578,9 @@ fn entropy_decode(
             }
         }
         if let Some(sink) = sink.as_deref_mut() {
-            sink(f, my);
+            if !sink(f, my) {
+                return Ok(());
+            }
             for c in f.comps.iter_mut() {
                 c.coefs.fill(0);
             }

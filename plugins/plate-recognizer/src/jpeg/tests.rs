@@ -338,6 +338,12 @@ fn every_sampling_layout_and_restarts_decode_as_the_image_crate_does() {
             same_as_image_crate(&bytes, &format!("{samp:?} restart {ri}"));
         }
     }
+    // a sampling ratio of 4 (4:1:1) is ours to decode, but not whole in
+    // place of the `image` crate (zune-jpeg repeats samples there; not
+    // compared): its decoding stops at the first row of MCUs
+    let b411 = encode(&img, &[(4, 1), (1, 1), (1, 1)], 3, 0);
+    assert!(matches!(parse(&b411), Ok(Some(_))));
+    assert!(decode_whole(&b411).is_none());
     // the restart markers are there and decoding resynchronises on them:
     // a corrupted interval spoils its own MCUs, not the rest
     let bytes = encode(&img, &[(2, 2), (1, 1), (1, 1)], 3, 4);
