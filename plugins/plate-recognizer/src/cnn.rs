@@ -138,9 +138,7 @@ impl Net {
         // for `conv3x3_relu`, the others' transformed for Winograd, each
         // ξ's matrix packed for `gemm_packed`), kept for the loaded model
         // (recognised by its buffers and first tensor)
-        type Packed = (Vec<usize>, Vec<f32>, Vec<Vec<f32>>);
-        static PACKED: std::sync::OnceLock<Packed> = std::sync::OnceLock::new();
-        let key: Vec<usize> = (0..4).map(|i| self.p[2 * i].as_ptr() as usize).collect();
+        static PACKED: wasm::Packed = std::sync::OnceLock::new();
         let pack = || -> Vec<Vec<f32>> {
             (0..5)
                 .map(|i| {
@@ -164,14 +162,7 @@ impl Net {
                 })
                 .collect()
         };
-        let cached = PACKED.get_or_init(|| (key.clone(), self.p[0].clone(), pack()));
-        let own;
-        let packed: &[Vec<f32>] = if cached.0 == key && cached.1 == self.p[0] {
-            &cached.2
-        } else {
-            own = pack();
-            &own
-        };
+        let packed = wasm::packed_for(&PACKED, &self.p, pack);
         let (mut h, mut w) = (IN_H, IN_W);
         let mut xp = wasm::pad(x, 1, h, w);
         let mut feat = Vec::new();

@@ -233,22 +233,12 @@ impl Detector {
     fn infer(&self, x: &[f32], h: usize, w: usize) -> Vec<f32> {
         use crate::cnn::wasm;
         // the weights packed for the kernel, kept for the loaded model
-        // (recognised by its first tensor's buffer)
-        static PACKED: std::sync::OnceLock<(usize, Vec<Vec<f32>>)> = std::sync::OnceLock::new();
-        let pack = || -> Vec<Vec<f32>> {
+        static PACKED: wasm::Packed = std::sync::OnceLock::new();
+        let packed = wasm::packed_for(&PACKED, &self.p, || {
             (0..CONVS)
                 .map(|i| wasm::pack4(&self.p[2 * i], CH[i + 1], CH[i] * 9))
                 .collect()
-        };
-        let key = self.p[0].as_ptr() as usize;
-        let cached = PACKED.get_or_init(|| (key, pack()));
-        let own;
-        let packed: &[Vec<f32>] = if cached.0 == key {
-            &cached.1
-        } else {
-            own = pack();
-            &own
-        };
+        });
         assert_eq!(x.len(), CH[0] * h * w);
         assert!(h.is_multiple_of(STRIDE) && w.is_multiple_of(STRIDE));
         let (mut h, mut w) = (h, w);
