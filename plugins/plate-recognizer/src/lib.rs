@@ -222,6 +222,16 @@ pub mod stage {
     /// colour conversion): the reduced-scale working copies and the
     /// full-resolution regions of crops.
     pub static PIXELS: AtomicU64 = AtomicU64::new(0);
+    /// The working copies of the locator and the detector (made from the
+    /// coefficients at a reduced scale, or box-filtered from the decoded
+    /// pixels), whole.
+    pub static COPY: AtomicU64 = AtomicU64::new(0);
+    /// Of [`COPY`]: the JPEG pixels made for the copies (also in
+    /// [`PIXELS`]).
+    pub static COPY_PIXELS: AtomicU64 = AtomicU64::new(0);
+    /// Cutting crops out of the photo (`rectify`), the full-resolution
+    /// pixels they make included.
+    pub static CROPS: AtomicU64 = AtomicU64::new(0);
 
     /// Runs `f`, adding its time to `to`.
     #[inline(always)]
@@ -229,6 +239,16 @@ pub mod stage {
         let t = std::time::Instant::now();
         let r = f();
         to.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        r
+    }
+
+    /// Makes a working copy with `f`, its time added to [`COPY`] and the
+    /// JPEG pixels made meanwhile to [`COPY_PIXELS`].
+    #[inline(always)]
+    pub(crate) fn copy<R>(f: impl FnOnce() -> R) -> R {
+        let px = PIXELS.load(Ordering::Relaxed);
+        let r = timed(&COPY, f);
+        COPY_PIXELS.fetch_add(PIXELS.load(Ordering::Relaxed) - px, Ordering::Relaxed);
         r
     }
 
@@ -259,6 +279,14 @@ pub struct Profile {
     /// Of `locate_ms` and `read_ms`: making a JPEG's pixels from its
     /// coefficients (reduced-scale copies, full-resolution regions).
     pub pixels_ms: f64,
+    /// Of `locate_ms` and `read_ms`: the working copies of the locator
+    /// and (when it runs) the detector, their JPEG pixels included.
+    pub copy_ms: f64,
+    /// Of `pixels_ms`: those made for the working copies.
+    pub copy_pixels_ms: f64,
+    /// Of `locate_ms` and `read_ms`: cutting crops (their JPEG pixels
+    /// included).
+    pub crops_ms: f64,
 }
 
 /// [`recognize`] with the time each stage took (for the timing tools).
@@ -275,6 +303,7 @@ pub fn recognize_profiled(image_bytes: &[u8]) -> (Result<Option<Recognition>, St
         Err(e) => return (Err(e), prof),
     };
     let px0 = stage::ms(&stage::PIXELS);
+    let copies0 = [&stage::COPY, &stage::COPY_PIXELS, &stage::CROPS].map(stage::ms);
     let t = std::time::Instant::now();
     let scene = Scene::new(&rgb);
     let cands = scene.candidates(Fallback::No, &[]);
@@ -290,5 +319,11 @@ pub fn recognize_profiled(image_bytes: &[u8]) -> (Result<Option<Recognition>, St
         (s1[0] - s0[0], s1[1] - s0[1], s1[2] - s0[2]);
     prof.reads = cnn::READS.load(std::sync::atomic::Ordering::Relaxed) - n0;
     prof.pixels_ms = stage::ms(&stage::PIXELS) - px0;
+    let copies1 = [&stage::COPY, &stage::COPY_PIXELS, &stage::CROPS].map(stage::ms);
+    (prof.copy_ms, prof.copy_pixels_ms, prof.crops_ms) = (
+        copies1[0] - copies0[0],
+        copies1[1] - copies0[1],
+        copies1[2] - copies0[2],
+    );
     (Ok(r), prof)
 }

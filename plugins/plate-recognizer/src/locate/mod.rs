@@ -116,12 +116,14 @@ impl Scene {
         } else {
             1.0
         };
-        let img = if scale < 1.0 {
-            let nh = ((fh as f32 * scale).round() as u32).max(1);
-            full.working_copy(WORK_WIDTH, nh)
-        } else {
-            full.working_copy(fw, fh)
-        };
+        let img = crate::stage::copy(|| {
+            if scale < 1.0 {
+                let nh = ((fh as f32 * scale).round() as u32).max(1);
+                full.working_copy(WORK_WIDTH, nh)
+            } else {
+                full.working_copy(fw, fh)
+            }
+        });
         Scene {
             classes: color_classes(&img),
             edges: vertical_edges(&img),
