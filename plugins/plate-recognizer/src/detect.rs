@@ -335,7 +335,7 @@ pub fn prepare(full: &RgbImage) -> (Vec<f32>, usize, usize, f32, f32) {
 #[inline(always)]
 pub(crate) fn prepare_photo(full: &Photo) -> (Vec<f32>, usize, usize, f32, f32) {
     let (h, w) = input_size(full.width(), full.height());
-    let small = full.working_copy(w as u32, h as u32);
+    let small = crate::stage::copy(|| full.working_copy(w as u32, h as u32));
     (
         planes(&small),
         h,
@@ -356,4 +356,37 @@ pub fn planes(img: &RgbImage) -> Vec<f32> {
         }
     }
     x
+}
+
+#[cfg(test)]
+mod tests {
+    /// In wasm32 the detector runs on the direct SIMD128 convolution
+    /// (`infer`): the same sums in the same order as the training pass
+    /// (`forward`), so the same outputs, bit for bit.
+    #[cfg(target_arch = "wasm32")]
+    #[test]
+    fn simd_inference_is_the_forward_pass() {
+        let det = super::model().expect("the embedded detector");
+        let (h, w) = (48, 128);
+        let mut s = 11u32;
+        let x: Vec<f32> = (0..3 * h * w)
+            .map(|_| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (s >> 8) as f32 / (1 << 24) as f32 - 0.5
+            })
+            .collect();
+        let want = det.forward(&x, h, w, &mut super::Cache::default());
+        // SAFETY: SIMD128 is enabled for the tests' build (scripts/test)
+        let got = unsafe { simd(det, &x, h, w) };
+        assert_eq!(got.len(), want.len());
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(a.to_bits(), b.to_bits(), "output {i}: {a} vs {b}");
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[target_feature(enable = "simd128")]
+    unsafe fn simd(det: &super::Detector, x: &[f32], h: usize, w: usize) -> Vec<f32> {
+        det.infer(x, h, w)
+    }
 }

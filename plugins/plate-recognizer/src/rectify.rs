@@ -58,6 +58,20 @@ pub(crate) fn rectify_window(
     ow: u32,
     oh: u32,
 ) -> RgbImage {
+    crate::stage::timed(&crate::stage::CROPS, || {
+        cut_window(full, c, exp_w, exp_h, win, ow, oh)
+    })
+}
+
+fn cut_window(
+    full: &Photo,
+    c: &Cand,
+    exp_w: f32,
+    exp_h: f32,
+    win: [f32; 4],
+    ow: u32,
+    oh: u32,
+) -> RgbImage {
     let rw = c.w * exp_w;
     let rh = c.h * exp_h;
     let (fw, fh) = (full.width() as f32, full.height() as f32);
@@ -139,15 +153,21 @@ fn blend(raw: &[u8], q: [usize; 4], ax: f32, ay: f32, px: &mut [u8]) {
         blend_simd(raw, q, ax, ay, px)
     }
     #[cfg(not(target_arch = "wasm32"))]
-    {
-        let p: [&[u8]; 4] = q.map(|i| &raw[i..i + 3]);
-        for k in 0..3 {
-            let v = p[0][k] as f32 * (1.0 - ax) * (1.0 - ay)
-                + p[1][k] as f32 * ax * (1.0 - ay)
-                + p[2][k] as f32 * (1.0 - ax) * ay
-                + p[3][k] as f32 * ax * ay;
-            px[k] = round_u8(v);
-        }
+    blend_plain(raw, q, ax, ay, px)
+}
+
+/// [`blend`] one channel at a time (natively; in wasm32 the reference
+/// the SIMD128 version is tested against).
+#[inline(always)]
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+fn blend_plain(raw: &[u8], q: [usize; 4], ax: f32, ay: f32, px: &mut [u8]) {
+    let p: [&[u8]; 4] = q.map(|i| &raw[i..i + 3]);
+    for k in 0..3 {
+        let v = p[0][k] as f32 * (1.0 - ax) * (1.0 - ay)
+            + p[1][k] as f32 * ax * (1.0 - ay)
+            + p[2][k] as f32 * (1.0 - ax) * ay
+            + p[3][k] as f32 * ax * ay;
+        px[k] = round_u8(v);
     }
 }
 
@@ -207,6 +227,36 @@ pub(crate) fn round_u8(v: f32) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::round_u8;
+
+    /// The SIMD128 blend gives the plain blend's bytes, at the end of the
+    /// buffer too (where it cannot load a fourth byte).
+    #[cfg(target_arch = "wasm32")]
+    #[test]
+    fn simd_blend_is_the_plain_blend() {
+        let mut s = 7u32;
+        let mut rnd = move || {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            s >> 8
+        };
+        let raw: Vec<u8> = (0..3 * 64).map(|_| rnd() as u8).collect();
+        for i in 0..20_000 {
+            let q = [(); 4].map(|_| 3 * (rnd() as usize % 64));
+            // fractions on a grid, their ends and a few just inside them
+            let f = |v: u32| match v % 8 {
+                0 => 0.0,
+                1 => 1.0,
+                2 => 0.5,
+                3 => 0.999_999_9,
+                _ => (v % 4096) as f32 / 4096.0,
+            };
+            let (ax, ay) = (f(rnd()), f(rnd()));
+            let (mut a, mut b) = ([0u8; 3], [0u8; 3]);
+            // SAFETY: SIMD128 is enabled for the tests' build (scripts/test)
+            unsafe { super::blend_simd(&raw, q, ax, ay, &mut a) };
+            super::blend_plain(&raw, q, ax, ay, &mut b);
+            assert_eq!(a, b, "case {i}: {q:?} at {ax}, {ay}");
+        }
+    }
 
     #[test]
     fn round_u8_is_round_then_clamp() {

@@ -207,14 +207,22 @@ fn reads_of_one_plate_vote_per_character() {
     assert_eq!(st.answer(1000.0).unwrap().plate, "使014578");
 }
 
+/// A file of `tests/fixtures/`. Inside a component (the unit tests built
+/// for wasm32-wasip2, run by `tests/in_component.rs`) the crate's
+/// directory is `/data`.
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
+    let root = if cfg!(target_arch = "wasm32") {
+        "/data"
+    } else {
+        env!("CARGO_MANIFEST_DIR")
+    };
+    let path = format!("{root}/tests/fixtures/{name}");
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 /// The synthetic photo of a blue plate, 京N62847 (`tests/fixtures`).
 fn blue_photo() -> RgbImage {
-    let bytes = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/blue-京N62847.jpg"
-    ))
-    .unwrap();
-    decode(&bytes).unwrap()
+    decode(&fixture("blue-京N62847.jpg")).unwrap()
 }
 
 /// The candidate its blue colour finds in a photo.

@@ -4,6 +4,7 @@
 
 use super::parse;
 use crate::photo::{Photo, decode_image, decode_whole};
+use crate::tests::fixture;
 use image::RgbImage;
 
 /// Mean and largest absolute difference per channel value.
@@ -67,14 +68,6 @@ fn compare_dir() {
             ours.dimensions()
         );
     }
-}
-
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/tests/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
 }
 
 /// A small test photo: smooth gradients, a plate-like blue box with white
