@@ -302,8 +302,17 @@ pub fn recognize_profiled(image_bytes: &[u8]) -> (Result<Option<Recognition>, St
         Ok(n) => n,
         Err(e) => return (Err(e), prof),
     };
-    let px0 = stage::ms(&stage::PIXELS);
-    let copies0 = [&stage::COPY, &stage::COPY_PIXELS, &stage::CROPS].map(stage::ms);
+    // the stages' counters, read before locating and after reading
+    let counters = [
+        &stage::READER,
+        &stage::PROVINCE,
+        &stage::PROVINCE_CNN,
+        &stage::PIXELS,
+        &stage::COPY,
+        &stage::COPY_PIXELS,
+        &stage::CROPS,
+    ];
+    let before = counters.map(stage::ms);
     let t = std::time::Instant::now();
     let scene = Scene::new(&rgb);
     let cands = scene.candidates(Fallback::No, &[]);
@@ -311,19 +320,21 @@ pub fn recognize_profiled(image_bytes: &[u8]) -> (Result<Option<Recognition>, St
     prof.candidates = cands.len();
     let t = std::time::Instant::now();
     let n0 = cnn::READS.load(std::sync::atomic::Ordering::Relaxed);
-    let s0 = [&stage::READER, &stage::PROVINCE, &stage::PROVINCE_CNN].map(stage::ms);
     let r = read_or_detect(&rgb, &scene, cands, net);
     prof.read_ms = t.elapsed().as_secs_f64() * 1e3;
-    let s1 = [&stage::READER, &stage::PROVINCE, &stage::PROVINCE_CNN].map(stage::ms);
-    (prof.reader_ms, prof.province_ms, prof.province_cnn_ms) =
-        (s1[0] - s0[0], s1[1] - s0[1], s1[2] - s0[2]);
     prof.reads = cnn::READS.load(std::sync::atomic::Ordering::Relaxed) - n0;
-    prof.pixels_ms = stage::ms(&stage::PIXELS) - px0;
-    let copies1 = [&stage::COPY, &stage::COPY_PIXELS, &stage::CROPS].map(stage::ms);
-    (prof.copy_ms, prof.copy_pixels_ms, prof.crops_ms) = (
-        copies1[0] - copies0[0],
-        copies1[1] - copies0[1],
-        copies1[2] - copies0[2],
-    );
+    let mut d = counters.map(stage::ms);
+    for (d, b) in d.iter_mut().zip(before) {
+        *d -= b;
+    }
+    [
+        prof.reader_ms,
+        prof.province_ms,
+        prof.province_cnn_ms,
+        prof.pixels_ms,
+        prof.copy_ms,
+        prof.copy_pixels_ms,
+        prof.crops_ms,
+    ] = d;
     (Ok(r), prof)
 }

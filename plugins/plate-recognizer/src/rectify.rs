@@ -58,85 +58,74 @@ pub(crate) fn rectify_window(
     ow: u32,
     oh: u32,
 ) -> RgbImage {
+    // (timed as cutting crops, the pixels it makes included)
     crate::stage::timed(&crate::stage::CROPS, || {
-        cut_window(full, c, exp_w, exp_h, win, ow, oh)
-    })
-}
-
-fn cut_window(
-    full: &Photo,
-    c: &Cand,
-    exp_w: f32,
-    exp_h: f32,
-    win: [f32; 4],
-    ow: u32,
-    oh: u32,
-) -> RgbImage {
-    let rw = c.w * exp_w;
-    let rh = c.h * exp_h;
-    let (fw, fh) = (full.width() as f32, full.height() as f32);
-    let (ca, sa) = (c.angle.cos(), c.angle.sin());
-    let mut out = RgbImage::new(ow, oh);
-    let to_photo = |u: f32, v: f32| {
-        if c.shear {
-            (c.cx + u * ca, c.cy + u * sa + v)
-        } else {
-            (c.cx + u * ca - v * sa, c.cy + u * sa + v * ca)
+        let rw = c.w * exp_w;
+        let rh = c.h * exp_h;
+        let (fw, fh) = (full.width() as f32, full.height() as f32);
+        let (ca, sa) = (c.angle.cos(), c.angle.sin());
+        let mut out = RgbImage::new(ow, oh);
+        let to_photo = |u: f32, v: f32| {
+            if c.shear {
+                (c.cx + u * ca, c.cy + u * sa + v)
+            } else {
+                (c.cx + u * ca - v * sa, c.cy + u * sa + v * ca)
+            }
+        };
+        // the region sampled: the window's corners (the samples lie inside
+        // them), clamped as the samples are, plus the bilinear neighbours and
+        // a pixel for rounding
+        let (mut bx0, mut by0, mut bx1, mut by1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+        for (wu, wv) in [(0, 2), (1, 2), (0, 3), (1, 3)] {
+            let (x, y) = to_photo((win[wu] - 0.5) * rw, (win[wv] - 0.5) * rh);
+            let (x, y) = (
+                (x - 0.5).clamp(0.0, fw - 1.001),
+                (y - 0.5).clamp(0.0, fh - 1.001),
+            );
+            (bx0, by0) = (fmin(bx0, x), fmin(by0, y));
+            (bx1, by1) = (fmax(bx1, x), fmax(by1, y));
         }
-    };
-    // the region sampled: the window's corners (the samples lie inside
-    // them), clamped as the samples are, plus the bilinear neighbours and
-    // a pixel for rounding
-    let (mut bx0, mut by0, mut bx1, mut by1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
-    for (wu, wv) in [(0, 2), (1, 2), (0, 3), (1, 3)] {
-        let (x, y) = to_photo((win[wu] - 0.5) * rw, (win[wv] - 0.5) * rh);
-        let (x, y) = (
-            (x - 0.5).clamp(0.0, fw - 1.001),
-            (y - 0.5).clamp(0.0, fh - 1.001),
+        let raw = full.pixels(
+            (bx0 as i32 - 1).max(0) as u32,
+            (by0 as i32 - 1).max(0) as u32,
+            bx1 as i32 as u32 + 3,
+            by1 as i32 as u32 + 3,
         );
-        (bx0, by0) = (fmin(bx0, x), fmin(by0, y));
-        (bx1, by1) = (fmax(bx1, x), fmax(by1, y));
-    }
-    let raw = full.pixels(
-        (bx0 as i32 - 1).max(0) as u32,
-        (by0 as i32 - 1).max(0) as u32,
-        bx1 as i32 as u32 + 3,
-        by1 as i32 as u32 + 3,
-    );
-    let stride = full.width() as usize * 3;
-    let (last_x, last_y) = (full.width() as usize - 1, full.height() as usize - 1);
-    // `to_photo` split into what depends on the column and what on the
-    // row, with the same operations per sample: x = (cx + u·cos) − v·sin,
-    // y = (cy + u·sin) + v·cos; sheared, x = (cx + u·cos) − 0 (the same
-    // value, bit for bit) and y = (cy + u·sin) + v
-    let cols: Vec<(f32, f32)> = (0..ow)
-        .map(|ox| {
-            let u = (win[0] + (ox as f32 + 0.5) / ow as f32 * (win[1] - win[0]) - 0.5) * rw;
-            (c.cx + u * ca, c.cy + u * sa)
-        })
-        .collect();
-    let rows = (0..oh).map(|oy| {
-        let v = (win[2] + (oy as f32 + 0.5) / oh as f32 * (win[3] - win[2]) - 0.5) * rh;
-        if c.shear { (0.0, v) } else { (v * sa, v * ca) }
-    });
-    let dst = out.as_mut();
-    for ((vx, vy), line) in rows.zip(dst.chunks_exact_mut(ow as usize * 3)) {
-        for (&(ux, uy), px) in cols.iter().zip(line.chunks_exact_mut(3)) {
-            let (x, y) = (ux - vx, uy + vy);
-            let x = (x - 0.5).clamp(0.0, fw - 1.001);
-            let y = (y - 0.5).clamp(0.0, fh - 1.001);
-            // (x, y ≥ 0: truncation is floor, and a signed conversion is
-            // cheaper than an unsigned one in wasm32)
-            let (x0, y0) = (x as i32 as usize, y as i32 as usize);
-            let (ax, ay) = (x - x0 as f32, y - y0 as f32);
-            let x1 = (x0 + 1).min(last_x);
-            let y1 = (y0 + 1).min(last_y);
-            let at = |y: usize, x: usize| y * stride + x * 3;
-            let quad = [at(y0, x0), at(y0, x1), at(y1, x0), at(y1, x1)];
-            blend(&raw, quad, ax, ay, px);
+        let stride = full.width() as usize * 3;
+        let (last_x, last_y) = (full.width() as usize - 1, full.height() as usize - 1);
+        // `to_photo` split into what depends on the column and what on the
+        // row, with the same operations per sample: x = (cx + u·cos) − v·sin,
+        // y = (cy + u·sin) + v·cos; sheared, x = (cx + u·cos) − 0 (the same
+        // value, bit for bit) and y = (cy + u·sin) + v
+        let cols: Vec<(f32, f32)> = (0..ow)
+            .map(|ox| {
+                let u = (win[0] + (ox as f32 + 0.5) / ow as f32 * (win[1] - win[0]) - 0.5) * rw;
+                (c.cx + u * ca, c.cy + u * sa)
+            })
+            .collect();
+        let rows = (0..oh).map(|oy| {
+            let v = (win[2] + (oy as f32 + 0.5) / oh as f32 * (win[3] - win[2]) - 0.5) * rh;
+            if c.shear { (0.0, v) } else { (v * sa, v * ca) }
+        });
+        let dst = out.as_mut();
+        for ((vx, vy), line) in rows.zip(dst.chunks_exact_mut(ow as usize * 3)) {
+            for (&(ux, uy), px) in cols.iter().zip(line.chunks_exact_mut(3)) {
+                let (x, y) = (ux - vx, uy + vy);
+                let x = (x - 0.5).clamp(0.0, fw - 1.001);
+                let y = (y - 0.5).clamp(0.0, fh - 1.001);
+                // (x, y ≥ 0: truncation is floor, and a signed conversion is
+                // cheaper than an unsigned one in wasm32)
+                let (x0, y0) = (x as i32 as usize, y as i32 as usize);
+                let (ax, ay) = (x - x0 as f32, y - y0 as f32);
+                let x1 = (x0 + 1).min(last_x);
+                let y1 = (y0 + 1).min(last_y);
+                let at = |y: usize, x: usize| y * stride + x * 3;
+                let quad = [at(y0, x0), at(y0, x1), at(y1, x0), at(y1, x1)];
+                blend(&raw, quad, ax, ay, px);
+            }
         }
-    }
-    out
+        out
+    })
 }
 
 /// Writes to `px` the bilinear blend, rounded, of the RGB pixels at byte
