@@ -638,14 +638,14 @@ fn pixel_hashes(dir: &Path) {
 }
 
 /// How many [`stage_ms`] there are.
-const N_STAGES: usize = 10;
+const N_STAGES: usize = 11;
 
 /// The stages of a photo's time, as `--times` prints them after the
 /// plate: decode, locate, read, and of read the reader's forward passes,
 /// the province check and of that its CNN, and of locate and read the
 /// making of a JPEG's pixels from its coefficients, the working copies
-/// (the locator's, the detector's) and of those the JPEG pixels, and
-/// cutting crops (ms).
+/// (the locator's, the detector's) and of those the JPEG pixels,
+/// cutting crops, and of read the learned detector (ms).
 fn stage_ms(p: &plate_recognizer::Profile) -> [f64; N_STAGES] {
     [
         p.decode_ms,
@@ -658,6 +658,7 @@ fn stage_ms(p: &plate_recognizer::Profile) -> [f64; N_STAGES] {
         p.copy_ms,
         p.copy_pixels_ms,
         p.crops_ms,
+        p.detect_ms,
     ]
 }
 
@@ -674,6 +675,7 @@ const STAGES: [&str; N_STAGES] = [
     "working copies (of locate + read)",
     "JPEG pixels of the working copies",
     "cutting crops (of locate + read)",
+    "learned detector (of read)",
 ];
 
 /// First field of the `--times` lines: file name, ms, plate read, colour.

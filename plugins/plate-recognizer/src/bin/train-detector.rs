@@ -4,12 +4,13 @@
 //! ```sh
 //! CARGO_TARGET_DIR=/tmp/plate-target cargo run --release -p plate-recognizer --bin train-detector -- \
 //!     /work/shared/data/plates/easypr /work/shared/data/plates/glyphs \
-//!     plugins/plate-recognizer/model/detector.bin      # STEPS=2000 by default
+//!     plugins/plate-recognizer/model/detector.bin      # STEPS=6000 by default
 //! ```
 //!
 //! Each sample is a 256 × 192 window of a **tuning** EasyPR photo (never a
 //! held-out one: `plate_recognizer::held_out`), cut at a random place and
-//! scale, its labelled plates (`labels.tsv`: every plate, with rotation) as
+//! scale (25 to 60 % of the photo's width: the scale of the detector's
+//! 512-px input), its labelled plates (`labels.tsv`: every plate, with rotation) as
 //! targets; most samples also get one or two synthetic plates of any
 //! colour and layout (GA 36 glyphs, `src/synth.rs`) pasted in at a random
 //! size, rotation and shear, with lighting, colour cast, blur and noise
@@ -25,6 +26,13 @@ use std::path::Path;
 const REAL_SHARE: f32 = 0.5;
 const W: usize = 256;
 const H: usize = 192;
+/// A window's width, as a share of the photo's: the detector looks at the
+/// whole photo 512 px wide (`detect::IN_W`), so a 256-px window of 25 to
+/// 60 % of the width shows plates at the sizes it meets there (photos
+/// 427 to 1024 px wide) while a training step costs a quarter of a whole
+/// 512-px photo's.
+const WINDOW_MIN: f32 = 0.25;
+const WINDOW_MAX: f32 = 0.6;
 const GW: usize = W / STRIDE;
 const GH: usize = H / STRIDE;
 
@@ -88,7 +96,7 @@ fn load_photos(dir: &Path, held_out: bool) -> Vec<Photo> {
 /// A random 4:3 window of a photo as a W × H image, and its plates.
 fn window(p: &Photo, rng: &mut Rng) -> (RgbImage, Vec<PlateBox>) {
     let (pw, ph) = (p.img.width() as f32, p.img.height() as f32);
-    let mut ww = pw * rng.range(0.4, 1.0);
+    let mut ww = pw * rng.range(WINDOW_MIN, WINDOW_MAX);
     let mut wh = ww * 0.75;
     if wh > ph {
         wh = ph;
@@ -149,7 +157,7 @@ fn paste_plate(
         let text = synth::random_text(kind, rng);
         synth::render_plate(g, kind, &text, 0.0, rng)
     };
-    let w = rng.range(18.0, 100.0);
+    let w = rng.range(18.0, 120.0);
     let h = w * plate.height() as f32 / plate.width() as f32 * rng.range(0.85, 1.15);
     let angle = rng.range(-0.2, 0.2);
     let shear = rng.range(-0.2, 0.2);
@@ -438,7 +446,7 @@ fn main() {
         eprintln!("tuning photos: {f} of {a} labelled plates found");
         return;
     }
-    let steps: usize = env("STEPS", 2000);
+    let steps: usize = env("STEPS", 6000);
     let batch: usize = env("BATCH", 8);
     let base_lr: f32 = env("LR", 0.002);
     let mut det = Detector {
