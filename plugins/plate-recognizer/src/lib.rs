@@ -70,12 +70,14 @@ pub mod wasm_host;
 pub use locate::{WORK_WIDTH, resize_box};
 pub use photo::Photo;
 pub use province::{
-    PROVINCE_MLP_WEIGHT, READER_KEEP_PROVINCE, READER_REAL_SHARE, diagnose_crop, province_model,
+    PROVINCE_MLP_WEIGHT, READER_KEEP_PROVINCE, READER_REAL_SHARE, THRESHOLD_STEP, diagnose_crop,
+    province_model,
 };
 pub use read::format::valid_plate;
 pub use read::model;
 pub use rectify::cut_box;
 pub use search::MIN_CONFIDENCE;
+pub use segment::otsu;
 
 use image::RgbImage;
 use locate::{Fallback, Scene};

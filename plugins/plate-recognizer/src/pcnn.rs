@@ -2,7 +2,8 @@
 //! `mlp::char_features` (the character's tight box centred in a square) →
 //! two 3×3 convolutions (32, 64 channels, ReLU, 2×2 max-pooling) → 128 →
 //! 31 provinces. Trained by `src/bin/train-province.rs` on EasyPR's real
-//! province crops; uses the convolution helpers of `cnn.rs`.
+//! province crops and GA 36 province glyphs drawn small and binarised; uses
+//! the convolution helpers of `cnn.rs`.
 //!
 //! Model file (`model/province-cnn.bin`): magic `PPC1`, u32 byte length +
 //! UTF-8 classes, u32 tensor count, per tensor u32 length + f32 values

@@ -331,7 +331,7 @@ pub(crate) const READER_WAN_PRIOR: f32 = {
 pub(crate) const PROVINCE_COUNT: usize = 31;
 
 /// Grey levels between the thresholds of `window_patch`'s binarisations.
-pub(crate) const THRESHOLD_STEP: u8 = 12;
+pub const THRESHOLD_STEP: u8 = 12;
 
 /// The province: weighted average of the province CNN's probabilities and the
 /// reader's (province classes at the province's peak column, renormalised).

@@ -271,7 +271,7 @@ pub(crate) fn segment(
 }
 
 /// Otsu's threshold of a 256-bin histogram.
-pub(crate) fn otsu(hist: &[u32; 256]) -> u8 {
+pub fn otsu(hist: &[u32; 256]) -> u8 {
     let total: u64 = hist.iter().map(|&v| v as u64).sum();
     if total == 0 {
         return 128;

@@ -6,14 +6,22 @@
 //!
 //! ```text
 //! mkdir -p /tmp/platechars && tar xzf /work/shared/data/plates/chars/easypr-chars.tar.gz -C /tmp/platechars
-//! cargo run --release -p plate-recognizer --bin train-province -- /tmp/platechars plugins/plate-recognizer/model/province-cnn.bin
+//! cargo run --release -p plate-recognizer --bin train-province -- /tmp/platechars \
+//!     plugins/plate-recognizer/model/province-cnn.bin /work/shared/data/plates/glyphs
 //! ```
 //! Input: `charsChinese/zh_*/*.jpg` (binarised 20 × 20), `annCh_gray/zh_*/*.jpg`
 //! (greyscale crops, binarised here with Otsu's threshold) and
 //! `province_mapping.txt` of the EasyPR character set (Apache-2.0), with
-//! augmentation (rotation, shear, scale,
-//! low resolution, threshold, stroke width, salt noise). Deterministic (fixed seed); EPOCHS
-//! (default 30) can be set in the environment.
+//! augmentation (rotation, shear, scale, low resolution, threshold, stroke
+//! width, salt noise); and, in place of a share `SYNTH` (default 0.3) of
+//! those samples, the same province's GA 36 glyph of the glyph set
+//! (`GLYPHS_DIR/font_model/140_*.jpg` and `green_*.jpg`, MIT) drawn small
+//! in grey and binarised as the recogniser's province window does
+//! (`synth_glyph`). Deterministic: fixed seeds (`SEED`, default 0, moves
+//! them all); `EPOCHS` (default 30). `BALANCE=sqrt|full` weighs the loss
+//! of each class by (mean count / its count)^½ or ^1 (tried: both read
+//! fewer photos, see the crate's README). `DUMP=DIR` writes 48 drawn glyphs
+//! to `DIR` instead of training.
 
 use plate_recognizer::mlp::{self, Layer, Mlp, N_IN, SIDE};
 use std::collections::BTreeMap;
@@ -75,26 +83,7 @@ fn load_grey_patch(p: &Path) -> Option<Patch> {
     for &v in &raw {
         hist[v as usize] += 1;
     }
-    let total = raw.len() as f64;
-    let sum_all: f64 = hist
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| i as f64 * v as f64)
-        .sum();
-    let (mut wb, mut sb, mut best, mut t) = (0f64, 0f64, -1f64, 128u8);
-    for (i, &c) in hist.iter().enumerate() {
-        wb += c as f64;
-        if wb == 0.0 || wb == total {
-            continue;
-        }
-        sb += i as f64 * c as f64;
-        let (mb, mf) = (sb / wb, (sum_all - sb) / (total - wb));
-        let between = wb * (total - wb) * (mb - mf) * (mb - mf);
-        if between > best {
-            best = between;
-            t = i as u8;
-        }
-    }
+    let t = plate_recognizer::otsu(&hist);
     let mut px: Vec<u8> = raw.iter().map(|&v| if v > t { 255 } else { 0 }).collect();
     let border = (0..w * h)
         .filter(|&i| i % w == 0 || i % w == w - 1 || i / w == 0 || i / w == h - 1)
@@ -214,6 +203,130 @@ fn augment(p: &Patch, rng: &mut Rng) -> Patch {
         out[i] = 255 - out[i];
     }
     Patch { w, h, px: out }
+}
+
+/// A GA 36 province glyph (grey, ink 1.0), from `font_model/140_*.jpg` or
+/// `green_*.jpg` of the glyph set.
+struct Glyph {
+    w: usize,
+    h: usize,
+    ink: Vec<f32>,
+}
+
+fn load_glyph(p: &Path) -> Option<Glyph> {
+    let img = image::open(p).ok()?.to_luma8();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let ink = img
+        .into_raw()
+        .iter()
+        .map(|&v| 1.0 - v as f32 / 255.0)
+        .collect();
+    Some(Glyph { w, h, ink })
+}
+
+/// The glyph as a photo of a small plate shows it and the recogniser's
+/// province window binarises it: drawn 7 to 30 px high (area-averaged,
+/// slightly rotated and sheared), sometimes blurred, on a background with
+/// low contrast, a lighting gradient and noise, at times with a bright bar
+/// of the plate's frame at its left or top, then binarised at Otsu's
+/// threshold moved by up to ±12 levels (as `window_patch` does).
+fn synth_glyph(g: &Glyph, rng: &mut Rng) -> Patch {
+    let th = rng.range(7.0, 30.0);
+    let scale = th / g.h as f32;
+    let tw = g.w as f32 * scale * rng.range(0.85, 1.15);
+    let pad = 3usize;
+    let (w, h) = (tw.ceil() as usize + 2 * pad, th.ceil() as usize + 2 * pad);
+    let ang = rng.range(-0.08, 0.08);
+    let shear = rng.range(-0.15, 0.15);
+    let (c, sn) = (ang.cos(), ang.sin());
+    let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
+    let (gx, gy) = (g.w as f32 / tw, g.h as f32 / th);
+    let at = |u: f32, v: f32| -> f32 {
+        let (xi, yi) = (u.floor() as isize, v.floor() as isize);
+        if xi < 0 || yi < 0 || xi >= g.w as isize || yi >= g.h as isize {
+            0.0
+        } else {
+            g.ink[yi as usize * g.w + xi as usize]
+        }
+    };
+    let ss = 4;
+    let mut grey = vec![0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let mut acc = 0f32;
+            for sy in 0..ss {
+                for sx in 0..ss {
+                    let dx = x as f32 + (sx as f32 + 0.5) / ss as f32 - cx;
+                    let dy = y as f32 + (sy as f32 + 0.5) / ss as f32 - cy;
+                    let ux = c * dx + sn * dy - shear * dy;
+                    let uy = -sn * dx + c * dy;
+                    acc += at(ux * gx + g.w as f32 / 2.0, uy * gy + g.h as f32 / 2.0);
+                }
+            }
+            grey[y * w + x] = acc / (ss * ss) as f32;
+        }
+    }
+    if rng.f() < 0.5 {
+        let src = grey.clone();
+        for y in 0..h {
+            for x in 0..w {
+                let mut acc = 0f32;
+                let mut n = 0f32;
+                for (dx, dy) in [(0isize, 0isize), (-1, 0), (1, 0), (0, -1), (0, 1)] {
+                    let (xx, yy) = (x as isize + dx, y as isize + dy);
+                    if xx >= 0 && yy >= 0 && (xx as usize) < w && (yy as usize) < h {
+                        acc += src[yy as usize * w + xx as usize];
+                        n += 1.0;
+                    }
+                }
+                grey[y * w + x] = acc / n;
+            }
+        }
+    }
+    if rng.f() < 0.25 {
+        let x0 = rng.below(pad + 1);
+        for y in 0..h {
+            for x in x0..(x0 + 1 + rng.below(2)).min(w) {
+                grey[y * w + x] = grey[y * w + x].max(rng.range(0.6, 1.0));
+            }
+        }
+    }
+    if rng.f() < 0.15 {
+        let y0 = rng.below(pad + 1);
+        for x in 0..w {
+            grey[y0 * w + x] = grey[y0 * w + x].max(rng.range(0.6, 1.0));
+        }
+    }
+    let (bg, fg) = (rng.range(0.05, 0.4), rng.range(0.55, 1.0));
+    let (gxs, gys) = (rng.range(-0.15, 0.15), rng.range(-0.15, 0.15));
+    let sigma = rng.range(0.0, 0.08);
+    let lv: Vec<u8> = (0..w * h)
+        .map(|i| {
+            let (x, y) = (
+                (i % w) as f32 / w as f32 - 0.5,
+                (i / w) as f32 / h as f32 - 0.5,
+            );
+            let v = bg + (fg - bg) * grey[i] + gxs * x + gys * y + sigma * rng.gauss();
+            (v.clamp(0.0, 1.0) * 255.0) as u8
+        })
+        .collect();
+    let step = plate_recognizer::THRESHOLD_STEP as i32;
+    let mut hist = [0u32; 256];
+    lv.iter().for_each(|&v| hist[v as usize] += 1);
+    let t = plate_recognizer::otsu(&hist) as i32 + [0, -step, step][rng.below(3)];
+    let px = lv
+        .iter()
+        .map(|&v| if v as i32 > t { 255 } else { 0 })
+        .collect();
+    Patch { w, h, px }
+}
+
+/// `SEED` from the environment (0 when unset: the kept model's seeds).
+fn seed_of_env() -> u64 {
+    std::env::var("SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 struct Sample {
@@ -373,13 +486,14 @@ fn list_jpgs(dir: &Path) -> Vec<std::path::PathBuf> {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() < 3 {
-        eprintln!("usage: train-province CHARS_DIR OUT_MODEL");
+    if args.len() < 4 {
+        eprintln!("usage: train-province CHARS_DIR OUT_MODEL GLYPHS_DIR");
         std::process::exit(2);
     }
     let root = Path::new(&args[1]);
     let out = Path::new(&args[2]);
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let seed = seed_of_env();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
     let mapping =
         std::fs::read_to_string(root.join("province_mapping.txt")).expect("province_mapping.txt");
     let mut prov_map = BTreeMap::new();
@@ -429,17 +543,44 @@ fn main() {
             bytes.len()
         );
     } else {
-        train_cnn(&pr_data, epochs, out, &mut rng);
+        let fonts = Path::new(&args[3]).join("font_model");
+        let glyphs: Vec<Vec<Glyph>> = provinces
+            .iter()
+            .map(|ch| {
+                ["140", "green"]
+                    .iter()
+                    .filter_map(|k| load_glyph(&fonts.join(format!("{k}_{ch}.jpg"))))
+                    .collect()
+            })
+            .collect();
+        if let Ok(dir) = std::env::var("DUMP") {
+            let mut r = Rng(5);
+            for (i, gl) in glyphs.iter().enumerate().take(8) {
+                for k in 0..6 {
+                    let p = synth_glyph(&gl[k % gl.len()], &mut r);
+                    image::GrayImage::from_raw(p.w as u32, p.h as u32, p.px)
+                        .unwrap()
+                        .save(Path::new(&dir).join(format!("glyph_{i}_{k}.png")))
+                        .unwrap();
+                }
+            }
+            return;
+        }
+        train_cnn(&pr_data, &glyphs, epochs, out, &mut rng);
     }
 }
 
 /// The province CNN (`src/pcnn.rs`) on the same samples, same split (every
 /// 10th held out), same augmentation; Adam, batches of 32.
-fn train_cnn(data: &[Sample], epochs: usize, out: &Path, rng: &mut Rng) {
+fn train_cnn(data: &[Sample], glyphs: &[Vec<Glyph>], epochs: usize, out: &Path, rng: &mut Rng) {
+    let synth_share: f32 = std::env::var("SYNTH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.3);
     use plate_recognizer::pcnn::{PCache, PNet, S};
     let classes: Vec<char> = plate_recognizer::PROVINCES.chars().collect();
     let nc = classes.len();
-    let mut srng = plate_recognizer::synth::Rng::new(7);
+    let mut srng = plate_recognizer::synth::Rng::new(7 + seed_of_env());
     let mut net = PNet::init(classes, &mut srng);
     let (val, tr): (Vec<&Sample>, Vec<&Sample>) = data
         .iter()
@@ -452,6 +593,23 @@ fn train_cnn(data: &[Sample], epochs: usize, out: &Path, rng: &mut Rng) {
     let mut step = 0i32;
     let mut order: Vec<usize> = (0..tr.len()).collect();
     let mut cache = PCache::default();
+    let mut counts = vec![0usize; nc];
+    for s in &tr {
+        counts[s.label] += 1;
+    }
+    let mean = tr.len() as f32 / nc as f32;
+    let bal = std::env::var("BALANCE").unwrap_or_default();
+    let cw: Vec<f32> = counts
+        .iter()
+        .map(|&c| {
+            let r = mean / c.max(1) as f32;
+            match bal.as_str() {
+                "full" => r,
+                "sqrt" => r.sqrt(),
+                _ => 1.0,
+            }
+        })
+        .collect();
     for ep in 0..epochs {
         for i in (1..order.len()).rev() {
             let j = rng.below(i + 1);
@@ -463,7 +621,10 @@ fn train_cnn(data: &[Sample], epochs: usize, out: &Path, rng: &mut Rng) {
             let mut g: Vec<Vec<f32>> = net.p.iter().map(|t| vec![0.0; t.len()]).collect();
             for &idx in chunk {
                 let s = tr[idx];
-                let p = if rng.f() < 0.8 {
+                let gl = &glyphs[s.label];
+                let p = if !gl.is_empty() && rng.f() < synth_share {
+                    synth_glyph(&gl[rng.below(gl.len())], rng)
+                } else if rng.f() < 0.8 {
                     augment(&s.patch, rng)
                 } else {
                     s.patch.clone()
@@ -475,6 +636,7 @@ fn train_cnn(data: &[Sample], epochs: usize, out: &Path, rng: &mut Rng) {
                 let mut d: Vec<f32> = e.iter().map(|v| v / z).collect();
                 loss -= d[s.label].max(1e-9).ln();
                 d[s.label] -= 1.0;
+                d.iter_mut().for_each(|v| *v *= cw[s.label]);
                 net.backward(&cache, &d, &mut g);
             }
             step += 1;
