@@ -196,25 +196,40 @@ fn logins_do_not_wait_for_recognitions() {
         "deadline_ms = 20000\nmax_concurrency = 2\nqueue_timeout_ms = 0\nconfig = { mode = \"slow\", delay_ms = \"4000\" }",
         "",
     );
-    let mut busy: Vec<Ws> = (0..2)
-        .map(|_| {
-            let mut ws = connect(&host, "plate");
-            assert_eq!(ask(&mut ws, login_frame("test")), [2, 0, 0]);
-            ws.send(Message::binary(recognition(b"cam", "id", b"img")))
-                .unwrap();
-            ws
-        })
-        .collect();
-    // Both slots are taken once a third recognition is refused (status 3).
-    let mut probe = connect(&host, "plate");
-    assert_eq!(ask(&mut probe, login_frame("test")), [2, 0, 0]);
     let refuse = [vec![4, 0, 3], b"cam".to_vec(), padded(b"id", 19), vec![3]].concat();
-    loop {
-        let got = ask(&mut probe, recognition(b"cam", "id", b"img"));
-        if got == refuse {
-            break;
+    // Two connections take both slots: they are taken once a third
+    // recognition is refused (status 3). The host reads the three
+    // connections concurrently, so the probe's recognition may be admitted
+    // before one of the two (which is then refused instead): then all
+    // three answers are read and the setup is tried again, a bounded
+    // number of times.
+    let mut attempts = 0;
+    let mut busy = loop {
+        attempts += 1;
+        assert!(
+            attempts <= 5,
+            "the two slow recognitions never held both slots"
+        );
+        let mut busy: Vec<Ws> = (0..2)
+            .map(|_| {
+                let mut ws = connect(&host, "plate");
+                assert_eq!(ask(&mut ws, login_frame("test")), [2, 0, 0]);
+                ws.send(Message::binary(recognition(b"cam", "id", b"img")))
+                    .unwrap();
+                ws
+            })
+            .collect();
+        // (a head start for the two, so that one attempt nearly always does)
+        std::thread::sleep(Duration::from_millis(200 * attempts));
+        let mut probe = connect(&host, "plate");
+        assert_eq!(ask(&mut probe, login_frame("test")), [2, 0, 0]);
+        if ask(&mut probe, recognition(b"cam", "id", b"img")) == refuse {
+            break busy;
         }
-    }
+        for ws in &mut busy {
+            read(ws);
+        }
+    };
     for _ in 0..10 {
         let mut ws = connect(&host, "plate");
         assert_eq!(ask(&mut ws, login_frame("test")), [2, 0, 0]);
