@@ -155,10 +155,7 @@ impl Net {
                     if i == 0 {
                         return wasm::pack4(&self.p[0], cout, cin * 9);
                     }
-                    let u = winograd::weights(&self.p[2 * i], cout, cin);
-                    u.chunks_exact(cout * cin)
-                        .flat_map(|m| wasm::pack4(m, cout, cin))
-                        .collect()
+                    wasm::winograd_pack(&self.p[2 * i], cout, cin)
                 })
                 .collect()
         };
@@ -172,21 +169,16 @@ impl Net {
             if i == 0 {
                 wasm::conv3x3_relu(&xp, cin, h, w, &packed[0], &self.p[1], cout, &mut z);
             } else {
-                let tiles = h * w / (winograd::TILE * winograd::TILE);
-                let mut v = vec![0f32; winograd::XI * cin * tiles];
-                wasm::winograd_input(&xp, cin, h, w, &mut v);
-                let mut m = vec![0f32; winograd::XI * cout * tiles];
-                for xi in 0..winograd::XI {
-                    wasm::gemm_packed(
-                        cout,
-                        cin,
-                        tiles,
-                        &packed[i][xi * cout * cin..(xi + 1) * cout * cin],
-                        &v[xi * cin * tiles..(xi + 1) * cin * tiles],
-                        &mut m[xi * cout * tiles..(xi + 1) * cout * tiles],
-                    );
-                }
-                wasm::winograd_output(&m, &self.p[2 * i + 1], cout, h, w, &mut z);
+                wasm::winograd_conv_relu(
+                    &xp,
+                    cin,
+                    h,
+                    w,
+                    &packed[i],
+                    &self.p[2 * i + 1],
+                    cout,
+                    &mut z,
+                );
             }
             match i {
                 0 | 1 => {

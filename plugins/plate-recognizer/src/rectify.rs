@@ -241,7 +241,11 @@ mod tests {
             let (ax, ay) = (f(rnd()), f(rnd()));
             let (mut a, mut b) = ([0u8; 3], [0u8; 3]);
             // SAFETY: SIMD128 is enabled for the tests' build (scripts/test)
-            unsafe { super::blend_simd(&raw, q, ax, ay, &mut a) };
+            // (with +simd128 for the whole build the call needs no unsafe)
+            #[allow(unused_unsafe)]
+            unsafe {
+                super::blend_simd(&raw, q, ax, ay, &mut a)
+            };
             super::blend_plain(&raw, q, ax, ay, &mut b);
             assert_eq!(a, b, "case {i}: {q:?} at {ax}, {ay}");
         }

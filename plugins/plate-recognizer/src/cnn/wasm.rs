@@ -141,6 +141,47 @@ pub fn pack4(wt: &[f32], cout: usize, k: usize) -> Vec<f32> {
     out
 }
 
+/// c += A·b for one column b (a fully connected layer): `apk` is A [m ×
+/// k] by [`pack4`], `m` a multiple of 4. Per 4 rows, four running sums
+/// over every fourth k (fused multiply-adds, one load of weights per 4
+/// products, no shuffles), added at the end: other roundings than
+/// [`gemm`]'s.
+#[inline]
+#[target_feature(enable = "simd128,relaxed-simd")]
+pub fn gemv_packed(m: usize, k: usize, apk: &[f32], b: &[f32], c: &mut [f32]) {
+    assert!(m.is_multiple_of(4) && apk.len() >= m * k && b.len() >= k && c.len() >= m);
+    // SAFETY: rows below m, kk below k: inside the slices checked above.
+    unsafe {
+        let bp = b.as_ptr();
+        for o in (0..m).step_by(4) {
+            let mut w = apk.as_ptr().add(o * k);
+            let z = f32x4_splat(0.0);
+            let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
+            let mut kk = 0;
+            while kk + 8 <= k {
+                a0 = madd(ld(w), ld1(bp.add(kk)), a0);
+                a1 = madd(ld(w.add(4)), ld1(bp.add(kk + 1)), a1);
+                a2 = madd(ld(w.add(8)), ld1(bp.add(kk + 2)), a2);
+                a3 = madd(ld(w.add(12)), ld1(bp.add(kk + 3)), a3);
+                a0 = madd(ld(w.add(16)), ld1(bp.add(kk + 4)), a0);
+                a1 = madd(ld(w.add(20)), ld1(bp.add(kk + 5)), a1);
+                a2 = madd(ld(w.add(24)), ld1(bp.add(kk + 6)), a2);
+                a3 = madd(ld(w.add(28)), ld1(bp.add(kk + 7)), a3);
+                w = w.add(32);
+                kk += 8;
+            }
+            while kk < k {
+                a0 = madd(ld(w), ld1(bp.add(kk)), a0);
+                w = w.add(4);
+                kk += 1;
+            }
+            let d = c.as_mut_ptr().add(o);
+            let sum = f32x4_add(f32x4_add(a0, a1), f32x4_add(a2, a3));
+            st(d, f32x4_add(ld(d), sum));
+        }
+    }
+}
+
 /// 3×3 convolution, padding 1, + bias + ReLU. `xp`: zero-padded input
 /// [cin × (h+2) × (w+2)]; `wp4`: the weights [cout × cin·9] by
 /// [`pack4`]; out [cout × h × w]; `cout` a multiple of 4, `w` of 8.
@@ -448,6 +489,53 @@ fn transpose4([p0, p1, p2, p3]: [v128; 4]) -> [v128; 4] {
         i32x4_shuffle::<0, 1, 4, 5>(t2, t3),
         i32x4_shuffle::<2, 3, 6, 7>(t2, t3),
     ]
+}
+
+/// The transformed weights of a 3×3 convolution (`winograd::weights` of
+/// `w` [cout × cin·9]), each patch position's [cout × cin] matrix packed
+/// by [`pack4`] for [`winograd_conv_relu`].
+pub fn winograd_pack(w: &[f32], cout: usize, cin: usize) -> Vec<f32> {
+    super::winograd::weights(w, cout, cin)
+        .chunks_exact(cout * cin)
+        .flat_map(|m| pack4(m, cout, cin))
+        .collect()
+}
+
+/// A 3×3 convolution (padding 1) + bias + ReLU by Winograd's F(4×4, 3×3):
+/// the transformed input patches ([`winograd_input`]), per patch position
+/// a product by [`gemm_packed`] with the weights of [`winograd_pack`]
+/// (`u`), the outputs ([`winograd_output`]). `xp`: zero-padded input [cin
+/// × (h+2) × (w+2)], `h` a multiple of 4, `w` of 16 and at most 64; out
+/// [cout × h × w], `cout` a multiple of 4.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "simd128,relaxed-simd")]
+pub fn winograd_conv_relu(
+    xp: &[f32],
+    cin: usize,
+    h: usize,
+    w: usize,
+    u: &[f32],
+    bias: &[f32],
+    cout: usize,
+    out: &mut [f32],
+) {
+    use super::winograd::{TILE, XI};
+    let tiles = h * w / (TILE * TILE);
+    let mut v = vec![0f32; XI * cin * tiles];
+    winograd_input(xp, cin, h, w, &mut v);
+    let mut m = vec![0f32; XI * cout * tiles];
+    let (uk, vk, mk) = (cout * cin, cin * tiles, cout * tiles);
+    for xi in 0..XI {
+        gemm_packed(
+            cout,
+            cin,
+            tiles,
+            &u[xi * uk..(xi + 1) * uk],
+            &v[xi * vk..(xi + 1) * vk],
+            &mut m[xi * mk..(xi + 1) * mk],
+        );
+    }
+    winograd_output(&m, bias, cout, h, w, out);
 }
 
 /// `winograd::input` with SIMD128, 4 tiles at a time (the same
