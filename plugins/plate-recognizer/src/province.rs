@@ -28,7 +28,7 @@ pub fn province_model() -> Result<&'static pcnn::PNet, String> {
 /// Weight of the province classifier (the province CNN; the name is from
 /// the MLP it replaced) against the sequence reader for the province
 /// character (see `refine_province`).
-pub const PROVINCE_MLP_WEIGHT: f32 = 0.5;
+pub const PROVINCE_MLP_WEIGHT: f32 = 0.8;
 
 /// Development aid: reads a tight plate crop (the whole image is the plate)
 /// and returns the sequence reader's text and the plate text with the
