@@ -70,7 +70,7 @@ pub mod wasm_host;
 pub use locate::{WORK_WIDTH, resize_box};
 pub use photo::Photo;
 pub use province::{
-    PROVINCE_MLP_WEIGHT, READER_KEEP_PROVINCE, READER_REAL_SHARE, THRESHOLD_STEP, diagnose_crop,
+    PROVINCE_CNN_WEIGHT, READER_KEEP_PROVINCE, READER_REAL_SHARE, THRESHOLD_STEP, diagnose_crop,
     province_model,
 };
 pub use read::format::valid_plate;

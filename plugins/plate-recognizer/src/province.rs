@@ -25,10 +25,10 @@ pub fn province_model() -> Result<&'static pcnn::PNet, String> {
     })
 }
 
-/// Weight of the province classifier (the province CNN; the name is from
-/// the MLP it replaced) against the sequence reader for the province
-/// character (see `refine_province`).
-pub const PROVINCE_MLP_WEIGHT: f32 = 0.8;
+/// Weight of the province CNN against the sequence reader for the
+/// province character (see `refine_province`): 0.8 since the CNN learns
+/// from drawn GA 36 glyphs (chosen on the tuning part, README).
+pub const PROVINCE_CNN_WEIGHT: f32 = 0.8;
 
 /// Development aid: reads a tight plate crop (the whole image is the plate)
 /// and returns the sequence reader's text and the plate text with the
@@ -59,7 +59,7 @@ pub fn diagnose_crop(
     }
     let outs = weights
         .iter()
-        .map(|&wm| {
+        .map(|&wc| {
             let mut t = read.text.clone();
             if let Some(d) = refine_province(
                 Source {
@@ -71,7 +71,7 @@ pub fn diagnose_crop(
                 &read,
                 color,
                 net,
-                wm,
+                wc,
             ) {
                 t[0] = argmax(&d).0;
             }
@@ -92,7 +92,7 @@ pub(crate) fn refine_province(
     read: &cnn::Read,
     color: Color,
     net: &cnn::Net,
-    w_mlp: f32,
+    w_cnn: f32,
 ) -> Option<Dist> {
     // embassy (使) and 港/澳 (粤 only) plates: no province to check
     if !province_checked(&read.text) {
@@ -128,7 +128,7 @@ pub(crate) fn refine_province(
         (Some(p), None) | (None, Some(p)) => p,
         (None, None) => return None,
     };
-    Some(vote(prov_net, net, read, &pm, w_mlp, "seg+window"))
+    Some(vote(prov_net, net, read, &pm, w_cnn, "seg+window"))
 }
 
 /// The province glyph cut out of the photo where the fitted layout puts it
@@ -340,7 +340,7 @@ pub(crate) fn vote(
     net: &cnn::Net,
     read: &cnn::Read,
     pm: &[f32],
-    w_mlp: f32,
+    w_cnn: f32,
     how: &str,
 ) -> Dist {
     let t0 = read.cols[0];
@@ -366,7 +366,7 @@ pub(crate) fn vote(
         .iter()
         .zip(&pc)
         .zip(&prov_net.classes)
-        .map(|((a, b), &ch)| (ch, w_mlp * a + (1.0 - w_mlp) * b))
+        .map(|((a, b), &ch)| (ch, w_cnn * a + (1.0 - w_cnn) * b))
         .collect();
     if debug_on() {
         let (bc, bp) = argmax(&d);

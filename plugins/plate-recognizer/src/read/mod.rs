@@ -10,7 +10,7 @@ use crate::colour::plate_color;
 use crate::layout::align;
 use crate::locate::Cand;
 use crate::photo::Photo;
-use crate::province::{PROVINCE_MLP_WEIGHT, refine_province};
+use crate::province::{PROVINCE_CNN_WEIGHT, refine_province};
 use crate::rectify::{Source, rectify};
 use crate::{Color, Recognition, cnn, debug_on};
 use format::{colour_of, fits, fix_format, valid_with};
@@ -146,7 +146,7 @@ pub(crate) fn read_prepared(
     if single_row {
         aligned = align(src.c, src.ew, &read);
         if let Some(d) = crate::stage::timed(&crate::stage::PROVINCE, || {
-            refine_province(src, &read, color, net, PROVINCE_MLP_WEIGHT)
+            refine_province(src, &read, color, net, PROVINCE_CNN_WEIGHT)
         }) {
             (text[0], probs[0]) = argmax(&d);
             dists[0] = d;
