@@ -13,6 +13,13 @@ use super::WAIT;
 pub trait Io: Read + Write + Send {}
 impl<T: Read + Write + Send> Io for T {}
 
+/// What [`Client::next_within`] found.
+pub enum Next {
+    Msg(Value),
+    Nothing,
+    Closed,
+}
+
 /// A chat client: writes JSON, reads one JSON object per line.
 pub struct Client {
     io: Box<dyn Io>,
@@ -57,27 +64,37 @@ impl Client {
     }
 
     /// The next object, heartbeats included; `None` if nothing comes within
-    /// `wait`.
+    /// `wait`. Panics when the host closes the connection.
     pub fn recv_within(&mut self, wait: Duration) -> Option<Value> {
+        match self.next_within(wait) {
+            Next::Msg(v) => Some(v),
+            Next::Nothing => None,
+            Next::Closed => panic!(
+                "connection closed; had {:?}",
+                String::from_utf8_lossy(&self.buf)
+            ),
+        }
+    }
+
+    /// The next object (heartbeats included), nothing within `wait`, or
+    /// the host closed the connection.
+    pub fn next_within(&mut self, wait: Duration) -> Next {
         let deadline = Instant::now() + wait;
         loop {
             if let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = self.buf.drain(..=pos).collect();
-                return Some(serde_json::from_slice(&line).unwrap_or_else(|e| {
+                return Next::Msg(serde_json::from_slice(&line).unwrap_or_else(|e| {
                     panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&line))
                 }));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return None;
+                return Next::Nothing;
             }
             self.sock.set_read_timeout(Some(left)).unwrap();
             let mut chunk = [0u8; 8192];
             match self.io.read(&mut chunk) {
-                Ok(0) => panic!(
-                    "connection closed; had {:?}",
-                    String::from_utf8_lossy(&self.buf)
-                ),
+                Ok(0) => return Next::Closed,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if super::read_timed_out(&e) => {}
                 Err(e) => panic!("read failed: {e}"),
