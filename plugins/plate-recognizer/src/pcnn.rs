@@ -105,14 +105,7 @@ impl PNet {
         relu(&mut z);
         let (p1, _) = pool(&z, C1, S, S, 2, 2);
         let s2 = S / 2;
-        let (hp, wp) = (WH + 2, WW + 2);
-        let mut xp = vec![0f32; C1 * hp * wp];
-        for c in 0..C1 {
-            for y in 0..s2 {
-                let d = c * hp * wp + (y + 1) * wp + 1;
-                xp[d..d + s2].copy_from_slice(&p1[(c * s2 + y) * s2..(c * s2 + y + 1) * s2]);
-            }
-        }
+        let xp = wasm::pad_grid(&p1, C1, s2, s2, WH, WW);
         // (bias and ReLU included)
         let mut zg = vec![0f32; C2 * WH * WW];
         wasm::winograd_conv_relu(&xp, C1, WH, WW, &pk[1], &self.p[3], C2, &mut zg);

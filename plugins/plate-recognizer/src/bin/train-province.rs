@@ -59,11 +59,16 @@ struct Patch {
     px: Vec<u8>,
 }
 
-fn load_patch(p: &Path) -> Option<Patch> {
+/// An image file's grey levels: width, height, pixels.
+fn luma(p: &Path) -> Option<(usize, usize, Vec<u8>)> {
     let img = image::open(p).ok()?.to_luma8();
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let px = img
-        .into_raw()
+    Some((w, h, img.into_raw()))
+}
+
+fn load_patch(p: &Path) -> Option<Patch> {
+    let (w, h, raw) = luma(p)?;
+    let px = raw
         .into_iter()
         .map(|v| if v > 127 { 255 } else { 0 })
         .collect();
@@ -73,12 +78,10 @@ fn load_patch(p: &Path) -> Option<Patch> {
 /// A greyscale character crop (EasyPR `annCh_gray`), binarised with Otsu's
 /// threshold; the ink is the class that covers less of the border.
 fn load_grey_patch(p: &Path) -> Option<Patch> {
-    let img = image::open(p).ok()?.to_luma8();
-    let (w, h) = (img.width() as usize, img.height() as usize);
+    let (w, h, raw) = luma(p)?;
     if w < 4 || h < 4 {
         return None;
     }
-    let raw = img.into_raw();
     let mut hist = [0u32; 256];
     for &v in &raw {
         hist[v as usize] += 1;
@@ -214,13 +217,8 @@ struct Glyph {
 }
 
 fn load_glyph(p: &Path) -> Option<Glyph> {
-    let img = image::open(p).ok()?.to_luma8();
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let ink = img
-        .into_raw()
-        .iter()
-        .map(|&v| 1.0 - v as f32 / 255.0)
-        .collect();
+    let (w, h, raw) = luma(p)?;
+    let ink = raw.iter().map(|&v| 1.0 - v as f32 / 255.0).collect();
     Some(Glyph { w, h, ink })
 }
 
@@ -321,12 +319,12 @@ fn synth_glyph(g: &Glyph, rng: &mut Rng) -> Patch {
     Patch { w, h, px }
 }
 
-/// `SEED` from the environment (0 when unset: the kept model's seeds).
-fn seed_of_env() -> u64 {
-    std::env::var("SEED")
+/// A setting from the environment, `default` when unset or unreadable.
+fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or(default)
 }
 
 struct Sample {
@@ -492,7 +490,8 @@ fn main() {
     }
     let root = Path::new(&args[1]);
     let out = Path::new(&args[2]);
-    let seed = seed_of_env();
+    // (0: the kept model's seeds)
+    let seed: u64 = env_or("SEED", 0);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
     let mapping =
         std::fs::read_to_string(root.join("province_mapping.txt")).expect("province_mapping.txt");
@@ -528,10 +527,7 @@ fn main() {
         let j = rng.below(i + 1);
         pr_data.swap(i, j);
     }
-    let epochs: usize = std::env::var("EPOCHS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30);
+    let epochs: usize = env_or("EPOCHS", 30);
     if std::env::var("MLP").is_ok() {
         // the earlier one-hidden-layer MLP, for comparison
         let pr = train_net("province", provinces, &pr_data, 96, epochs, &mut rng);
@@ -566,21 +562,25 @@ fn main() {
             }
             return;
         }
-        train_cnn(&pr_data, &glyphs, epochs, out, &mut rng);
+        train_cnn(&pr_data, &glyphs, epochs, seed, out, &mut rng);
     }
 }
 
 /// The province CNN (`src/pcnn.rs`) on the same samples, same split (every
 /// 10th held out), same augmentation; Adam, batches of 32.
-fn train_cnn(data: &[Sample], glyphs: &[Vec<Glyph>], epochs: usize, out: &Path, rng: &mut Rng) {
-    let synth_share: f32 = std::env::var("SYNTH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.3);
+fn train_cnn(
+    data: &[Sample],
+    glyphs: &[Vec<Glyph>],
+    epochs: usize,
+    seed: u64,
+    out: &Path,
+    rng: &mut Rng,
+) {
+    let synth_share: f32 = env_or("SYNTH", 0.3);
     use plate_recognizer::pcnn::{PCache, PNet, S};
     let classes: Vec<char> = plate_recognizer::PROVINCES.chars().collect();
     let nc = classes.len();
-    let mut srng = plate_recognizer::synth::Rng::new(7 + seed_of_env());
+    let mut srng = plate_recognizer::synth::Rng::new(7 + seed);
     let mut net = PNet::init(classes, &mut srng);
     let (val, tr): (Vec<&Sample>, Vec<&Sample>) = data
         .iter()

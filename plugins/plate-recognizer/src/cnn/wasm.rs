@@ -92,8 +92,16 @@ pub fn relu(x: &mut [f32]) {
 
 /// A zero-padded copy ([c × (h+2) × (w+2)]) of `x` [c × h × w].
 pub fn pad(x: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
-    let wp = w + 2;
-    let plane = (h + 2) * wp;
+    pad_grid(x, c, h, w, h, w)
+}
+
+/// [`pad`] onto a larger grid: `x` [c × h × w] at the top left of `gh` ×
+/// `gw` (at least h × w) zeros, with the border of 1: [c × (gh+2) ×
+/// (gw+2)] (for kernels that take only some sizes).
+pub fn pad_grid(x: &[f32], c: usize, h: usize, w: usize, gh: usize, gw: usize) -> Vec<f32> {
+    assert!(gh >= h && gw >= w);
+    let wp = gw + 2;
+    let plane = (gh + 2) * wp;
     let mut out = vec![0f32; c * plane];
     for ci in 0..c {
         for y in 0..h {
