@@ -159,7 +159,7 @@ impl Net {
                 })
                 .collect()
         };
-        let packed = wasm::packed_for(&PACKED, &self.p, pack);
+        let packed = wasm::packed_for(std::slice::from_ref(&PACKED), &self.p, pack);
         let (mut h, mut w) = (IN_H, IN_W);
         let mut xp = wasm::pad(x, 1, h, w);
         let mut feat = Vec::new();

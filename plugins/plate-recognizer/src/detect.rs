@@ -239,7 +239,7 @@ impl Detector {
         use crate::cnn::wasm;
         // the weights packed for the kernel, kept for the loaded model
         static PACKED: wasm::Packed = std::sync::OnceLock::new();
-        let packed = wasm::packed_for(&PACKED, &self.p, || {
+        let packed = wasm::packed_for(std::slice::from_ref(&PACKED), &self.p, || {
             (0..CONVS)
                 .map(|i| wasm::pack4(&self.p[2 * i], CH[i + 1], CH[i] * 9))
                 .collect()

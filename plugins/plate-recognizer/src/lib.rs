@@ -49,6 +49,7 @@
 pub mod cnn;
 mod colour;
 pub mod detect;
+mod glyphs;
 mod jpeg;
 pub mod labels;
 mod layout;
@@ -67,6 +68,7 @@ mod tests;
 #[cfg(all(feature = "wasm-runner", not(target_arch = "wasm32")))]
 pub mod wasm_host;
 
+pub use glyphs::{ALNUM_CHECK_BELOW, ALNUM_CNN_WEIGHT, alnum_model};
 pub use locate::{WORK_WIDTH, resize_box};
 pub use photo::Photo;
 pub use province::{
@@ -218,10 +220,11 @@ pub mod stage {
 
     /// The sequence reader's forward passes.
     pub static READER: AtomicU64 = AtomicU64::new(0);
-    /// The province CNN's forward passes.
-    pub static PROVINCE_CNN: AtomicU64 = AtomicU64::new(0);
-    /// The whole province check (cutting the glyphs, binarising, the CNN).
-    pub static PROVINCE: AtomicU64 = AtomicU64::new(0);
+    /// The glyph CNNs' forward passes (province, letters and digits).
+    pub static CHECK_CNN: AtomicU64 = AtomicU64::new(0);
+    /// The whole province and letter-and-digit checks (cutting the glyphs,
+    /// binarising, the CNNs).
+    pub static CHECKS: AtomicU64 = AtomicU64::new(0);
     /// Making a JPEG's pixels from its coefficients (IDCT, upsampling,
     /// colour conversion): the reduced-scale working copies and the
     /// full-resolution regions of crops.
@@ -278,10 +281,11 @@ pub struct Profile {
     pub reads: usize,
     /// Of `read_ms`: the sequence reader's forward passes.
     pub reader_ms: f64,
-    /// Of `read_ms`: the province check (its CNN included).
-    pub province_ms: f64,
-    /// Of `province_ms`: the province CNN's forward passes.
-    pub province_cnn_ms: f64,
+    /// Of `read_ms`: the province and letter-and-digit checks (their CNNs
+    /// included).
+    pub checks_ms: f64,
+    /// Of `checks_ms`: the glyph CNNs' forward passes.
+    pub check_cnn_ms: f64,
     /// Of `locate_ms` and `read_ms`: making a JPEG's pixels from its
     /// coefficients (reduced-scale copies, full-resolution regions).
     pub pixels_ms: f64,
@@ -314,8 +318,8 @@ pub fn recognize_profiled(image_bytes: &[u8]) -> (Result<Option<Recognition>, St
     // the stages' counters, read before locating and after reading
     let counters = [
         &stage::READER,
-        &stage::PROVINCE,
-        &stage::PROVINCE_CNN,
+        &stage::CHECKS,
+        &stage::CHECK_CNN,
         &stage::PIXELS,
         &stage::COPY,
         &stage::COPY_PIXELS,
@@ -339,8 +343,8 @@ pub fn recognize_profiled(image_bytes: &[u8]) -> (Result<Option<Recognition>, St
     }
     [
         prof.reader_ms,
-        prof.province_ms,
-        prof.province_cnn_ms,
+        prof.checks_ms,
+        prof.check_cnn_ms,
         prof.pixels_ms,
         prof.copy_ms,
         prof.copy_pixels_ms,

@@ -86,7 +86,8 @@ impl PNet {
         /// to what `winograd_input` takes.
         const WH: usize = 12;
         const WW: usize = 16;
-        static PACKED: wasm::Packed = std::sync::OnceLock::new();
+        // the province and the letter-and-digit CNNs: one cell each
+        static PACKED: [wasm::Packed; 2] = [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
         let pk = wasm::packed_for(&PACKED, &self.p, || {
             vec![
                 pack4(&self.p[0], C1, 9),
@@ -230,7 +231,7 @@ impl PNet {
 
     /// Softmax probabilities for a 20 × 20 glyph.
     pub fn predict(&self, x: &[f32]) -> Vec<f32> {
-        let mut lg = crate::stage::timed(&crate::stage::PROVINCE_CNN, || {
+        let mut lg = crate::stage::timed(&crate::stage::CHECK_CNN, || {
             #[cfg(target_arch = "wasm32")]
             // SAFETY: see `cnn::mm_fwd`.
             let lg = unsafe { self.forward_simd(x) };

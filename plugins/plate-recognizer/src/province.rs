@@ -12,7 +12,7 @@ use crate::locate::{Cand, Fallback};
 use crate::read::format::{province_checked, valid_plate};
 use crate::read::{Dist, argmax, model};
 use crate::rectify::{Source, rectify, rectify_window};
-use crate::segment::{ink_grey, otsu, segment};
+use crate::segment::{Patch, glyph_patches, ink_grey, otsu};
 use crate::{Color, cnn, debug_on, mlp, pcnn};
 use image::RgbImage;
 use std::sync::OnceLock;
@@ -61,18 +61,14 @@ pub fn diagnose_crop(
         .iter()
         .map(|&wc| {
             let mut t = read.text.clone();
-            if let Some(d) = refine_province(
-                Source {
-                    full: &photo,
-                    c: &c,
-                    ew: 1.08,
-                    eh: 1.2,
-                },
-                &read,
-                color,
-                net,
-                wc,
-            ) {
+            let src = Source {
+                full: &photo,
+                c: &c,
+                ew: 1.08,
+                eh: 1.2,
+            };
+            let seg = glyph_patches(&src, color);
+            if let Some(d) = refine_province(src, &read, color, net, wc, seg.as_deref()) {
                 t[0] = argmax(&d).0;
             }
             t.into_iter().collect()
@@ -81,35 +77,30 @@ pub fn diagnose_crop(
     Some((text, outs))
 }
 
-/// Second opinion on the province character of a single-row read: the
-/// glyph is placed from the other characters' CTC columns (least squares on
-/// the GA 36 layout), cut out of the photo at higher resolution, binarised
-/// and classified by the province CNN (trained on EasyPR's real glyph
-/// crops); the answer is the weighted average of both classifiers'
-/// probabilities.
+/// Second opinion on the province character of a single-row read: two
+/// glyphs, the segmenter's (`seg`, 7-character reads) and one placed from
+/// the other characters' CTC columns (least squares on the GA 36 layout)
+/// and cut out of the photo at higher resolution, binarised and classified
+/// by the province CNN; the answer is the weighted average of its
+/// probabilities and the reader's.
 pub(crate) fn refine_province(
     src: Source,
     read: &cnn::Read,
     color: Color,
     net: &cnn::Net,
     w_cnn: f32,
+    seg: Option<&[Patch]>,
 ) -> Option<Dist> {
     // embassy (使) and 港/澳 (粤 only) plates: no province to check
     if !province_checked(&read.text) {
         return None;
     }
-    let Source { full, c, .. } = src;
     let prov_net = province_model().ok()?;
-    // 1. the segmenter's province patch (crop 60 px high, as it was tuned for;
-    // its grid is the 7-character one)
-    let seg_patch = if read.text.len() != 7 {
-        None
-    } else {
-        let aspect = (c.w * 1.06) / (c.h * 1.15).max(1.0);
-        let ow = ((60.0 * aspect).round() as u32).clamp(60, 480);
-        let crop = rectify(full, c, 1.06, 1.15, ow, 60);
-        segment(&crop, color).and_then(|(p, _)| p.into_iter().next())
-    };
+    // 1. the segmenter's province glyph (its grid is the 7-character one)
+    let seg_patch = seg
+        .filter(|_| read.text.len() == 7)
+        .and_then(|p| p.first())
+        .cloned();
     let classify = |(pw, ph, patch): (usize, usize, Vec<u8>)| {
         prov_net.predict(&mlp::char_features(&patch, pw, ph)[..pcnn::S * pcnn::S])
     };

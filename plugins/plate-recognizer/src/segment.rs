@@ -6,7 +6,22 @@
 
 use crate::Color;
 use crate::locate::mask::Mask;
+use crate::rectify::{Source, rectify};
 use image::RgbImage;
+
+/// A binarised glyph: width, height, pixels (ink 255).
+pub(crate) type Patch = (usize, usize, Vec<u8>);
+
+/// The segmenter's glyphs of a single-row plate cut out as `src` says
+/// (a crop 60 px high, as the segmenter was tuned for; its grid is the
+/// 7-character one), for the province and letter-and-digit checks.
+pub(crate) fn glyph_patches(src: &Source, color: Color) -> Option<Vec<Patch>> {
+    let c = src.c;
+    let aspect = (c.w * 1.06) / (c.h * 1.15).max(1.0);
+    let ow = ((60.0 * aspect).round() as u32).clamp(60, 480);
+    let crop = rectify(src.full, c, 1.06, 1.15, ow, 60);
+    segment(&crop, color).map(|(p, _)| p)
+}
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct BBox {
@@ -34,10 +49,7 @@ impl BBox {
 /// segmenter of the earlier, segmentation-based version of this crate).
 /// Used for the province glyph (patch 0), the kind of crop the province CNN
 /// was trained on.
-pub(crate) fn segment(
-    crop: &RgbImage,
-    color: Color,
-) -> Option<(Vec<(usize, usize, Vec<u8>)>, f32)> {
+pub(crate) fn segment(crop: &RgbImage, color: Color) -> Option<(Vec<Patch>, f32)> {
     let (w, h) = (crop.width() as usize, crop.height() as usize);
     if w < 20 || h < 10 {
         return None;

@@ -313,6 +313,80 @@ fn a_loose_box_is_fitted_to_the_characters() {
     assert!(align(&loose, 1.08, &short).is_none());
 }
 
+/// The segmenter's glyph of every letter and digit of the fixtures'
+/// single-row plates is classified right by the letter-and-digit CNN.
+#[test]
+fn the_letter_and_digit_cnn_reads_the_segmenters_glyphs() {
+    use crate::segment::glyph_patches;
+    let net = crate::glyphs::alnum_model().unwrap();
+    for (name, text, color) in [
+        ("blue-京N62847.jpg", "京N62847", Color::Blue),
+        ("yellow-鲁B7K391.jpg", "鲁B7K391", Color::Yellow),
+        ("white-川A90M17.jpg", "川A90M17", Color::White),
+    ] {
+        let img = decode(&fixture(name)).unwrap();
+        let photo = crate::Photo::from_rgb(&img);
+        let plate = locate(&photo)
+            .into_iter()
+            .filter(|c| c.color.is_none() || c.color == Some(color))
+            .max_by(|a, b| (a.w * a.h).total_cmp(&(b.w * b.h)))
+            .expect("a candidate");
+        let src = crate::rectify::Source {
+            full: &photo,
+            c: &plate,
+            ew: 1.08,
+            eh: 1.2,
+        };
+        let seg = glyph_patches(&src, color).expect("segmented");
+        assert_eq!(seg.len(), 7, "{name}");
+        let read: String = seg[1..]
+            .iter()
+            .map(|(w, h, px)| {
+                let p = net.predict(&mlp::char_features(px, *w, *h)[..pcnn::S * pcnn::S]);
+                argmax(&net.classes.iter().copied().zip(p).collect::<Vec<_>>()).0
+            })
+            .collect();
+        assert_eq!(read, text.chars().skip(1).collect::<String>(), "{name}");
+    }
+}
+
+/// Where the reader is unsure of a letter or digit the CNN's glyph decides
+/// (a 2 the reader took for Z, its N weakly); a position the reader is
+/// sure of is not checked; a character the CNN does not know (the letter
+/// O) keeps the reader's share of its probability.
+#[test]
+fn unsure_characters_are_voted_with_the_glyph_cnn() {
+    use crate::glyphs::{ALNUM_CNN_WEIGHT, refine_chars, unsure};
+    use crate::segment::glyph_patches;
+    let img = blue_photo();
+    let photo = crate::Photo::from_rgb(&img);
+    let plate = blue_candidate(&img);
+    let src = crate::rectify::Source {
+        full: &photo,
+        c: &plate,
+        ew: 1.08,
+        eh: 1.2,
+    };
+    let seg = glyph_patches(&src, Color::Blue).expect("segmented");
+    let text: Vec<char> = "京N6Z847".chars().collect();
+    let mut dists: Vec<Dist> = text.iter().map(|&c| vec![(c, 0.95)]).collect();
+    dists[1] = vec![('N', 0.5), ('H', 0.45)];
+    dists[3] = vec![('Z', 0.6), ('2', 0.3)];
+    let at = unsure(&text, &dists);
+    assert_eq!(at, vec![1, 3]);
+    let got = refine_chars(&text, &dists, &at, &seg, ALNUM_CNN_WEIGHT);
+    let chars: Vec<(usize, char)> = got.iter().map(|(i, d)| (*i, argmax(d).0)).collect();
+    assert_eq!(chars, vec![(1, 'N'), (3, '2')]);
+    // the letter O second: the CNN has no O, the reader's share stays
+    let text_o: Vec<char> = "粤O20486".chars().collect();
+    let mut d_o: Vec<Dist> = text_o.iter().map(|&c| vec![(c, 0.95)]).collect();
+    d_o[1] = vec![('O', 0.8), ('D', 0.1)];
+    let got = refine_chars(&text_o, &d_o, &[1], &seg, ALNUM_CNN_WEIGHT);
+    let o = got[0].1.iter().find(|e| e.0 == 'O').expect("O kept").1;
+    assert!((o - (1.0 - ALNUM_CNN_WEIGHT) * 0.8).abs() < 1e-6);
+    assert!(got[0].1.iter().all(|e| e.0 != '0'), "no digit second");
+}
+
 /// A crop of `bg` with vertical strokes of `ink` (a third of the area).
 fn plate_crop(bg: [u8; 3], ink: [u8; 3]) -> RgbImage {
     RgbImage::from_fn(128, 32, |x, y| {

@@ -440,18 +440,25 @@ fn detector_gradient() {
     );
 }
 
+/// Both glyph CNNs (province; letters and digits) load with their
+/// classes, round-trip through their file format and give probabilities.
 #[test]
-fn province_model_loads_and_round_trips() {
-    let p = plate_recognizer::province_model().expect("province model loads");
-    assert_eq!(
-        p.classes.iter().collect::<String>(),
-        plate_recognizer::PROVINCES
-    );
-    let again = plate_recognizer::pcnn::PNet::from_bytes(&p.to_bytes()).unwrap();
-    assert_eq!(again.p, p.p);
-    // a blank glyph gives a probability distribution
-    let pr = p.predict(&[0f32; 400]);
-    assert!((pr.iter().sum::<f32>() - 1.0).abs() < 1e-3);
+fn glyph_models_load_and_round_trip() {
+    for (model, classes) in [
+        (
+            plate_recognizer::province_model(),
+            plate_recognizer::PROVINCES,
+        ),
+        (plate_recognizer::alnum_model(), plate_recognizer::ALNUM),
+    ] {
+        let p = model.expect("glyph model loads");
+        assert_eq!(p.classes.iter().collect::<String>(), classes);
+        let again = plate_recognizer::pcnn::PNet::from_bytes(&p.to_bytes()).unwrap();
+        assert_eq!(again.p, p.p);
+        // a blank glyph gives a probability distribution
+        let pr = p.predict(&[0f32; 400]);
+        assert!((pr.iter().sum::<f32>() - 1.0).abs() < 1e-3);
+    }
 }
 
 /// The learned detector finds the plates of the fixtures where

@@ -642,7 +642,7 @@ const N_STAGES: usize = 11;
 
 /// The stages of a photo's time, as `--times` prints them after the
 /// plate: decode, locate, read, and of read the reader's forward passes,
-/// the province check and of that its CNN, and of locate and read the
+/// the province and letter-and-digit checks and of those their CNNs, and of locate and read the
 /// making of a JPEG's pixels from its coefficients, the working copies
 /// (the locator's, the detector's) and of those the JPEG pixels,
 /// cutting crops, and of read the learned detector (ms).
@@ -652,8 +652,8 @@ fn stage_ms(p: &plate_recognizer::Profile) -> [f64; N_STAGES] {
         p.locate_ms,
         p.read_ms,
         p.reader_ms,
-        p.province_ms,
-        p.province_cnn_ms,
+        p.checks_ms,
+        p.check_cnn_ms,
         p.pixels_ms,
         p.copy_ms,
         p.copy_pixels_ms,
@@ -669,8 +669,8 @@ const STAGES: [&str; N_STAGES] = [
     "locate",
     "read",
     "reader CNN",
-    "province check",
-    "province CNN",
+    "province + character checks",
+    "glyph CNNs (of the checks)",
     "JPEG pixels (of locate + read)",
     "working copies (of locate + read)",
     "JPEG pixels of the working copies",

@@ -116,22 +116,25 @@ pub fn pad_grid(x: &[f32], c: usize, h: usize, w: usize, gh: usize, gw: usize) -
 /// of its tensors and the values of its first one, and what was packed.
 pub type Packed = std::sync::OnceLock<(Vec<usize>, Vec<f32>, Vec<Vec<f32>>)>;
 
-/// `pack()` of the model `p`, computed once into `cell` and reused while
-/// `p` is the model it was computed for (the same tensor buffers, and the
-/// same first tensor: a freed buffer reused by another model does not
-/// match); any other model gets its own, packed again each call.
+/// `pack()` of the model `p`, computed once into the first of `cells`
+/// still free (one cell per model the program loads: the province and
+/// the letter-and-digit CNNs share a forward pass) and reused while `p`
+/// is the model it was computed for (the same tensor buffers, and the same
+/// first tensor: a freed buffer reused by another model does not match);
+/// a model with no cell of its own gets its own, packed again each call.
 pub fn packed_for(
-    cell: &'static Packed,
+    cells: &'static [Packed],
     p: &[Vec<f32>],
     pack: impl Fn() -> Vec<Vec<f32>>,
 ) -> std::borrow::Cow<'static, [Vec<f32>]> {
     let key: Vec<usize> = p.iter().map(|t| t.as_ptr() as usize).collect();
-    let cached = cell.get_or_init(|| (key.clone(), p[0].clone(), pack()));
-    if cached.0 == key && cached.1 == p[0] {
-        std::borrow::Cow::Borrowed(&cached.2)
-    } else {
-        std::borrow::Cow::Owned(pack())
+    for cell in cells {
+        let cached = cell.get_or_init(|| (key.clone(), p[0].clone(), pack()));
+        if cached.0 == key && cached.1 == p[0] {
+            return std::borrow::Cow::Borrowed(&cached.2);
+        }
     }
+    std::borrow::Cow::Owned(pack())
 }
 
 /// `wt` [cout × k] regrouped for [`conv3x3_relu`]: per 4 output rows,

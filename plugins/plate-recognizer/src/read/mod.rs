@@ -1,19 +1,22 @@
 //! Reading a candidate: the sequence reader (loaded once from
 //! `model/reader.bin`) on the rectified crop (single row, and double row
 //! for yellow and white plates that may be one), the format mended
-//! (`format`), the province checked (`crate::province`), the read's
+//! (`format`), the province checked (`crate::province`) and the letters
+//! and digits the reader is unsure of (`crate::glyphs`), the read's
 //! confidence and its per-position character distributions for the vote.
 
 pub(crate) mod format;
 
 use crate::colour::plate_color;
+use crate::glyphs::{self, ALNUM_CNN_WEIGHT};
 use crate::layout::align;
 use crate::locate::Cand;
 use crate::photo::Photo;
 use crate::province::{PROVINCE_CNN_WEIGHT, refine_province};
 use crate::rectify::{Source, rectify};
+use crate::segment::glyph_patches;
 use crate::{Color, Recognition, cnn, debug_on};
-use format::{colour_of, fits, fix_format, valid_with};
+use format::{colour_of, fits, fix_format, province_checked, valid_with};
 use std::sync::OnceLock;
 
 /// The plate reader, loaded once.
@@ -145,12 +148,27 @@ pub(crate) fn read_prepared(
     let mut aligned = None;
     if single_row {
         aligned = align(src.c, src.ew, &read);
-        if let Some(d) = crate::stage::timed(&crate::stage::PROVINCE, || {
-            refine_province(src, &read, color, net, PROVINCE_CNN_WEIGHT)
-        }) {
-            (text[0], probs[0]) = argmax(&d);
-            dists[0] = d;
-        }
+        // the province and the letters and digits the reader is unsure of,
+        // checked on the segmenter's glyphs (cut once for both)
+        crate::stage::timed(&crate::stage::CHECKS, || {
+            let unsure = glyphs::unsure(&text, &dists);
+            let seg = (text.len() == 7 && (province_checked(&text) || !unsure.is_empty()))
+                .then(|| glyph_patches(&src, color))
+                .flatten();
+            if let Some(d) =
+                refine_province(src, &read, color, net, PROVINCE_CNN_WEIGHT, seg.as_deref())
+            {
+                (text[0], probs[0]) = argmax(&d);
+                dists[0] = d;
+            }
+            let checked = seg.as_deref().map_or(vec![], |seg| {
+                glyphs::refine_chars(&text, &dists, &unsure, seg, ALNUM_CNN_WEIGHT)
+            });
+            for (i, d) in checked {
+                (text[i], probs[i]) = argmax(&d);
+                dists[i] = d;
+            }
+        });
     }
     let color = colour_of(&text).unwrap_or(color);
     let at = aligned.clone().unwrap_or_else(|| src.c.clone());
