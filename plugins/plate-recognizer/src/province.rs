@@ -57,17 +57,17 @@ pub fn diagnose_crop(
     if !valid_plate(&read.text) {
         return Some((text, vec![]));
     }
+    let src = Source {
+        full: &photo,
+        c: &c,
+        ew: 1.08,
+        eh: 1.2,
+    };
+    let seg = glyph_patches(&src, color);
     let outs = weights
         .iter()
         .map(|&wc| {
             let mut t = read.text.clone();
-            let src = Source {
-                full: &photo,
-                c: &c,
-                ew: 1.08,
-                eh: 1.2,
-            };
-            let seg = glyph_patches(&src, color);
             if let Some(d) = refine_province(src, &read, color, net, wc, seg.as_deref()) {
                 t[0] = argmax(&d).0;
             }

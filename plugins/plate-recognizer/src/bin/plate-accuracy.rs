@@ -642,8 +642,8 @@ const N_STAGES: usize = 11;
 
 /// The stages of a photo's time, as `--times` prints them after the
 /// plate: decode, locate, read, and of read the reader's forward passes,
-/// the province and letter-and-digit checks and of those their CNNs, and of locate and read the
-/// making of a JPEG's pixels from its coefficients, the working copies
+/// the province and letter-and-digit checks and of those their CNNs, and
+/// of locate and read the making of a JPEG's pixels from its coefficients, the working copies
 /// (the locator's, the detector's) and of those the JPEG pixels,
 /// cutting crops, and of read the learned detector (ms).
 fn stage_ms(p: &plate_recognizer::Profile) -> [f64; N_STAGES] {

@@ -512,35 +512,32 @@ fn main() {
         }
     }
     let alnum = std::env::var("SET").is_ok_and(|v| v == "alnum");
-    let provinces: Vec<char> = if alnum {
-        plate_recognizer::ALNUM.chars().collect()
-    } else {
-        plate_recognizer::PROVINCES.chars().collect()
-    };
+    let classes: Vec<char> = class_set(alnum).1.chars().collect();
     let mut pr_data = Vec::new();
     if alnum {
         // EasyPR's binarised letter and digit crops, one folder per class
-        for (li, ch) in provinces.iter().enumerate() {
+        for (li, ch) in classes.iter().enumerate() {
             for p in list_jpgs(&root.join("chars2").join(ch.to_string())) {
                 if let Some(patch) = load_patch(&p) {
                     pr_data.push(Sample { patch, label: li });
                 }
             }
         }
-    }
-    for (k, ch) in prov_map.iter().filter(|_| !alnum) {
-        let Some(li) = provinces.iter().position(|c| c == ch) else {
-            eprintln!("province {ch} not in PROVINCES, skipped");
-            continue;
-        };
-        for p in list_jpgs(&root.join("charsChinese").join(k)) {
-            if let Some(patch) = load_patch(&p) {
-                pr_data.push(Sample { patch, label: li });
+    } else {
+        for (k, ch) in &prov_map {
+            let Some(li) = classes.iter().position(|c| c == ch) else {
+                eprintln!("province {ch} not in PROVINCES, skipped");
+                continue;
+            };
+            for p in list_jpgs(&root.join("charsChinese").join(k)) {
+                if let Some(patch) = load_patch(&p) {
+                    pr_data.push(Sample { patch, label: li });
+                }
             }
-        }
-        for p in list_jpgs(&root.join("annCh_gray").join(k)) {
-            if let Some(patch) = load_grey_patch(&p) {
-                pr_data.push(Sample { patch, label: li });
+            for p in list_jpgs(&root.join("annCh_gray").join(k)) {
+                if let Some(patch) = load_grey_patch(&p) {
+                    pr_data.push(Sample { patch, label: li });
+                }
             }
         }
     }
@@ -551,7 +548,7 @@ fn main() {
     let epochs: usize = env_or("EPOCHS", if alnum { 12 } else { 30 });
     if std::env::var("MLP").is_ok() {
         // the earlier one-hidden-layer MLP, for comparison
-        let pr = train_net("province", provinces, &pr_data, 96, epochs, &mut rng);
+        let pr = train_net("province", classes, &pr_data, 96, epochs, &mut rng);
         let bytes = mlp::save_models(&[pr]);
         std::fs::write(out, &bytes).expect("write model");
         eprintln!(
@@ -561,7 +558,7 @@ fn main() {
         );
     } else {
         let fonts = Path::new(&args[3]).join("font_model");
-        let glyphs: Vec<Vec<Glyph>> = provinces
+        let glyphs: Vec<Vec<Glyph>> = classes
             .iter()
             .map(|ch| {
                 ["140", "green"]
@@ -587,7 +584,17 @@ fn main() {
     }
 }
 
-/// The province CNN (`src/pcnn.rs`) on the same samples, same split (every
+/// The classes a glyph CNN is trained for, with their set's name: letters
+/// and digits (`SET=alnum`) or provinces.
+fn class_set(alnum: bool) -> (&'static str, &'static str) {
+    if alnum {
+        ("alnum", plate_recognizer::ALNUM)
+    } else {
+        ("province", plate_recognizer::PROVINCES)
+    }
+}
+
+/// A glyph CNN (`src/pcnn.rs`) on the same samples, same split (every
 /// 10th held out), same augmentation; Adam, batches of 32.
 fn train_cnn(
     data: &[Sample],
@@ -600,11 +607,7 @@ fn train_cnn(
 ) {
     let synth_share: f32 = env_or("SYNTH", 0.3);
     use plate_recognizer::pcnn::{PCache, PNet, S};
-    let set = if alnum {
-        plate_recognizer::ALNUM
-    } else {
-        plate_recognizer::PROVINCES
-    };
+    let (name, set) = class_set(alnum);
     let classes: Vec<char> = set.chars().collect();
     let nc = classes.len();
     let mut srng = plate_recognizer::synth::Rng::new(7 + seed);
@@ -690,8 +693,7 @@ fn train_cnn(
             })
             .count();
         eprintln!(
-            "[cnn {}] epoch {ep}: loss {:.4}, val acc {:.2}%",
-            if alnum { "alnum" } else { "province" },
+            "[cnn {name}] epoch {ep}: loss {:.4}, val acc {:.2}%",
             loss / tr.len() as f32,
             100.0 * ok as f32 / val.len().max(1) as f32
         );
