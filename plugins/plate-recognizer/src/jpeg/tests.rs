@@ -554,11 +554,16 @@ fn photos_are_send() {
 }
 
 /// Development aid: `JPEG_FILE=... cargo test --release -p plate-recognizer
-/// -- --ignored time_stages --nocapture`.
+/// -- --ignored time_stages --nocapture`; inside a component,
+/// `wasm-run <the lib's test .wasm> DIR --ignored time_stages --nocapture`
+/// times `DIR/photo.jpg` (`wasm-run` preopens DIR as `/data`). Means over
+/// 30 runs, and the fastest run of the entropy decoding (whole, and row by
+/// row as `decode_whole` does it) and of `decode_whole`.
 #[test]
 #[ignore]
 fn time_stages() {
-    let bytes = std::fs::read(std::env::var("JPEG_FILE").expect("JPEG_FILE")).unwrap();
+    let path = std::env::var("JPEG_FILE").unwrap_or_else(|_| "/data/photo.jpg".into());
+    let bytes = std::fs::read(path).unwrap();
     let img = decode_image(&bytes).unwrap();
     let mut enc = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut enc, 90)
@@ -567,8 +572,12 @@ fn time_stages() {
     for (what, b) in [("original", &bytes), ("re-encoded q90 4:4:4", &enc)] {
         let n = 30;
         let t = std::time::Instant::now();
+        let mut parse_min = f64::MAX;
         for _ in 0..n {
-            let _ = parse(b).unwrap().unwrap();
+            let t = std::time::Instant::now();
+            let j = parse(b).unwrap().unwrap();
+            parse_min = parse_min.min(t.elapsed().as_secs_f64() * 1e3);
+            drop(j);
         }
         let parse_ms = t.elapsed().as_secs_f64() * 1e3 / n as f64;
         let p = Photo::decode_lazy_from(b, 0).unwrap();
@@ -594,8 +603,23 @@ fn time_stages() {
             let _ = decode_image(b).unwrap();
         }
         let zune_ms = t.elapsed().as_secs_f64() * 1e3 / n as f64;
+        let mut whole_min = f64::MAX;
+        for _ in 0..n {
+            let t = std::time::Instant::now();
+            let img = decode_whole(b);
+            whole_min = whole_min.min(t.elapsed().as_secs_f64() * 1e3);
+            assert!(img.is_some());
+        }
+        let mut sink_min = f64::MAX;
+        for _ in 0..n {
+            let t = std::time::Instant::now();
+            let mut sink = |_: &super::Jpeg, _: usize| true;
+            let j = super::parse_with(b, Some(&mut sink));
+            sink_min = sink_min.min(t.elapsed().as_secs_f64() * 1e3);
+            assert!(matches!(j, Ok(Some(_))));
+        }
         println!(
-            "{what} {w}x{h}: entropy {parse_ms:.2} ms, working copy {wc_ms:.2}, 1/16 region {region_ms:.2}, all pixels {full_ms:.2}; image crate {zune_ms:.2}"
+            "{what} {w}x{h}: entropy {parse_ms:.2} ms, working copy {wc_ms:.2}, 1/16 region {region_ms:.2}, all pixels {full_ms:.2}; image crate {zune_ms:.2}; fastest: entropy {parse_min:.2}, row by row {sink_min:.2}, decode_whole {whole_min:.2}"
         );
     }
 }
