@@ -553,6 +553,18 @@ fn photos_are_send() {
     send::<Photo<'static>>();
 }
 
+/// `f` run `n` times: the mean and the fastest run, in ms.
+fn runs_ms(n: usize, mut f: impl FnMut()) -> (f64, f64) {
+    let (mut sum, mut min) = (0.0, f64::MAX);
+    for _ in 0..n {
+        let t = std::time::Instant::now();
+        f();
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        (sum, min) = (sum + ms, min.min(ms));
+    }
+    (sum / n as f64, min)
+}
+
 /// Development aid: `JPEG_FILE=... cargo test --release -p plate-recognizer
 /// -- --ignored time_stages --nocapture`; inside a component,
 /// `wasm-run <the lib's test .wasm> DIR --ignored time_stages --nocapture`
@@ -571,15 +583,9 @@ fn time_stages() {
         .unwrap();
     for (what, b) in [("original", &bytes), ("re-encoded q90 4:4:4", &enc)] {
         let n = 30;
-        let t = std::time::Instant::now();
-        let mut parse_min = f64::MAX;
-        for _ in 0..n {
-            let t = std::time::Instant::now();
-            let j = parse(b).unwrap().unwrap();
-            parse_min = parse_min.min(t.elapsed().as_secs_f64() * 1e3);
-            drop(j);
-        }
-        let parse_ms = t.elapsed().as_secs_f64() * 1e3 / n as f64;
+        let (parse_ms, parse_min) = runs_ms(n, || {
+            parse(b).unwrap().unwrap();
+        });
         let p = Photo::decode_lazy_from(b, 0).unwrap();
         let (w, h) = p.dimensions();
         let t = std::time::Instant::now();
@@ -603,21 +609,11 @@ fn time_stages() {
             let _ = decode_image(b).unwrap();
         }
         let zune_ms = t.elapsed().as_secs_f64() * 1e3 / n as f64;
-        let mut whole_min = f64::MAX;
-        for _ in 0..n {
-            let t = std::time::Instant::now();
-            let img = decode_whole(b);
-            whole_min = whole_min.min(t.elapsed().as_secs_f64() * 1e3);
-            assert!(img.is_some());
-        }
-        let mut sink_min = f64::MAX;
-        for _ in 0..n {
-            let t = std::time::Instant::now();
+        let (_, whole_min) = runs_ms(n, || assert!(decode_whole(b).is_some()));
+        let (_, sink_min) = runs_ms(n, || {
             let mut sink = |_: &super::Jpeg, _: usize| true;
-            let j = super::parse_with(b, Some(&mut sink));
-            sink_min = sink_min.min(t.elapsed().as_secs_f64() * 1e3);
-            assert!(matches!(j, Ok(Some(_))));
-        }
+            assert!(matches!(super::parse_with(b, Some(&mut sink)), Ok(Some(_))));
+        });
         println!(
             "{what} {w}x{h}: entropy {parse_ms:.2} ms, working copy {wc_ms:.2}, 1/16 region {region_ms:.2}, all pixels {full_ms:.2}; image crate {zune_ms:.2}; fastest: entropy {parse_min:.2}, row by row {sink_min:.2}, decode_whole {whole_min:.2}"
         );
