@@ -12,6 +12,11 @@
 //! # the crate's test fixtures (tests/fixtures/)
 //! cargo run --release -p plate-recognizer --bin render-plate -- \
 //!     /work/shared/data/plates/glyphs --fixtures plugins/plate-recognizer/tests/fixtures
+//! # N photos of every kind, random texts of its format (`per_type_text`,
+//! # seed SEED, default 13), one folder per kind: DIR/KIND/TEXT.jpg, what
+//! # `plate-accuracy DIR/KIND [--scale F]` reads (the README's per-type figures)
+//! cargo run --release -p plate-recognizer --bin render-plate -- \
+//!     /work/shared/data/plates/glyphs --per-type N DIR [SEED]
 //! ```
 //!
 //! Deterministic (fixed seeds).
@@ -45,6 +50,32 @@ fn kind_name(k: Kind) -> &'static str {
     NAMES.iter().find(|n| n.0 == k).map_or("?", |n| n.1)
 }
 
+/// A random text of a kind's format for `--per-type`: the training's
+/// (`synth::random_text`), except that green plates get GA 36's new-energy
+/// serials (a small car's D or F, a letter or digit, then 4 digits; a large
+/// car's 5 digits, then D or F) where training draws any 6 letters or
+/// digits.
+fn per_type_text(kind: Kind, rng: &mut Rng) -> Vec<char> {
+    let mut t = synth::random_text(kind, rng);
+    if kind == Kind::Green {
+        let alnum: Vec<char> = plate_recognizer::ALNUM.chars().collect();
+        let digit = |rng: &mut Rng| alnum[rng.below(10)];
+        let energy = if rng.chance(0.5) { 'D' } else { 'F' };
+        let serial: Vec<char> = if rng.chance(0.5) {
+            let second = alnum[rng.below(alnum.len())];
+            [energy, second]
+                .into_iter()
+                .chain((0..4).map(|_| digit(rng)))
+                .collect()
+        } else {
+            (0..5).map(|_| digit(rng)).chain([energy]).collect()
+        };
+        t.truncate(2);
+        t.extend(serial);
+    }
+    t
+}
+
 fn save_jpeg(img: &RgbImage, out: &Path) -> Result<(), String> {
     let mut file = std::fs::File::create(out).map_err(|e| e.to_string())?;
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut file, 88)
@@ -74,7 +105,9 @@ fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
         return Err(
-            "usage: render-plate GLYPH_DIR PLATE OUT.jpg [KIND] | GLYPH_DIR --fixtures DIR".into(),
+            "usage: render-plate GLYPH_DIR PLATE OUT.jpg [KIND] | GLYPH_DIR --fixtures DIR \
+             | GLYPH_DIR --per-type N DIR [SEED]"
+                .into(),
         );
     }
     let g = Glyphs::load(Path::new(&args[1]))?;
@@ -161,6 +194,29 @@ fn main() -> Result<(), String> {
             let img = synth::scene(960, 540, &plates, &mut Rng::new(10));
             save_jpeg(&img, &dir.join(name))?;
             println!("wrote {}", dir.join(name).display());
+        }
+        return Ok(());
+    }
+    if args[2] == "--per-type" {
+        let n: usize = args[3]
+            .parse()
+            .map_err(|_| "N: a number of photos per kind")?;
+        let dir = Path::new(args.get(4).ok_or("--per-type N DIR [SEED]")?);
+        let seed: u64 = match args.get(5) {
+            Some(s) => s.parse().map_err(|_| "SEED: a number")?,
+            None => 13,
+        };
+        let mut rng = Rng::new(seed);
+        for (kind, name) in NAMES {
+            let sub = dir.join(name);
+            std::fs::create_dir_all(&sub).map_err(|e| e.to_string())?;
+            for _ in 0..n {
+                let text = per_type_text(kind, &mut rng);
+                let img = photo(&g, kind, &text, rng.next());
+                let out = sub.join(format!("{}.jpg", text.iter().collect::<String>()));
+                save_jpeg(&img, &out)?;
+            }
+            println!("wrote {n} photos into {}", sub.display());
         }
         return Ok(());
     }
