@@ -232,6 +232,16 @@ pub(crate) fn plate_color(crop: &RgbImage) -> Color {
     }
 }
 
+/// Whether a crop seen as yellow is a large car's new-energy plate (GA 36:
+/// yellow under its province and letter, green under its serial, with 8
+/// characters like a small car's green one): the crop's right part, where
+/// only the serial is, has a green plate's colour.
+pub(crate) fn serial_green(crop: &RgbImage) -> bool {
+    let (w, h) = crop.dimensions();
+    let right = image::imageops::crop_imm(crop, w * 2 / 5, 0, w / 2, h).to_image();
+    plate_color(&right) == Color::Green
+}
+
 /// `a.max(b)` for non-NaN values, without a call (wasm32 has none).
 #[inline(always)]
 pub(crate) fn fmax(a: f32, b: f32) -> f32 {

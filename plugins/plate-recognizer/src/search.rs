@@ -4,11 +4,10 @@
 //! state of that search, and the answer: the most confident read with each
 //! character voted on by every read of the same plate.
 
-use crate::colour::plate_color;
 use crate::locate::{Cand, Fallback, Scene, zoom};
 use crate::photo::Photo;
 use crate::read::format::fits;
-use crate::read::{Reading, read_candidate, read_prepared};
+use crate::read::{Reading, crop_color, read_candidate, read_prepared};
 use crate::rectify::{Source, rectify};
 use crate::{Recognition, cnn, debug_on};
 
@@ -138,7 +137,7 @@ pub(crate) fn read_candidates(
             // tighter and looser margins, more votes for each character
             for (ew, eh) in CONFIRM_MARGINS {
                 let crop = rectify(full, &c, ew, eh, cnn::IN_W as u32, cnn::IN_H as u32);
-                let color = c.color.unwrap_or_else(|| plate_color(&crop));
+                let color = crop_color(&c, &crop);
                 let x = cnn::prepare(&crop, false);
                 if let Some(mut rd) = read_prepared(
                     net,

@@ -210,6 +210,12 @@ fn letter_o(w: u32, h: u32) -> Vec<f32> {
 }
 
 impl Glyphs {
+    /// A blank plate of the set by name (`blue`, `yellow`, `yellow2`,
+    /// `green`, `green_yellow`, `white`, `black`, `black_dot4`).
+    pub fn blank(&self, name: &str) -> Option<&RgbImage> {
+        self.blanks.get(name)
+    }
+
     /// Loads `font_model/*.jpg` and `plate_model/*.PNG` from the glyph folder.
     pub fn load(dir: &Path) -> Result<Glyphs, String> {
         let mut g = Glyphs {
@@ -525,7 +531,6 @@ pub fn slots(kind: Kind) -> Vec<(f32, f32, f32, f32)> {
 /// Renders a plate at 1 px per mm. `real_p`: probability of using a real
 /// (EasyPR) character crop instead of the font glyph, per character.
 pub fn render_plate(g: &Glyphs, kind: Kind, text: &[char], real_p: f32, rng: &mut Rng) -> RgbImage {
-    let (w, h) = kind.size();
     let blank = match kind {
         Kind::Blue => &g.blanks["blue"],
         Kind::Yellow | Kind::Learner | Kind::Trailer => &g.blanks["yellow"],
@@ -541,6 +546,21 @@ pub fn render_plate(g: &Glyphs, kind: Kind, text: &[char], real_p: f32, rng: &mu
         Kind::Black | Kind::HongKongMacau | Kind::Consulate => &g.blanks["black"],
         Kind::Embassy => &g.blanks["black_dot4"],
     };
+    render_plate_on(g, kind, blank, text, real_p, rng)
+}
+
+/// Renders a plate of `kind` on a given blank of the glyph set
+/// (`Glyphs::blanks`: a green plate on `green_yellow` is a large car's
+/// new-energy plate), as `render_plate` does on the blank it draws.
+pub fn render_plate_on(
+    g: &Glyphs,
+    kind: Kind,
+    blank: &RgbImage,
+    text: &[char],
+    real_p: f32,
+    rng: &mut Rng,
+) -> RgbImage {
+    let (w, h) = kind.size();
     let mut plate = if blank.dimensions() == (w, h) {
         blank.clone()
     } else {

@@ -49,6 +49,14 @@ fn green_new_energy_plate_has_8_characters() {
     expect("green-粤BD12345.jpg", "粤BD12345", Color::Green);
 }
 
+/// A large car's new-energy plate is yellow at its left (province and
+/// letter) and green under its serial: green, 8 characters, not a yellow
+/// plate of 7.
+#[test]
+fn large_new_energy_plate_is_green_with_8_characters() {
+    expect("green-large-苏E78342D.jpg", "苏E78342D", Color::Green);
+}
+
 #[test]
 fn white_plate() {
     expect("white-川A90M17.jpg", "川A90M17", Color::White);

@@ -86,8 +86,13 @@ fn save_jpeg(img: &RgbImage, out: &Path) -> Result<(), String> {
 fn photo(g: &Glyphs, kind: Kind, text: &[char], seed: u64) -> RgbImage {
     let mut rng = Rng::new(seed);
     let plate = synth::render_plate(g, kind, text, 0.0, &mut rng);
+    in_scene(&plate, kind, &mut rng)
+}
+
+/// A plate set into the plain 800 × 450 scene, 230 px wide (200 double row).
+fn in_scene(plate: &RgbImage, kind: Kind, rng: &mut Rng) -> RgbImage {
     let width = if kind.double() { 200 } else { 230 };
-    synth::scene(800, 450, &[(&plate, 290, 250, width)], &mut rng)
+    synth::scene(800, 450, &[(plate, 290, 250, width)], rng)
 }
 
 /// A plate dimmed, brightened a little and blurred (`sigma`): a far or
@@ -138,6 +143,15 @@ fn main() -> Result<(), String> {
             save_jpeg(&img, &out)?;
             println!("wrote {}", out.display());
         }
+        // a large car's new-energy plate: yellow under its province and
+        // letter, green under its serial (5 digits, then D or F)
+        let text: Vec<char> = "苏E78342D".chars().collect();
+        let mut rng = Rng::new(120);
+        let blank = g.blank("green_yellow").ok_or("no green_yellow blank")?;
+        let plate = synth::render_plate_on(&g, Kind::Green, blank, &text, 0.0, &mut rng);
+        let out = dir.join("green-large-苏E78342D.jpg");
+        save_jpeg(&in_scene(&plate, Kind::Green, &mut rng), &out)?;
+        println!("wrote {}", out.display());
         // several plates: a near, clear one and a far, dim one; and each alone
         let mut rng = Rng::new(7);
         let a: Vec<char> = "浙A7M219".chars().collect();

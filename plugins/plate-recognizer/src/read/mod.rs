@@ -7,7 +7,7 @@
 
 pub(crate) mod format;
 
-use crate::colour::plate_color;
+use crate::colour::{plate_color, serial_green};
 use crate::glyphs::{self, ALNUM_CNN_WEIGHT};
 use crate::layout::align;
 use crate::locate::Cand;
@@ -17,6 +17,7 @@ use crate::rectify::{Source, rectify};
 use crate::segment::glyph_patches;
 use crate::{Color, Recognition, cnn, debug_on};
 use format::{colour_of, fits, fix_format, province_checked, valid_with};
+use image::RgbImage;
 use std::sync::OnceLock;
 
 /// The plate reader, loaded once.
@@ -62,10 +63,7 @@ pub(crate) fn read_candidate(
     }
     for (c, ew, eh) in &variants {
         let crop = rectify(full, c, *ew, *eh, cnn::IN_W as u32, cnn::IN_H as u32);
-        let color = match c.color {
-            Some(col) => col,
-            None => plate_color(&crop),
-        };
+        let color = crop_color(c, &crop);
         let src = Source {
             full,
             c,
@@ -90,6 +88,18 @@ pub(crate) fn read_candidate(
         }
     }
     out
+}
+
+/// The colour to read a crop of candidate `c` as: the candidate's (from
+/// the colour mask that found it) or else the crop's; green when it is
+/// yellow only at its left (a large car's new-energy plate).
+pub(crate) fn crop_color(c: &Cand, crop: &RgbImage) -> Color {
+    let color = c.color.unwrap_or_else(|| plate_color(crop));
+    if color == Color::Yellow && serial_green(crop) {
+        Color::Green
+    } else {
+        color
+    }
 }
 
 /// A valid read of the prepared crop `x` cut out as `src` says
