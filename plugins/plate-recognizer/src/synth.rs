@@ -550,7 +550,7 @@ pub fn render_plate(g: &Glyphs, kind: Kind, text: &[char], real_p: f32, rng: &mu
 }
 
 /// Renders a plate of `kind` on a given blank of the glyph set
-/// (`Glyphs::blanks`: a green plate on `green_yellow` is a large car's
+/// (`Glyphs::blank`: a green plate on `green_yellow` is a large car's
 /// new-energy plate), as `render_plate` does on the blank it draws.
 pub fn render_plate_on(
     g: &Glyphs,
