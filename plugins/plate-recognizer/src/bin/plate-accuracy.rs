@@ -57,7 +57,7 @@
 //! the host's), so neither figure includes compiling or instantiating the
 //! component. `--no-epoch` turns the engine's epoch interruption off.
 //! `--times` prints one line per photo (tag, file name, ms, plate, colour,
-//! megapixels, the times of `stage_ms`) and nothing else.
+//! megapixels, crops read, the times of `stage_ms`) and nothing else.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -232,12 +232,13 @@ fn main() {
         for o in &outcomes {
             let p = &o.prof;
             println!(
-                "{TIMES_TAG}\t{}\t{}\t{}\t{}\t{}\t{}",
+                "{TIMES_TAG}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                 o.name,
                 o.ms,
                 o.got,
                 o.color.unwrap_or("-"),
                 o.mp,
+                p.reads,
                 stage_ms(p).map(|v| v.to_string()).join("\t")
             );
         }
@@ -708,6 +709,8 @@ mod side_by_side {
         stages: [(f64, f64); N_STAGES],
         /// The photo's megapixels.
         mp: f64,
+        /// Crops the sequence reader read: native, component.
+        reads: (usize, usize),
     }
 
     /// For the original photos (the first `n`) and for their copies
@@ -761,8 +764,9 @@ mod side_by_side {
                 std::fs::write(&to, bytes).unwrap_or_else(|e| fail(&to.display().to_string(), e));
             }
             let _ = plate_recognizer::recognize(&inputs[0].1); // loads the models
-            // file name -> (ms, plate, colour, stages)
-            let mut guest: HashMap<String, (f64, String, String, [f64; N_STAGES])> = HashMap::new();
+            // file name -> (ms, plate, colour, crops read, stages)
+            let mut guest: HashMap<String, (f64, String, String, usize, [f64; N_STAGES])> =
+                HashMap::new();
             let mut native: Vec<super::Outcome> = Vec::new();
             for pass in 1..=passes {
                 eprintln!(
@@ -787,17 +791,23 @@ mod side_by_side {
                     .expect("captured stdout");
                 for line in String::from_utf8_lossy(&out).lines() {
                     let f: Vec<&str> = line.split('\t').collect();
-                    if f.len() == 6 + N_STAGES && f[0] == super::TIMES_TAG {
+                    if f.len() == 7 + N_STAGES && f[0] == super::TIMES_TAG {
                         let num = |s: &str| -> f64 {
                             s.parse()
                                 .unwrap_or_else(|e| fail(&format!("component line {line:?}"), e))
                         };
-                        let stages = std::array::from_fn(|i| num(f[6 + i]));
+                        let stages = std::array::from_fn(|i| num(f[7 + i]));
                         let ms = num(f[2]);
                         if guest.get(f[1]).is_none_or(|g| ms < g.0) {
                             guest.insert(
                                 f[1].to_string(),
-                                (ms, f[3].to_string(), f[4].to_string(), stages),
+                                (
+                                    ms,
+                                    f[3].to_string(),
+                                    f[4].to_string(),
+                                    num(f[6]) as usize,
+                                    stages,
+                                ),
                             );
                         }
                     }
@@ -808,7 +818,7 @@ mod side_by_side {
             let mut differ = Vec::new();
             let mut same = 0;
             for o in &native {
-                let Some((ms, plate, color, gs)) = guest.remove(&o.name) else {
+                let Some((ms, plate, color, reads, gs)) = guest.remove(&o.name) else {
                     differ.push(format!("{}: not timed in the component", o.name));
                     continue;
                 };
@@ -829,6 +839,7 @@ mod side_by_side {
                     component_ms: ms,
                     stages: std::array::from_fn(|i| (ns[i], gs[i])),
                     mp: o.mp,
+                    reads: (o.prof.reads, reads),
                 });
             }
             for name in guest.keys() {
@@ -941,6 +952,24 @@ mod side_by_side {
                 "| {what} | beyond decoding (total − decode − working copies − crops' JPEG pixels) | {nat:.2} | {com:.2} | {:.2} × | {:+.2} |",
                 com / nat.max(1e-9),
                 com - nat
+            );
+            // how much the search read: a larger copy of a photo can have
+            // its plate read from more (or fewer) crops, which is work
+            // that depends on the pixels, not on their number
+            let reads = |side: fn(&(usize, usize)) -> usize| {
+                pairs.iter().map(|p| side(&p.reads)).sum::<usize>() as f64 / k
+            };
+            let (rn, rc) = (reads(|r| r.0), reads(|r| r.1));
+            println!(
+                "| {what} | crops read by the reader, per photo | {rn:.2} | {rc:.2} | {:.2} × | {:+.2} |",
+                rc / rn.max(1e-9),
+                rc - rn
+            );
+            let (pn, pc) = (nat / rn.max(1e-9), com / rc.max(1e-9));
+            println!(
+                "| {what} | beyond decoding per crop read | {pn:.2} | {pc:.2} | {:.2} × | {:+.2} |",
+                pc / pn.max(1e-9),
+                pc - pn
             );
         }
         // where the p90 comes from: the photos the component is slowest on
