@@ -481,6 +481,51 @@ fn memory_follows_a_password_flood_back_down() {
     );
 }
 
+/// The allocator keeps freed memory only for plugins that run natively
+/// (`tune_allocator` in host/src/main.rs; BENCHMARKS.md, "Plate through the
+/// host"): a host with a native plugin raises glibc's trim threshold, a host
+/// of components alone leaves it, and a setting given in glibc's own
+/// environment is left to it. Every host fixes the mmap threshold.
+#[test]
+fn the_trim_threshold_is_raised_for_native_plugins_alone() {
+    let locker = |backend: &str, env: &[(&str, &str)]| {
+        common::warm_cache("locker.wasm", "locker", "");
+        let body = format!(
+            "[plugins.locker]\nworld = \"locker\"\n{backend}\n[[listener]]\nname = \"locker\"\n\
+             protocol = \"locker\"\nlisten = \"127.0.0.1:0\"\nplugin = \"locker\"\n"
+        );
+        let host = Host::start_custom(&body, &[("locker.wasm", "locker.wasm")], "", env, WAIT);
+        let mut dev = LineClient::connect(host.addr("locker"));
+        locker_ok(&mut dev, "1");
+        host.log()
+    };
+    let set = |log: &str, name: &str| {
+        log.lines()
+            .any(|l| l.contains("allocator tuned") && l.contains(&format!("setting=\"{name}\"")))
+    };
+    let left = |log: &str, name: &str| {
+        log.lines().any(|l| {
+            l.contains("left to the environment") && l.contains(&format!("setting=\"{name}\""))
+        })
+    };
+    let native = locker("backend = \"native\"", &[]);
+    assert!(set(&native, "mmap_threshold"), "{native}");
+    assert!(set(&native, "trim_threshold"), "{native}");
+    let wasm = locker("", &[]);
+    assert!(set(&wasm, "mmap_threshold"), "{wasm}");
+    assert!(
+        !set(&wasm, "trim_threshold") && !left(&wasm, "trim_threshold"),
+        "{wasm}"
+    );
+    let given = locker(
+        "backend = \"native\"",
+        &[("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=131072")],
+    );
+    assert!(left(&given, "trim_threshold"), "{given}");
+    assert!(!set(&given, "trim_threshold"), "{given}");
+    assert!(set(&given, "mmap_threshold"), "{given}");
+}
+
 // ---- logs -------------------------------------------------------------
 
 /// Finding 4: A flood of bad input does not flood the log: 3,000 malformed locker

@@ -62,25 +62,78 @@ enum Command {
     Plugins(wasmgate::remote::PluginsArgs),
 }
 
-/// Large buffers (a password hash's 7 MiB, a plate image, a relayed exec
-/// result) are mapped and unmapped by the allocator, so memory follows the
-/// load back down. glibc raises its mmap threshold to the size of each
-/// mapped buffer freed, after which such buffers stay in the arena of the
-/// thread that made them, one arena per blocking thread: a password flood
-/// left 1.4 GB resident after it ended (tests/hostile.rs,
-/// `memory_follows_a_password_flood_back_down`). Setting the threshold
-/// turns that adjustment off.
-fn fix_mmap_threshold() {
+/// glibc's allocator, set for a server whose plugin calls run on a pool of
+/// blocking threads, each with an arena of its own. Either setting can be
+/// given instead through glibc's own environment (`GLIBC_TUNABLES=
+/// glibc.malloc.mmap_threshold=…:glibc.malloc.trim_threshold=…`, or
+/// `MALLOC_MMAP_THRESHOLD_` / `MALLOC_TRIM_THRESHOLD_`); one given there is
+/// left as it is.
+///
+/// - mmap threshold, 1 MiB: large buffers (a password hash's 7 MiB, a plate
+///   image, a relayed exec result) are mapped and unmapped, so memory follows
+///   the load back down. glibc raises its threshold to the size of each
+///   mapped buffer freed, after which such buffers stay in the arena of the
+///   thread that made them: a password flood left 1.4 GB resident after it
+///   ended (tests/hostile.rs, `memory_follows_a_password_flood_back_down`).
+///   Setting the threshold turns that adjustment off.
+/// - trim threshold, [`TRIM_THRESHOLD`], only when a plugin runs natively
+///   (`backend = "native"`): with the adjustment off, glibc gives an arena's
+///   free top back to the kernel once it exceeds 128 KiB, so a native
+///   plugin's working buffers (under 1 MiB each) were unmapped after every
+///   call and faulted in again, zeroed, by the next: the native plate
+///   recogniser took twice its own time through the host on one machine
+///   (BENCHMARKS.md, "Plate through the host"). An arena then keeps up to
+///   this much free memory at its top. Components do not need it (a warm
+///   instance keeps its linear memory) and the host's own buffers do not
+///   gain from it, while every arena keeping that much cost the soak's host
+///   (all components) 33 MB more resident memory, 84 MB instead of 51.
+#[cfg_attr(
+    not(all(target_os = "linux", target_env = "gnu")),
+    allow(unused_variables)
+)]
+fn tune_allocator(native_plugins: bool) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        const THRESHOLD: libc::c_int = 1 << 20;
-        // SAFETY: mallopt only sets a parameter of glibc's allocator, under
-        // its own locks.
-        if unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, THRESHOLD) } != 1 {
-            tracing::warn!("could not set the allocator's mmap threshold");
+        let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
+        let given = |name: &str, env: &str| {
+            tunables.contains(&format!("glibc.malloc.{name}=")) || std::env::var_os(env).is_some()
+        };
+        let mut settings = vec![(
+            libc::M_MMAP_THRESHOLD,
+            MMAP_THRESHOLD,
+            "mmap_threshold",
+            "MALLOC_MMAP_THRESHOLD_",
+        )];
+        if native_plugins {
+            settings.push((
+                libc::M_TRIM_THRESHOLD,
+                TRIM_THRESHOLD,
+                "trim_threshold",
+                "MALLOC_TRIM_THRESHOLD_",
+            ));
+        }
+        for (param, value, name, env) in settings {
+            if given(name, env) {
+                tracing::info!(setting = name, "allocator setting left to the environment");
+                continue;
+            }
+            // SAFETY: mallopt only sets a parameter of glibc's allocator,
+            // under its own locks.
+            if unsafe { libc::mallopt(param, value) } == 1 {
+                tracing::info!(setting = name, bytes = value, "allocator tuned");
+            } else {
+                tracing::warn!(setting = name, "could not set the allocator's {name}");
+            }
         }
     }
 }
+
+/// See [`tune_allocator`].
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD: libc::c_int = 1 << 20;
+/// See [`tune_allocator`].
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const TRIM_THRESHOLD: libc::c_int = 32 << 20;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -129,7 +182,12 @@ fn main() -> ExitCode {
                     }
                 };
             tracing::info!(config = %origin, "starting");
-            fix_mmap_threshold();
+            tune_allocator(
+                config
+                    .plugins
+                    .values()
+                    .any(|p| p.backend == wasmgate::config::Backend::Native),
+            );
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .max_blocking_threads(config.runtime.max_blocking_threads)
