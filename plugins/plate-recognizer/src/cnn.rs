@@ -562,11 +562,11 @@ pub fn greedy(probs: Vec<f32>, classes: &[char]) -> Read {
                 conf.push(bp);
                 cols.push(t);
                 centre.push((0.0, 0.0));
-            } else if let (Some(c), Some(col)) = (conf.last_mut(), cols.last_mut()) {
-                if bp > *c {
-                    *c = bp;
-                    *col = t;
-                }
+            } else if let (Some(c), Some(col)) = (conf.last_mut(), cols.last_mut())
+                && bp > *c
+            {
+                *c = bp;
+                *col = t;
             }
             if let Some(m) = centre.last_mut() {
                 m.0 += bp * t as f32;

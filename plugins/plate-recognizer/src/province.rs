@@ -256,15 +256,14 @@ pub(crate) fn window_patch(
     })
     .collect();
     let patch = &patches[0].2;
-    if debug_on() {
-        if let Some(d) = std::env::var("PLATE_DEBUG")
+    if debug_on()
+        && let Some(d) = std::env::var("PLATE_DEBUG")
             .ok()
             .filter(|d| std::path::Path::new(d).is_dir())
-        {
-            let _ = win.save(format!("{d}/prov_win_{}.png", c.cx as u32));
-            if let Some(im) = image::GrayImage::from_raw(pw as u32, ph as u32, patch.clone()) {
-                let _ = im.save(format!("{d}/prov_patch_{}.png", c.cx as u32));
-            }
+    {
+        let _ = win.save(format!("{d}/prov_win_{}.png", c.cx as u32));
+        if let Some(im) = image::GrayImage::from_raw(pw as u32, ph as u32, patch.clone()) {
+            let _ = im.save(format!("{d}/prov_patch_{}.png", c.cx as u32));
         }
     }
     Some(patches)

@@ -33,20 +33,20 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
     pub fn f(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
     }
     pub fn range(&mut self, a: f32, b: f32) -> f32 {
         a + (b - a) * self.f()
     }
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        (self.next_u64() % n.max(1) as u64) as usize
     }
     pub fn chance(&mut self, p: f32) -> bool {
         self.f() < p
@@ -116,7 +116,8 @@ impl Kind {
     pub fn double(self) -> bool {
         matches!(self, Kind::YellowDouble | Kind::TrailerDouble)
     }
-    pub fn len(self) -> usize {
+    /// Characters on the plate.
+    pub fn chars(self) -> usize {
         if self == Kind::Green { 8 } else { 7 }
     }
     /// Plate size in mm.
@@ -345,12 +346,11 @@ impl Glyphs {
             .map_err(|e| format!("province_mapping.txt: {e}"))?;
         for line in map.lines() {
             let mut it = line.split_whitespace();
-            if let (Some(folder), Some(ch)) = (it.next(), it.next()) {
-                if let Some(c) = ch.chars().next() {
-                    if PROVINCES.contains(c) {
-                        add(c, &dir.join("charsChinese").join(folder));
-                    }
-                }
+            if let (Some(folder), Some(ch)) = (it.next(), it.next())
+                && let Some(c) = ch.chars().next()
+                && PROVINCES.contains(c)
+            {
+                add(c, &dir.join("charsChinese").join(folder));
             }
         }
         Ok(n)
@@ -477,7 +477,7 @@ pub fn random_text(kind: Kind, rng: &mut Rng) -> Vec<char> {
         letters.get(authority).copied().unwrap_or('O'),
     ];
     let letter_p = rng.range(0.0, 0.5);
-    for _ in 0..kind.len() - 2 {
+    for _ in 0..kind.chars() - 2 {
         if rng.chance(letter_p) {
             t.push(letters[rng.below(letters.len())]);
         } else {

@@ -226,7 +226,7 @@ fn main() -> Result<(), String> {
             std::fs::create_dir_all(&sub).map_err(|e| e.to_string())?;
             for _ in 0..n {
                 let text = per_type_text(kind, &mut rng);
-                let img = photo(&g, kind, &text, rng.next());
+                let img = photo(&g, kind, &text, rng.next_u64());
                 let out = sub.join(format!("{}.jpg", text.iter().collect::<String>()));
                 save_jpeg(&img, &out)?;
             }
@@ -241,11 +241,11 @@ fn main() -> Result<(), String> {
         None => Kind::Blue,
     };
     let text: Vec<char> = plate.chars().collect();
-    if text.len() != kind.len() {
+    if text.len() != kind.chars() {
         return Err(format!(
             "a {} plate has {} characters",
             kind_name(kind),
-            kind.len()
+            kind.chars()
         ));
     }
     let img = photo(&g, kind, &text, 1);

@@ -31,32 +31,9 @@
 //! writes 48 drawn glyphs to `DIR` instead of training.
 
 use plate_recognizer::mlp::{self, Layer, Mlp, N_IN, SIDE};
+use plate_recognizer::synth::Rng;
 use std::collections::BTreeMap;
 use std::path::Path;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn f(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-    fn range(&mut self, a: f32, b: f32) -> f32 {
-        a + (b - a) * self.f()
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn gauss(&mut self) -> f32 {
-        let u1 = self.f().max(1e-7);
-        let u2 = self.f();
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
-    }
-}
 
 /// A binary glyph patch, foreground 255.
 #[derive(Clone)]
@@ -200,7 +177,7 @@ fn augment(p: &Patch, rng: &mut Rng) -> Patch {
                 let n = [src[i - 1], src[i + 1], src[i - w], src[i + w]];
                 if dil && n.iter().any(|&v| v > 0) {
                     out[i] = 255;
-                } else if !dil && n.iter().any(|&v| v == 0) {
+                } else if !dil && n.contains(&0) {
                     out[i] = 0;
                 }
             }
@@ -505,10 +482,10 @@ fn main() {
     let mut prov_map = BTreeMap::new();
     for line in mapping.lines() {
         let mut it = line.split_whitespace();
-        if let (Some(k), Some(v)) = (it.next(), it.next()) {
-            if let Some(ch) = v.chars().next() {
-                prov_map.insert(k.to_string(), ch);
-            }
+        if let (Some(k), Some(v)) = (it.next(), it.next())
+            && let Some(ch) = v.chars().next()
+        {
+            prov_map.insert(k.to_string(), ch);
         }
     }
     let alnum = std::env::var("SET").is_ok_and(|v| v == "alnum");
@@ -610,7 +587,7 @@ fn train_cnn(
     let (name, set) = class_set(alnum);
     let classes: Vec<char> = set.chars().collect();
     let nc = classes.len();
-    let mut srng = plate_recognizer::synth::Rng::new(7 + seed);
+    let mut srng = Rng::new(7 + seed);
     let mut net = PNet::init(classes, &mut srng);
     let (val, tr): (Vec<&Sample>, Vec<&Sample>) = data
         .iter()

@@ -80,6 +80,6 @@ pub(crate) fn mask_candidates(m: Mask, color: Color, out: &mut Vec<Cand>) {
             plate_like(&c, comp.len(), w).then_some((c, comp.len()))
         })
         .collect();
-    found.sort_by(|a, b| b.1.cmp(&a.1));
+    found.sort_by_key(|f| std::cmp::Reverse(f.1));
     out.extend(found.into_iter().take(TAKE_N).map(|x| x.0));
 }
