@@ -134,6 +134,19 @@ fn ask(ws: &mut Ws, frame: Vec<u8>) -> Vec<u8> {
 /// protocol `name` too), the plugin the built `file`; lines added to
 /// `[limits]`, to the plugin's table, to the listener and to `[admin]`.
 fn host(name: &str, file: &str, limits: &str, plugin: &str, listener: &str, admin: &str) -> Host {
+    host_env(name, file, limits, plugin, listener, admin, &[])
+}
+
+/// [`host`] with environment variables for the process.
+fn host_env(
+    name: &str,
+    file: &str,
+    limits: &str,
+    plugin: &str,
+    listener: &str,
+    admin: &str,
+    env: &[(&str, &str)],
+) -> Host {
     common::warm_cache(file, name, "");
     let body = format!(
         r#"
@@ -151,7 +164,7 @@ plugin = "{name}"
 {listener}
 "#
     );
-    Host::start_custom(&body, &[(file, file)], admin, &[], WAIT)
+    Host::start_custom(&body, &[(file, file)], admin, env, WAIT)
 }
 
 /// The plate test variant (every login with token "test" succeeds, every
@@ -489,25 +502,18 @@ fn memory_follows_a_password_flood_back_down() {
 #[test]
 fn the_trim_threshold_is_raised_for_native_plugins_alone() {
     let locker = |backend: &str, env: &[(&str, &str)]| {
-        common::warm_cache("locker.wasm", "locker", "");
-        let body = format!(
-            "[plugins.locker]\nworld = \"locker\"\n{backend}\n[[listener]]\nname = \"locker\"\n\
-             protocol = \"locker\"\nlisten = \"127.0.0.1:0\"\nplugin = \"locker\"\n"
-        );
-        let host = Host::start_custom(&body, &[("locker.wasm", "locker.wasm")], "", env, WAIT);
+        let host = host_env("locker", "locker.wasm", "", backend, "", "", env);
         let mut dev = LineClient::connect(host.addr("locker"));
         locker_ok(&mut dev, "1");
         host.log()
     };
-    let set = |log: &str, name: &str| {
+    // Whether the log has a line `event` for the setting `name`.
+    let logged = |log: &str, event: &str, name: &str| {
         log.lines()
-            .any(|l| l.contains("allocator tuned") && l.contains(&format!("setting=\"{name}\"")))
+            .any(|l| l.contains(event) && l.contains(&format!("setting=\"{name}\"")))
     };
-    let left = |log: &str, name: &str| {
-        log.lines().any(|l| {
-            l.contains("left to the environment") && l.contains(&format!("setting=\"{name}\""))
-        })
-    };
+    let set = |log: &str, name: &str| logged(log, "allocator tuned", name);
+    let left = |log: &str, name: &str| logged(log, "left to the environment", name);
     let native = locker("backend = \"native\"", &[]);
     assert!(set(&native, "mmap_threshold"), "{native}");
     assert!(set(&native, "trim_threshold"), "{native}");
