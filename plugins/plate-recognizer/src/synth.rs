@@ -342,19 +342,29 @@ impl Glyphs {
         for c in ALNUM.chars() {
             add(c, &dir.join("chars2").join(c.to_string()));
         }
-        let map = std::fs::read_to_string(dir.join("province_mapping.txt"))
-            .map_err(|e| format!("province_mapping.txt: {e}"))?;
-        for line in map.lines() {
-            let mut it = line.split_whitespace();
-            if let (Some(folder), Some(ch)) = (it.next(), it.next())
-                && let Some(c) = ch.chars().next()
-                && PROVINCES.contains(c)
-            {
+        for (folder, c) in province_folders(dir)? {
+            if PROVINCES.contains(c) {
                 add(c, &dir.join("charsChinese").join(folder));
             }
         }
         Ok(n)
     }
+}
+
+/// EasyPR's `province_mapping.txt` in `dir`: per line, the folder of a
+/// province's crops under `charsChinese/` (`zh_*`) and its character.
+pub fn province_folders(dir: &Path) -> Result<Vec<(String, char)>, String> {
+    let map = std::fs::read_to_string(dir.join("province_mapping.txt"))
+        .map_err(|e| format!("province_mapping.txt: {e}"))?;
+    Ok(map
+        .lines()
+        .filter_map(|line| {
+            let mut it = line.split_whitespace();
+            let folder = it.next()?;
+            let c = it.next()?.chars().next()?;
+            Some((folder.to_string(), c))
+        })
+        .collect())
 }
 
 impl Glyphs {

@@ -477,17 +477,10 @@ fn main() {
     // (0: the kept model's seeds)
     let seed: u64 = env_or("SEED", 0);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
-    let mapping =
-        std::fs::read_to_string(root.join("province_mapping.txt")).expect("province_mapping.txt");
-    let mut prov_map = BTreeMap::new();
-    for line in mapping.lines() {
-        let mut it = line.split_whitespace();
-        if let (Some(k), Some(v)) = (it.next(), it.next())
-            && let Some(ch) = v.chars().next()
-        {
-            prov_map.insert(k.to_string(), ch);
-        }
-    }
+    let prov_map: BTreeMap<String, char> = plate_recognizer::synth::province_folders(root)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .collect();
     let alnum = std::env::var("SET").is_ok_and(|v| v == "alnum");
     let classes: Vec<char> = class_set(alnum).1.chars().collect();
     let mut pr_data = Vec::new();
