@@ -1,5 +1,7 @@
 //! libFuzzer over wasmgate's fuzz targets (`wasmgate::protocol::fuzz`):
-//! every codec and the configuration parser, coverage-guided.
+//! every codec and the configuration parser, coverage-guided; and `jpeg`,
+//! the plate recogniser's photo decoder (`plate_recognizer::fuzz`), which
+//! reads the photos a camera sends, in process under `backend = "native"`.
 //!
 //! Built and run by `scripts/fuzz`, which instruments this crate and the
 //! host library with SanitizerCoverage on stable Rust. The target is named
@@ -75,14 +77,61 @@ static ALLOCATOR: Counting = Counting;
 /// parsers' own structures.
 const ALLOC_PER_INPUT_BYTE: usize = 64;
 
-static TARGET: OnceLock<&'static Target> = OnceLock::new();
+/// What the inputs are checked by.
+#[derive(Clone, Copy)]
+enum Fuzzed {
+    /// One of the host's targets.
+    Host(&'static Target),
+    /// The plate recogniser's photo decoder.
+    Jpeg,
+}
+
+impl Fuzzed {
+    fn named(name: &str) -> Option<Fuzzed> {
+        match name {
+            "jpeg" => Some(Fuzzed::Jpeg),
+            _ => Target::named(name).map(Fuzzed::Host),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Fuzzed::Host(t) => t.name,
+            Fuzzed::Jpeg => "jpeg",
+        }
+    }
+
+    fn corpus(self) -> Vec<Vec<u8>> {
+        match self {
+            Fuzzed::Host(t) => (t.corpus)(),
+            Fuzzed::Jpeg => plate_recognizer::fuzz::seeds(),
+        }
+    }
+
+    fn max_alloc(self) -> usize {
+        match self {
+            Fuzzed::Host(t) => t.max_alloc,
+            Fuzzed::Jpeg => plate_recognizer::fuzz::MAX_ALLOC,
+        }
+    }
+
+    fn check(self, input: &[u8]) {
+        match self {
+            Fuzzed::Host(t) => t.check(input),
+            Fuzzed::Jpeg => plate_recognizer::fuzz::exercise(input),
+        }
+    }
+}
+
+static TARGET: OnceLock<Fuzzed> = OnceLock::new();
 
 fn init() {
     let name = std::env::var("WASMGATE_FUZZ_TARGET").unwrap_or_default();
-    let Some(target) = Target::named(&name) else {
+    let Some(target) = Fuzzed::named(&name) else {
         let names: Vec<_> = wasmgate::protocol::fuzz::TARGETS
             .iter()
             .map(|t| t.name)
+            .chain(["jpeg"])
             .collect();
         eprintln!(
             "WASMGATE_FUZZ_TARGET={name:?}: not a target; one of {}",
@@ -91,7 +140,7 @@ fn init() {
         std::process::exit(2);
     };
     if let Ok(dir) = std::env::var("WASMGATE_FUZZ_SEEDS") {
-        for (i, seed) in (target.corpus)().iter().enumerate() {
+        for (i, seed) in target.corpus().iter().enumerate() {
             let path = std::path::Path::new(&dir).join(format!("seed-{i}"));
             if let Err(e) = std::fs::write(&path, seed) {
                 eprintln!("{}: {e}", path.display());
@@ -103,16 +152,16 @@ fn init() {
 }
 
 fuzz_target!(init: init(), |input: &[u8]| {
-    let target = TARGET.get().expect("set by init");
+    let target = *TARGET.get().expect("set by init");
     let before = LIVE.load(Relaxed);
     PEAK.store(before, Relaxed);
     target.check(input);
     let held = PEAK.load(Relaxed).saturating_sub(before);
-    let allowed = target.max_alloc + ALLOC_PER_INPUT_BYTE * input.len();
+    let allowed = target.max_alloc() + ALLOC_PER_INPUT_BYTE * input.len();
     assert!(
         held <= allowed,
         "{}: {held} bytes live at once for a {}-byte input (allowed {allowed})",
-        target.name,
+        target.name(),
         input.len()
     );
 });

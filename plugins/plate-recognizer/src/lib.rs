@@ -49,6 +49,8 @@
 pub mod cnn;
 mod colour;
 pub mod detect;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 mod glyphs;
 mod jpeg;
 pub mod labels;

@@ -20,6 +20,8 @@
 //! (as other decoders pad it) and every loop is bounded by the number of
 //! blocks the frame header declares.
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod encode;
 pub(crate) mod idct;
 pub(crate) mod pool;
 pub(crate) mod rows;
