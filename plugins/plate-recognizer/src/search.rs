@@ -161,7 +161,32 @@ pub(crate) fn read_candidates(
     }
     st.answer(full.width() as f32)
         .filter(|b| b.confidence >= MIN_CONFIDENCE)
+        .filter(|b| b.confidence >= CONFIDENT || looks_like_a_plate(full, b))
 }
+
+/// Does the learned detector see a plate where an unsure answer was read?
+/// The reader, which never saw anything but plates in training, reads
+/// characters into noise, signs and textures with confidences up to 0.8;
+/// the detector, trained on photos with everything but their plates as
+/// negatives, gives those places a low plate probability
+/// ([`Detector::plate_score`](crate::detect::Detector::plate_score) under
+/// [`PLATE_SCORE_MIN`]). The crate README, "Plates that are not there".
+fn looks_like_a_plate(full: &Photo, b: &Recognition) -> bool {
+    let Ok(det) = crate::detect::model() else {
+        return true;
+    };
+    let score = crate::stage::timed(&crate::stage::DETECT, || det.plate_score(full, &b.corners));
+    if debug_on() {
+        eprintln!(
+            "  verify {} ({:.3}): plate score {score:.3}",
+            b.plate, b.confidence
+        );
+    }
+    score >= PLATE_SCORE_MIN
+}
+
+/// Least plate score of the detector at an answer below [`CONFIDENT`].
+pub const PLATE_SCORE_MIN: f32 = 0.12;
 
 /// The state of one photo's search over its candidates.
 #[derive(Default)]

@@ -504,3 +504,42 @@ fn plates_for_a_use_have_their_colour() {
     assert!(!valid_with(&hk, 0, '琼') && !valid_with(&hk, 1, 'A') && valid_with(&hk, 6, '7'));
     assert!(!valid_with(&t("使014578"), 0, '川') && valid_with(&t("川A14578"), 0, '京'));
 }
+
+/// The detector's plate score on a window around a box is the whole
+/// input's at the same cells; a plate scores high, a box of plain car
+/// body beside it low.
+#[test]
+fn plate_score_on_a_window_is_the_whole_passes() {
+    let det = detect::model().unwrap();
+    for name in ["blue-京N62847.jpg", "yellow2-苏E45Q82.jpg", "multi.jpg"] {
+        let photo = photo::Photo::decode(&fixture(name)).unwrap();
+        let read = recognize(&fixture(name)).unwrap().expect(name);
+        let prepared = detect::prepare_photo(&photo);
+        let (w, h) = (photo.width() as f32, photo.height() as f32);
+        // the plate's box, boxes at the photo's corners and edges, and
+        // one as large as the photo
+        let c = read.corners;
+        let at = |x0: f32, y0: f32, x1: f32, y1: f32| [[x0, y0], [x1, y0], [x1, y1], [x0, y1]];
+        for (i, b) in [
+            c,
+            at(0.0, 0.0, 40.0, 12.0),
+            at(w - 50.0, h - 15.0, w, h),
+            at(w / 2.0, 0.0, w / 2.0 + 60.0, 20.0),
+            at(0.0, 0.0, w, h),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let part = det.plate_score_in(&prepared, b, true);
+            let whole = det.plate_score_in(&prepared, b, false);
+            assert!(
+                (part - whole).abs() < 1e-4,
+                "{name} box {i}: {part} vs {whole}"
+            );
+            if i == 0 {
+                assert!(part > 0.5, "{name}: the plate scores {part}");
+                assert_eq!(part, det.plate_score(&photo, b));
+            }
+        }
+    }
+}

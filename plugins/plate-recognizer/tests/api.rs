@@ -231,6 +231,38 @@ fn no_plate_is_none() {
     }
 }
 
+/// Photos of noise (colour, tinted, grey, low contrast), in which the
+/// reader alone reads characters: 8 of these 10 gave a plate, with
+/// confidences from 0.51 to 0.73, before the detector's check of unsure
+/// answers (`search::PLATE_SCORE_MIN`). Two of colour noise still do:
+/// one the detector scores 0.17 (a plate it reads right scores at least
+/// 0.19 in the crate README's sets), one it finds itself once the
+/// classical locator's read is refused (0.36).
+#[test]
+fn noise_is_not_a_plate() {
+    let mut s: u32 = 11;
+    let mut found = Vec::new();
+    for i in 0..10u32 {
+        let (w, h) = [(640, 480), (800, 600)][i as usize % 2];
+        let kind = i / 2;
+        let img = RgbImage::from_fn(w, h, |_, _| {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let (a, b, c) = ((s >> 24) as u8, (s >> 16) as u8, (s >> 8) as u8);
+            match kind {
+                0 => Rgb([a, b, c]),
+                1 => Rgb([a / 2, b / 2, c / 2 + 128]),
+                2 => Rgb([a / 2 + 100, b / 2 + 90, c / 4]),
+                3 => Rgb([a, a, a]),
+                _ => Rgb([a / 3 + 60, b / 3 + 60, c / 3 + 60]),
+            }
+        });
+        if let Some(r) = recognize(&encode(&img, image::ImageFormat::Jpeg)).unwrap() {
+            found.push((i, r.plate, r.confidence));
+        }
+    }
+    assert!(found.len() <= 2, "{found:?}");
+}
+
 #[test]
 fn color_names() {
     assert_eq!(Color::Blue.as_str(), "blue");

@@ -36,7 +36,11 @@
 //! `--bench`): every photo's width and height times `F` (0 < F ≤ 8), nothing
 //! cut off, re-encoded the same way; how much the figures depend on the
 //! resolution (`--scale 1` is the re-encoding alone; `--write OUT` keeps
-//! the scaled photos in `OUT`). `PLATE_BENCH_REPS=R` times each photo R times
+//! the scaled photos in `OUT`). `--mask-plates`: every plate of
+//! `DIR/labels.tsv` painted over with the colour around it
+//! (`labels::paint_over`), re-encoded the same way: "plate found" is then
+//! the share of photos in which a plate that is not there is read (the
+//! crate README, "Plates that are not there"). `PLATE_BENCH_REPS=R` times each photo R times
 //! and keeps the fastest run (steadier on a busy machine). The same binary
 //! builds for `wasm32-wasip2` and runs inside a component with the
 //! `wasm-run` tool (see the crate README), which gives the in-component
@@ -150,7 +154,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(dir) = args.get(1) else {
         eprintln!(
-            "usage: plate-accuracy DIR [-v] [--bench [N]] [--size WxH] [--scale F] [--crops]"
+            "usage: plate-accuracy DIR [-v] [--bench [N]] [--size WxH] [--scale F] [--mask-plates] [--crops]"
         );
         std::process::exit(2);
     };
@@ -191,8 +195,10 @@ fn main() {
         side_by_side::main(dir, bench.unwrap_or(usize::MAX), size, wasm, epoch);
         return;
     }
+    let mask = args.iter().any(|a| a == "--mask-plates");
     let inputs = match (bench, scale) {
         (Some(n), _) => resized(dir, n, Resize::Fill(size.0, size.1)),
+        (None, _) if mask => resized(dir, usize::MAX, Resize::Mask),
         (None, Some(f)) => {
             let inputs = resized(dir, usize::MAX, Resize::Scale(f));
             // `--write OUT`: also keep the scaled photos (to look at one)
@@ -250,6 +256,8 @@ fn main() {
         outcomes.len(),
         if bench.is_some() {
             format!("resized to {}x{}", size.0, size.1)
+        } else if mask {
+            "every labelled plate painted over: a plate found is one that is not there".to_string()
         } else if let Some(f) = scale {
             format!("each side scaled by {f}")
         } else {
@@ -509,12 +517,21 @@ enum Resize {
     Fill(u32, u32),
     /// Both sides times the factor, nothing cut off (`--scale`).
     Scale(f64),
+    /// Every plate of `DIR/labels.tsv` painted over (`--mask-plates`).
+    Mask,
 }
 
 /// The first `n` photos, resized as `how` says and re-encoded as JPEG
 /// (quality 90).
 fn resized(dir: &Path, n: usize, how: Resize) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     let mut inputs = Vec::new();
+    let labels = match how {
+        Resize::Mask => plate_recognizer::labels::by_photo(dir).unwrap_or_else(|e| {
+            eprintln!("--mask-plates: {e}");
+            std::process::exit(2);
+        }),
+        _ => Default::default(),
+    };
     for p in photos(dir).into_iter().take(n) {
         // by content, not extension (a few EasyPR ".jpg" files are not JPEG)
         let Ok(bytes) = std::fs::read(&p) else {
@@ -530,6 +547,14 @@ fn resized(dir: &Path, n: usize, how: Resize) -> Vec<(std::path::PathBuf, Vec<u8
             Resize::Scale(f) => {
                 let side = |v: u32| ((v as f64 * f).round() as u32).max(1);
                 img.resize_exact(side(img.width()), side(img.height()), filter)
+            }
+            Resize::Mask => {
+                let mut rgb = img.to_rgb8();
+                let name = p.file_name().unwrap_or_default().to_string_lossy();
+                for l in labels.get(name.as_ref()).into_iter().flatten() {
+                    plate_recognizer::labels::paint_over(&mut rgb, l);
+                }
+                rgb.into()
             }
         };
         let mut jpg = std::io::Cursor::new(Vec::new());
