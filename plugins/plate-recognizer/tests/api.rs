@@ -263,6 +263,52 @@ fn noise_is_not_a_plate() {
     assert!(found.len() <= 2, "{found:?}");
 }
 
+/// `labels::paint_over` (what `plate-accuracy --mask-plates` does to
+/// every labelled plate) leaves a photo without its plate: a plate read
+/// from a fixture, painted over at the box it was read in, is read no
+/// more, and nothing outside the box changes.
+#[test]
+fn a_plate_painted_over_is_gone() {
+    for (name, plate) in [
+        ("blue-京N62847.jpg", "京N62847"),
+        ("yellow-鲁B7K391.jpg", "鲁B7K391"),
+    ] {
+        let bytes = fixture(name);
+        let r = recognize(&bytes).unwrap().expect(name);
+        assert_eq!(r.plate, plate);
+        let c = r.corners;
+        let (cx, cy) = (
+            c.iter().map(|p| p[0]).sum::<f32>() / 4.0,
+            c.iter().map(|p| p[1]).sum::<f32>() / 4.0,
+        );
+        let dist =
+            |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+        let label = plate_recognizer::labels::Label {
+            file: name.into(),
+            main: plate.into(),
+            plate: plate.into(),
+            colour: None,
+            cx,
+            cy,
+            w: dist(c[0], c[1]),
+            h: dist(c[1], c[2]),
+            angle: (c[1][1] - c[0][1]).atan2(c[1][0] - c[0][0]),
+        };
+        let mut img = image::load_from_memory(&bytes).unwrap().to_rgb8();
+        let before = img.clone();
+        plate_recognizer::labels::paint_over(&mut img, &label);
+        let (w, h) = (label.w * 0.65 * 1.2, label.h * 0.8 * 1.2);
+        for (x, y, p) in img.enumerate_pixels() {
+            let far = (x as f32 - cx).abs() > w.hypot(h) || (y as f32 - cy).abs() > w.hypot(h);
+            if far {
+                assert_eq!(*p, *before.get_pixel(x, y), "{name}: ({x}, {y}) changed");
+            }
+        }
+        let r = recognize(&encode(&img, image::ImageFormat::Png)).unwrap();
+        assert!(r.is_none(), "{name}: {r:?}");
+    }
+}
+
 #[test]
 fn color_names() {
     assert_eq!(Color::Blue.as_str(), "blue");
