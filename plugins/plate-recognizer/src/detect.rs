@@ -349,6 +349,12 @@ impl Detector {
             (a.min(n / STRIDE), b.clamp(a, n / STRIDE))
         };
         let ((gx0, gx1), (gy0, gy1)) = (grid(bx0, bx1, w), grid(by0, by1, h));
+        // whole groups of 8 cells across: wasm32's convolution kernel
+        // takes widths in multiples of 8 at every layer (the whole input,
+        // 64 cells, is one)
+        let want = (gx1 - gx0).div_ceil(8).saturating_mul(8).min(w / STRIDE);
+        let gx1 = (gx0 + want).min(w / STRIDE);
+        let gx0 = gx1 - want;
         let (ww, wh) = ((gx1 - gx0) * STRIDE, (gy1 - gy0) * STRIDE);
         if ww == 0 || wh == 0 {
             return 0.0;
