@@ -506,8 +506,8 @@ fn plates_for_a_use_have_their_colour() {
 }
 
 /// The detector's plate score on a window around a box is the whole
-/// input's at the same cells; a plate scores high, a box of plain car
-/// body beside it low.
+/// input's at the same cells (the read plate's box, boxes at the photo's
+/// corners and edges, the whole photo), and a read plate scores high.
 #[test]
 fn plate_score_on_a_window_is_the_whole_passes() {
     let det = detect::model().unwrap();
