@@ -202,25 +202,25 @@ impl Detector {
         found
     }
 
-    /// The detector's candidates for a photo, in its full-resolution
-    /// coordinates, most likely first.
-    pub(crate) fn candidates(&self, full: &Photo) -> Vec<Cand> {
+    /// The detector's candidates for a photo (its prepared `input`), in
+    /// the photo's full-resolution coordinates, most likely first.
+    pub(crate) fn candidates(&self, input: &Input) -> Vec<Cand> {
         #[cfg(target_arch = "wasm32")]
         {
             // SAFETY: as in `locate::Scene::new` (SIMD128 either validates
             // or the module does not load).
-            unsafe { self.candidates_simd(full) }
+            unsafe { self.candidates_simd(input) }
         }
         #[cfg(not(target_arch = "wasm32"))]
-        self.candidates_impl(full)
+        self.candidates_impl(input)
     }
 
     /// Compiled with SIMD128 (the resize, convolutions and pooling are
     /// inlined into it).
     #[cfg(target_arch = "wasm32")]
     #[target_feature(enable = "simd128")]
-    unsafe fn candidates_simd(&self, full: &Photo) -> Vec<Cand> {
-        self.candidates_impl(full)
+    unsafe fn candidates_simd(&self, input: &Input) -> Vec<Cand> {
+        self.candidates_impl(input)
     }
 
     /// The forward pass for detecting in wasm32: each convolution by the
@@ -286,9 +286,15 @@ impl Detector {
     }
 
     #[inline(always)]
-    fn candidates_impl(&self, full: &Photo) -> Vec<Cand> {
-        let (x, h, w, sx, sy) = prepare_photo(full);
-        let out = self.outputs(&x, h, w);
+    fn candidates_impl(&self, input: &Input) -> Vec<Cand> {
+        let &Input {
+            ref x,
+            h,
+            w,
+            sx,
+            sy,
+        } = input;
+        let out = self.outputs(x, h, w);
         Detector::boxes(&out, h / STRIDE, w / STRIDE)
             .into_iter()
             .map(|f| {
@@ -309,27 +315,33 @@ impl Detector {
 }
 
 impl Detector {
-    /// How much the photo looks like a plate at a read's box (`corners`,
-    /// photo pixels): the highest plate-centre probability of the cells
+    /// How much the photo (its prepared `input`) looks like a plate at a
+    /// read's box (`corners`, photo pixels): the highest plate-centre probability of the cells
     /// whose centres lie within the box's bounds widened by one cell, in
     /// the detector's 512-px input. Computed on a window of that input
     /// around the box with [`CONTEXT`] pixels on every side, aligned to
     /// the 8-px grid: the same cells, the same values as a pass over the
     /// whole input (the network sees less than that around a cell), for a
     /// fraction of its cost.
-    pub(crate) fn plate_score(&self, full: &Photo, corners: &[[f32; 2]; 4]) -> f32 {
-        self.plate_score_in(&prepare_photo(full), corners, true)
+    pub(crate) fn plate_score(&self, input: &Input, corners: &[[f32; 2]; 4]) -> f32 {
+        self.plate_score_in(input, corners, true)
     }
 
-    /// [`Detector::plate_score`] of a prepared input, on a window of it
-    /// (`window`) or on the whole input (the tests compare both).
+    /// [`Detector::plate_score`] on a window of the input (`window`) or
+    /// on the whole input (the tests compare both).
     pub(crate) fn plate_score_in(
         &self,
-        (x, h, w, sx, sy): &(Vec<f32>, usize, usize, f32, f32),
+        input: &Input,
         corners: &[[f32; 2]; 4],
         window: bool,
     ) -> f32 {
-        let (h, w) = (*h, *w);
+        let &Input {
+            ref x,
+            h,
+            w,
+            sx,
+            sy,
+        } = input;
         let span = |k: usize, s: f32| {
             let v = corners.iter().map(|c| c[k] * s);
             (
@@ -337,7 +349,7 @@ impl Detector {
                 v.fold(f32::MIN, f32::max),
             )
         };
-        let ((bx0, bx1), (by0, by1)) = (span(0, *sx), span(1, *sy));
+        let ((bx0, bx1), (by0, by1)) = (span(0, sx), span(1, sy));
         let cell = STRIDE as f32;
         // the window, in whole cells
         let grid = |lo: f32, hi: f32, n: usize| {
@@ -409,34 +421,47 @@ pub fn input_size(fw: u32, fh: u32) -> (usize, usize) {
     (h.clamp(2, 64) * STRIDE, IN_W)
 }
 
-/// The detector's input for a photo: RGB planes scaled to [-0.5, 0.5],
-/// its height and width, and the scales (input / photo) in x and y.
+/// The detector's input for a photo: its [`IN_W`]-px copy.
+pub struct Input {
+    /// RGB planes scaled to [-0.5, 0.5].
+    pub x: Vec<f32>,
+    /// Height and width (whole cells).
+    pub h: usize,
+    pub w: usize,
+    /// Input / photo, in x and y.
+    pub sx: f32,
+    pub sy: f32,
+}
+
+impl Input {
+    fn of(small: &RgbImage, fw: u32, fh: u32) -> Input {
+        let (h, w) = (small.height() as usize, small.width() as usize);
+        Input {
+            x: planes(small),
+            h,
+            w,
+            sx: w as f32 / fw as f32,
+            sy: h as f32 / fh as f32,
+        }
+    }
+}
+
+/// The detector's input for decoded pixels (the trainer's).
 #[inline(always)]
-pub fn prepare(full: &RgbImage) -> (Vec<f32>, usize, usize, f32, f32) {
+pub fn prepare(full: &RgbImage) -> Input {
     let (h, w) = input_size(full.width(), full.height());
     let small = crate::locate::resize_box(full, w as u32, h as u32);
-    (
-        planes(&small),
-        h,
-        w,
-        w as f32 / full.width() as f32,
-        h as f32 / full.height() as f32,
-    )
+    Input::of(&small, full.width(), full.height())
 }
 
 /// [`prepare`] for a photo: its 512-px copy made from a JPEG's
 /// coefficients at a reduced scale where possible (`Photo::working_copy`).
+/// Made once per photo, by `locate::Scene::detector_input`.
 #[inline(always)]
-pub(crate) fn prepare_photo(full: &Photo) -> (Vec<f32>, usize, usize, f32, f32) {
+pub(crate) fn prepare_photo(full: &Photo) -> Input {
     let (h, w) = input_size(full.width(), full.height());
     let small = crate::stage::copy(|| full.working_copy(w as u32, h as u32));
-    (
-        planes(&small),
-        h,
-        w,
-        w as f32 / full.width() as f32,
-        h as f32 / full.height() as f32,
-    )
+    Input::of(&small, full.width(), full.height())
 }
 
 /// RGB planes of an image, scaled to [-0.5, 0.5].

@@ -206,7 +206,9 @@ fn read_or_detect(
 ) -> Option<Recognition> {
     read_candidates(full, scene, cands, net).or_else(|| {
         let det = detect::model().ok()?;
-        let learned = stage::timed(&stage::DETECT, || det.candidates(full));
+        let learned = stage::timed(&stage::DETECT, || {
+            det.candidates(scene.detector_input(full))
+        });
         if learned.is_empty() {
             return None;
         }

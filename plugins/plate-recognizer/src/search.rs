@@ -161,7 +161,7 @@ pub(crate) fn read_candidates(
     }
     st.answer(full.width() as f32)
         .filter(|b| b.confidence >= MIN_CONFIDENCE)
-        .filter(|b| b.confidence >= CONFIDENT || looks_like_a_plate(full, b))
+        .filter(|b| b.confidence >= CONFIDENT || looks_like_a_plate(full, scene, b))
 }
 
 /// Does the learned detector see a plate where an unsure answer was read?
@@ -171,11 +171,13 @@ pub(crate) fn read_candidates(
 /// negatives, gives those places a low plate probability
 /// ([`Detector::plate_score`](crate::detect::Detector::plate_score) under
 /// [`PLATE_SCORE_MIN`]). The crate README, "Plates that are not there".
-fn looks_like_a_plate(full: &Photo, b: &Recognition) -> bool {
+fn looks_like_a_plate(full: &Photo, scene: &Scene, b: &Recognition) -> bool {
     let Ok(det) = crate::detect::model() else {
         return true;
     };
-    let score = crate::stage::timed(&crate::stage::DETECT, || det.plate_score(full, &b.corners));
+    let score = crate::stage::timed(&crate::stage::DETECT, || {
+        det.plate_score(scene.detector_input(full), &b.corners)
+    });
     if debug_on() {
         eprintln!(
             "  verify {} ({:.3}): plate score {score:.3}",

@@ -557,7 +557,7 @@ fn the_detector_finds_the_plates_where_they_are() {
     use plate_recognizer::detect::{self, Cache, Detector, STRIDE};
     let det = detect::model().expect("the embedded detector loads");
     let found = |img: &RgbImage| {
-        let (x, h, w, sx, sy) = detect::prepare(img);
+        let detect::Input { x, h, w, sx, sy } = detect::prepare(img);
         let out = det.forward(&x, h, w, &mut Cache::default());
         Detector::boxes(&out, h / STRIDE, w / STRIDE)
             .into_iter()

@@ -335,7 +335,7 @@ fn recall(det: &Detector, photos: &[Photo]) -> (usize, usize) {
     let (mut found, mut all) = (0, 0);
     let mut ratios = Vec::new();
     for p in photos {
-        let (x, h, w, sx, sy) = detect::prepare(&p.img);
+        let detect::Input { x, h, w, sx, sy } = detect::prepare(&p.img);
         let out = det.forward(&x, h, w, &mut Cache::default());
         let boxes = Detector::boxes(&out, h / STRIDE, w / STRIDE);
         for b in &p.boxes {

@@ -87,6 +87,9 @@ pub(crate) struct Scene {
     scale: f32,
     classes: Vec<u8>,
     edges: Mask,
+    /// The learned detector's input for the photo, made when first asked
+    /// for ([`Scene::detector_input`]).
+    detector: std::cell::OnceCell<crate::detect::Input>,
 }
 
 impl Scene {
@@ -129,7 +132,16 @@ impl Scene {
             edges: vertical_edges(&img),
             img,
             scale,
+            detector: std::cell::OnceCell::new(),
         }
+    }
+
+    /// The learned detector's input for `full` (the photo of this scene),
+    /// made on the first call: the detector's check of an unsure answer
+    /// and its own pass after a refused one use the same copy.
+    pub(crate) fn detector_input(&self, full: &Photo) -> &crate::detect::Input {
+        self.detector
+            .get_or_init(|| crate::detect::prepare_photo(full))
     }
 
     /// Candidates of one kind, in full-resolution coordinates, without
