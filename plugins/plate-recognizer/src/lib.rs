@@ -216,6 +216,17 @@ fn read_or_detect(
     })
 }
 
+/// The classical locator's candidate boxes of a photo, every kind (its
+/// fallbacks included), as `[cx, cy, w, h, angle]` in the photo's pixels:
+/// the places the search reads. The reader's trainer cuts its negatives
+/// (`NEGATIVES`) at them in photos whose plates are painted over.
+pub fn located_boxes(img: &RgbImage) -> Vec<[f32; 5]> {
+    locate::locate(&Photo::from_rgb(img))
+        .into_iter()
+        .map(|c| [c.cx, c.cy, c.w, c.h, c.angle])
+        .collect()
+}
+
 /// Time spent inside the read stage, accumulated by the timing tools
 /// (nanoseconds, all calls since the start; [`recognize_profiled`] gives
 /// the share of one photo).

@@ -164,7 +164,8 @@ pub(crate) fn read_candidates(
         .filter(|b| b.confidence >= CONFIDENT || looks_like_a_plate(full, scene, b))
 }
 
-/// Does the learned detector see a plate where an unsure answer was read?
+/// Does the learned detector see a plate where an unsure answer was read,
+/// and does the check reader read one there?
 /// The reader, which never saw anything but plates in training, reads
 /// characters into noise, signs and textures with confidences up to 0.8;
 /// the detector, trained on photos with everything but their plates as
@@ -184,8 +185,36 @@ fn looks_like_a_plate(full: &Photo, scene: &Scene, b: &Recognition) -> bool {
             b.plate, b.confidence
         );
     }
-    score >= PLATE_SCORE_MIN
+    score >= PLATE_SCORE_MIN && the_check_reader_reads_a_plate(full, b)
 }
+
+/// Does the check reader ([`crate::read::check_model`]: the reader taught
+/// to read nothing where there is no plate) read at least
+/// [`CHECK_READ_MIN`] characters at an unsure answer's box (cut out as a
+/// candidate's first read is)? Single-row boxes only (aspect 2.6 and
+/// more): the check reader was taught single-row crops; a double-row
+/// answer has the detector's check alone. The crate README, "Plates that
+/// are not there".
+fn the_check_reader_reads_a_plate(full: &Photo, b: &Recognition) -> bool {
+    let Ok(check) = crate::read::check_model() else {
+        return true;
+    };
+    let at = Cand::around(&b.corners);
+    if at.w < 2.6 * at.h {
+        return true;
+    }
+    let crop = rectify(full, &at, 1.08, 1.2, cnn::IN_W as u32, cnn::IN_H as u32);
+    let n = check.read(&cnn::prepare(&crop, false)).0.len();
+    if debug_on() {
+        eprintln!("  check reader: {n} characters");
+    }
+    n >= CHECK_READ_MIN
+}
+
+/// Least number of characters the check reader must read at an unsure
+/// single-row answer (chosen on the tuning part: NOTEBOOK.md, "A reader
+/// taught what is not a plate").
+pub const CHECK_READ_MIN: usize = 6;
 
 /// Least plate score of the detector at an answer below [`CONFIDENT`].
 pub const PLATE_SCORE_MIN: f32 = 0.12;

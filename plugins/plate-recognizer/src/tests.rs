@@ -545,3 +545,72 @@ fn plate_score_on_a_window_is_the_whole_passes() {
         }
     }
 }
+
+/// The check reader (`read::check_model`) reads as many characters as the
+/// plate has at the box a fixture's plate is read in (single-row plates of
+/// every colour and some for a use), and where the locator finds
+/// something plate-like in photos of noise, where the reader reads six
+/// characters or more in a third of the crops or more, it does so in at
+/// most one in twenty.
+#[test]
+fn the_check_reader_reads_plates_not_noise() {
+    let (reader, check) = (read::model().unwrap(), read::check_model().unwrap());
+    for name in [
+        "blue-京N62847.jpg",
+        "black-沪G3X508.jpg",
+        "green-粤BD12345.jpg",
+        "white-川A90M17.jpg",
+        "yellow-鲁B7K391.jpg",
+        "learner-浙A3721学.jpg",
+        "police-湘A0825警.jpg",
+        "embassy-使014578.jpg",
+    ] {
+        let bytes = fixture(name);
+        let r = recognize(&bytes).unwrap().expect(name);
+        let photo = photo::Photo::decode(&bytes).unwrap();
+        let crop = rectify(
+            &photo,
+            &Cand::around(&r.corners),
+            1.08,
+            1.2,
+            cnn::IN_W as u32,
+            cnn::IN_H as u32,
+        );
+        let read = check.read(&cnn::prepare(&crop, false)).0;
+        assert_eq!(read.len(), r.plate.chars().count(), "{name}: {read:?}");
+    }
+    // crops where the locator finds something plate-like in photos of noise
+    let mut s: u32 = 5;
+    let (mut crops, mut by_reader, mut by_check) = (0, 0, 0);
+    for i in 0..8u32 {
+        let img = RgbImage::from_fn(640, 480, |_, _| {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let (a, b, c) = ((s >> 24) as u8, (s >> 16) as u8, (s >> 8) as u8);
+            match i % 4 {
+                0 => image::Rgb([a, b, c]),
+                1 => image::Rgb([a / 2, b / 2, c / 2 + 128]),
+                2 => image::Rgb([a, a, a]),
+                _ => image::Rgb([a / 3 + 60, b / 3 + 60, c / 3 + 60]),
+            }
+        });
+        let photo = photo::Photo::from_rgb(&img);
+        for c in locate(&photo) {
+            let crop = rectify(&photo, &c, 1.08, 1.2, cnn::IN_W as u32, cnn::IN_H as u32);
+            let x = cnn::prepare(&crop, false);
+            crops += 1;
+            by_reader += usize::from(reader.read(&x).0.len() >= search::CHECK_READ_MIN);
+            by_check += usize::from(check.read(&x).0.len() >= search::CHECK_READ_MIN);
+        }
+    }
+    // (205 crops: the reader reads 6 characters or more in 93, the check
+    // reader in 1)
+    assert!(crops >= 100, "{crops} crops");
+    assert!(
+        by_reader * 3 >= crops,
+        "the reader reads {by_reader} of {crops}"
+    );
+    assert!(
+        by_check * 20 <= crops,
+        "the check reader reads {by_check} of {crops}"
+    );
+}

@@ -20,6 +20,9 @@
 //! index), gradients are summed in a fixed order. Environment: `STEPS`
 //! (default 10000), `BATCH` (32), `THREADS` (2), `SEED` (1), `LR` (0.0015),
 //! `MIN_RES` (80: the narrowest plate, in px, the crops are cut at),
+//! `NEGATIVES` (the EasyPR photo directory: crops of what is not a plate
+//! in its tuning photos, `negative_crops`, read as no characters) and
+//! `NEG_SHARE` (0.1: their share of the samples),
 //! `INIT` (a model file to continue training from instead of a random
 //! start; a model of fewer classes, the first of these, gets the others
 //! added to its output layer, their weights zero), `NEW_ONLY` (1: train
@@ -58,6 +61,11 @@ struct Data {
     /// swapped.
     easypr_share: f32,
     easypr_swap: f32,
+    /// Crops of what is not a plate (`NEGATIVES`), read as no characters,
+    /// and the share of the samples they make (`NEG_SHARE`).
+    negatives: Vec<RgbImage>,
+    negatives_val: Vec<RgbImage>,
+    neg_share: f32,
 }
 
 impl Data {
@@ -68,6 +76,10 @@ impl Data {
     }
     /// One training example: net input, label, kind (None = real crop).
     fn sample(&self, rng: &mut Rng) -> (Vec<f32>, Vec<char>, Option<Kind>) {
+        if !self.negatives.is_empty() && rng.chance(self.neg_share) {
+            let img = &self.negatives[rng.below(self.negatives.len())];
+            return (negative(img, rng), Vec::new(), None);
+        }
         if !self.easypr.is_empty() && rng.chance(self.easypr_share) {
             let (img, text, blue) = &self.easypr[rng.below(self.easypr.len())];
             // the provinces of one photo set are its region's: swap some of
@@ -135,6 +147,17 @@ impl Data {
         let crop = synth::augment_crop_at(&plate, cnn::IN_W as u32, h, self.res, rng);
         (cnn::prepare(&crop, kind.double()), text, Some(kind))
     }
+}
+
+/// A negative crop as a training example: cut out at 0.55 to 1.15 times
+/// its own resolution with the whole augmentation, as a plate would be.
+fn negative(img: &RgbImage, rng: &mut Rng) -> Vec<f32> {
+    let w = img.width() as f32;
+    let res = ((0.55 * w).max(40.0), (1.15 * w).max(50.0));
+    cnn::prepare(
+        &synth::augment_crop_at(img, cnn::IN_W as u32, cnn::IN_H as u32, res, rng),
+        false,
+    )
 }
 
 /// Part of the plates of a colour and layout are plates for a use (same
@@ -217,7 +240,25 @@ fn main() -> Result<(), String> {
         Err(_) => Vec::new(),
     };
     eprintln!("easypr tuning plates {}", easypr.len());
+    let (mut negatives, mut negatives_val) = (Vec::new(), Vec::new());
+    if let Ok(dir) = std::env::var("NEGATIVES") {
+        for (i, crop) in negative_crops(Path::new(&dir))?.into_iter().enumerate() {
+            if i % 7 == 0 {
+                negatives_val.push(crop);
+            } else {
+                negatives.push(crop);
+            }
+        }
+    }
+    eprintln!(
+        "negatives train {} val {}",
+        negatives.len(),
+        negatives_val.len()
+    );
     let data = Data {
+        negatives,
+        negatives_val,
+        neg_share: env("NEG_SHARE", 0.1),
         glyphs,
         lpr,
         lpr_val,
@@ -415,6 +456,41 @@ fn easypr_crops(dir: &Path, classes: &[char]) -> Result<Vec<(RgbImage, Vec<char>
     Ok(out)
 }
 
+/// What is not a plate, from the **tuning** EasyPR photos (never a
+/// held-out one) with every labelled plate painted over
+/// (`labels::paint_over`): the classical locator's candidates there
+/// (`located_boxes`: grilles, badges, signs, lamps, text, the painted
+/// patch itself), cut out along their boxes with a tenth of their size
+/// around them. The places the search would read, where nothing is to
+/// be read.
+fn negative_crops(dir: &Path) -> Result<Vec<RgbImage>, String> {
+    let mut out = Vec::new();
+    for (file, plates) in plate_recognizer::labels::by_photo(dir)? {
+        if plate_recognizer::held_out(&file) {
+            continue;
+        }
+        let bytes = std::fs::read(dir.join(&file)).map_err(|e| format!("{file}: {e}"))?;
+        let mut photo = plate_recognizer::decode(&bytes)?;
+        for l in &plates {
+            plate_recognizer::labels::paint_over(&mut photo, l);
+        }
+        for [cx, cy, w, h, angle] in plate_recognizer::located_boxes(&photo) {
+            let (w, h) = (w * 1.1, h * 1.2);
+            if w < 16.0 || h < 6.0 {
+                continue;
+            }
+            let (ow, oh) = (w.round().min(400.0) as u32, h.round().min(120.0) as u32);
+            out.push(plate_recognizer::cut_box(
+                &photo,
+                [cx, cy, w, h, angle],
+                ow,
+                oh,
+            ));
+        }
+    }
+    Ok(out)
+}
+
 /// Adds the classes of `classes` after the net's own (a prefix of them) to
 /// its output layer (the last two tensors), weights and biases zero.
 fn add_classes(net: &mut Net, classes: &[char]) {
@@ -433,6 +509,16 @@ fn validate(net: &Net, data: &Data) {
         }
     }
     eprint!("  val lprnet {ok}/{}", data.lpr_val.len());
+    if !data.negatives_val.is_empty() {
+        // negatives of which 5 characters or more are read (a plate could
+        // be made of them)
+        let read = data
+            .negatives_val
+            .iter()
+            .filter(|img| net.read(&cnn::prepare(img, false)).0.len() >= 5)
+            .count();
+        eprint!("  negatives read {read}/{}", data.negatives_val.len());
+    }
     for kind in Kind::ALL {
         let mut ok = 0;
         let n = 60;

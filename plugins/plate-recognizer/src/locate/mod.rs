@@ -39,6 +39,24 @@ pub(crate) struct Cand {
 impl Cand {
     /// The box's corners in the photo: top left, top right, bottom right,
     /// bottom left (as `rectify` maps the crop's corners).
+    /// The rotated rectangle of a box's corners (top left, top right,
+    /// bottom right, bottom left): its centre, the top edge's length and
+    /// direction, the left edge's length (a sheared box becomes the
+    /// rectangle of its edges).
+    pub(crate) fn around(corners: &[[f32; 2]; 4]) -> Cand {
+        let [c0, c1, _, c3] = *corners;
+        Cand {
+            cx: corners.iter().map(|c| c[0]).sum::<f32>() / 4.0,
+            cy: corners.iter().map(|c| c[1]).sum::<f32>() / 4.0,
+            w: (c1[0] - c0[0]).hypot(c1[1] - c0[1]),
+            h: (c3[0] - c0[0]).hypot(c3[1] - c0[1]),
+            angle: (c1[1] - c0[1]).atan2(c1[0] - c0[0]),
+            color: None,
+            shear: false,
+            fallback: Fallback::No,
+        }
+    }
+
     pub(crate) fn corners(&self) -> [[f32; 2]; 4] {
         let (ca, sa) = (self.angle.cos(), self.angle.sin());
         let (hw, hh) = (self.w / 2.0, self.h / 2.0);

@@ -28,6 +28,18 @@ pub fn model() -> Result<&'static cnn::Net, String> {
     })
 }
 
+/// The embedded check reader (`model/reader-check.bin`), loaded on the
+/// first call: the reader fine-tuned with crops of what is not a plate
+/// read as no characters (`train`'s `NEGATIVES`). It reads fewer plates
+/// right than the reader and is used only to check unsure answers
+/// (`search::the_check_reader_reads_a_plate`).
+pub fn check_model() -> Result<&'static cnn::Net, String> {
+    static MODEL: OnceLock<Result<cnn::Net, String>> = OnceLock::new();
+    crate::load_once(&MODEL, || {
+        cnn::Net::from_bytes(include_bytes!("../../model/reader-check.bin"))
+    })
+}
+
 /// Reads of one candidate: single row, and for plates that may be double
 /// row (yellow or white, aspect below 2.6) the two-row reading too.
 pub(crate) fn read_candidate(
