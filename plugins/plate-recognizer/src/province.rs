@@ -10,7 +10,7 @@ use crate::layout::fit_layout;
 use crate::locate::mask::Mask;
 use crate::locate::{Cand, Fallback};
 use crate::read::format::{province_checked, valid_plate};
-use crate::read::{Dist, argmax, model};
+use crate::read::{Dist, FIRST_MARGINS, argmax, model};
 use crate::rectify::{Source, rectify, rectify_window};
 use crate::segment::{Patch, glyph_patches, ink_grey, otsu};
 use crate::{Color, cnn, debug_on, mlp, pcnn};
@@ -43,15 +43,22 @@ pub fn diagnose_crop(
     let c = Cand {
         cx: w / 2.0,
         cy: h / 2.0,
-        w: w / 1.08,
-        h: h / 1.2,
+        w: w / FIRST_MARGINS.0,
+        h: h / FIRST_MARGINS.1,
         angle: 0.0,
         color: Some(color),
         shear: false,
         fallback: Fallback::No,
     };
     let photo = crate::photo::Photo::from_rgb(img);
-    let crop = rectify(&photo, &c, 1.08, 1.2, cnn::IN_W as u32, cnn::IN_H as u32);
+    let crop = rectify(
+        &photo,
+        &c,
+        FIRST_MARGINS.0,
+        FIRST_MARGINS.1,
+        cnn::IN_W as u32,
+        cnn::IN_H as u32,
+    );
     let read = net.read_aligned(&cnn::prepare(&crop, false));
     let text: String = read.text.iter().collect();
     if !valid_plate(&read.text) {

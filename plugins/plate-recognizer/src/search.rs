@@ -7,7 +7,9 @@
 use crate::locate::{Cand, Fallback, Scene, zoom};
 use crate::photo::Photo;
 use crate::read::format::fits;
-use crate::read::{Reading, crop_color, read_candidate, read_prepared};
+use crate::read::{
+    DOUBLE_ROW_ASPECT, FIRST_MARGINS, Reading, crop_color, read_candidate, read_prepared,
+};
 use crate::rectify::{Source, rectify};
 use crate::{Recognition, cnn, debug_on};
 
@@ -191,8 +193,8 @@ fn looks_like_a_plate(full: &Photo, scene: &Scene, b: &Recognition) -> bool {
 /// Does the check reader ([`crate::read::check_model`]: the reader taught
 /// to read nothing where there is no plate) read at least
 /// [`CHECK_READ_MIN`] characters at an unsure answer's box (cut out as a
-/// candidate's first read is)? Single-row boxes only (aspect 2.6 and
-/// more): the check reader was taught single-row crops; a double-row
+/// candidate's first read is)? Single-row boxes only (aspect
+/// [`DOUBLE_ROW_ASPECT`] and more): the check reader was taught single-row crops; a double-row
 /// answer has the detector's check alone. The crate README, "Plates that
 /// are not there".
 fn the_check_reader_reads_a_plate(full: &Photo, b: &Recognition) -> bool {
@@ -200,10 +202,11 @@ fn the_check_reader_reads_a_plate(full: &Photo, b: &Recognition) -> bool {
         return true;
     };
     let at = Cand::around(&b.corners);
-    if at.w < 2.6 * at.h {
+    if at.w < DOUBLE_ROW_ASPECT * at.h {
         return true;
     }
-    let crop = rectify(full, &at, 1.08, 1.2, cnn::IN_W as u32, cnn::IN_H as u32);
+    let (ew, eh) = FIRST_MARGINS;
+    let crop = rectify(full, &at, ew, eh, cnn::IN_W as u32, cnn::IN_H as u32);
     let n = check.read(&cnn::prepare(&crop, false)).0.len();
     if debug_on() {
         eprintln!("  check reader: {n} characters");
@@ -317,7 +320,7 @@ impl Search {
 pub(crate) const REFITS: usize = 2;
 
 /// Crop margins (width, height factors) the most confident plate's fitted
-/// box is also read with (pass 3), besides the usual 1.08 × 1.2.
+/// box is also read with (pass 3), besides the usual [`FIRST_MARGINS`].
 pub(crate) const CONFIRM_MARGINS: [(f32, f32); 2] = [(1.0, 1.1), (1.18, 1.35)];
 
 /// Candidates zoomed into when nothing was read confidently.

@@ -40,8 +40,17 @@ pub fn check_model() -> Result<&'static cnn::Net, String> {
     })
 }
 
+/// How much a candidate's box is widened and heightened for its first
+/// read (`rectify`'s `exp_w`, `exp_h`).
+pub(crate) const FIRST_MARGINS: (f32, f32) = (1.08, 1.2);
+
+/// Boxes less wide than this for their height (width / height) may be
+/// double-row plates.
+pub(crate) const DOUBLE_ROW_ASPECT: f32 = 2.6;
+
 /// Reads of one candidate: single row, and for plates that may be double
-/// row (yellow or white, aspect below 2.6) the two-row reading too.
+/// row (yellow or white, aspect below [`DOUBLE_ROW_ASPECT`]) the two-row
+/// reading too.
 pub(crate) fn read_candidate(
     full: &Photo,
     c: &Cand,
@@ -54,7 +63,7 @@ pub(crate) fn read_candidate(
     // crops to read: (candidate, width factor, height factor)
     let mut variants: Vec<(Cand, f32, f32)> = Vec::new();
     if pass == 0 {
-        variants.push((c.clone(), 1.08, 1.2));
+        variants.push((c.clone(), FIRST_MARGINS.0, FIRST_MARGINS.1));
     } else {
         variants.push((c.clone(), 1.3, 1.45));
         variants.push((c.clone(), 1.6, 1.3));
@@ -66,7 +75,7 @@ pub(crate) fn read_candidate(
             sh.h = c.h / c.angle.cos().abs().max(0.3);
             variants.push((sh, 1.1, 1.25));
         }
-        if aspect < 2.6 {
+        if aspect < DOUBLE_ROW_ASPECT {
             // too short for a single-row plate: widen to the plate's aspect
             let mut w = c.clone();
             w.w = c.h * 3.2;
@@ -86,7 +95,8 @@ pub(crate) fn read_candidate(
         {
             out.push(r);
         }
-        if pass == 0 && aspect < 2.6 && matches!(color, Color::Yellow | Color::White) {
+        if pass == 0 && aspect < DOUBLE_ROW_ASPECT && matches!(color, Color::Yellow | Color::White)
+        {
             let crop2 = rectify(full, c, 1.06, 1.1, cnn::IN_W as u32, 64);
             let src = Source {
                 ew: 1.06,
