@@ -205,13 +205,19 @@ fn the_check_reader_reads_a_plate(full: &Photo, b: &Recognition) -> bool {
     if at.w < DOUBLE_ROW_ASPECT * at.h {
         return true;
     }
-    let (ew, eh) = FIRST_MARGINS;
-    let crop = rectify(full, &at, ew, eh, cnn::IN_W as u32, cnn::IN_H as u32);
-    let n = check.read(&cnn::prepare(&crop, false)).0.len();
+    let n = read_box(check, full, &at).len();
     if debug_on() {
         eprintln!("  check reader: {n} characters");
     }
     n >= CHECK_READ_MIN
+}
+
+/// What `net` reads (single row) at a box, cut out as a candidate's first
+/// read is ([`FIRST_MARGINS`]).
+pub(crate) fn read_box(net: &cnn::Net, full: &Photo, at: &Cand) -> Vec<char> {
+    let (ew, eh) = FIRST_MARGINS;
+    let crop = rectify(full, at, ew, eh, cnn::IN_W as u32, cnn::IN_H as u32);
+    net.read(&cnn::prepare(&crop, false)).0
 }
 
 /// Least number of characters the check reader must read at an unsure

@@ -568,15 +568,7 @@ fn the_check_reader_reads_plates_not_noise() {
         let bytes = fixture(name);
         let r = recognize(&bytes).unwrap().expect(name);
         let photo = photo::Photo::decode(&bytes).unwrap();
-        let crop = rectify(
-            &photo,
-            &Cand::around(&r.corners),
-            1.08,
-            1.2,
-            cnn::IN_W as u32,
-            cnn::IN_H as u32,
-        );
-        let read = check.read(&cnn::prepare(&crop, false)).0;
+        let read = read_box(check, &photo, &Cand::around(&r.corners));
         assert_eq!(read.len(), r.plate.chars().count(), "{name}: {read:?}");
     }
     // crops where the locator finds something plate-like in photos of noise
@@ -595,11 +587,9 @@ fn the_check_reader_reads_plates_not_noise() {
         });
         let photo = photo::Photo::from_rgb(&img);
         for c in locate(&photo) {
-            let crop = rectify(&photo, &c, 1.08, 1.2, cnn::IN_W as u32, cnn::IN_H as u32);
-            let x = cnn::prepare(&crop, false);
             crops += 1;
-            by_reader += usize::from(reader.read(&x).0.len() >= search::CHECK_READ_MIN);
-            by_check += usize::from(check.read(&x).0.len() >= search::CHECK_READ_MIN);
+            by_reader += usize::from(read_box(reader, &photo, &c).len() >= search::CHECK_READ_MIN);
+            by_check += usize::from(read_box(check, &photo, &c).len() >= search::CHECK_READ_MIN);
         }
     }
     // (205 crops: the reader reads 6 characters or more in 93, the check

@@ -37,8 +37,6 @@ pub(crate) struct Cand {
 }
 
 impl Cand {
-    /// The box's corners in the photo: top left, top right, bottom right,
-    /// bottom left (as `rectify` maps the crop's corners).
     /// The rotated rectangle of a box's corners (top left, top right,
     /// bottom right, bottom left): its centre, the top edge's length and
     /// direction, the left edge's length (a sheared box becomes the
@@ -57,6 +55,8 @@ impl Cand {
         }
     }
 
+    /// The box's corners in the photo: top left, top right, bottom right,
+    /// bottom left (as `rectify` maps the crop's corners).
     pub(crate) fn corners(&self) -> [[f32; 2]; 4] {
         let (ca, sa) = (self.angle.cos(), self.angle.sin());
         let (hw, hh) = (self.w / 2.0, self.h / 2.0);
