@@ -100,6 +100,24 @@ pub fn by_photo(dir: &Path) -> Result<BTreeMap<String, Vec<Label>>, String> {
     Ok(by)
 }
 
+/// The labelled photos of one part of the split (`held_out`, else the
+/// tuning part), each decoded when the iterator reaches it: file name,
+/// its plates, its pixels.
+pub fn photos(
+    dir: &Path,
+    held_out: bool,
+) -> Result<impl Iterator<Item = Result<(String, Vec<Label>, image::RgbImage), String>>, String> {
+    let dir = dir.to_path_buf();
+    Ok(by_photo(&dir)?
+        .into_iter()
+        .filter(move |(file, _)| crate::held_out(file) == held_out)
+        .map(move |(file, plates)| {
+            let bytes = std::fs::read(dir.join(&file)).map_err(|e| format!("{file}: {e}"))?;
+            let img = crate::decode(&bytes).map_err(|e| format!("{file}: {e}"))?;
+            Ok((file, plates, img))
+        }))
+}
+
 /// Paints a labelled plate over with the median colour of a ring around
 /// it (a box 1.3 times the plate's, the plate's own box widened by 30 %
 /// and heightened by 60 % to take its frame): the photo as if the car had

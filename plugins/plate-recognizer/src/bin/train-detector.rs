@@ -61,12 +61,8 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
 /// The tuning photos, at most 1024 px wide, with their labelled boxes.
 fn load_photos(dir: &Path, held_out: bool) -> Vec<Photo> {
     let mut photos = Vec::new();
-    for (file, boxes) in plate_recognizer::labels::by_photo(dir).expect("labels.tsv") {
-        if plate_recognizer::held_out(&file) != held_out {
-            continue;
-        }
-        let bytes = std::fs::read(dir.join(&file)).expect("photo");
-        let img = plate_recognizer::decode(&bytes).expect("decodable photo");
+    for photo in plate_recognizer::labels::photos(dir, held_out).expect("labels.tsv") {
+        let (_, boxes, img) = photo.expect("a readable, decodable photo");
         let s = (1024.0 / img.width() as f32).min(1.0);
         let img = if s < 1.0 {
             imageops::resize(

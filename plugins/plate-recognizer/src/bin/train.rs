@@ -434,12 +434,8 @@ fn main() -> Result<(), String> {
 /// box at the photo's resolution by the recogniser's own cutter (`cut_box`).
 fn easypr_crops(dir: &Path, classes: &[char]) -> Result<Vec<(RgbImage, Vec<char>, bool)>, String> {
     let mut out = Vec::new();
-    for (file, plates) in plate_recognizer::labels::by_photo(dir)? {
-        if plate_recognizer::held_out(&file) {
-            continue;
-        }
-        let bytes = std::fs::read(dir.join(&file)).map_err(|e| format!("{file}: {e}"))?;
-        let photo = plate_recognizer::decode(&bytes)?;
+    for photo in plate_recognizer::labels::photos(dir, false)? {
+        let (_, plates, photo) = photo?;
         for l in plates {
             let text: Vec<char> = l.plate.chars().collect();
             if text.len() != 7
@@ -465,12 +461,8 @@ fn easypr_crops(dir: &Path, classes: &[char]) -> Result<Vec<(RgbImage, Vec<char>
 /// be read.
 fn negative_crops(dir: &Path) -> Result<Vec<RgbImage>, String> {
     let mut out = Vec::new();
-    for (file, plates) in plate_recognizer::labels::by_photo(dir)? {
-        if plate_recognizer::held_out(&file) {
-            continue;
-        }
-        let bytes = std::fs::read(dir.join(&file)).map_err(|e| format!("{file}: {e}"))?;
-        let mut photo = plate_recognizer::decode(&bytes)?;
+    for photo in plate_recognizer::labels::photos(dir, false)? {
+        let (_, plates, mut photo) = photo?;
         for l in &plates {
             plate_recognizer::labels::paint_over(&mut photo, l);
         }
