@@ -100,13 +100,15 @@ pub fn by_photo(dir: &Path) -> Result<BTreeMap<String, Vec<Label>>, String> {
     Ok(by)
 }
 
+/// A labelled photo: its file name, its plates, its pixels.
+pub type Labelled = (String, Vec<Label>, image::RgbImage);
+
 /// The labelled photos of one part of the split (`held_out`, else the
-/// tuning part), each decoded when the iterator reaches it: file name,
-/// its plates, its pixels.
+/// tuning part), each decoded when the iterator reaches it.
 pub fn photos(
     dir: &Path,
     held_out: bool,
-) -> Result<impl Iterator<Item = Result<(String, Vec<Label>, image::RgbImage), String>>, String> {
+) -> Result<impl Iterator<Item = Result<Labelled, String>>, String> {
     let dir = dir.to_path_buf();
     Ok(by_photo(&dir)?
         .into_iter()
