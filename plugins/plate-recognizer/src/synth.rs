@@ -777,3 +777,46 @@ pub fn scene(w: u32, h: u32, plates: &[(&RgbImage, u32, u32, u32)], rng: &mut Rn
     }
     photo
 }
+
+/// What a photo of noise ([`noise_photo`]) looks like: random pixels in
+/// colour, tinted blue or yellow (a plate's colours), grey, or of low
+/// contrast.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Noise {
+    Colour,
+    Blue,
+    Yellow,
+    Grey,
+    LowContrast,
+}
+
+impl Noise {
+    /// Every kind, in the order above.
+    pub const ALL: [Noise; 5] = [
+        Noise::Colour,
+        Noise::Blue,
+        Noise::Yellow,
+        Noise::Grey,
+        Noise::LowContrast,
+    ];
+}
+
+/// A `w` × `h` photo of random pixels, which shows no plate: what the
+/// recogniser must answer "no plate" for (`plate-accuracy --noise`, the
+/// crate's tests). `lcg` is the state of a 32-bit linear congruential
+/// generator (the Numerical Recipes constants), stepped once per pixel;
+/// carried from one photo to the next, it makes a sequence of different
+/// photos, the same on every machine.
+pub fn noise_photo(w: u32, h: u32, kind: Noise, lcg: &mut u32) -> RgbImage {
+    RgbImage::from_fn(w, h, |_, _| {
+        *lcg = lcg.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let (a, b, c) = ((*lcg >> 24) as u8, (*lcg >> 16) as u8, (*lcg >> 8) as u8);
+        match kind {
+            Noise::Colour => Rgb([a, b, c]),
+            Noise::Blue => Rgb([a / 2, b / 2, c / 2 + 128]),
+            Noise::Yellow => Rgb([a / 2 + 100, b / 2 + 90, c / 4]),
+            Noise::Grey => Rgb([a, a, a]),
+            Noise::LowContrast => Rgb([a / 3 + 60, b / 3 + 60, c / 3 + 60]),
+        }
+    })
+}

@@ -9,6 +9,7 @@ use crate::read::format::*;
 use crate::read::*;
 use crate::rectify::rectify;
 use crate::search::*;
+use crate::synth::{Noise, noise_photo};
 use crate::*;
 use image::RgbImage;
 
@@ -575,16 +576,8 @@ fn the_check_reader_reads_plates_not_noise() {
     let mut s: u32 = 5;
     let (mut crops, mut by_reader, mut by_check) = (0, 0, 0);
     for i in 0..8u32 {
-        let img = RgbImage::from_fn(640, 480, |_, _| {
-            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            let (a, b, c) = ((s >> 24) as u8, (s >> 16) as u8, (s >> 8) as u8);
-            match i % 4 {
-                0 => image::Rgb([a, b, c]),
-                1 => image::Rgb([a / 2, b / 2, c / 2 + 128]),
-                2 => image::Rgb([a, a, a]),
-                _ => image::Rgb([a / 3 + 60, b / 3 + 60, c / 3 + 60]),
-            }
-        });
+        let tint = [Noise::Colour, Noise::Blue, Noise::Grey, Noise::LowContrast][i as usize % 4];
+        let img = noise_photo(640, 480, tint, &mut s);
         let photo = photo::Photo::from_rgb(&img);
         for c in locate(&photo) {
             crops += 1;

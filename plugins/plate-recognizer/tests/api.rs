@@ -5,6 +5,7 @@
 //! accuracy on real photos is measured by the `plate-accuracy` tool.
 
 use image::{Rgb, RgbImage};
+use plate_recognizer::synth::{Noise, noise_photo};
 use plate_recognizer::{Color, cnn, model, recognize, valid_plate};
 use std::path::Path;
 
@@ -244,18 +245,7 @@ fn noise_is_not_a_plate() {
     let mut found = Vec::new();
     for i in 0..10u32 {
         let (w, h) = [(640, 480), (800, 600)][i as usize % 2];
-        let kind = i / 2;
-        let img = RgbImage::from_fn(w, h, |_, _| {
-            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            let (a, b, c) = ((s >> 24) as u8, (s >> 16) as u8, (s >> 8) as u8);
-            match kind {
-                0 => Rgb([a, b, c]),
-                1 => Rgb([a / 2, b / 2, c / 2 + 128]),
-                2 => Rgb([a / 2 + 100, b / 2 + 90, c / 4]),
-                3 => Rgb([a, a, a]),
-                _ => Rgb([a / 3 + 60, b / 3 + 60, c / 3 + 60]),
-            }
-        });
+        let img = noise_photo(w, h, Noise::ALL[i as usize / 2], &mut s);
         if let Some(r) = recognize(&encode(&img, image::ImageFormat::Jpeg)).unwrap() {
             found.push((i, r.plate, r.confidence));
         }

@@ -40,7 +40,9 @@
 //! `DIR/labels.tsv` painted over with the colour around it
 //! (`labels::paint_over`), re-encoded the same way: "plate found" is then
 //! the share of photos in which a plate that is not there is read (the
-//! crate README, "Plates that are not there"). `PLATE_BENCH_REPS=R` times each photo R times
+//! crate README, "Plates that are not there"). `plate-accuracy --noise [N]
+//! [-v]` (no DIR): N photos of random pixels (40 by default; `noise`), none
+//! showing a plate, and how many are answered with one. `PLATE_BENCH_REPS=R` times each photo R times
 //! and keeps the fastest run (steadier on a busy machine). The same binary
 //! builds for `wasm32-wasip2` and runs inside a component with the
 //! `wasm-run` tool (see the crate README), which gives the in-component
@@ -152,13 +154,20 @@ const SIZES: [(&str, f64, f64); 5] = [
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    let verbose = args.iter().any(|a| a == "-v");
+    if let Some(i) = args.iter().position(|a| a == "--noise") {
+        noise(
+            args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or(40),
+            verbose,
+        );
+        return;
+    }
     let Some(dir) = args.get(1) else {
         eprintln!(
-            "usage: plate-accuracy DIR [-v] [--bench [N]] [--size WxH] [--scale F] [--mask-plates] [--crops]"
+            "usage: plate-accuracy DIR [-v] [--bench [N]] [--size WxH] [--scale F] [--mask-plates] [--crops] | plate-accuracy --noise [N] [-v]"
         );
         std::process::exit(2);
     };
-    let verbose = args.iter().any(|a| a == "-v");
     let dir = Path::new(dir);
     if args.iter().any(|a| a == "--crops") {
         crops(dir);
@@ -557,13 +566,57 @@ fn resized(dir: &Path, n: usize, how: Resize) -> Vec<(std::path::PathBuf, Vec<u8
                 rgb.into()
             }
         };
-        let mut jpg = std::io::Cursor::new(Vec::new());
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpg, 90)
-            .encode_image(&img.to_rgb8())
-            .expect("encode");
-        inputs.push((p, jpg.into_inner()));
+        inputs.push((p, jpeg(&img.to_rgb8(), 90)));
     }
     inputs
+}
+
+/// `img` encoded as a JPEG of `quality`.
+fn jpeg(img: &image::RgbImage, quality: u8) -> Vec<u8> {
+    let mut jpg = std::io::Cursor::new(Vec::new());
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpg, quality)
+        .encode_image(img)
+        .expect("encode");
+    jpg.into_inner()
+}
+
+/// `--noise N`: N photos of random pixels (`synth::noise_photo`: the five
+/// kinds in turn, four photos each, at 640 × 480, 800 × 600, 1024 × 768
+/// and 1280 × 720, JPEG quality 80, 85 or 90; the same photos on every
+/// machine and in every build), none of which shows a plate: prints how
+/// many are answered with one (the crate README, "Plates that are not
+/// there").
+fn noise(n: usize, verbose: bool) {
+    use plate_recognizer::synth::{Noise, noise_photo};
+    const SIZES: [(u32, u32); 4] = [(640, 480), (800, 600), (1024, 768), (1280, 720)];
+    let mut lcg = 1u32;
+    let inputs: Vec<_> = (0..n)
+        .map(|i| {
+            let kind = Noise::ALL[i / 4 % Noise::ALL.len()];
+            let (w, h) = SIZES[i % SIZES.len()];
+            let img = noise_photo(w, h, kind, &mut lcg);
+            let name = format!("noise-{i:03}-{kind:?}.jpg");
+            (name.into(), jpeg(&img, [80, 85, 90][i % 3]))
+        })
+        .collect();
+    let Some(first) = inputs.first() else {
+        return;
+    };
+    let _ = plate_recognizer::recognize(&first.1); // loads the models
+    let outcomes = run(&inputs, verbose);
+    let found: Vec<_> = outcomes.iter().filter(|o| !o.got.is_empty()).collect();
+    println!(
+        "{n} photos of noise ({}): {} answered with a plate that is not there",
+        if cfg!(target_arch = "wasm32") {
+            "inside wasm32-wasip2"
+        } else {
+            "native"
+        },
+        found.len()
+    );
+    for o in found {
+        println!("  {}: {} at {:.3}", o.name, o.got, o.confidence);
+    }
 }
 
 /// `PLATE_BENCH_READ=N`: times the two networks alone (fastest of N runs
