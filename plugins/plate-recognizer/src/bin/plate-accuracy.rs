@@ -35,12 +35,15 @@
 //! `3264x2448`, 8 MP: time against megapixels). `--scale F` (without
 //! `--bench`): every photo's width and height times `F` (0 < F ≤ 8), nothing
 //! cut off, re-encoded the same way; how much the figures depend on the
-//! resolution (`--scale 1` is the re-encoding alone; `--write OUT` keeps
-//! the scaled photos in `OUT`). `--mask-plates`: every plate of
+//! resolution (`--scale 1` is the re-encoding alone). `--mask-plates`: every plate of
 //! `DIR/labels.tsv` painted over with the colour around it
 //! (`labels::paint_over`), re-encoded the same way: "plate found" is then
 //! the share of photos in which a plate that is not there is read (the
-//! crate README, "Plates that are not there"). `plate-accuracy --noise [N]
+//! crate README, "Plates that are not there"). `--degrade KIND:AMOUNT`:
+//! every photo made worse as a camera might (`blur:SIGMA`, `quality:Q`,
+//! `gain:F`, `contrast:F`, `rotate:DEGREES`, `noise:SD`; [`Degrade`]) and
+//! re-encoded; `--write OUT` keeps the photos as read, scaled, painted over
+//! or degraded. `plate-accuracy --noise [N]
 //! [-v]` (no DIR): N photos of random pixels (40 by default; `noise`), none
 //! showing a plate, and how many are answered with one. `PLATE_BENCH_REPS=R` times each photo R times
 //! and keeps the fastest run (steadier on a busy machine). The same binary
@@ -205,26 +208,19 @@ fn main() {
         return;
     }
     let mask = args.iter().any(|a| a == "--mask-plates");
+    let degrade = args.iter().position(|a| a == "--degrade").map(|i| {
+        args.get(i + 1)
+            .and_then(|v| Degrade::parse(v))
+            .unwrap_or_else(|| {
+                eprintln!("--degrade KIND:AMOUNT, KIND one of blur, quality, gain, contrast, rotate, noise");
+                std::process::exit(2);
+            })
+    });
     let inputs = match (bench, scale) {
         (Some(n), _) => resized(dir, n, Resize::Fill(size.0, size.1)),
         (None, _) if mask => resized(dir, usize::MAX, Resize::Mask),
-        (None, Some(f)) => {
-            let inputs = resized(dir, usize::MAX, Resize::Scale(f));
-            // `--write OUT`: also keep the scaled photos (to look at one)
-            if let Some(out) = args
-                .iter()
-                .position(|a| a == "--write")
-                .and_then(|i| args.get(i + 1))
-            {
-                std::fs::create_dir_all(out).expect("create --write directory");
-                for (p, bytes) in &inputs {
-                    let name = p.file_stem().unwrap_or_default().to_string_lossy();
-                    std::fs::write(Path::new(out).join(format!("{name}.jpg")), bytes)
-                        .expect("write scaled photo");
-                }
-            }
-            inputs
-        }
+        (None, _) if let Some(d) = degrade => resized(dir, usize::MAX, Resize::Degrade(d)),
+        (None, Some(f)) => resized(dir, usize::MAX, Resize::Scale(f)),
         (None, None) => photos(dir)
             .into_iter()
             .map(|p| {
@@ -236,6 +232,19 @@ fn main() {
     if inputs.is_empty() {
         println!("no images in {}", dir.display());
         return;
+    }
+    // `--write OUT`: also keep the photos as read (scaled, painted over or
+    // degraded), to look at one
+    if let Some(out) = args
+        .iter()
+        .position(|a| a == "--write")
+        .and_then(|i| args.get(i + 1))
+    {
+        std::fs::create_dir_all(out).expect("create --write directory");
+        for (p, bytes) in &inputs {
+            let name = p.file_stem().unwrap_or_default().to_string_lossy();
+            std::fs::write(Path::new(out).join(format!("{name}.jpg")), bytes).expect("write photo");
+        }
     }
     let _ = plate_recognizer::recognize(&inputs[0].1); // loads the models
     if bench.is_some() && read_bench() {
@@ -267,6 +276,8 @@ fn main() {
             format!("resized to {}x{}", size.0, size.1)
         } else if mask {
             "every labelled plate painted over: a plate found is one that is not there".to_string()
+        } else if let Some(d) = degrade {
+            format!("degraded: {d:?}")
         } else if let Some(f) = scale {
             format!("each side scaled by {f}")
         } else {
@@ -528,6 +539,84 @@ enum Resize {
     Scale(f64),
     /// Every plate of `DIR/labels.tsv` painted over (`--mask-plates`).
     Mask,
+    /// Made worse as a camera might (`--degrade`).
+    Degrade(Degrade),
+}
+
+/// A way of making a photo worse (`--degrade KIND:AMOUNT`), to see how
+/// the figures hold up on photos unlike the ones tuned on.
+#[derive(Clone, Copy, Debug)]
+enum Degrade {
+    /// Gaussian blur of this sigma (pixels).
+    Blur(f32),
+    /// Re-encoded at this JPEG quality instead of 90.
+    Quality(u8),
+    /// Every channel times this factor (below 1: darker).
+    Gain(f32),
+    /// Contrast about mid-grey times this factor.
+    Contrast(f32),
+    /// Turned about the centre by this many degrees (bilinear; the
+    /// corners filled with the nearest edge).
+    Rotate(f32),
+    /// Gaussian noise of this standard deviation (levels of 255) on
+    /// every channel, the same on every run (a fixed seed per photo).
+    Noise(f32),
+}
+
+impl Degrade {
+    fn parse(spec: &str) -> Option<Degrade> {
+        let (kind, amount) = spec.split_once(':')?;
+        let v: f32 = amount.parse().ok().filter(|v: &f32| v.is_finite())?;
+        Some(match kind {
+            "blur" if v > 0.0 => Degrade::Blur(v),
+            "quality" if (1.0..=100.0).contains(&v) => Degrade::Quality(v as u8),
+            "gain" if v > 0.0 => Degrade::Gain(v),
+            "contrast" if v > 0.0 => Degrade::Contrast(v),
+            "rotate" if v.abs() <= 45.0 => Degrade::Rotate(v),
+            "noise" if v >= 0.0 => Degrade::Noise(v),
+            _ => return None,
+        })
+    }
+
+    fn apply(self, img: image::RgbImage, seed: u64) -> image::RgbImage {
+        use image::{Rgb, RgbImage};
+        let map = |img: RgbImage, f: &dyn Fn(f32) -> f32| {
+            let mut img = img;
+            for p in img.pixels_mut() {
+                p.0 = p.0.map(|v| f(v as f32).round().clamp(0.0, 255.0) as u8);
+            }
+            img
+        };
+        match self {
+            Degrade::Blur(s) => image::imageops::blur(&img, s),
+            Degrade::Quality(_) => img,
+            Degrade::Gain(g) => map(img, &|v| v * g),
+            Degrade::Contrast(c) => map(img, &|v| (v - 128.0) * c + 128.0),
+            Degrade::Rotate(deg) => {
+                let (ca, sa) = (deg.to_radians().cos(), deg.to_radians().sin());
+                let (cx, cy) = (img.width() as f32 / 2.0, img.height() as f32 / 2.0);
+                RgbImage::from_fn(img.width(), img.height(), |x, y| {
+                    let (dx, dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
+                    let (sx, sy) = (cx + dx * ca + dy * sa - 0.5, cy - dx * sa + dy * ca - 0.5);
+                    let (sx, sy) = (
+                        sx.clamp(0.0, img.width() as f32 - 1.001),
+                        sy.clamp(0.0, img.height() as f32 - 1.001),
+                    );
+                    let v = plate_recognizer::synth::bilinear(&img, sx, sy);
+                    Rgb(v.map(|c| c.round().clamp(0.0, 255.0) as u8))
+                })
+            }
+            Degrade::Noise(sd) => {
+                let mut rng = plate_recognizer::synth::Rng::new(seed);
+                let mut img = img;
+                for p in img.pixels_mut() {
+                    p.0 =
+                        p.0.map(|v| (v as f32 + sd * rng.gauss()).round().clamp(0.0, 255.0) as u8);
+                }
+                img
+            }
+        }
+    }
 }
 
 /// The first `n` photos, resized as `how` says and re-encoded as JPEG
@@ -565,8 +654,13 @@ fn resized(dir: &Path, n: usize, how: Resize) -> Vec<(std::path::PathBuf, Vec<u8
                 }
                 rgb.into()
             }
+            Resize::Degrade(d) => d.apply(img.to_rgb8(), inputs.len() as u64 + 1).into(),
         };
-        inputs.push((p, jpeg(&img.to_rgb8(), 90)));
+        let quality = match how {
+            Resize::Degrade(Degrade::Quality(q)) => q,
+            _ => 90,
+        };
+        inputs.push((p, jpeg(&img.to_rgb8(), quality)));
     }
     inputs
 }
