@@ -35,18 +35,18 @@
 //! `3264x2448`, 8 MP: time against megapixels). `--scale F` (without
 //! `--bench`): every photo's width and height times `F` (0 < F ≤ 8), nothing
 //! cut off, re-encoded the same way; how much the figures depend on the
-//! resolution (`--scale 1` is the re-encoding alone). `--mask-plates`: every plate of
-//! `DIR/labels.tsv` painted over with the colour around it
+//! resolution (`--scale 1` is the re-encoding alone). `--mask-plates`:
+//! every plate of `DIR/labels.tsv` painted over with the colour around it
 //! (`labels::paint_over`), re-encoded the same way: "plate found" is then
 //! the share of photos in which a plate that is not there is read (the
 //! crate README, "Plates that are not there"). `--degrade KIND:AMOUNT`:
 //! every photo made worse as a camera might (`blur:SIGMA`, `quality:Q`,
 //! `gain:F`, `contrast:F`, `rotate:DEGREES`, `noise:SD`; [`Degrade`]) and
-//! re-encoded; `--write OUT` keeps the photos as read, scaled, painted over
-//! or degraded. `plate-accuracy --noise [N]
-//! [-v]` (no DIR): N photos of random pixels (40 by default; `noise`), none
-//! showing a plate, and how many are answered with one. `PLATE_BENCH_REPS=R` times each photo R times
-//! and keeps the fastest run (steadier on a busy machine). The same binary
+//! re-encoded. `--write OUT` keeps the photos as read (scaled, painted
+//! over or degraded). `plate-accuracy --noise [N] [-v]` (no DIR): N photos
+//! of random pixels (40 by default; `noise`), none showing a plate, and
+//! how many are answered with one. `PLATE_BENCH_REPS=R` times each photo
+//! R times and keeps the fastest run (steadier on a busy machine). The same binary
 //! builds for `wasm32-wasip2` and runs inside a component with the
 //! `wasm-run` tool (see the crate README), which gives the in-component
 //! figures on the same machine.
@@ -167,7 +167,7 @@ fn main() {
     }
     let Some(dir) = args.get(1) else {
         eprintln!(
-            "usage: plate-accuracy DIR [-v] [--bench [N]] [--size WxH] [--scale F] [--mask-plates] [--crops] | plate-accuracy --noise [N] [-v]"
+            "usage: plate-accuracy DIR [-v] [--bench [N]] [--size WxH] [--scale F] [--mask-plates] [--degrade KIND:AMOUNT] [--write OUT] [--crops] | plate-accuracy --noise [N] [-v]"
         );
         std::process::exit(2);
     };
