@@ -283,11 +283,7 @@ fn main() {
         } else {
             "original size".to_string()
         },
-        if cfg!(target_arch = "wasm32") {
-            "inside wasm32-wasip2"
-        } else {
-            "native"
-        }
+        WHERE
     );
     report(&outcomes, labels.as_ref());
     if bench.is_some() {
@@ -580,8 +576,8 @@ impl Degrade {
 
     fn apply(self, img: image::RgbImage, seed: u64) -> image::RgbImage {
         use image::{Rgb, RgbImage};
-        let map = |img: RgbImage, f: &dyn Fn(f32) -> f32| {
-            let mut img = img;
+        // every channel of every pixel through `f`
+        let map = |mut img: RgbImage, f: &mut dyn FnMut(f32) -> f32| {
             for p in img.pixels_mut() {
                 p.0 = p.0.map(|v| f(v as f32).round().clamp(0.0, 255.0) as u8);
             }
@@ -590,10 +586,10 @@ impl Degrade {
         match self {
             Degrade::Blur(s) => image::imageops::blur(&img, s),
             Degrade::Quality(_) => img,
-            Degrade::Gain(g) => map(img, &|v| v * g),
-            Degrade::Contrast(c) => map(img, &|v| (v - 128.0) * c + 128.0),
+            Degrade::Gain(g) => map(img, &mut |v| v * g),
+            Degrade::Contrast(c) => map(img, &mut |v| (v - 128.0) * c + 128.0),
             Degrade::Rotate(deg) => {
-                let (ca, sa) = (deg.to_radians().cos(), deg.to_radians().sin());
+                let (sa, ca) = deg.to_radians().sin_cos();
                 let (cx, cy) = (img.width() as f32 / 2.0, img.height() as f32 / 2.0);
                 RgbImage::from_fn(img.width(), img.height(), |x, y| {
                     let (dx, dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
@@ -608,12 +604,7 @@ impl Degrade {
             }
             Degrade::Noise(sd) => {
                 let mut rng = plate_recognizer::synth::Rng::new(seed);
-                let mut img = img;
-                for p in img.pixels_mut() {
-                    p.0 =
-                        p.0.map(|v| (v as f32 + sd * rng.gauss()).round().clamp(0.0, 255.0) as u8);
-                }
-                img
+                map(img, &mut |v| v + sd * rng.gauss())
             }
         }
     }
@@ -665,6 +656,13 @@ fn resized(dir: &Path, n: usize, how: Resize) -> Vec<(std::path::PathBuf, Vec<u8
     inputs
 }
 
+/// Where this build runs, for the figures' headings.
+const WHERE: &str = if cfg!(target_arch = "wasm32") {
+    "inside wasm32-wasip2"
+} else {
+    "native"
+};
+
 /// `img` encoded as a JPEG of `quality`.
 fn jpeg(img: &image::RgbImage, quality: u8) -> Vec<u8> {
     let mut jpg = std::io::Cursor::new(Vec::new());
@@ -701,11 +699,7 @@ fn noise(n: usize, verbose: bool) {
     let found: Vec<_> = outcomes.iter().filter(|o| !o.got.is_empty()).collect();
     println!(
         "{n} photos of noise ({}): {} answered with a plate that is not there",
-        if cfg!(target_arch = "wasm32") {
-            "inside wasm32-wasip2"
-        } else {
-            "native"
-        },
+        WHERE,
         found.len()
     );
     for o in found {
