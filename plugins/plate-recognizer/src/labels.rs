@@ -25,6 +25,9 @@ pub struct Label {
     pub h: f32,
     /// Rotation, radians, clockwise.
     pub angle: f32,
+    /// The photo's width in pixels (`img_w`; `None` where the file has
+    /// no such column).
+    pub photo_w: Option<f32>,
 }
 
 impl Label {
@@ -47,7 +50,7 @@ impl Label {
 }
 
 /// Reads `DIR/labels.tsv` (header line; then file, filename_plate, plate,
-/// color_zh, cx, cy, w, h, rotation in degrees, ...).
+/// color_zh, cx, cy, w, h, rotation in degrees, locateType, img_w, ...).
 pub fn read(dir: &Path) -> Result<Vec<Label>, String> {
     let path = dir.join("labels.tsv");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -86,6 +89,7 @@ pub fn read(dir: &Path) -> Result<Vec<Label>, String> {
             w,
             h,
             angle: deg.to_radians(),
+            photo_w: num(10).ok(),
         });
     }
     Ok(out)

@@ -73,3 +73,73 @@ fn times_lines_have_every_field_and_count_the_crops_read() {
     assert_eq!((f[3], f[4]), ("", "-"), "{f:?}");
     assert_eq!(reads(f), 0, "{f:?}");
 }
+
+/// The per-width rows: a labelled main plate counts in the band of its
+/// width in the photo as read (the label's width scaled with `--scale`),
+/// and the rows of a part together hold every photo with a label.
+#[test]
+fn exact_plates_are_counted_by_the_plate_width_as_read() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let dir = std::env::temp_dir().join(format!("plate-widths-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut tsv = String::from(
+        "file\tfilename_plate\tplate\tcolor_zh\tcx\tcy\tw\th\trotation\tlocateType\timg_w\timg_h\n",
+    );
+    // labelled widths 100 and 200 px at the photos' own size
+    for (name, plate, colour, w) in [
+        ("blue-京N62847.jpg", "京N62847", "蓝牌", 100),
+        ("yellow2-苏E45Q82.jpg", "苏E45Q82", "黄牌", 200),
+    ] {
+        let src = fixtures.join(name);
+        let (iw, ih) = image::image_dimensions(&src).unwrap();
+        std::fs::copy(&src, dir.join(format!("{plate}.jpg"))).unwrap();
+        tsv += &format!(
+            "{plate}.jpg\t{plate}\t{plate}\t{colour}\t{}\t{}\t{w}\t30\t0\t1\t{iw}\t{ih}\n",
+            iw / 2,
+            ih / 2
+        );
+    }
+    std::fs::write(dir.join("labels.tsv"), tsv).unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_plate-accuracy"))
+            .arg(&dir)
+            .args(args)
+            .output()
+            .expect("runs plate-accuracy");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("UTF-8")
+    };
+    let (own, half) = (run(&[]), run(&["--scale", "0.5"]));
+    let _ = std::fs::remove_dir_all(&dir);
+    // the full set's count of a band: "k/n" of "k/n = p %", the third of
+    // the columns after the row's name (22 characters each)
+    let band = |report: &str, name: &str| -> String {
+        let rows = report
+            .split("per plate width")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no per-width rows:\n{report}"));
+        let line = rows
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no row {name}:\n{report}"));
+        let full = line.get(22 + 2 * 22..).unwrap_or_default();
+        full.split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    // both fixtures are read right at their own size (tests/api.rs)
+    assert_eq!(band(&own, "< 90 px"), "0/0", "{own}");
+    assert_eq!(band(&own, "90-120 px"), "1/1", "{own}");
+    assert_eq!(band(&own, "120-160 px"), "0/0", "{own}");
+    assert_eq!(band(&own, ">= 160 px"), "1/1", "{own}");
+    // halved: 50 and 100 px; whether the small one is read does not matter
+    assert!(band(&half, "< 90 px").ends_with("/1"), "{half}");
+    assert!(band(&half, "90-120 px").ends_with("/1"), "{half}");
+    assert_eq!(band(&half, ">= 160 px"), "0/0", "{half}");
+}

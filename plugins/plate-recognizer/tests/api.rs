@@ -283,6 +283,7 @@ fn a_plate_painted_over_is_gone() {
             w: dist(c[0], c[1]),
             h: dist(c[1], c[2]),
             angle: (c[1][1] - c[0][1]).atan2(c[1][0] - c[0][0]),
+            photo_w: None,
         };
         let mut img = image::load_from_memory(&bytes).unwrap().to_rgb8();
         let before = img.clone();

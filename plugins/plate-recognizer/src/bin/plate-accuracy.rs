@@ -19,6 +19,8 @@
 //! * per plate type (the labelled main plate's colour and layout: double
 //!   row when its box is less than 2.2 times as wide as high, new-energy
 //!   for 8 characters): exact plates and colours;
+//! * per plate width (the labelled main plate's width in the photo as
+//!   read, i.e. scaled with `--scale` or `--size`): exact plates;
 //! * ms per photo (mean, median, 90th percentile, max): wall time of
 //!   `recognize` (decode included), after one untimed warm-up call that
 //!   loads the models.
@@ -96,6 +98,8 @@ struct Labels {
     colors: HashMap<String, &'static str>,
     /// The main plate's type: colour and layout.
     types: HashMap<String, String>,
+    /// The main plate's width as a share of its photo's width.
+    widths: HashMap<String, f32>,
     /// Every plate of the photo (several-plate photos).
     all_plates: HashMap<String, Vec<Vec<char>>>,
 }
@@ -112,6 +116,9 @@ impl Labels {
                 l.colors.insert(p.main.clone(), c);
                 l.types
                     .insert(p.main.clone(), format!("{c} {}", p.layout()));
+            }
+            if let (true, Some(pw)) = (p.is_main(), p.photo_w) {
+                l.widths.insert(p.main.clone(), p.w / pw);
             }
         }
         Some(l)
@@ -132,18 +139,29 @@ struct Outcome {
     err: Option<String>,
     ms: f64,
     prof: plate_recognizer::Profile,
-    /// The photo's size in megapixels (0 if its header cannot be read).
+    /// The photo's size in megapixels and its width in pixels (0 if its
+    /// header cannot be read).
     mp: f64,
+    width: u32,
 }
 
-/// A photo's size in megapixels, from its header (0 if unreadable).
-fn megapixels(bytes: &[u8]) -> f64 {
+/// A photo's width and height, from its header ((0, 0) if unreadable).
+fn dimensions(bytes: &[u8]) -> (u32, u32) {
     image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .ok()
         .and_then(|r| r.into_dimensions().ok())
-        .map_or(0.0, |(w, h)| w as f64 * h as f64 / 1e6)
+        .unwrap_or((0, 0))
 }
+
+/// Plate widths (the labelled main plate's, in pixels of the photo as
+/// read) the exact plates are also given for: (name, from, below).
+const WIDTHS: [(&str, f32, f32); 4] = [
+    ("< 90 px", 0.0, 90.0),
+    ("90-120 px", 90.0, 120.0),
+    ("120-160 px", 120.0, 160.0),
+    (">= 160 px", 160.0, f32::INFINITY),
+];
 
 /// Photo sizes the times are also given for: (name, from, below), in
 /// megapixels.
@@ -326,6 +344,7 @@ fn run(inputs: &[(std::path::PathBuf, Vec<u8>)], verbose: bool) -> Vec<Outcome> 
             }
         }
         let (ms, r, prof) = best.expect("one run");
+        let (w, h) = dimensions(bytes);
         let (got, color, confidence, err) = match r {
             Ok(Some(rec)) => (rec.plate, Some(rec.color.as_str()), rec.confidence, None),
             Ok(None) => (String::new(), None, 0.0, None),
@@ -341,7 +360,8 @@ fn run(inputs: &[(std::path::PathBuf, Vec<u8>)], verbose: bool) -> Vec<Outcome> 
             err,
             ms,
             prof,
-            mp: megapixels(bytes),
+            mp: w as f64 * h as f64 / 1e6,
+            width: w,
         };
         if verbose {
             println!(
@@ -488,6 +508,20 @@ fn report(all: &[Outcome], labels: Option<&Labels>) {
                 .filter(|o| o.color == l.colors.get(&o.label).copied())
                 .count();
             format!("{ex}/{n}, {col}/{n}", n = of.len())
+        });
+    }
+    println!("per plate width (labelled main plate, in the photo as read): exact plates");
+    for (name, from, below) in WIDTHS {
+        row(&format!("  {name}"), &|p| {
+            let of: Vec<_> = p
+                .iter()
+                .filter(|o| {
+                    l.widths
+                        .get(&o.label)
+                        .is_some_and(|f| (from..below).contains(&(f * o.width as f32)))
+                })
+                .collect();
+            share(of.iter().filter(|o| exact(o)).count(), of.len())
         });
     }
 }
