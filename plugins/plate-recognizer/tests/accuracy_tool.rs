@@ -11,12 +11,33 @@ use std::process::Command;
 /// Fields of a `--times` line: 7 before the stage times, 11 stages.
 const FIELDS: usize = 7 + 11;
 
-#[test]
-fn times_lines_have_every_field_and_count_the_crops_read() {
+/// An empty directory of this test process's own, with the fixtures.
+fn scratch(tag: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let dir = std::env::temp_dir().join(format!("plate-times-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("plate-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    (dir, fixtures)
+}
+
+/// `plate-accuracy DIR ARGS...`'s standard output; it must succeed.
+fn plate_accuracy(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_plate-accuracy"))
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("runs plate-accuracy");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+#[test]
+fn times_lines_have_every_field_and_count_the_crops_read() {
+    let (dir, fixtures) = scratch("times");
     for name in ["blue-京N62847.jpg", "yellow2-苏E45Q82.jpg"] {
         std::fs::copy(fixtures.join(name), dir.join(name)).unwrap();
     }
@@ -24,18 +45,8 @@ fn times_lines_have_every_field_and_count_the_crops_read() {
     let plain = image::RgbImage::from_pixel(640, 480, image::Rgb([90, 120, 90]));
     plain.save(dir.join("plain.jpg")).unwrap();
 
-    let out = Command::new(env!("CARGO_BIN_EXE_plate-accuracy"))
-        .arg(&dir)
-        .arg("--times")
-        .output()
-        .expect("runs plate-accuracy");
+    let stdout = plate_accuracy(&dir, &["--times"]);
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).expect("UTF-8");
     let lines: Vec<Vec<&str>> = stdout.lines().map(|l| l.split('\t').collect()).collect();
     assert_eq!(
         lines.len(),
@@ -75,14 +86,10 @@ fn times_lines_have_every_field_and_count_the_crops_read() {
 }
 
 /// The per-width rows: a labelled main plate counts in the band of its
-/// width in the photo as read (the label's width scaled with `--scale`),
-/// and the rows of a part together hold every photo with a label.
+/// width in the photo as read (the label's width scaled with `--scale`).
 #[test]
 fn exact_plates_are_counted_by_the_plate_width_as_read() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let dir = std::env::temp_dir().join(format!("plate-widths-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let (dir, fixtures) = scratch("widths");
     let mut tsv = String::from(
         "file\tfilename_plate\tplate\tcolor_zh\tcx\tcy\tw\th\trotation\tlocateType\timg_w\timg_h\n",
     );
@@ -101,20 +108,8 @@ fn exact_plates_are_counted_by_the_plate_width_as_read() {
         );
     }
     std::fs::write(dir.join("labels.tsv"), tsv).unwrap();
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_plate-accuracy"))
-            .arg(&dir)
-            .args(args)
-            .output()
-            .expect("runs plate-accuracy");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("UTF-8")
-    };
-    let (own, half) = (run(&[]), run(&["--scale", "0.5"]));
+    let own = plate_accuracy(&dir, &[]);
+    let half = plate_accuracy(&dir, &["--scale", "0.5"]);
     let _ = std::fs::remove_dir_all(&dir);
     // the full set's count of a band: "k/n" of "k/n = p %", the third of
     // the columns after the row's name (22 characters each)
