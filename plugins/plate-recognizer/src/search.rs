@@ -13,12 +13,24 @@ use crate::read::{
 use crate::rectify::{Source, rectify};
 use crate::{Recognition, cnn, debug_on};
 
-/// Is a candidate of this kind still to be read?
-pub(crate) fn wanted(kind: Fallback, st: &Search) -> bool {
+/// Are candidates of this kind still to be located?
+fn to_locate(kind: Fallback, st: &Search) -> bool {
     match kind {
+        Fallback::Unsure => st.sure < CONFIDENT,
+        Fallback::No | Fallback::Textured => true,
+    }
+}
+
+/// Is a candidate still to be read? A textured one (a plate on a car of
+/// its own colour) while nothing is read, or where it could be the main
+/// plate: more prominent ([`prominence`]) than the main plate read so far.
+pub(crate) fn wanted(c: &Cand, st: &Search, photo_w: f32) -> bool {
+    match c.fallback {
         Fallback::No => true,
         Fallback::Unsure => st.sure < CONFIDENT,
-        Fallback::Unread => st.best_conf() < MIN_CONFIDENCE,
+        Fallback::Textured => {
+            st.best_conf() < MIN_CONFIDENCE || prominence(c, photo_w) > st.main_prominence(photo_w)
+        }
     }
 }
 
@@ -38,7 +50,8 @@ pub(crate) fn read_candidates(
     // read): looser crops of the candidates whose first read had at least
     // two clear characters (part of a plate, not a random texture)
     let mut top: Vec<usize> = Vec::new();
-    let mut fallbacks = [Fallback::Unsure, Fallback::Unread].into_iter();
+    let mut fallbacks = [Fallback::Unsure, Fallback::Textured].into_iter();
+    let photo_w = full.width() as f32;
     for pass in 0..2 {
         if pass == 1 && st.sure >= CONFIDENT {
             break;
@@ -54,7 +67,7 @@ pub(crate) fn read_candidates(
             if ci == cands.len() {
                 // the first pass has read every candidate: locate the next
                 // kind of fallback, if still wanted
-                match fallbacks.by_ref().find(|&k| wanted(k, &st)) {
+                match fallbacks.by_ref().find(|&k| to_locate(k, &st)) {
                     Some(kind) => {
                         let more = scene.candidates(kind, &cands);
                         cands.extend(more);
@@ -73,7 +86,7 @@ pub(crate) fn read_candidates(
             if pass == 1 && (promise[ci] < 2 || !top.contains(&ci)) {
                 continue;
             }
-            if !wanted(c.fallback, &st) {
+            if !wanted(c, &st, photo_w) {
                 continue;
             }
             for rd in read_candidate(full, c, net, pass, &mut promise[ci]) {
@@ -256,6 +269,17 @@ impl Search {
         self.reads.push((rd.rec.plate.chars().collect(), rd));
     }
 
+    /// The [`prominence`] of the main plate read so far (0 without a read
+    /// of at least `MIN_CONFIDENCE`).
+    fn main_prominence(&self, photo_w: f32) -> f32 {
+        let scored: Vec<(f32, &Cand)> = self
+            .reads
+            .iter()
+            .map(|r| (r.1.rec.confidence, &r.1.at))
+            .collect();
+        main_among(&scored, photo_w).map_or(0.0, |m| prominence(scored[m].1, photo_w))
+    }
+
     /// The confidence of the most confident read so far (0 without one).
     pub(crate) fn best_conf(&self) -> f32 {
         self.reads
@@ -349,18 +373,23 @@ pub(crate) const MAIN_MARGIN: f32 = 0.15;
 /// one read most confidently. Of the contenders (the reads at least
 /// `MIN_CONFIDENCE` and at most `MAIN_MARGIN` below the most confident
 /// read: a plate, not a texture read as one), the one whose box in the
-/// photo is the widest, a box's width discounted linearly with its
-/// centre's horizontal distance from the photo's centre, to half at the
-/// left or right edge (a car passing at the side of the picture is not the
-/// one at the barrier). `None` without contenders.
+/// photo is the widest near the centre ([`prominence`]). `None` without
+/// contenders.
 fn main_plate(
     at: &[&Cand],
     contenders: impl Iterator<Item = usize>,
     photo_w: f32,
 ) -> Option<usize> {
+    contenders.max_by(|&a, &b| prominence(at[a], photo_w).total_cmp(&prominence(at[b], photo_w)))
+}
+
+/// How much a box in the photo looks like the main plate's: its width,
+/// discounted linearly with its centre's horizontal distance from the
+/// photo's centre, to half at the left or right edge (a car passing at
+/// the side of the picture is not the one at the barrier).
+fn prominence(c: &Cand, photo_w: f32) -> f32 {
     let half = (photo_w / 2.0).max(1.0);
-    let prominence = |c: &Cand| c.w * (1.0 - 0.5 * ((c.cx - half).abs() / half).min(1.0));
-    contenders.max_by(|&a, &b| prominence(at[a]).total_cmp(&prominence(at[b])))
+    c.w * (1.0 - 0.5 * ((c.cx - half).abs() / half).min(1.0))
 }
 
 /// Of boxes fitted to reads (confidence, box; most confident first), the

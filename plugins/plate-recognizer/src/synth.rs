@@ -751,25 +751,41 @@ pub fn bilinear(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
     o
 }
 
-/// A photo-like scene (w × h) with the given plates pasted at (x, y, width).
+/// A plate in a scene: the plate, where (x, y, width) and the colour of the
+/// car body around it (`None`: a random one).
+pub type Placed<'a> = (&'a RgbImage, u32, u32, u32, Option<Rgb<u8>>);
+
+/// A photo-like scene (w × h) with the given plates pasted at (x, y, width),
+/// each on a car body of a random colour.
 pub fn scene(w: u32, h: u32, plates: &[(&RgbImage, u32, u32, u32)], rng: &mut Rng) -> RgbImage {
+    let plates: Vec<_> = plates
+        .iter()
+        .map(|&(p, x, y, pw)| (p, x, y, pw, None))
+        .collect();
+    scene_with_bodies(w, h, &plates, rng)
+}
+
+/// [`scene`], a plate's car body of the given colour where one is given (a
+/// blue plate on a blue taxi); the same random draws either way.
+pub fn scene_with_bodies(w: u32, h: u32, plates: &[Placed], rng: &mut Rng) -> RgbImage {
     let mut photo = RgbImage::from_fn(w, h, |_, y| {
         let v = 90 + (y * 60 / h.max(1)) as u8;
         Rgb([v, v, v.saturating_add(5)])
     });
-    for &(p, x, y, pw) in plates {
+    for &(p, x, y, pw, colour) in plates {
         let ph = (p.height() as f32 * pw as f32 / p.width() as f32).round() as u32;
         // a car body around the plate
         let (bx0, by0) = (x.saturating_sub(pw), y.saturating_sub(ph * 3));
         let (bx1, by1) = ((x + 2 * pw).min(w), (y + ph * 2).min(h));
-        let body = [
+        let random = Rgb([
             rng.below(200) as u8 + 20,
             rng.below(200) as u8 + 20,
             rng.below(200) as u8 + 20,
-        ];
+        ]);
+        let body = colour.unwrap_or(random);
         for yy in by0..by1 {
             for xx in bx0..bx1 {
-                photo.put_pixel(xx, yy, Rgb(body));
+                photo.put_pixel(xx, yy, body);
             }
         }
         let small = imageops::resize(p, pw, ph, imageops::FilterType::Triangle);

@@ -114,40 +114,63 @@ fn black_plate() {
     expect("black-沪G3X508.jpg", "沪G3X508", Color::Black);
 }
 
+/// A scene with two plates and the same scene with each alone (file,
+/// plate): each read alone, the other more confidently than the main one,
+/// and the scene read as the main one.
+fn main_plate_wins(scene: &str, main: (&str, &str), other: (&str, &str)) {
+    let alone = |(file, plate): (&str, &str)| {
+        let r = recognize(&fixture(file)).unwrap().expect("a plate");
+        assert_eq!(r.plate, plate, "{file}");
+        r
+    };
+    let (m, o) = (alone(main), alone(other));
+    assert!(o.confidence > m.confidence, "{scene}: {o:?} {m:?}");
+    alone((scene, main.1));
+}
+
 /// Two plates in one photo, each also read alone from the same scene
 /// without the other: the main plate is the near (widest) one, although
 /// the far one reads more confidently (a dim, blurred yellow plate in
 /// `multi.jpg`, a clear one in `main-near.jpg`).
 #[test]
 fn several_plates_the_near_one_wins() {
-    let alone = |name: &str, plate: &str| {
-        let r = recognize(&fixture(name)).unwrap().expect("a plate");
-        assert_eq!(r.plate, plate, "{name}");
-        r
-    };
-    let near = alone("multi-1.jpg", "浙A7M219");
-    let far = alone("multi-2.jpg", "闽D50K63");
-    assert!(far.confidence > near.confidence, "{far:?} {near:?}");
-    alone("multi.jpg", "浙A7M219");
-    let near = alone("main-near-1.jpg", "新A3B765");
-    let far = alone("main-near-2.jpg", "晋K82Q41");
-    assert!(far.confidence > near.confidence, "{far:?} {near:?}");
-    alone("main-near.jpg", "新A3B765");
+    let both = ("multi.jpg", "main-near.jpg");
+    main_plate_wins(
+        both.0,
+        ("multi-1.jpg", "浙A7M219"),
+        ("multi-2.jpg", "闽D50K63"),
+    );
+    main_plate_wins(
+        both.1,
+        ("main-near-1.jpg", "新A3B765"),
+        ("main-near-2.jpg", "晋K82Q41"),
+    );
 }
 
 /// A wider plate at the side edge of the photo (a car passing by) is not
 /// the main plate, although it reads more confidently: the central one is.
 #[test]
 fn the_central_plate_wins_over_a_wider_one_at_the_side() {
-    let read = |name: &str| recognize(&fixture(name)).unwrap().expect("a plate");
-    let side = read("main-centre-1.jpg");
-    let centre = read("main-centre-2.jpg");
-    assert_eq!(
-        (side.plate.as_str(), centre.plate.as_str()),
-        ("晋C6M909", "新F27T58")
+    let (centre, side) = (
+        ("main-centre-2.jpg", "新F27T58"),
+        ("main-centre-1.jpg", "晋C6M909"),
     );
-    assert!(side.confidence > centre.confidence, "{side:?} {centre:?}");
-    assert_eq!(read("main-centre.jpg").plate, "新F27T58");
+    main_plate_wins("main-centre.jpg", centre, side);
+}
+
+/// The main plate on a car of its own colour (a blue plate on a blue
+/// body, which the colour mask takes with it) between two lamps (whose
+/// edges make the edge mask's box too sparse for a plate) is found only
+/// by the textured-colour test; another car's plate at the side, read
+/// first and more confidently, does not stop it from being read: it could
+/// be the main plate, and is.
+#[test]
+fn a_plate_on_a_car_of_its_own_colour_is_still_the_main_one() {
+    let (taxi, other) = (
+        ("main-taxi-1.jpg", "津E24735"),
+        ("main-taxi-2.jpg", "沪B90K62"),
+    );
+    main_plate_wins("main-taxi.jpg", taxi, other);
 }
 
 /// A large photo (the blue fixture scaled up to 3264 × 1836, 6 MP) reads

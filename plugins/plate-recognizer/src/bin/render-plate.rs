@@ -209,6 +209,36 @@ fn main() -> Result<(), String> {
             save_jpeg(&img, &dir.join(name))?;
             println!("wrote {}", dir.join(name).display());
         }
+        // the main plate on a car of its own colour (a blue taxi: the
+        // colour mask cannot tell the plate from the body) between two lamps
+        // whose edges merge with its characters' in the edge mask (a box
+        // too sparse for a plate), another car's plate at the side read
+        // first; each alone
+        let taxi = synth::render_plate(&g, Kind::Blue, &text("津E24735"), 0.0, &mut rng);
+        let other = synth::render_plate(&g, Kind::Blue, &text("沪B90K62"), 0.0, &mut rng);
+        let body = *taxi.get_pixel(taxi.width() / 2, 2);
+        let (taxi_at, other_at) = (
+            (&taxi, 380, 330, 220, Some(body)),
+            (&other, 60, 180, 150, None),
+        );
+        for (plates, name) in [
+            (vec![taxi_at, other_at], "main-taxi.jpg"),
+            (vec![taxi_at], "main-taxi-1.jpg"),
+            (vec![other_at], "main-taxi-2.jpg"),
+        ] {
+            let mut img = synth::scene_with_bodies(960, 540, &plates, &mut Rng::new(11));
+            if plates.contains(&taxi_at) {
+                // lamps: grey stripes 6 px wide, 14 px either side of the plate
+                for y in 320..420 {
+                    for x in (286..366).chain(614..694) {
+                        let v = if (x / 6) % 2 == 0 { 40 } else { 190 };
+                        img.put_pixel(x, y, image::Rgb([v, v, v]));
+                    }
+                }
+            }
+            save_jpeg(&img, &dir.join(name))?;
+            println!("wrote {}", dir.join(name).display());
+        }
         return Ok(());
     }
     if args[2] == "--per-type" {

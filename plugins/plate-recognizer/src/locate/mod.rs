@@ -78,8 +78,10 @@ pub(crate) enum Fallback {
     No,
     /// While no read is confident.
     Unsure,
-    /// While nothing at all was read.
-    Unread,
+    /// A plate on a car of its own colour (textured colour, the loosest
+    /// test): while nothing was read, or where it could be the main plate
+    /// (`search::wanted`).
+    Textured,
 }
 
 /// Every candidate plate rectangle (full-resolution coordinates),
@@ -87,7 +89,7 @@ pub(crate) enum Fallback {
 pub(crate) fn locate(full: &Photo) -> Vec<Cand> {
     let scene = Scene::new(full);
     let mut cands = scene.candidates(Fallback::No, &[]);
-    for kind in [Fallback::Unsure, Fallback::Unread] {
+    for kind in [Fallback::Unsure, Fallback::Textured] {
         let more = scene.candidates(kind, &cands);
         cands.extend(more);
     }
@@ -196,7 +198,7 @@ impl Scene {
             // faded plates, a colour cast
             Fallback::Unsure => color_candidates(img, &self.classes, Color::Blue, true, &mut cands),
             // plates on a car of their own colour (the loosest test)
-            Fallback::Unread => {
+            Fallback::Textured => {
                 let near_edge = self.edges.box_op(2, 1, true);
                 for color in [Color::Blue, Color::Yellow] {
                     textured_candidates(&near_edge, &self.classes, color, &mut cands);
