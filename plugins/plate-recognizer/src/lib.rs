@@ -19,8 +19,9 @@
 //!    per plate colour an HSV mask (`colour`), closed and opened, whose
 //!    connected components with a plate-like principal-axis rectangle are
 //!    candidates, plus vertical-edge-density candidates for plates of any
-//!    colour; looser *fallback* candidates (pale blue, textured colour) are
-//!    located only when the search still wants them;
+//!    colour; looser *fallback* candidates after them: pale blue while no
+//!    read is sure, textured colour (a plate on a car of its own colour)
+//!    read while nothing is, or where it could be the main plate;
 //! 3. **rectify** (`rectify`): each candidate is cut out of the
 //!    full-resolution photo along its rotated (or sheared) rectangle;
 //! 4. **read** (`read/`): the sequence reader ([`cnn`]) reads the 32 × 128

@@ -98,7 +98,8 @@ pub(crate) fn locate(full: &Photo) -> Vec<Cand> {
 
 /// A photo prepared for locating: its working-size copy (at most
 /// `WORK_WIDTH` wide), colour classes and vertical edges. The fallback
-/// candidates are located from it only when the search needs them.
+/// candidates are located from it after the others, when the search asks
+/// for them (`search::read_candidates`).
 pub(crate) struct Scene {
     /// The working-size copy (the photo itself, when small enough; from a
     /// JPEG at a reduced scale: `Photo::working_copy`).
