@@ -31,6 +31,25 @@ pub struct Label {
 }
 
 impl Label {
+    /// A recognised plate as `labels.tsv` would label it (its text, colour
+    /// and box; no photo width): what [`paint_over`] takes to paint over a
+    /// plate that was read.
+    pub fn of_read(file: &str, r: &crate::Recognition) -> Label {
+        let c = crate::locate::Cand::around(&r.corners);
+        Label {
+            file: file.to_string(),
+            main: r.plate.clone(),
+            plate: r.plate.clone(),
+            colour: Some(r.color.as_str()),
+            cx: c.cx,
+            cy: c.cy,
+            w: c.w,
+            h: c.h,
+            angle: c.angle,
+            photo_w: None,
+        }
+    }
+
     /// The photo's main plate (the one its file name gives).
     pub fn is_main(&self) -> bool {
         self.main == self.plate

@@ -290,24 +290,8 @@ fn a_plate_painted_over_is_gone() {
         let bytes = fixture(name);
         let r = recognize(&bytes).unwrap().expect(name);
         assert_eq!(r.plate, plate);
-        let c = r.corners;
-        let (cx, cy) = (
-            c.iter().map(|p| p[0]).sum::<f32>() / 4.0,
-            c.iter().map(|p| p[1]).sum::<f32>() / 4.0,
-        );
-        let dist = |a: [f32; 2], b: [f32; 2]| (a[0] - b[0]).hypot(a[1] - b[1]);
-        let label = plate_recognizer::labels::Label {
-            file: name.into(),
-            main: plate.into(),
-            plate: plate.into(),
-            colour: None,
-            cx,
-            cy,
-            w: dist(c[0], c[1]),
-            h: dist(c[1], c[2]),
-            angle: (c[1][1] - c[0][1]).atan2(c[1][0] - c[0][0]),
-            photo_w: None,
-        };
+        let label = plate_recognizer::labels::Label::of_read(name, &r);
+        let (cx, cy) = (label.cx, label.cy);
         let mut img = image::load_from_memory(&bytes).unwrap().to_rgb8();
         let before = img.clone();
         plate_recognizer::labels::paint_over(&mut img, &label);
