@@ -269,15 +269,23 @@ impl Search {
         self.reads.push((rd.rec.plate.chars().collect(), rd));
     }
 
-    /// The [`prominence`] of the main plate read so far (0 without a read
-    /// of at least `MIN_CONFIDENCE`).
-    fn main_prominence(&self, photo_w: f32) -> f32 {
+    /// Which read so far is of the main plate ([`main_among`] over the
+    /// reads' boxes and confidences; `None` without a read of at least
+    /// `MIN_CONFIDENCE`).
+    fn main_read(&self, photo_w: f32) -> Option<usize> {
         let scored: Vec<(f32, &Cand)> = self
             .reads
             .iter()
             .map(|r| (r.1.rec.confidence, &r.1.at))
             .collect();
-        main_among(&scored, photo_w).map_or(0.0, |m| prominence(scored[m].1, photo_w))
+        main_among(&scored, photo_w)
+    }
+
+    /// The [`prominence`] of the main plate read so far (0 without a read
+    /// of at least `MIN_CONFIDENCE`).
+    fn main_prominence(&self, photo_w: f32) -> f32 {
+        self.main_read(photo_w)
+            .map_or(0.0, |m| prominence(&self.reads[m].1.at, photo_w))
     }
 
     /// The confidence of the most confident read so far (0 without one).
@@ -303,8 +311,7 @@ impl Search {
         let most_confident =
             |of: &mut dyn Iterator<Item = usize>| of.max_by(|&a, &b| conf(a).total_cmp(&conf(b)));
         let at: Vec<&Cand> = self.reads.iter().map(|r| &r.1.at).collect();
-        let scored: Vec<(f32, &Cand)> = (0..at.len()).map(|i| (conf(i), at[i])).collect();
-        let top = match main_among(&scored, photo_w) {
+        let top = match self.main_read(photo_w) {
             // the most confident read of the main plate
             Some(m) => most_confident(&mut (0..at.len()).filter(|&i| same_place(at[i], at[m])))?,
             None => most_confident(&mut (0..at.len()))?,
