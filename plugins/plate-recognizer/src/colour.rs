@@ -173,7 +173,10 @@ pub(crate) fn hsv(r: u8, g: u8, b: u8) -> (f32, f32, f32) {
 /// Plate colour of a rectified crop from its polarity and background hue:
 /// the ink (characters) is the minority of the two Otsu classes of the
 /// crop's central band; light ink means blue or black, dark ink yellow,
-/// green or white; the background's mean hue and saturation decide.
+/// green or white; the background's mean hue and saturation decide. A
+/// colourless majority over a strongly blue minority is a blue plate
+/// whose white characters (bold, or with light surroundings) are most of
+/// the band ([`blue_ink`]), not a white plate.
 pub(crate) fn plate_color(crop: &RgbImage) -> Color {
     let (w, h) = (crop.width() as usize, crop.height() as usize);
     let mut hist = [0u32; 256];
@@ -193,24 +196,9 @@ pub(crate) fn plate_color(crop: &RgbImage) -> Color {
     let bright = px.iter().filter(|(l, _)| *l > t).count();
     let light_ink = bright * 2 < px.len();
     // background: the majority class
-    let (mut sx, mut sy, mut ss, mut sv, mut n) = (0f32, 0f32, 0f32, 0f32, 0f32);
-    for (l, p) in &px {
-        if (*l > t) == light_ink {
-            continue;
-        }
-        let (hh, s, v) = hsv(p[0], p[1], p[2]);
-        let a = hh.to_radians();
-        sx += s * a.cos();
-        sy += s * a.sin();
-        ss += s;
-        sv += v;
-        n += 1.0;
-    }
-    if n == 0.0 {
+    let Some((hue, sat, val)) = class_hsv(&px, t, !light_ink) else {
         return Color::Blue;
-    }
-    let hue = sy.atan2(sx).to_degrees().rem_euclid(360.0);
-    let (sat, val) = (ss / n, sv / n);
+    };
     if debug_on() {
         eprintln!("  colour: light ink {light_ink}, hue {hue:.0}, sat {sat:.2}, val {val:.2}");
     }
@@ -227,9 +215,51 @@ pub(crate) fn plate_color(crop: &RgbImage) -> Color {
         Color::Yellow
     } else if (70.0..=170.0).contains(&hue) && sat > 0.12 {
         Color::Green
+    } else if blue_ink(&px, t) {
+        Color::Blue
     } else {
         Color::White
     }
+}
+
+/// How saturated the dark class of a mostly bright, colourless crop must
+/// be to make it a blue plate's background ([`blue_ink`]; 0.3 and 0.5 read
+/// the same on the tuning part).
+const BLUE_INK_MIN_SAT: f32 = 0.3;
+
+/// Whether the dark class (`t`: Otsu's threshold) of a crop whose bright
+/// class is the majority and colourless is plate blue: a blue plate with
+/// bold white characters, or light surroundings, is mostly bright; a white
+/// plate's ink is black or red, never blue.
+fn blue_ink(px: &[(u8, [u8; 3])], t: u8) -> bool {
+    let r = class_hsv(px, t, false);
+    if debug_on() {
+        eprintln!("  colour: dark class {r:?}");
+    }
+    matches!(r, Some((hue, sat, _)) if (165.0..=260.0).contains(&hue) && sat > BLUE_INK_MIN_SAT)
+}
+
+/// Mean hue (saturation-weighted), saturation and value of the pixels
+/// above (`bright`) or not above Otsu's threshold `t`.
+fn class_hsv(px: &[(u8, [u8; 3])], t: u8, bright: bool) -> Option<(f32, f32, f32)> {
+    let (mut sx, mut sy, mut ss, mut sv, mut n) = (0f32, 0f32, 0f32, 0f32, 0f32);
+    for (l, p) in px {
+        if (*l > t) != bright {
+            continue;
+        }
+        let (hh, s, v) = hsv(p[0], p[1], p[2]);
+        let a = hh.to_radians();
+        sx += s * a.cos();
+        sy += s * a.sin();
+        ss += s;
+        sv += v;
+        n += 1.0;
+    }
+    if n == 0.0 {
+        return None;
+    }
+    let hue = sy.atan2(sx).to_degrees().rem_euclid(360.0);
+    Some((hue, ss / n, sv / n))
 }
 
 /// Whether a crop seen as yellow is a large car's new-energy plate (GA 36:

@@ -417,6 +417,41 @@ fn dark_plates_are_blue_unless_colourless() {
     }
 }
 
+/// A blue plate whose white characters are most of the crop (bold
+/// characters, a light frame or car around a small plate) is blue, not
+/// white: a white plate's ink is black or red, never blue. Its polarity
+/// decides how the province glyph is binarised.
+#[test]
+fn mostly_white_crops_over_blue_are_blue_plates() {
+    let bold = |bg: [u8; 3], ink: [u8; 3]| {
+        RgbImage::from_fn(128, 32, |x, y| {
+            let stroke = (4..28).contains(&y) && x % 12 < 8;
+            image::Rgb(if stroke { ink } else { bg })
+        })
+    };
+    // teal and deep blue plates with white characters
+    for bg in [[40, 170, 160], [20, 60, 180], [60, 150, 200]] {
+        assert_eq!(
+            plate_color(&bold(bg, [235, 240, 240])),
+            Color::Blue,
+            "{bg:?}"
+        );
+    }
+    // white plates with black or red ink stay white
+    for ink in [[20, 20, 24], [200, 20, 30]] {
+        assert_eq!(
+            plate_color(&plate_crop([235, 235, 230], ink)),
+            Color::White,
+            "{ink:?}"
+        );
+    }
+    // and white-ish characters over a weakly tinted grey background too
+    assert_eq!(
+        plate_color(&bold([110, 120, 130], [240, 240, 240])),
+        Color::White
+    );
+}
+
 /// A faded plate at night (flash-lit, washed-out colours: the plate's
 /// blue keeps a saturation of about 0.15) is located by the pale-blue
 /// mask, where the plain blue mask no longer sees it; the photo still
