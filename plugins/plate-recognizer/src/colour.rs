@@ -173,10 +173,12 @@ pub(crate) fn hsv(r: u8, g: u8, b: u8) -> (f32, f32, f32) {
 /// Plate colour of a rectified crop from its polarity and background hue:
 /// the ink (characters) is the minority of the two Otsu classes of the
 /// crop's central band; light ink means blue or black, dark ink yellow,
-/// green or white; the background's mean hue and saturation decide. A
+/// green or white; the background's mean hue and saturation decide, and
+/// for a faint yellow its colour against the step from ink to background
+/// (the same at any contrast: haze, glare, a flat photo). A
 /// colourless majority over a strongly blue minority is a blue plate
 /// whose white characters (bold, or with light surroundings) are most of
-/// the band ([`blue_ink`]), not a white plate.
+/// the band, not a white plate.
 pub(crate) fn plate_color(crop: &RgbImage) -> Color {
     let (w, h) = (crop.width() as usize, crop.height() as usize);
     let mut hist = [0u32; 256];
@@ -196,11 +198,21 @@ pub(crate) fn plate_color(crop: &RgbImage) -> Color {
     let bright = px.iter().filter(|(l, _)| *l > t).count();
     let light_ink = bright * 2 < px.len();
     // background: the majority class
-    let Some((hue, sat, val)) = class_hsv(&px, t, !light_ink) else {
+    let Some(bg) = Class::of(&px, t, !light_ink) else {
         return Color::Blue;
     };
+    let ink = Class::of(&px, t, light_ink);
+    let (hue, sat, val) = (bg.hue, bg.sat, bg.val);
+    // the background's colour against the step from ink to background: a
+    // plate in haze or glare (low contrast) keeps it where its saturation
+    // falls, a white plate in warm light has little of it
+    let rel = ink
+        .as_ref()
+        .map_or(0.0, |ink| bg.chroma / (bg.luma - ink.luma).abs().max(1.0));
     if debug_on() {
-        eprintln!("  colour: light ink {light_ink}, hue {hue:.0}, sat {sat:.2}, val {val:.2}");
+        eprintln!(
+            "  colour: light ink {light_ink}, hue {hue:.0}, sat {sat:.2}, val {val:.2}, rel {rel:.2}"
+        );
     }
     if light_ink {
         // black plates are rare (embassy, Hong Kong and Macau cars) and a
@@ -211,55 +223,76 @@ pub(crate) fn plate_color(crop: &RgbImage) -> Color {
         } else {
             Color::Blue
         }
-    } else if (15.0..=70.0).contains(&hue) && sat > 0.25 {
+    } else if (15.0..=70.0).contains(&hue) && (sat > 0.25 || (sat > 0.12 && rel > YELLOW_REL_MIN)) {
         Color::Yellow
     } else if (70.0..=170.0).contains(&hue) && sat > 0.12 {
         Color::Green
-    } else if blue_ink(&px, t) {
+    } else if let Some(ink) =
+        ink.filter(|k| (165.0..=260.0).contains(&k.hue) && k.sat > BLUE_INK_MIN_SAT)
+    {
+        // a colourless majority over a strongly blue minority: a blue
+        // plate whose white characters (bold, or with light surroundings)
+        // are most of the band; a white plate's ink is black or red
+        if debug_on() {
+            eprintln!("  colour: blue ink {ink:?}");
+        }
         Color::Blue
     } else {
         Color::White
     }
 }
 
-/// How saturated the dark class of a mostly bright, colourless crop must
-/// be to make it a blue plate's background ([`blue_ink`]; 0.3 and 0.5 read
-/// the same on the tuning part).
+/// How colourful a yellowish background must be, against the luminance
+/// step from the ink to it (`chroma / step`: the same at any contrast),
+/// to make a plate yellow where its saturation is only 0.12 to 0.25 (a
+/// yellow plate in haze, glare or a flat photo). Yellow plates of the
+/// tuning part have 0.8 to 1.2.
+const YELLOW_REL_MIN: f32 = 0.5;
+
+/// How saturated the ink class of a mostly bright, colourless crop must
+/// be to make it a blue plate's background (0.3 and 0.5 read the same on
+/// the tuning part).
 const BLUE_INK_MIN_SAT: f32 = 0.3;
 
-/// Whether the dark class (`t`: Otsu's threshold) of a crop whose bright
-/// class is the majority and colourless is plate blue: a blue plate with
-/// bold white characters, or light surroundings, is mostly bright; a white
-/// plate's ink is black or red, never blue.
-fn blue_ink(px: &[(u8, [u8; 3])], t: u8) -> bool {
-    let r = class_hsv(px, t, false);
-    if debug_on() {
-        eprintln!("  colour: dark class {r:?}");
-    }
-    matches!(r, Some((hue, sat, _)) if (165.0..=260.0).contains(&hue) && sat > BLUE_INK_MIN_SAT)
+/// One Otsu class of a crop's central band: mean hue (saturation
+/// weighted, degrees), saturation and value, mean chroma (max - min of
+/// the channels) and luminance (0 to 255).
+#[derive(Debug)]
+struct Class {
+    hue: f32,
+    sat: f32,
+    val: f32,
+    chroma: f32,
+    luma: f32,
 }
 
-/// Mean hue (saturation-weighted), saturation and value of the pixels
-/// above (`bright`) or not above Otsu's threshold `t`.
-fn class_hsv(px: &[(u8, [u8; 3])], t: u8, bright: bool) -> Option<(f32, f32, f32)> {
-    let (mut sx, mut sy, mut ss, mut sv, mut n) = (0f32, 0f32, 0f32, 0f32, 0f32);
-    for (l, p) in px {
-        if (*l > t) != bright {
-            continue;
+impl Class {
+    /// The pixels above (`bright`) or not above Otsu's threshold `t`.
+    fn of(px: &[(u8, [u8; 3])], t: u8, bright: bool) -> Option<Class> {
+        let (mut sx, mut sy, mut ss, mut sv, mut sc, mut sl, mut n) =
+            (0f32, 0f32, 0f32, 0f32, 0f32, 0f32, 0f32);
+        for (l, p) in px {
+            if (*l > t) != bright {
+                continue;
+            }
+            let (hh, s, v) = hsv(p[0], p[1], p[2]);
+            let a = hh.to_radians();
+            sx += s * a.cos();
+            sy += s * a.sin();
+            ss += s;
+            sv += v;
+            sc += (p[0].max(p[1]).max(p[2]) - p[0].min(p[1]).min(p[2])) as f32;
+            sl += *l as f32;
+            n += 1.0;
         }
-        let (hh, s, v) = hsv(p[0], p[1], p[2]);
-        let a = hh.to_radians();
-        sx += s * a.cos();
-        sy += s * a.sin();
-        ss += s;
-        sv += v;
-        n += 1.0;
+        (n > 0.0).then(|| Class {
+            hue: sy.atan2(sx).to_degrees().rem_euclid(360.0),
+            sat: ss / n,
+            val: sv / n,
+            chroma: sc / n,
+            luma: sl / n,
+        })
     }
-    if n == 0.0 {
-        return None;
-    }
-    let hue = sy.atan2(sx).to_degrees().rem_euclid(360.0);
-    Some((hue, ss / n, sv / n))
 }
 
 /// Whether a crop seen as yellow is a large car's new-energy plate (GA 36:

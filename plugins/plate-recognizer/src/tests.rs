@@ -452,6 +452,21 @@ fn mostly_white_crops_over_blue_are_blue_plates() {
     );
 }
 
+/// A yellow plate in haze or glare (contrast halved: saturation about
+/// 0.2) is still yellow; a white plate in warm light, as faintly tinted
+/// but with black ink far darker than its tint is strong, is white.
+#[test]
+fn a_yellow_plate_at_low_contrast_is_yellow() {
+    assert_eq!(
+        plate_color(&plate_crop([160, 150, 125], [110, 105, 95])),
+        Color::Yellow
+    );
+    assert_eq!(
+        plate_color(&plate_crop([235, 220, 195], [30, 30, 30])),
+        Color::White
+    );
+}
+
 /// A faded plate at night (flash-lit, washed-out colours: the plate's
 /// blue keeps a saturation of about 0.15) is located by the pale-blue
 /// mask, where the plain blue mask no longer sees it; the photo still
