@@ -138,3 +138,23 @@ fn exact_plates_are_counted_by_the_plate_width_as_read() {
     assert!(band(&half, "90-120 px").ends_with("/1"), "{half}");
     assert_eq!(band(&half, ">= 160 px"), "0/0", "{half}");
 }
+
+/// A directory that is not there is an error message and exit status 2,
+/// not a panic.
+#[test]
+fn a_missing_directory_is_a_clear_error() {
+    let (dir, _) = scratch("missing");
+    let gone = dir.join("no-such-photos");
+    let out = Command::new(env!("CARGO_BIN_EXE_plate-accuracy"))
+        .arg(&gone)
+        .output()
+        .expect("runs plate-accuracy");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot read") && err.contains("no-such-photos"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

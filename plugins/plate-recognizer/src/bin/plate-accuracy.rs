@@ -542,9 +542,14 @@ fn stats(mut ms: Vec<f64>) -> Option<[f64; 4]> {
     ])
 }
 
+/// The photos (JPEG, PNG) of `dir`, sorted; a directory that cannot be
+/// read ends the program with its error (exit status 2).
 fn photos(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .expect("read dir")
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| {
+        eprintln!("plate-accuracy: cannot read {}: {e}", dir.display());
+        std::process::exit(2)
+    });
+    let mut files: Vec<_> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| {
