@@ -592,8 +592,9 @@ fn jpeg(img: &image::RgbImage) -> Vec<u8> {
 /// (the recogniser's synthetic fixture); a camera's 8 MP photo reads like
 /// its small original, in 64 MB of memory (the recogniser's own decoder
 /// needs more: the `image` crate's whole decode instead) and in 256 MB
-/// (our decoder, located at reduced scale); a photo without a plate
-/// answers errCode 0.
+/// (our decoder, located at reduced scale); a monochrome camera's grey
+/// photo of a new-energy plate reads its 8 characters, green; a photo
+/// without a plate answers errCode 0.
 fn main_plate_large_photo_and_no_plate_over_the_protocol(v: &Variant) {
     let host = start_real(v);
     let mut ws = connect(&host, "plate");
@@ -627,6 +628,25 @@ fn main_plate_large_photo_and_no_plate_over_the_protocol(v: &Variant) {
     assert_eq!(
         ask(&mut roomy, [vec![3, 1], bz2(&body)].concat()),
         success("gate-2", "eight-megapixel", "蓝", "浙C58306")
+    );
+    // a monochrome (or infrared) camera's one-channel JPEG of a large
+    // car's new-energy plate: its 8 characters, green by its text
+    let green = image::load_from_memory(
+        &std::fs::read(
+            common::root()
+                .join("plugins/plate-recognizer/tests/fixtures/green-large-苏E78342D.jpg"),
+        )
+        .unwrap(),
+    )
+    .unwrap()
+    .to_luma8();
+    let mut grey = std::io::Cursor::new(Vec::new());
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut grey, 90)
+        .encode_image(&green)
+        .unwrap();
+    assert_eq!(
+        recognise("monochrome", grey.get_ref()),
+        success("gate-1", "monochrome", "green", "苏E78342D")
     );
     let street = image::RgbImage::from_fn(1280, 720, |x, y| {
         image::Rgb([(x / 5) as u8, (y / 3) as u8, 90])

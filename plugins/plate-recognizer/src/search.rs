@@ -43,6 +43,7 @@ pub(crate) fn read_candidates(
     net: &cnn::Net,
 ) -> Option<Recognition> {
     let debug = debug_on();
+    let grey = scene.colourless();
     let mut st = Search::default();
     // per candidate: how many characters its first reads had with p >= 0.5
     let mut promise = vec![0usize; cands.len()];
@@ -89,7 +90,7 @@ pub(crate) fn read_candidates(
             if !wanted(c, &st, photo_w) {
                 continue;
             }
-            for rd in read_candidate(full, c, net, pass, &mut promise[ci]) {
+            for rd in read_candidate(full, c, net, pass, grey, &mut promise[ci]) {
                 st.consider(rd, "read");
             }
             // second pass: the first confident read ends the search
@@ -107,7 +108,7 @@ pub(crate) fn read_candidates(
         for &ci in big.iter().take(ZOOMS) {
             for sc in zoom(full, &cands[ci]) {
                 let mut p = 0;
-                for rd in read_candidate(full, &sc, net, 0, &mut p) {
+                for rd in read_candidate(full, &sc, net, 0, grey, &mut p) {
                     st.consider(rd, &format!("zoom {ci} {sc:?}"));
                 }
             }
@@ -143,7 +144,7 @@ pub(crate) fn read_candidates(
             continue;
         }
         let mut p = 0;
-        for mut rd in read_candidate(full, &c, net, 0, &mut p) {
+        for mut rd in read_candidate(full, &c, net, 0, grey, &mut p) {
             rd.aligned = None;
             st.consider(rd, &format!("refit {c:?}"));
         }
@@ -152,12 +153,12 @@ pub(crate) fn read_candidates(
             // tighter and looser margins, more votes for each character
             for (ew, eh) in CONFIRM_MARGINS {
                 let crop = rectify(full, &c, ew, eh, cnn::IN_W as u32, cnn::IN_H as u32);
-                let color = crop_color(&c, &crop);
+                let seen = crop_color(&c, &crop, grey);
                 let x = cnn::prepare(&crop, false);
                 if let Some(mut rd) = read_prepared(
                     net,
                     &x,
-                    color,
+                    seen,
                     Source {
                         full,
                         c: &c,

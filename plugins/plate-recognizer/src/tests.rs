@@ -522,6 +522,66 @@ fn zero_and_letter_o_by_position() {
 /// also when it looks blue), which its text gives; embassy and
 /// 港/澳 plates have no province to check, nor another read's province to
 /// vote for.
+/// A monochrome camera's photo is colourless, a few coloured pixels (under
+/// one in a thousand) or an infrared camera's faint tint do not change
+/// that; a grey street with one red car is a colour photo. In a colourless
+/// photo a read fits a crop by its polarity alone: a green plate's 8
+/// characters, a learner or police plate where the characters are dark
+/// on light, an embassy plate where they are light on dark.
+#[test]
+fn colourless_photos_and_what_fits_them() {
+    use crate::locate::colourless;
+    use image::Rgb;
+    let t = |s: &str| s.chars().collect::<Vec<_>>();
+    let mut grey = RgbImage::from_fn(640, 480, |x, y| {
+        let v = ((x + 3 * y) % 200) as u8 + 20;
+        Rgb([v, v, v])
+    });
+    assert!(colourless(&grey));
+    let tinted = RgbImage::from_fn(640, 480, |x, y| {
+        let v = ((x + 3 * y) % 200) as u8 + 20;
+        Rgb([v + 12, v, v + 18])
+    });
+    assert!(colourless(&tinted));
+    for x in 0..100 {
+        grey.put_pixel(x, 0, Rgb([200, 30, 30]));
+    }
+    assert!(
+        colourless(&grey),
+        "50 coloured pixels of the 76,800 looked at"
+    );
+    let mut street = grey.clone();
+    for y in 200..260 {
+        for x in 100..300 {
+            street.put_pixel(x, y, Rgb([150, 40, 40]));
+        }
+    }
+    assert!(!colourless(&street));
+
+    let dark_on_light = Seen {
+        color: Color::Yellow,
+        grey: true,
+    };
+    for plate in ["粤BD12345", "浙A3721学", "湘A0825警", "京N62847"] {
+        assert!(dark_on_light.fits(&t(plate)), "{plate}");
+    }
+    for plate in ["粤Z3C16港", "使014578", "京N6284"] {
+        assert!(!dark_on_light.fits(&t(plate)), "{plate}");
+    }
+    let light_on_dark = Seen {
+        color: Color::Blue,
+        grey: true,
+    };
+    assert!(light_on_dark.fits(&t("使014578")) && light_on_dark.fits(&t("京N62847")));
+    assert!(!light_on_dark.fits(&t("粤BD12345")) && !light_on_dark.fits(&t("浙A3721学")));
+    // in a colour photo the colour seen decides
+    let yellow = Seen {
+        color: Color::Yellow,
+        grey: false,
+    };
+    assert!(!yellow.fits(&t("粤BD12345")) && yellow.fits(&t("浙A3721学")));
+}
+
 #[test]
 fn plates_for_a_use_have_their_colour() {
     let t = |s: &str| s.chars().collect::<Vec<_>>();

@@ -43,7 +43,8 @@
 //! the share of photos in which a plate that is not there is read (the
 //! crate README, "Plates that are not there"). `--degrade KIND:AMOUNT`:
 //! every photo made worse as a camera might (`blur:SIGMA`, `quality:Q`,
-//! `gain:F`, `contrast:F`, `rotate:DEGREES`, `noise:SD`; [`Degrade`]) and
+//! `gain:F`, `contrast:F`, `rotate:DEGREES`, `noise:SD`, `grey:SHARE`;
+//! [`Degrade`]) and
 //! re-encoded. `--write OUT` keeps the photos as read (scaled, painted
 //! over or degraded). `plate-accuracy --noise [N] [-v]` (no DIR): N photos
 //! of random pixels (40 by default; `noise`), none showing a plate, and
@@ -230,7 +231,7 @@ fn main() {
         args.get(i + 1)
             .and_then(|v| Degrade::parse(v))
             .unwrap_or_else(|| {
-                eprintln!("--degrade KIND:AMOUNT, KIND one of blur, quality, gain, contrast, rotate, noise");
+                eprintln!("--degrade KIND:AMOUNT, KIND one of blur, quality, gain, contrast, rotate, noise, grey");
                 std::process::exit(2);
             })
     });
@@ -596,6 +597,10 @@ enum Degrade {
     /// Gaussian noise of this standard deviation (levels of 255) on
     /// every channel, the same on every run (a fixed seed per photo).
     Noise(f32),
+    /// Colour taken away by this share (1: grey, as a monochrome or
+    /// infrared camera sees, and sent as a one-channel JPEG; 0.5: half way
+    /// to the pixel's luminance).
+    Grey(f32),
 }
 
 impl Degrade {
@@ -609,6 +614,7 @@ impl Degrade {
             "contrast" if v > 0.0 => Degrade::Contrast(v),
             "rotate" if v.abs() <= 45.0 => Degrade::Rotate(v),
             "noise" if v >= 0.0 => Degrade::Noise(v),
+            "grey" if (0.0..=1.0).contains(&v) => Degrade::Grey(v),
             _ => return None,
         })
     }
@@ -644,6 +650,19 @@ impl Degrade {
             Degrade::Noise(sd) => {
                 let mut rng = plate_recognizer::synth::Rng::new(seed);
                 map(img, &mut |v| v + sd * rng.gauss())
+            }
+            Degrade::Grey(share) => {
+                let mut img = img;
+                for p in img.pixels_mut() {
+                    let [r, g, b] = p.0.map(|v| v as f32);
+                    let luma = 0.299 * r + 0.587 * g + 0.114 * b;
+                    p.0 = p.0.map(|v| {
+                        (v as f32 + share * (luma - v as f32))
+                            .round()
+                            .clamp(0.0, 255.0) as u8
+                    });
+                }
+                img
             }
         }
     }
@@ -690,7 +709,12 @@ fn resized(dir: &Path, n: usize, how: Resize) -> Vec<(std::path::PathBuf, Vec<u8
             Resize::Degrade(Degrade::Quality(q)) => q,
             _ => 90,
         };
-        inputs.push((p, jpeg(&img.to_rgb8(), quality)));
+        // all grey: a one-channel JPEG, as a monochrome camera sends
+        let bytes = match how {
+            Resize::Degrade(Degrade::Grey(s)) if s >= 1.0 => jpeg(&img.to_luma8(), quality),
+            _ => jpeg(&img.to_rgb8(), quality),
+        };
+        inputs.push((p, bytes));
     }
     inputs
 }
@@ -702,8 +726,12 @@ const WHERE: &str = if cfg!(target_arch = "wasm32") {
     "native"
 };
 
-/// `img` encoded as a JPEG of `quality`.
-fn jpeg(img: &image::RgbImage, quality: u8) -> Vec<u8> {
+/// `img` (RGB or grey) encoded as a JPEG of `quality`.
+fn jpeg<I>(img: &I, quality: u8) -> Vec<u8>
+where
+    I: image::GenericImageView,
+    I::Pixel: image::PixelWithColorType,
+{
     let mut jpg = std::io::Cursor::new(Vec::new());
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpg, quality)
         .encode_image(img)

@@ -108,6 +108,8 @@ pub(crate) struct Scene {
     scale: f32,
     classes: Vec<u8>,
     edges: Mask,
+    /// A monochrome or infrared camera's photo ([`Scene::colourless`]).
+    colourless: bool,
     /// The learned detector's input for the photo, made when first asked
     /// for ([`Scene::detector_input`]).
     detector: std::cell::OnceCell<crate::detect::Input>,
@@ -149,12 +151,20 @@ impl Scene {
             }
         });
         Scene {
+            colourless: colourless(&img),
             classes: color_classes(&img),
             edges: vertical_edges(&img),
             img,
             scale,
             detector: std::cell::OnceCell::new(),
         }
+    }
+
+    /// Whether the photo has (almost) no colour, as a monochrome or
+    /// infrared camera sees: the colour masks find nothing in it, and a
+    /// crop's colour says only which way round its characters are.
+    pub(crate) fn colourless(&self) -> bool {
+        self.colourless
     }
 
     /// The learned detector's input for `full` (the photo of this scene),
@@ -229,6 +239,30 @@ impl Scene {
         uniq
     }
 }
+
+/// Whether a photo has (almost) no colour, as a monochrome or infrared
+/// camera takes it: under one pixel in a thousand (of every other row and
+/// column) whose channels are more than `COLOURLESS_CHROMA` apart. A
+/// colour photo has some anywhere: a car, a sign, the sky; a grey one only
+/// its JPEG's rounding.
+pub(crate) fn colourless(img: &RgbImage) -> bool {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let raw = img.as_raw();
+    let (mut seen, mut coloured) = (0usize, 0usize);
+    for y in (0..h).step_by(2) {
+        for p in raw[3 * y * w..3 * (y + 1) * w].chunks_exact(6) {
+            let (mx, mn) = (p[0].max(p[1]).max(p[2]), p[0].min(p[1]).min(p[2]));
+            coloured += (mx - mn > COLOURLESS_CHROMA) as usize;
+            seen += 1;
+        }
+    }
+    coloured * 1000 < seen
+}
+
+/// Channels further apart than this (of 255) make a pixel coloured
+/// ([`colourless`]): above a grey JPEG's rounding and an infrared camera's
+/// faint tint, below any colour seen as one.
+const COLOURLESS_CHROMA: u8 = 24;
 
 /// Candidates located inside a (large) candidate's box, at most 4, each
 /// smaller than it.

@@ -16,7 +16,7 @@ use crate::province::{PROVINCE_CNN_WEIGHT, refine_province};
 use crate::rectify::{Source, rectify};
 use crate::segment::glyph_patches;
 use crate::{Color, Recognition, cnn, debug_on};
-use format::{colour_of, fits, fix_format, province_checked, valid_with};
+use format::{colour_of, fits, fix_format, province_checked, valid_plate, valid_with};
 use image::RgbImage;
 use std::sync::OnceLock;
 
@@ -56,6 +56,7 @@ pub(crate) fn read_candidate(
     c: &Cand,
     net: &cnn::Net,
     pass: usize,
+    grey: bool,
     promise: &mut usize,
 ) -> Vec<Reading> {
     let mut out = Vec::new();
@@ -84,18 +85,19 @@ pub(crate) fn read_candidate(
     }
     for (c, ew, eh) in &variants {
         let crop = rectify(full, c, *ew, *eh, cnn::IN_W as u32, cnn::IN_H as u32);
-        let color = crop_color(c, &crop);
+        let seen = crop_color(c, &crop, grey);
         let src = Source {
             full,
             c,
             ew: *ew,
             eh: *eh,
         };
-        if let Some(r) = read_prepared(net, &cnn::prepare(&crop, false), color, src, true, promise)
-        {
+        if let Some(r) = read_prepared(net, &cnn::prepare(&crop, false), seen, src, true, promise) {
             out.push(r);
         }
-        if pass == 0 && aspect < DOUBLE_ROW_ASPECT && matches!(color, Color::Yellow | Color::White)
+        if pass == 0
+            && aspect < DOUBLE_ROW_ASPECT
+            && matches!(seen.color, Color::Yellow | Color::White)
         {
             let crop2 = rectify(full, c, 1.06, 1.1, cnn::IN_W as u32, 64);
             let src = Source {
@@ -104,7 +106,7 @@ pub(crate) fn read_candidate(
                 ..src
             };
             let x = cnn::prepare(&crop2, true);
-            if let Some(r) = read_prepared(net, &x, color, src, false, promise) {
+            if let Some(r) = read_prepared(net, &x, seen, src, false, promise) {
                 out.push(r);
             }
         }
@@ -114,13 +116,53 @@ pub(crate) fn read_candidate(
 
 /// The colour to read a crop of candidate `c` as: the candidate's (from
 /// the colour mask that found it) or else the crop's; green when it is
-/// yellow only at its left (a large car's new-energy plate).
-pub(crate) fn crop_color(c: &Cand, crop: &RgbImage) -> Color {
+/// yellow only at its left (a large car's new-energy plate). In a
+/// colourless photo (`grey`: a monochrome or infrared camera) only which
+/// way round its characters are: light on dark is read as blue, dark on
+/// light as yellow, the likelier plate of each (`Seen`).
+pub(crate) fn crop_color(c: &Cand, crop: &RgbImage, grey: bool) -> Seen {
     let color = c.color.unwrap_or_else(|| plate_color(crop));
-    if color == Color::Yellow && serial_green(crop) {
+    let color = if grey {
+        if light_ink(color) {
+            Color::Blue
+        } else {
+            Color::Yellow
+        }
+    } else if color == Color::Yellow && serial_green(crop) {
         Color::Green
     } else {
         color
+    };
+    Seen { color, grey }
+}
+
+/// Whether a plate of this colour has light characters on a dark
+/// background (blue, black) rather than dark on light.
+pub(crate) fn light_ink(color: Color) -> bool {
+    matches!(color, Color::Blue | Color::Black)
+}
+
+/// A crop's colour as seen: the plate's colour, or in a colourless photo
+/// (`grey`) the likelier colour of its polarity (`crop_color`), which the
+/// text read may overrule: a plate for a use, a green plate's 8
+/// characters, an embassy plate have their own colour.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Seen {
+    pub(crate) color: Color,
+    pub(crate) grey: bool,
+}
+
+impl Seen {
+    /// Whether a plate seen so can have this text: a valid one whose own
+    /// colour (if its text has one) is the colour seen or, in a colourless
+    /// photo, has the same polarity.
+    pub(crate) fn fits(&self, text: &[char]) -> bool {
+        if self.grey {
+            valid_plate(text)
+                && colour_of(text).is_none_or(|c| light_ink(c) == light_ink(self.color))
+        } else {
+            fits(text, self.color)
+        }
     }
 }
 
@@ -129,14 +171,15 @@ pub(crate) fn crop_color(c: &Cand, crop: &RgbImage) -> Color {
 pub(crate) fn read_prepared(
     net: &cnn::Net,
     x: &[f32],
-    color: Color,
+    seen: Seen,
     src: Source,
     single_row: bool,
     promise: &mut usize,
 ) -> Option<Reading> {
+    let color = seen.color;
     let mut read = net.read_aligned(x);
     *promise = (*promise).max(read.conf.iter().filter(|&&p| p >= 0.5).count());
-    if !fits(&read.text, color) {
+    if !seen.fits(&read.text) {
         let len = if color == Color::Green { 8 } else { 7 };
         if let Some(r) = fix_format(&read, &net.classes, len) {
             if debug_on() {
@@ -158,7 +201,7 @@ pub(crate) fn read_prepared(
             probs
         );
     }
-    if !fits(&text, color) {
+    if !seen.fits(&text) {
         return None;
     }
     let conf = |p: &[f32]| {
