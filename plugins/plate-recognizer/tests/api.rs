@@ -115,19 +115,14 @@ fn black_plate() {
 }
 
 /// Every plate type photographed by a monochrome (or infrared) camera:
-/// each fixture as a one-channel grey JPEG (quality 90). The colour masks
-/// find nothing there, so the learned detector's boxes are read with the
-/// edges'; the text read decides the colour where it has one (8
-/// characters green, a use's character its plate's colour), else the
-/// likelier plate of its polarity: light characters on dark blue, dark on
-/// light yellow, so a white or black plate without a use's character is
-/// taken for yellow or blue (which no grey photo can tell). Not here, two
-/// fixtures that grey photos lose (the crate README, "Grey photos"): the
-/// embassy plate, whose red 使, in grey a faint glyph on black, the reader
-/// takes for a province (川O14578), and the small car's new-energy plate
-/// 粤BD12345, which a detector box cutting off its last character reads as
-/// the valid 7-character 粤BD1234 more confidently than the whole plate's
-/// 8 (in colour, green plates need 8).
+/// each fixture as a one-channel grey JPEG (quality 90). A read fits the
+/// crop by polarity alone, and the text read decides the colour where it
+/// has one (8 characters green, a use's character its plate's colour, 使
+/// black), else the likelier plate of its polarity: light characters on
+/// dark blue, dark on light yellow, so a white or black plate without a
+/// use's character is taken for yellow or blue (which no grey photo can
+/// tell). Before, a grey crop was white or black, and a green, learner or
+/// trailer plate's text fitted neither.
 #[test]
 fn grey_photos_of_every_plate_type() {
     let cases = [
@@ -135,6 +130,7 @@ fn grey_photos_of_every_plate_type() {
         ("blue-粤O20486.jpg", "粤O20486", Color::Blue),
         ("yellow-鲁B7K391.jpg", "鲁B7K391", Color::Yellow),
         ("yellow2-苏E45Q82.jpg", "苏E45Q82", Color::Yellow),
+        ("green-粤BD12345.jpg", "粤BD12345", Color::Green),
         ("green-large-苏E78342D.jpg", "苏E78342D", Color::Green),
         ("learner-浙A3721学.jpg", "浙A3721学", Color::Yellow),
         ("trailer-冀F5K08挂.jpg", "冀F5K08挂", Color::Yellow),
@@ -142,6 +138,7 @@ fn grey_photos_of_every_plate_type() {
         ("police-湘A0825警.jpg", "湘A0825警", Color::White),
         ("hkmo-粤Z3C16港.jpg", "粤Z3C16港", Color::Black),
         ("consulate-沪A2061领.jpg", "沪A2061领", Color::Black),
+        ("embassy-使014578.jpg", "使014578", Color::Black),
         ("white-川A90M17.jpg", "川A90M17", Color::Yellow),
         ("black-沪G3X508.jpg", "沪G3X508", Color::Blue),
     ];
@@ -167,10 +164,9 @@ fn encode_grey(img: &image::GrayImage) -> Vec<u8> {
     out.into_inner()
 }
 
-/// In a grey photo of two cars, the main (near) plate is still the one
-/// answered (the detector's boxes are read with the edges', and the
-/// main-plate rule chooses among all reads), blue by its light characters
-/// (black before grey photos were told apart: a dark, colourless plate).
+/// In a grey photo of two cars, the main (near) plate is the one answered,
+/// blue by its light characters (black before grey photos were told
+/// apart: a dark, colourless plate).
 #[test]
 fn grey_photo_of_two_cars_answers_the_main_plate() {
     for (scene, main) in [("multi.jpg", "浙A7M219"), ("main-near.jpg", "新A3B765")] {
