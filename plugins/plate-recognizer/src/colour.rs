@@ -242,6 +242,12 @@ pub(crate) fn plate_color(crop: &RgbImage) -> Color {
     }
 }
 
+/// Whether a plate of this colour has light characters on a dark
+/// background (blue, black) rather than dark on light.
+pub(crate) fn light_ink(color: Color) -> bool {
+    matches!(color, Color::Blue | Color::Black)
+}
+
 /// How colourful a yellowish background must be, against the luminance
 /// step from the ink to it (`chroma / step`: the same at any contrast),
 /// to make a plate yellow where its saturation is only 0.12 to 0.25 (a

@@ -320,7 +320,7 @@ pub fn otsu(hist: &[u32; 256]) -> u8 {
 /// channel on plates with light characters (blue, black), the inverted
 /// brightest channel on the others.
 pub(crate) fn ink_grey(img: &RgbImage, color: Color) -> Vec<u8> {
-    let light = crate::read::light_ink(color);
+    let light = crate::colour::light_ink(color);
     img.pixels()
         .map(|p| {
             if light {

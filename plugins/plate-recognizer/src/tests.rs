@@ -518,10 +518,6 @@ fn zero_and_letter_o_by_position() {
     }
 }
 
-/// A plate for a use is read only on a plate of its colour (a black one
-/// also when it looks blue), which its text gives; embassy and
-/// 港/澳 plates have no province to check, nor another read's province to
-/// vote for.
 /// A monochrome camera's photo is colourless, a few coloured pixels (under
 /// one in a thousand) or an infrared camera's faint tint do not change
 /// that; a grey street with one red car is a colour photo. In a colourless
@@ -582,6 +578,10 @@ fn colourless_photos_and_what_fits_them() {
     assert!(!yellow.fits(&t("粤BD12345")) && yellow.fits(&t("浙A3721学")));
 }
 
+/// A plate for a use is read only on a plate of its colour (a black one
+/// also when it looks blue), which its text gives; embassy and
+/// 港/澳 plates have no province to check, nor another read's province to
+/// vote for.
 #[test]
 fn plates_for_a_use_have_their_colour() {
     let t = |s: &str| s.chars().collect::<Vec<_>>();

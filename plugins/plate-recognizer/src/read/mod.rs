@@ -7,7 +7,7 @@
 
 pub(crate) mod format;
 
-use crate::colour::{plate_color, serial_green};
+use crate::colour::{light_ink, plate_color, serial_green};
 use crate::glyphs::{self, ALNUM_CNN_WEIGHT};
 use crate::layout::align;
 use crate::locate::Cand;
@@ -134,12 +134,6 @@ pub(crate) fn crop_color(c: &Cand, crop: &RgbImage, grey: bool) -> Seen {
         color
     };
     Seen { color, grey }
-}
-
-/// Whether a plate of this colour has light characters on a dark
-/// background (blue, black) rather than dark on light.
-pub(crate) fn light_ink(color: Color) -> bool {
-    matches!(color, Color::Blue | Color::Black)
 }
 
 /// A crop's colour as seen: the plate's colour, or in a colourless photo
