@@ -158,3 +158,52 @@ fn a_missing_directory_is_a_clear_error() {
     assert!(!err.contains("panicked"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every report ends with the time beyond decoding (what is not to grow
+/// with the megapixels): per photo, per crop read, and its largest parts.
+#[test]
+fn the_time_beyond_decoding_is_reported_per_crop_read() {
+    let (dir, fixtures) = scratch("beyond");
+    for name in ["blue-京N62847.jpg", "yellow2-苏E45Q82.jpg"] {
+        std::fs::copy(fixtures.join(name), dir.join(name)).unwrap();
+    }
+    let report = plate_accuracy(&dir, &[]);
+    let _ = std::fs::remove_dir_all(&dir);
+    // the numbers of the line that starts with `head`, in order
+    let numbers = |head: &str| -> Vec<f64> {
+        let line = report
+            .lines()
+            .find(|l| l.starts_with(head))
+            .unwrap_or_else(|| panic!("no line {head:?}:\n{report}"));
+        line[head.len()..]
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter(|s| !s.is_empty() && *s != ".")
+            .map(|s| {
+                s.parse()
+                    .unwrap_or_else(|e| panic!("{s:?} in {line:?}: {e}"))
+            })
+            .collect()
+    };
+    let stages = numbers("per stage (mean, full):");
+    // decode, locate, read, JPEG pixels, candidates, crops read, photos
+    // over 50 ms, photos, 50
+    assert_eq!(stages.len(), 9, "{report}");
+    let crops = stages[5];
+    assert!(crops >= 1.0, "both plates are read from crops: {report}");
+    let beyond = numbers("beyond decoding (mean, full):");
+    assert_eq!(beyond.len(), 6, "{report}");
+    let (per_photo, per_crop, reader, checks, cutting) =
+        (beyond[0], beyond[1], beyond[2], beyond[3], beyond[4]);
+    assert!(per_photo > 0.0, "{report}");
+    assert!(
+        (per_crop - per_photo / crops).abs() <= 0.01 + 0.01 * per_crop,
+        "per crop read is per photo over the crops read: {report}"
+    );
+    // the reader's passes and the cutting of crops are parts of it (the
+    // checks cut their glyph windows too, so they overlap the cutting)
+    assert!(
+        reader > 0.0 && reader + cutting <= per_photo + 0.02,
+        "{report}"
+    );
+    assert!(checks <= per_photo + 0.01, "{report}");
+}
