@@ -208,6 +208,42 @@ fn reads_of_one_plate_vote_per_character() {
     assert_eq!(st.answer(1000.0).unwrap().plate, "使014578");
 }
 
+/// A read whose province glyph the province CNN was not given (the
+/// window found no letter rows, a double-row read) counts in the vote
+/// with the reader's share of the province vote only, as it does where
+/// the CNN has a view: two such reads of 皖 (the reader's province, right
+/// on a third of plates) do not outvote one read whose CNN saw 苏.
+#[test]
+fn a_province_the_cnn_did_not_see_counts_with_the_readers_share() {
+    let net = model().unwrap();
+    let read = read_at(&net.classes, "皖A36E80", &columns_7(), &[]);
+    let share = reader_share(net, &read, PROVINCE_CNN_WEIGHT).unwrap();
+    let total: f32 = share.iter().map(|d| d.1).sum();
+    assert!(
+        (total - (1.0 - PROVINCE_CNN_WEIGHT)).abs() < 1e-4,
+        "{total}"
+    );
+    assert_eq!(argmax(&share).0, '皖');
+    // an embassy plate has no province to check
+    let embassy = read_at(&net.classes, "使014578", &columns_7(), &[]);
+    assert!(reader_share(net, &embassy, PROVINCE_CNN_WEIGHT).is_none());
+    let vote = |unchecked: &Dist| {
+        let mut st = Search::default();
+        let mut checked = reading("苏A36E80", &[0.48, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
+        checked.dists[0] = vec![('苏', 0.48), ('冀', 0.1)];
+        st.consider(checked, "checked");
+        for _ in 0..2 {
+            let mut r = reading("皖A36E80", &[0.9, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
+            r.dists[0] = unchecked.clone();
+            st.consider(r, "unchecked");
+        }
+        st.answer(1000.0).unwrap().plate
+    };
+    assert_eq!(vote(&share), "苏A36E80");
+    // with the reader's whole probability they would
+    assert_eq!(vote(&vec![('皖', 0.9)]), "皖A36E80");
+}
+
 /// A file of `tests/fixtures/`. Inside a component (the unit tests built
 /// for wasm32-wasip2, run by `tests/in_component.rs`) the crate's
 /// directory is `/data`.

@@ -12,7 +12,7 @@ use crate::glyphs::{self, ALNUM_CNN_WEIGHT};
 use crate::layout::align;
 use crate::locate::Cand;
 use crate::photo::Photo;
-use crate::province::{PROVINCE_CNN_WEIGHT, refine_province};
+use crate::province::{PROVINCE_CNN_WEIGHT, reader_share, refine_province};
 use crate::rectify::{Source, rectify};
 use crate::segment::glyph_patches;
 use crate::{Color, Recognition, cnn, debug_on};
@@ -215,6 +215,8 @@ pub(crate) fn read_prepared(
         })
         .collect();
     let mut aligned = None;
+    // whether the province was checked by the province CNN
+    let mut checked_province = false;
     if single_row {
         aligned = align(src.c, src.ew, &read);
         // the province and the letters and digits the reader is unsure of,
@@ -229,6 +231,7 @@ pub(crate) fn read_prepared(
             {
                 (text[0], probs[0]) = argmax(&d);
                 dists[0] = d;
+                checked_province = true;
             }
             let checked = seg.as_deref().map_or(vec![], |seg| {
                 glyphs::refine_chars(&text, &dists, &unsure, seg, ALNUM_CNN_WEIGHT)
@@ -238,6 +241,11 @@ pub(crate) fn read_prepared(
                 dists[i] = d;
             }
         });
+    }
+    if !checked_province && let Some(d) = reader_share(net, &read, PROVINCE_CNN_WEIGHT) {
+        // no glyph for the province CNN: in the vote this read's province
+        // counts with the reader's share only, as where the CNN has a view
+        dists[0] = d;
     }
     let color = colour_of(&text).unwrap_or(color);
     let at = aligned.clone().unwrap_or_else(|| src.c.clone());
