@@ -2,7 +2,9 @@
 //! segmenter and by a window placed with the fitted layout (binarised at
 //! three thresholds inside the plate's extent), classified by the province
 //! CNN (loaded once from `model/province-cnn.bin`), and voted with the
-//! reader's own province probabilities (its training prior divided out).
+//! reader's own province probabilities (its training prior divided out);
+//! a read without a glyph for the CNN keeps the reader's share of that
+//! vote alone (`reader_share`).
 
 use crate::colour::color_bit;
 use crate::colour::color_classes;
