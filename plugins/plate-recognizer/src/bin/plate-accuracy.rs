@@ -313,6 +313,7 @@ fn main() {
     let o = &outcomes;
     let k = o.len() as f64;
     let mean = |f: fn(&Outcome) -> f64| o.iter().map(f).sum::<f64>() / k;
+    let reads = mean(|r| r.prof.reads as f64);
     println!(
         "per stage (mean, full): decode {:.1} ms, locate {:.1} ms, read {:.1} ms (of locate and read: JPEG pixels {:.1} ms) ({:.1} candidates, {:.1} crops read); {} of {} over 50 ms",
         mean(|r| r.prof.decode_ms),
@@ -320,14 +321,13 @@ fn main() {
         mean(|r| r.prof.read_ms),
         mean(|r| r.prof.pixels_ms),
         mean(|r| r.prof.candidates as f64),
-        mean(|r| r.prof.reads as f64),
+        reads,
         o.iter().filter(|r| r.ms > 50.0).count(),
         o.len()
     );
     // what the issue asks not to grow with the megapixels, as the
     // `--component` table has it, and where it goes
     let beyond = mean(|r| beyond_decoding(r.ms, &stage_ms(&r.prof)));
-    let reads = mean(|r| r.prof.reads as f64);
     println!(
         "beyond decoding (mean, full): {beyond:.2} ms per photo, {:.3} ms per crop read; of it reader CNN {:.2}, checks {:.2}, cutting crops less their JPEG pixels {:.2}, learned detector {:.2}",
         beyond / reads.max(1e-9),
@@ -1189,10 +1189,7 @@ mod side_by_side {
                     com - nat
                 );
             }
-            // what the issue asks not to grow with the megapixels: all but
-            // decoding (entropy decoding, or the whole decode; the working
-            // copies, reduced or box-filtered; the JPEG pixels of the
-            // crops' regions)
+            // what the issue asks not to grow with the megapixels
             let nat = pairs
                 .iter()
                 .map(|p| super::beyond_decoding(p.native_ms, &p.stages.map(|s| s.0)))
