@@ -103,12 +103,39 @@ pub(crate) fn rectify_window(
                 (c.cx + u * ca, c.cy + u * sa)
             })
             .collect();
-        let rows = (0..oh).map(|oy| {
+        let row = |oy: usize| {
             let v = (win[2] + (oy as f32 + 0.5) / oh as f32 * (win[3] - win[2]) - 0.5) * rh;
             if c.shear { (0.0, v) } else { (v * sa, v * ca) }
-        });
+        };
+        // Natively, the lines a row's samples read are asked for `AHEAD`
+        // rows before it, at every `every`-th sample (about one per 64-byte
+        // line): in a large photo a crop's samples are pixels apart and its
+        // rows rows apart, so each row reads lines no earlier row brought
+        // in, and waiting for them is what made the sampler slower per crop
+        // the larger the photo (README, "Time by photo size, per crop read").
+        let step = (rw * (win[1] - win[0]) / ow as f32).abs().max(1.0);
+        let every = ((64.0 / (3.0 * step)) as usize).clamp(1, 16);
+        let warm_row = |r: usize| {
+            if r < oh as usize {
+                let (wx, wy) = row(r);
+                for &(ux, uy) in cols.iter().step_by(every) {
+                    let x = (ux - wx - 0.5).clamp(0.0, fw - 1.001) as i32 as usize;
+                    let y = (uy + wy - 0.5).clamp(0.0, fh - 1.001) as i32 as usize;
+                    let i = y * stride + x * 3;
+                    prefetch(&raw, i);
+                    prefetch(&raw, i + stride);
+                }
+            }
+        };
+        if PREFETCH {
+            (0..AHEAD).for_each(warm_row);
+        }
         let dst = out.as_mut();
-        for ((vx, vy), line) in rows.zip(dst.chunks_exact_mut(ow as usize * 3)) {
+        for (r, line) in dst.chunks_exact_mut(ow as usize * 3).enumerate() {
+            if PREFETCH {
+                warm_row(r + AHEAD);
+            }
+            let (vx, vy) = row(r);
             for (&(ux, uy), px) in cols.iter().zip(line.chunks_exact_mut(3)) {
                 let (x, y) = (ux - vx, uy + vy);
                 let x = (x - 0.5).clamp(0.0, fw - 1.001);
@@ -126,6 +153,33 @@ pub(crate) fn rectify_window(
         }
         out
     })
+}
+
+/// How many rows ahead of the one sampled [`rectify_window`] asks for
+/// the lines its samples will read.
+const AHEAD: usize = 2;
+
+/// Whether [`prefetch`] does anything: x86-64 only. wasm32 has no
+/// prefetch, and early loads in its place made the component's sampler
+/// slower, not faster (NOTEBOOK.md, "The crop sampler's lines asked for
+/// ahead").
+const PREFETCH: bool = cfg!(target_arch = "x86_64");
+
+/// Asks for the cache line holding `raw[i]` ahead of its use (nothing
+/// when `i` is outside `raw`, or without [`PREFETCH`]).
+#[inline(always)]
+fn prefetch(raw: &[u8], i: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if i < raw.len() {
+        // SAFETY: `i` is inside `raw`; a prefetch reads nothing and cannot
+        // fault.
+        unsafe {
+            use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            _mm_prefetch::<_MM_HINT_T0>(raw.as_ptr().add(i).cast());
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (raw, i);
 }
 
 /// Writes to `px` the bilinear blend, rounded, of the RGB pixels at byte
