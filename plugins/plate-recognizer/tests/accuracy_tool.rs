@@ -191,7 +191,16 @@ fn the_time_beyond_decoding_is_reported_per_crop_read() {
     let crops = stages[5];
     assert!(crops >= 1.0, "both plates are read from crops: {report}");
     let beyond = numbers("beyond decoding (mean, full):");
-    assert_eq!(beyond.len(), 6, "{report}");
+    // per photo, per crop read, reader, checks, cutting, detector, the
+    // photos the detector ran on, photos
+    assert_eq!(beyond.len(), 8, "{report}");
+    assert_eq!(beyond[7], 2.0, "{report}");
+    assert!(beyond[6] <= beyond[7], "{report}");
+    assert_eq!(
+        beyond[5] > 0.0,
+        beyond[6] > 0.0,
+        "the detector's time is that of the photos it ran on: {report}"
+    );
     let (per_photo, per_crop, reader, checks, cutting) =
         (beyond[0], beyond[1], beyond[2], beyond[3], beyond[4]);
     assert!(per_photo > 0.0, "{report}");
