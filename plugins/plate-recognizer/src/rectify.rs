@@ -111,8 +111,9 @@ pub(crate) fn rectify_window(
         // rows before it, at every `every`-th sample (about one per 64-byte
         // line): in a large photo a crop's samples are pixels apart and its
         // rows rows apart, so each row reads lines no earlier row brought
-        // in, and waiting for them is what made the sampler slower per crop
-        // the larger the photo (README, "Time by photo size, per crop read").
+        // in, and waiting for them was much of why the sampler took longer
+        // per crop the larger the photo (README, "Time by photo size, per
+        // crop read").
         let step = (rw * (win[1] - win[0]) / ow as f32).abs().max(1.0);
         let every = ((64.0 / (3.0 * step)) as usize).clamp(1, 16);
         let warm_row = |r: usize| {
