@@ -192,7 +192,7 @@ fn the_time_beyond_decoding_is_reported_per_crop_read() {
     assert!(crops >= 1.0, "both plates are read from crops: {report}");
     let beyond = numbers("beyond decoding (mean, full):");
     // per photo, per crop read, reader, checks, cutting, detector, the
-    // photos the detector ran on, photos
+    // photos the detector ran on (a check or its own pass), photos
     assert_eq!(beyond.len(), 8, "{report}");
     assert_eq!(beyond[7], 2.0, "{report}");
     assert!(beyond[6] <= beyond[7], "{report}");

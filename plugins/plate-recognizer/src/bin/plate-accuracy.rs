@@ -29,8 +29,8 @@
 //!   time **beyond decoding** (the photo's less its decode, working
 //!   copies and the crops' JPEG pixels: what issue 19 asks not to grow
 //!   with the megapixels) per photo and per crop read, with its largest
-//!   parts and on how many photos the learned detector's pass after no
-//!   answer ran.
+//!   parts and on how many photos the learned detector ran (its check of
+//!   an unsure answer, its pass after no answer).
 //!
 //! `-v` prints one line per photo first: OK/BAD, the part, the file-name
 //! plate, the plate read, its colour, its confidence (all digits: two runs
@@ -330,7 +330,7 @@ fn main() {
     // `--component` table has it, and where it goes
     let beyond = mean(|r| beyond_decoding(r.ms, &stage_ms(&r.prof)));
     println!(
-        "beyond decoding (mean, full): {beyond:.2} ms per photo, {:.3} ms per crop read; of it reader CNN {:.2}, checks {:.2}, cutting crops less their JPEG pixels {:.2}, learned detector {:.2} (its pass after no answer, on {} of {} photos)",
+        "beyond decoding (mean, full): {beyond:.2} ms per photo, {:.3} ms per crop read; of it reader CNN {:.2}, checks {:.2}, cutting crops less their JPEG pixels {:.2}, learned detector {:.2} (its checks of unsure answers and its pass after no answer: run on {} of {} photos)",
         beyond / reads.max(1e-9),
         mean(|r| r.prof.reader_ms),
         mean(|r| r.prof.checks_ms),
