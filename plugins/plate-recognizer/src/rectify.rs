@@ -65,6 +65,14 @@ pub(crate) fn rectify_window(
         let (fw, fh) = (full.width() as f32, full.height() as f32);
         let (ca, sa) = (c.angle.cos(), c.angle.sin());
         let mut out = RgbImage::new(ow, oh);
+        // a sample's position, half a pixel back to pixel centres, clamped
+        // to where its bilinear neighbours are inside the photo
+        let clamped = |x: f32, y: f32| {
+            (
+                (x - 0.5).clamp(0.0, fw - 1.001),
+                (y - 0.5).clamp(0.0, fh - 1.001),
+            )
+        };
         let to_photo = |u: f32, v: f32| {
             if c.shear {
                 (c.cx + u * ca, c.cy + u * sa + v)
@@ -78,10 +86,7 @@ pub(crate) fn rectify_window(
         let (mut bx0, mut by0, mut bx1, mut by1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
         for (wu, wv) in [(0, 2), (1, 2), (0, 3), (1, 3)] {
             let (x, y) = to_photo((win[wu] - 0.5) * rw, (win[wv] - 0.5) * rh);
-            let (x, y) = (
-                (x - 0.5).clamp(0.0, fw - 1.001),
-                (y - 0.5).clamp(0.0, fh - 1.001),
-            );
+            let (x, y) = clamped(x, y);
             (bx0, by0) = (fmin(bx0, x), fmin(by0, y));
             (bx1, by1) = (fmax(bx1, x), fmax(by1, y));
         }
@@ -120,9 +125,8 @@ pub(crate) fn rectify_window(
             if r < oh as usize {
                 let (wx, wy) = row(r);
                 for &(ux, uy) in cols.iter().step_by(every) {
-                    let x = (ux - wx - 0.5).clamp(0.0, fw - 1.001) as i32 as usize;
-                    let y = (uy + wy - 0.5).clamp(0.0, fh - 1.001) as i32 as usize;
-                    let i = y * stride + x * 3;
+                    let (x, y) = clamped(ux - wx, uy + wy);
+                    let i = y as i32 as usize * stride + x as i32 as usize * 3;
                     prefetch(&raw, i);
                     prefetch(&raw, i + stride);
                 }
@@ -138,9 +142,7 @@ pub(crate) fn rectify_window(
             }
             let (vx, vy) = row(r);
             for (&(ux, uy), px) in cols.iter().zip(line.chunks_exact_mut(3)) {
-                let (x, y) = (ux - vx, uy + vy);
-                let x = (x - 0.5).clamp(0.0, fw - 1.001);
-                let y = (y - 0.5).clamp(0.0, fh - 1.001);
+                let (x, y) = clamped(ux - vx, uy + vy);
                 // (x, y ≥ 0: truncation is floor, and a signed conversion is
                 // cheaper than an unsigned one in wasm32)
                 let (x0, y0) = (x as i32 as usize, y as i32 as usize);
