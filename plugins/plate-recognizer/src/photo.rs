@@ -35,7 +35,7 @@ use std::cell::{Ref, RefCell};
 /// are cut. Smaller ones are decoded whole by the `image` crate
 /// (zune-jpeg), as the recogniser was tuned on. Measured on five
 /// versions of the EasyPR photos (as they are, re-encoded, × 0.75, × 1.5,
-/// × 2; crate README, "Our own JPEG decoder"): with every JPEG ours, 455 /
+/// × 2; NOTEBOOK.md, "Our own JPEG decoder"): with every JPEG ours, 455 /
 /// 259 of 515 / 295 tuning / held-out reads exact against 458 / 263 with
 /// none; from 2 MP, 458 / 264; from 4 MP, 460 / 263 (all within the noise
 /// of re-encoding, about ± 4).
