@@ -21,41 +21,78 @@ const KEEP: usize = 192 << 20;
 #[cfg(target_arch = "wasm32")]
 const KEEP: usize = 0;
 
-/// The kept buffers of both kinds.
-struct Kept {
-    bytes: Vec<Vec<u8>>,
-    words: Vec<Vec<i16>>,
+/// A kept buffer of either kind.
+enum Buf {
+    Bytes(Vec<u8>),
+    Words(Vec<i16>),
 }
 
-static KEPT: Mutex<Kept> = Mutex::new(Kept {
-    bytes: Vec::new(),
-    words: Vec::new(),
-});
+/// What a buffer holds: `u8` or `i16`.
+trait Elem: Copy + Default + Sized {
+    fn wrap(v: Vec<Self>) -> Buf;
+    fn of(b: &Buf) -> Option<&Vec<Self>>;
+    fn unwrap(b: Buf) -> Vec<Self>;
+}
+
+/// `Elem` for the element type `$t` of the variant `$this` (`$other` the
+/// other variant).
+macro_rules! elem {
+    ($t:ty, $this:ident, $other:ident) => {
+        impl Elem for $t {
+            fn wrap(v: Vec<$t>) -> Buf {
+                Buf::$this(v)
+            }
+            fn of(b: &Buf) -> Option<&Vec<$t>> {
+                match b {
+                    Buf::$this(v) => Some(v),
+                    Buf::$other(_) => None,
+                }
+            }
+            fn unwrap(b: Buf) -> Vec<$t> {
+                match b {
+                    Buf::$this(v) => v,
+                    Buf::$other(_) => Vec::new(),
+                }
+            }
+        }
+    };
+}
+elem!(u8, Bytes, Words);
+elem!(i16, Words, Bytes);
+
+impl Buf {
+    fn size(&self) -> usize {
+        match self {
+            Buf::Bytes(v) => v.capacity(),
+            Buf::Words(v) => v.capacity() * std::mem::size_of::<i16>(),
+        }
+    }
+}
+
+static KEPT: Mutex<Vec<Buf>> = Mutex::new(Vec::new());
 
 /// The kept buffers, locked. (A panic elsewhere while they were locked
 /// leaves them a valid list of buffers: the lock is taken back.)
-fn kept() -> MutexGuard<'static, Kept> {
+fn kept() -> MutexGuard<'static, Vec<Buf>> {
     KEPT.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn size<T>(v: &Vec<T>) -> usize {
-    v.capacity() * std::mem::size_of::<T>()
-}
-
-/// `n` default values in the smallest kept buffer that holds them, else in
-/// the largest (grown), else in a new one; filled outside the lock.
-fn take<T: Copy + Default>(
-    pick: impl FnOnce(&mut Kept) -> &mut Vec<Vec<T>>,
-    n: usize,
-) -> Option<Vec<T>> {
+/// `n` default values in the smallest kept buffer of their kind that holds
+/// them, else in the largest (grown), else in a new one; filled outside
+/// the lock.
+fn take<T: Elem>(n: usize) -> Option<Vec<T>> {
     let mut v = {
-        let mut k = kept();
-        let p = pick(&mut k);
+        let mut p = kept();
+        let cap = |i: usize| T::of(&p[i]).map(|v| v.capacity());
         let i = (0..p.len())
-            .filter(|&i| p[i].capacity() >= n)
-            .min_by_key(|&i| p[i].capacity())
-            .or_else(|| (0..p.len()).max_by_key(|&i| p[i].capacity()));
-        i.map(|i| p.swap_remove(i)).unwrap_or_default()
+            .filter(|&i| cap(i).is_some_and(|c| c >= n))
+            .min_by_key(|&i| cap(i))
+            .or_else(|| {
+                (0..p.len())
+                    .filter(|&i| cap(i).is_some())
+                    .max_by_key(|&i| cap(i))
+            });
+        i.map(|i| T::unwrap(p.swap_remove(i))).unwrap_or_default()
     };
     v.clear();
     v.try_reserve_exact(n).ok()?;
@@ -63,70 +100,47 @@ fn take<T: Copy + Default>(
     Some(v)
 }
 
-// (in wasm32 KEEP is 0 and nothing is kept: `size(&v) > KEEP` is then
-// `size(&v) > 0`, which is what it should mean there)
+// (in wasm32 KEEP is 0 and nothing is kept: `total <= KEEP` is then
+// `total == 0`, which is what it should mean there)
 #[cfg_attr(target_arch = "wasm32", allow(clippy::absurd_extreme_comparisons))]
-fn give<T>(pick: impl FnOnce(&mut Kept) -> &mut Vec<Vec<T>>, v: Vec<T>) {
-    if v.capacity() == 0 || size(&v) > KEEP {
+fn give<T: Elem>(v: Vec<T>) {
+    let b = T::wrap(v);
+    if b.size() == 0 || b.size() > KEEP {
         return;
     }
-    let mut k = kept();
-    pick(&mut k).push(v);
-    // the largest buffers of either kind first, while within the budget
-    let mut all: Vec<(usize, bool, usize)> = (k.bytes.iter().enumerate())
-        .map(|(i, v)| (size(v), true, i))
-        .chain(k.words.iter().enumerate().map(|(i, v)| (size(v), false, i)))
-        .collect();
-    all.sort_by(|a, b| b.cmp(a));
+    let mut p = kept();
+    p.push(b);
+    // the largest first, of either kind, while within the budget
+    p.sort_by_key(|b| std::cmp::Reverse(b.size()));
     let mut total = 0;
-    let (mut keep_bytes, mut keep_words) = (vec![false; k.bytes.len()], vec![false; k.words.len()]);
-    for (s, is_bytes, i) in all {
-        total += s;
-        if total <= KEEP {
-            if is_bytes {
-                keep_bytes[i] = true;
-            } else {
-                keep_words[i] = true;
-            }
-        } else {
-            total -= s;
-        }
-    }
-    k.bytes = std::mem::take(&mut k.bytes)
-        .into_iter()
-        .zip(keep_bytes)
-        .filter_map(|(v, keep)| keep.then_some(v))
-        .collect();
-    k.words = std::mem::take(&mut k.words)
-        .into_iter()
-        .zip(keep_words)
-        .filter_map(|(v, keep)| keep.then_some(v))
-        .collect();
+    p.retain(|b| {
+        total += b.size();
+        total <= KEEP
+    });
 }
 
 /// `n` zero bytes (`None`: out of memory).
 pub(crate) fn bytes(n: usize) -> Option<Vec<u8>> {
-    take(|k| &mut k.bytes, n)
+    take(n)
 }
 
 /// `n` zero `i16`s (`None`: out of memory).
 pub(crate) fn words(n: usize) -> Option<Vec<i16>> {
-    take(|k| &mut k.words, n)
+    take(n)
 }
 
 pub(crate) fn give_bytes(v: Vec<u8>) {
-    give(|k| &mut k.bytes, v)
+    give(v)
 }
 
 pub(crate) fn give_words(v: Vec<i16>) {
-    give(|k| &mut k.words, v)
+    give(v)
 }
 
 /// Bytes kept now, of both kinds.
 #[cfg(all(test, not(target_arch = "wasm32")))]
 fn kept_bytes() -> usize {
-    let k = kept();
-    k.bytes.iter().map(size).sum::<usize>() + k.words.iter().map(size).sum::<usize>()
+    kept().iter().map(Buf::size).sum()
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
