@@ -201,7 +201,7 @@ pub(crate) fn window_patch(
     // the letter's rows: the longest run of rows with ink (gaps of 1 allowed)
     let (mut best, mut cur_start, mut gap) = ((0usize, 0usize), None::<usize>, 0usize);
     for y in 0..=h {
-        let on = y < h && row_ink[y] > 0;
+        let on = row_ink.get(y).is_some_and(|&n| n > 0);
         match (on, cur_start) {
             (true, None) => {
                 cur_start = Some(y);

@@ -295,8 +295,8 @@ pub fn otsu(hist: &[u32; 256]) -> u8 {
         .sum();
     let (mut wb, mut sb) = (0f64, 0f64);
     let (mut best, mut best_t) = (-1f64, 128u8);
-    for t in 0..256 {
-        wb += hist[t] as f64;
+    for (t, &n) in hist.iter().enumerate() {
+        wb += n as f64;
         if wb == 0.0 {
             continue;
         }
@@ -304,7 +304,7 @@ pub fn otsu(hist: &[u32; 256]) -> u8 {
         if wf == 0.0 {
             break;
         }
-        sb += t as f64 * hist[t] as f64;
+        sb += t as f64 * n as f64;
         let mb = sb / wb;
         let mf = (sum_all - sb) / wf;
         let between = wb * wf * (mb - mf) * (mb - mf);

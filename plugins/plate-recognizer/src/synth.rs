@@ -634,8 +634,8 @@ pub fn render_plate_on(
                     continue;
                 }
                 let p = plate.get_pixel_mut(px as u32, py as u32);
-                for k in 0..3 {
-                    p.0[k] = (p.0[k] as f32 * (1.0 - a) + ink_rgb[k] * a) as u8;
+                for (c, ink) in p.0.iter_mut().zip(ink_rgb) {
+                    *c = (*c as f32 * (1.0 - a) + ink * a) as u8;
                 }
             }
         }

@@ -40,9 +40,7 @@ fn read_at(classes: &[char], text: &str, centre: &[f32], alt: &[(usize, char, f3
     let cols: Vec<usize> = centre.iter().map(|&c| c.round() as usize).collect();
     let mut probs = vec![0f32; classes.len() * cnn::T];
     let k = |ch: char| classes.iter().position(|&c| c == ch).unwrap();
-    for t in 0..cnn::T {
-        probs[t] = 1.0;
-    }
+    probs[..cnn::T].fill(1.0);
     for (&ch, &t) in text.iter().zip(&cols) {
         (probs[t], probs[k(ch) * cnn::T + t]) = (0.1, 0.9);
     }

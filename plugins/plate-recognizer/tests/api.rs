@@ -562,7 +562,7 @@ fn detector_gradient() {
     let mut grads: Vec<Vec<f32>> = det.p.iter().map(|t| vec![0.0; t.len()]).collect();
     det.backward(&cache, &weights, &mut grads);
     let mut checked = 0;
-    for k in 0..det.p.len() {
+    for (k, grad) in grads.iter().enumerate() {
         let n = det.p[k].len();
         for j in [0, n / 3, n / 2, n - 1] {
             let e = 2e-3f32;
@@ -573,7 +573,7 @@ fn detector_gradient() {
             let lm = loss(&det);
             det.p[k][j] = orig;
             let num = ((lp - lm) / (2.0 * e as f64)) as f32;
-            let an = grads[k][j];
+            let an = grad[j];
             assert!(
                 (num - an).abs() <= 0.05 * an.abs().max(num.abs()) + 0.02,
                 "tensor {k} index {j}: numeric {num} vs analytic {an}"

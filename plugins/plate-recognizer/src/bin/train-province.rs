@@ -381,29 +381,29 @@ fn train_net(
             };
             let x = mlp::char_features(&p.px, p.w, p.h);
             // forward
-            for k in 0..hidden {
+            for (k, hk) in h.iter_mut().enumerate() {
                 let row = &net.l1.w[k * N_IN..(k + 1) * N_IN];
                 let mut a = net.l1.b[k];
                 for (wv, xv) in row.iter().zip(&x) {
                     a += wv * xv;
                 }
-                h[k] = a.max(0.0);
+                *hk = a.max(0.0);
             }
-            for k in 0..n_out {
+            for (k, ok) in o.iter_mut().enumerate() {
                 let row = &net.l2.w[k * hidden..(k + 1) * hidden];
                 let mut a = net.l2.b[k];
                 for (wv, hv) in row.iter().zip(&h) {
                     a += wv * hv;
                 }
-                o[k] = a;
+                *ok = a;
             }
             mlp::softmax(&mut o);
             loss -= o[s.label].max(1e-9).ln();
             let g = lr * cw[s.label];
             // backward
             dh.iter_mut().for_each(|v| *v = 0.0);
-            for k in 0..n_out {
-                let d = o[k] - if k == s.label { 1.0 } else { 0.0 };
+            for (k, &ok) in o.iter().enumerate() {
+                let d = ok - if k == s.label { 1.0 } else { 0.0 };
                 let row = &mut net.l2.w[k * hidden..(k + 1) * hidden];
                 for j in 0..hidden {
                     dh[j] += d * row[j];
