@@ -362,10 +362,10 @@ async fn closed_by_host(
                 Ok(_) => {}
             },
             _ = tick.tick() => {
-                if let Some(bytes) = feed(n) {
-                    if stream.write_all(&bytes).await.is_err() {
-                        return true;
-                    }
+                if let Some(bytes) = feed(n)
+                    && stream.write_all(&bytes).await.is_err()
+                {
+                    return true;
                 }
                 n += 1;
             }
