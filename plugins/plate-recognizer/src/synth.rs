@@ -659,6 +659,25 @@ pub fn augment_crop_at(
     res: (f32, f32),
     rng: &mut Rng,
 ) -> RgbImage {
+    augment_crop_moving(plate, out_w, out_h, res, 0.0, rng)
+}
+
+/// Longest smear of [`augment_crop_moving`], in pixels of the photo.
+pub const MOTION_MAX_PX: f32 = 7.0;
+
+/// [`augment_crop_at`], and with probability `motion` the crop smeared as
+/// a moving car or a panning camera smears it ([`motion_blur`]): 1.5 to
+/// [`MOTION_MAX_PX`] pixels of the photo, across the plate three times in
+/// five, along its height otherwise. With `motion` 0 no random number is
+/// drawn for it: the same crops as [`augment_crop_at`].
+pub fn augment_crop_moving(
+    plate: &RgbImage,
+    out_w: u32,
+    out_h: u32,
+    res: (f32, f32),
+    motion: f32,
+    rng: &mut Rng,
+) -> RgbImage {
     let (pw, ph) = plate.dimensions();
     // resolution of the plate in the photo (px wide)
     let res_w = rng.range(res.0, res.1);
@@ -726,8 +745,58 @@ pub fn augment_crop_at(
             );
         }
     }
+    if motion > 0.0 && rng.chance(motion) {
+        // the smear's length in the photo, then in crop pixels (the
+        // crop shows `ww` × `wh` pixels of the photo)
+        let len = rng.range(1.5, MOTION_MAX_PX);
+        out = if rng.chance(0.6) {
+            motion_blur(&out, len * out_w as f32 / ww, false)
+        } else {
+            motion_blur(&out, len * out_h as f32 / wh, true)
+        };
+    }
     if rng.chance(0.4) {
         out = imageops::blur(&out, rng.range(0.3, 1.2));
+    }
+    out
+}
+
+/// `img` smeared along a line `len` pixels long (at least 1), across it
+/// or, `vertical`, along its height, as a moving car or a panning camera
+/// smears a photo: each output pixel the weighted mean of the `len`
+/// pixels centred on it (the two end ones weighted by the fraction of
+/// `len` beyond the whole pixels), edges repeated.
+pub fn motion_blur(img: &RgbImage, len: f32, vertical: bool) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let len = len.max(1.0);
+    // weights for offsets -r..=r: 1 inside, the fractional rest at the ends
+    let inner = ((len - 1.0) / 2.0).floor() as i64;
+    let end = (len - 1.0 - 2.0 * inner as f32) / 2.0;
+    let r = if end > 0.0 { inner + 1 } else { inner };
+    let weight = |d: i64| if d.abs() <= inner { 1.0 } else { end };
+    let (n, lines) = if vertical { (h, w) } else { (w, h) };
+    let at = |line: u32, i: i64| {
+        let i = i.clamp(0, n as i64 - 1) as u32;
+        if vertical {
+            img.get_pixel(line, i).0
+        } else {
+            img.get_pixel(i, line).0
+        }
+    };
+    let mut out = RgbImage::new(w, h);
+    for line in 0..lines {
+        for i in 0..n {
+            let mut sum = [0f32; 3];
+            for d in -r..=r {
+                let p = at(line, i as i64 + d);
+                for k in 0..3 {
+                    sum[k] += weight(d) * p[k] as f32;
+                }
+            }
+            let px = Rgb(sum.map(|v| (v / len).round().clamp(0.0, 255.0) as u8));
+            let (x, y) = if vertical { (line, i) } else { (i, line) };
+            out.put_pixel(x, y, px);
+        }
     }
     out
 }

@@ -741,3 +741,58 @@ fn the_check_reader_reads_plates_not_noise() {
         "the check reader reads {by_check} of {crops}"
     );
 }
+
+/// One white pixel on black, smeared `len` pixels.
+fn smeared(len: f32, vertical: bool) -> image::RgbImage {
+    let mut img = image::RgbImage::new(21, 21);
+    img.put_pixel(10, 10, image::Rgb([250, 250, 250]));
+    crate::synth::motion_blur(&img, len, vertical)
+}
+
+#[test]
+fn motion_blur_spreads_a_point_along_a_line_of_its_length() {
+    // 5 px across: the point's 250 over five pixels of its row, none above or below
+    let img = smeared(5.0, false);
+    let row: Vec<u8> = (6..=14).map(|x| img.get_pixel(x, 10).0[0]).collect();
+    assert_eq!(row, [0, 0, 50, 50, 50, 50, 50, 0, 0]);
+    assert_eq!(img.get_pixel(10, 9).0, [0, 0, 0]);
+    assert_eq!(img.get_pixel(10, 11).0, [0, 0, 0]);
+    // along the height: the same down its column
+    let img = smeared(5.0, true);
+    let col: Vec<u8> = (6..=14).map(|y| img.get_pixel(10, y).0[1]).collect();
+    assert_eq!(col, [0, 0, 50, 50, 50, 50, 50, 0, 0]);
+    assert_eq!(img.get_pixel(9, 10).0, [0, 0, 0]);
+    // 4 px: three whole pixels and half of one at each end, 250 / 4 each
+    let img = smeared(4.0, false);
+    let row: Vec<u8> = (7..=13).map(|x| img.get_pixel(x, 10).0[2]).collect();
+    assert_eq!(row, [0, 31, 63, 63, 63, 31, 0]);
+    // 1 px leaves the photo as it is
+    assert_eq!(smeared(1.0, true).get_pixel(10, 10).0, [250, 250, 250]);
+}
+
+#[test]
+fn motion_blur_keeps_a_flat_photo_flat_to_its_edges() {
+    let img = image::RgbImage::from_pixel(9, 7, image::Rgb([10, 120, 200]));
+    for vertical in [false, true] {
+        let out = crate::synth::motion_blur(&img, 6.5, vertical);
+        assert!(out.pixels().all(|p| p.0 == [10, 120, 200]));
+    }
+}
+
+#[test]
+fn crops_without_motion_are_the_crops_of_before() {
+    // `augment_crop_moving` with no motion draws no random number of its
+    // own: the same crop, and the generator left in the same state
+    let plate = image::RgbImage::from_fn(90, 28, |x, y| {
+        image::Rgb([(x * 2) as u8, (y * 8) as u8, 90])
+    });
+    let (mut a, mut b) = (crate::synth::Rng::new(11), crate::synth::Rng::new(11));
+    let ca = crate::synth::augment_crop_at(&plate, 128, 32, (80.0, 260.0), &mut a);
+    let cb = crate::synth::augment_crop_moving(&plate, 128, 32, (80.0, 260.0), 0.0, &mut b);
+    assert_eq!(ca, cb);
+    assert_eq!(a.f(), b.f());
+    // with motion every time, the crop is another
+    let mut c = crate::synth::Rng::new(11);
+    let cm = crate::synth::augment_crop_moving(&plate, 128, 32, (80.0, 260.0), 1.0, &mut c);
+    assert_ne!(ca, cm);
+}

@@ -49,8 +49,8 @@
 //! the share of photos in which a plate that is not there is read (the
 //! crate README, "Plates that are not there"). `--degrade KIND:AMOUNT`:
 //! every photo made worse as a camera might (`blur:SIGMA`, `quality:Q`,
-//! `gain:F`, `contrast:F`, `rotate:DEGREES`, `noise:SD`, `grey:SHARE`;
-//! [`Degrade`]) and
+//! `gain:F`, `contrast:F`, `rotate:DEGREES`, `noise:SD`, `grey:SHARE`,
+//! `motion:PX` and `vmotion:PX`; [`Degrade`]) and
 //! re-encoded. `--write OUT` keeps the photos as read (scaled, painted
 //! over or degraded). `plate-accuracy --noise [N] [-v]` (no DIR): N photos
 //! of random pixels (40 by default; `noise`), none showing a plate, and
@@ -254,7 +254,7 @@ fn main() {
         args.get(i + 1)
             .and_then(|v| Degrade::parse(v))
             .unwrap_or_else(|| {
-                eprintln!("--degrade KIND:AMOUNT, KIND one of blur, quality, gain, contrast, rotate, noise, grey");
+                eprintln!("--degrade KIND:AMOUNT, KIND one of blur, quality, gain, contrast, rotate, noise, grey, motion, vmotion");
                 std::process::exit(2);
             })
     });
@@ -644,6 +644,11 @@ enum Degrade {
     /// infrared camera sees, and sent as a one-channel JPEG; 0.5: half way
     /// to the pixel's luminance).
     Grey(f32),
+    /// Motion blur: every pixel the mean of a line this many pixels long
+    /// through it, across the photo (`motion`: a car passing, a camera
+    /// panning) or along its height (`vmotion`: a car driving up to a
+    /// gate's camera; [`synth::motion_blur`](plate_recognizer::synth::motion_blur)).
+    Motion(f32, bool),
 }
 
 impl Degrade {
@@ -658,6 +663,8 @@ impl Degrade {
             "rotate" if v.abs() <= 45.0 => Degrade::Rotate(v),
             "noise" if v >= 0.0 => Degrade::Noise(v),
             "grey" if (0.0..=1.0).contains(&v) => Degrade::Grey(v),
+            "motion" if (1.0..=64.0).contains(&v) => Degrade::Motion(v, false),
+            "vmotion" if (1.0..=64.0).contains(&v) => Degrade::Motion(v, true),
             _ => return None,
         })
     }
@@ -706,6 +713,9 @@ impl Degrade {
                     });
                 }
                 img
+            }
+            Degrade::Motion(len, vertical) => {
+                plate_recognizer::synth::motion_blur(&img, len, vertical)
             }
         }
     }
@@ -1283,5 +1293,21 @@ mod side_by_side {
              cargo run --release -p plate-recognizer --features wasm-runner --bin plate-accuracy -- ..."
         );
         std::process::exit(2);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn motion_kinds_parse_with_their_bounds() {
+        assert!(matches!(Degrade::parse("motion:5"), Some(Degrade::Motion(l, false)) if l == 5.0));
+        assert!(
+            matches!(Degrade::parse("vmotion:2.5"), Some(Degrade::Motion(l, true)) if l == 2.5)
+        );
+        for bad in ["motion:0.5", "motion:65", "vmotion:nan", "motion:"] {
+            assert!(Degrade::parse(bad).is_none(), "{bad}");
+        }
     }
 }

@@ -28,10 +28,11 @@
 //! `SET=alnum`: 13,175 crops against 4,169). `BALANCE=sqrt|full` weighs the
 //! loss of each class by (mean count / its count)^½ or ^1 (tried on
 //! provinces: both read fewer photos, see the crate's README). `DUMP=DIR`
-//! writes 48 drawn glyphs to `DIR` instead of training.
+//! writes 48 drawn glyphs to `DIR` instead of training. `MOTION` (default
+//! 0): the share of drawn glyphs smeared as by a moving car first.
 
 use plate_recognizer::mlp::{self, Layer, Mlp, N_IN, SIDE};
-use plate_recognizer::synth::Rng;
+use plate_recognizer::synth::{self, Rng};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -211,8 +212,12 @@ fn load_glyph(p: &Path) -> Option<Glyph> {
 /// slightly rotated and sheared), sometimes blurred, on a background with
 /// low contrast, a lighting gradient and noise, at times with a bright bar
 /// of the plate's frame at its left or top, then binarised at Otsu's
-/// threshold moved by up to ±12 levels (as `window_patch` does).
-fn synth_glyph(g: &Glyph, rng: &mut Rng) -> Patch {
+/// threshold moved by up to ±12 levels (as `window_patch` does). With
+/// probability `motion` the drawn glyph is first smeared as a moving car
+/// smears it (`synth::motion_blur`: 1.5 to `synth::MOTION_MAX_PX` pixels,
+/// at most 0.4 of the glyph's height, across it three times in five);
+/// with `motion` 0 no random number is drawn for it.
+fn synth_glyph(g: &Glyph, motion: f32, rng: &mut Rng) -> Patch {
     let th = rng.range(7.0, 30.0);
     let scale = th / g.h as f32;
     let tw = g.w as f32 * scale * rng.range(0.85, 1.15);
@@ -246,6 +251,17 @@ fn synth_glyph(g: &Glyph, rng: &mut Rng) -> Patch {
                 }
             }
             grey[y * w + x] = acc / (ss * ss) as f32;
+        }
+    }
+    if motion > 0.0 && rng.f() < motion {
+        let len = rng.range(1.5, synth::MOTION_MAX_PX).min(0.4 * th).max(1.0);
+        let across = rng.f() < 0.6;
+        let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+            image::Rgb([(grey[y as usize * w + x as usize] * 255.0).round() as u8; 3])
+        });
+        let smeared = synth::motion_blur(&img, len, !across);
+        for (v, p) in grey.iter_mut().zip(smeared.pixels()) {
+            *v = p.0[0] as f32 / 255.0;
         }
     }
     if rng.f() < 0.5 {
@@ -541,7 +557,7 @@ fn main() {
             let mut r = Rng(5);
             for (i, gl) in glyphs.iter().enumerate().take(8) {
                 for k in 0..6 {
-                    let p = synth_glyph(&gl[k % gl.len()], &mut r);
+                    let p = synth_glyph(&gl[k % gl.len()], env_or("MOTION", 0.0), &mut r);
                     image::GrayImage::from_raw(p.w as u32, p.h as u32, p.px)
                         .unwrap()
                         .save(Path::new(&dir).join(format!("glyph_{i}_{k}.png")))
@@ -576,6 +592,7 @@ fn train_cnn(
     rng: &mut Rng,
 ) {
     let synth_share: f32 = env_or("SYNTH", 0.3);
+    let motion: f32 = env_or("MOTION", 0.0);
     use plate_recognizer::pcnn::{PCache, PNet, S};
     let (name, set) = class_set(alnum);
     let classes: Vec<char> = set.chars().collect();
@@ -623,7 +640,7 @@ fn train_cnn(
                 let s = tr[idx];
                 let gl = &glyphs[s.label];
                 let p = if !gl.is_empty() && rng.f() < synth_share {
-                    synth_glyph(&gl[rng.below(gl.len())], rng)
+                    synth_glyph(&gl[rng.below(gl.len())], motion, rng)
                 } else if rng.f() < 0.8 {
                     augment(&s.patch, rng)
                 } else {

@@ -20,7 +20,8 @@
 //! index), gradients are summed in a fixed order. Environment: `STEPS`
 //! (default 10000), `BATCH` (32), `THREADS` (2), `SEED` (1), `LR` (0.0015),
 //! `MIN_RES` (80: the narrowest plate, in px, the crops are cut at),
-//! `NEGATIVES` (the EasyPR photo directory: crops of what is not a plate
+//! `MOTION` (0: the share of crops smeared as by a moving car,
+//! `synth::augment_crop_moving`), `NEGATIVES` (the EasyPR photo directory: crops of what is not a plate
 //! in its tuning photos, `negative_crops`, read as no characters) and
 //! `NEG_SHARE` (0.1: their share of the samples),
 //! `INIT` (a model file to continue training from instead of a random
@@ -66,6 +67,8 @@ struct Data {
     negatives: Vec<RgbImage>,
     negatives_val: Vec<RgbImage>,
     neg_share: f32,
+    /// Share of the plate crops smeared by motion (`MOTION`).
+    motion: f32,
 }
 
 impl Data {
@@ -137,14 +140,16 @@ impl Data {
             }
             None => img.clone(),
         };
-        let crop = synth::augment_crop_at(&img, cnn::IN_W as u32, cnn::IN_H as u32, res, rng);
+        let (w, h) = (cnn::IN_W as u32, cnn::IN_H as u32);
+        let crop = synth::augment_crop_moving(&img, w, h, res, self.motion, rng);
         (cnn::prepare(&crop, false), text, None)
     }
     fn synthetic(&self, kind: Kind, rng: &mut Rng) -> (Vec<f32>, Vec<char>, Option<Kind>) {
         let text = synth::random_text(kind, rng);
         let plate = synth::render_plate(&self.glyphs, kind, &text, 0.5, rng);
         let h = if kind.double() { 64 } else { cnn::IN_H as u32 };
-        let crop = synth::augment_crop_at(&plate, cnn::IN_W as u32, h, self.res, rng);
+        let crop =
+            synth::augment_crop_moving(&plate, cnn::IN_W as u32, h, self.res, self.motion, rng);
         (cnn::prepare(&crop, kind.double()), text, Some(kind))
     }
 }
@@ -259,6 +264,7 @@ fn main() -> Result<(), String> {
         negatives,
         negatives_val,
         neg_share: env("NEG_SHARE", 0.1),
+        motion: env("MOTION", 0.0),
         glyphs,
         lpr,
         lpr_val,
