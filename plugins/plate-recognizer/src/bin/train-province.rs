@@ -555,9 +555,10 @@ fn main() {
             .collect();
         if let Ok(dir) = std::env::var("DUMP") {
             let mut r = Rng(5);
+            let motion = env_or("MOTION", 0.0);
             for (i, gl) in glyphs.iter().enumerate().take(8) {
                 for k in 0..6 {
-                    let p = synth_glyph(&gl[k % gl.len()], env_or("MOTION", 0.0), &mut r);
+                    let p = synth_glyph(&gl[k % gl.len()], motion, &mut r);
                     image::GrayImage::from_raw(p.w as u32, p.h as u32, p.px)
                         .unwrap()
                         .save(Path::new(&dir).join(format!("glyph_{i}_{k}.png")))

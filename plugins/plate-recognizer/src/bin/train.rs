@@ -21,8 +21,9 @@
 //! (default 10000), `BATCH` (32), `THREADS` (2), `SEED` (1), `LR` (0.0015),
 //! `MIN_RES` (80: the narrowest plate, in px, the crops are cut at),
 //! `MOTION` (0: the share of crops smeared as by a moving car,
-//! `synth::augment_crop_moving`), `NEGATIVES` (the EasyPR photo directory: crops of what is not a plate
-//! in its tuning photos, `negative_crops`, read as no characters) and
+//! `synth::augment_crop_moving`), `NEGATIVES` (the EasyPR photo
+//! directory: crops of what is not a plate in its tuning photos,
+//! `negative_crops`, read as no characters) and
 //! `NEG_SHARE` (0.1: their share of the samples),
 //! `INIT` (a model file to continue training from instead of a random
 //! start; a model of fewer classes, the first of these, gets the others
