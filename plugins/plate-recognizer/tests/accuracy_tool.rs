@@ -216,3 +216,42 @@ fn the_time_beyond_decoding_is_reported_per_crop_read() {
     );
     assert!(checks <= per_photo + 0.01, "{report}");
 }
+
+/// `--degrade motion:PX` smears the photos across, `vmotion:PX` along
+/// their height (`--write` keeps them as read): on upright stripes 4 px
+/// wide, a smear of 8 px across evens out every row, one along the height
+/// leaves the stripes as they were.
+#[test]
+fn motion_degradations_smear_the_photos_the_way_they_say() {
+    let (dir, _) = scratch("motion");
+    let stripes = image::RgbImage::from_fn(160, 96, |x, _| {
+        image::Rgb([if x / 4 % 2 == 0 { 20 } else { 230 }; 3])
+    });
+    stripes.save(dir.join("stripes.jpg")).unwrap();
+    // mean step between neighbours along the middle row of the photo written
+    let step_across = |kind: &str| -> f64 {
+        let out = dir.join(kind);
+        let spec = format!("{kind}:8");
+        plate_accuracy(
+            &dir,
+            &["--degrade", &spec, "--write", out.to_str().unwrap()],
+        );
+        let img = image::open(out.join("stripes.jpg")).unwrap().to_luma8();
+        let y = img.height() / 2;
+        let steps: f64 = (1..img.width())
+            .map(|x| (img.get_pixel(x, y).0[0] as f64 - img.get_pixel(x - 1, y).0[0] as f64).abs())
+            .sum();
+        steps / (img.width() - 1) as f64
+    };
+    let (across, along) = (step_across("motion"), step_across("vmotion"));
+    let _ = std::fs::remove_dir_all(&dir);
+    // the stripes: 210 levels every 4 px, about 52 a pixel
+    assert!(
+        along > 40.0,
+        "smeared along the height, the stripes stay: {along}"
+    );
+    assert!(
+        across < 8.0,
+        "smeared across by their period, the rows are even: {across}"
+    );
+}
