@@ -22,7 +22,7 @@
 //!   43 × 90: letter at x = 69.5, six more from x = 161.5, 9 apart.
 
 use crate::{ALNUM, Color, EXTRA, PROVINCES};
-use image::{GrayImage, Rgb, RgbImage, imageops};
+use image::{GrayImage, ImageBuffer, Pixel, Rgb, RgbImage, imageops};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -662,13 +662,20 @@ pub fn augment_crop_at(
     augment_crop_moving(plate, out_w, out_h, res, 0.0, rng)
 }
 
-/// Longest smear of [`augment_crop_moving`], in pixels of the photo.
+/// Longest smear of [`random_smear`], in pixels of the photo.
 pub const MOTION_MAX_PX: f32 = 7.0;
 
+/// A smear as training draws it: its length in pixels of the photo (1.5
+/// to [`MOTION_MAX_PX`]) and whether it runs along the height (two times
+/// in five) rather than across.
+pub fn random_smear(rng: &mut Rng) -> (f32, bool) {
+    let len = rng.range(1.5, MOTION_MAX_PX);
+    (len, !rng.chance(0.6))
+}
+
 /// [`augment_crop_at`], and with probability `motion` the crop smeared as
-/// a moving car or a panning camera smears it ([`motion_blur`]): 1.5 to
-/// [`MOTION_MAX_PX`] pixels of the photo, across the plate three times in
-/// five, along its height otherwise. With `motion` 0 no random number is
+/// a moving car or a panning camera smears it ([`motion_blur`] by a
+/// [`random_smear`] of the photo). With `motion` 0 no random number is
 /// drawn for it: the same crops as [`augment_crop_at`].
 pub fn augment_crop_moving(
     plate: &RgbImage,
@@ -748,12 +755,13 @@ pub fn augment_crop_moving(
     if motion > 0.0 && rng.chance(motion) {
         // the smear's length in the photo, then in crop pixels (the
         // crop shows `ww` × `wh` pixels of the photo)
-        let len = rng.range(1.5, MOTION_MAX_PX);
-        out = if rng.chance(0.6) {
-            motion_blur(&out, len * out_w as f32 / ww, false)
+        let (len, vertical) = random_smear(rng);
+        let scale = if vertical {
+            out_h as f32 / wh
         } else {
-            motion_blur(&out, len * out_h as f32 / wh, true)
+            out_w as f32 / ww
         };
+        out = motion_blur(&out, len * scale, vertical);
     }
     if rng.chance(0.4) {
         out = imageops::blur(&out, rng.range(0.3, 1.2));
@@ -765,8 +773,12 @@ pub fn augment_crop_moving(
 /// or, `vertical`, along its height, as a moving car or a panning camera
 /// smears a photo: each output pixel the weighted mean of the `len`
 /// pixels centred on it (the two end ones weighted by the fraction of
-/// `len` beyond the whole pixels), edges repeated.
-pub fn motion_blur(img: &RgbImage, len: f32, vertical: bool) -> RgbImage {
+/// `len` beyond the whole pixels), edges repeated. Colour and grey alike.
+pub fn motion_blur<P: Pixel<Subpixel = u8>>(
+    img: &ImageBuffer<P, Vec<u8>>,
+    len: f32,
+    vertical: bool,
+) -> ImageBuffer<P, Vec<u8>> {
     let (w, h) = img.dimensions();
     let len = len.max(1.0);
     // weights for offsets -r..=r: 1 inside, the fractional rest at the ends
@@ -778,24 +790,25 @@ pub fn motion_blur(img: &RgbImage, len: f32, vertical: bool) -> RgbImage {
     let at = |line: u32, i: i64| {
         let i = i.clamp(0, n as i64 - 1) as u32;
         if vertical {
-            img.get_pixel(line, i).0
+            img.get_pixel(line, i)
         } else {
-            img.get_pixel(i, line).0
+            img.get_pixel(i, line)
         }
     };
-    let mut out = RgbImage::new(w, h);
+    let mut out: ImageBuffer<P, Vec<u8>> = ImageBuffer::new(w, h);
+    let mut sum = [0f32; 4];
     for line in 0..lines {
         for i in 0..n {
-            let mut sum = [0f32; 3];
+            sum.fill(0.0);
             for d in -r..=r {
-                let p = at(line, i as i64 + d);
-                for k in 0..3 {
-                    sum[k] += weight(d) * p[k] as f32;
+                for (s, &v) in sum.iter_mut().zip(at(line, i as i64 + d).channels()) {
+                    *s += weight(d) * v as f32;
                 }
             }
-            let px = Rgb(sum.map(|v| (v / len).round().clamp(0.0, 255.0) as u8));
             let (x, y) = if vertical { (line, i) } else { (i, line) };
-            out.put_pixel(x, y, px);
+            for (o, s) in out.get_pixel_mut(x, y).channels_mut().iter_mut().zip(sum) {
+                *o = (s / len).round().clamp(0.0, 255.0) as u8;
+            }
         }
     }
     out

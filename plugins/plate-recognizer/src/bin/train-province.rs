@@ -214,9 +214,9 @@ fn load_glyph(p: &Path) -> Option<Glyph> {
 /// of the plate's frame at its left or top, then binarised at Otsu's
 /// threshold moved by up to ±12 levels (as `window_patch` does). With
 /// probability `motion` the drawn glyph is first smeared as a moving car
-/// smears it (`synth::motion_blur`: 1.5 to `synth::MOTION_MAX_PX` pixels,
-/// at most 0.4 of the glyph's height, across it three times in five);
-/// with `motion` 0 no random number is drawn for it.
+/// smears it (`synth::motion_blur` by a `synth::random_smear`, at most 0.4
+/// of the glyph's height); with `motion` 0 no random number is drawn for
+/// it.
 fn synth_glyph(g: &Glyph, motion: f32, rng: &mut Rng) -> Patch {
     let th = rng.range(7.0, 30.0);
     let scale = th / g.h as f32;
@@ -254,14 +254,13 @@ fn synth_glyph(g: &Glyph, motion: f32, rng: &mut Rng) -> Patch {
         }
     }
     if motion > 0.0 && rng.f() < motion {
-        let len = rng.range(1.5, synth::MOTION_MAX_PX).min(0.4 * th).max(1.0);
-        let across = rng.f() < 0.6;
-        let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
-            image::Rgb([(grey[y as usize * w + x as usize] * 255.0).round() as u8; 3])
+        let (len, vertical) = synth::random_smear(rng);
+        let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| {
+            image::Luma([(grey[y as usize * w + x as usize] * 255.0).round() as u8])
         });
-        let smeared = synth::motion_blur(&img, len, !across);
-        for (v, p) in grey.iter_mut().zip(smeared.pixels()) {
-            *v = p.0[0] as f32 / 255.0;
+        let smeared = synth::motion_blur(&img, len.min(0.4 * th), vertical);
+        for (v, &p) in grey.iter_mut().zip(smeared.as_raw()) {
+            *v = p as f32 / 255.0;
         }
     }
     if rng.f() < 0.5 {
