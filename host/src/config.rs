@@ -246,7 +246,8 @@ pub struct LimitsConfig {
     pub login_backoff_ms: u64,
     /// Longest backoff; failures older than this are forgotten.
     pub login_backoff_max_ms: u64,
-    /// Chat registrations one address may make per minute (0: no limit).
+    /// Chat registrations one address may make in any 60 seconds (0: no
+    /// limit).
     pub registrations_per_minute: u32,
     /// Connections open at once on all listeners together. None: the
     /// process's descriptor limit less `fd_reserve`.

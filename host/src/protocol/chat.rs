@@ -9,10 +9,10 @@
 //! `closed` runs before the session is removed (it announces the logout),
 //! except at host shutdown.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::backoff::Backoff;
 use super::driver::{Conn, End, Flow, Policy, Service, ask, call};
@@ -38,27 +38,71 @@ pub struct Chat {
     registrations: Registrations,
 }
 
-/// Registrations per address in the current minute (`limits.registrations_per_minute`).
+/// Registrations per address in any 60 seconds
+/// (`limits.registrations_per_minute`): a sliding window, so a client cannot
+/// register twice the limit across a minute's boundary, and the limit does
+/// not lapse early.
 struct Registrations {
     per_minute: u32,
-    counts: Mutex<(u64, HashMap<IpAddr, u32>)>,
+    recent: Mutex<Recent>,
 }
 
+/// When each address last registered (at most `per_minute` times each,
+/// oldest first), and how many instants are kept in all.
+#[derive(Default)]
+struct Recent {
+    by_addr: HashMap<IpAddr, VecDeque<Instant>>,
+    kept: usize,
+}
+
+/// The window `registrations_per_minute` counts over.
+const REGISTRATION_WINDOW: Duration = Duration::from_secs(60);
+/// Most registration instants kept, all addresses together (a few MB).
+const MAX_REGISTRATIONS_KEPT: usize = 200_000;
+
 impl Registrations {
-    /// Whether `addr` may register once more this minute.
+    fn new(per_minute: u32) -> Registrations {
+        Registrations {
+            per_minute,
+            recent: Mutex::new(Recent::default()),
+        }
+    }
+
+    /// Whether `addr` may register once more now; if so, counts it.
     fn allow(&self, addr: IpAddr) -> bool {
+        self.allow_at(addr, Instant::now())
+    }
+
+    fn allow_at(&self, addr: IpAddr, now: Instant) -> bool {
         if self.per_minute == 0 {
             return true;
         }
-        let minute = crate::state::now_ms() / 60_000;
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        // A new minute, or a table grown past reason: start afresh.
-        if counts.0 != minute || counts.1.len() > super::backoff::MAX_ENTRIES {
-            *counts = (minute, HashMap::new());
+        let expired = |t: &Instant| now.saturating_duration_since(*t) >= REGISTRATION_WINDOW;
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.kept >= MAX_REGISTRATIONS_KEPT {
+            // Forget what has left the window; past reason even then (an
+            // attacker cycling addresses), start afresh.
+            recent.by_addr.retain(|_, times| {
+                times.retain(|t| !expired(t));
+                !times.is_empty()
+            });
+            recent.kept = recent.by_addr.values().map(VecDeque::len).sum();
+            if recent.kept >= MAX_REGISTRATIONS_KEPT {
+                *recent = Recent::default();
+            }
         }
-        let n = counts.1.entry(addr).or_insert(0);
-        *n += 1;
-        *n <= self.per_minute
+        let Recent { by_addr, kept } = &mut *recent;
+        let times = by_addr.entry(addr).or_default();
+        while times.front().is_some_and(expired) {
+            times.pop_front();
+            *kept -= 1;
+        }
+        if times.len() >= self.per_minute as usize {
+            return false;
+        }
+        times.push_back(now);
+        *kept += 1;
+        true
     }
 }
 
@@ -91,10 +135,7 @@ impl Protocol for Chat {
         let chat = Chat {
             plugin,
             backoff: listen.backoff.clone(),
-            registrations: Registrations {
-                per_minute: listen.limits.registrations_per_minute,
-                counts: Mutex::new((0, HashMap::new())),
-            },
+            registrations: Registrations::new(listen.limits.registrations_per_minute),
         };
         let driver = listen.driver(chat, policy);
         listen.serve_framed(driver, move || ChatCodec::new(max))
@@ -255,5 +296,65 @@ impl Weigh for Outbound {
                     ServerMessage::GroupMessage(d) => d.speaker.len() + d.message.len(),
                 },
             }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(n: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, n])
+    }
+
+    #[test]
+    fn registrations_are_counted_over_any_sixty_seconds() {
+        let limit = Registrations::new(3);
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        // 3 in a burst, then refused for the rest of the window, whatever
+        // minute of the clock it straddles.
+        assert!(limit.allow_at(addr(1), at(0)));
+        assert!(limit.allow_at(addr(1), at(30)));
+        assert!(limit.allow_at(addr(1), at(59)));
+        assert!(!limit.allow_at(addr(1), at(59)));
+        assert!(!limit.allow_at(addr(1), at(59) + Duration::from_millis(999)));
+        // Another address has its own count.
+        assert!(limit.allow_at(addr(2), at(59)));
+        // The first leaves the window at 60 s: one more, then refused
+        // until the second leaves it at 90 s. Refusals do not count.
+        assert!(limit.allow_at(addr(1), at(60)));
+        assert!(!limit.allow_at(addr(1), at(89)));
+        assert!(limit.allow_at(addr(1), at(90)));
+        assert!(!limit.allow_at(addr(1), at(90)));
+    }
+
+    #[test]
+    fn no_limit_counts_nothing() {
+        let limit = Registrations::new(0);
+        let now = Instant::now();
+        assert!((0..1000).all(|_| limit.allow_at(addr(1), now)));
+        assert_eq!(limit.recent.lock().unwrap().kept, 0);
+    }
+
+    #[test]
+    fn the_table_of_registrations_stays_bounded() {
+        let limit = Registrations::new(1);
+        let t0 = Instant::now();
+        let many = |from: u32, at: Instant| {
+            for i in from..from + MAX_REGISTRATIONS_KEPT as u32 {
+                assert!(limit.allow_at(IpAddr::from(i.to_be_bytes()), at));
+            }
+        };
+        many(0, t0);
+        assert_eq!(limit.recent.lock().unwrap().kept, MAX_REGISTRATIONS_KEPT);
+        // Past the window, what expired is forgotten and the rest counted.
+        many(MAX_REGISTRATIONS_KEPT as u32, t0 + REGISTRATION_WINDOW);
+        let recent = limit.recent.lock().unwrap();
+        assert!(recent.kept <= MAX_REGISTRATIONS_KEPT);
+        assert_eq!(
+            recent.kept,
+            recent.by_addr.values().map(VecDeque::len).sum::<usize>()
+        );
     }
 }
