@@ -15,7 +15,10 @@
 //! colour and layout (GA 36 glyphs, `src/synth.rs`) pasted in at a random
 //! size, rotation and shear, with lighting, colour cast, blur and noise
 //! over the whole window. `DUMP=DIR` writes samples with their target
-//! boxes drawn instead of training.
+//! boxes drawn instead of training. `MOTION=S` (0 by default, and then no
+//! random number is drawn for it): the share of windows smeared as by a
+//! moving car or a panning camera (`synth::random_smear`, in the window's
+//! pixels).
 
 use image::{Rgb, RgbImage, imageops};
 use plate_recognizer::detect::{self, Cache, Detector, OUT, STRIDE};
@@ -231,6 +234,7 @@ fn sample(
     photos: &[Photo],
     g: &Glyphs,
     real: &[RgbImage],
+    motion: f32,
     rng: &mut Rng,
 ) -> (RgbImage, Vec<PlateBox>) {
     let (mut img, mut boxes) = window(&photos[rng.below(photos.len())], rng);
@@ -241,6 +245,10 @@ fn sample(
         }
     }
     photometric(&mut img, rng);
+    if motion > 0.0 && rng.chance(motion) {
+        let (len, vertical) = synth::random_smear(rng);
+        img = synth::motion_blur(&img, len, vertical);
+    }
     (img, boxes)
 }
 
@@ -425,9 +433,10 @@ fn main() {
         Err(_) => Vec::new(),
     };
     let mut rng = Rng::new(env("SEED", 7));
+    let motion: f32 = env("MOTION", 0.0);
     if let Ok(dir) = std::env::var("DUMP") {
         for i in 0..24 {
-            let (mut img, boxes) = sample(&photos, &glyphs, &real, &mut rng);
+            let (mut img, boxes) = sample(&photos, &glyphs, &real, motion, &mut rng);
             for b in &boxes {
                 draw(&mut img, b);
             }
@@ -460,7 +469,7 @@ fn main() {
         let mut grads: Vec<Vec<f32>> = det.p.iter().map(|t| vec![0.0; t.len()]).collect();
         let mut cache = Cache::default();
         for _ in 0..batch {
-            let (img, boxes) = sample(&photos, &glyphs, &real, &mut rng);
+            let (img, boxes) = sample(&photos, &glyphs, &real, motion, &mut rng);
             let x = detect::planes(&img);
             let out = det.forward(&x, H, W, &mut cache);
             let (l, mut g) = loss(&out, &boxes);
