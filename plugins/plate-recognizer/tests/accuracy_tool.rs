@@ -255,3 +255,47 @@ fn motion_degradations_smear_the_photos_the_way_they_say() {
         "smeared across by their period, the rows are even: {across}"
     );
 }
+
+/// `--mask-plates` with `--scale` or `--degrade`: the labelled plates are
+/// painted over first, then the photo is scaled or made worse (phantom
+/// answers counted over every version of the photos, not one). A bright
+/// box on grey, labelled as a plate: gone from the photo written at half
+/// size and smeared, there without `--mask-plates`.
+#[test]
+fn painted_over_photos_can_be_scaled_and_degraded_too() {
+    let (dir, _) = scratch("mask");
+    let photo = image::RgbImage::from_fn(240, 120, |x, y| {
+        let plate = (90..150).contains(&x) && (50..70).contains(&y);
+        image::Rgb([if plate { 250 } else { 100 }; 3])
+    });
+    photo.save(dir.join("京A12345.jpg")).unwrap();
+    std::fs::write(
+        dir.join("labels.tsv"),
+        "file\tfilename_plate\tplate\tcolor_zh\tcx\tcy\tw\th\trotation\tlocateType\timg_w\timg_h\n\
+         京A12345.jpg\t京A12345\t京A12345\t蓝牌\t120\t60\t60\t20\t0\t1\t240\t120\n",
+    )
+    .unwrap();
+    // the written photo's size and its grey level where the plate was
+    let written = |tag: &str, args: &[&str]| -> ((u32, u32), u8) {
+        let out = dir.join(tag);
+        let mut all = args.to_vec();
+        all.extend(["--write", out.to_str().unwrap()]);
+        plate_accuracy(&dir, &all);
+        let img = image::open(out.join("京A12345.jpg")).unwrap().to_luma8();
+        let (w, h) = img.dimensions();
+        (img.dimensions(), img.get_pixel(w / 2, h / 2).0[0])
+    };
+    let scaled = written("scaled", &["--scale", "0.5"]);
+    let masked = written("masked", &["--mask-plates", "--scale", "0.5"]);
+    let smeared = written("smeared", &["--mask-plates", "--degrade", "motion:3"]);
+    let alone = written("alone", &["--mask-plates"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(scaled.0, (120, 60));
+    assert!(scaled.1 > 200, "the plate is there: {scaled:?}");
+    assert_eq!(masked.0, (120, 60));
+    assert!(masked.1.abs_diff(100) < 10, "painted over: {masked:?}");
+    assert_eq!(smeared.0, (240, 120));
+    assert!(smeared.1.abs_diff(100) < 10, "painted over: {smeared:?}");
+    assert_eq!(alone.0, (240, 120));
+    assert!(alone.1.abs_diff(100) < 10, "painted over: {alone:?}");
+}

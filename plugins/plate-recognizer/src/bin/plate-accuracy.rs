@@ -47,7 +47,8 @@
 //! every plate of `DIR/labels.tsv` painted over with the colour around it
 //! (`labels::paint_over`), re-encoded the same way: "plate found" is then
 //! the share of photos in which a plate that is not there is read (the
-//! crate README, "Plates that are not there"). `--degrade KIND:AMOUNT`:
+//! crate README, "Plates that are not there"); with `--scale` or
+//! `--degrade` the plates are painted over first. `--degrade KIND:AMOUNT`:
 //! every photo made worse as a camera might (`blur:SIGMA`, `quality:Q`,
 //! `gain:F`, `contrast:F`, `rotate:DEGREES`, `noise:SD`, `grey:SHARE`,
 //! `motion:PX` and `vmotion:PX`; [`Degrade`]) and
@@ -259,10 +260,10 @@ fn main() {
             })
     });
     let inputs = match (bench, scale) {
-        (Some(n), _) => resized(dir, n, Resize::Fill(size.0, size.1)),
-        (None, _) if mask => resized(dir, usize::MAX, Resize::Mask),
-        (None, _) if let Some(d) = degrade => resized(dir, usize::MAX, Resize::Degrade(d)),
-        (None, Some(f)) => resized(dir, usize::MAX, Resize::Scale(f)),
+        (Some(n), _) => resized(dir, n, Resize::Fill(size.0, size.1), false),
+        (None, _) if let Some(d) = degrade => resized(dir, usize::MAX, Resize::Degrade(d), mask),
+        (None, Some(f)) => resized(dir, usize::MAX, Resize::Scale(f), mask),
+        (None, None) if mask => resized(dir, usize::MAX, Resize::Scale(1.0), true),
         (None, None) => photos(dir)
             .into_iter()
             .map(|p| {
@@ -616,8 +617,6 @@ enum Resize {
     Fill(u32, u32),
     /// Both sides times the factor, nothing cut off (`--scale`).
     Scale(f64),
-    /// Every plate of `DIR/labels.tsv` painted over (`--mask-plates`).
-    Mask,
     /// Made worse as a camera might (`--degrade`).
     Degrade(Degrade),
 }
@@ -721,16 +720,18 @@ impl Degrade {
     }
 }
 
-/// The first `n` photos, resized as `how` says and re-encoded as JPEG
-/// (quality 90).
-fn resized(dir: &Path, n: usize, how: Resize) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+/// The first `n` photos, with every labelled plate painted over if
+/// `mask` (`--mask-plates`), then resized or made worse as `how` says, and
+/// re-encoded as JPEG (quality 90).
+fn resized(dir: &Path, n: usize, how: Resize, mask: bool) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     let mut inputs = Vec::new();
-    let labels = match how {
-        Resize::Mask => plate_recognizer::labels::by_photo(dir).unwrap_or_else(|e| {
+    let labels = if mask {
+        plate_recognizer::labels::by_photo(dir).unwrap_or_else(|e| {
             eprintln!("--mask-plates: {e}");
             std::process::exit(2);
-        }),
-        _ => Default::default(),
+        })
+    } else {
+        Default::default()
     };
     for p in photos(dir).into_iter().take(n) {
         // by content, not extension (a few EasyPR ".jpg" files are not JPEG)
@@ -741,20 +742,22 @@ fn resized(dir: &Path, n: usize, how: Resize) -> Vec<(std::path::PathBuf, Vec<u8
             eprintln!("skipped {}: not decodable", p.display());
             continue;
         };
+        let img = if mask {
+            let mut rgb = img.to_rgb8();
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            for l in labels.get(name.as_ref()).into_iter().flatten() {
+                plate_recognizer::labels::paint_over(&mut rgb, l);
+            }
+            rgb.into()
+        } else {
+            img
+        };
         let filter = image::imageops::FilterType::Triangle;
         let img = match how {
             Resize::Fill(w, h) => img.resize_to_fill(w, h, filter),
             Resize::Scale(f) => {
                 let side = |v: u32| ((v as f64 * f).round() as u32).max(1);
                 img.resize_exact(side(img.width()), side(img.height()), filter)
-            }
-            Resize::Mask => {
-                let mut rgb = img.to_rgb8();
-                let name = p.file_name().unwrap_or_default().to_string_lossy();
-                for l in labels.get(name.as_ref()).into_iter().flatten() {
-                    plate_recognizer::labels::paint_over(&mut rgb, l);
-                }
-                rgb.into()
             }
             Resize::Degrade(d) => d.apply(img.to_rgb8(), inputs.len() as u64 + 1).into(),
         };
@@ -1033,7 +1036,7 @@ mod side_by_side {
             ("original size".to_string(), originals),
             (
                 format!("{} × {}", size.0, size.1),
-                resized(dir, n, Resize::Fill(size.0, size.1)),
+                resized(dir, n, Resize::Fill(size.0, size.1), false),
             ),
         ];
         let mut rows = Vec::new();
