@@ -756,12 +756,14 @@ pub fn augment_crop_moving(
         // the smear's length in the photo, then in crop pixels (the
         // crop shows `ww` × `wh` pixels of the photo)
         let (len, vertical) = random_smear(rng);
-        let scale = if vertical {
-            out_h as f32 / wh
+        // (multiplied before dividing: the rounding the models were
+        // trained with)
+        let in_crop = if vertical {
+            len * out_h as f32 / wh
         } else {
-            out_w as f32 / ww
+            len * out_w as f32 / ww
         };
-        out = motion_blur(&out, len * scale, vertical);
+        out = motion_blur(&out, in_crop, vertical);
     }
     if rng.chance(0.4) {
         out = imageops::blur(&out, rng.range(0.3, 1.2));
