@@ -35,6 +35,16 @@ fn plate_accuracy(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("UTF-8")
 }
 
+/// `plate-accuracy DIR ARGS... --write DIR/TAG`, then the photo `name` as
+/// it wrote it (scaled, painted over or degraded), in grey.
+fn written_photo(dir: &Path, tag: &str, args: &[&str], name: &str) -> image::GrayImage {
+    let out = dir.join(tag);
+    let mut all = args.to_vec();
+    all.extend(["--write", out.to_str().unwrap()]);
+    plate_accuracy(dir, &all);
+    image::open(out.join(name)).unwrap().to_luma8()
+}
+
 #[test]
 fn times_lines_have_every_field_and_count_the_crops_read() {
     let (dir, fixtures) = scratch("times");
@@ -230,13 +240,8 @@ fn motion_degradations_smear_the_photos_the_way_they_say() {
     stripes.save(dir.join("stripes.jpg")).unwrap();
     // mean step between neighbours along the middle row of the photo written
     let step_across = |kind: &str| -> f64 {
-        let out = dir.join(kind);
         let spec = format!("{kind}:8");
-        plate_accuracy(
-            &dir,
-            &["--degrade", &spec, "--write", out.to_str().unwrap()],
-        );
-        let img = image::open(out.join("stripes.jpg")).unwrap().to_luma8();
+        let img = written_photo(&dir, kind, &["--degrade", &spec], "stripes.jpg");
         let y = img.height() / 2;
         let steps: f64 = (1..img.width())
             .map(|x| (img.get_pixel(x, y).0[0] as f64 - img.get_pixel(x - 1, y).0[0] as f64).abs())
@@ -277,11 +282,7 @@ fn painted_over_photos_can_be_scaled_and_degraded_too() {
     .unwrap();
     // the written photo's size and its grey level where the plate was
     let written = |tag: &str, args: &[&str]| -> ((u32, u32), u8) {
-        let out = dir.join(tag);
-        let mut all = args.to_vec();
-        all.extend(["--write", out.to_str().unwrap()]);
-        plate_accuracy(&dir, &all);
-        let img = image::open(out.join("京A12345.jpg")).unwrap().to_luma8();
+        let img = written_photo(&dir, tag, args, "京A12345.jpg");
         let (w, h) = img.dimensions();
         (img.dimensions(), img.get_pixel(w / 2, h / 2).0[0])
     };
