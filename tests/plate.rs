@@ -593,8 +593,9 @@ fn jpeg(img: &image::RgbImage) -> Vec<u8> {
 /// its small original, in 64 MB of memory (the recogniser's own decoder
 /// needs more: the `image` crate's whole decode instead) and in 256 MB
 /// (our decoder, located at reduced scale); a monochrome camera's grey
-/// photo of a new-energy plate reads its 8 characters, green; a photo
-/// without a plate answers errCode 0.
+/// photo of a new-energy plate reads its 8 characters, green; a close-up
+/// (a plate over half the photo's width) reads; a photo without a plate
+/// answers errCode 0.
 fn main_plate_large_photo_and_no_plate_over_the_protocol(v: &Variant) {
     let host = start_real(v);
     let mut ws = connect(&host, "plate");
@@ -647,6 +648,21 @@ fn main_plate_large_photo_and_no_plate_over_the_protocol(v: &Variant) {
     assert_eq!(
         recognise("monochrome", grey.get_ref()),
         success("gate-1", "monochrome", "green", "苏E78342D")
+    );
+    // a close-up: a Hong Kong plate over half the photo's width, which
+    // only the recogniser's close-up pass finds
+    let hk = image::load_from_memory(
+        &std::fs::read(
+            common::root().join("plugins/plate-recognizer/tests/fixtures/hkmo-粤Z3C16港.jpg"),
+        )
+        .unwrap(),
+    )
+    .unwrap()
+    .to_rgb8();
+    let close = image::imageops::crop_imm(&hk, 195, 166, 420, 240).to_image();
+    assert_eq!(
+        recognise("close-up", &jpeg(&close)),
+        success("gate-1", "close-up", "black", "粤Z3C16港")
     );
     let street = image::RgbImage::from_fn(1280, 720, |x, y| {
         image::Rgb([(x / 5) as u8, (y / 3) as u8, 90])

@@ -189,8 +189,60 @@ pub fn recognize_rgb(full: &RgbImage, net: &cnn::Net) -> Option<Recognition> {
 pub fn recognize_photo(full: &Photo, net: &cnn::Net) -> Option<Recognition> {
     let scene = Scene::new(full);
     let cands = scene.candidates(Fallback::No, &[]);
-    read_or_detect(full, &scene, cands, net)
+    read_or_detect(full, &scene, cands, net).or_else(|| close_up(full, net))
 }
+
+/// The widest copy of a photo [`close_up`] sets into its frame.
+const CLOSE_UP_WIDTH: u32 = 800;
+
+/// A close-up (a plate filling half the photo or more, as a camera at a
+/// gate frames it, or a crop of a car): read again with the photo set, at
+/// most [`CLOSE_UP_WIDTH`] wide, into the middle of a frame twice its size
+/// of its mean colour, so that its plate is as large in the locators'
+/// working copies as the plates they were made for (the colour and edge
+/// masks' morphology, the detector's training sizes: a quarter of the
+/// photo's width or less). Only where nothing was answered, and only a
+/// plate of [`CLOSE_UP_MIN_SHARE`] of the photo's width or more; the box
+/// is given back in the photo's pixels.
+fn close_up(full: &Photo, net: &cnn::Net) -> Option<Recognition> {
+    let (fw, fh) = full.dimensions();
+    let s = (CLOSE_UP_WIDTH as f32 / fw as f32).min(1.0);
+    let (w, h) = (
+        ((fw as f32 * s).round() as u32).max(1),
+        ((fh as f32 * s).round() as u32).max(1),
+    );
+    let copy = full.working_copy(w, h);
+    let n = (w as u64 * h as u64).max(1);
+    let mut sum = [0u64; 3];
+    for p in copy.pixels() {
+        for (s, &v) in sum.iter_mut().zip(&p.0) {
+            *s += v as u64;
+        }
+    }
+    let mean = image::Rgb(sum.map(|v| (v / n) as u8));
+    let mut frame = RgbImage::from_pixel(2 * w, 2 * h, mean);
+    let (ox, oy) = (w / 2, h / 2);
+    image::imageops::replace(&mut frame, &copy, ox as i64, oy as i64);
+    let framed = Photo::from_rgb(&frame);
+    // only plates wide enough to answer are read
+    let min_width = CLOSE_UP_MIN_SHARE * w as f32;
+    let scene = Scene::new(&framed).with_min_width(min_width);
+    let cands = scene.candidates(Fallback::No, &[]);
+    let mut r = read_or_detect(&framed, &scene, cands, net)?;
+    for c in &mut r.corners {
+        c[0] = (c[0] - ox as f32) / s;
+        c[1] = (c[1] - oy as f32) / s;
+    }
+    let [a, b, ..] = r.corners;
+    let width = (b[0] - a[0]).hypot(b[1] - a[1]);
+    (width >= CLOSE_UP_MIN_SHARE * fw as f32).then_some(r)
+}
+
+/// The narrowest plate, as a share of the photo's width, that [`close_up`]
+/// answers: narrower plates are the first search's to find, and a second
+/// search over a photo where it found none answers more often where there
+/// is none.
+const CLOSE_UP_MIN_SHARE: f32 = 0.3;
 
 /// Reads the classical locator's candidates `cands` and, when no plate is read
 /// from them (nor from the search's fallback candidates), the learned
@@ -207,9 +259,10 @@ fn read_or_detect(
 ) -> Option<Recognition> {
     read_candidates(full, scene, cands, net).or_else(|| {
         let det = detect::model().ok()?;
-        let learned = stage::timed(&stage::DETECT, || {
+        let mut learned = stage::timed(&stage::DETECT, || {
             det.candidates(scene.detector_input(full))
         });
+        learned.retain(|c| scene.wide_enough(c));
         if learned.is_empty() {
             return None;
         }
@@ -350,7 +403,7 @@ pub fn recognize_profiled(image_bytes: &[u8]) -> (Result<Option<Recognition>, St
     prof.candidates = cands.len();
     let t = std::time::Instant::now();
     let n0 = cnn::READS.load(std::sync::atomic::Ordering::Relaxed);
-    let r = read_or_detect(&rgb, &scene, cands, net);
+    let r = read_or_detect(&rgb, &scene, cands, net).or_else(|| close_up(&rgb, net));
     prof.read_ms = t.elapsed().as_secs_f64() * 1e3;
     prof.reads = cnn::READS.load(std::sync::atomic::Ordering::Relaxed) - n0;
     let mut d = counters.map(stage::ms);

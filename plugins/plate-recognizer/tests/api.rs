@@ -155,6 +155,159 @@ fn grey_photos_of_every_plate_type() {
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
+/// Every kind's rendered set (`tests/fixtures/types/KIND/PLATE.jpg`, five
+/// random plates of each kind, `render-plate --per-type 5 ... 30 --crop`,
+/// 600 × 340 photos):
+/// the kind's folder, the colour read in colour photos and in grey ones
+/// (as [`grey_photos_of_every_plate_type`] explains).
+const TYPE_SETS: [(&str, Color, Color); 13] = [
+    ("blue", Color::Blue, Color::Blue),
+    ("yellow", Color::Yellow, Color::Yellow),
+    ("yellow2", Color::Yellow, Color::Yellow),
+    ("green", Color::Green, Color::Green),
+    ("white", Color::White, Color::Yellow),
+    ("black", Color::Black, Color::Blue),
+    ("learner", Color::Yellow, Color::Yellow),
+    ("trailer", Color::Yellow, Color::Yellow),
+    ("trailer2", Color::Yellow, Color::Yellow),
+    ("police", Color::White, Color::White),
+    ("hkmo", Color::Black, Color::Black),
+    ("consulate", Color::Black, Color::Black),
+    ("embassy", Color::Black, Color::Black),
+];
+
+/// Each kind's five photos read in colour and in grey (a thread per kind
+/// and way): the plates read exactly with their colour, and the misreads.
+fn read_type_sets() -> Vec<(&'static str, bool, usize, Vec<String>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/types");
+    let jobs: Vec<_> = TYPE_SETS
+        .iter()
+        .flat_map(|&(kind, colour, grey_colour)| {
+            let mut files: Vec<_> = std::fs::read_dir(dir.join(kind))
+                .unwrap_or_else(|e| panic!("{kind}: {e}"))
+                .map(|e| e.unwrap().path())
+                .collect();
+            files.sort();
+            assert_eq!(files.len(), 5, "{kind}: {files:?}");
+            [(kind, false, colour), (kind, true, grey_colour)].map(|j| (j, files.clone()))
+        })
+        .collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .into_iter()
+            .map(|((kind, grey, colour), files)| {
+                s.spawn(move || {
+                    let mut wrong = Vec::new();
+                    for f in &files {
+                        let plate = f.file_stem().unwrap().to_str().unwrap();
+                        let mut bytes = std::fs::read(f).unwrap();
+                        if grey {
+                            let img = image::load_from_memory(&bytes).unwrap().to_luma8();
+                            bytes = encode_grey(&img);
+                        }
+                        let r = recognize(&bytes).expect("decodes");
+                        let got = r.as_ref().map(|r| (r.plate.as_str(), r.color));
+                        if got != Some((plate, colour)) {
+                            wrong.push(format!("{plate}: {got:?}"));
+                        }
+                    }
+                    (kind, grey, files.len() - wrong.len(), wrong)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// Every plate type and layout, five random plates of each, in colour and
+/// in grey: at least four of five read exactly with their colour, per kind
+/// and way. A set rather than one photo: a kind is read or not, where one
+/// photo is one draw (the embassy fixture, 使014578, was read 川O14578
+/// once the reader learnt smeared plates, while the rendered embassy
+/// plates read as well as before or better, "The smeared reader again" in
+/// NOTEBOOK.md).
+#[test]
+fn five_photos_of_every_plate_type_in_colour_and_grey() {
+    let results = read_type_sets();
+    let report: Vec<String> = results
+        .iter()
+        .map(|(kind, grey, exact, wrong)| {
+            let way = if *grey { "grey" } else { "colour" };
+            format!("{kind} {way}: {exact}/5 {wrong:?}")
+        })
+        .collect();
+    println!("{}", report.join("\n"));
+    let short: Vec<&String> = results
+        .iter()
+        .zip(&report)
+        .filter(|((_, _, exact, _), _)| *exact < 4)
+        .map(|(_, line)| line)
+        .collect();
+    assert!(short.is_empty(), "{short:#?}");
+}
+
+/// Close-ups: every fixture cut to the 420 × 240 around its plate, the
+/// plate 230 px wide (200 double row), over half the photo's width, as a
+/// camera at a gate frames it or a client sends a crop of the car. Read
+/// by the close-up pass (`close_up`: the photo set into a frame twice its
+/// size), where neither the classical locator, whose masks are made for
+/// plates of a quarter of the photo or less, nor the detector, trained on
+/// those sizes, finds such a plate (without it 10 of these 15 read,
+/// the others not answered; with it 14, the embassy fixture read
+/// 川O14578): at least 13 of 15 read exactly with their colour, each box
+/// where the plate is in the close-up's pixels.
+#[test]
+fn close_ups_of_every_plate_type() {
+    let fixtures = [
+        ("blue-京N62847.jpg", Color::Blue),
+        ("blue-粤O20486.jpg", Color::Blue),
+        ("yellow-鲁B7K391.jpg", Color::Yellow),
+        ("yellow2-苏E45Q82.jpg", Color::Yellow),
+        ("green-粤BD12345.jpg", Color::Green),
+        ("green-large-苏E78342D.jpg", Color::Green),
+        ("white-川A90M17.jpg", Color::White),
+        ("black-沪G3X508.jpg", Color::Black),
+        ("learner-浙A3721学.jpg", Color::Yellow),
+        ("trailer-冀F5K08挂.jpg", Color::Yellow),
+        ("trailer2-鲁H7093挂.jpg", Color::Yellow),
+        ("police-湘A0825警.jpg", Color::White),
+        ("hkmo-粤Z3C16港.jpg", Color::Black),
+        ("consulate-沪A2061领.jpg", Color::Black),
+        ("embassy-使014578.jpg", Color::Black),
+    ];
+    let wrong: Vec<String> = std::thread::scope(|s| {
+        let reads: Vec<_> = fixtures
+            .iter()
+            .map(|&(name, colour)| {
+                s.spawn(move || {
+                    let plate = name.split_once('-').unwrap().1;
+                    let plate = plate.rsplit_once('-').map_or(plate, |p| p.1);
+                    let plate = plate.strip_suffix(".jpg").unwrap();
+                    let scene = image::load_from_memory(&fixture(name)).unwrap().to_rgb8();
+                    let close = image::imageops::crop_imm(&scene, 195, 166, 420, 240).to_image();
+                    let r = recognize(&encode(&close, image::ImageFormat::Jpeg)).unwrap();
+                    match r {
+                        Some(r) if (r.plate.as_str(), r.color) == (plate, colour) => {
+                            // the plate's box, in the close-up: from about 95
+                            // to 325 across (the plate at 95..325 or 95..295)
+                            let xs = r.corners.map(|c| c[0]);
+                            let left = xs[0].min(xs[3]);
+                            assert!((75.0..115.0).contains(&left), "{name}: {r:?}");
+                            None
+                        }
+                        other => Some(format!("{name}: {other:?}")),
+                    }
+                })
+            })
+            .collect();
+        reads
+            .into_iter()
+            .filter_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert!(wrong.len() <= 2, "{wrong:#?}");
+}
+
 /// A one-channel (grey) JPEG of quality 90, as a monochrome camera sends.
 fn encode_grey(img: &image::GrayImage) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());

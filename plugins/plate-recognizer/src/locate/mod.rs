@@ -113,6 +113,9 @@ pub(crate) struct Scene {
     /// The learned detector's input for the photo, made when first asked
     /// for ([`Scene::detector_input`]).
     detector: std::cell::OnceCell<crate::detect::Input>,
+    /// Candidates narrower than this (full-resolution pixels) are not
+    /// given: 0 but in the close-up pass (`crate::close_up`).
+    min_width: f32,
 }
 
 impl Scene {
@@ -157,7 +160,21 @@ impl Scene {
             img,
             scale,
             detector: std::cell::OnceCell::new(),
+            min_width: 0.0,
         }
+    }
+
+    /// This scene giving only candidates `min_width` wide or wider (its
+    /// photo's pixels), the learned detector's too
+    /// ([`Scene::wide_enough`]).
+    pub(crate) fn with_min_width(mut self, min_width: f32) -> Scene {
+        self.min_width = min_width;
+        self
+    }
+
+    /// Whether a candidate is as wide as this scene's candidates must be.
+    pub(crate) fn wide_enough(&self, c: &Cand) -> bool {
+        c.w >= self.min_width
     }
 
     /// Whether the photo has (almost) no colour, as a monochrome or
@@ -224,6 +241,9 @@ impl Scene {
             c.w /= self.scale;
             c.h /= self.scale;
             c.fallback = kind;
+            if !self.wide_enough(&c) {
+                continue;
+            }
             let dup = known.iter().chain(&uniq).any(|u| {
                 (u.cx - c.cx).abs() < 0.15 * u.w
                     && (u.cy - c.cy).abs() < 0.3 * u.h
