@@ -197,8 +197,8 @@ const CLOSE_UP_WIDTH: u32 = 800;
 
 /// A close-up (a plate filling half the photo or more, as a camera at a
 /// gate frames it, or a crop of a car): read again with the photo set, at
-/// most [`CLOSE_UP_WIDTH`] wide, into the middle of a frame twice its size
-/// of its mean colour, so that its plate is as large in the locators'
+/// most [`CLOSE_UP_WIDTH`] wide, into the middle of a frame three times its
+/// size of its mean colour, so that its plate is as large in the locators'
 /// working copies as the plates they were made for (the colour and edge
 /// masks' morphology, the detector's training sizes: a quarter of the
 /// photo's width or less). Only where nothing was answered, and only a
@@ -220,8 +220,8 @@ fn close_up(full: &Photo, net: &cnn::Net) -> Option<Recognition> {
         }
     }
     let mean = image::Rgb(sum.map(|v| (v / n) as u8));
-    let mut frame = RgbImage::from_pixel(2 * w, 2 * h, mean);
-    let (ox, oy) = (w / 2, h / 2);
+    let mut frame = RgbImage::from_pixel(3 * w, 3 * h, mean);
+    let (ox, oy) = (w, h);
     image::imageops::replace(&mut frame, &copy, ox as i64, oy as i64);
     let framed = Photo::from_rgb(&frame);
     // only plates wide enough to answer are read

@@ -249,13 +249,13 @@ fn five_photos_of_every_plate_type_in_colour_and_grey() {
 /// Close-ups: every fixture cut to the 420 × 240 around its plate, the
 /// plate 230 px wide (200 double row), over half the photo's width, as a
 /// camera at a gate frames it or a client sends a crop of the car. Read
-/// by the close-up pass (`close_up`: the photo set into a frame twice its
-/// size), where neither the classical locator, whose masks are made for
-/// plates of a quarter of the photo or less, nor the detector, trained on
-/// those sizes, finds such a plate (without it 10 of these 15 read,
-/// the others not answered; with it 14, the embassy fixture read
-/// 川O14578): at least 13 of 15 read exactly with their colour, each box
-/// where the plate is in the close-up's pixels.
+/// by the close-up pass (`close_up`: the photo set into a frame three
+/// times its size), where neither the classical locator, whose masks are
+/// made for plates of a quarter of the photo or less, nor the detector,
+/// trained on those sizes, finds such a plate (without it 10 of these 15
+/// read, the others not answered; with it all 15): at least 14 of 15 read
+/// exactly with their colour, each box where the plate is in the
+/// close-up's pixels.
 #[test]
 fn close_ups_of_every_plate_type() {
     let fixtures = [
@@ -305,7 +305,7 @@ fn close_ups_of_every_plate_type() {
             .filter_map(|h| h.join().unwrap())
             .collect()
     });
-    assert!(wrong.len() <= 2, "{wrong:#?}");
+    assert!(wrong.len() <= 1, "{wrong:#?}");
 }
 
 /// A one-channel (grey) JPEG of quality 90, as a monochrome camera sends.
