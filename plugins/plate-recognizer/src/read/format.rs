@@ -59,10 +59,16 @@ pub(crate) fn colour_of(t: &[char]) -> Option<Color> {
 /// if its text says (`colour_of`). A black plate may have been seen as
 /// blue: a dark plate with light characters is black only when colourless
 /// (`colour::plate_color`), and the red 使 or 领 of a black plate gives it
-/// colour.
+/// colour. A green plate may have been seen as white: its pale green,
+/// fading to white at the top, washes out in bright light or an
+/// overexposed photo.
 pub(crate) fn fits(text: &[char], color: Color) -> bool {
     valid_plate(text)
-        && colour_of(text).is_none_or(|c| c == color || (c == Color::Black && color == Color::Blue))
+        && colour_of(text).is_none_or(|c| {
+            c == color
+                || (c == Color::Black && color == Color::Blue)
+                || (c == Color::Green && color == Color::White)
+        })
 }
 
 /// Whether `c` is the character of a plate's use (an ending or 使).
