@@ -189,7 +189,20 @@ pub fn recognize_rgb(full: &RgbImage, net: &cnn::Net) -> Option<Recognition> {
 pub fn recognize_photo(full: &Photo, net: &cnn::Net) -> Option<Recognition> {
     let scene = Scene::new(full);
     let cands = scene.candidates(Fallback::No, &[]);
-    read_or_detect(full, &scene, cands, net).or_else(|| close_up(full, net))
+    read_or_close_up(full, &scene, cands, net)
+}
+
+/// The whole search after locating (`scene`, its candidates `cands`): the
+/// candidates, fallbacks and detector ([`read_or_detect`]), then, where
+/// nothing was answered, the close-up pass ([`close_up`]). What
+/// [`recognize_photo`] and [`recognize_profiled`] both run.
+fn read_or_close_up(
+    full: &Photo,
+    scene: &Scene,
+    cands: Vec<locate::Cand>,
+    net: &cnn::Net,
+) -> Option<Recognition> {
+    read_or_detect(full, scene, cands, net).or_else(|| close_up(full, net))
 }
 
 /// The widest copy of a photo [`close_up`] sets into its frame.
@@ -403,7 +416,7 @@ pub fn recognize_profiled(image_bytes: &[u8]) -> (Result<Option<Recognition>, St
     prof.candidates = cands.len();
     let t = std::time::Instant::now();
     let n0 = cnn::READS.load(std::sync::atomic::Ordering::Relaxed);
-    let r = read_or_detect(&rgb, &scene, cands, net).or_else(|| close_up(&rgb, net));
+    let r = read_or_close_up(&rgb, &scene, cands, net);
     prof.read_ms = t.elapsed().as_secs_f64() * 1e3;
     prof.reads = cnn::READS.load(std::sync::atomic::Ordering::Relaxed) - n0;
     let mut d = counters.map(stage::ms);

@@ -176,18 +176,31 @@ const TYPE_SETS: [(&str, Color, Color); 13] = [
     ("embassy", Color::Black, Color::Black),
 ];
 
+/// The photos of a kind's rendered set (`tests/fixtures/types/KIND/`), in
+/// file-name order.
+fn type_set(kind: &str) -> Vec<std::path::PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/types");
+    let mut files: Vec<_> = std::fs::read_dir(dir.join(kind))
+        .unwrap_or_else(|e| panic!("{kind}: {e}"))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// The plate a fixture's file name (without `.jpg`) says: what follows its
+/// last `-` (`green-large-苏E78342D`), or the whole name (a set's `苏E78342D`).
+fn plate_of(stem: &str) -> &str {
+    stem.rsplit_once('-').map_or(stem, |p| p.1)
+}
+
 /// Each kind's five photos read in colour and in grey (a thread per kind
 /// and way): the plates read exactly with their colour, and the misreads.
 fn read_type_sets() -> Vec<(&'static str, bool, usize, Vec<String>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/types");
     let jobs: Vec<_> = TYPE_SETS
         .iter()
         .flat_map(|&(kind, colour, grey_colour)| {
-            let mut files: Vec<_> = std::fs::read_dir(dir.join(kind))
-                .unwrap_or_else(|e| panic!("{kind}: {e}"))
-                .map(|e| e.unwrap().path())
-                .collect();
-            files.sort();
+            let files = type_set(kind);
             assert_eq!(files.len(), 5, "{kind}: {files:?}");
             [(kind, false, colour), (kind, true, grey_colour)].map(|j| (j, files.clone()))
         })
@@ -258,17 +271,12 @@ fn five_photos_of_every_plate_type_in_colour_and_grey() {
 #[test]
 fn an_overexposed_green_plate_is_still_green() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut photos: Vec<_> = std::fs::read_dir(dir.join("types/green"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    photos.sort();
+    let mut photos = type_set("green");
     photos.push(dir.join("green-粤BD12345.jpg"));
     photos.push(dir.join("green-large-苏E78342D.jpg"));
     let (mut green, mut exact, mut reads) = (0, 0, Vec::new());
     for f in &photos {
-        let plate = f.file_stem().unwrap().to_str().unwrap();
-        let plate = plate.rsplit_once('-').map_or(plate, |p| p.1);
+        let plate = plate_of(f.file_stem().unwrap().to_str().unwrap());
         let mut img = image::open(f).unwrap().to_rgb8();
         for v in img.iter_mut() {
             *v = (*v as f32 * 1.6).min(255.0) as u8;
@@ -319,9 +327,7 @@ fn close_ups_of_every_plate_type() {
             .iter()
             .map(|&(name, colour)| {
                 s.spawn(move || {
-                    let plate = name.split_once('-').unwrap().1;
-                    let plate = plate.rsplit_once('-').map_or(plate, |p| p.1);
-                    let plate = plate.strip_suffix(".jpg").unwrap();
+                    let plate = plate_of(name.strip_suffix(".jpg").unwrap());
                     let scene = image::load_from_memory(&fixture(name)).unwrap().to_rgb8();
                     let close = image::imageops::crop_imm(&scene, 195, 166, 420, 240).to_image();
                     let r = recognize(&encode(&close, image::ImageFormat::Jpeg)).unwrap();
