@@ -11,17 +11,38 @@ use crate::{cnn, debug_on};
 /// (the province is the one most often cut off or misread). `None` for a
 /// scale no plate has (the read is not a plate's row of characters).
 pub(crate) fn fit_layout(read: &cnn::Read) -> Option<(f32, f32, &'static [f32])> {
-    fit_centres(&read.centre).map(|(a, b, centres, _)| (a, b, centres))
+    fit_centres(&read.text, &read.centre).map(|(a, b, centres, _)| (a, b, centres))
 }
 
-/// `fit_layout` on the characters' CTC centres, with the mean squared
-/// residual of the fit (in crop widths).
-pub(crate) fn fit_centres(centre: &[f32]) -> Option<(f32, f32, &'static [f32], f32)> {
-    let centres: &'static [f32] = match centre.len() {
-        7 => &CENTRES_7,
-        8 => &CENTRES_8,
-        _ => return None,
-    };
+/// After which character a single-row plate's dot (the wide gap) is: the
+/// second, but the first on police plates (…警) and the fourth on embassy
+/// plates (使…), as `synth::slots` renders them (GA 36-2018).
+pub(crate) fn dot_after(text: &[char]) -> usize {
+    match text {
+        [_, _, _, _, _, _, '警'] => 0,
+        ['使', _, _, _, _, _, _] => 3,
+        _ => 1,
+    }
+}
+
+/// The glyph centres of the layout a text is printed in.
+pub(crate) fn centres_of(text: &[char]) -> Option<&'static [f32]> {
+    match (text.len(), dot_after(text)) {
+        (7, 0) => Some(&CENTRES_POLICE),
+        (7, 3) => Some(&CENTRES_EMBASSY),
+        (7, _) => Some(&CENTRES_7),
+        (8, _) => Some(&CENTRES_8),
+        _ => None,
+    }
+}
+
+/// `fit_layout` on a text's characters' CTC centres, with the mean
+/// squared residual of the fit (in crop widths).
+pub(crate) fn fit_centres(
+    text: &[char],
+    centre: &[f32],
+) -> Option<(f32, f32, &'static [f32], f32)> {
+    let centres = centres_of(text).filter(|c| c.len() == centre.len())?;
     let pts: Vec<(f32, f32)> = (1..centre.len())
         .map(|i| (centres[i], (centre[i] + 0.5) / cnn::T as f32))
         .collect();
@@ -62,5 +83,11 @@ pub(crate) fn align(c: &Cand, ew: f32, read: &cnn::Read) -> Option<Cand> {
 
 /// Glyph centres (mm from the plate's left edge) of single-row layouts.
 pub(crate) const CENTRES_7: [f32; 7] = [38.0, 95.0, 174.5, 231.5, 288.5, 345.5, 402.5];
+
+/// Police plates: the dot after the province.
+pub(crate) const CENTRES_POLICE: [f32; 7] = [38.0, 117.5, 174.5, 231.5, 288.5, 345.5, 402.5];
+
+/// Embassy plates (使 and six digits): the dot after the fourth.
+pub(crate) const CENTRES_EMBASSY: [f32; 7] = [38.0, 95.0, 152.0, 209.0, 288.5, 345.5, 402.5];
 
 pub(crate) const CENTRES_8: [f32; 8] = [38.0, 91.0, 183.0, 235.0, 287.0, 339.0, 391.0, 443.0];

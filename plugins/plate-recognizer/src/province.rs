@@ -72,7 +72,7 @@ pub fn diagnose_crop(
         ew: 1.08,
         eh: 1.2,
     };
-    let seg = glyph_patches(&src, color);
+    let seg = glyph_patches(&src, color, &read.text);
     let outs = weights
         .iter()
         .map(|&wc| {

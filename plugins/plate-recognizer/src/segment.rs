@@ -5,6 +5,7 @@
 //! (Otsu's threshold, a crop's ink as grey levels).
 
 use crate::Color;
+use crate::layout::dot_after;
 use crate::locate::mask::Mask;
 use crate::rectify::{Source, rectify};
 use image::RgbImage;
@@ -14,13 +15,14 @@ pub(crate) type Patch = (usize, usize, Vec<u8>);
 
 /// The segmenter's glyphs of a single-row plate cut out as `src` says
 /// (a crop 60 px high, as the segmenter was tuned for; its grid is the
-/// 7-character one), for the province and letter-and-digit checks.
-pub(crate) fn glyph_patches(src: &Source, color: Color) -> Option<Vec<Patch>> {
+/// 7-character one with the dot where `text`'s layout has it,
+/// [`dot_after`]), for the province and letter-and-digit checks.
+pub(crate) fn glyph_patches(src: &Source, color: Color, text: &[char]) -> Option<Vec<Patch>> {
     let c = src.c;
     let aspect = (c.w * 1.06) / (c.h * 1.15).max(1.0);
     let ow = ((60.0 * aspect).round() as u32).clamp(60, 480);
     let crop = rectify(src.full, c, 1.06, 1.15, ow, 60);
-    segment(&crop, color).map(|(p, _)| p)
+    segment(&crop, color, dot_after(text)).map(|(p, _)| p)
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -45,11 +47,11 @@ impl BBox {
 
 /// Character patches and the grid-fit score (0..=6) of a single-row crop
 /// (60 px high): Otsu binarisation, the character band from row
-/// transitions, connected components fitted to the GA 36 grid (the
-/// segmenter of the earlier, segmentation-based version of this crate).
-/// Used for the province glyph (patch 0), the kind of crop the province CNN
-/// was trained on.
-pub(crate) fn segment(crop: &RgbImage, color: Color) -> Option<(Vec<Patch>, f32)> {
+/// transitions, connected components fitted to the GA 36 grid with the
+/// dot after character `dot` (the segmenter of the earlier,
+/// segmentation-based version of this crate). Used for the province glyph
+/// (patch 0), the kind of crop the province CNN was trained on.
+pub(crate) fn segment(crop: &RgbImage, color: Color, dot: usize) -> Option<(Vec<Patch>, f32)> {
     let (w, h) = (crop.width() as usize, crop.height() as usize);
     if w < 20 || h < 10 {
         return None;
@@ -152,9 +154,9 @@ pub(crate) fn segment(crop: &RgbImage, color: Color) -> Option<(Vec<Patch>, f32)
     let mut hs: Vec<usize> = tall.iter().map(|b| b.h()).collect();
     hs.sort();
     let hc = hs[hs.len() / 2] as f32;
-    // grid (units of char height): glyph 0.5, pitch 0.6333, extra gap after slot 1: 0.2444
+    // grid (units of char height): glyph 0.5, pitch 0.6333, extra gap after slot `dot`: 0.2444
     let slot_left = |k: usize, x0: f32, s: f32| -> f32 {
-        x0 + s * hc * (k as f32 * 0.6333 + if k >= 2 { 0.2444 } else { 0.0 })
+        x0 + s * hc * (k as f32 * 0.6333 + if k > dot { 0.2444 } else { 0.0 })
     };
     let cw = |s: f32| 0.5 * hc * s;
     let mut best: Option<(f32, f32, f32)> = None; // score, x0, s

@@ -349,7 +349,9 @@ fn a_loose_box_is_fitted_to_the_characters() {
 }
 
 /// The segmenter's glyph of every letter and digit of the fixtures'
-/// single-row plates is classified right by the letter-and-digit CNN.
+/// single-row plates is classified right by the letter-and-digit CNN: on
+/// police and embassy plates too, whose dot is elsewhere (the grid is
+/// the read's layout, `layout::dot_after`).
 #[test]
 fn the_letter_and_digit_cnn_reads_the_segmenters_glyphs() {
     use crate::segment::glyph_patches;
@@ -358,7 +360,10 @@ fn the_letter_and_digit_cnn_reads_the_segmenters_glyphs() {
         ("blue-京N62847.jpg", "京N62847", Color::Blue),
         ("yellow-鲁B7K391.jpg", "鲁B7K391", Color::Yellow),
         ("white-川A90M17.jpg", "川A90M17", Color::White),
+        ("police-湘A0825警.jpg", "湘A0825警", Color::White),
+        ("embassy-使014578.jpg", "使014578", Color::Black),
     ] {
+        let chars: Vec<char> = text.chars().collect();
         let img = decode(&fixture(name)).unwrap();
         let photo = crate::Photo::from_rgb(&img);
         let plate = locate(&photo)
@@ -372,16 +377,22 @@ fn the_letter_and_digit_cnn_reads_the_segmenters_glyphs() {
             ew: 1.08,
             eh: 1.2,
         };
-        let seg = glyph_patches(&src, color).expect("segmented");
+        let seg = glyph_patches(&src, color, &chars).expect("segmented");
         assert_eq!(seg.len(), 7, "{name}");
+        // the letters and digits (not 警)
+        let alnum = |c: &char| c.is_ascii_alphanumeric();
         let read: String = seg[1..]
             .iter()
+            .zip(&chars[1..])
+            .filter(|(_, c)| alnum(c))
+            .map(|(p, _)| p)
             .map(|(w, h, px)| {
                 let p = net.predict(&mlp::char_features(px, *w, *h)[..pcnn::S * pcnn::S]);
                 argmax(&net.classes.iter().copied().zip(p).collect::<Vec<_>>()).0
             })
             .collect();
-        assert_eq!(read, text.chars().skip(1).collect::<String>(), "{name}");
+        let want: String = chars[1..].iter().filter(|c| alnum(c)).collect();
+        assert_eq!(read, want, "{name}");
     }
 }
 
@@ -402,8 +413,8 @@ fn unsure_characters_are_voted_with_the_glyph_cnn() {
         ew: 1.08,
         eh: 1.2,
     };
-    let seg = glyph_patches(&src, Color::Blue).expect("segmented");
     let text: Vec<char> = "京N6Z847".chars().collect();
+    let seg = glyph_patches(&src, Color::Blue, &text).expect("segmented");
     let mut dists: Vec<Dist> = text.iter().map(|&c| vec![(c, 0.95)]).collect();
     dists[1] = vec![('N', 0.5), ('H', 0.45)];
     dists[3] = vec![('Z', 0.6), ('2', 0.3)];
@@ -795,4 +806,29 @@ fn crops_without_motion_are_the_crops_of_before() {
     let mut c = crate::synth::Rng::new(11);
     let cm = crate::synth::augment_crop_moving(&plate, 128, 32, (80.0, 260.0), 1.0, &mut c);
     assert_ne!(ca, cm);
+}
+
+/// The layout fitted to a read puts every character where the renderer
+/// draws it, on every single-row and green plate kind (the dot after the
+/// province on police plates, after the fourth character on embassy
+/// plates, after the second elsewhere).
+#[test]
+fn the_fitted_layouts_are_the_rendered_ones() {
+    use crate::layout::centres_of;
+    use crate::synth::{Kind, Rng, random_text, slots};
+    let mut rng = Rng::new(3);
+    for kind in Kind::ALL.into_iter().filter(|k| !k.double()) {
+        for _ in 0..20 {
+            let text = random_text(kind, &mut rng);
+            let drawn: Vec<f32> = slots(kind).iter().map(|s| s.0 + s.2 / 2.0).collect();
+            let fitted = centres_of(&text).expect("a single-row text has a layout");
+            assert_eq!(
+                fitted,
+                &drawn[..],
+                "{kind:?} {}",
+                text.iter().collect::<String>()
+            );
+        }
+    }
+    assert!(centres_of(&"皖A1234".chars().collect::<Vec<_>>()).is_none());
 }

@@ -169,7 +169,7 @@ pub(crate) fn fix_format(read: &cnn::Read, classes: &[char], len: usize) -> Opti
     (0..n)
         .map(keep)
         .filter(|r| valid_plate(&r.text))
-        .filter_map(|r| Some((fit_centres(&r.centre)?.3, r)))
+        .filter_map(|r| Some((fit_centres(&r.text, &r.centre)?.3, r)))
         .min_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, r)| r)
 }

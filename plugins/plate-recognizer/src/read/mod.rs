@@ -224,7 +224,7 @@ pub(crate) fn read_prepared(
         crate::stage::timed(&crate::stage::CHECKS, || {
             let unsure = glyphs::unsure(&text, &dists);
             let seg = (text.len() == 7 && (province_checked(&text) || !unsure.is_empty()))
-                .then(|| glyph_patches(&src, color))
+                .then(|| glyph_patches(&src, color, &text))
                 .flatten();
             if let Some(d) =
                 refine_province(src, &read, color, net, PROVINCE_CNN_WEIGHT, seg.as_deref())
