@@ -657,7 +657,11 @@ fn plates_for_a_use_have_their_colour() {
     assert!(!province_checked(&t("使014578")) && !province_checked(&t("粤Z0947澳")));
     // what another read may vote for at a position depends on the others
     let hk = t("粤Z3C16港");
-    assert!(!valid_with(&hk, 0, '琼') && !valid_with(&hk, 1, 'A') && valid_with(&hk, 6, '7'));
+    assert!(!valid_with(&hk, 0, '琼') && !valid_with(&hk, 1, 'A') && valid_with(&hk, 6, '澳'));
+    // 粤Z is the letter of Hong Kong and Macau cars alone: a 粤Z plate of
+    // 7 ends in 港 or 澳 (read at 15 degrees, 粤ZN7C4澳 was 粤ZN7C4A)
+    assert!(!valid_with(&hk, 6, '7') && !valid_plate(&t("粤ZN7C4A")));
+    assert!(valid_plate(&t("粤AN7C4A")) && valid_plate(&t("粤BDZ1234")));
     assert!(!valid_with(&t("使014578"), 0, '川') && valid_with(&t("川A14578"), 0, '京'));
 }
 

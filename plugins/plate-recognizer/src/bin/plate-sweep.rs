@@ -9,8 +9,12 @@
 //!
 //! ```sh
 //! cargo run --release -p plate-recognizer --bin plate-sweep -- \
-//!     /work/shared/data/plates/glyphs [WAY]     # WAY: only the ways whose name holds it
+//!     /work/shared/data/plates/glyphs [WAY [OUT_DIR]]
 //! ```
+//!
+//! WAY: only the ways whose name holds it (`""` for all); OUT_DIR: the
+//! photos not read exactly are written there as JPEGs (`WAY-TEXT.jpg`,
+//! the bytes the recogniser read), for `plate-debug`.
 
 use image::{Rgb, RgbImage};
 use plate_recognizer::synth::{self, Glyphs, Kind, Rng};
@@ -101,9 +105,15 @@ fn ways() -> Vec<(&'static str, Way)> {
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
-    let dir = args.get(1).ok_or("usage: plate-sweep GLYPH_DIR [WAY]")?;
+    let dir = args
+        .get(1)
+        .ok_or("usage: plate-sweep GLYPH_DIR [WAY [OUT_DIR]]")?;
     let g = Glyphs::load(Path::new(dir))?;
     let only = args.get(2).map(String::as_str).unwrap_or("");
+    let out = args.get(3).map(Path::new);
+    if let Some(out) = out {
+        std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    }
     let mut rng = Rng::new(77);
     let mut plates = Vec::new();
     for kind in Kind::ALL {
@@ -124,8 +134,15 @@ fn main() -> Result<(), String> {
         }
         let (mut exact, mut none, mut wrong) = (0, 0, Vec::new());
         for (kind, text, img, seed) in &plates {
-            let photo = way(img, *kind, &mut Rng::new(*seed));
-            match plate_recognizer::recognize(&jpeg(&photo))? {
+            let photo = jpeg(&way(img, *kind, &mut Rng::new(*seed)));
+            let read = plate_recognizer::recognize(&photo)?;
+            if let Some(out) = out
+                && read.as_ref().is_none_or(|r| r.plate != *text)
+            {
+                let file = out.join(format!("{}-{text}.jpg", name.replace(' ', "_")));
+                std::fs::write(&file, &photo).map_err(|e| format!("{}: {e}", file.display()))?;
+            }
+            match read {
                 Some(r) if r.plate == *text => exact += 1,
                 Some(r) => wrong.push(format!(
                     "{kind:?} {text}: {} {} {:.2}",

@@ -60,9 +60,14 @@ fn kind_name(k: Kind) -> &'static str {
 /// (`synth::random_text`), except that green plates get GA 36's new-energy
 /// serials (a small car's D or F, a letter or digit, then 4 digits; a large
 /// car's 5 digits, then D or F) where training draws any 6 letters or
-/// digits.
+/// digits, and that a plate of 7 drawn as 粤Z (Guangdong's letter for Hong
+/// Kong and Macau cars alone, whose plates end in 港 or 澳) is made 粤Y
+/// (no random number drawn: the other texts of a seed stay as they were).
 fn per_type_text(kind: Kind, rng: &mut Rng) -> Vec<char> {
     let mut t = synth::random_text(kind, rng);
+    if t.len() == 7 && t[..2] == ['粤', 'Z'] && kind != Kind::HongKongMacau {
+        t[1] = 'Y';
+    }
     if kind == Kind::Green {
         let alnum: Vec<char> = plate_recognizer::ALNUM.chars().collect();
         let digit = |rng: &mut Rng| alnum[rng.below(10)];

@@ -14,7 +14,8 @@
 //!   the last letter or digit, on a plate of one colour: 学 learner and 挂
 //!   trailer (yellow; 挂 single or double row), 警 police (white), 领
 //!   consulate (black), 港 and 澳 Hong Kong and Macau (black, and only
-//!   粤Z: Guangdong issues them).
+//!   粤Z: Guangdong issues them; and a 粤Z plate of 7 is always one of
+//!   them, Z being Guangdong's letter for those cars alone).
 //! * Embassy plates (black): 使, then 6 digits (the country's number and
 //!   the car's), no province.
 //!
@@ -104,7 +105,8 @@ pub(crate) fn valid_with(t: &[char], i: usize, ch: char) -> bool {
 }
 
 /// Can `ch` be the `i`-th character of the plate `t` (its other characters
-/// as they are)? Not the whole rule: 港/澳 also need 粤Z (`valid_plate`).
+/// as they are)? Not the whole rule: 港/澳 need 粤Z and 粤Z needs 港/澳
+/// (`valid_plate`).
 fn valid_at(t: &[char], i: usize, ch: char) -> bool {
     let serial = |c: char| c.is_ascii_digit() || (c.is_ascii_uppercase() && c != 'O');
     if i == 0 {
@@ -116,6 +118,8 @@ fn valid_at(t: &[char], i: usize, ch: char) -> bool {
     match ch {
         _ if i == 1 => ch.is_ascii_uppercase(),
         '港' | '澳' => i == 6 && t.len() == 7 && t[0] == '粤' && t[1] == 'Z',
+        // 粤Z is Guangdong's letter for Hong Kong and Macau cars alone
+        _ if i == 6 && t.len() == 7 && t[0] == '粤' && t[1] == 'Z' => false,
         _ if i == 6 && t.len() == 7 && ENDINGS.iter().any(|e| e.0 == ch) => true,
         _ => serial(ch),
     }
