@@ -275,6 +275,11 @@ fn read_or_detect(
         let mut learned = stage::timed(&stage::DETECT, || {
             det.candidates(scene.detector_input(full))
         });
+        if debug_on() {
+            for c in &learned {
+                eprintln!("detector box {c:?} wide enough: {}", scene.wide_enough(c));
+            }
+        }
         learned.retain(|c| scene.wide_enough(c));
         if learned.is_empty() {
             return None;

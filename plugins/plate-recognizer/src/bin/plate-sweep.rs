@@ -1,7 +1,8 @@
 //! Reads rendered plates of every kind (`synth`, the GA 36 glyphs: 13
 //! kinds, 4 random plates of each, seed 77) set into the plain street
 //! scene in ways the EasyPR photos seldom show them: at the photo's edges,
-//! rotated, darkened and washed out, small, in a 1920 × 1080 photo. Prints,
+//! rotated, darkened and washed out, grey, soft, small, in a 1920 × 1080
+//! photo. Prints,
 //! per way, the plates read exactly of 52, those not answered, and the
 //! first misreads (plate, read, colour, confidence). How the thirtieth
 //! session found overexposed green plates read as white ones of 7
@@ -50,6 +51,13 @@ fn levels(mut img: RgbImage, f: impl Fn(f32) -> f32) -> RgbImage {
     img
 }
 
+/// The photo in grey (BT.601 luma), as a monochrome or infrared camera
+/// sends it (three equal channels).
+fn grey(img: RgbImage) -> RgbImage {
+    let g = image::DynamicImage::ImageRgb8(img).to_luma8();
+    image::DynamicImage::ImageLuma8(g).to_rgb8()
+}
+
 /// The plate `w` px wide (double-row plates 13 % narrower) at (`x`, `y`)
 /// of an 800 × 450 scene.
 fn place(p: &RgbImage, k: Kind, x: u32, y: u32, w: u32, r: &mut Rng) -> RgbImage {
@@ -92,6 +100,18 @@ fn ways() -> Vec<(&'static str, Way)> {
         (
             "washed out x 0.5 + 127",
             Box::new(|p, k, r| levels(place(p, k, 290, 250, 230, r), |v| v * 0.5 + 127.0)),
+        ),
+        (
+            "grey",
+            Box::new(|p, k, r| grey(place(p, k, 290, 250, 230, r))),
+        ),
+        (
+            "grey, 90 px wide",
+            Box::new(|p, k, r| grey(place(p, k, 290, 250, 90, r))),
+        ),
+        (
+            "soft (blur sigma 1.5)",
+            Box::new(|p, k, r| image::imageops::blur(&place(p, k, 290, 250, 230, r), 1.5)),
         ),
         ("120 px wide", sized(120)),
         ("90 px wide", sized(90)),
