@@ -18,7 +18,9 @@
 //! boxes drawn instead of training. `MOTION=S` (0 by default, and then no
 //! random number is drawn for it): the share of windows smeared as by a
 //! moving car or a panning camera (`synth::random_smear`, in the window's
-//! pixels).
+//! pixels). `GREY=S` (0 by default, and then no random number is drawn
+//! for it either): the share of windows made grey (luma in three equal
+//! channels), as monochrome and infrared cameras send them.
 
 use image::{Rgb, RgbImage, imageops};
 use plate_recognizer::detect::{self, Cache, Detector, OUT, STRIDE};
@@ -235,6 +237,7 @@ fn sample(
     g: &Glyphs,
     real: &[RgbImage],
     motion: f32,
+    grey: f32,
     rng: &mut Rng,
 ) -> (RgbImage, Vec<PlateBox>) {
     let (mut img, mut boxes) = window(&photos[rng.below(photos.len())], rng);
@@ -248,6 +251,10 @@ fn sample(
     if motion > 0.0 && rng.chance(motion) {
         let (len, vertical) = synth::random_smear(rng);
         img = synth::motion_blur(&img, len, vertical);
+    }
+    if grey > 0.0 && rng.chance(grey) {
+        let luma = image::DynamicImage::ImageRgb8(img).to_luma8();
+        img = image::DynamicImage::ImageLuma8(luma).to_rgb8();
     }
     (img, boxes)
 }
@@ -434,9 +441,10 @@ fn main() {
     };
     let mut rng = Rng::new(env("SEED", 7));
     let motion: f32 = env("MOTION", 0.0);
+    let grey: f32 = env("GREY", 0.0);
     if let Ok(dir) = std::env::var("DUMP") {
         for i in 0..24 {
-            let (mut img, boxes) = sample(&photos, &glyphs, &real, motion, &mut rng);
+            let (mut img, boxes) = sample(&photos, &glyphs, &real, motion, grey, &mut rng);
             for b in &boxes {
                 draw(&mut img, b);
             }
@@ -469,7 +477,7 @@ fn main() {
         let mut grads: Vec<Vec<f32>> = det.p.iter().map(|t| vec![0.0; t.len()]).collect();
         let mut cache = Cache::default();
         for _ in 0..batch {
-            let (img, boxes) = sample(&photos, &glyphs, &real, motion, &mut rng);
+            let (img, boxes) = sample(&photos, &glyphs, &real, motion, grey, &mut rng);
             let x = detect::planes(&img);
             let out = det.forward(&x, H, W, &mut cache);
             let (l, mut g) = loss(&out, &boxes);
