@@ -2,9 +2,8 @@
 //! kinds, 4 random plates of each, seed 77) set into the plain street
 //! scene in ways the EasyPR photos seldom show them: at the photo's edges,
 //! rotated, darkened and washed out, grey, soft, small, in a 1920 × 1080
-//! photo. Prints,
-//! per way, the plates read exactly of 52, those not answered, and the
-//! first misreads (plate, read, colour, confidence). How the thirtieth
+//! photo. Prints, per way, the plates read exactly of 52, those not
+//! answered, and the first misreads (plate, read, colour, confidence). How the thirtieth
 //! session found overexposed green plates read as white ones of 7
 //! characters (the crate README, "The plate's colour").
 //!
