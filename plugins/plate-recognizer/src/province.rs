@@ -11,7 +11,7 @@ use crate::colour::color_classes;
 use crate::layout::fit_layout;
 use crate::locate::mask::Mask;
 use crate::locate::{Cand, Fallback};
-use crate::read::format::{province_checked, valid_plate};
+use crate::read::format::{province_checked, valid_plate, valid_with};
 use crate::read::{Dist, FIRST_MARGINS, argmax, model};
 use crate::rectify::{Source, rectify, rectify_window};
 use crate::segment::{Patch, glyph_patches, ink_grey, otsu};
@@ -91,7 +91,8 @@ pub fn diagnose_crop(
 /// the other characters' CTC columns (least squares on the GA 36 layout)
 /// and cut out of the photo at higher resolution, binarised and classified
 /// by the province CNN; the answer is the weighted average of its
-/// probabilities and the reader's.
+/// probabilities and the reader's, over the provinces the read's other
+/// characters allow (`None` if they allow none of the CNN's).
 pub(crate) fn refine_province(
     src: Source,
     read: &cnn::Read,
@@ -128,7 +129,13 @@ pub(crate) fn refine_province(
         (Some(p), None) | (None, Some(p)) => p,
         (None, None) => return None,
     };
-    Some(vote(prov_net, net, read, &pm, w_cnn, "seg+window"))
+    // of the vote, the provinces the rest of the text allows (no 粤 before
+    // a Z that does not end in 港 or 澳)
+    let d: Dist = vote(prov_net, net, read, &pm, w_cnn, "seg+window")
+        .into_iter()
+        .filter(|&(ch, _)| valid_with(&read.text, 0, ch))
+        .collect();
+    (!d.is_empty()).then_some(d)
 }
 
 /// The province glyph cut out of the photo where the fitted layout puts it

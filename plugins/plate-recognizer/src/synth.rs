@@ -816,6 +816,14 @@ pub fn motion_blur<P: Pixel<Subpixel = u8>>(
     out
 }
 
+/// The photo in grey, as a monochrome or infrared camera sends it: the
+/// `image` crate's luma (Rec. 709 weights) in three equal channels. Used by
+/// `plate-sweep` and `train-detector` (`GREY`).
+pub fn grey(img: RgbImage) -> RgbImage {
+    let luma = image::DynamicImage::ImageRgb8(img).to_luma8();
+    image::DynamicImage::ImageLuma8(luma).to_rgb8()
+}
+
 /// The colour at (x, y), bilinearly interpolated (x + 1 and y + 1 inside
 /// the image).
 pub fn bilinear(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {

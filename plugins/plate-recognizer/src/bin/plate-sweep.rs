@@ -50,13 +50,6 @@ fn levels(mut img: RgbImage, f: impl Fn(f32) -> f32) -> RgbImage {
     img
 }
 
-/// The photo in grey (BT.601 luma), as a monochrome or infrared camera
-/// sends it (three equal channels).
-fn grey(img: RgbImage) -> RgbImage {
-    let g = image::DynamicImage::ImageRgb8(img).to_luma8();
-    image::DynamicImage::ImageLuma8(g).to_rgb8()
-}
-
 /// The plate `w` px wide (double-row plates 13 % narrower) at (`x`, `y`)
 /// of an 800 × 450 scene.
 fn place(p: &RgbImage, k: Kind, x: u32, y: u32, w: u32, r: &mut Rng) -> RgbImage {
@@ -64,17 +57,22 @@ fn place(p: &RgbImage, k: Kind, x: u32, y: u32, w: u32, r: &mut Rng) -> RgbImage
     synth::scene(800, 450, &[(p, x, y, w)], r)
 }
 
+/// The plate as rendered, 230 px wide at (290, 250): what most ways
+/// change.
+fn centred(p: &RgbImage, k: Kind, r: &mut Rng) -> RgbImage {
+    place(p, k, 290, 250, 230, r)
+}
+
 type Way = Box<dyn Fn(&RgbImage, Kind, &mut Rng) -> RgbImage>;
 
 fn ways() -> Vec<(&'static str, Way)> {
-    // the plate's centre in the scene of `place(.., 290, 250, 230, ..)`
+    // the plate's centre in the scene of `centred`
     let (cx, cy) = (405.0, 287.0);
-    let turned = move |deg: f32| -> Way {
-        Box::new(move |p, k, r| rotate(&place(p, k, 290, 250, 230, r), deg, cx, cy))
-    };
+    let turned =
+        move |deg: f32| -> Way { Box::new(move |p, k, r| rotate(&centred(p, k, r), deg, cx, cy)) };
     let sized = |w: u32| -> Way { Box::new(move |p, k, r| place(p, k, 290, 250, w, r)) };
     vec![
-        ("as rendered", sized(230)),
+        ("as rendered", Box::new(centred)),
         ("left edge", Box::new(|p, k, r| place(p, k, 0, 250, 230, r))),
         (
             "right edge",
@@ -94,23 +92,20 @@ fn ways() -> Vec<(&'static str, Way)> {
         ("turned -15", turned(-15.0)),
         (
             "dark x 0.35",
-            Box::new(|p, k, r| levels(place(p, k, 290, 250, 230, r), |v| v * 0.35)),
+            Box::new(|p, k, r| levels(centred(p, k, r), |v| v * 0.35)),
         ),
         (
             "washed out x 0.5 + 127",
-            Box::new(|p, k, r| levels(place(p, k, 290, 250, 230, r), |v| v * 0.5 + 127.0)),
+            Box::new(|p, k, r| levels(centred(p, k, r), |v| v * 0.5 + 127.0)),
         ),
-        (
-            "grey",
-            Box::new(|p, k, r| grey(place(p, k, 290, 250, 230, r))),
-        ),
+        ("grey", Box::new(|p, k, r| synth::grey(centred(p, k, r)))),
         (
             "grey, 90 px wide",
-            Box::new(|p, k, r| grey(place(p, k, 290, 250, 90, r))),
+            Box::new(|p, k, r| synth::grey(place(p, k, 290, 250, 90, r))),
         ),
         (
             "soft (blur sigma 1.5)",
-            Box::new(|p, k, r| image::imageops::blur(&place(p, k, 290, 250, 230, r), 1.5)),
+            Box::new(|p, k, r| image::imageops::blur(&centred(p, k, r), 1.5)),
         ),
         ("120 px wide", sized(120)),
         ("90 px wide", sized(90)),

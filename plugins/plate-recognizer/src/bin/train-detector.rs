@@ -253,8 +253,7 @@ fn sample(
         img = synth::motion_blur(&img, len, vertical);
     }
     if grey > 0.0 && rng.chance(grey) {
-        let luma = image::DynamicImage::ImageRgb8(img).to_luma8();
-        img = image::DynamicImage::ImageLuma8(luma).to_rgb8();
+        img = synth::grey(img);
     }
     (img, boxes)
 }

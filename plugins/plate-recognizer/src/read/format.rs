@@ -115,11 +115,13 @@ fn valid_at(t: &[char], i: usize, ch: char) -> bool {
     if t[0] == EMBASSY {
         return ch.is_ascii_digit();
     }
+    // 粤Z is Guangdong's letter for Hong Kong and Macau cars alone: a 粤Z
+    // plate of 7 ends in 港 or 澳, and only it does
+    let hkmo = t.len() == 7 && t[0] == '粤' && t[1] == 'Z';
     match ch {
         _ if i == 1 => ch.is_ascii_uppercase(),
-        '港' | '澳' => i == 6 && t.len() == 7 && t[0] == '粤' && t[1] == 'Z',
-        // 粤Z is Guangdong's letter for Hong Kong and Macau cars alone
-        _ if i == 6 && t.len() == 7 && t[0] == '粤' && t[1] == 'Z' => false,
+        '港' | '澳' => i == 6 && hkmo,
+        _ if i == 6 && hkmo => false,
         _ if i == 6 && t.len() == 7 && ENDINGS.iter().any(|e| e.0 == ch) => true,
         _ => serial(ch),
     }

@@ -226,16 +226,8 @@ pub(crate) fn read_prepared(
             let seg = (text.len() == 7 && (province_checked(&text) || !unsure.is_empty()))
                 .then(|| glyph_patches(&src, color, &text))
                 .flatten();
-            // of the vote, the provinces the rest of the text allows (no
-            // 粤 before a Z that does not end in 港 or 澳)
             if let Some(d) =
                 refine_province(src, &read, color, net, PROVINCE_CNN_WEIGHT, seg.as_deref())
-                    .map(|d| -> Dist {
-                        d.into_iter()
-                            .filter(|&(ch, _)| valid_with(&text, 0, ch))
-                            .collect()
-                    })
-                    .filter(|d| !d.is_empty())
             {
                 (text[0], probs[0]) = argmax(&d);
                 dists[0] = d;
