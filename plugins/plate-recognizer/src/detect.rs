@@ -307,6 +307,7 @@ impl Detector {
                     angle: f.angle,
                     color: None,
                     shear: false,
+                    keystone: 0.0,
                     fallback: Fallback::No,
                 }
             })

@@ -71,6 +71,10 @@ pub(crate) fn fit_centres(
 pub(crate) fn align(c: &Cand, ew: f32, read: &cnn::Read) -> Option<Cand> {
     let (a, b, centres) = fit_layout(read)?;
     let plate_mm = if centres.len() == 8 { 480.0 } else { 440.0 };
+    if c.keystone != 0.0 {
+        let s0 = (a - 0.5) * ew;
+        return Some(c.part(s0, s0 + b * plate_mm * ew));
+    }
     let rw = c.w * ew;
     let du = (a + b * plate_mm / 2.0 - 0.5) * rw;
     let (ca, sa) = (c.angle.cos(), c.angle.sin());

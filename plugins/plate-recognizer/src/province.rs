@@ -50,6 +50,7 @@ pub fn diagnose_crop(
         angle: 0.0,
         color: Some(color),
         shear: false,
+        keystone: 0.0,
         fallback: Fallback::No,
     };
     let photo = crate::photo::Photo::from_rgb(img);

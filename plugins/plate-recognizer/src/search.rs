@@ -10,7 +10,7 @@ use crate::read::format::fits;
 use crate::read::{
     DOUBLE_ROW_ASPECT, FIRST_MARGINS, Reading, crop_color, read_candidate, read_prepared,
 };
-use crate::rectify::{Source, rectify};
+use crate::rectify::{KEYSTONE_MIN, Source, keystone_of, rectify};
 use crate::{Recognition, cnn, debug_on};
 
 /// Are candidates of this kind still to be located?
@@ -142,6 +142,15 @@ pub(crate) fn read_candidates(
             .any(|d| (d.cx - c.cx).abs() < 0.1 * d.w && (d.cy - c.cy).abs() < 0.3 * d.h)
         {
             continue;
+        }
+        // a plate seen from one side: read in its perspective
+        let mut c = c;
+        if !grey && c.keystone == 0.0 {
+            let k = keystone_of(full, &c);
+            if k.abs() >= KEYSTONE_MIN {
+                c.keystone = k;
+                c.shear = false;
+            }
         }
         let mut p = 0;
         for mut rd in read_candidate(full, &c, net, 0, grey, &mut p) {

@@ -816,6 +816,43 @@ pub fn motion_blur<P: Pixel<Subpixel = u8>>(
     out
 }
 
+/// The photo as a camera sees it when the plate's plane is turned by `deg`
+/// degrees about the vertical axis through (`cx`, `cy`) (`yaw`; about the
+/// horizontal axis when not `yaw`), by a pinhole camera of focal length
+/// [`OBLIQUE_FOCAL`] px: the side turned away narrower, grey where
+/// nothing is seen. A plate `w` px wide turned by `deg` about its centre
+/// is seen in the perspective `w · sin(deg) / OBLIQUE_FOCAL`
+/// (`Cand::keystone`).
+pub fn oblique(img: &RgbImage, deg: f32, yaw: bool, cx: f32, cy: f32) -> RgbImage {
+    let f = OBLIQUE_FOCAL;
+    let (s, c) = deg.to_radians().sin_cos();
+    let (w, h) = (img.width() as f32 - 1.0, img.height() as f32 - 1.0);
+    RgbImage::from_fn(img.width(), img.height(), |x, y| {
+        // (a, b): the seen offset along and across the turning direction
+        let (dx, dy) = (x as f32 - cx, y as f32 - cy);
+        let (a, b) = if yaw { (dx, dy) } else { (dy, dx) };
+        // the point of the plane that projects there: a = f u c / (f + u s)
+        let den = f * c - a * s;
+        if den <= 1.0 {
+            return Rgb([100, 100, 100]);
+        }
+        let u = a * f / den;
+        let v = b * (f + u * s) / f;
+        let (sx, sy) = if yaw {
+            (cx + u, cy + v)
+        } else {
+            (cx + v, cy + u)
+        };
+        if !(0.0..w).contains(&sx) || !(0.0..h).contains(&sy) {
+            return Rgb([100, 100, 100]);
+        }
+        Rgb(bilinear(img, sx, sy).map(|v| v as u8))
+    })
+}
+
+/// The focal length of [`oblique`]'s camera, px.
+pub const OBLIQUE_FOCAL: f32 = 700.0;
+
 /// The photo in grey, as a monochrome or infrared camera sends it: the
 /// `image` crate's luma (Rec. 709 weights) in three equal channels. Used by
 /// `plate-sweep` and `train-detector` (`GREY`).

@@ -4,10 +4,11 @@
 use crate::colour::plate_color;
 use crate::layout::{CENTRES_7, align};
 use crate::locate::{Cand, Fallback, locate};
+use crate::photo::Photo;
 use crate::province::*;
 use crate::read::format::*;
 use crate::read::*;
-use crate::rectify::rectify;
+use crate::rectify::{keystone_of, rectify};
 use crate::search::*;
 use crate::synth::{Noise, noise_photo};
 use crate::*;
@@ -152,6 +153,7 @@ fn plate_box(cx: f32, w: f32) -> Cand {
         angle: 0.0,
         color: Some(Color::Blue),
         shear: false,
+        keystone: 0.0,
         fallback: Fallback::No,
     }
 }
@@ -835,4 +837,71 @@ fn the_fitted_layouts_are_the_rendered_ones() {
         }
     }
     assert!(centres_of(&"皖A1234".chars().collect::<Vec<_>>()).is_none());
+}
+
+/// A part of a plate in perspective (`Cand::part`) is seen where the
+/// plate's view puts it: its points and heights are the plate's at the
+/// same place, and the whole plate as a part is the plate.
+#[test]
+fn a_part_of_a_plate_in_perspective_is_where_the_plate_is() {
+    let mut c = plate_box(400.0, 200.0);
+    c.angle = 0.1;
+    c.keystone = -0.3;
+    let seen = |c: &Cand, s: f32, v: f32| {
+        let (a, g) = c.along(s);
+        let (ca, sa) = (c.angle.cos(), c.angle.sin());
+        let v = v * c.h * g;
+        (c.cx + a * ca - v * sa, c.cy + a * sa + v * ca)
+    };
+    let (s0, s1) = (-0.35, 0.2);
+    let p = c.part(s0, s1);
+    for sigma in [-0.5f32, -0.2, 0.0, 0.3, 0.5] {
+        for v in [-0.5f32, 0.0, 0.5] {
+            let (x, y) = seen(&p, sigma, v);
+            let (xw, yw) = seen(&c, s0 + (sigma + 0.5) * (s1 - s0), v);
+            assert!(
+                (x - xw).abs() < 1e-3 && (y - yw).abs() < 1e-3,
+                "part at {sigma}, {v}: ({x}, {y}) against ({xw}, {yw})"
+            );
+        }
+    }
+    let whole = c.part(-0.5, 0.5);
+    for (a, b) in whole.corners().iter().zip(c.corners()) {
+        assert!((a[0] - b[0]).abs() < 1e-3 && (a[1] - b[1]).abs() < 1e-3);
+    }
+    // square on, a keystone of 0 is the plain rotated rectangle
+    let flat = plate_box(400.0, 200.0);
+    let mut tiny = flat.clone();
+    tiny.keystone = 1e-6;
+    for (a, b) in tiny.corners().iter().zip(flat.corners()) {
+        assert!((a[0] - b[0]).abs() < 1e-2 && (a[1] - b[1]).abs() < 1e-2);
+    }
+}
+
+/// The perspective of a plate seen from one side is measured from its
+/// edges: the sweep's plate 230 px wide turned 50° away (left end
+/// farther) by a camera of focal length 700 px is in the perspective
+/// 230 · sin(−50°) / 700 = −0.25; the same plate square on measures none.
+#[test]
+fn the_perspective_of_a_plate_seen_from_the_side_is_measured() {
+    let bytes = fixture("side-50-京F60711.jpg");
+    let photo = Photo::decode(&bytes).expect("decodes");
+    // the plate's ends seen at 405 + 700 u cos / (700 + u sin), u = ±115
+    let (s, c) = (-50f32).to_radians().sin_cos();
+    let end = |u: f32| 405.0 + 700.0 * u * c / (700.0 + u * s);
+    let (x0, x1) = (end(-115.0), end(115.0));
+    let mut at = plate_box((x0 + x1) / 2.0, x1 - x0);
+    at.cy = 287.0;
+    at.h = 73.0;
+    at.color = None;
+    let k = keystone_of(&photo, &at);
+    let want = 230.0 * s / crate::synth::OBLIQUE_FOCAL;
+    assert!((k - want).abs() < 0.05, "measured {k}, want {want}");
+    assert!(k.abs() >= crate::rectify::KEYSTONE_MIN);
+    // a plate seen square on: no perspective
+    let bytes = fixture("yellow-鲁B7K391.jpg");
+    let photo = Photo::decode(&bytes).expect("decodes");
+    let found = crate::recognize(&bytes).expect("reads").expect("a plate");
+    let k = keystone_of(&photo, &Cand::around(&found.corners));
+    assert!(k.abs() < crate::rectify::KEYSTONE_MIN, "square on: {k}");
 }

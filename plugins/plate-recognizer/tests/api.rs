@@ -107,6 +107,17 @@ fn a_turned_hong_kong_plate_keeps_its_ending() {
     expect("hkmo-turned-粤ZN7C4澳.jpg", "粤ZN7C4澳", Color::Black);
 }
 
+/// Plates seen from one side (`plate-sweep`'s "from the side -50": the
+/// plate's plane turned 50° away, its left end the farther), misread
+/// before their perspective was measured and corrected (the crate README,
+/// "Plates seen from one side"): 京F60711 was read 豫F8U111, 渝S1517R
+/// 川S1517R.
+#[test]
+fn plates_seen_from_the_side() {
+    expect("side-50-京F60711.jpg", "京F60711", Color::Yellow);
+    expect("side-50-渝S1517R.jpg", "渝S1517R", Color::Yellow);
+}
+
 #[test]
 fn consulate_plate() {
     expect("consulate-沪A2061领.jpg", "沪A2061领", Color::Black);

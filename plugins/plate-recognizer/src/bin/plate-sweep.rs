@@ -1,8 +1,8 @@
 //! Reads rendered plates of every kind (`synth`, the GA 36 glyphs: 13
 //! kinds, 4 random plates of each, seed 77) set into the plain street
 //! scene in ways the EasyPR photos seldom show them: at the photo's edges,
-//! rotated, darkened and washed out, grey, soft, small, in a 1920 × 1080
-//! photo. Prints, per way, the plates read exactly of 52, those not
+//! rotated, seen from one side or from above (`synth::oblique`), darkened
+//! and washed out, grey, soft, small, in a 1920 × 1080 photo. Prints, per way, the plates read exactly of 52, those not
 //! answered, and the first misreads (plate, read, colour, confidence). How the thirtieth
 //! session found overexposed green plates read as white ones of 7
 //! characters (the crate README, "The plate's colour").
@@ -70,6 +70,9 @@ fn ways() -> Vec<(&'static str, Way)> {
     let (cx, cy) = (405.0, 287.0);
     let turned =
         move |deg: f32| -> Way { Box::new(move |p, k, r| rotate(&centred(p, k, r), deg, cx, cy)) };
+    let seen = move |deg: f32, yaw: bool| -> Way {
+        Box::new(move |p, k, r| synth::oblique(&centred(p, k, r), deg, yaw, cx, cy))
+    };
     let sized = |w: u32| -> Way { Box::new(move |p, k, r| place(p, k, 290, 250, w, r)) };
     vec![
         ("as rendered", Box::new(centred)),
@@ -90,6 +93,11 @@ fn ways() -> Vec<(&'static str, Way)> {
         ("turned -8", turned(-8.0)),
         ("turned +15", turned(15.0)),
         ("turned -15", turned(-15.0)),
+        ("from the side +35", seen(35.0, true)),
+        ("from the side -35", seen(-35.0, true)),
+        ("from the side +50", seen(50.0, true)),
+        ("from the side -50", seen(-50.0, true)),
+        ("from above 30", seen(30.0, false)),
         (
             "dark x 0.35",
             Box::new(|p, k, r| levels(centred(p, k, r), |v| v * 0.35)),

@@ -32,6 +32,12 @@ pub(crate) struct Cand {
     /// Rectify by shearing (the crop's vertical stays the image's vertical):
     /// right for plates tilted by perspective rather than rotated.
     pub(crate) shear: bool,
+    /// Perspective across the plate, for a plate seen from one side: its
+    /// height at `s` (the position along it as a fraction of `w`, 0 at the
+    /// centre, ±0.5 at its ends) is `h / (1 + keystone · s)`, and its
+    /// width foreshortened the same way ([`Cand::along`]); 0 for a plate
+    /// seen square on (then `shear` applies, otherwise not).
+    pub(crate) keystone: f32,
     /// Found by a looser test: when to read it.
     pub(crate) fallback: Fallback,
 }
@@ -51,6 +57,7 @@ impl Cand {
             angle: (c1[1] - c0[1]).atan2(c1[0] - c0[0]),
             color: None,
             shear: false,
+            keystone: 0.0,
             fallback: Fallback::No,
         }
     }
@@ -60,6 +67,13 @@ impl Cand {
     pub(crate) fn corners(&self) -> [[f32; 2]; 4] {
         let (ca, sa) = (self.angle.cos(), self.angle.sin());
         let (hw, hh) = (self.w / 2.0, self.h / 2.0);
+        if self.keystone != 0.0 {
+            return [(-0.5, -hh), (0.5, -hh), (0.5, hh), (-0.5, hh)].map(|(s, v)| {
+                let (u, g) = self.along(s);
+                let v = v * g;
+                [self.cx + u * ca - v * sa, self.cy + u * sa + v * ca]
+            });
+        }
         [(-hw, -hh), (hw, -hh), (hw, hh), (-hw, hh)].map(|(u, v)| {
             if self.shear {
                 [self.cx + u * ca, self.cy + u * sa + v]
@@ -67,6 +81,41 @@ impl Cand {
                 [self.cx + u * ca - v * sa, self.cy + u * sa + v * ca]
             }
         })
+    }
+}
+
+impl Cand {
+    /// Where the point `s` of the way along a plate in perspective
+    /// ([`Cand::keystone`] `k`; `s` a fraction of `w` from its centre) is
+    /// seen, as an offset along the box's axis from its centre, and how
+    /// much its heights are scaled there: `w · ((1 − k²/4) · s / (1 + k·s)
+    /// + k/4)` and `1 / (1 + k·s)`, a pinhole camera's view of a plane
+    /// turned about its vertical axis, with the ends (`s` = ±0.5) at ±w/2.
+    #[inline(always)]
+    pub(crate) fn along(&self, s: f32) -> (f32, f32) {
+        let k = self.keystone;
+        let g = 1.0 / (1.0 + k * s);
+        (self.w * ((1.0 - k * k / 4.0) * s * g + k / 4.0), g)
+    }
+
+    /// The part of the plate from `s0` to `s1` (fractions of `w` from its
+    /// centre, as in [`Cand::along`]) as a box of its own: the same view
+    /// restricted, so that the part's own ends and perspective are those
+    /// the plate's give there.
+    pub(crate) fn part(&self, s0: f32, s1: f32) -> Cand {
+        let (a0, _) = self.along(s0);
+        let (a1, _) = self.along(s1);
+        let sm = (s0 + s1) / 2.0;
+        let k = self.keystone;
+        let du = (a0 + a1) / 2.0;
+        let (ca, sa) = (self.angle.cos(), self.angle.sin());
+        let mut out = self.clone();
+        out.cx = self.cx + du * ca;
+        out.cy = self.cy + du * sa;
+        out.w = a1 - a0;
+        out.h = self.h / (1.0 + k * sm);
+        out.keystone = k * (s1 - s0) / (1.0 + k * sm);
+        out
     }
 }
 
@@ -444,6 +493,7 @@ pub(crate) fn pca_rect(pix: &[u32], w: usize) -> Cand {
         angle,
         color: None,
         shear: false,
+        keystone: 0.0,
         fallback: Fallback::No,
     }
 }
