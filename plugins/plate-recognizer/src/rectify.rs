@@ -181,7 +181,7 @@ pub(crate) fn rectify_window(
 }
 
 /// Least perspective ([`Cand::keystone`]) a plate is read again in: its
-/// ends' heights 1.22 to 1 (a plate 230 px wide seen about 40° from
+/// ends' heights 1.22 to 1 (a plate 230 px wide seen about 37° from
 /// square on by a camera with a 700 px focal length). Plates seen square
 /// on in the EasyPR photos measure up to about 0.17 (a box that cuts an
 /// end off, a shadow).
