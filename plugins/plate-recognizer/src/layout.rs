@@ -46,21 +46,28 @@ pub(crate) fn fit_centres(
     let pts: Vec<(f32, f32)> = (1..centre.len())
         .map(|i| (centres[i], (centre[i] + 0.5) / cnn::T as f32))
         .collect();
-    let n = pts.len() as f32;
-    let (sx, sy) = pts.iter().fold((0f32, 0f32), |a, p| (a.0 + p.0, a.1 + p.1));
-    let (mx, my) = (sx / n, sy / n);
-    let sxx: f32 = pts.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
-    let sxy: f32 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    let b = sxy / sxx.max(1e-6);
+    let (a, b, res) = line_fit(&pts);
     if !(0.0005..0.004).contains(&b) {
         if debug_on() {
             eprintln!("  layout: slope {b} out of range");
         }
         return None;
     }
+    Some((a, b, centres, res))
+}
+
+/// The least-squares line `y = a + b x` through the points `(x, y)`: (`a`,
+/// `b`, the mean squared residual).
+pub(crate) fn line_fit(pts: &[(f32, f32)]) -> (f32, f32, f32) {
+    let n = pts.len().max(1) as f32;
+    let (sx, sy) = pts.iter().fold((0f32, 0f32), |a, p| (a.0 + p.0, a.1 + p.1));
+    let (mx, my) = (sx / n, sy / n);
+    let sxx: f32 = pts.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
+    let sxy: f32 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let b = sxy / sxx.max(1e-6);
     let a = my - b * mx;
     let res = pts.iter().map(|p| (a + b * p.0 - p.1).powi(2)).sum::<f32>() / n;
-    Some((a, b, centres, res))
+    (a, b, res)
 }
 
 /// The candidate box moved and resized onto the plate that a single-row

@@ -5,6 +5,7 @@
 
 use crate::Color;
 use crate::colour::{color_bit, color_classes, fmax, fmin, plate_color};
+use crate::layout::line_fit;
 use crate::locate::{Cand, Fallback};
 use crate::photo::Photo;
 use image::RgbImage;
@@ -78,9 +79,8 @@ pub(crate) fn rectify_window(
         // (in perspective, `u` is the fraction of the way along the plate)
         let to_photo = |u: f32, v: f32| {
             if c.keystone != 0.0 {
-                let (a, g) = c.along(u / c.w);
-                let v = v * g;
-                (c.cx + a * ca - v * sa, c.cy + a * sa + v * ca)
+                let [x, y] = c.in_perspective(u / c.w, v);
+                (x, y)
             } else if c.shear {
                 (c.cx + u * ca, c.cy + u * sa + v)
             } else {
@@ -222,9 +222,12 @@ pub(crate) fn keystone_of(full: &Photo, c: &Cand) -> f32 {
     if cols.len() * 2 < ow * 8 / 10 {
         return 0.0;
     }
-    let s: Vec<f32> = cols.iter().map(|c| c.0).collect();
-    let top = line_fit(&s, &cols.iter().map(|c| c.1).collect::<Vec<_>>());
-    let bottom = line_fit(&s, &cols.iter().map(|c| c.2).collect::<Vec<_>>());
+    let edge = |pick: fn(&(f32, f32, f32)) -> f32| {
+        let pts: Vec<(f32, f32)> = cols.iter().map(|c| (c.0, pick(c))).collect();
+        let (a, b, res) = line_fit(&pts);
+        (a, b, res.sqrt())
+    };
+    let (top, bottom) = (edge(|c| c.1), edge(|c| c.2));
     let (left, right) = (
         (bottom.0 - bottom.1 / 2.0) - (top.0 - top.1 / 2.0),
         (bottom.0 + bottom.1 / 2.0) - (top.0 + top.1 / 2.0),
@@ -245,26 +248,6 @@ pub(crate) fn keystone_of(full: &Photo, c: &Cand) -> f32 {
         );
     }
     k.clamp(-0.9, 0.9)
-}
-
-/// The least-squares line `y = a + b x` through the points: (`a`, `b`,
-/// the residuals' root mean square).
-fn line_fit(x: &[f32], y: &[f32]) -> (f32, f32, f32) {
-    let n = x.len().max(1) as f32;
-    let mx = x.iter().sum::<f32>() / n;
-    let my = y.iter().sum::<f32>() / n;
-    let sxx: f32 = x.iter().map(|v| (v - mx) * (v - mx)).sum();
-    let sxy: f32 = x.iter().zip(y).map(|(u, v)| (u - mx) * (v - my)).sum();
-    let b = sxy / sxx.max(1e-6);
-    let a = my - b * mx;
-    let rms = (x
-        .iter()
-        .zip(y)
-        .map(|(u, v)| (a + b * u - v).powi(2))
-        .sum::<f32>()
-        / n)
-        .sqrt();
-    (a, b, rms)
 }
 
 /// How many rows ahead of the one sampled [`rectify_window`] asks for

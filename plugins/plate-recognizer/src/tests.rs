@@ -847,11 +847,10 @@ fn a_part_of_a_plate_in_perspective_is_where_the_plate_is() {
     let mut c = plate_box(400.0, 200.0);
     c.angle = 0.1;
     c.keystone = -0.3;
+    // (`v`: a fraction of the box's height at its centre)
     let seen = |c: &Cand, s: f32, v: f32| {
-        let (a, g) = c.along(s);
-        let (ca, sa) = (c.angle.cos(), c.angle.sin());
-        let v = v * c.h * g;
-        (c.cx + a * ca - v * sa, c.cy + a * sa + v * ca)
+        let [x, y] = c.in_perspective(s, v * c.h);
+        (x, y)
     };
     let (s0, s1) = (-0.35, 0.2);
     let p = c.part(s0, s1);

@@ -68,11 +68,8 @@ impl Cand {
         let (ca, sa) = (self.angle.cos(), self.angle.sin());
         let (hw, hh) = (self.w / 2.0, self.h / 2.0);
         if self.keystone != 0.0 {
-            return [(-0.5, -hh), (0.5, -hh), (0.5, hh), (-0.5, hh)].map(|(s, v)| {
-                let (u, g) = self.along(s);
-                let v = v * g;
-                [self.cx + u * ca - v * sa, self.cy + u * sa + v * ca]
-            });
+            return [(-0.5, -hh), (0.5, -hh), (0.5, hh), (-0.5, hh)]
+                .map(|(s, v)| self.in_perspective(s, v));
         }
         [(-hw, -hh), (hw, -hh), (hw, hh), (-hw, hh)].map(|(u, v)| {
             if self.shear {
@@ -82,9 +79,7 @@ impl Cand {
             }
         })
     }
-}
 
-impl Cand {
     /// Where the point `s` of the way along a plate in perspective
     /// ([`Cand::keystone`] `k`; `s` a fraction of `w` from its centre) is
     /// seen, as an offset along the box's axis from its centre, and how
@@ -96,6 +91,16 @@ impl Cand {
         let k = self.keystone;
         let g = 1.0 / (1.0 + k * s);
         (self.w * ((1.0 - k * k / 4.0) * s * g + k / 4.0), g)
+    }
+
+    /// The photo's point `s` of the way along a plate in perspective
+    /// ([`Cand::along`]) and `v` px across it where it is seen square on
+    /// (at its centre; scaled by the height there).
+    pub(crate) fn in_perspective(&self, s: f32, v: f32) -> [f32; 2] {
+        let (ca, sa) = (self.angle.cos(), self.angle.sin());
+        let (u, g) = self.along(s);
+        let v = v * g;
+        [self.cx + u * ca - v * sa, self.cy + u * sa + v * ca]
     }
 
     /// The part of the plate from `s0` to `s1` (fractions of `w` from its
