@@ -147,6 +147,17 @@ pub(crate) fn color_bit(color: Color, pale: bool) -> u8 {
     }
 }
 
+/// The bits of [`color_classes`] a plate's background of this colour
+/// sets (blue plain or pale); `None` for plates without a background
+/// colour of their own (white, black).
+pub(crate) fn background_bits(color: Color) -> Option<u8> {
+    match color {
+        Color::Blue => Some(color_bit(Color::Blue, false) | color_bit(Color::Blue, true)),
+        Color::Yellow | Color::Green => Some(color_bit(color, false)),
+        _ => None,
+    }
+}
+
 /// h in degrees [0, 360), s and v in [0, 1].
 #[inline(always)]
 pub(crate) fn hsv(r: u8, g: u8, b: u8) -> (f32, f32, f32) {

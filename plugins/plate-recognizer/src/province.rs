@@ -6,8 +6,7 @@
 //! a read without a glyph for the CNN keeps the reader's share of that
 //! vote alone (`reader_share`).
 
-use crate::colour::color_bit;
-use crate::colour::color_classes;
+use crate::colour::{background_bits, color_classes};
 use crate::layout::fit_layout;
 use crate::locate::mask::Mask;
 use crate::locate::{Cand, Fallback};
@@ -31,6 +30,16 @@ pub fn province_model() -> Result<&'static pcnn::PNet, String> {
 /// province character (see `refine_province`): 0.8 since the CNN learns
 /// from drawn GA 36 glyphs (chosen on the tuning part, README).
 pub const PROVINCE_CNN_WEIGHT: f32 = 0.8;
+
+/// Weight of the province CNN against the reader for a double-row plate's
+/// province (`refine_double_province`): lower than a single row's, since
+/// the reader reads the top row's large glyph well and a small plate's
+/// top-row glyph binarises into a blob. Chosen on rendered double-row
+/// plates (60 of each double-row kind, seed 11, at 1, 0.5, 0.3 and 0.22
+/// times their size): exact 381 of 480 at 0.8, 411 at 0.6, 423 at 0.5,
+/// 421 at 0.4, 413 at 0.3, 401 without the check; checked on seed 5
+/// (README, "Double-row plates").
+pub const DOUBLE_ROW_PROVINCE_CNN_WEIGHT: f32 = 0.5;
 
 /// Development aid: reads a tight plate crop (the whole image is the plate)
 /// and returns the sequence reader's text and the plate text with the
@@ -112,19 +121,9 @@ pub(crate) fn refine_province(
         .filter(|_| read.text.len() == 7)
         .and_then(|p| p.first())
         .cloned();
-    let classify = |(pw, ph, patch): (usize, usize, Vec<u8>)| {
-        prov_net.predict(&mlp::char_features(&patch, pw, ph)[..pcnn::S * pcnn::S])
-    };
-    let seg = seg_patch.map(classify);
+    let seg = seg_patch.map(|p| classify(prov_net, &[p]));
     // the window's binarisations, averaged
-    let win = window_patch(src, read, color).map(|ps| {
-        let n = ps.len() as f32;
-        let mut sum = vec![0f32; prov_net.classes.len()];
-        for p in ps.into_iter().map(classify) {
-            sum.iter_mut().zip(&p).for_each(|(s, v)| *s += v / n);
-        }
-        sum
-    });
+    let win = window_patch(src, read, color).map(|ps| classify(prov_net, &ps));
     let pm: Vec<f32> = match (seg, win) {
         (Some(s), Some(w)) => s.iter().zip(&w).map(|(a, b)| 0.5 * (a + b)).collect(),
         (Some(p), None) | (None, Some(p)) => p,
@@ -132,11 +131,179 @@ pub(crate) fn refine_province(
     };
     // of the vote, the provinces the rest of the text allows (no 粤 before
     // a Z that does not end in 港 or 澳)
-    let d: Dist = vote(prov_net, net, read, &pm, w_cnn, "seg+window")
+    allowed(read, vote(prov_net, net, read, &pm, w_cnn, "seg+window"))
+}
+
+/// Of a province vote, the provinces the rest of the read's text allows
+/// (no 粤 before a Z that does not end in 港 or 澳); `None` if none.
+fn allowed(read: &cnn::Read, d: Dist) -> Option<Dist> {
+    let d: Dist = d
         .into_iter()
         .filter(|&(ch, _)| valid_with(&read.text, 0, ch))
         .collect();
     (!d.is_empty()).then_some(d)
+}
+
+/// The province CNN's probabilities for glyph patches (width, height,
+/// ink 255), averaged.
+pub(crate) fn classify(prov_net: &pcnn::PNet, patches: &[(usize, usize, Vec<u8>)]) -> Vec<f32> {
+    let n = patches.len() as f32;
+    let mut sum = vec![0f32; prov_net.classes.len()];
+    for (pw, ph, patch) in patches {
+        let p = prov_net.predict(&mlp::char_features(patch, *pw, *ph)[..pcnn::S * pcnn::S]);
+        sum.iter_mut().zip(&p).for_each(|(s, v)| *s += v / n);
+    }
+    sum
+}
+
+/// Second opinion on the province character of a double-row read: the
+/// glyph of the top row's left cell cut out of the photo where the plate's
+/// layout puts it (GA 36: 80 × 60 mm at x 110, y 15 of 440 × 220; the
+/// plate's left and right edges and top found by its colour where it has
+/// one, else the box), sampled [`UP_SQUEEZE`] as finely across as down so
+/// that it has a single-row glyph's proportions (the province CNN learnt
+/// those: the top row's 31 drawings, so stretched, are all classified
+/// right, 21 as drawn), binarised at three thresholds, classified and
+/// voted with the reader as in [`refine_province`].
+pub(crate) fn refine_double_province(
+    src: Source,
+    read: &cnn::Read,
+    color: Color,
+    net: &cnn::Net,
+    w_cnn: f32,
+) -> Option<Dist> {
+    if !province_checked(&read.text) {
+        return None;
+    }
+    let prov_net = province_model().ok()?;
+    let pm = classify(prov_net, &up_patch(src, color)?);
+    allowed(read, vote(prov_net, net, read, &pm, w_cnn, "double row"))
+}
+
+/// How much more finely a double-row plate's top row is sampled down
+/// than across for [`refine_double_province`]: a top-row glyph (80 × 60
+/// mm) comes out in a single-row glyph's proportions (45 × 90).
+const UP_SQUEEZE: f32 = (45.0 / 80.0) / (90.0 / 60.0);
+
+/// The province glyph of a double-row plate's top row, for
+/// [`refine_double_province`]: `None` where no glyph of about the
+/// expected size is found there.
+pub(crate) fn up_patch(src: Source, color: Color) -> Option<Vec<(usize, usize, Vec<u8>)>> {
+    let Source { full, c, ew, eh } = src;
+    // the crop's upper part, rows 0 .. V1 (normalised crop coordinates)
+    const V1: f32 = 0.6;
+    let oh = 96usize;
+    let ow = ((oh as f32 * c.w * ew / (c.h * eh * V1).max(1.0) * UP_SQUEEZE).round() as usize)
+        .clamp(32, 320);
+    let win = rectify_window(full, c, ew, eh, [0.0, 1.0, 0.0, V1], ow as u32, oh as u32);
+    let (w, h) = (ow, oh);
+    // the plate in the window: the box's, and its colour's extent
+    let plate_h = h as f32 / (eh * V1);
+    let by_box = (
+        (0.5 - 0.5 / ew) * w as f32,
+        (0.5 + 0.5 / ew) * w as f32,
+        (0.5 - 0.5 / eh) / V1 * h as f32,
+    );
+    let (left, right, top) = colour_extent(&win, color)
+        .filter(|e| {
+            let (bw, ew_) = (by_box.1 - by_box.0, e.1 - e.0);
+            ew_ > 0.8 * bw && ew_ < 1.2 * bw && (e.2 - by_box.2).abs() < 0.15 * plate_h
+        })
+        .unwrap_or(by_box);
+    let pw = right - left;
+    // where GA 36 puts the glyph, in window pixels
+    let (gx0, gx1) = (left + 110.0 / 440.0 * pw, left + 190.0 / 440.0 * pw);
+    let (gy0, gy1) = (top + 15.0 / 220.0 * plate_h, top + 75.0 / 220.0 * plate_h);
+    let (gw, gh) = (gx1 - gx0, gy1 - gy0);
+    let px = |x: f32| (x.round().max(0.0) as usize).min(w - 1);
+    let py = |y: f32| (y.round().max(0.0) as usize).min(h - 1);
+    // binarised at Otsu's threshold over the plate's top row
+    let g = ink_grey(&win, color);
+    let (x0, x1) = (px(left), px(right));
+    let (y0, y1) = (py(top), py(top + 85.0 / 220.0 * plate_h));
+    if x1 <= x0 + 4 || y1 <= y0 + 4 {
+        return None;
+    }
+    let mut hist = [0u32; 256];
+    for y in y0..y1 {
+        for x in x0..x1 {
+            hist[g[y * w + x] as usize] += 1;
+        }
+    }
+    let t = otsu(&hist);
+    let ink = |x: usize, y: usize| g[y * w + x] > t;
+    // the glyph's rows: the longest inked run in its columns (rows inked
+    // across most of the plate are its frame, not the glyph)
+    let (cx0, cx1) = (px(gx0 + 0.1 * gw), px(gx1 - 0.1 * gw));
+    let (ry0, ry1) = (py(gy0 - 0.12 * gh), py(gy1 + 0.12 * gh));
+    let row_ink: Vec<usize> = (ry0..=ry1)
+        .map(|y| {
+            if (x0..x1).filter(|&x| ink(x, y)).count() * 4 > (x1 - x0) * 3 {
+                0
+            } else {
+                (cx0..=cx1).filter(|&x| ink(x, y)).count()
+            }
+        })
+        .collect();
+    // (gaps between a glyph's strokes allowed: 云, 宁, 京 are several
+    // pieces one above the other)
+    let (r0, r1) = longest_inked_run(&row_ink, (0.3 * gh) as usize);
+    let (by0, by1) = (ry0 + r0, ry0 + r1);
+    // the glyph's columns: likewise (gaps between its parts allowed: 桂,
+    // 湘, 沪 are side by side; the dot after it is further)
+    let (a, b) = (px(gx0 - 0.25 * gw), px(gx1 + 0.2 * gw));
+    let col_ink: Vec<usize> = (a..=b)
+        .map(|x| (by0..=by1).filter(|&y| ink(x, y)).count())
+        .collect();
+    let (c0, c1) = longest_inked_run(&col_ink, (0.2 * gw) as usize);
+    let (bx0, bx1) = (a + c0, a + c1);
+    let (fw, fh) = ((bx1 + 1).saturating_sub(bx0) as f32, (by1 + 1 - by0) as f32);
+    if debug_on() {
+        eprintln!(
+            "  double-row province: window {w}x{h}, plate x {left:.0}..{right:.0} top {top:.0}, \
+             glyph {bx0}..{bx1} x {by0}..{by1} (expected {gw:.0} x {gh:.0}), threshold {t}"
+        );
+    }
+    // a glyph of about the size GA 36 gives it
+    if !(0.6 * gh..=1.3 * gh).contains(&fh) || !(0.5 * gw..=1.3 * gw).contains(&fw) {
+        return None;
+    }
+    let patches = threshold_patches(&g, w, t, (bx0, bx1), (by0, by1));
+    save_debug(&win, &patches[0], "up", c.cx);
+    Some(patches)
+}
+
+/// With `PLATE_DEBUG` naming a directory: a province window and its
+/// glyph patch written there as PNGs (`prov_win_…`, `prov_patch_…`).
+fn save_debug(win: &RgbImage, (pw, ph, patch): &(usize, usize, Vec<u8>), what: &str, cx: f32) {
+    if let Some(d) = std::env::var("PLATE_DEBUG")
+        .ok()
+        .filter(|d| debug_on() && std::path::Path::new(d).is_dir())
+    {
+        let _ = win.save(format!("{d}/prov_win_{what}{}.png", cx as u32));
+        if let Some(im) = image::GrayImage::from_raw(*pw as u32, *ph as u32, patch.clone()) {
+            let _ = im.save(format!("{d}/prov_patch_{what}{}.png", cx as u32));
+        }
+    }
+}
+
+/// A plate's extent in a window of its upper part (left, right + 1, top):
+/// the columns in which at least a quarter of the rows have the plate's
+/// background colour, and the first row in which at least a quarter of
+/// those columns have it. `None` for plates without a colour (white,
+/// black), where no such columns are found, or where the colour reaches
+/// the window's edge.
+fn colour_extent(win: &RgbImage, color: Color) -> Option<(f32, f32, f32)> {
+    let (w, h) = (win.width() as usize, win.height() as usize);
+    let bits = background_bits(color)?;
+    let classes = color_classes(win);
+    let bg = |x: usize, y: usize| classes[y * w + x] & bits != 0;
+    let plate_col = |x: &usize| (0..h).filter(|&y| bg(*x, y)).count() * 4 >= h;
+    let left = (0..w).find(plate_col)?;
+    let right = (0..w).rev().find(plate_col)? + 1;
+    let top = (0..h).find(|&y| (left..right).filter(|&x| bg(x, y)).count() * 4 >= right - left)?;
+    // the colour running out of the window is a car's, not the plate's
+    (left > 0 && right < w && top > 0).then_some((left as f32, right as f32, top as f32))
 }
 
 /// The province glyph cut out of the photo where the fitted layout puts it
@@ -206,30 +373,8 @@ pub(crate) fn window_patch(
             }
         })
         .collect();
-    // the letter's rows: the longest run of rows with ink (gaps of 1 allowed)
-    let (mut best, mut cur_start, mut gap) = ((0usize, 0usize), None::<usize>, 0usize);
-    for y in 0..=h {
-        let on = row_ink.get(y).is_some_and(|&n| n > 0);
-        match (on, cur_start) {
-            (true, None) => {
-                cur_start = Some(y);
-                gap = 0;
-            }
-            (true, Some(_)) => gap = 0,
-            (false, Some(st)) => {
-                gap += 1;
-                if gap > 1 || y == h {
-                    let end = y - gap;
-                    if end + 1 - st > best.1 + 1 - best.0 || best == (0, 0) {
-                        best = (st, end);
-                    }
-                    cur_start = None;
-                }
-            }
-            _ => {}
-        }
-    }
-    let (by0, by1) = best;
+    // the letter's rows: the longest run of rows with ink
+    let (by0, by1) = longest_inked_run(&row_ink, 1);
     if by1 < by0 + h / 4 {
         if dbg {
             eprintln!("  province: no letter rows");
@@ -249,10 +394,53 @@ pub(crate) fn window_patch(
     if px1 <= px0 + 2 {
         return None;
     }
-    let (pw, ph) = (px1 - px0 + 1, by1 - by0 + 1);
-    // the glyph's box binarised at Otsu's threshold and at two neighbours:
-    // strokes of a small glyph merge or break with a few grey levels
-    let patches: Vec<(usize, usize, Vec<u8>)> = [
+    let patches = threshold_patches(&g, w, t, (px0, px1), (by0, by1));
+    save_debug(&win, &patches[0], "", c.cx);
+    Some(patches)
+}
+
+/// The longest run of entries with ink (first, last; gaps of up to
+/// `max_gap` empty entries allowed), `(0, 0)` without ink.
+fn longest_inked_run(ink: &[usize], max_gap: usize) -> (usize, usize) {
+    let n = ink.len();
+    let (mut best, mut cur_start, mut gap) = ((0usize, 0usize), None::<usize>, 0usize);
+    for y in 0..=n {
+        let on = ink.get(y).is_some_and(|&v| v > 0);
+        match (on, cur_start) {
+            (true, None) => {
+                cur_start = Some(y);
+                gap = 0;
+            }
+            (true, Some(_)) => gap = 0,
+            (false, Some(st)) => {
+                gap += 1;
+                if gap > max_gap || y == n {
+                    let end = y - gap;
+                    if end + 1 - st > best.1 + 1 - best.0 || best == (0, 0) {
+                        best = (st, end);
+                    }
+                    cur_start = None;
+                }
+            }
+            _ => {}
+        }
+    }
+    best
+}
+
+/// A glyph's box (columns `xs`, rows `ys`, both inclusive) of an ink
+/// image `g` (`w` wide) binarised at threshold `t` and at its two
+/// neighbours ([`THRESHOLD_STEP`]): strokes of a small glyph merge or
+/// break with a few grey levels. Ink is 255.
+fn threshold_patches(
+    g: &[u8],
+    w: usize,
+    t: u8,
+    (x0, x1): (usize, usize),
+    (y0, y1): (usize, usize),
+) -> Vec<(usize, usize, Vec<u8>)> {
+    let (pw, ph) = (x1 - x0 + 1, y1 - y0 + 1);
+    [
         t,
         t.saturating_sub(THRESHOLD_STEP),
         t.saturating_add(THRESHOLD_STEP),
@@ -262,7 +450,7 @@ pub(crate) fn window_patch(
         let px = (0..ph)
             .flat_map(|yy| (0..pw).map(move |xx| (yy, xx)))
             .map(|(yy, xx)| {
-                if g[(by0 + yy) * w + px0 + xx] > tt {
+                if g[(y0 + yy) * w + x0 + xx] > tt {
                     255
                 } else {
                     0
@@ -271,19 +459,7 @@ pub(crate) fn window_patch(
             .collect();
         (pw, ph, px)
     })
-    .collect();
-    let patch = &patches[0].2;
-    if debug_on()
-        && let Some(d) = std::env::var("PLATE_DEBUG")
-            .ok()
-            .filter(|d| std::path::Path::new(d).is_dir())
-    {
-        let _ = win.save(format!("{d}/prov_win_{}.png", c.cx as u32));
-        if let Some(im) = image::GrayImage::from_raw(pw as u32, ph as u32, patch.clone()) {
-            let _ = im.save(format!("{d}/prov_patch_{}.png", c.cx as u32));
-        }
-    }
-    Some(patches)
+    .collect()
 }
 
 /// Where the plate is in a window (rectified, the plate's left part):
@@ -296,10 +472,8 @@ pub(crate) fn window_patch(
 pub(crate) fn plate_extent(win: &RgbImage, color: Color) -> (usize, usize, usize) {
     let (w, h) = (win.width() as usize, win.height() as usize);
     let whole = (0, h / 6, h - h / 6);
-    let bits = match color {
-        Color::Blue => color_bit(Color::Blue, false) | color_bit(Color::Blue, true),
-        Color::Yellow | Color::Green => color_bit(color, false),
-        _ => return whole,
+    let Some(bits) = background_bits(color) else {
+        return whole;
     };
     let classes = color_classes(win);
     let bg = |x: usize, y: usize| classes[y * w + x] & bits != 0;

@@ -3,8 +3,7 @@
 //! Only the pixels of the region a crop samples are made (`Photo::pixels`:
 //! the bounding box of the sampled area plus the bilinear neighbours).
 
-use crate::Color;
-use crate::colour::{color_bit, color_classes, fmax, fmin, plate_color};
+use crate::colour::{background_bits, color_classes, fmax, fmin, plate_color};
 use crate::layout::line_fit;
 use crate::locate::{Cand, Fallback};
 use crate::photo::Photo;
@@ -199,10 +198,8 @@ pub(crate) fn keystone_of(full: &Photo, c: &Cand) -> f32 {
     let (ow, oh) = (96usize, 64usize);
     let crop = rectify(full, c, 1.0, 1.6, ow as u32, oh as u32);
     let color = c.color.unwrap_or_else(|| plate_color(&crop));
-    let bits = match color {
-        Color::Blue => color_bit(Color::Blue, false) | color_bit(Color::Blue, true),
-        Color::Yellow | Color::Green => color_bit(color, false),
-        _ => return 0.0,
+    let Some(bits) = background_bits(color) else {
+        return 0.0;
     };
     let classes = color_classes(&crop);
     let bg = |x: usize, y: usize| classes[y * ow + x] & bits != 0;

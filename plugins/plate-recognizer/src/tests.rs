@@ -248,13 +248,18 @@ fn a_province_the_cnn_did_not_see_counts_with_the_readers_share() {
 /// for wasm32-wasip2, run by `tests/in_component.rs`) the crate's
 /// directory is `/data`.
 pub(crate) fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/{name}", fixtures());
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The fixtures' folder (in a component, as `wasm-run` maps it).
+fn fixtures() -> String {
     let root = if cfg!(target_arch = "wasm32") {
         "/data"
     } else {
         env!("CARGO_MANIFEST_DIR")
     };
-    let path = format!("{root}/tests/fixtures/{name}");
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    format!("{root}/tests/fixtures")
 }
 
 /// The synthetic photo of a blue plate, 京N62847 (`tests/fixtures`).
@@ -903,4 +908,70 @@ fn the_perspective_of_a_plate_seen_from_the_side_is_measured() {
     let found = crate::recognize(&bytes).expect("reads").expect("a plate");
     let k = keystone_of(&photo, &Cand::around(&found.corners));
     assert!(k.abs() < crate::rectify::KEYSTONE_MIN, "square on: {k}");
+}
+
+/// A double-row plate's province glyph is cut out of its top row where
+/// GA 36 puts it, in a single-row glyph's proportions (about twice as
+/// tall as wide, as the province CNN learnt them), and the CNN classifies
+/// it: the ten double-row plates of the rendered sets (yellow and
+/// trailer), at their size and at 0.4 × (a plate about 75 px wide, whose
+/// top-row glyph is some 14 × 10 px in the photo).
+#[test]
+fn a_double_row_plates_province_glyph_is_classified() {
+    let net = province_model().expect("province CNN");
+    let mut wrong = Vec::new();
+    for kind in ["yellow2", "trailer2"] {
+        let dir = format!("types/{kind}");
+        let mut names: Vec<String> = std::fs::read_dir(format!("{}/{dir}", fixtures()))
+            .expect("set")
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 5, "{kind}");
+        for name in names {
+            let want = name.chars().next().unwrap();
+            let full = Photo::decode(&fixture(&format!("{dir}/{name}"))).expect("decodes");
+            for scale in [1.0f32, 0.4] {
+                let img = full.to_rgb();
+                let (w, h) = (img.width() as f32 * scale, img.height() as f32 * scale);
+                let small = image::imageops::resize(
+                    &img,
+                    w as u32,
+                    h as u32,
+                    image::imageops::FilterType::Triangle,
+                );
+                let photo = Photo::from_rgb(&small);
+                let mut bytes = std::io::Cursor::new(Vec::new());
+                image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
+                    .encode_image(&small)
+                    .expect("encodes");
+                let found = crate::recognize(bytes.get_ref())
+                    .expect("reads")
+                    .unwrap_or_else(|| panic!("{name} at {scale}: no plate"));
+                let mut at = Cand::around(&found.corners);
+                at.color = Some(Color::Yellow);
+                let src = crate::rectify::Source {
+                    full: &photo,
+                    c: &at,
+                    ew: 1.06,
+                    eh: 1.1,
+                };
+                let patches = up_patch(src, Color::Yellow)
+                    .unwrap_or_else(|| panic!("{name} at {scale}: no glyph"));
+                let (pw, ph, _) = &patches[0];
+                let tall = *ph as f32 / *pw as f32;
+                assert!(
+                    (1.4..=2.8).contains(&tall),
+                    "{name} at {scale}: {pw} x {ph}"
+                );
+                let p = classify(net, &patches);
+                let best = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
+                if net.classes[best] != want {
+                    wrong.push(format!("{name} at {scale}: {}", net.classes[best]));
+                }
+            }
+        }
+    }
+    // of 20 glyphs, at most two small ones misclassified
+    assert!(wrong.len() <= 2, "{wrong:?}");
 }

@@ -3,7 +3,7 @@
 //! edge), closed at two scales, its plate-like components.
 
 use super::mask::Mask;
-use super::{Cand, TAKE_N, pca_rect, plate_like};
+use super::{Cand, LEAST_ASPECT, LEAST_ASPECT_YELLOW, TAKE_N, pca_rect, plate_like};
 use crate::colour::color_bit;
 use crate::{Color, debug_on};
 use image::RgbImage;
@@ -23,7 +23,12 @@ pub(crate) fn color_candidates(
         h,
         d: classes.iter().map(|&c| (c & bit != 0) as u8).collect(),
     };
-    mask_candidates(m, color, out);
+    let least = if color == Color::Yellow {
+        LEAST_ASPECT_YELLOW
+    } else {
+        LEAST_ASPECT
+    };
+    mask_candidates(m, color, least, out);
 }
 
 /// Textured colour: pixels of a plate colour next to a strong vertical
@@ -47,12 +52,13 @@ pub(crate) fn textured_candidates(
             .map(|(&c, &e)| (c & bit != 0 && e != 0) as u8)
             .collect(),
     };
-    mask_candidates(m, color, out);
+    mask_candidates(m, color, LEAST_ASPECT, out);
 }
 
-/// Plate-like components of a colour mask (closed at two scales).
+/// Plate-like components of a colour mask (closed at two scales), at
+/// least `least` times as wide as tall.
 #[inline(always)]
-pub(crate) fn mask_candidates(m: Mask, color: Color, out: &mut Vec<Cand>) {
+pub(crate) fn mask_candidates(m: Mask, color: Color, least: f32, out: &mut Vec<Cand>) {
     let w = m.w;
     // too few pixels of this colour for any plate-sized component
     if m.d.iter().map(|&v| v as usize).sum::<usize>() < 60 {
@@ -77,7 +83,7 @@ pub(crate) fn mask_candidates(m: Mask, color: Color, out: &mut Vec<Cand>) {
                     comp.len() as f32 / (c.w * c.h)
                 );
             }
-            plate_like(&c, comp.len(), w).then_some((c, comp.len()))
+            plate_like(&c, comp.len(), w, least).then_some((c, comp.len()))
         })
         .collect();
     found.sort_by_key(|f| std::cmp::Reverse(f.1));

@@ -3,7 +3,7 @@
 //! that no colour mask sees).
 
 use super::mask::Mask;
-use super::{Cand, TAKE_N, pca_rect, plate_like};
+use super::{Cand, LEAST_ASPECT, TAKE_N, pca_rect, plate_like};
 use crate::debug_on;
 use image::RgbImage;
 
@@ -77,7 +77,8 @@ pub(crate) fn edge_candidates(m: &Mask, out: &mut Vec<Cand>) {
                     comp.len() as f32 / (c.w * c.h)
                 );
             }
-            (plate_like(&c, comp.len(), w) && c.angle.abs() < 0.35).then_some((c, comp.len()))
+            (plate_like(&c, comp.len(), w, LEAST_ASPECT) && c.angle.abs() < 0.35)
+                .then_some((c, comp.len()))
         })
         .collect();
     found.sort_by_key(|f| std::cmp::Reverse(f.1));

@@ -503,13 +503,27 @@ pub(crate) fn pca_rect(pix: &[u32], w: usize) -> Cand {
     }
 }
 
-pub(crate) fn plate_like(c: &Cand, n_px: usize, img_w: usize) -> bool {
+/// Least width / height of a candidate box: a single-row plate (about
+/// 3.1) seen well off square on, or cut short.
+pub(crate) const LEAST_ASPECT: f32 = 1.8;
+
+/// Least width / height of a yellow colour component's box: a double-row
+/// plate (440 × 220 mm) seen about 50° from one side (2 cos 50° = 1.29).
+/// At [`LEAST_ASPECT`] those seen from 35° (1.64) were no candidates (the
+/// crate README, "Double-row plates"). Not for textured candidates (a
+/// plate on a yellow car): there a box that short is a car's part, whose
+/// confident misreads ended the search early.
+pub(crate) const LEAST_ASPECT_YELLOW: f32 = 1.3;
+
+/// Whether a component's box could be a plate: its size, aspect (at least
+/// `least`, at most 7), fill and tilt.
+pub(crate) fn plate_like(c: &Cand, n_px: usize, img_w: usize, least: f32) -> bool {
     let aspect = c.w / c.h.max(1.0);
     let fill = n_px as f32 / (c.w * c.h).max(1.0);
     c.w >= 28.0
         && c.h >= 8.0
         && c.w <= img_w as f32 * 0.9
-        && (1.8..=7.0).contains(&aspect)
+        && (least..=7.0).contains(&aspect)
         && fill > 0.4
         && c.angle.abs() < 0.8
 }

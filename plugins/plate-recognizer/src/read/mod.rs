@@ -12,7 +12,10 @@ use crate::glyphs::{self, ALNUM_CNN_WEIGHT};
 use crate::layout::align;
 use crate::locate::Cand;
 use crate::photo::Photo;
-use crate::province::{PROVINCE_CNN_WEIGHT, reader_share, refine_province};
+use crate::province::{
+    DOUBLE_ROW_PROVINCE_CNN_WEIGHT, PROVINCE_CNN_WEIGHT, reader_share, refine_double_province,
+    refine_province,
+};
 use crate::rectify::{Source, rectify};
 use crate::segment::glyph_patches;
 use crate::{Color, Recognition, cnn, debug_on};
@@ -241,6 +244,16 @@ pub(crate) fn read_prepared(
                 dists[i] = d;
             }
         });
+    }
+    // a double-row read's province, checked on the top row's glyph
+    if !single_row
+        && let Some(d) = crate::stage::timed(&crate::stage::CHECKS, || {
+            refine_double_province(src, &read, color, net, DOUBLE_ROW_PROVINCE_CNN_WEIGHT)
+        })
+    {
+        (text[0], probs[0]) = argmax(&d);
+        dists[0] = d;
+        checked_province = true;
     }
     if !checked_province && let Some(d) = reader_share(net, &read, PROVINCE_CNN_WEIGHT) {
         // no glyph for the province CNN: in the vote this read's province
