@@ -517,15 +517,16 @@ pub const THRESHOLD_STEP: u8 = 12;
 /// A read's province as it counts in the vote where the province CNN has
 /// no glyph to classify: the reader's share alone (`1 - w_cnn` of its
 /// province probabilities, its training prior divided out, as in
-/// [`vote`]). None where the read's first character is no province to
-/// check.
+/// [`vote`]), over the provinces the rest of the text allows, as where
+/// the CNN has a view. None where the read's first character is no
+/// province to check, or where the text allows none.
 pub(crate) fn reader_share(net: &cnn::Net, read: &cnn::Read, w_cnn: f32) -> Option<Dist> {
     if !province_checked(&read.text) {
         return None;
     }
     let prov_net = province_model().ok()?;
     let none = vec![0f32; prov_net.classes.len()];
-    Some(vote(prov_net, net, read, &none, w_cnn, "reader only"))
+    allowed(read, vote(prov_net, net, read, &none, w_cnn, "reader only"))
 }
 
 /// The province: weighted average of the province CNN's probabilities and the

@@ -672,6 +672,37 @@ fn plates_for_a_use_have_their_colour() {
     assert!(!valid_with(&t("使014578"), 0, '川') && valid_with(&t("川A14578"), 0, '京'));
 }
 
+/// A read's province as the reader alone votes it (where the province CNN
+/// has no glyph) keeps to the provinces the rest of the text allows, as
+/// the CNN's vote does: a read of 桂ZN7C4A whose reader put most of the
+/// province's probability on 粤 votes 桂, not 粤 (粤Z plates end in 港 or
+/// 澳), while for 桂AN7C4A it votes 粤.
+#[test]
+fn the_readers_province_share_keeps_to_what_the_text_allows() {
+    let net = model().expect("reader");
+    let at = |ch: char| net.classes.iter().position(|&k| k == ch).unwrap();
+    let read_of = |text: &str| {
+        let text: Vec<char> = text.chars().collect();
+        let n = text.len();
+        let mut probs = vec![0f32; net.classes.len() * cnn::T];
+        probs[at('粤') * cnn::T] = 0.7;
+        probs[at('桂') * cnn::T] = 0.3;
+        cnn::Read {
+            text,
+            conf: vec![1.0; n],
+            cols: (0..n).collect(),
+            centre: (0..n).map(|i| i as f32).collect(),
+            probs,
+        }
+    };
+    let best = |d: &Dist| argmax(d).0;
+    let hk = reader_share(net, &read_of("桂ZN7C4A"), PROVINCE_CNN_WEIGHT).expect("a share");
+    assert!(hk.iter().all(|&(ch, _)| ch != '粤'), "{hk:?}");
+    assert_eq!(best(&hk), '桂');
+    let plain = reader_share(net, &read_of("桂AN7C4A"), PROVINCE_CNN_WEIGHT).expect("a share");
+    assert_eq!(best(&plain), '粤');
+}
+
 /// The detector's plate score on a window around a box is the whole
 /// input's at the same cells (the read plate's box, boxes at the photo's
 /// corners and edges, the whole photo), and a read plate scores high.
