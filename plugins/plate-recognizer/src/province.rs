@@ -206,8 +206,10 @@ pub(crate) fn up_patch(src: Source, color: Color) -> Option<Vec<(usize, usize, V
     );
     let (left, right, top) = colour_extent(&win, color)
         .filter(|e| {
-            let (bw, ew_) = (by_box.1 - by_box.0, e.1 - e.0);
-            ew_ > 0.8 * bw && ew_ < 1.2 * bw && (e.2 - by_box.2).abs() < 0.15 * plate_h
+            let (box_w, extent_w) = (by_box.1 - by_box.0, e.1 - e.0);
+            extent_w > 0.8 * box_w
+                && extent_w < 1.2 * box_w
+                && (e.2 - by_box.2).abs() < 0.15 * plate_h
         })
         .unwrap_or(by_box);
     let pw = right - left;

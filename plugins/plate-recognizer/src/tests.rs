@@ -981,11 +981,12 @@ fn a_double_row_plates_province_glyph_is_classified() {
                     .unwrap_or_else(|| panic!("{name} at {scale}: no plate"));
                 let mut at = Cand::around(&found.corners);
                 at.color = Some(Color::Yellow);
+                let (ew, eh) = DOUBLE_ROW_MARGINS;
                 let src = crate::rectify::Source {
                     full: &photo,
                     c: &at,
-                    ew: 1.06,
-                    eh: 1.1,
+                    ew,
+                    eh,
                 };
                 let patches = up_patch(src, Color::Yellow)
                     .unwrap_or_else(|| panic!("{name} at {scale}: no glyph"));

@@ -47,6 +47,10 @@ pub fn check_model() -> Result<&'static cnn::Net, String> {
 /// read (`rectify`'s `exp_w`, `exp_h`).
 pub(crate) const FIRST_MARGINS: (f32, f32) = (1.08, 1.2);
 
+/// How much a candidate's box is widened and heightened for its
+/// double-row read.
+pub(crate) const DOUBLE_ROW_MARGINS: (f32, f32) = (1.06, 1.1);
+
 /// Boxes less wide than this for their height (width / height) may be
 /// double-row plates.
 pub(crate) const DOUBLE_ROW_ASPECT: f32 = 2.6;
@@ -102,12 +106,9 @@ pub(crate) fn read_candidate(
             && aspect < DOUBLE_ROW_ASPECT
             && matches!(seen.color, Color::Yellow | Color::White)
         {
-            let crop2 = rectify(full, c, 1.06, 1.1, cnn::IN_W as u32, 64);
-            let src = Source {
-                ew: 1.06,
-                eh: 1.1,
-                ..src
-            };
+            let (ew, eh) = DOUBLE_ROW_MARGINS;
+            let crop2 = rectify(full, c, ew, eh, cnn::IN_W as u32, 64);
+            let src = Source { ew, eh, ..src };
             let x = cnn::prepare(&crop2, true);
             if let Some(r) = read_prepared(net, &x, seen, src, false, promise) {
                 out.push(r);
