@@ -1,5 +1,8 @@
 //! Dumps the candidate crops of one photo into a directory (development aid):
-//! `plate-debug PHOTO OUTDIR`.
+//! `plate-debug PHOTO OUTDIR [X Y | --scale F]`: with X Y, prints the
+//! pixels around (X, Y); with `--scale F`, reads the photo scaled by F and
+//! re-encoded as `plate-accuracy --scale F` does (Triangle filter, JPEG
+//! quality 90; the photo read is saved as `scaled.jpg`).
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     if a.len() < 3 {
@@ -9,9 +12,25 @@ fn main() {
     let _ = std::fs::create_dir_all(&a[2]);
     // SAFETY: single-threaded at this point.
     unsafe { std::env::set_var("PLATE_DEBUG", &a[2]) };
-    let bytes = std::fs::read(&a[1]).expect("read");
+    let mut bytes = std::fs::read(&a[1]).expect("read");
+    if a.get(3).is_some_and(|s| s == "--scale") {
+        let f: f64 = a.get(4).and_then(|s| s.parse().ok()).expect("--scale F");
+        let img = image::load_from_memory(&bytes).expect("decodable");
+        let side = |v: u32| ((v as f64 * f).round() as u32).max(1);
+        let img = img.resize_exact(
+            side(img.width()),
+            side(img.height()),
+            image::imageops::FilterType::Triangle,
+        );
+        let mut out = std::io::Cursor::new(Vec::new());
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .encode_image(&img.to_rgb8())
+            .expect("encodes");
+        bytes = out.into_inner();
+        std::fs::write(format!("{}/scaled.jpg", a[2]), &bytes).expect("writes");
+    }
     if let Ok(img) = image::load_from_memory(&bytes) {
-        if let (Some(x), Some(y)) = (a.get(3), a.get(4)) {
+        if let (Some(x), Some(y)) = (a.get(3).filter(|s| *s != "--scale"), a.get(4)) {
             let (x, y): (u32, u32) = (x.parse().unwrap(), y.parse().unwrap());
             let rgb = img.to_rgb8();
             for dy in [-10i32, -5, 0, 5, 10] {
