@@ -570,6 +570,32 @@ fn zero_and_letter_o_by_position() {
     }
 }
 
+/// Six sure digits after a first character the reader is unsure of are
+/// an embassy plate's, however little the reader gave 使 (a small plate's
+/// red 使 is a blur it takes for a province); not after a province it is
+/// sure of, nor before digits it is unsure of.
+#[test]
+fn an_embassy_plate_by_its_digits() {
+    let classes: Vec<char> = "_0123456789AL皖粤使".chars().collect();
+    let at = columns_7();
+    let read = |first: f32, digits: f32| {
+        let mut r = read_at(
+            &classes,
+            "皖153557",
+            &at,
+            &[(at[0].round() as usize, '使', 0.01)],
+        );
+        r.conf = vec![digits; 7];
+        r.conf[0] = first;
+        r
+    };
+    let mended = fix_format(&read(0.1, 0.99), &classes, 7).expect("mended");
+    assert_eq!(mended.text.iter().collect::<String>(), "使153557");
+    assert_eq!(mended.conf[0], 0.01);
+    assert_eq!(s(fix_format(&read(0.6, 0.99), &classes, 7)), None);
+    assert_eq!(s(fix_format(&read(0.1, 0.8), &classes, 7)), None);
+}
+
 /// A monochrome camera's photo is colourless, a few coloured pixels (under
 /// one in a thousand) or an infrared camera's faint tint do not change
 /// that; a grey street with one red car is a colour photo. In a colourless

@@ -137,6 +137,16 @@ fn a_small_double_row_plates_province() {
     expect("small-yellow2-新NZ635B.jpg", "新NZ635B", Color::Yellow);
 }
 
+/// Small embassy plates (`plate-sweep`'s "70 px wide" and "grey, 90 px
+/// wide"): the reader does not see their small red 使, reads some province
+/// there, unsure, and six digits: no plate, so no answer before. Only an
+/// embassy plate has a digit second (`format::fix_format`).
+#[test]
+fn small_embassy_plates() {
+    expect("small-embassy-使413802.jpg", "使413802", Color::Black);
+    expect("small-grey-embassy-使413802.jpg", "使413802", Color::Black);
+}
+
 #[test]
 fn consulate_plate() {
     expect("consulate-沪A2061领.jpg", "沪A2061领", Color::Black);

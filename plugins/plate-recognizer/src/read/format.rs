@@ -133,7 +133,9 @@ fn valid_at(t: &[char], i: usize, ch: char) -> bool {
 ///   characters that make the text valid in place of one read, the one the
 ///   reader found most probable at its column, if it gave it at least
 ///   FORMAT_FLOOR (with the ordinary format alone, that is the allowed
-///   class at the one position out of place);
+///   class at the one position out of place); failing that, six sure
+///   digits after an unsure first character are an embassy plate's
+///   (`embassy_by_layout`);
 /// * one character too many (a province glyph read as two, the frame's
 ///   edge read as a trailing 1 or L): the one whose removal leaves a valid
 ///   text whose columns fit the GA 36 layout best.
@@ -157,14 +159,14 @@ pub(crate) fn fix_format(read: &cnn::Read, classes: &[char], len: usize) -> Opti
         if valid_plate(&read.text) {
             return None;
         }
-        let (i, ch, p) = (0..n)
+        let best = (0..n)
             .flat_map(|i| (1..classes.len()).map(move |k| (i, k)))
             .filter(|&(i, k)| valid_with(&read.text, i, classes[k]))
             .map(|(i, k)| (i, classes[k], read.probs[k * cnn::T + read.cols[i]]))
-            .max_by(|a, b| a.2.total_cmp(&b.2))?;
-        if p < FORMAT_FLOOR {
-            return None;
-        }
+            .max_by(|a, b| a.2.total_cmp(&b.2))
+            .filter(|m| m.2 >= FORMAT_FLOOR)
+            .or_else(|| embassy_by_layout(read, classes));
+        let (i, ch, p) = best?;
         let mut r = keep(n);
         (r.text[i], r.conf[i]) = (ch, p);
         return Some(r);
@@ -179,6 +181,30 @@ pub(crate) fn fix_format(read: &cnn::Read, classes: &[char], len: usize) -> Opti
         .min_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, r)| r)
 }
+
+/// An embassy plate whose 使 the reader did not see (a small plate: its
+/// red glyph a blur the reader takes for some province, unsure): six
+/// digits the reader is sure of after a first character it is not sure
+/// of. Only an embassy plate has a digit second, so the first is 使, at
+/// the probability the reader gave it there, however small. The
+/// replacement as `fix_format` makes it.
+fn embassy_by_layout(read: &cnn::Read, classes: &[char]) -> Option<(usize, char, f32)> {
+    let sure = crate::glyphs::ALNUM_CHECK_BELOW;
+    let digits = read.text.len() == 7
+        && read.text[1..]
+            .iter()
+            .zip(&read.conf[1..])
+            .all(|(c, &p)| c.is_ascii_digit() && p >= sure);
+    if !digits || read.conf[0] >= EMBASSY_UNSURE_FIRST {
+        return None;
+    }
+    let k = classes.iter().position(|&c| c == EMBASSY)?;
+    Some((0, EMBASSY, read.probs[k * cnn::T + read.cols[0]]))
+}
+
+/// A first character read with less probability than this, before six
+/// sure digits, is taken for an embassy plate's 使 (`embassy_by_layout`).
+pub(crate) const EMBASSY_UNSURE_FIRST: f32 = 0.5;
 
 /// The least probability the reader must have given the character a
 /// format fix puts in place of one that was not allowed there.
