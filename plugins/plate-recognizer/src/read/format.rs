@@ -186,8 +186,8 @@ pub(crate) fn fix_format(read: &cnn::Read, classes: &[char], len: usize) -> Opti
 /// red glyph a blur the reader takes for some province, unsure): six
 /// digits the reader is sure of after a first character it is not sure
 /// of. Only an embassy plate has a digit second, so the first is 使, at
-/// the probability the reader gave it there, however small. The
-/// replacement as `fix_format` makes it.
+/// the probability the reader gave it there, however small. Given as
+/// `fix_format`'s one replacement: (position, character, probability).
 fn embassy_by_layout(read: &cnn::Read, classes: &[char]) -> Option<(usize, char, f32)> {
     let sure = crate::glyphs::ALNUM_CHECK_BELOW;
     let digits = read.text.len() == 7
@@ -204,7 +204,7 @@ fn embassy_by_layout(read: &cnn::Read, classes: &[char]) -> Option<(usize, char,
 
 /// A first character read with less probability than this, before six
 /// sure digits, is taken for an embassy plate's 使 (`embassy_by_layout`).
-pub(crate) const EMBASSY_UNSURE_FIRST: f32 = 0.5;
+const EMBASSY_UNSURE_FIRST: f32 = 0.5;
 
 /// The least probability the reader must have given the character a
 /// format fix puts in place of one that was not allowed there.
