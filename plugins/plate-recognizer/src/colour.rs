@@ -225,6 +225,18 @@ pub(crate) fn plate_color(crop: &RgbImage) -> Color {
             "  colour: light ink {light_ink}, hue {hue:.0}, sat {sat:.2}, val {val:.2}, rel {rel:.2}"
         );
     }
+    if light_ink && greenish(hue, sat) && ink.as_ref().is_some_and(|k| greenish(k.hue, k.sat)) {
+        // light ink is white (blue and black plates; a red 使 or 领 is
+        // small) on a background that is not green: both classes green
+        // are a green plate whose dark characters, tinted by its green
+        // (blurred on a small plate, or bold), are most of the band (not
+        // a black plate on a green car, whose light class has the car's
+        // colour)
+        if debug_on() {
+            eprintln!("  colour: green light class {ink:?}");
+        }
+        return Color::Green;
+    }
     if light_ink {
         // black plates are rare (embassy, Hong Kong and Macau cars) and a
         // blue plate at night or under coloured light is dark and takes the
@@ -236,7 +248,7 @@ pub(crate) fn plate_color(crop: &RgbImage) -> Color {
         }
     } else if (15.0..=70.0).contains(&hue) && (sat > 0.25 || (sat > 0.12 && rel > YELLOW_REL_MIN)) {
         Color::Yellow
-    } else if (70.0..=170.0).contains(&hue) && sat > 0.12 {
+    } else if greenish(hue, sat) {
         Color::Green
     } else if let Some(ink) =
         ink.filter(|k| (165.0..=260.0).contains(&k.hue) && k.sat > BLUE_INK_MIN_SAT)
@@ -251,6 +263,11 @@ pub(crate) fn plate_color(crop: &RgbImage) -> Color {
     } else {
         Color::White
     }
+}
+
+/// A green plate's background: hue and saturation of an Otsu class.
+fn greenish(hue: f32, sat: f32) -> bool {
+    (70.0..=170.0).contains(&hue) && sat > 0.12
 }
 
 /// Whether a plate of this colour has light characters on a dark

@@ -448,6 +448,14 @@ fn plate_crop(bg: [u8; 3], ink: [u8; 3]) -> RgbImage {
     })
 }
 
+/// A crop of `bg` with bold strokes of `ink` (two thirds of the band).
+fn bold(bg: [u8; 3], ink: [u8; 3]) -> RgbImage {
+    RgbImage::from_fn(128, 32, |x, y| {
+        let stroke = (4..28).contains(&y) && x % 12 < 8;
+        image::Rgb(if stroke { ink } else { bg })
+    })
+}
+
 /// Light ink on a dark background is black only when the background
 /// has (almost) no colour; a blue plate at night, dark and tinted by
 /// the light, stays blue.
@@ -475,12 +483,6 @@ fn dark_plates_are_blue_unless_colourless() {
 /// decides how the province glyph is binarised.
 #[test]
 fn mostly_white_crops_over_blue_are_blue_plates() {
-    let bold = |bg: [u8; 3], ink: [u8; 3]| {
-        RgbImage::from_fn(128, 32, |x, y| {
-            let stroke = (4..28).contains(&y) && x % 12 < 8;
-            image::Rgb(if stroke { ink } else { bg })
-        })
-    };
     // teal and deep blue plates with white characters
     for bg in [[40, 170, 160], [20, 60, 180], [60, 150, 200]] {
         assert_eq!(
@@ -501,6 +503,22 @@ fn mostly_white_crops_over_blue_are_blue_plates() {
     assert_eq!(
         plate_color(&bold([110, 120, 130], [240, 240, 240])),
         Color::White
+    );
+}
+
+/// A small green plate's characters, blurred and tinted by the plate,
+/// are most of the band: both classes green is a green plate, whichever
+/// is the ink. Not a black plate on a green car, whose light class is
+/// the car's colour but whose background has none.
+#[test]
+fn a_green_plate_whose_characters_are_most_of_the_band_is_green() {
+    assert_eq!(
+        plate_color(&bold([170, 225, 190], [60, 110, 80])),
+        Color::Green
+    );
+    assert_eq!(
+        plate_color(&plate_crop([15, 15, 15], [160, 220, 200])),
+        Color::Black
     );
 }
 

@@ -147,6 +147,16 @@ fn small_embassy_plates() {
     expect("small-grey-embassy-使413802.jpg", "使413802", Color::Black);
 }
 
+/// Green plates about 50 px wide (rendered plates at 0.22 ×): their
+/// blurred dark characters are most of the crop, which was taken for a
+/// blue plate's light ink, and the read cut to 7 characters to fit blue
+/// (川Q19293, 辽O41336 before).
+#[test]
+fn small_green_plates() {
+    expect("small-green-川Q19293F.jpg", "川Q19293F", Color::Green);
+    expect("small-green-沪O41336D.jpg", "沪O41336D", Color::Green);
+}
+
 #[test]
 fn consulate_plate() {
     expect("consulate-沪A2061领.jpg", "沪A2061领", Color::Black);
