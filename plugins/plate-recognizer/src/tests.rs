@@ -588,6 +588,30 @@ fn zero_and_letter_o_by_position() {
     }
 }
 
+/// Of the single replacements that make a read a plate, the mend takes
+/// the one leaving the most probable text: a 粤Z plate's 港 read after a
+/// province the reader is unsure of (赣, 0.34) makes that province 粤 (0.1),
+/// not the sure 港 (0.8) a 学 (0.18) as the likelier replacement alone did.
+#[test]
+fn the_mend_replaces_what_the_reader_is_least_sure_of() {
+    let classes: Vec<char> = "_0123456789Z赣粤港学".chars().collect();
+    let at = columns_7();
+    let col = |i: usize| at[i].round() as usize;
+    let mut r = read_at(
+        &classes,
+        "赣Z4598港",
+        &at,
+        &[(col(0), '粤', 0.1), (col(6), '学', 0.18)],
+    );
+    r.conf[0] = 0.34;
+    r.conf[6] = 0.8;
+    assert_eq!(s(fix_format(&r, &classes, 7)).as_deref(), Some("粤Z4598港"));
+    // the same read, sure of its province: the ending goes
+    r.conf[0] = 0.9;
+    r.conf[6] = 0.3;
+    assert_eq!(s(fix_format(&r, &classes, 7)).as_deref(), Some("赣Z4598学"));
+}
+
 /// Six sure digits after a first character the reader is unsure of are
 /// an embassy plate's, however little the reader gave 使 (a small plate's
 /// red 使 is a blur it takes for a province); not after a province it is

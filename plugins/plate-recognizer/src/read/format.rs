@@ -130,10 +130,11 @@ fn valid_at(t: &[char], i: usize, ch: char) -> bool {
 /// A read that breaks the plate's format by one character, mended:
 /// * the right length, one character not allowed where it is (a digit
 ///   where the letter goes, a 使 read for a province): of the single
-///   characters that make the text valid in place of one read, the one the
-///   reader found most probable at its column, if it gave it at least
-///   FORMAT_FLOOR (with the ordinary format alone, that is the allowed
-///   class at the one position out of place); failing that, six sure
+///   characters that make the text valid in place of one read, and that
+///   the reader gave at least FORMAT_FLOOR at its column, the one whose
+///   probability is the highest against that of the character it
+///   replaces (the most probable text: an unsure province goes before a
+///   sure ending); failing that, six sure
 ///   digits after an unsure first character are an embassy plate's
 ///   (`embassy_by_layout`);
 /// * one character too many (a province glyph read as two, the frame's
@@ -159,12 +160,15 @@ pub(crate) fn fix_format(read: &cnn::Read, classes: &[char], len: usize) -> Opti
         if valid_plate(&read.text) {
             return None;
         }
+        // the replacement that leaves the most probable text: its
+        // probability against that of the character it replaces
+        let gain = |m: &(usize, char, f32)| m.2 / read.conf[m.0].max(1e-6);
         let best = (0..n)
             .flat_map(|i| (1..classes.len()).map(move |k| (i, k)))
             .filter(|&(i, k)| valid_with(&read.text, i, classes[k]))
             .map(|(i, k)| (i, classes[k], read.probs[k * cnn::T + read.cols[i]]))
-            .max_by(|a, b| a.2.total_cmp(&b.2))
             .filter(|m| m.2 >= FORMAT_FLOOR)
+            .max_by(|a, b| gain(a).total_cmp(&gain(b)))
             .or_else(|| embassy_by_layout(read, classes));
         let (i, ch, p) = best?;
         let mut r = keep(n);
