@@ -861,6 +861,31 @@ pub fn grey(img: RgbImage) -> RgbImage {
     image::DynamicImage::ImageLuma8(luma).to_rgb8()
 }
 
+/// `img` (RGB or grey) encoded as a JPEG of `quality` (the tools'
+/// re-encoded photos).
+pub fn jpeg<I>(img: &I, quality: u8) -> Vec<u8>
+where
+    I: image::GenericImageView,
+    I::Pixel: image::PixelWithColorType,
+{
+    let mut jpg = std::io::Cursor::new(Vec::new());
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpg, quality)
+        .encode_image(img)
+        .expect("encode");
+    jpg.into_inner()
+}
+
+/// `img` with its width and height scaled by `f` (Triangle filter,
+/// nothing cut off): `plate-accuracy --scale F`, `plate-debug --scale F`.
+pub fn scaled(img: &image::DynamicImage, f: f64) -> image::DynamicImage {
+    let side = |v: u32| ((v as f64 * f).round() as u32).max(1);
+    img.resize_exact(
+        side(img.width()),
+        side(img.height()),
+        imageops::FilterType::Triangle,
+    )
+}
+
 /// The colour at (x, y), bilinearly interpolated (x + 1 and y + 1 inside
 /// the image).
 pub fn bilinear(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {

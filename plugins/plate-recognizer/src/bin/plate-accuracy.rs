@@ -87,6 +87,7 @@ fn norm(s: &str) -> Vec<char> {
 }
 
 use plate_recognizer::held_out;
+use plate_recognizer::synth::jpeg;
 
 const PARTS: [&str; 3] = ["tuning", "held-out", "full"];
 
@@ -755,10 +756,7 @@ fn resized(dir: &Path, n: usize, how: Resize, mask: bool) -> Vec<(std::path::Pat
         let filter = image::imageops::FilterType::Triangle;
         let img = match how {
             Resize::Fill(w, h) => img.resize_to_fill(w, h, filter),
-            Resize::Scale(f) => {
-                let side = |v: u32| ((v as f64 * f).round() as u32).max(1);
-                img.resize_exact(side(img.width()), side(img.height()), filter)
-            }
+            Resize::Scale(f) => plate_recognizer::synth::scaled(&img, f),
             Resize::Degrade(d) => d.apply(img.to_rgb8(), inputs.len() as u64 + 1).into(),
         };
         let quality = match how {
@@ -781,19 +779,6 @@ const WHERE: &str = if cfg!(target_arch = "wasm32") {
 } else {
     "native"
 };
-
-/// `img` (RGB or grey) encoded as a JPEG of `quality`.
-fn jpeg<I>(img: &I, quality: u8) -> Vec<u8>
-where
-    I: image::GenericImageView,
-    I::Pixel: image::PixelWithColorType,
-{
-    let mut jpg = std::io::Cursor::new(Vec::new());
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpg, quality)
-        .encode_image(img)
-        .expect("encode");
-    jpg.into_inner()
-}
 
 /// `--noise N`: N photos of random pixels (`synth::noise_photo`: the five
 /// kinds in turn, four photos each, at 640 × 480, 800 × 600, 1024 × 768

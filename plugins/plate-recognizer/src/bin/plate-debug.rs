@@ -16,17 +16,8 @@ fn main() {
     if a.get(3).is_some_and(|s| s == "--scale") {
         let f: f64 = a.get(4).and_then(|s| s.parse().ok()).expect("--scale F");
         let img = image::load_from_memory(&bytes).expect("decodable");
-        let side = |v: u32| ((v as f64 * f).round() as u32).max(1);
-        let img = img.resize_exact(
-            side(img.width()),
-            side(img.height()),
-            image::imageops::FilterType::Triangle,
-        );
-        let mut out = std::io::Cursor::new(Vec::new());
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-            .encode_image(&img.to_rgb8())
-            .expect("encodes");
-        bytes = out.into_inner();
+        let img = plate_recognizer::synth::scaled(&img, f);
+        bytes = plate_recognizer::synth::jpeg(&img.to_rgb8(), 90);
         std::fs::write(format!("{}/scaled.jpg", a[2]), &bytes).expect("writes");
     }
     if let Ok(img) = image::load_from_memory(&bytes) {

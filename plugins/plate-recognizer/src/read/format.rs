@@ -134,9 +134,8 @@ fn valid_at(t: &[char], i: usize, ch: char) -> bool {
 ///   the reader gave at least FORMAT_FLOOR at its column, the one whose
 ///   probability is the highest against that of the character it
 ///   replaces (the most probable text: an unsure province goes before a
-///   sure ending); failing that, six sure
-///   digits after an unsure first character are an embassy plate's
-///   (`embassy_by_layout`);
+///   sure ending); failing that, six sure digits after an unsure first
+///   character are an embassy plate's (`embassy_by_layout`);
 /// * one character too many (a province glyph read as two, the frame's
 ///   edge read as a trailing 1 or L): the one whose removal leaves a valid
 ///   text whose columns fit the GA 36 layout best.
