@@ -189,7 +189,9 @@ pub(crate) fn hsv(r: u8, g: u8, b: u8) -> (f32, f32, f32) {
 /// (the same at any contrast: haze, glare, a flat photo). A
 /// colourless majority over a strongly blue minority is a blue plate
 /// whose white characters (bold, or with light surroundings) are most of
-/// the band, not a white plate.
+/// the band, not a white plate; a grey majority under a light class that
+/// holds the band's most frequent shade is a white plate's blurred black
+/// characters, the ink, not its background.
 pub(crate) fn plate_color(crop: &RgbImage) -> Color {
     let (w, h) = (crop.width() as usize, crop.height() as usize);
     let mut hist = [0u32; 256];
@@ -207,22 +209,33 @@ pub(crate) fn plate_color(crop: &RgbImage) -> Color {
     }
     let t = otsu(&hist);
     let bright = px.iter().filter(|(l, _)| *l > t).count();
-    let light_ink = bright * 2 < px.len();
+    let mut light_ink = bright * 2 < px.len();
     // background: the majority class
-    let Some(bg) = Class::of(&px, t, !light_ink) else {
+    let Some(mut bg) = Class::of(&px, t, !light_ink) else {
         return Color::Blue;
     };
-    let ink = Class::of(&px, t, light_ink);
+    let mut ink = Class::of(&px, t, light_ink);
+    if light_ink
+        && bg.sat < COLOURLESS_SAT
+        && bg.val >= BLACK_MAX_VAL
+        && bg.rel(ink.as_ref()) < GREY_MAX_REL
+        && peak(&hist) > t
+        && let Some(light) = ink.take()
+    {
+        // a grey majority without colour, not dark as a black plate's,
+        // under a light class holding the band's most frequent shade: a
+        // white plate whose black characters, blurred into every grey
+        // between ink and plate (a small plate), are most of the band.
+        // The plate is its one shade; a blue plate's background is the
+        // peak of its band however faint its blue
+        light_ink = false;
+        ink = Some(std::mem::replace(&mut bg, light));
+    }
+    let rel = bg.rel(ink.as_ref());
     let (hue, sat, val) = (bg.hue, bg.sat, bg.val);
-    // the background's colour against the step from ink to background: a
-    // plate in haze or glare (low contrast) keeps it where its saturation
-    // falls, a white plate in warm light has little of it
-    let rel = ink
-        .as_ref()
-        .map_or(0.0, |ink| bg.chroma / (bg.luma - ink.luma).abs().max(1.0));
     if debug_on() {
         eprintln!(
-            "  colour: light ink {light_ink}, hue {hue:.0}, sat {sat:.2}, val {val:.2}, rel {rel:.2}"
+            "  colour: light ink {light_ink}, hue {hue:.0}, sat {sat:.2}, val {val:.2}, rel {rel:.2}; ink {ink:?}"
         );
     }
     if light_ink && greenish(hue, sat) && ink.as_ref().is_some_and(|k| greenish(k.hue, k.sat)) {
@@ -241,7 +254,7 @@ pub(crate) fn plate_color(crop: &RgbImage) -> Color {
         // black plates are rare (embassy, Hong Kong and Macau cars) and a
         // blue plate at night or under coloured light is dark and takes the
         // light's hue: black needs a dark background with (almost) no colour
-        if sat < 0.1 && val < 0.35 {
+        if sat < COLOURLESS_SAT && val < BLACK_MAX_VAL {
             Color::Black
         } else {
             Color::Blue
@@ -265,6 +278,18 @@ pub(crate) fn plate_color(crop: &RgbImage) -> Color {
     }
 }
 
+/// The most frequent luminance of a histogram smoothed over 9 levels.
+fn peak(hist: &[u32; 256]) -> u8 {
+    let mut best = (0u32, 0u8);
+    for i in 0..256usize {
+        let n: u32 = hist[i.saturating_sub(4)..(i + 5).min(256)].iter().sum();
+        if n > best.0 {
+            best = (n, i as u8);
+        }
+    }
+    best.1
+}
+
 /// A green plate's background: hue and saturation of an Otsu class.
 fn greenish(hue: f32, sat: f32) -> bool {
     (70.0..=170.0).contains(&hue) && sat > 0.12
@@ -275,6 +300,20 @@ fn greenish(hue: f32, sat: f32) -> bool {
 pub(crate) fn light_ink(color: Color) -> bool {
     matches!(color, Color::Blue | Color::Black)
 }
+
+/// Below this saturation a dark background is a black plate's, and a
+/// grey one has no colour of its own.
+const COLOURLESS_SAT: f32 = 0.1;
+
+/// A colourless background darker than this (value 0 to 1) is a black
+/// plate's.
+const BLACK_MAX_VAL: f32 = 0.35;
+
+/// How little colour (against the step from the ink, `Class::rel`) a
+/// grey majority under a light class may have to be a small white
+/// plate's blurred characters: the rendered white plates it was made for
+/// have up to 0.08, blue plates at their own contrast about 1.
+const GREY_MAX_REL: f32 = 0.2;
 
 /// How colourful a yellowish background must be, against the luminance
 /// step from the ink to it (`chroma / step`: the same at any contrast),
@@ -325,6 +364,16 @@ impl Class {
             val: sv / n,
             chroma: sc / n,
             luma: sl / n,
+        })
+    }
+
+    /// This class's colour against the luminance step from `ink` to it
+    /// (mean chroma ÷ step): a plate in haze or glare (low contrast) keeps
+    /// it where its saturation falls; a white plate in warm light, or a
+    /// grey one, has little of it.
+    fn rel(&self, ink: Option<&Class>) -> f32 {
+        ink.map_or(0.0, |ink| {
+            self.chroma / (self.luma - ink.luma).abs().max(1.0)
         })
     }
 }

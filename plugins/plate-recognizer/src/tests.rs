@@ -522,6 +522,34 @@ fn a_green_plate_whose_characters_are_most_of_the_band_is_green() {
     );
 }
 
+/// A small white plate's black characters, blurred into every grey
+/// between ink and plate, are most of the band, but the plate's white is
+/// its most frequent shade: a white plate (its ink dark). A colourless
+/// grey background that is itself the most frequent shade, under light
+/// characters, keeps its light ink.
+#[test]
+fn a_white_plate_whose_blurred_characters_are_most_of_the_band_is_white() {
+    // strokes two thirds of the band, each column a different grey
+    let blurred = |bg: [u8; 3], lo: u8, hi: u8| {
+        RgbImage::from_fn(128, 32, |x, y| {
+            let i = x % 12;
+            image::Rgb(if (4..28).contains(&y) && i < 8 {
+                [lo + (hi - lo) / 7 * i as u8; 3]
+            } else {
+                bg
+            })
+        })
+    };
+    assert_eq!(
+        plate_color(&blurred([232, 232, 230], 40, 180)),
+        Color::White
+    );
+    assert_eq!(
+        plate_color(&plate_crop([110, 110, 112], [220, 220, 220])),
+        Color::Blue
+    );
+}
+
 /// A yellow plate in haze or glare (contrast halved: saturation about
 /// 0.2) is still yellow; a white plate in warm light, as faintly tinted
 /// but with black ink far darker than its tint is strong, is white.

@@ -157,6 +157,17 @@ fn small_green_plates() {
     expect("small-green-沪O41336D.jpg", "沪O41336D", Color::Green);
 }
 
+/// White and police plates about 50 px wide (rendered plates at
+/// 0.22 ×): their blurred black characters are most of the band, which
+/// was taken for a blue plate's white ink, and the province glyph cut the
+/// wrong way round (辽W18595, 川T0RD81, 辽Z20441 blue before).
+#[test]
+fn small_white_plates() {
+    expect("small-white-闽W18595.jpg", "闽W18595", Color::White);
+    expect("small-white-湘T0RD81.jpg", "湘T0RD81", Color::White);
+    expect("small-police-陕Z2044警.jpg", "陕Z2044警", Color::White);
+}
+
 #[test]
 fn consulate_plate() {
     expect("consulate-沪A2061领.jpg", "沪A2061领", Color::Black);
