@@ -215,19 +215,22 @@ pub(crate) fn plate_color(crop: &RgbImage) -> Color {
         return Color::Blue;
     };
     let mut ink = Class::of(&px, t, light_ink);
+    // grey without a colour of its own, or tinted only by red ink (a
+    // police plate's 警, blurred into its black characters)
+    let grey = (bg.sat < COLOURLESS_SAT && bg.rel(ink.as_ref()) < GREY_MAX_REL)
+        || (!(15.0..=340.0).contains(&bg.hue) && bg.sat < RED_TINT_MAX_SAT);
     if light_ink
-        && bg.sat < COLOURLESS_SAT
+        && grey
         && bg.val >= BLACK_MAX_VAL
-        && bg.rel(ink.as_ref()) < GREY_MAX_REL
         && peak(&hist) > t
         && let Some(light) = ink.take()
     {
-        // a grey majority without colour, not dark as a black plate's,
-        // under a light class holding the band's most frequent shade: a
-        // white plate whose black characters, blurred into every grey
-        // between ink and plate (a small plate), are most of the band.
-        // The plate is its one shade; a blue plate's background is the
-        // peak of its band however faint its blue
+        // a grey majority, not dark as a black plate's, under a light
+        // class holding the band's most frequent shade: a white plate
+        // whose black characters, blurred into every grey between ink and
+        // plate (a small plate), are most of the band. The plate is its
+        // one shade; a blue plate's background is the peak of its band
+        // however faint its blue
         light_ink = false;
         ink = Some(std::mem::replace(&mut bg, light));
     }
@@ -314,6 +317,11 @@ const BLACK_MAX_VAL: f32 = 0.35;
 /// plate's blurred characters: the rendered white plates it was made for
 /// have up to 0.08, blue plates at their own contrast about 1.
 const GREY_MAX_REL: f32 = 0.2;
+
+/// How saturated a red-tinted grey class may be to be a police plate's
+/// blurred black and red characters (0.11 to 0.26 on the rendered police
+/// plates at 0.22 ×), not a colour: no plate has a red background.
+const RED_TINT_MAX_SAT: f32 = 0.3;
 
 /// How colourful a yellowish background must be, against the luminance
 /// step from the ink to it (`chroma / step`: the same at any contrast),

@@ -524,7 +524,8 @@ fn a_green_plate_whose_characters_are_most_of_the_band_is_green() {
 
 /// A small white plate's black characters, blurred into every grey
 /// between ink and plate, are most of the band, but the plate's white is
-/// its most frequent shade: a white plate (its ink dark). A colourless
+/// its most frequent shade: a white plate (its ink dark), also when a
+/// police plate's red 警 tints them. A colourless
 /// grey background that is itself the most frequent shade, under light
 /// characters, keeps its light ink.
 #[test]
@@ -540,10 +541,16 @@ fn a_white_plate_whose_blurred_characters_are_most_of_the_band_is_white() {
             })
         })
     };
-    assert_eq!(
-        plate_color(&blurred([232, 232, 230], 40, 180)),
-        Color::White
-    );
+    let white = blurred([232, 232, 230], 40, 180);
+    assert_eq!(plate_color(&white), Color::White);
+    // a police plate: its last character's strokes red (警)
+    let mut police = white.clone();
+    for (x, _, p) in police.enumerate_pixels_mut() {
+        if x >= 100 && p.0 != [232, 232, 230] {
+            p.0 = [p.0[0].saturating_add(90), p.0[1] / 3, p.0[2] / 3];
+        }
+    }
+    assert_eq!(plate_color(&police), Color::White);
     assert_eq!(
         plate_color(&plate_crop([110, 110, 112], [220, 220, 220])),
         Color::Blue

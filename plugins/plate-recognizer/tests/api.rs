@@ -160,12 +160,16 @@ fn small_green_plates() {
 /// White and police plates about 50 px wide (rendered plates at
 /// 0.22 ×): their blurred black characters are most of the band, which
 /// was taken for a blue plate's white ink, and the province glyph cut the
-/// wrong way round (辽W18595, 川T0RD81, 辽Z20441 blue before).
+/// wrong way round (辽W18595, 川T0RD81, 辽Z20441 blue before); on a police
+/// plate the red 警 tints them, and a blue read could not end in 警 (the
+/// last two not answered before).
 #[test]
 fn small_white_plates() {
     expect("small-white-闽W18595.jpg", "闽W18595", Color::White);
     expect("small-white-湘T0RD81.jpg", "湘T0RD81", Color::White);
     expect("small-police-陕Z2044警.jpg", "陕Z2044警", Color::White);
+    expect("small-police-京AB5EV警.jpg", "京AB5EV警", Color::White);
+    expect("small-police-陕F6738警.jpg", "陕F6738警", Color::White);
 }
 
 #[test]
