@@ -218,7 +218,7 @@ pub(crate) fn plate_color(crop: &RgbImage) -> Color {
     // grey without a colour of its own, or tinted only by red ink (a
     // police plate's 警, blurred into its black characters)
     let grey = (bg.sat < COLOURLESS_SAT && bg.rel(ink.as_ref()) < GREY_MAX_REL)
-        || (!(15.0..=340.0).contains(&bg.hue) && bg.sat < RED_TINT_MAX_SAT);
+        || (reddish(bg.hue) && bg.sat < RED_TINT_MAX_SAT);
     if light_ink
         && grey
         && bg.val >= BLACK_MAX_VAL
@@ -296,6 +296,11 @@ fn peak(hist: &[u32; 256]) -> u8 {
 /// A green plate's background: hue and saturation of an Otsu class.
 fn greenish(hue: f32, sat: f32) -> bool {
     (70.0..=170.0).contains(&hue) && sat > 0.12
+}
+
+/// Red hues: below a yellow background's 15° or above 340°.
+fn reddish(hue: f32) -> bool {
+    !(15.0..=340.0).contains(&hue)
 }
 
 /// Whether a plate of this colour has light characters on a dark

@@ -525,9 +525,9 @@ fn a_green_plate_whose_characters_are_most_of_the_band_is_green() {
 /// A small white plate's black characters, blurred into every grey
 /// between ink and plate, are most of the band, but the plate's white is
 /// its most frequent shade: a white plate (its ink dark), also when a
-/// police plate's red 警 tints them. A colourless
-/// grey background that is itself the most frequent shade, under light
-/// characters, keeps its light ink.
+/// police plate's red 警 tints them. A colourless grey background that is
+/// itself the most frequent shade, under light characters, keeps its
+/// light ink.
 #[test]
 fn a_white_plate_whose_blurred_characters_are_most_of_the_band_is_white() {
     // strokes two thirds of the band, each column a different grey
