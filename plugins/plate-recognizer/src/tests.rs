@@ -1075,11 +1075,8 @@ fn a_double_row_plates_province_glyph_is_classified() {
                     image::imageops::FilterType::Triangle,
                 );
                 let photo = Photo::from_rgb(&small);
-                let mut bytes = std::io::Cursor::new(Vec::new());
-                image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
-                    .encode_image(&small)
-                    .expect("encodes");
-                let found = crate::recognize(bytes.get_ref())
+                let bytes = crate::synth::jpeg(&small, 90);
+                let found = crate::recognize(&bytes)
                     .expect("reads")
                     .unwrap_or_else(|| panic!("{name} at {scale}: no plate"));
                 let mut at = Cand::around(&found.corners);

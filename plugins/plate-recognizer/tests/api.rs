@@ -5,7 +5,7 @@
 //! accuracy on real photos is measured by the `plate-accuracy` tool.
 
 use image::{Rgb, RgbImage};
-use plate_recognizer::synth::{Noise, noise_photo};
+use plate_recognizer::synth::{Noise, jpeg, noise_photo};
 use plate_recognizer::{Color, cnn, model, recognize, valid_plate};
 use std::path::Path;
 
@@ -430,11 +430,7 @@ fn close_ups_of_every_plate_type() {
 
 /// A one-channel (grey) JPEG of quality 90, as a monochrome camera sends.
 fn encode_grey(img: &image::GrayImage) -> Vec<u8> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-        .encode_image(img)
-        .unwrap();
-    out.into_inner()
+    jpeg(img, 90)
 }
 
 /// In a grey photo of two cars, the main (near) plate is the one answered,

@@ -20,14 +20,6 @@ use image::{Rgb, RgbImage};
 use plate_recognizer::synth::{self, Glyphs, Kind, Rng};
 use std::path::Path;
 
-fn jpeg(img: &RgbImage) -> Vec<u8> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 88)
-        .encode_image(img)
-        .expect("encodes");
-    out.into_inner()
-}
-
 /// The photo turned by `deg` degrees about (`cx`, `cy`), grey outside.
 fn rotate(img: &RgbImage, deg: f32, cx: f32, cy: f32) -> RgbImage {
     let (s, c) = deg.to_radians().sin_cos();
@@ -156,7 +148,7 @@ fn main() -> Result<(), String> {
         }
         let (mut exact, mut none, mut wrong) = (0, 0, Vec::new());
         for (kind, text, img, seed) in &plates {
-            let photo = jpeg(&way(img, *kind, &mut Rng::new(*seed)));
+            let photo = synth::jpeg(&way(img, *kind, &mut Rng::new(*seed)), 88);
             let read = plate_recognizer::recognize(&photo)?;
             if let Some(out) = out
                 && read.as_ref().is_none_or(|r| r.plate != *text)

@@ -352,10 +352,7 @@ fn time_stages() {
     let path = std::env::var("JPEG_FILE").unwrap_or_else(|_| "/data/photo.jpg".into());
     let bytes = std::fs::read(path).unwrap();
     let img = decode_image(&bytes).unwrap();
-    let mut enc = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut enc, 90)
-        .encode_image(&img)
-        .unwrap();
+    let enc = crate::synth::jpeg(&img, 90);
     for (what, b) in [("original", &bytes), ("re-encoded q90 4:4:4", &enc)] {
         let n = 30;
         let (parse_ms, parse_min) = runs_ms(n, || {
