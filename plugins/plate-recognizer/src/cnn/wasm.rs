@@ -99,14 +99,30 @@ pub fn pad(x: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
 /// `gw` (at least h × w) zeros, with the border of 1: [c × (gh+2) ×
 /// (gw+2)] (for kernels that take only some sizes).
 pub fn pad_grid(x: &[f32], c: usize, h: usize, w: usize, gh: usize, gw: usize) -> Vec<f32> {
-    assert!(gh >= h && gw >= w);
-    let wp = gw + 2;
-    let plane = (gh + 2) * wp;
+    regrid(x, c, [h, w], [h, w], [gh, gw], 1)
+}
+
+/// The top left `h` × `w` of each plane of `x` [c × sh × sw] at the top
+/// left of `gh` × `gw` zeros, with a border of `border` zeros: [c × (gh +
+/// 2·border) × (gw + 2·border)]. Pads ([`pad_grid`]), or crops a kernel's
+/// grid back to what it was computed for (`border` 0).
+pub fn regrid(
+    x: &[f32],
+    c: usize,
+    [sh, sw]: [usize; 2],
+    [h, w]: [usize; 2],
+    [gh, gw]: [usize; 2],
+    border: usize,
+) -> Vec<f32> {
+    assert!(sh >= h && sw >= w && gh >= h && gw >= w && x.len() >= c * sh * sw);
+    let wp = gw + 2 * border;
+    let plane = (gh + 2 * border) * wp;
     let mut out = vec![0f32; c * plane];
     for ci in 0..c {
         for y in 0..h {
-            let d = ci * plane + (y + 1) * wp + 1;
-            out[d..d + w].copy_from_slice(&x[(ci * h + y) * w..(ci * h + y + 1) * w]);
+            let d = ci * plane + (y + border) * wp + border;
+            let s = (ci * sh + y) * sw;
+            out[d..d + w].copy_from_slice(&x[s..s + w]);
         }
     }
     out
@@ -516,8 +532,11 @@ pub fn winograd_pack(w: &[f32], cout: usize, cin: usize) -> Vec<f32> {
 /// the transformed input patches ([`winograd_input`]), per patch position
 /// a product by [`gemm_packed`] with the weights of [`winograd_pack`]
 /// (`u`), the outputs ([`winograd_output`]). `xp`: zero-padded input [cin
-/// × (h+2) × (w+2)], `h` a multiple of 4, `w` of 16 and at most 64; out
-/// [cout × h × w], `cout` a multiple of 4.
+/// × (h+2) × (w+2)], `h` a multiple of 4, `w` of 16; out [cout × h × w],
+/// `cout` a multiple of 4. Done by bands of tile rows whose transformed
+/// patches and products together stay within [`WINOGRAD_BAND`] floats
+/// (at least one tile row), so that what one band writes is still in the
+/// cache when it is read: the same operations per value whatever the band.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "simd128,relaxed-simd")]
 pub fn winograd_conv_relu(
@@ -531,71 +550,95 @@ pub fn winograd_conv_relu(
     out: &mut [f32],
 ) {
     use super::winograd::{TILE, XI};
-    let tiles = h * w / (TILE * TILE);
-    let mut v = vec![0f32; XI * cin * tiles];
-    winograd_input(xp, cin, h, w, &mut v);
-    let mut m = vec![0f32; XI * cout * tiles];
-    let (uk, vk, mk) = (cout * cin, cin * tiles, cout * tiles);
-    for xi in 0..XI {
-        gemm_packed(
-            cout,
-            cin,
-            tiles,
-            &u[xi * uk..(xi + 1) * uk],
-            &v[xi * vk..(xi + 1) * vk],
-            &mut m[xi * mk..(xi + 1) * mk],
-        );
+    let (th, tw) = (h / TILE, w / TILE);
+    let per_row = XI * (cin + cout) * tw;
+    let band = (WINOGRAD_BAND / per_row).clamp(1, th.max(1));
+    let mut v = vec![0f32; XI * cin * tw * band];
+    let mut m = vec![0f32; XI * cout * tw * band];
+    let mut ty0 = 0;
+    while ty0 < th {
+        let rows = band.min(th - ty0);
+        let tiles = rows * tw;
+        winograd_input(xp, cin, h, w, ty0..ty0 + rows, &mut v);
+        let (uk, vk, mk) = (cout * cin, cin * tiles, cout * tiles);
+        m[..XI * mk].fill(0.0);
+        for xi in 0..XI {
+            gemm_packed(
+                cout,
+                cin,
+                tiles,
+                &u[xi * uk..(xi + 1) * uk],
+                &v[xi * vk..(xi + 1) * vk],
+                &mut m[xi * mk..(xi + 1) * mk],
+            );
+        }
+        winograd_output(&m, bias, cout, h, w, ty0..ty0 + rows, out);
+        ty0 += rows;
     }
-    winograd_output(&m, bias, cout, h, w, out);
 }
+
+/// The floats [`winograd_conv_relu`] gives the transformed patches and
+/// products of one band of tile rows (512 KiB; the reader's convolutions
+/// fit in one band).
+pub const WINOGRAD_BAND: usize = 128 * 1024;
 
 /// `winograd::input` with SIMD128, 4 tiles at a time (the same
 /// operations per value): the transformed input patches `V[ξ]` [36 × cin
-/// × tiles] of a zero-padded input `xp` [cin × (h+2) × (w+2)]; `h` a
-/// multiple of 4, `w` of 16 and at most 64.
+/// × tiles] of the tile rows `band` (tiles numbered from its first) of a
+/// zero-padded input `xp` [cin × (h+2) × (w+2)]; `h` a multiple of 4, `w`
+/// of 16.
 #[inline(never)]
 #[target_feature(enable = "simd128")]
-pub fn winograd_input(xp: &[f32], cin: usize, h: usize, w: usize, v: &mut [f32]) {
+pub fn winograd_input(
+    xp: &[f32],
+    cin: usize,
+    h: usize,
+    w: usize,
+    band: core::ops::Range<usize>,
+    v: &mut [f32],
+) {
     use super::winograd::{TILE, XI, bt};
     let (wp, tw) = (w + 2, w / TILE);
-    let tiles = (h / TILE) * tw;
+    let tiles = band.len() * tw;
     let plane = (h + 2) * wp;
-    assert!(h.is_multiple_of(TILE) && w.is_multiple_of(16) && w <= 64);
+    assert!(h.is_multiple_of(TILE) && w.is_multiple_of(16) && band.end * TILE <= h);
     assert!(xp.len() >= cin * plane && v.len() >= XI * cin * tiles);
     let stride = cin * tiles;
-    // Bᵀ d of a row of patches: 6 rows of up to 66 columns (+ 2 read past
-    // the last patch by the column step below, never used, zero)
-    let mut e = [[0f32; 72]; 6];
+    // Bᵀ d of a row of patches: 6 rows of wp columns (+ 2 read past the
+    // last patch by the column step below, never used, zero)
+    let ew = w + 8;
+    let mut e = vec![0f32; 6 * ew];
     // SAFETY: input rows 4·ty + r < h + 2 of plane ci, columns below wp;
-    // `e` reads below 16·(tw/4 − 1) + 20 = w + 4 ≤ 68; V at ξ·stride +
-    // ci·tiles + t + 3 with t + 3 < tiles.
+    // `e` reads below 16·(tw/4 − 1) + 20 = w + 4 ≤ ew within a row; V at
+    // ξ·stride + ci·tiles + t + 3 with t + 3 < tiles.
     unsafe {
+        let eb = e.as_mut_ptr();
         for ci in 0..cin {
             let x = xp.as_ptr().add(ci * plane);
-            for ty in 0..h / TILE {
+            for ty in band.clone() {
                 let r: [*const f32; 6] = core::array::from_fn(|k| x.add((TILE * ty + k) * wp));
                 let mut c = 0;
                 while c + 4 <= wp {
                     let rows = bt(core::array::from_fn(|k| F4(ld(r[k].add(c)))));
                     for (i, row) in rows.iter().enumerate() {
-                        st(e[i].as_mut_ptr().add(c), row.0);
+                        st(eb.add(i * ew + c), row.0);
                     }
                     c += 4;
                 }
                 while c < wp {
                     let rows = bt(core::array::from_fn(|k| *r[k].add(c)));
                     for (i, &row) in rows.iter().enumerate() {
-                        e[i][c] = row;
+                        *eb.add(i * ew + c) = row;
                     }
                     c += 1;
                 }
-                let base = ci * tiles + ty * tw;
-                for (i, e) in e.iter().enumerate() {
+                let base = ci * tiles + (ty - band.start) * tw;
+                for i in 0..6 {
                     let dst = v.as_mut_ptr().add(i * 6 * stride + base);
                     for g in (0..tw).step_by(4) {
                         // columns 4·g .. 4·g + 19 of the row: lane t of
                         // column j is tile g + t's column j
-                        let p = e.as_ptr().add(TILE * g);
+                        let p = eb.add(i * ew + TILE * g);
                         let [c0, c1, c2, c3] =
                             transpose4([ld(p), ld(p.add(4)), ld(p.add(8)), ld(p.add(12))]);
                         let p4 = ld(p.add(16));
@@ -614,25 +657,34 @@ pub fn winograd_input(xp: &[f32], cin: usize, h: usize, w: usize, v: &mut [f32])
 
 /// `winograd::output` with SIMD128, 4 tiles at a time (the same
 /// operations per value): the outputs `Aᵀ m A` of the products `m` [36 ×
-/// cout × tiles] plus the bias, then ReLU, into `out` [cout × h × w]; `h`
-/// a multiple of 4, `w` of 16.
+/// cout × tiles] of the tile rows `band` (numbered from its first) plus
+/// the bias, then ReLU, into their rows of `out` [cout × h × w]; `h` a
+/// multiple of 4, `w` of 16.
 #[inline(never)]
 #[target_feature(enable = "simd128")]
-pub fn winograd_output(m: &[f32], bias: &[f32], cout: usize, h: usize, w: usize, out: &mut [f32]) {
+pub fn winograd_output(
+    m: &[f32],
+    bias: &[f32],
+    cout: usize,
+    h: usize,
+    w: usize,
+    band: core::ops::Range<usize>,
+    out: &mut [f32],
+) {
     use super::winograd::{TILE, XI, at};
     let tw = w / TILE;
-    let tiles = (h / TILE) * tw;
+    let tiles = band.len() * tw;
     let stride = cout * tiles;
-    assert!(h.is_multiple_of(TILE) && w.is_multiple_of(16));
+    assert!(h.is_multiple_of(TILE) && w.is_multiple_of(16) && band.end * TILE <= h);
     assert!(m.len() >= XI * stride && out.len() >= cout * h * w && bias.len() >= cout);
     // SAFETY: tile t + 3 < (o + 1)·tiles ≤ stride, ξ < 36: inside `m`;
     // outputs inside plane o of `out`.
     unsafe {
         for (o, &bo) in bias.iter().enumerate().take(cout) {
             let b = f32x4_splat(bo);
-            for ty in 0..h / TILE {
+            for ty in band.clone() {
                 for g in (0..tw).step_by(4) {
-                    let p = m.as_ptr().add(o * tiles + ty * tw + g);
+                    let p = m.as_ptr().add(o * tiles + (ty - band.start) * tw + g);
                     // Aᵀ m over the rows, per column j
                     let s: [[F4; 4]; 6] = core::array::from_fn(|j| {
                         at(core::array::from_fn(|i| {

@@ -6,9 +6,10 @@
 //! `U` the transformed weights (`G g Gᵀ`, computed once per model) and `V`
 //! the transformed input patches (`Bᵀ d B`); the outputs are `Aᵀ m A`.
 //!
-//! Used for the sequence reader's three larger convolutions inside the
-//! component (wasm32, whose SIMD is 128 bits wide: the products are what
-//! costs there), with the products done by `wasm::gemm_packed`. The same
+//! Used inside the component (wasm32, whose SIMD is 128 bits wide: the
+//! products are what costs there) for the sequence reader's three larger
+//! convolutions, the province CNN's second and the learned detector's
+//! last four, with the products done by `wasm::gemm_packed`. The same
 //! network, computed with other roundings: the logits differ from the
 //! direct convolution's in their last bits (tested below against it).
 //!
