@@ -7,14 +7,17 @@
 //! per step of a product). And LLVM emits an unrolled body one accumulator
 //! after the other, so an operand used by several accumulators (a weight)
 //! stays live across the whole body while the other operand (the input)
-//! must be used by one accumulator only: the tiles are 1 output row × 16
-//! columns (4 accumulators), which keeps a body's live vectors within
-//! x86-64's 16 registers.
+//! must be used by one accumulator only; the accumulators are anchored
+//! ([`anchor`]) so that Cranelift computes them where they are written.
 //!
-//! Every output element is computed with the same operations in the same
-//! order as `gemm_tiled` after `im2col` (products summed from 0.0 in `k`
-//! order, then added to the bias, then ReLU), so the reads are bit for bit
-//! those of the plain version.
+//! Two kinds of results. [`conv3x3_relu`] and [`gemm`] compute every
+//! output element with the same operations in the same order as
+//! `gemm_tiled` after `im2col` (products summed from 0.0 in `k` order,
+//! then added to the bias, then ReLU): bit for bit the plain version's.
+//! The kernels with fused multiply-adds ([`gemm_packed`], [`gemv_packed`])
+//! and the Winograd convolution ([`winograd_conv_relu`]) round otherwise:
+//! their callers' outputs differ from the plain version's in the last bits
+//! (each caller's wasm32 test compares them to float rounding).
 
 use core::arch::wasm32::*;
 
