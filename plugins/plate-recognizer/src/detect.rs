@@ -235,7 +235,8 @@ impl Detector {
     /// dropped after pooling). The same network as [`Detector::forward`]
     /// computed with other roundings: the outputs differ from it in their
     /// last bits (tested). With direct convolutions throughout it took
-    /// 1.5 × its native time, where `matrixmultiply` has AVX2 and FMA.
+    /// 1.4–1.5 × its native time (`matrixmultiply`, with AVX2 or AVX-512
+    /// and FMA).
     #[cfg(target_arch = "wasm32")]
     #[target_feature(enable = "simd128,relaxed-simd")]
     unsafe fn infer(&self, x: &[f32], h: usize, w: usize) -> Vec<f32> {
