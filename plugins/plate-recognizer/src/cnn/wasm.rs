@@ -564,7 +564,10 @@ pub fn winograd_conv_relu(
         let tiles = rows * tw;
         winograd_input(xp, cin, h, w, ty0..ty0 + rows, &mut v);
         let (uk, vk, mk) = (cout * cin, cin * tiles, cout * tiles);
-        m[..XI * mk].fill(0.0);
+        if ty0 > 0 {
+            // (`gemm_packed` adds to what is there)
+            m[..XI * mk].fill(0.0);
+        }
         for xi in 0..XI {
             gemm_packed(
                 cout,
