@@ -238,7 +238,9 @@ pub(crate) fn plate_color(crop: &RgbImage) -> Color {
     let (hue, sat, val) = (bg.hue, bg.sat, bg.val);
     if debug_on() {
         eprintln!(
-            "  colour: light ink {light_ink}, hue {hue:.0}, sat {sat:.2}, val {val:.2}, rel {rel:.2}; ink {ink:?}"
+            "  colour: light ink {light_ink}, hue {hue:.0}, sat {sat:.2}, val {val:.2}, rel {rel:.2}, grey {:.2} ratio {:.2}; ink {ink:?}",
+            bg.grey,
+            bg.grey * bg.n / ink.as_ref().map_or(1.0, |k| k.n)
         );
     }
     if light_ink && greenish(hue, sat) && ink.as_ref().is_some_and(|k| greenish(k.hue, k.sat)) {
@@ -266,8 +268,9 @@ pub(crate) fn plate_color(crop: &RgbImage) -> Color {
         Color::Yellow
     } else if greenish(hue, sat) {
         Color::Green
-    } else if let Some(ink) =
-        ink.filter(|k| (165.0..=260.0).contains(&k.hue) && k.sat > BLUE_INK_MIN_SAT)
+    } else if let Some(ink) = ink
+        .as_ref()
+        .filter(|k| (165.0..=260.0).contains(&k.hue) && k.sat > BLUE_INK_MIN_SAT)
     {
         // a colourless majority over a strongly blue minority: a blue
         // plate whose white characters (bold, or with light surroundings)
@@ -276,10 +279,39 @@ pub(crate) fn plate_color(crop: &RgbImage) -> Color {
             eprintln!("  colour: blue ink {ink:?}");
         }
         Color::Blue
+    } else if sat >= CAR_MIN_SAT
+        && bg.grey >= CAR_MIN_GREY
+        && ink.as_ref().is_some_and(|k| {
+            k.sat < COLOURLESS_SAT && k.val < BLACK_MAX_VAL && bg.grey * bg.n < k.n
+        })
+    {
+        // a light majority that is two things, a strong colour and
+        // colourless light, over a dark colourless minority that
+        // outnumbers the colourless light: the car's paint round a black
+        // plate (a crop looser than the plate) and the plate's own light
+        // characters on its dark background. A white plate, under a cast
+        // or beside a coloured car, has more colourless light (its
+        // background) than dark (its characters)
+        if debug_on() {
+            eprintln!("  colour: a black plate on a coloured car");
+        }
+        Color::Black
     } else {
         Color::White
     }
 }
+
+/// How saturated a light majority must be, on the mean, to hold a car's
+/// paint (0.16 to 0.27 where it decided a rendered black plate's colour;
+/// half its pixels, the plate's characters, are colourless).
+const CAR_MIN_SAT: f32 = 0.15;
+
+/// How much of a light majority must be colourless for it to hold a
+/// plate's light characters as well as a car's paint (0.47 to 0.60 where
+/// the rule decided rendered black plates' colour; a white plate under a
+/// colour cast, tinted throughout, has almost none: 0.02 to 0.14 in the
+/// EasyPR crops where the other conditions hold).
+const CAR_MIN_GREY: f32 = 0.3;
 
 /// The most frequent luminance of a histogram smoothed over 9 levels.
 fn peak(hist: &[u32; 256]) -> u8 {
@@ -350,13 +382,18 @@ struct Class {
     val: f32,
     chroma: f32,
     luma: f32,
+    /// The share of its pixels without a colour (saturation under
+    /// [`COLOURLESS_SAT`]).
+    grey: f32,
+    /// How many pixels it has.
+    n: f32,
 }
 
 impl Class {
     /// The pixels above (`bright`) or not above Otsu's threshold `t`.
     fn of(px: &[(u8, [u8; 3])], t: u8, bright: bool) -> Option<Class> {
-        let (mut sx, mut sy, mut ss, mut sv, mut sc, mut sl, mut n) =
-            (0f32, 0f32, 0f32, 0f32, 0f32, 0f32, 0f32);
+        let (mut sx, mut sy, mut ss, mut sv, mut sc, mut sl, mut sg, mut n) =
+            (0f32, 0f32, 0f32, 0f32, 0f32, 0f32, 0f32, 0f32);
         for (l, p) in px {
             if (*l > t) != bright {
                 continue;
@@ -369,6 +406,7 @@ impl Class {
             sv += v;
             sc += (p[0].max(p[1]).max(p[2]) - p[0].min(p[1]).min(p[2])) as f32;
             sl += *l as f32;
+            sg += f32::from(u8::from(s < COLOURLESS_SAT));
             n += 1.0;
         }
         (n > 0.0).then(|| Class {
@@ -377,6 +415,8 @@ impl Class {
             val: sv / n,
             chroma: sc / n,
             luma: sl / n,
+            grey: sg / n,
+            n,
         })
     }
 

@@ -572,6 +572,35 @@ fn a_yellow_plate_at_low_contrast_is_yellow() {
     );
 }
 
+/// A crop looser than a black plate on a brightly painted car: the paint
+/// and the plate's white characters are the light majority, the plate's
+/// black the dark minority. Black, not white (small 港/澳 plates were read
+/// white, with 辽 for 粤); a white plate beside the same paint, whose own
+/// white outnumbers its characters, stays white.
+#[test]
+fn a_black_plate_on_a_coloured_car_is_black() {
+    let paint = [200, 120, 165];
+    let on_car = |plate: [u8; 3], ink: [u8; 3]| {
+        RgbImage::from_fn(128, 32, |x, y| {
+            image::Rgb(if !(28..100).contains(&x) || !(6..26).contains(&y) {
+                paint
+            } else if x % 6 < 2 {
+                ink
+            } else {
+                plate
+            })
+        })
+    };
+    assert_eq!(
+        plate_color(&on_car([25, 25, 25], [230, 230, 230])),
+        Color::Black
+    );
+    assert_eq!(
+        plate_color(&on_car([230, 230, 230], [25, 25, 25])),
+        Color::White
+    );
+}
+
 /// A faded plate at night (flash-lit, washed-out colours: the plate's
 /// blue keeps a saturation of about 0.15) is located by the pale-blue
 /// mask, where the plain blue mask no longer sees it; the photo still

@@ -172,6 +172,17 @@ fn small_white_plates() {
     expect("small-police-陕F6738警.jpg", "陕F6738警", Color::White);
 }
 
+/// 港 and 澳 plates about 50 px wide on brightly painted cars (rendered
+/// plates at 0.22 ×): a crop looser than the plate, the car's paint and
+/// the plate's white characters most of its band, was taken for a white
+/// plate and its read (辽 for 粤, a digit or letter for 港/澳) won over
+/// the black reads of the tighter crops.
+#[test]
+fn small_hong_kong_and_macau_plates_on_coloured_cars() {
+    expect("small-hkmo-粤ZK969港.jpg", "粤ZK969港", Color::Black);
+    expect("small-hkmo-粤ZS03X澳.jpg", "粤ZS03X澳", Color::Black);
+}
+
 #[test]
 fn consulate_plate() {
     expect("consulate-沪A2061领.jpg", "沪A2061领", Color::Black);
