@@ -259,7 +259,7 @@ pub(crate) fn plate_color(crop: &RgbImage) -> Color {
         // black plates are rare (embassy, Hong Kong and Macau cars) and a
         // blue plate at night or under coloured light is dark and takes the
         // light's hue: black needs a dark background with (almost) no colour
-        if sat < COLOURLESS_SAT && val < BLACK_MAX_VAL {
+        if val < BLACK_MAX_VAL && (sat < COLOURLESS_SAT || rel < BLACK_MAX_REL) {
             Color::Black
         } else {
             Color::Blue
@@ -348,6 +348,15 @@ const COLOURLESS_SAT: f32 = 0.1;
 /// A colourless background darker than this (value 0 to 1) is a black
 /// plate's.
 const BLACK_MAX_VAL: f32 = 0.35;
+
+/// How little colour against the step to its light characters
+/// (`Class::rel`) a dark background may have to be a black plate's
+/// whatever its saturation, which at a value of 0.1 a level or two of
+/// JPEG chroma noise makes 0.1 or more: rendered black plates at 0.22 ×
+/// have 0.008 to 0.014 in most crops, EasyPR's dark crops (blue plates
+/// at night, under coloured light, and what is not a plate) at least
+/// 0.021 at any size or contrast, a blue plate at night about 0.07.
+const BLACK_MAX_REL: f32 = 0.015;
 
 /// How little colour (against the step from the ink, `Class::rel`) a
 /// grey majority under a light class may have to be a small white

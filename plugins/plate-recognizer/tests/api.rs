@@ -183,6 +183,16 @@ fn small_hong_kong_and_macau_plates_on_coloured_cars() {
     expect("small-hkmo-粤ZS03X澳.jpg", "粤ZS03X澳", Color::Black);
 }
 
+/// Black plates about 50 px wide (rendered plates at 0.22 ×): their
+/// black, at a value of about 0.09, has a saturation of 0.1 or more from
+/// a level or two of JPEG chroma noise, and was taken for a blue plate at
+/// night; no colour against the step to its characters, it is black.
+#[test]
+fn small_black_plates() {
+    expect("small-black-云A14541.jpg", "云A14541", Color::Black);
+    expect("small-black-冀MV1163.jpg", "冀MV1163", Color::Black);
+}
+
 #[test]
 fn consulate_plate() {
     expect("consulate-沪A2061领.jpg", "沪A2061领", Color::Black);
