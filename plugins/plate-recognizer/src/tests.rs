@@ -766,7 +766,8 @@ fn colourless_photos_and_what_fits_them() {
 }
 
 /// A plate for a use is read only on a plate of its colour (a black one
-/// also when it looks blue), which its text gives; embassy and
+/// also when it looks blue), which its text gives, and a green plate's
+/// read has its 8 characters; embassy and
 /// 港/澳 plates have no province to check, nor another read's province to
 /// vote for.
 #[test]
@@ -795,6 +796,9 @@ fn plates_for_a_use_have_their_colour() {
         assert_eq!(colour_of(&t(plate)), Some(colour), "{plate}");
     }
     assert!(fits(&t("粤O20486"), Color::Blue) && fits(&t("京A12345"), Color::White));
+    // a green plate is a new-energy plate: 8 characters (GA 36), not a
+    // read that dropped one (闽PD6118 for 闽PDT6118 on a small plate)
+    assert!(!fits(&t("闽PD6118"), Color::Green) && fits(&t("闽PDT6118"), Color::Green));
     assert!(province_checked(&t("湘A0825警")) && province_checked(&t("粤O20486")));
     assert!(!province_checked(&t("使014578")) && !province_checked(&t("粤Z0947澳")));
     // what another read may vote for at a position depends on the others

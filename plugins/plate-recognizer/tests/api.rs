@@ -155,6 +155,10 @@ fn small_embassy_plates() {
 fn small_green_plates() {
     expect("small-green-川Q19293F.jpg", "川Q19293F", Color::Green);
     expect("small-green-沪O41336D.jpg", "沪O41336D", Color::Green);
+    // read with a character dropped before (渝YD2555, 津DS9959: a green
+    // plate of 7, which no green plate is)
+    expect("small-green-渝YDU2555.jpg", "渝YDU2555", Color::Green);
+    expect("small-green-贵RDS9959.jpg", "贵RDS9959", Color::Green);
 }
 
 /// White and police plates about 50 px wide (rendered plates at

@@ -57,7 +57,9 @@ pub(crate) fn colour_of(t: &[char]) -> Option<Color> {
 }
 
 /// A read a plate of this colour can have: a valid text, of this colour
-/// if its text says (`colour_of`). A black plate may have been seen as
+/// if its text says (`colour_of`), and of 8 characters on a green plate
+/// (every green plate is a new-energy plate: a read of 7 dropped one, or
+/// was not of this plate). A black plate may have been seen as
 /// blue: a dark plate with light characters is black only when colourless
 /// (`colour::plate_color`), and the red 使 or 领 of a black plate gives it
 /// colour. A green plate may have been seen as white: its pale green,
@@ -65,6 +67,7 @@ pub(crate) fn colour_of(t: &[char]) -> Option<Color> {
 /// overexposed photo.
 pub(crate) fn fits(text: &[char], color: Color) -> bool {
     valid_plate(text)
+        && (color != Color::Green || text.len() == 8)
         && colour_of(text).is_none_or(|c| {
             c == color
                 || (c == Color::Black && color == Color::Blue)
