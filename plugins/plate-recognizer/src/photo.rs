@@ -167,7 +167,11 @@ impl<'a> Photo<'a> {
                 });
             }
         }
-        if WHOLE_BY_OURS && let Some(img) = decode_whole(bytes) {
+        // (natively too when the `image` crate would refuse it: a JPEG
+        // sampling a component more finely than its luma)
+        if (WHOLE_BY_OURS || !jpeg::luma_sampled_finest(bytes))
+            && let Some(img) = decode_whole(bytes)
+        {
             return Ok(Photo::from(img));
         }
         Ok(Photo::from(decode_image(bytes)?))
@@ -383,8 +387,13 @@ pub(crate) fn decode_whole(bytes: &[u8]) -> Option<RgbImage> {
     RgbImage::from_raw(w as u32, h as u32, rgb)
 }
 
-/// The `image` crate's decode with the limits of our own decoder.
+/// The `image` crate's decode with the limits of our own decoder; not
+/// of a JPEG that samples a component more finely than its luma, on
+/// which that decoder can panic (`jpeg::luma_sampled_finest`).
 pub(crate) fn decode_image(bytes: &[u8]) -> Result<RgbImage, String> {
+    if jpeg::is_jpeg(bytes) && !jpeg::luma_sampled_finest(bytes) {
+        return Err("cannot decode image: a component sampled more finely than the luma".into());
+    }
     let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| format!("cannot read image: {e}"))?;

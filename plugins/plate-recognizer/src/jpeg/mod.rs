@@ -298,6 +298,62 @@ pub(crate) fn is_jpeg(data: &[u8]) -> bool {
     data.len() >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF
 }
 
+/// The next marker from `pos` on (bytes between segments are skipped, as
+/// other decoders do; fill bytes 0xFF too), `pos` left after it; `None`
+/// at the end of the data.
+fn next_marker(data: &[u8], pos: &mut usize) -> Option<u8> {
+    while *pos < data.len() && data[*pos] != 0xFF {
+        *pos += 1;
+    }
+    while *pos < data.len() && data[*pos] == 0xFF {
+        *pos += 1;
+    }
+    let m = *data.get(*pos)?;
+    *pos += 1;
+    Some(m)
+}
+
+/// Whether a JPEG's frame (of any kind: baseline, progressive, ...)
+/// samples no component more finely than its first: true of every camera
+/// photo (4:4:4, 4:2:2, 4:2:0, grey), and of anything without a frame
+/// header before its first scan (the `image` crate's decoder reports
+/// those). The `image` crate's JPEG decoder (zune-jpeg 0.5.15) can panic
+/// on a frame that does (a component sampled 2 × 4 against a luma of
+/// 1 × 1 wrote past its AVX2 IDCT's output, found by the fuzzer), so
+/// such a photo does not go to it.
+pub(crate) fn luma_sampled_finest(data: &[u8]) -> bool {
+    let mut pos = 2;
+    loop {
+        let Some(m) = next_marker(data, &mut pos) else {
+            return true;
+        };
+        match m {
+            0xD0..=0xD7 | 0x01 | 0xD8 => continue,
+            0xD9 | 0xDA => return true,
+            _ => {}
+        }
+        let Ok(len) = be16(data, pos) else {
+            return true;
+        };
+        let Some(seg) = data.get(pos + 2..pos + len.max(2)) else {
+            return true;
+        };
+        pos += len.max(2);
+        if matches!(m, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF) {
+            let comps: Vec<(u8, u8)> = seg
+                .get(6..)
+                .unwrap_or_default()
+                .chunks_exact(3)
+                .take(usize::from(seg.get(5).copied().unwrap_or(0)))
+                .map(|c| (c[1] >> 4, c[1] & 15))
+                .collect();
+            return comps
+                .split_first()
+                .is_none_or(|(&(h, v), rest)| rest.iter().all(|&(ch, cv)| ch <= h && cv <= v));
+        }
+    }
+}
+
 /// Decodes the frame header and the entropy-coded data of a baseline
 /// JPEG. `Ok(None)`: not a JPEG, or one outside this decoder's scope (see
 /// the module documentation); `Err`: malformed.
@@ -327,18 +383,9 @@ pub(crate) fn parse_with(data: &[u8], mut sink: Option<RowSink>) -> Result<Optio
     let mut frame: Option<Jpeg> = None;
     let mut adobe_rgb = false;
     loop {
-        // the next marker (bytes between segments are skipped, as other
-        // decoders do; fill bytes 0xFF too)
-        while pos < data.len() && data[pos] != 0xFF {
-            pos += 1;
-        }
-        while pos < data.len() && data[pos] == 0xFF {
-            pos += 1;
-        }
-        let Some(&m) = data.get(pos) else {
+        let Some(m) = next_marker(data, &mut pos) else {
             return Err("no image data".into());
         };
-        pos += 1;
         match m {
             0xD0..=0xD7 | 0x01 | 0xD8 => continue,
             0xD9 => return Err("no image data".into()),

@@ -3,7 +3,7 @@
 //! decode, hostile input.
 
 use super::encode::{LAYOUTS, encode, scene};
-use super::parse;
+use super::{luma_sampled_finest, parse};
 use crate::fuzz::exercise as survives;
 use crate::photo::{Photo, decode_image, decode_whole};
 use crate::tests::fixture;
@@ -389,5 +389,29 @@ fn time_stages() {
         println!(
             "{what} {w}x{h}: entropy {parse_ms:.2} ms, working copy {wc_ms:.2}, 1/16 region {region_ms:.2}, all pixels {full_ms:.2}; image crate {zune_ms:.2}; fastest: entropy {parse_min:.2}, row by row {sink_min:.2}, decode_whole {whole_min:.2}"
         );
+    }
+}
+
+/// Found by `scripts/fuzz jpeg` (CI, thirty-seventh session): a photo
+/// whose third component is sampled 2 × 4 against its luma's 1 × 1 and
+/// whose entropy-coded data our decoder finds malformed, so it went to
+/// the `image` crate, where zune-jpeg 0.5.15's AVX2 IDCT panicked (a
+/// store past its output: `idct/avx2.rs:246`).
+#[test]
+fn chroma_sampled_above_luma_fails_cleanly() {
+    let bytes = include_bytes!("../../tests/fixtures/fuzz/chroma-sampled-above-luma.jpg");
+    assert!(!luma_sampled_finest(bytes));
+    survives(bytes);
+    assert!(Photo::decode(bytes).is_err());
+    // a whole photo so sampled (chroma 2 × 2 against a luma of 1 × 2),
+    // below the size our decoder takes lazily, is decoded by ours
+    let img = scene(64, 48);
+    let bytes = encode(&img, &[(1, 2), (2, 2), (1, 1)], 2, 0);
+    assert!(!luma_sampled_finest(&bytes));
+    let photo = Photo::decode(&bytes).expect("decoded by ours");
+    assert_eq!(photo.dimensions(), (64, 48));
+    // every seed (luma first and finest) goes where it went
+    for seed in crate::fuzz::seeds() {
+        assert!(luma_sampled_finest(&seed));
     }
 }
