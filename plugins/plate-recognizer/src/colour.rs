@@ -240,7 +240,7 @@ pub(crate) fn plate_color(crop: &RgbImage) -> Color {
         eprintln!(
             "  colour: light ink {light_ink}, hue {hue:.0}, sat {sat:.2}, val {val:.2}, rel {rel:.2}, grey {:.2} ratio {:.2}; ink {ink:?}",
             bg.grey,
-            bg.grey * bg.n / ink.as_ref().map_or(1.0, |k| k.n)
+            bg.colourless() / ink.as_ref().map_or(1.0, |k| k.n)
         );
     }
     if light_ink && greenish(hue, sat) && ink.as_ref().is_some_and(|k| greenish(k.hue, k.sat)) {
@@ -282,7 +282,7 @@ pub(crate) fn plate_color(crop: &RgbImage) -> Color {
     } else if sat >= CAR_MIN_SAT
         && bg.grey >= CAR_MIN_GREY
         && ink.as_ref().is_some_and(|k| {
-            k.sat < COLOURLESS_SAT && k.val < BLACK_MAX_VAL && bg.grey * bg.n < k.n
+            k.sat < COLOURLESS_SAT && k.val < BLACK_MAX_VAL && bg.colourless() < k.n
         })
     {
         // a light majority that is two things, a strong colour and
@@ -427,6 +427,11 @@ impl Class {
             grey: sg / n,
             n,
         })
+    }
+
+    /// How many of its pixels have no colour (`grey` of `n`).
+    fn colourless(&self) -> f32 {
+        self.grey * self.n
     }
 
     /// This class's colour against the luminance step from `ink` to it

@@ -67,12 +67,16 @@ pub(crate) fn colour_of(t: &[char]) -> Option<Color> {
 /// overexposed photo.
 pub(crate) fn fits(text: &[char], color: Color) -> bool {
     valid_plate(text)
-        && (color != Color::Green || text.len() == 8)
-        && colour_of(text).is_none_or(|c| {
-            c == color
-                || (c == Color::Black && color == Color::Blue)
-                || (c == Color::Green && color == Color::White)
-        })
+        && match colour_of(text) {
+            // a text without a colour of its own: not a green plate's,
+            // whose 8 characters give it one
+            None => color != Color::Green,
+            Some(c) => {
+                c == color
+                    || (c == Color::Black && color == Color::Blue)
+                    || (c == Color::Green && color == Color::White)
+            }
+        }
 }
 
 /// Whether `c` is the character of a plate's use (an ending or 使).
