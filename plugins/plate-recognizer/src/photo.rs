@@ -169,12 +169,13 @@ impl<'a> Photo<'a> {
         }
         // (natively too when the `image` crate would refuse it: a JPEG
         // sampling a component more finely than its luma)
-        if (WHOLE_BY_OURS || !jpeg::luma_sampled_finest(bytes))
+        let finest = sampled_finest(bytes);
+        if (WHOLE_BY_OURS || !finest)
             && let Some(img) = decode_whole(bytes)
         {
             return Ok(Photo::from(img));
         }
-        Ok(Photo::from(decode_image(bytes)?))
+        Ok(Photo::from(decode_image_sampled(bytes, finest)?))
     }
 
     /// A photo of decoded pixels (borrowed).
@@ -387,11 +388,26 @@ pub(crate) fn decode_whole(bytes: &[u8]) -> Option<RgbImage> {
     RgbImage::from_raw(w as u32, h as u32, rgb)
 }
 
-/// The `image` crate's decode with the limits of our own decoder; not
-/// of a JPEG that samples a component more finely than its luma, on
-/// which that decoder can panic (`jpeg::luma_sampled_finest`).
+/// [`decode_image_sampled`], the frame header read for it (the tests'
+/// decode by the `image` crate).
+#[cfg(test)]
 pub(crate) fn decode_image(bytes: &[u8]) -> Result<RgbImage, String> {
-    if jpeg::is_jpeg(bytes) && !jpeg::luma_sampled_finest(bytes) {
+    decode_image_sampled(bytes, sampled_finest(bytes))
+}
+
+/// Whether `bytes` may go to the `image` crate's decoder: not a JPEG, or
+/// one that samples no component more finely than its luma.
+fn sampled_finest(bytes: &[u8]) -> bool {
+    !jpeg::is_jpeg(bytes) || jpeg::luma_sampled_finest(bytes)
+}
+
+/// The `image` crate's decode with the limits of our own decoder; not
+/// of a JPEG that samples a component more finely than its luma
+/// (`finest`: [`sampled_finest`] of `bytes`), on which that decoder can
+/// panic (`jpeg::luma_sampled_finest`). Every decode by the `image` crate
+/// goes through here.
+fn decode_image_sampled(bytes: &[u8], finest: bool) -> Result<RgbImage, String> {
+    if !finest {
         return Err("cannot decode image: a component sampled more finely than the luma".into());
     }
     let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))

@@ -313,45 +313,76 @@ fn next_marker(data: &[u8], pos: &mut usize) -> Option<u8> {
     Some(m)
 }
 
+/// One marker segment of a JPEG: its marker, what follows its length,
+/// and where the data goes on after it (for SOS, the entropy-coded data).
+struct Segment<'a> {
+    marker: u8,
+    body: &'a [u8],
+    end: usize,
+}
+
+/// The marker segments of a JPEG after its SOI, in order, markers that
+/// stand alone (RSTn, TEM, SOI) skipped; the walk ends at EOI or the end
+/// of the data, and with an error at a segment whose length does not fit.
+/// Nothing stops it at SOS: whoever reads the scan stops there.
+fn segments(data: &[u8]) -> impl Iterator<Item = Result<Segment<'_>, String>> {
+    let mut pos = 2;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        while !done {
+            let m = next_marker(data, &mut pos)?;
+            match m {
+                0xD0..=0xD7 | 0x01 | 0xD8 => continue,
+                0xD9 => return None,
+                _ => {}
+            }
+            let len = be16(data, pos).unwrap_or(0);
+            let Some(body) = data.get(pos + 2..pos + len).filter(|_| len >= 2) else {
+                done = true;
+                return Some(Err("truncated segment".into()));
+            };
+            pos += len;
+            return Some(Ok(Segment {
+                marker: m,
+                body,
+                end: pos,
+            }));
+        }
+        None
+    })
+}
+
 /// Whether a JPEG's frame (of any kind: baseline, progressive, ...)
 /// samples no component more finely than its first: true of every camera
-/// photo (4:4:4, 4:2:2, 4:2:0, grey), and of anything without a frame
-/// header before its first scan (the `image` crate's decoder reports
+/// photo (4:4:4, 4:2:2, 4:2:0, grey), and of anything without a readable
+/// frame header before its first scan (the `image` crate's decoder reports
 /// those). The `image` crate's JPEG decoder (zune-jpeg 0.5.15) can panic
 /// on a frame that does (a component sampled 2 × 4 against a luma of
 /// 1 × 1 wrote past its AVX2 IDCT's output, found by the fuzzer), so
 /// such a photo does not go to it.
 pub(crate) fn luma_sampled_finest(data: &[u8]) -> bool {
-    let mut pos = 2;
-    loop {
-        let Some(m) = next_marker(data, &mut pos) else {
+    for seg in segments(data) {
+        let Ok(Segment { marker, body, .. }) = seg else {
             return true;
         };
-        match m {
-            0xD0..=0xD7 | 0x01 | 0xD8 => continue,
-            0xD9 | 0xDA => return true,
+        match marker {
+            0xDA => return true,
+            0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
+                let comps: Vec<(u8, u8)> = body
+                    .get(6..)
+                    .unwrap_or_default()
+                    .chunks_exact(3)
+                    .take(usize::from(body.get(5).copied().unwrap_or(0)))
+                    .map(|c| (c[1] >> 4, c[1] & 15))
+                    .collect();
+                return comps
+                    .split_first()
+                    .is_none_or(|(&(h, v), rest)| rest.iter().all(|&(ch, cv)| ch <= h && cv <= v));
+            }
             _ => {}
         }
-        let Ok(len) = be16(data, pos) else {
-            return true;
-        };
-        let Some(seg) = data.get(pos + 2..pos + len.max(2)) else {
-            return true;
-        };
-        pos += len.max(2);
-        if matches!(m, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF) {
-            let comps: Vec<(u8, u8)> = seg
-                .get(6..)
-                .unwrap_or_default()
-                .chunks_exact(3)
-                .take(usize::from(seg.get(5).copied().unwrap_or(0)))
-                .map(|c| (c[1] >> 4, c[1] & 15))
-                .collect();
-            return comps
-                .split_first()
-                .is_none_or(|(&(h, v), rest)| rest.iter().all(|&(ch, cv)| ch <= h && cv <= v));
-        }
     }
+    true
 }
 
 /// Decodes the frame header and the entropy-coded data of a baseline
@@ -375,29 +406,19 @@ pub(crate) fn parse_with(data: &[u8], mut sink: Option<RowSink>) -> Result<Optio
     if !is_jpeg(data) {
         return Ok(None);
     }
-    let mut pos = 2;
     let mut qt: [Option<[u16; 64]>; 4] = [None; 4];
     let mut dc: [Option<Huffman>; 4] = [None, None, None, None];
     let mut ac: [Option<Huffman>; 4] = [None, None, None, None];
     let mut restart_interval = 0usize;
     let mut frame: Option<Jpeg> = None;
     let mut adobe_rgb = false;
-    loop {
-        let Some(m) = next_marker(data, &mut pos) else {
-            return Err("no image data".into());
-        };
-        match m {
-            0xD0..=0xD7 | 0x01 | 0xD8 => continue,
-            0xD9 => return Err("no image data".into()),
-            _ => {}
-        }
-        let len = be16(data, pos)?;
-        if len < 2 || pos + len > data.len() {
-            return Err("truncated segment".into());
-        }
-        let seg = &data[pos + 2..pos + len];
-        pos += len;
-        match m {
+    for segment in segments(data) {
+        let Segment {
+            marker,
+            body: seg,
+            end: pos,
+        } = segment?;
+        match marker {
             0xC0 | 0xC1 => {
                 if frame.is_some() {
                     return Err("two frames".into());
@@ -498,6 +519,7 @@ pub(crate) fn parse_with(data: &[u8], mut sink: Option<RowSink>) -> Result<Optio
             _ => {}
         }
     }
+    Err("no image data".into())
 }
 
 /// The frame header (SOF0 / SOF1): `Ok(None)` when outside the scope.
