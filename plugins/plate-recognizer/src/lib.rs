@@ -3,8 +3,8 @@
 //! LPRNet-like) reads each rectified candidate without segmenting it, and a
 //! second small CNN double-checks the province character; a small learned
 //! detector finds plates the classical locator cannot read. Pure Rust, the
-//! models embedded (`model/reader.bin`, `model/province-cnn.bin`,
-//! `model/detector.bin`); builds
+//! models embedded (`model/*.bin`: the reader and its check reader, the
+//! province CNNs, the letter-and-digit CNN, the detector); builds
 //! natively and for `wasm32-wasip2`.
 //!
 //! The pipeline, one module (room) per stage; [`recognize`] runs it:
@@ -31,7 +31,8 @@
 //! 5. **province** (`province`): the province glyph, cut out by the earlier
 //!    segmenter (`segment`) and by a window placed with the GA 36 layout
 //!    fitted to the read's CTC columns (`layout`), is classified by the
-//!    province CNN ([`pcnn`]) and voted with the reader;
+//!    province CNN ([`pcnn`]) and voted with the reader; a double-row
+//!    plate's, cut out of its top row, by a CNN of its own;
 //! 6. **colour** (`colour`): the mask that found the plate, or for edge
 //!    candidates the crop's polarity and background hue; 8 characters make
 //!    a green new-energy plate;

@@ -26,20 +26,31 @@ pub fn province_model() -> Result<&'static pcnn::PNet, String> {
     })
 }
 
+/// The classifier of a double-row plate's top-row province glyph, as
+/// [`up_patch`] cuts it out, loaded once: the province CNN's architecture
+/// and EasyPR crops, with the top row's GA 36 drawings drawn small and
+/// sampled up as that window does in place of 60 % of them
+/// (`train-province` with `SET=double`).
+pub fn double_province_model() -> Result<&'static pcnn::PNet, String> {
+    static DOUBLE: OnceLock<Result<pcnn::PNet, String>> = OnceLock::new();
+    crate::load_once(&DOUBLE, || {
+        pcnn::PNet::from_bytes(include_bytes!("../model/province-double-cnn.bin"))
+    })
+}
+
 /// Weight of the province CNN against the sequence reader for the
 /// province character (see `refine_province`): 0.8 since the CNN learns
 /// from drawn GA 36 glyphs (chosen on the tuning part, README).
 pub const PROVINCE_CNN_WEIGHT: f32 = 0.8;
 
-/// Weight of the province CNN against the reader for a double-row plate's
-/// province (`refine_double_province`): lower than a single row's, since
-/// the reader reads the top row's large glyph well and a small plate's
-/// top-row glyph binarises into a blob. Chosen on rendered double-row
-/// plates (60 of each double-row kind, seed 11, at 1, 0.5, 0.3 and 0.22
-/// times their size): exact 381 of 480 at 0.8, 411 at 0.6, 423 at 0.5,
-/// 421 at 0.4, 413 at 0.3, 401 without the check; checked on seed 5
-/// (README, "Double-row plates").
-pub const DOUBLE_ROW_PROVINCE_CNN_WEIGHT: f32 = 0.5;
+/// Weight of the double-row province CNN against the reader for a
+/// double-row plate's province (`refine_double_province`): lower than a
+/// single row's, since the reader reads the top row's large glyph well.
+/// Chosen on rendered double-row plates (40 of each double-row kind, seed
+/// 11, at 1, 0.5, 0.3 and 0.22 times their size): exact 308 of 320 at 0.5,
+/// 310 at 0.7, 308 at 0.9; seed 5 309, 309, 308 (README, "Small
+/// double-row plates"; 0.5 with the single-row CNN, "Double-row plates").
+pub const DOUBLE_ROW_PROVINCE_CNN_WEIGHT: f32 = 0.7;
 
 /// Development aid: reads a tight plate crop (the whole image is the plate)
 /// and returns the sequence reader's text and the plate text with the
@@ -161,10 +172,10 @@ pub(crate) fn classify(prov_net: &pcnn::PNet, patches: &[(usize, usize, Vec<u8>)
 /// layout puts it (GA 36: 80 × 60 mm at x 110, y 15 of 440 × 220; the
 /// plate's left and right edges and top found by its colour where it has
 /// one, else the box), sampled [`UP_SQUEEZE`] as finely across as down so
-/// that it has a single-row glyph's proportions (the province CNN learnt
-/// those: the top row's 31 drawings, so stretched, are all classified
-/// right, 21 as drawn), binarised at three thresholds, classified and
-/// voted with the reader as in [`refine_province`].
+/// that it has a single-row glyph's proportions, binarised at three
+/// thresholds, classified by the double-row province CNN (which learnt the
+/// top row's drawings so cut out: [`double_province_model`]) and voted
+/// with the reader as in [`refine_province`].
 pub(crate) fn refine_double_province(
     src: Source,
     read: &cnn::Read,
@@ -175,7 +186,7 @@ pub(crate) fn refine_double_province(
     if !province_checked(&read.text) {
         return None;
     }
-    let prov_net = province_model().ok()?;
+    let prov_net = double_province_model().ok()?;
     let pm = classify(prov_net, &up_patch(src, color)?);
     allowed(read, vote(prov_net, net, read, &pm, w_cnn, "double row"))
 }

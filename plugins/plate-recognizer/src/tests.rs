@@ -1082,13 +1082,13 @@ fn the_perspective_of_a_plate_seen_from_the_side_is_measured() {
 
 /// A double-row plate's province glyph is cut out of its top row where
 /// GA 36 puts it, in a single-row glyph's proportions (about twice as
-/// tall as wide, as the province CNN learnt them), and the CNN classifies
-/// it: the ten double-row plates of the rendered sets (yellow and
+/// tall as wide, as the province CNNs learnt them), and the double-row
+/// province CNN classifies it: the ten double-row plates of the rendered sets (yellow and
 /// trailer), at their size and at 0.4 × (a plate about 75 px wide, whose
 /// top-row glyph is some 14 × 10 px in the photo).
 #[test]
 fn a_double_row_plates_province_glyph_is_classified() {
-    let net = province_model().expect("province CNN");
+    let net = double_province_model().expect("double-row province CNN");
     let mut wrong = Vec::new();
     for kind in ["yellow2", "trailer2"] {
         let dir = format!("types/{kind}");

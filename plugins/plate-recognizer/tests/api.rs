@@ -137,6 +137,19 @@ fn a_small_double_row_plates_province() {
     expect("small-yellow2-新NZ635B.jpg", "新NZ635B", Color::Yellow);
 }
 
+/// Double-row plates about 44 px wide (rendered plates at 0.22 ×): the top
+/// row's province glyph is 6 px high, a blob to the province CNN of single
+/// rows (桂DT1L16 read 川, 渝OB1217 新, 黑E3J58挂 冀, 琼V4833挂 陕 before);
+/// the double-row province CNN learnt the top row's glyphs drawn that
+/// small and sampled up as its window is.
+#[test]
+fn small_double_row_provinces() {
+    expect("small-yellow2-桂DT1L16.jpg", "桂DT1L16", Color::Yellow);
+    expect("small-yellow2-渝OB1217.jpg", "渝OB1217", Color::Yellow);
+    expect("small-trailer2-黑E3J58挂.jpg", "黑E3J58挂", Color::Yellow);
+    expect("small-trailer2-琼V4833挂.jpg", "琼V4833挂", Color::Yellow);
+}
+
 /// Small embassy plates (`plate-sweep`'s "70 px wide" and "grey, 90 px
 /// wide"): the reader does not see their small red 使, reads some province
 /// there, unsure, and six digits: no plate, so no answer before. Only an

@@ -30,6 +30,10 @@
 //! provinces: both read fewer photos, see the crate's README). `DUMP=DIR`
 //! writes 48 drawn glyphs to `DIR` instead of training. `MOTION` (default
 //! 0): the share of drawn glyphs smeared as by a moving car first.
+//! `SET=double` (with `SYNTH=0.6`): the double-row province CNN
+//! (`model/province-double-cnn.bin`), whose drawn glyphs are the top row's
+//! (`220_*.jpg`) drawn 4.5 to 16 px high and sampled up as the
+//! recogniser's top-row window does (`synth_up_glyph`).
 
 use plate_recognizer::mlp::{self, Layer, Mlp, N_IN, SIDE};
 use plate_recognizer::synth::{self, Rng};
@@ -222,6 +226,93 @@ fn synth_glyph(g: &Glyph, motion: f32, rng: &mut Rng) -> Patch {
     let scale = th / g.h as f32;
     let tw = g.w as f32 * scale * rng.range(0.85, 1.15);
     let pad = 3usize;
+    let (w, h, mut grey) = draw(g, th, tw, pad, rng);
+    if motion > 0.0 && rng.f() < motion {
+        let (len, vertical) = synth::random_smear(rng);
+        let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| {
+            image::Luma([(grey[y as usize * w + x as usize] * 255.0).round() as u8])
+        });
+        let smeared = synth::motion_blur(&img, len.min(0.4 * th), vertical);
+        for (v, &p) in grey.iter_mut().zip(smeared.as_raw()) {
+            *v = p as f32 / 255.0;
+        }
+    }
+    if rng.f() < 0.5 {
+        soften(&mut grey, w, h);
+    }
+    if rng.f() < 0.25 {
+        let x0 = rng.below(pad + 1);
+        for y in 0..h {
+            for x in x0..(x0 + 1 + rng.below(2)).min(w) {
+                grey[y * w + x] = grey[y * w + x].max(rng.range(0.6, 1.0));
+            }
+        }
+    }
+    if rng.f() < 0.15 {
+        let y0 = rng.below(pad + 1);
+        for x in 0..w {
+            grey[y0 * w + x] = grey[y0 * w + x].max(rng.range(0.6, 1.0));
+        }
+    }
+    let lv = light(&grey, w, h, rng);
+    Patch {
+        w,
+        h,
+        px: binarise(&lv, rng),
+    }
+}
+
+/// A double-row plate's top-row glyph (`220_*`, 80 × 60 mm) as a small
+/// plate shows it and `province::up_patch` cuts it out: drawn 4.5 to 16 px
+/// high in the photo (area-averaged, slightly rotated and sheared; 6 px on
+/// a plate 44 px wide), sometimes blurred, with low contrast, a lighting
+/// gradient and noise, then sampled up (bilinear) as that window samples
+/// the photo, to 30 to 50 px high and half as wide (`UP_SQUEEZE`: a
+/// single-row glyph's proportions), and binarised at Otsu's threshold
+/// moved by up to ±12 levels.
+fn synth_up_glyph(g: &Glyph, rng: &mut Rng) -> Patch {
+    let th = rng.range(4.5, 16.0);
+    let tw = g.w as f32 * th / g.h as f32 * rng.range(0.9, 1.1);
+    let pad = 2usize;
+    let (w, h, mut grey) = draw(g, th, tw, pad, rng);
+    if rng.f() < 0.5 {
+        soften(&mut grey, w, h);
+    }
+    let lv = light(&grey, w, h, rng);
+    // up to the window's sampling: the glyph oh high, oh / 2 wide
+    let oh = rng.range(30.0, 50.0);
+    let (fx, fy) = (0.5 * oh / tw, oh / th);
+    let (uw, uh) = (
+        (w as f32 * fx).round() as usize,
+        (h as f32 * fy).round() as usize,
+    );
+    let up: Vec<u8> = (0..uw * uh)
+        .map(|i| {
+            let x = ((i % uw) as f32 + 0.5) / fx - 0.5;
+            let y = ((i / uw) as f32 + 0.5) / fy - 0.5;
+            let (x0, y0) = (
+                x.floor().clamp(0.0, (w - 1) as f32),
+                y.floor().clamp(0.0, (h - 1) as f32),
+            );
+            let (ax, ay) = ((x - x0).clamp(0.0, 1.0), (y - y0).clamp(0.0, 1.0));
+            let (x0, y0) = (x0 as usize, y0 as usize);
+            let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+            let p = |x: usize, y: usize| lv[y * w + x] as f32;
+            let top = p(x0, y0) * (1.0 - ax) + p(x1, y0) * ax;
+            let bottom = p(x0, y1) * (1.0 - ax) + p(x1, y1) * ax;
+            (top * (1.0 - ay) + bottom * ay).round() as u8
+        })
+        .collect();
+    Patch {
+        w: uw,
+        h: uh,
+        px: binarise(&up, rng),
+    }
+}
+
+/// The glyph drawn `tw` × `th` px with `pad` around it, area-averaged (4
+/// × 4 samples a pixel), slightly rotated and sheared: ink 0 to 1.
+fn draw(g: &Glyph, th: f32, tw: f32, pad: usize, rng: &mut Rng) -> (usize, usize, Vec<f32>) {
     let (w, h) = (tw.ceil() as usize + 2 * pad, th.ceil() as usize + 2 * pad);
     let ang = rng.range(-0.08, 0.08);
     let shear = rng.range(-0.15, 0.15);
@@ -253,51 +344,35 @@ fn synth_glyph(g: &Glyph, motion: f32, rng: &mut Rng) -> Patch {
             grey[y * w + x] = acc / (ss * ss) as f32;
         }
     }
-    if motion > 0.0 && rng.f() < motion {
-        let (len, vertical) = synth::random_smear(rng);
-        let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| {
-            image::Luma([(grey[y as usize * w + x as usize] * 255.0).round() as u8])
-        });
-        let smeared = synth::motion_blur(&img, len.min(0.4 * th), vertical);
-        for (v, &p) in grey.iter_mut().zip(smeared.as_raw()) {
-            *v = p as f32 / 255.0;
-        }
-    }
-    if rng.f() < 0.5 {
-        let src = grey.clone();
-        for y in 0..h {
-            for x in 0..w {
-                let mut acc = 0f32;
-                let mut n = 0f32;
-                for (dx, dy) in [(0isize, 0isize), (-1, 0), (1, 0), (0, -1), (0, 1)] {
-                    let (xx, yy) = (x as isize + dx, y as isize + dy);
-                    if xx >= 0 && yy >= 0 && (xx as usize) < w && (yy as usize) < h {
-                        acc += src[yy as usize * w + xx as usize];
-                        n += 1.0;
-                    }
-                }
-                grey[y * w + x] = acc / n;
-            }
-        }
-    }
-    if rng.f() < 0.25 {
-        let x0 = rng.below(pad + 1);
-        for y in 0..h {
-            for x in x0..(x0 + 1 + rng.below(2)).min(w) {
-                grey[y * w + x] = grey[y * w + x].max(rng.range(0.6, 1.0));
-            }
-        }
-    }
-    if rng.f() < 0.15 {
-        let y0 = rng.below(pad + 1);
+    (w, h, grey)
+}
+
+/// Each pixel the mean of itself and its four neighbours.
+fn soften(grey: &mut [f32], w: usize, h: usize) {
+    let src = grey.to_vec();
+    for y in 0..h {
         for x in 0..w {
-            grey[y0 * w + x] = grey[y0 * w + x].max(rng.range(0.6, 1.0));
+            let mut acc = 0f32;
+            let mut n = 0f32;
+            for (dx, dy) in [(0isize, 0isize), (-1, 0), (1, 0), (0, -1), (0, 1)] {
+                let (xx, yy) = (x as isize + dx, y as isize + dy);
+                if xx >= 0 && yy >= 0 && (xx as usize) < w && (yy as usize) < h {
+                    acc += src[yy as usize * w + xx as usize];
+                    n += 1.0;
+                }
+            }
+            grey[y * w + x] = acc / n;
         }
     }
+}
+
+/// Ink as grey levels in a photo: a random background and ink level (low
+/// contrast at times), a lighting gradient and noise.
+fn light(grey: &[f32], w: usize, h: usize, rng: &mut Rng) -> Vec<u8> {
     let (bg, fg) = (rng.range(0.05, 0.4), rng.range(0.55, 1.0));
     let (gxs, gys) = (rng.range(-0.15, 0.15), rng.range(-0.15, 0.15));
     let sigma = rng.range(0.0, 0.08);
-    let lv: Vec<u8> = (0..w * h)
+    (0..w * h)
         .map(|i| {
             let (x, y) = (
                 (i % w) as f32 / w as f32 - 0.5,
@@ -306,16 +381,19 @@ fn synth_glyph(g: &Glyph, motion: f32, rng: &mut Rng) -> Patch {
             let v = bg + (fg - bg) * grey[i] + gxs * x + gys * y + sigma * rng.gauss();
             (v.clamp(0.0, 1.0) * 255.0) as u8
         })
-        .collect();
+        .collect()
+}
+
+/// Grey levels binarised at Otsu's threshold moved by up to ±12 levels
+/// (`THRESHOLD_STEP`), as the province windows are: ink 255.
+fn binarise(lv: &[u8], rng: &mut Rng) -> Vec<u8> {
     let step = plate_recognizer::THRESHOLD_STEP as i32;
     let mut hist = [0u32; 256];
     lv.iter().for_each(|&v| hist[v as usize] += 1);
     let t = plate_recognizer::otsu(&hist) as i32 + [0, -step, step][rng.below(3)];
-    let px = lv
-        .iter()
+    lv.iter()
         .map(|&v| if v as i32 > t { 255 } else { 0 })
-        .collect();
-    Patch { w, h, px }
+        .collect()
 }
 
 /// A setting from the environment, `default` when unset or unreadable.
@@ -496,8 +574,13 @@ fn main() {
         .unwrap_or_else(|e| panic!("{e}"))
         .into_iter()
         .collect();
-    let alnum = std::env::var("SET").is_ok_and(|v| v == "alnum");
-    let classes: Vec<char> = class_set(alnum).1.chars().collect();
+    let set = match std::env::var("SET").as_deref() {
+        Ok("alnum") => Set::Alnum,
+        Ok("double") => Set::Double,
+        _ => Set::Province,
+    };
+    let alnum = set == Set::Alnum;
+    let classes: Vec<char> = set.classes().chars().collect();
     let mut pr_data = Vec::new();
     if alnum {
         // EasyPR's binarised letter and digit crops, one folder per class
@@ -546,7 +629,7 @@ fn main() {
         let glyphs: Vec<Vec<Glyph>> = classes
             .iter()
             .map(|ch| {
-                ["140", "green"]
+                set.glyph_kinds()
                     .iter()
                     .filter_map(|k| load_glyph(&fonts.join(format!("{k}_{ch}.jpg"))))
                     .collect()
@@ -557,7 +640,12 @@ fn main() {
             let motion = env_or("MOTION", 0.0);
             for (i, gl) in glyphs.iter().enumerate().take(8) {
                 for k in 0..6 {
-                    let p = synth_glyph(&gl[k % gl.len()], motion, &mut r);
+                    let g = &gl[k % gl.len()];
+                    let p = if set == Set::Double {
+                        synth_up_glyph(g, &mut r)
+                    } else {
+                        synth_glyph(g, motion, &mut r)
+                    };
                     image::GrayImage::from_raw(p.w as u32, p.h as u32, p.px)
                         .unwrap()
                         .save(Path::new(&dir).join(format!("glyph_{i}_{k}.png")))
@@ -566,17 +654,45 @@ fn main() {
             }
             return;
         }
-        train_cnn(&pr_data, alnum, &glyphs, epochs, seed, out, &mut rng);
+        train_cnn(&pr_data, set, &glyphs, epochs, seed, out, &mut rng);
     }
 }
 
-/// The classes a glyph CNN is trained for, with their set's name: letters
-/// and digits (`SET=alnum`) or provinces.
-fn class_set(alnum: bool) -> (&'static str, &'static str) {
-    if alnum {
-        ("alnum", plate_recognizer::ALNUM)
-    } else {
-        ("province", plate_recognizer::PROVINCES)
+/// Which glyph CNN is trained (`SET`).
+#[derive(Clone, Copy, PartialEq)]
+enum Set {
+    /// Provinces (the default): `model/province-cnn.bin`.
+    Province,
+    /// Letters and digits (`SET=alnum`): `model/alnum-cnn.bin`.
+    Alnum,
+    /// Provinces as a double-row plate's top row shows them (`SET=double`):
+    /// `model/province-double-cnn.bin`; the drawn glyphs are the top row's
+    /// (`220_*`, `synth_up_glyph`).
+    Double,
+}
+
+impl Set {
+    fn name(self) -> &'static str {
+        match self {
+            Set::Province => "province",
+            Set::Alnum => "alnum",
+            Set::Double => "province-double",
+        }
+    }
+
+    fn classes(self) -> &'static str {
+        match self {
+            Set::Alnum => plate_recognizer::ALNUM,
+            Set::Province | Set::Double => plate_recognizer::PROVINCES,
+        }
+    }
+
+    /// The glyph set's drawings of its characters: `font_model/KIND_*.jpg`.
+    fn glyph_kinds(self) -> &'static [&'static str] {
+        match self {
+            Set::Double => &["220"],
+            Set::Province | Set::Alnum => &["140", "green"],
+        }
     }
 }
 
@@ -584,7 +700,7 @@ fn class_set(alnum: bool) -> (&'static str, &'static str) {
 /// 10th held out), same augmentation; Adam, batches of 32.
 fn train_cnn(
     data: &[Sample],
-    alnum: bool,
+    set: Set,
     glyphs: &[Vec<Glyph>],
     epochs: usize,
     seed: u64,
@@ -594,8 +710,8 @@ fn train_cnn(
     let synth_share: f32 = env_or("SYNTH", 0.3);
     let motion: f32 = env_or("MOTION", 0.0);
     use plate_recognizer::pcnn::{PCache, PNet, S};
-    let (name, set) = class_set(alnum);
-    let classes: Vec<char> = set.chars().collect();
+    let name = set.name();
+    let classes: Vec<char> = set.classes().chars().collect();
     let nc = classes.len();
     let mut srng = Rng::new(7 + seed);
     let mut net = PNet::init(classes, &mut srng);
@@ -640,7 +756,12 @@ fn train_cnn(
                 let s = tr[idx];
                 let gl = &glyphs[s.label];
                 let p = if !gl.is_empty() && rng.f() < synth_share {
-                    synth_glyph(&gl[rng.below(gl.len())], motion, rng)
+                    let g = &gl[rng.below(gl.len())];
+                    if set == Set::Double {
+                        synth_up_glyph(g, rng)
+                    } else {
+                        synth_glyph(g, motion, rng)
+                    }
                 } else if rng.f() < 0.8 {
                     augment(&s.patch, rng)
                 } else {
