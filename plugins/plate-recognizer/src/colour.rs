@@ -258,8 +258,9 @@ pub(crate) fn plate_color(crop: &RgbImage) -> Color {
     if light_ink {
         // black plates are rare (embassy, Hong Kong and Macau cars) and a
         // blue plate at night or under coloured light is dark and takes the
-        // light's hue: black needs a dark background with (almost) no colour
-        if val < BLACK_MAX_VAL && (sat < COLOURLESS_SAT || rel < BLACK_MAX_REL) {
+        // light's hue: black needs a dark background with (almost) no
+        // colour (`Class::black`)
+        if bg.black(ink.as_ref()) {
             Color::Black
         } else {
             Color::Blue
@@ -281,12 +282,12 @@ pub(crate) fn plate_color(crop: &RgbImage) -> Color {
         Color::Blue
     } else if sat >= CAR_MIN_SAT
         && bg.grey >= CAR_MIN_GREY
-        && ink.as_ref().is_some_and(|k| {
-            k.sat < COLOURLESS_SAT && k.val < BLACK_MAX_VAL && bg.colourless() < k.n
-        })
+        && ink
+            .as_ref()
+            .is_some_and(|k| k.black(Some(&bg)) && bg.colourless() < k.n)
     {
         // a light majority that is two things, a strong colour and
-        // colourless light, over a dark colourless minority that
+        // colourless light, over a black minority (`Class::black`) that
         // outnumbers the colourless light: the car's paint round a black
         // plate (a crop looser than the plate) and the plate's own light
         // characters on its dark background. A white plate, under a cast
@@ -427,6 +428,14 @@ impl Class {
             grey: sg / n,
             n,
         })
+    }
+
+    /// Whether this is a black plate's black against `other`: dark, and
+    /// without a colour of its own, by its saturation or by its colour
+    /// against the step to `other` ([`Class::rel`]; a small plate's black
+    /// takes a saturation of 0.1 or more from JPEG chroma noise).
+    fn black(&self, other: Option<&Class>) -> bool {
+        self.val < BLACK_MAX_VAL && (self.sat < COLOURLESS_SAT || self.rel(other) < BLACK_MAX_REL)
     }
 
     /// How many of its pixels have no colour (`grey` of `n`).
