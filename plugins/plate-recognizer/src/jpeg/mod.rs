@@ -356,7 +356,9 @@ fn segments(data: &[u8]) -> impl Iterator<Item = Result<Segment<'_>, String>> {
 /// samples no component more finely than its first: true of every camera
 /// photo (4:4:4, 4:2:2, 4:2:0, grey), and of anything without a readable
 /// frame header before its first scan (the `image` crate's decoder reports
-/// those). The `image` crate's JPEG decoder (zune-jpeg 0.5.15) can panic
+/// those; a segment whose length is under 2 or runs past the data ends
+/// the walk here, and zune-jpeg 0.5.15 refuses every such segment before
+/// a frame). The `image` crate's JPEG decoder (zune-jpeg 0.5.15) can panic
 /// on a frame that does (a component sampled 2 × 4 against a luma of
 /// 1 × 1 wrote past its AVX2 IDCT's output, found by the fuzzer), so
 /// such a photo does not go to it.
