@@ -640,12 +640,7 @@ fn main() {
             let motion = env_or("MOTION", 0.0);
             for (i, gl) in glyphs.iter().enumerate().take(8) {
                 for k in 0..6 {
-                    let g = &gl[k % gl.len()];
-                    let p = if set == Set::Double {
-                        synth_up_glyph(g, &mut r)
-                    } else {
-                        synth_glyph(g, motion, &mut r)
-                    };
+                    let p = set.draw(&gl[k % gl.len()], motion, &mut r);
                     image::GrayImage::from_raw(p.w as u32, p.h as u32, p.px)
                         .unwrap()
                         .save(Path::new(&dir).join(format!("glyph_{i}_{k}.png")))
@@ -684,6 +679,16 @@ impl Set {
         match self {
             Set::Alnum => plate_recognizer::ALNUM,
             Set::Province | Set::Double => plate_recognizer::PROVINCES,
+        }
+    }
+
+    /// One of the set's drawn glyphs: the top row's as `up_patch` cuts it
+    /// out (`synth_up_glyph`) for the double-row CNN, else as the province
+    /// window cuts a single-row glyph out (`synth_glyph`).
+    fn draw(self, g: &Glyph, motion: f32, rng: &mut Rng) -> Patch {
+        match self {
+            Set::Double => synth_up_glyph(g, rng),
+            Set::Province | Set::Alnum => synth_glyph(g, motion, rng),
         }
     }
 
@@ -756,12 +761,7 @@ fn train_cnn(
                 let s = tr[idx];
                 let gl = &glyphs[s.label];
                 let p = if !gl.is_empty() && rng.f() < synth_share {
-                    let g = &gl[rng.below(gl.len())];
-                    if set == Set::Double {
-                        synth_up_glyph(g, rng)
-                    } else {
-                        synth_glyph(g, motion, rng)
-                    }
+                    set.draw(&gl[rng.below(gl.len())], motion, rng)
                 } else if rng.f() < 0.8 {
                     augment(&s.patch, rng)
                 } else {

@@ -327,9 +327,8 @@ struct Segment<'a> {
 /// Nothing stops it at SOS: whoever reads the scan stops there.
 fn segments(data: &[u8]) -> impl Iterator<Item = Result<Segment<'_>, String>> {
     let mut pos = 2;
-    let mut done = false;
     std::iter::from_fn(move || {
-        while !done {
+        loop {
             let m = next_marker(data, &mut pos)?;
             match m {
                 0xD0..=0xD7 | 0x01 | 0xD8 => continue,
@@ -338,7 +337,8 @@ fn segments(data: &[u8]) -> impl Iterator<Item = Result<Segment<'_>, String>> {
             }
             let len = be16(data, pos).unwrap_or(0);
             let Some(body) = data.get(pos + 2..pos + len).filter(|_| len >= 2) else {
-                done = true;
+                // nothing after the error: the walk is at the end
+                pos = data.len();
                 return Some(Err("truncated segment".into()));
             };
             pos += len;
@@ -348,7 +348,6 @@ fn segments(data: &[u8]) -> impl Iterator<Item = Result<Segment<'_>, String>> {
                 end: pos,
             }));
         }
-        None
     })
 }
 
